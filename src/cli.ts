@@ -1,0 +1,188 @@
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { ExitCode, isRehearseError, RehearseError } from './errors.js';
+import { createJsonReporter } from './report/json.js';
+import { createJunitReporter } from './report/junit.js';
+import { createPrettyReporter } from './report/pretty.js';
+import { combineReporters, type CommandResult, type Reporter } from './report/events.js';
+import type { SessionOptions } from './session.js';
+import { collectSecrets, createRedactor } from './evidence/redact.js';
+
+const require = createRequire(import.meta.url);
+const { version } = require('../package.json') as { version: string };
+
+interface CommonFlags {
+  json?: boolean;
+  junit?: string;
+  ci?: boolean;
+  color?: boolean;
+  dryRun?: boolean;
+}
+
+interface RehearsalFlags extends CommonFlags {
+  config?: string;
+  sandbox?: boolean;
+  bundle?: string;
+  newBundle?: boolean;
+  evidenceRoot?: string;
+  projectDir?: string;
+  deployment?: string;
+  workPool?: string;
+  manifest?: string;
+  failFast?: boolean;
+  leaveRuns?: boolean;
+}
+
+function makeReporter(flags: CommonFlags, env: NodeJS.ProcessEnv): Reporter {
+  const ci = Boolean(flags.ci) || Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
+  const stream = flags.json ? process.stderr : process.stdout;
+  const color = flags.color !== false && !env.NO_COLOR && !ci && Boolean(stream.isTTY);
+  const reporters = [createPrettyReporter({ stream, color, live: !ci && Boolean(stream.isTTY) })];
+  if (flags.json) reporters.push(createJsonReporter(process.stdout));
+  if (flags.junit) reporters.push(createJunitReporter(flags.junit, createRedactor(collectSecrets(env))));
+  return combineReporters(reporters);
+}
+
+function addCommonOptions(command: Command): Command {
+  return command
+    .option('--json', 'print one JSON summary on stdout (progress goes to stderr)')
+    .option('--junit <file>', 'write a JUnit report: one test case per step and per guardrail')
+    .option('--ci', 'no prompts, no live progress, no colour (automatic when CI is set)')
+    .option('--no-color', 'no colour (NO_COLOR is honoured too)');
+}
+
+function addRehearsalOptions(command: Command): Command {
+  return addCommonOptions(command)
+    .option('-c, --config <file>', 'config file (default: rehearse.config.json|yaml in the working directory)')
+    .option('--sandbox', 'use the local sandbox (started if it is not running)')
+    .option('--bundle <dir>', 'evidence bundle to fill (default: the newest open bundle, or a new one)')
+    .option('--new-bundle', 'start a new bundle even if an open one exists')
+    .option('--evidence-root <dir>', 'where bundles are created (default: dist/staging/backfill)')
+    .option('--project-dir <dir>', 'the hotpass checkout: manifests, and where uv runs (default: .)')
+    .option('--deployment <name>', 'flow/deployment, or a bare deployment name (default: hotpass-backfill)')
+    .option('--work-pool <name>', 'work pool (default: hotpass-backfill-pool)')
+    .option('--manifest <file>', 'deployment manifest that holds the expected guardrails')
+    .option('--dry-run', 'print every command it would run; run only read-only ones; write nothing');
+}
+
+function overridesFrom(flags: RehearsalFlags): Record<string, unknown> {
+  return {
+    evidenceRoot: flags.evidenceRoot,
+    projectDir: flags.projectDir,
+    deployment: flags.deployment,
+    workPool: flags.workPool,
+    manifest: flags.manifest,
+  };
+}
+
+export interface MainIo {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** Wires commands to their functions; the only place that turns results into an exit code. */
+export async function main(argv: string[], io: MainIo = { env: process.env, cwd: process.cwd() }): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to quit at once)\n`);
+    controller.abort(new RehearseError('INTERRUPTED', `interrupted by ${signal}`));
+  };
+
+  async function execute(flags: CommonFlags, name: string, action: (reporter: Reporter) => Promise<CommandResult>): Promise<void> {
+    const reporter = makeReporter(flags, io.env);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let result: CommandResult;
+    try {
+      result = await action(reporter);
+    } catch (error) {
+      if (!isRehearseError(error)) throw error;
+      result = {
+        command: name,
+        exitCode: error.exitCode,
+        verdict: 'error',
+        error: { code: error.code, message: error.message, details: error.details, ...(error.hint ? { hint: error.hint } : {}) },
+      };
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    reporter.emit({ type: 'done', result });
+    await reporter.close();
+    exitCode = result.exitCode;
+  }
+
+  function session(flags: RehearsalFlags, reporter: Reporter, extra: Record<string, unknown> = {}): SessionOptions {
+    const ci = Boolean(flags.ci) || Boolean(io.env.CI && io.env.CI !== 'false' && io.env.CI !== '0');
+    return {
+      cwd: io.cwd,
+      env: io.env,
+      ...(flags.config ? { configFile: flags.config } : {}),
+      overrides: { ...overridesFrom(flags), ...extra },
+      flags: { dryRun: Boolean(flags.dryRun), ci, failFast: Boolean(flags.failFast), leaveRuns: Boolean(flags.leaveRuns) },
+      sandbox: Boolean(flags.sandbox),
+      ...(flags.bundle ? { bundle: flags.bundle } : {}),
+      newBundle: Boolean(flags.newBundle),
+      reporter,
+      signal: controller.signal,
+    };
+  }
+
+  const program = new Command('rehearse')
+    .description('Rehearse the Prefect backfill guardrails in staging and file the evidence.')
+    .version(version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  addRehearsalOptions(
+    program
+      .command('inspect')
+      .description('runbook step 2: export the live deployment and judge its guardrails against the manifest')
+      .addHelpText('after', '\nExamples:\n  $ rehearse inspect --sandbox\n  $ PREFECT_API_URL=https://staging/api rehearse inspect --deployment hotpass-backfill/hotpass-backfill --json'),
+  ).action(async (flags: RehearsalFlags) => {
+    await execute(flags, 'inspect', async (reporter) => {
+      const { inspect } = await import('./commands/inspect.js');
+      return inspect(session(flags, reporter));
+    });
+  });
+
+  const sandbox = program.command('sandbox').description('a local Prefect server, process worker and hotpass backfill deployment');
+  const stateDirOption = (): Option => new Option('--state-dir <dir>', 'where the sandbox keeps its database and logs (default: $REHEARSE_SANDBOX_HOME or ~/.local/state/rehearse/sandbox)');
+  const sandboxAction = (name: 'up' | 'down' | 'status' | 'env') => async (flags: CommonFlags & { stateDir?: string; port?: string; purge?: boolean }) => {
+    await execute(flags, `sandbox ${name}`, async (reporter) => {
+      const commands = await import('./commands/sandbox.js');
+      const { defaultStateDir } = await import('./sandbox/state.js');
+      const port = flags.port === undefined ? undefined : Number(flags.port);
+      if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+        throw new RehearseError('USAGE', `--port expects a port number (1-65535), got '${flags.port}'`, { hint: 'omit --port to use a free one' });
+      }
+      const options = { stateDir: flags.stateDir ?? defaultStateDir(io.env), reporter, ...(port ? { port } : {}), ...(flags.purge ? { purge: true } : {}) };
+      const run = { up: commands.sandboxUpCommand, down: commands.sandboxDownCommand, status: commands.sandboxStatusCommand, env: commands.sandboxEnvCommand }[name];
+      return run(options);
+    });
+  };
+  addCommonOptions(sandbox.command('up').description('start the sandbox (idempotent)').addOption(stateDirOption()).option('--port <port>', 'API port on 127.0.0.1 (default: a free one)')
+    .addHelpText('after', '\nExample:\n  $ rehearse sandbox up && rehearse inspect --sandbox')).action(sandboxAction('up'));
+  addCommonOptions(sandbox.command('down').description('stop exactly what `sandbox up` started').addOption(stateDirOption()).option('--purge', 'also delete its database and logs')
+    .addHelpText('after', '\nExample:\n  $ rehearse sandbox down --purge')).action(sandboxAction('down'));
+  addCommonOptions(sandbox.command('status').description('print the API URL and what runs').addOption(stateDirOption())
+    .addHelpText('after', '\nExample:\n  $ rehearse sandbox status --json')).action(sandboxAction('status'));
+  addCommonOptions(sandbox.command('env').description('print export lines to use the sandbox by hand').addOption(stateDirOption())
+    .addHelpText('after', '\nExample:\n  $ eval "$(rehearse sandbox env)" && cd fixtures/hotpass && uv run prefect gcl ls')).action(sandboxAction('env'));
+
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    process.stderr.write(`rehearse: internal error: ${(error as Error).message}\n`);
+    if (io.env.REHEARSE_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    else process.stderr.write('this is a bug in rehearse; rerun with REHEARSE_DEBUG=1 for details and report it\n');
+    return ExitCode.couldNotRun;
+  }
+  return exitCode;
+}

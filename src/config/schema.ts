@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** The runbook's render command; hotpass versions without these flags need `render.command` set. */
+export const RUNBOOK_RENDER_COMMAND = [
+  'uv', 'run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill', '--no-upload', '--dry-run',
+];
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD');
+
+/** rehearse.config.(json|yaml): every key optional, defaults are the runbook's names. */
+export const ConfigSchema = z
+  .object({
+    projectDir: z.string().default('.'),
+    evidenceRoot: z.string().default('dist/staging/backfill'),
+    deployment: z.string().min(1).default('hotpass-backfill'),
+    workPool: z.string().min(1).default('hotpass-backfill-pool'),
+    manifest: z.string().default('prefect/deployments/hotpass-backfill.yaml'),
+    manifestDir: z.string().default('prefect/staging'),
+    prefect: z
+      .object({
+        command: z.array(z.string()).min(1).default(['uv', 'run', 'prefect']),
+        apiUrl: z.string().url().optional(),
+      })
+      .strict()
+      .default({ command: ['uv', 'run', 'prefect'] }),
+    render: z
+      .object({ command: z.array(z.string()).min(1).default(RUNBOOK_RENDER_COMMAND) })
+      .strict()
+      .default({ command: RUNBOOK_RENDER_COMMAND }),
+    run: z
+      .object({
+        since: isoDate.default('2024-01-01'),
+        until: isoDate.default('2024-01-07'),
+        logFile: z.string().regex(/^[^/\\]+$/, 'expected a file name, not a path').default('hotpass-e2e-staging.log'),
+        workQueue: z.string().min(1).optional(),
+        burst: z.number().int().positive().optional(),
+        parameters: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict()
+      .default({ since: '2024-01-01', until: '2024-01-07', logFile: 'hotpass-e2e-staging.log', parameters: {} }),
+    timeouts: z
+      .object({
+        commandSeconds: z.number().positive().default(120),
+        watchSeconds: z.number().positive().default(900),
+        apiSeconds: z.number().positive().default(30),
+      })
+      .strict()
+      .default({ commandSeconds: 120, watchSeconds: 900, apiSeconds: 30 }),
+    upload: z
+      .object({ to: z.string().min(1).optional(), endpoint: z.string().url().optional(), region: z.string().optional() })
+      .strict()
+      .default({}),
+    ledgers: z
+      .object({
+        nextSteps: z.string().default('Next_Steps.md'),
+        nextStepsLog: z.string().default('Next_Steps_Log.md'),
+        rehearsalPlan: z.string().default('docs/operations/staging-rehearsal-plan.md'),
+        owner: z.string().default('QA'),
+      })
+      .strict()
+      .default({
+        nextSteps: 'Next_Steps.md',
+        nextStepsLog: 'Next_Steps_Log.md',
+        rehearsalPlan: 'docs/operations/staging-rehearsal-plan.md',
+        owner: 'QA',
+      }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;

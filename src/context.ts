@@ -1,0 +1,113 @@
+import type { Config } from './config/schema.js';
+import type { Command, ProcessResult, ProcessRunner, RunOptions } from './process/command.js';
+import { formatCommand } from './process/command.js';
+import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
+import type { CommandRecord } from './evidence/summary.js';
+import type { Redactor } from './evidence/redact.js';
+import type { Reporter } from './report/events.js';
+
+export interface RunFlags {
+  dryRun: boolean;
+  ci: boolean;
+  failFast: boolean;
+  leaveRuns: boolean;
+}
+
+/** Where Prefect is and how to call it: what every Prefect-touching step needs. */
+export interface PrefectTarget {
+  apiUrl: string;
+  /** Variables set on every Prefect child process (no secrets: those are inherited). */
+  env: Record<string, string>;
+  projectDir: string;
+  sandbox: boolean;
+}
+
+/** Everything a step gets: typed, injected, no globals. */
+export interface Context {
+  cwd: string;
+  config: Config;
+  prefect: PrefectTarget;
+  runner: ProcessRunner;
+  api: PrefectApi;
+  reporter: Reporter;
+  flags: RunFlags;
+  redact: Redactor;
+  signal: AbortSignal;
+  now: () => Date;
+  /** Every command and API call made, in order; steps take their share of it. */
+  journal: CommandRecord[];
+  currentStep: string;
+}
+
+function recordProcess(result: ProcessResult, redact: Redactor): CommandRecord {
+  const c = result.command;
+  return {
+    kind: 'process',
+    display: redact(formatCommand(c, { withEnv: true })),
+    file: c.file,
+    args: c.args.map(redact),
+    ...(c.cwd ? { cwd: c.cwd } : {}),
+    ...(c.env ? { env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, redact(v)])) } : {}),
+    readOnly: c.readOnly,
+    startedAt: result.startedAt,
+    durationMs: result.durationMs,
+    exitCode: result.exitCode,
+    timedOut: result.timedOut,
+    ...(result.spawnError ? { error: result.spawnError } : {}),
+  };
+}
+
+function recordHttp(response: ApiResponse, redact: Redactor): CommandRecord {
+  return {
+    kind: 'http',
+    display: `${response.request.method} ${response.url}`,
+    method: response.request.method,
+    url: response.url,
+    readOnly: response.request.readOnly,
+    startedAt: response.startedAt,
+    durationMs: response.durationMs,
+    status: response.status,
+    ...(response.networkError ? { error: redact(response.networkError) } : {}),
+  };
+}
+
+/** A dry run: read-only commands run, the others are announced and answered with a stand-in result. */
+function skippedResult(command: Command): ProcessResult {
+  return { command, exitCode: 0, stdout: '', stderr: '', startedAt: new Date().toISOString(), durationMs: 0, timedOut: false, cancelled: false };
+}
+
+/** Wraps the runner so every call is journaled, reported and, in a dry run, only printed unless read-only. */
+export function journaledRunner(ctx: () => Context, inner: ProcessRunner): ProcessRunner {
+  return {
+    async run(command: Command, options: RunOptions = {}) {
+      const c = ctx();
+      const dryRun = c.flags.dryRun && !command.readOnly;
+      const display = c.redact(formatCommand(command, { withEnv: c.flags.dryRun }));
+      c.reporter.emit({ type: 'command-start', step: c.currentStep, display, dryRun });
+      if (dryRun) return skippedResult(command);
+      const result = await inner.run(command, { signal: c.signal, ...options });
+      c.journal.push(recordProcess(result, c.redact));
+      c.reporter.emit({
+        type: 'command-end', step: c.currentStep, display, ok: result.exitCode === 0 && !result.timedOut,
+        exitCode: result.exitCode, durationMs: result.durationMs,
+      });
+      return result;
+    },
+  };
+}
+
+export function journaledApi(ctx: () => Context, inner: PrefectApi): PrefectApi {
+  return {
+    baseUrl: inner.baseUrl,
+    async request(request: ApiRequest, options = {}) {
+      const c = ctx();
+      if (c.flags.dryRun && !request.readOnly) {
+        c.reporter.emit({ type: 'command-start', step: c.currentStep, display: `${request.method} ${inner.baseUrl}${request.path} ${request.body === undefined ? '' : c.redact(JSON.stringify(request.body))}`.trim(), dryRun: true });
+        return { request, url: `${inner.baseUrl}${request.path}`, status: 299, text: 'null', startedAt: new Date().toISOString(), durationMs: 0 };
+      }
+      const response = await inner.request(request, { signal: c.signal, ...options });
+      c.journal.push(recordHttp(response, c.redact));
+      return response;
+    },
+  };
+}

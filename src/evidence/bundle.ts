@@ -1,0 +1,116 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { format } from 'date-fns';
+import { RehearseError } from '../errors.js';
+import { writeFileAtomic } from './fsatomic.js';
+import { CHECKSUM_FILE, digestBundle, formatChecksums } from './checksums.js';
+import { SUMMARY_FILE, SummarySchema, type Summary } from './summary.js';
+import type { Redactor } from './redact.js';
+
+export const BUNDLE_NAME = /^\d{8}T\d{6}Z$/;
+
+export interface Bundle {
+  dir: string;
+  name: string;
+  /** Every text written through the bundle passes through it: no secret reaches a file. */
+  redact: Redactor;
+}
+
+export function bundleNameFor(date: Date): string {
+  // date-fns formats in local time; shift so the digits are UTC.
+  const utc = new Date(date.getTime() + date.getTimezoneOffset() * 60_000);
+  return format(utc, "yyyyMMdd'T'HHmmss'Z'");
+}
+
+async function ensureWritableRoot(root: string): Promise<void> {
+  try {
+    await fs.ensureDir(root);
+    await fs.access(root, fs.constants.W_OK);
+  } catch (error) {
+    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, {
+      hint: 'free space or fix permissions there, or choose another root with --evidence-root',
+    });
+  }
+}
+
+/** A new bundle named by the UTC time; an existing directory is never reused. */
+export async function createBundle(root: string, now: Date, redact: Redactor): Promise<Bundle> {
+  await ensureWritableRoot(root);
+  for (let offset = 0; offset < 120; offset += 1) {
+    const name = bundleNameFor(new Date(now.getTime() + offset * 1000));
+    const dir = path.join(root, name);
+    try {
+      await fs.mkdir(dir);
+      return { dir, name, redact };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot create a bundle under ${root} (${(error as NodeJS.ErrnoException).code})`, {
+          hint: 'free space or fix permissions there, or choose another root with --evidence-root',
+        });
+      }
+    }
+  }
+  throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `no free bundle name under ${root}`, { hint: 'remove stale bundles' });
+}
+
+export async function readSummary(dir: string): Promise<Summary | undefined> {
+  const file = path.join(dir, SUMMARY_FILE);
+  if (!(await fs.pathExists(file))) return undefined;
+  const parsed = SummarySchema.safeParse(await fs.readJson(file).catch(() => undefined));
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** An existing bundle for a step run by hand; it must be one of ours and not sealed. */
+export async function openBundle(dir: string, redact: Redactor, options: { allowSealed?: boolean } = {}): Promise<Bundle> {
+  const abs = path.resolve(dir);
+  if (!(await fs.pathExists(abs)) || !(await fs.stat(abs)).isDirectory()) {
+    throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, { hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)' });
+  }
+  const summary = await readSummary(abs);
+  if (!summary) {
+    throw new RehearseError('BUNDLE_INVALID', `${dir} is not a rehearse bundle (no valid ${SUMMARY_FILE})`, {
+      hint: 'pass a directory made by rehearse, or omit --bundle to use the newest one',
+    });
+  }
+  if (summary.sealed && !options.allowSealed) {
+    throw new RehearseError('BUNDLE_SEALED', `bundle ${summary.bundle} is sealed (its rehearsal finished); it is never changed`, {
+      hint: 'start a new rehearsal, or omit --bundle to start a new bundle',
+    });
+  }
+  return { dir: abs, name: path.basename(abs), redact };
+}
+
+/** The newest bundle under root that is still open for steps run by hand. */
+export async function findOpenBundle(root: string): Promise<string | undefined> {
+  if (!(await fs.pathExists(root))) return undefined;
+  const names = (await fs.readdir(root)).filter((n) => BUNDLE_NAME.test(n)).sort().reverse();
+  for (const name of names) {
+    const summary = await readSummary(path.join(root, name));
+    if (summary && !summary.sealed) return path.join(root, name);
+  }
+  return undefined;
+}
+
+/**
+ * Write one evidence file. A file a rerun replaces is kept under superseded/, never lost.
+ * Text is redacted; buffers (images) are written as they are.
+ */
+export async function writeEvidence(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
+  const file = path.join(bundle.dir, rel);
+  const data = typeof content === 'string' ? bundle.redact(content) : content;
+  if (await fs.pathExists(file)) {
+    const old = await fs.readFile(file);
+    if (old.equals(typeof data === 'string' ? Buffer.from(data) : data)) return rel;
+    if (rel !== SUMMARY_FILE && rel !== 'notes.md') {
+      const keep = path.join(bundle.dir, 'superseded', bundleNameFor(stamp), rel);
+      await fs.ensureDir(path.dirname(keep));
+      await fs.rename(file, keep);
+    }
+  }
+  await writeFileAtomic(file, data);
+  return rel;
+}
+
+export async function writeChecksumManifest(bundle: Bundle): Promise<void> {
+  await writeFileAtomic(path.join(bundle.dir, CHECKSUM_FILE), formatChecksums(await digestBundle(bundle.dir)));
+}

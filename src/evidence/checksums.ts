@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'fs-extra';
+
+export const CHECKSUM_FILE = 'SHA256SUMS';
+
+export interface FileDigest {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+export async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Every regular file under dir (posix relative paths, sorted), except the checksum manifest and temp files. */
+export async function listBundleFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    for (const entry of entries) {
+      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(relPath);
+      else if (entry.isFile() && relPath !== CHECKSUM_FILE && !/(^|\/)\.[^/]+\.tmp$/.test(relPath)) out.push(relPath);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
+export async function digestBundle(dir: string): Promise<FileDigest[]> {
+  const files = await listBundleFiles(dir);
+  return Promise.all(
+    files.map(async (rel) => {
+      const full = path.join(dir, rel);
+      const [sha256, stat] = await Promise.all([sha256OfFile(full), fs.stat(full)]);
+      return { path: rel, sha256, bytes: stat.size };
+    }),
+  );
+}
+
+/** `sha256sum` format, so `sha256sum -c SHA256SUMS` works inside the bundle too. */
+export function formatChecksums(digests: readonly FileDigest[]): string {
+  return digests.map((d) => `${d.sha256}  ${d.path}\n`).join('');
+}
+
+export function parseChecksums(text: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (match?.[1] && match[2]) entries.set(match[2], match[1]);
+  }
+  return entries;
+}

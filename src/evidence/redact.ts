@@ -1,0 +1,35 @@
+export const MASK = '***REDACTED***';
+
+const SECRET_NAME = /(key|token|secret|passw(or)?d|pwd|credential|auth)/i;
+/** Names that look secret but hold no secret. */
+const NOT_SECRET = /^(concurrency_key|PREFECT_API_URL|AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL(_S3)?|.*_KEY_ID|SSH_AUTH_SOCK|.*_PATH|.*_FILE|.*_DIR|.*_URL)$/i;
+
+export function looksSecret(name: string): boolean {
+  return SECRET_NAME.test(name) && !NOT_SECRET.test(name);
+}
+
+/** Secret values found in the environment and in (nested) parameters, longest first. */
+export function collectSecrets(env: NodeJS.ProcessEnv, parameters: Record<string, unknown>[] = []): string[] {
+  const found = new Set<string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (value && value.length >= 4 && looksSecret(name)) found.add(value);
+  }
+  const walk = (value: unknown, name: string): void => {
+    if (typeof value === 'string' && value.length >= 4 && looksSecret(name)) found.add(value);
+    else if (Array.isArray(value)) value.forEach((item) => walk(item, name));
+    else if (value && typeof value === 'object') for (const [key, inner] of Object.entries(value)) walk(inner, key);
+  };
+  parameters.forEach((params) => walk(params, ''));
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
+export type Redactor = (text: string) => string;
+
+export function createRedactor(secrets: readonly string[]): Redactor {
+  const pieces = secrets.filter((s) => s.length >= 4);
+  if (pieces.length === 0) return (text) => text;
+  // JSON-escaped forms too, so a secret with quotes or backslashes is caught inside JSON files.
+  const forms = [...new Set(pieces.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))].sort((a, b) => b.length - a.length);
+  const pattern = new RegExp(forms.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
+  return (text) => text.replace(pattern, MASK);
+}

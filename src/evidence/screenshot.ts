@@ -1,0 +1,205 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Browser } from 'playwright-core';
+
+export interface ScreenshotRequest {
+  url: string;
+  outFile: string;
+  expectText?: string[];
+  timeoutMs?: number;
+  executablePath?: string;
+  extraHeaders?: Record<string, string>;
+}
+
+export type ScreenshotResult =
+  | { status: 'captured'; file: string; width: number; height: number; bytes: number; url: string; durationMs: number; matchedText?: string }
+  | { status: 'missing'; reason: string; url: string };
+
+const DEFAULT_TIMEOUT_MS = 45_000;
+const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+const LAUNCH_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+// A loading spinner or empty app shell renders only a few characters of text.
+const MIN_BODY_TEXT = 40;
+// The Prefect UI polls the API while a run page is open, so the network may never go idle.
+const NETWORK_IDLE_CAP_MS = 10_000;
+const SETTLE_MS = 500;
+// Shown (with a long text body) when the UI's api_url points elsewhere, e.g. PREFECT_UI_API_URL unset
+// on a server started with --port; waiting out the timeout would not help.
+const UI_API_ERROR = "Can't connect to Server API";
+// The page functions run in the browser; the project compiles without the DOM lib.
+type PageGlobals = { document: { body: { innerText: string } | null } };
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function chromiumCandidates(env: NodeJS.ProcessEnv): string[] {
+  const fromEnv = env.REHEARSE_CHROMIUM?.trim();
+  return fromEnv ? [fromEnv, ...SYSTEM_CHROMIUMS] : [...SYSTEM_CHROMIUMS];
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return chromiumCandidates(env).find(isExecutableFile);
+}
+
+export function readPngSize(buf: Buffer): { width: number; height: number } | undefined {
+  if (buf.length < 24 || !buf.subarray(0, 8).equals(PNG_SIGNATURE)) return undefined;
+  if (buf.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+  const width = buf.readUInt32BE(16);
+  const height = buf.readUInt32BE(20);
+  return width > 0 && height > 0 ? { width, height } : undefined;
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n').find((line) => line.trim() !== '') ?? text).trim();
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && err.name === 'TimeoutError';
+}
+
+async function writeAtomically(file: string, data: Buffer): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function captureRunPage(request: ScreenshotRequest): Promise<ScreenshotResult> {
+  const { url } = request;
+  const started = Date.now();
+  const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Playwright treats a timeout of 0 as "no timeout", so never hand it less than 1 ms.
+  const remaining = () => Math.max(1, started + timeoutMs - Date.now());
+  const missing = (reason: string): ScreenshotResult => ({ status: 'missing', reason, url });
+  const expectText = (request.expectText ?? []).filter((t) => t.trim() !== '');
+
+  const executablePath = request.executablePath ?? findChromium();
+  if (executablePath === undefined) {
+    const looked = chromiumCandidates(process.env).join(', ');
+    return missing(`no Chromium found (looked in ${looked}); install Debian's chromium package or set REHEARSE_CHROMIUM`);
+  }
+  if (!isExecutableFile(executablePath)) {
+    return missing(`Chromium executable not found or not executable at ${executablePath}`);
+  }
+
+  let playwright: typeof import('playwright-core');
+  try {
+    playwright = await import('playwright-core');
+  } catch (err) {
+    return missing(`playwright-core could not be loaded: ${firstLine(err)}`);
+  }
+
+  let browser: Browser | undefined;
+  let stage = 'launching Chromium';
+  try {
+    browser = await playwright.chromium.launch({
+      executablePath,
+      headless: true,
+      args: LAUNCH_ARGS,
+      timeout: remaining(),
+    });
+    const context = await browser.newContext({
+      viewport: { width: 1440, height: 900 },
+      deviceScaleFactor: 1,
+      ...(request.extraHeaders ? { extraHTTPHeaders: request.extraHeaders } : {}),
+    });
+    const page = await context.newPage();
+
+    stage = `loading ${url}`;
+    const response = await page.goto(url, { waitUntil: 'domcontentloaded', timeout: remaining() });
+    if (response && response.status() >= 400) {
+      return missing(`${url} answered HTTP ${response.status()} ${response.statusText()}`.trim());
+    }
+
+    stage = 'waiting for the network to settle';
+    await page
+      .waitForLoadState('networkidle', { timeout: Math.min(NETWORK_IDLE_CAP_MS, remaining()) })
+      .catch((err: unknown) => {
+        if (!isTimeout(err)) throw err;
+      });
+
+    stage = 'waiting for the run page to render';
+    let matchedText: string | undefined;
+    try {
+      const handle = await page.waitForFunction(
+        ({ texts, minText, apiError }) => {
+          const doc = (globalThis as unknown as PageGlobals).document;
+          const text = doc.body?.innerText ?? '';
+          const broken = text.split('\n').find((line) => line.includes(apiError));
+          if (broken !== undefined) return { apiError: broken.trim() };
+          if (text.trim().length <= minText) return false;
+          const matched = texts.find((t) => text.includes(t));
+          return texts.length === 0 || matched !== undefined ? { matched } : false;
+        },
+        { texts: expectText, minText: MIN_BODY_TEXT, apiError: UI_API_ERROR },
+        { timeout: remaining(), polling: 250 },
+      );
+      const outcome = (await handle.jsonValue()) as { matched?: string; apiError?: string };
+      if (outcome.apiError !== undefined) return missing(`the Prefect UI could not reach its API: ${outcome.apiError}`);
+      matchedText = outcome.matched;
+    } catch (err) {
+      if (!isTimeout(err)) throw err;
+      const shown = await Promise.race([
+        page.evaluate(() => (globalThis as unknown as PageGlobals).document.body?.innerText ?? ''),
+        sleep(2_000).then(() => ''),
+      ]).catch(() => '');
+      const snippet = shown.replace(/\s+/g, ' ').trim().slice(0, 120);
+      const wanted = expectText.length > 0
+        ? `none of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
+        : `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
+      return missing(`${wanted} within ${timeoutMs} ms on ${url}; page showed: ${JSON.stringify(snippet)}`);
+    }
+
+    await sleep(Math.min(SETTLE_MS, remaining()));
+
+    stage = 'taking the screenshot';
+    const png = await page.screenshot({ fullPage: false, type: 'png', timeout: remaining() });
+    const size = readPngSize(png);
+    if (!size) return missing('the browser returned a screenshot that is not a valid PNG');
+
+    stage = `writing ${request.outFile}`;
+    await writeAtomically(request.outFile, png);
+    return {
+      status: 'captured',
+      file: request.outFile,
+      width: size.width,
+      height: size.height,
+      bytes: png.length,
+      url,
+      durationMs: Date.now() - started,
+      ...(matchedText !== undefined ? { matchedText } : {}),
+    };
+  } catch (err) {
+    if (isTimeout(err)) return missing(`timed out after ${timeoutMs} ms while ${stage}`);
+    return missing(`failed while ${stage}: ${firstLine(err)}`);
+  } finally {
+    await browser?.close().catch(() => undefined);
+  }
+}

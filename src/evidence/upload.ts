@@ -1,0 +1,297 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { RehearseError } from '../errors.js';
+
+export interface BundleFile { path: string; sha256: string; bytes: number }
+export type UploadTarget =
+  | { kind: 'dir'; path: string }
+  | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
+export interface UploadFileResult { path: string; action: 'uploaded' | 'skipped-identical'; verified: boolean; remoteSha256?: string; problem?: string }
+export interface UploadReport {
+  target: string;
+  destination: string;
+  files: UploadFileResult[];
+  uploaded: number;
+  skipped: number;
+  verified: number;
+  mismatches: { path: string; expected: string; found: string | null }[];
+}
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export function parseUploadTarget(to: string, opts: { endpoint?: string; region?: string } = {}): UploadTarget {
+  const trimmed = to.trim();
+  if (trimmed === '') throw new RehearseError('USAGE', 'upload target is empty: pass --to s3://bucket/prefix or a directory');
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(trimmed)?.[1]?.toLowerCase();
+  if (scheme === 'file') return { kind: 'dir', path: fileURLToPath(trimmed) };
+  if (scheme === undefined) return { kind: 'dir', path: path.resolve(trimmed) };
+  if (scheme !== 's3') {
+    throw new RehearseError('USAGE', `upload target '${to}' uses an unsupported scheme '${scheme}://': use s3://bucket/prefix or a directory`);
+  }
+  const [bucket = '', ...rest] = trimmed.slice('s3://'.length).split('/');
+  if (bucket === '') throw new RehearseError('USAGE', `upload target '${to}' has no bucket: use s3://bucket/prefix`);
+  if (!BUCKET_NAME.test(bucket)) {
+    throw new RehearseError('USAGE', `upload target '${to}' has an invalid bucket name '${bucket}': use 3-63 lowercase letters, digits, dots or hyphens`);
+  }
+  return {
+    kind: 's3',
+    bucket,
+    prefix: joinKey(...rest),
+    ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
+    ...(opts.region ? { region: opts.region } : {}),
+  };
+}
+
+/** Streams the file through SHA-256; hex digest. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function uploadBundle(options: {
+  bundleDir: string; bundleName: string; files: BundleFile[]; target: UploadTarget; env?: NodeJS.ProcessEnv; concurrency?: number;
+}): Promise<UploadReport> {
+  const { bundleDir, files } = options;
+  const limit = Math.max(1, options.concurrency ?? 4);
+  checkNames(options.bundleName, files);
+  // A local file that no longer matches its manifest would leave a far side that never verifies: stop before touching it.
+  const drifted = (await mapLimit(files, limit, async (file) => ((await localHash(bundleDir, file)) === expectedOf(file) ? null : file.path)))
+    .filter((p): p is string => p !== null);
+  if (drifted.length > 0) {
+    throw new RehearseError('BUNDLE_INVALID', `bundle files changed since they were hashed: ${drifted.join(', ')}: rebuild the bundle before uploading`);
+  }
+  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env);
+  try {
+    await far.check(true);
+    const results = await mapLimit(files, limit, async (file): Promise<UploadFileResult> => {
+      const expected = expectedOf(file);
+      const before = await far.hash(file.path);
+      if (before === expected) return { path: file.path, action: 'skipped-identical', verified: true, remoteSha256: before };
+      await far.put(file.path, path.join(bundleDir, ...file.path.split('/')), file);
+      const after = await far.hash(file.path);
+      const verified = after === expected;
+      return {
+        path: file.path, action: 'uploaded', verified, ...(after === null ? {} : { remoteSha256: after }),
+        ...(verified ? {} : { problem: after === null ? 'missing on the far side after upload' : `far side has sha256 ${after} after upload` }),
+      };
+    });
+    return {
+      target: far.target,
+      destination: far.destination,
+      files: results,
+      uploaded: results.filter((r) => r.action === 'uploaded').length,
+      skipped: results.filter((r) => r.action === 'skipped-identical').length,
+      verified: results.filter((r) => r.verified).length,
+      mismatches: files.flatMap((file, i) => (results[i]?.verified ? [] : [{ path: file.path, expected: expectedOf(file), found: results[i]?.remoteSha256 ?? null }])),
+    };
+  } finally {
+    far.close();
+  }
+}
+
+/** Downloads and hashes every far-side file; metadata is never trusted. */
+export async function verifyRemote(options: {
+  bundleName: string; files: BundleFile[]; target: UploadTarget; env?: NodeJS.ProcessEnv;
+}): Promise<UploadReport['mismatches']> {
+  checkNames(options.bundleName, options.files);
+  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env);
+  try {
+    await far.check(false);
+    const found = await mapLimit(options.files, 4, (file) => far.hash(file.path));
+    return options.files.flatMap((file, i) => {
+      const expected = expectedOf(file);
+      const sha = found[i] ?? null;
+      return sha === expected ? [] : [{ path: file.path, expected, found: sha }];
+    });
+  } finally {
+    far.close();
+  }
+}
+
+interface FarSide {
+  target: string;
+  destination: string;
+  check(forWrite: boolean): Promise<void>;
+  hash(rel: string): Promise<string | null>;
+  put(rel: string, local: string, file: BundleFile): Promise<void>;
+  close(): void;
+}
+
+async function openFarSide(target: UploadTarget, bundleName: string, env: NodeJS.ProcessEnv): Promise<FarSide> {
+  return target.kind === 'dir' ? dirFarSide(target.path, bundleName) : s3FarSide(target, bundleName, env);
+}
+
+function dirFarSide(dir: string, bundleName: string): FarSide {
+  const root = path.join(dir, bundleName);
+  const at = (rel: string) => path.join(root, ...rel.split('/'));
+  return {
+    target: dir,
+    destination: root,
+    async check(forWrite) {
+      if (!forWrite) return;
+      await mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot create ${root} (${error.code ?? error.message}): choose a writable --to directory`);
+      });
+    },
+    async hash(rel) {
+      try {
+        return await sha256File(at(rel));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read ${at(rel)} (${code ?? String(error)}): check the --to directory`);
+      }
+    },
+    async put(rel, local) {
+      const dest = at(rel);
+      // Same directory as the destination so the rename is atomic: a reader never sees a half-copied file.
+      const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
+      try {
+        await mkdir(path.dirname(dest), { recursive: true });
+        await copyFile(local, temp);
+        await rename(temp, dest);
+      } catch (error) {
+        await rm(temp, { force: true });
+        const code = (error as NodeJS.ErrnoException).code ?? String(error);
+        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot write ${dest} (${code}): choose a writable --to directory`);
+      }
+    },
+    close() {},
+  };
+}
+
+async function s3FarSide(target: Extract<UploadTarget, { kind: 's3' }>, bundleName: string, env: NodeJS.ProcessEnv): Promise<FarSide> {
+  const s3 = await import('@aws-sdk/client-s3');
+  const endpoint = target.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const region = target.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  const client: S3Client = new s3.S3Client({
+    region,
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle: target.forcePathStyle ?? endpoint !== undefined,
+    // Without keys in the environment, the SDK's own chain (profiles, SSO, instance roles) decides.
+    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+  });
+  const bucket = target.bucket;
+  const base = joinKey(target.prefix, bundleName);
+  const ctx = { bucket, where: endpoint ?? `AWS S3 (${region})`, region };
+  const url = (key: string) => `s3://${bucket}/${key}`;
+  return {
+    target: `s3://${joinKey(bucket, target.prefix)}`,
+    destination: `${url(base)}/`,
+    async check() {
+      await client.send(new s3.HeadBucketCommand({ Bucket: bucket })).catch((error: unknown) => {
+        throw s3Failure(error, 'check bucket', url(target.prefix), ctx);
+      });
+    },
+    async hash(rel) {
+      const key = joinKey(base, rel);
+      try {
+        const object = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }));
+        const hash = createHash('sha256');
+        if (object.Body) for await (const chunk of object.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+        return hash.digest('hex');
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchKey') return null;
+        throw s3Failure(error, 'download', url(key), ctx);
+      }
+    },
+    async put(rel, local, file) {
+      const key = joinKey(base, rel);
+      // A Buffer rather than a stream: the SDK can only retry a request whose body it can replay. Bundles are small.
+      const body = await readFile(local);
+      await client.send(new s3.PutObjectCommand({
+        Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentTypeOf(rel),
+        Metadata: { sha256: expectedOf(file) }, ChecksumAlgorithm: 'SHA256',
+      })).catch((error: unknown) => {
+        throw s3Failure(error, 'upload', url(key), ctx);
+      });
+    },
+    close() {
+      client.destroy();
+    },
+  };
+}
+
+function joinKey(...parts: string[]): string {
+  return parts.flatMap((part) => part.split('/')).filter((segment) => segment !== '').join('/');
+}
+
+function expectedOf(file: BundleFile): string {
+  return file.sha256.toLowerCase();
+}
+
+async function localHash(bundleDir: string, file: BundleFile): Promise<string> {
+  const local = path.join(bundleDir, ...file.path.split('/'));
+  return sha256File(local).catch((error: NodeJS.ErrnoException) => {
+    throw new RehearseError('BUNDLE_INVALID', `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`);
+  });
+}
+
+function checkNames(bundleName: string, files: BundleFile[]): void {
+  const bad = (segment: string) => segment === '' || segment === '.' || segment === '..' || segment.includes('\\');
+  if (bundleName.includes('/') || bad(bundleName)) throw new RehearseError('BUNDLE_INVALID', `bundle name '${bundleName}' is not a single path segment`);
+  for (const file of files) {
+    if (file.path.split('/').some(bad)) {
+      throw new RehearseError('BUNDLE_INVALID', `bundle file path '${file.path}' must be relative with '/' separators and no '.' or '..' segments`);
+    }
+  }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'TimeoutError']);
+
+function s3Failure(error: unknown, what: string, url: string, ctx: { bucket: string; where: string; region: string }): RehearseError {
+  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? 'Error';
+  const status = e.$metadata?.httpStatusCode;
+  const fail = (code: 'NOT_FOUND' | 'API_ERROR' | 'API_UNREACHABLE', message: string) => new RehearseError(code, message, { cause: error });
+  // HeadBucket answers a bare 404 (no body, so no NoSuchBucket code).
+  if (name === 'NoSuchBucket' || (status === 404 && what === 'check bucket')) {
+    return fail('NOT_FOUND', `bucket '${ctx.bucket}' does not exist at ${ctx.where}: create it or fix --to`);
+  }
+  if (status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken/.test(name)) {
+    return fail('API_ERROR', `access denied to ${url} at ${ctx.where} (${name}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and the bucket policy`);
+  }
+  if (status === 301 || name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') {
+    return fail('API_ERROR', `bucket '${ctx.bucket}' is not in region ${ctx.region}: set AWS_REGION to the bucket's region`);
+  }
+  if (name === 'CredentialsProviderError') {
+    return fail('API_ERROR', `no AWS credentials found for ${url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)`);
+  }
+  if (UNREACHABLE.has(e.code ?? name)) {
+    return fail('API_UNREACHABLE', `could not reach S3 at ${ctx.where} (${e.code ?? name}): check the endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and that it is running`);
+  }
+  return fail('API_ERROR', `S3 ${what} of ${url} at ${ctx.where} failed (${name}: ${e.message ?? 'no message'}): check the target and credentials`);
+}
+
+// So a browser opens the report from the bucket instead of downloading it.
+const CONTENT_TYPES: Record<string, string> = {
+  '.json': 'application/json', '.html': 'text/html; charset=utf-8', '.md': 'text/markdown; charset=utf-8', '.txt': 'text/plain; charset=utf-8', '.log': 'text/plain; charset=utf-8',
+};
+const contentTypeOf = (rel: string) => CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream';
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,47 @@
+import type { Command } from '../process/command.js';
+import type { PrefectTarget } from '../context.js';
+
+/** Pure builders of the Prefect CLI commands the runbook uses, corrected for Prefect 3. */
+
+export interface PrefectCli {
+  /** e.g. ['uv', 'run', 'prefect'] */
+  base: string[];
+  target: PrefectTarget;
+  timeoutMs: number;
+}
+
+export function prefectCommand(cli: PrefectCli, args: string[], readOnly: boolean, timeoutMs = cli.timeoutMs): Command {
+  const [file, ...prefix] = cli.base;
+  return { file: file ?? 'uv', args: [...prefix, ...args], cwd: cli.target.projectDir, env: cli.target.env, readOnly, timeoutMs };
+}
+
+export const inspectDeploymentCommand = (cli: PrefectCli, fullName: string): Command =>
+  prefectCommand(cli, ['deployment', 'inspect', fullName, '-o', 'json'], true);
+
+export function runDeploymentCommand(cli: PrefectCli, fullName: string, parameters: Record<string, unknown>, watchTimeoutSeconds: number): Command {
+  const args = ['deployment', 'run', fullName, '--params', JSON.stringify(parameters), '--watch', '--watch-timeout', String(Math.round(watchTimeoutSeconds))];
+  // The CLI's own watch timeout ends first; ours is the backstop for a hung process.
+  return prefectCommand(cli, args, false, (watchTimeoutSeconds + 60) * 1000);
+}
+
+export const inspectFlowRunCommand = (cli: PrefectCli, id: string): Command =>
+  prefectCommand(cli, ['flow-run', 'inspect', id, '-o', 'json'], true);
+
+export const inspectWorkPoolCommand = (cli: PrefectCli, pool: string): Command =>
+  prefectCommand(cli, ['work-pool', 'inspect', pool, '-o', 'json'], true);
+
+export const cancelFlowRunCommand = (cli: PrefectCli, id: string): Command =>
+  prefectCommand(cli, ['flow-run', 'cancel', id], false);
+
+export const prefectVersionCommand = (cli: PrefectCli): Command => prefectCommand(cli, ['--version'], true, 60_000);
+
+/** Every Prefect child process: talk to this API, plain output, no prompts, no telemetry. */
+export function prefectEnv(apiUrl: string): Record<string, string> {
+  return {
+    PREFECT_API_URL: apiUrl,
+    PREFECT_CLI_COLORS: 'false',
+    PREFECT_CLI_WRAP_LINES: 'false',
+    PREFECT_CLI_PROMPT: 'false',
+    DO_NOT_TRACK: '1',
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * An external command as a value: built by pure functions, printed by --dry-run,
+ * recorded in summary.json and executed, all from the same object.
+ */
+export interface Command {
+  file: string;
+  args: string[];
+  cwd?: string;
+  /** Only the variables this tool sets on top of the inherited environment. */
+  env?: Record<string, string>;
+  /** Read-only commands still run under --dry-run. */
+  readOnly: boolean;
+  timeoutMs?: number;
+}
+
+export interface ProcessResult {
+  command: Command;
+  /** null when the process never started or was killed by a signal. */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  startedAt: string;
+  durationMs: number;
+  timedOut: boolean;
+  /** Set when the process could not be started at all (for example ENOENT). */
+  spawnError?: string;
+  signal?: string;
+  /** Set when the run was cancelled through the abort signal. */
+  cancelled: boolean;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Called with each complete line of stdout as it arrives. */
+  onStdoutLine?: (line: string) => void;
+}
+
+/** The one gateway to child processes. Never throws for a failed command. */
+export interface ProcessRunner {
+  run(command: Command, options?: RunOptions): Promise<ProcessResult>;
+}
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+export function quoteArg(arg: string): string {
+  if (arg.length > 0 && SAFE.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The command as an operator would type it (with `withEnv`, the variables it sets first). */
+export function formatCommand(command: Command, options: { withEnv?: boolean } = {}): string {
+  const env = options.withEnv ? Object.entries(command.env ?? {}).map(([key, value]) => `${key}=${quoteArg(value)}`) : [];
+  return [...env, command.file, ...command.args].map((part, i) => (i < env.length ? part : quoteArg(part))).join(' ');
+}
+
+export function succeeded(result: ProcessResult): boolean {
+  return result.exitCode === 0 && !result.timedOut && result.spawnError === undefined && !result.cancelled;
+}

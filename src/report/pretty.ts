@@ -1,0 +1,135 @@
+import type { Writable } from 'node:stream';
+import { Chalk, type ChalkInstance } from 'chalk';
+import type { Verdict } from '../guardrails/verdict.js';
+import type { StepRecord } from '../evidence/summary.js';
+import type { CommandResult, RehearseEvent, Reporter } from './events.js';
+
+export interface PrettyOptions {
+  stream: Writable & { isTTY?: boolean };
+  color: boolean;
+  /** Live elapsed-time line while a command runs (terminals only, never in CI). */
+  live: boolean;
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+
+function verdictLabel(c: ChalkInstance, verdict: Verdict | 'error' | 'skipped' | 'incomplete'): string {
+  switch (verdict) {
+    case 'pass': return c.green('PASS');
+    case 'fail': return c.red.bold('FAIL');
+    case 'inconclusive': return c.yellow('INCONCLUSIVE');
+    case 'incomplete': return c.yellow('INCOMPLETE');
+    case 'skipped': return c.dim('SKIPPED');
+    default: return c.red('ERROR');
+  }
+}
+
+function exitVerdict(code: number): Verdict | 'error' {
+  return code === 0 ? 'pass' : code === 1 ? 'fail' : code === 4 ? 'inconclusive' : 'error';
+}
+
+/** Human output: one line per step, command and check, then a table of verdicts. */
+export function createPrettyReporter(options: PrettyOptions): Reporter {
+  const c = new Chalk({ level: options.color ? 1 : 0 });
+  const out = (line: string): void => {
+    clearLive();
+    options.stream.write(`${line}\n`);
+  };
+  let live: { text: string; started: number; timer: NodeJS.Timeout } | undefined;
+  const stepStarted = new Map<string, number>();
+
+  function clearLive(): void {
+    if (live && options.live) options.stream.write('\r\x1b[2K');
+  }
+  function drawLive(): void {
+    if (live && options.live) options.stream.write(`\r\x1b[2K${c.cyan('…')} ${live.text} ${c.dim(seconds(Date.now() - live.started))}`);
+  }
+  function startLive(text: string): void {
+    stopLive();
+    if (!options.live) return;
+    live = { text: text.length > 100 ? `${text.slice(0, 97)}...` : text, started: Date.now(), timer: setInterval(drawLive, 1000) };
+    live.timer.unref();
+    drawLive();
+  }
+  function stopLive(): void {
+    if (!live) return;
+    clearInterval(live.timer);
+    clearLive();
+    live = undefined;
+  }
+
+  function finalTable(result: CommandResult): void {
+    const summary = result.summary;
+    if (!summary) return;
+    out('');
+    const rows: [string, string, string][] = summary.steps.map((s: StepRecord) => [s.name, verdictLabel(c, s.verdict), seconds(s.durationMs)]);
+    for (const check of summary.checks) rows.push([`  ${check.id}`, verdictLabel(c, check.verdict), '']);
+    const width = Math.max(...rows.map((r) => r[0].length), 10);
+    out(c.bold(`${'step / check'.padEnd(width)}  verdict`));
+    for (const [name, verdict, time] of rows) out(`${name.padEnd(width)}  ${verdict}${time ? c.dim(`  ${time}`) : ''}`);
+  }
+
+  return {
+    emit(event: RehearseEvent) {
+      switch (event.type) {
+        case 'step-start':
+          stepStarted.set(event.step, Date.now());
+          out(`${c.bold.blue('▶')} ${c.bold(event.step)} ${c.dim(`— ${event.title}`)}`);
+          break;
+        case 'command-start':
+          if (event.dryRun) out(`  ${c.yellow('would run')} ${event.display}`);
+          else {
+            out(`  ${c.dim('$')} ${event.display}`);
+            startLive(event.display);
+          }
+          break;
+        case 'command-end':
+          stopLive();
+          if (!event.ok) out(`    ${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(seconds(event.durationMs))}`);
+          else out(`    ${c.dim(`exit 0 · ${seconds(event.durationMs)}`)}`);
+          break;
+        case 'waiting':
+          if (options.live) startLive(event.message);
+          else out(`  ${c.dim('…')} ${event.message}`);
+          break;
+        case 'check':
+          out(`  ${verdictLabel(c, event.check.verdict)} ${event.check.title} ${c.dim(`— ${event.check.reason}`)}`);
+          break;
+        case 'step-end': {
+          stopLive();
+          const r = event.record;
+          if (r.error) out(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
+          out(`  ${c.dim(`${r.name} ${r.status} in ${seconds(r.durationMs)}`)}`);
+          break;
+        }
+        case 'info':
+          out(event.message);
+          break;
+        case 'warn':
+          out(`${c.yellow('!')} ${event.message}`);
+          break;
+        case 'done': {
+          stopLive();
+          const r = event.result;
+          finalTable(r);
+          for (const line of r.lines ?? []) out(line);
+          if (r.error) {
+            out(`${c.red('error:')} ${r.error.message}`);
+            for (const d of r.error.details ?? []) out(`  ${d}`);
+            if (r.error.hint) out(`${c.dim('what to do:')} ${r.error.hint}`);
+          }
+          if (r.bundle) out(`${c.dim('bundle:')} ${r.bundle}`);
+          if (r.summary?.status === 'partial') {
+            out(`${c.bold(`${r.command}:`)} ${verdictLabel(c, exitVerdict(r.exitCode))} ${c.dim(`(exit ${r.exitCode}; the bundle is partial until every step has run, e.g. by rehearse backfill)`)}`);
+          } else if (r.summary) {
+            out(`${c.bold('verdict:')} ${verdictLabel(c, r.summary.verdict)} ${c.dim(`(bundle ${r.summary.status}, exit ${r.exitCode})`)}`);
+          }
+          break;
+        }
+      }
+    },
+    async close() {
+      stopLive();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fs from 'fs-extra';
+import { z } from 'zod';
+import { writeFileAtomic } from '../evidence/fsatomic.js';
+
+/** The stand-in hotpass project shipped with rehearse. */
+export const FIXTURE_PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'hotpass');
+
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.REHEARSE_SANDBOX_HOME) return path.resolve(env.REHEARSE_SANDBOX_HOME);
+  const base = env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'rehearse', 'sandbox');
+}
+
+const ProcessInfo = z.object({ pid: z.number().int(), log: z.string() });
+
+export const SandboxStateSchema = z.object({
+  version: z.literal(1),
+  apiUrl: z.string(),
+  uiUrl: z.string(),
+  port: z.number().int(),
+  stateDir: z.string(),
+  prefectHome: z.string(),
+  projectDir: z.string(),
+  startedAt: z.string(),
+  server: ProcessInfo,
+  worker: ProcessInfo.optional(),
+  deployment: z.string().optional(),
+  workPool: z.string().optional(),
+  concurrencyKey: z.string().optional(),
+});
+export type SandboxState = z.infer<typeof SandboxStateSchema>;
+
+const stateFile = (stateDir: string): string => path.join(stateDir, 'sandbox.json');
+
+export async function readSandboxState(stateDir: string): Promise<SandboxState | undefined> {
+  const file = stateFile(stateDir);
+  if (!(await fs.pathExists(file))) return undefined;
+  const parsed = SandboxStateSchema.safeParse(await fs.readJson(file).catch(() => undefined));
+  return parsed.success ? parsed.data : undefined;
+}
+
+export async function writeSandboxState(state: SandboxState): Promise<void> {
+  await writeFileAtomic(stateFile(state.stateDir), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export async function removeSandboxState(stateDir: string): Promise<void> {
+  await fs.remove(stateFile(stateDir));
+}
+
+/** Environment for the sandbox's own server and worker processes. */
+export function sandboxProcessEnv(state: Pick<SandboxState, 'apiUrl' | 'prefectHome'>): Record<string, string> {
+  return {
+    PREFECT_HOME: state.prefectHome,
+    PREFECT_API_URL: state.apiUrl,
+    // The UI asks the server where its API is; without this it points at the default port 4200.
+    PREFECT_UI_API_URL: state.apiUrl,
+    PREFECT_SERVER_ANALYTICS_ENABLED: 'false',
+    DO_NOT_TRACK: '1',
+    PREFECT_CLI_PROMPT: 'false',
+    PREFECT_CLI_COLORS: 'false',
+    PREFECT_CLI_WRAP_LINES: 'false',
+    // A queued run retries its slot every 2 s instead of 30 s, and the worker polls every second.
+    PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS: '2',
+    PREFECT_WORKER_QUERY_SECONDS: '1',
+    PREFECT_WORKER_PREFETCH_SECONDS: '5',
+    UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never',
+  };
+}

@@ -1,0 +1,116 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'fs-extra';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { journaledApi, journaledRunner, type Context, type PrefectTarget, type RunFlags } from './context.js';
+import { createBundle, findOpenBundle, openBundle, readSummary, writeChecksumManifest, type Bundle } from './evidence/bundle.js';
+import { collectSecrets, createRedactor, type Redactor } from './evidence/redact.js';
+import { newSummary, saveSummary } from './evidence/summary-io.js';
+import { RehearseError, ExitCode } from './errors.js';
+import { createPrefectApi } from './prefect/api.js';
+import { prefectEnv } from './prefect/commands.js';
+import { readServerVersion } from './prefect/queries.js';
+import type { ProcessRunner } from './process/command.js';
+import { createProcessRunner } from './process/runner.js';
+import type { CommandResult, Reporter } from './report/events.js';
+import { sandboxUp } from './sandbox/lifecycle.js';
+import { defaultStateDir } from './sandbox/state.js';
+import { runSteps } from './steps/runner.js';
+import type { Step } from './steps/step.js';
+import { worstVerdict } from './guardrails/verdict.js';
+
+/** Options every rehearsal command shares, already parsed by the CLI layer. */
+export interface SessionOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  configFile?: string;
+  overrides: Record<string, unknown>;
+  flags: RunFlags;
+  sandbox: boolean;
+  bundle?: string;
+  newBundle: boolean;
+  reporter: Reporter;
+  /** Injected in unit tests; the execa gateway otherwise. */
+  runner?: ProcessRunner;
+  signal: AbortSignal;
+}
+
+export async function resolvePrefectTarget(config: Config, options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>): Promise<PrefectTarget> {
+  if (options.sandbox) {
+    const { state, alreadyRunning } = await sandboxUp({
+      stateDir: defaultStateDir(options.env),
+      runner: options.runner ?? createProcessRunner(),
+      onProgress: (message) => options.reporter.emit({ type: 'info', message: `sandbox: ${message}` }),
+    });
+    if (!alreadyRunning) options.reporter.emit({ type: 'info', message: `sandbox: up at ${state.apiUrl}` });
+    return { apiUrl: state.apiUrl, env: prefectEnv(state.apiUrl), projectDir: state.projectDir, sandbox: true };
+  }
+  const apiUrl = options.env.PREFECT_API_URL ?? config.prefect.apiUrl;
+  if (!apiUrl) {
+    throw new RehearseError('USAGE', 'PREFECT_API_URL is not set, so there is no Prefect server to rehearse against', {
+      hint: 'export PREFECT_API_URL=<your staging API>, set "prefect.apiUrl" in rehearse.config, or add --sandbox to use the local sandbox',
+    });
+  }
+  return { apiUrl, env: prefectEnv(apiUrl), projectDir: path.resolve(options.cwd, config.projectDir), sandbox: false };
+}
+
+async function chooseBundle(config: Config, options: SessionOptions, redact: Redactor, now: Date, startsRehearsal: boolean): Promise<{ bundle: Bundle; fresh: boolean }> {
+  if (options.flags.dryRun) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-dry-run-'));
+    return { bundle: await createBundle(dir, now, redact), fresh: true };
+  }
+  if (options.bundle) return { bundle: await openBundle(options.bundle, redact), fresh: false };
+  const root = path.resolve(options.cwd, config.evidenceRoot);
+  if (!startsRehearsal && !options.newBundle) {
+    const open = await findOpenBundle(root);
+    if (open) return { bundle: await openBundle(open, redact), fresh: false };
+  }
+  return { bundle: await createBundle(root, now, redact), fresh: true };
+}
+
+function exitCodeFor(outcome: { error?: RehearseError; interrupted: boolean }, verdicts: { verdict: 'pass' | 'fail' | 'inconclusive' }[]): number {
+  if (outcome.error) return outcome.error.exitCode;
+  if (outcome.interrupted) return ExitCode.couldNotRun;
+  const verdict = worstVerdict(verdicts);
+  if (verdicts.length === 0) return ExitCode.ok;
+  return verdict === 'fail' ? ExitCode.guardrailFailed : verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
+}
+
+/** The shared path of `rehearse backfill` and every step run by hand. */
+export async function runRehearsal(command: string, steps: Step[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
+  const { config } = await loadConfig({ cwd: options.cwd, ...(options.configFile ? { file: options.configFile } : {}), overrides: options.overrides });
+  const redact = createRedactor(collectSecrets(options.env, [config.run.parameters]));
+  const prefect = await resolvePrefectTarget(config, options);
+  const now = (): Date => new Date();
+  const { bundle, fresh } = await chooseBundle(config, options, redact, now(), shape.wholeRehearsal);
+  let ctx: Context;
+  const rawApi = createPrefectApi({ apiUrl: prefect.apiUrl, ...(options.env.PREFECT_API_KEY ? { apiKey: options.env.PREFECT_API_KEY } : {}), timeoutMs: config.timeouts.apiSeconds * 1000 });
+  const runner = journaledRunner(() => ctx, options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000 }));
+  ctx = {
+    cwd: options.cwd, config, prefect, runner, api: journaledApi(() => ctx, rawApi), reporter: options.reporter,
+    flags: options.flags, redact, signal: options.signal, now, journal: [], currentStep: command,
+  };
+  const existing = fresh ? undefined : await readSummary(bundle.dir);
+  const base = existing ?? newSummary(bundle, now(), { deployment: config.deployment, workPool: config.workPool, manifest: config.manifest, projectDir: prefect.projectDir, sandbox: prefect.sandbox });
+  const serverVersion = await readServerVersion(rawApi).catch(() => undefined);
+  const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
+  options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
+  const outcome = await runSteps(ctx, bundle, steps, initial, shape);
+  const ranChecks = outcome.summary.steps.filter((s) => steps.some((step) => step.name === s.name)).flatMap((s) => s.checks);
+  const exitCode = exitCodeFor(outcome, ranChecks);
+  const summary = { ...outcome.summary, exitCode };
+  if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));
+  else {
+    await saveSummary(bundle, summary, now());
+    await writeChecksumManifest(bundle);
+  }
+  return {
+    command,
+    exitCode,
+    verdict: outcome.error ? 'error' : summary.verdict,
+    ...(options.flags.dryRun ? {} : { bundle: path.relative(options.cwd, bundle.dir) || bundle.dir }),
+    summary,
+    ...(outcome.error ? { error: { code: outcome.error.code, message: redact(outcome.error.message), details: outcome.error.details.map(redact), ...(outcome.error.hint ? { hint: outcome.error.hint } : {}) } } : {}),
+  };
+}

@@ -1,0 +1,65 @@
+import { writeEvidence } from '../evidence/bundle.js';
+import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
+import { judgeDeployment, type GlobalLimitLookup } from '../guardrails/deployment.js';
+import { loadExpectedGuardrails } from '../guardrails/manifest.js';
+import { inspectDeploymentCommand } from '../prefect/commands.js';
+import { fullName, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
+import { assertRan, cliOf, diffPaths, parseCliJson } from './prefect-cli.js';
+import type { Step } from './step.js';
+
+export const DEPLOYMENT_FILE = 'deployment.json';
+export const INSPECT_LOG = 'deployment.inspect.log';
+/** Fields that change between two reads a moment apart. */
+const VOLATILE = new Set(['updated', 'last_polled', 'status']);
+
+/** Runbook step 2: export the live deployment and judge its guardrails against the manifest. */
+export const inspectStep: Step = {
+  name: 'inspect',
+  title: 'inspect the deployment',
+  async run(ctx, bundle) {
+    const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest);
+    const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
+    const [cliResult, record] = await Promise.all([
+      ctx.runner.run(inspectDeploymentCommand(cliOf(ctx), fullName(ref))),
+      readDeployment(ctx.api, ref),
+    ]);
+    assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
+    const { deployment } = record;
+    const key = deployment.parameters.concurrency_key;
+    const lookup: GlobalLimitLookup = typeof key === 'string' ? { name: key, limit: /[/%&><]/.test(key) ? undefined : await readGlobalLimit(ctx.api, key) } : { name: undefined };
+    const checks = judgeDeployment(expected, deployment, lookup);
+
+    const now = ctx.now();
+    const files = [await writeEvidence(bundle, DEPLOYMENT_FILE, `${JSON.stringify(JSON.parse(record.raw), null, 2)}\n`, now)];
+    const cliNotes: string[] = [];
+    const parsed = parseCliJson(cliResult);
+    if (!parsed.ok) {
+      cliNotes.push(`\`prefect deployment inspect\` ${parsed.reason}; its output is kept in ${INSPECT_LOG}, and ${DEPLOYMENT_FILE} holds the API's record.`);
+    } else {
+      const { automations: _automations, ...cliRecord } = parsed.value as Record<string, unknown>;
+      const changed = diffPaths(JSON.parse(record.raw), cliRecord).filter((p) => !VOLATILE.has(p));
+      if (changed.length > 0) cliNotes.push(`\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's exact record and the CLI's output is in ${INSPECT_LOG}.`);
+    }
+    if (cliNotes.length > 0) files.push(await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, now));
+    const body = [
+      `Deployment \`${fullName(ref)}\` (${deployment.id}) against \`${expected.source}\`.`,
+      '',
+      deviationsMarkdown(checks),
+      ...(cliNotes.length ? ['', ...cliNotes] : []),
+    ].join('\n');
+    files.push(await updateNotes(bundle, 'inspect', 'Inspect: guardrail deviations', body, now));
+    return {
+      checks,
+      files,
+      data: {
+        flow: ref.flow,
+        deployment: ref.deployment,
+        fullName: fullName(ref),
+        deploymentId: deployment.id,
+        workPool: deployment.work_pool_name ?? null,
+        concurrencyKey: typeof key === 'string' ? key : null,
+        deploymentLimit: deployment.global_concurrency_limit?.active ? deployment.global_concurrency_limit.limit : null,
+      },
+    };
+  },
+};

@@ -1,0 +1,25 @@
+import type { Context } from '../context.js';
+import type { Bundle } from '../evidence/bundle.js';
+import type { StepName, Summary } from '../evidence/summary.js';
+import type { Check } from '../guardrails/verdict.js';
+
+export interface StepOutput {
+  checks: Check[];
+  files: string[];
+  /** What later steps (or a later run by hand) need from this one, kept in summary.json. */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * One runbook step. The whole rehearsal and a step run by hand go through the same object;
+ * what a step needs from earlier steps it reads from the bundle's summary.
+ */
+export interface Step {
+  name: StepName;
+  title: string;
+  run(ctx: Context, bundle: Bundle, summary: Summary): Promise<StepOutput>;
+}
+
+export function stepData(summary: Summary, step: StepName): Record<string, unknown> | undefined {
+  return summary.steps.find((s) => s.name === step && s.status === 'ok')?.data;
+}
