@@ -54,7 +54,7 @@ function countDaysFromEpoch(year: number, month: number, day: number): number {
 function readUtcMicros(text: string): number {
   const zone = text.endsWith('Z') ? text.length - 1 : text.endsWith('+00:00') ? text.length - 6 : -1;
   if (zone < 19 || text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return NaN;
-  if (zone > 19 && (text[19] !== '.' || !(readDigits(text, 20, zone - 20) >= 0) || zone === 20)) return NaN;
+  if (zone > 19 && (zone === 20 || text[19] !== '.' || Number.isNaN(readDigits(text, 20, zone - 20)))) return NaN;
   const days = countDaysFromEpoch(readDigits(text, 0, 4), readDigits(text, 5, 2), readDigits(text, 8, 2));
   const seconds = ((days * 24 + readDigits(text, 11, 2)) * 60 + readDigits(text, 14, 2)) * 60 + readDigits(text, 17, 2);
   return seconds * 1_000_000 + (zone > 19 ? readFractionMicros(text, 19) : 0);
@@ -135,7 +135,7 @@ function buildSweepEvents(spans: readonly Span[]): Float64Array {
   for (const span of spans) {
     if (span.to <= span.from) continue;
     events[n++] = span.from * 2 + 1;
-    events[n++] = span.to * 2 + 1;
+    events[n++] = span.to * 2;
   }
   return events.subarray(0, n).sort();
 }

@@ -26,7 +26,11 @@ export const inspectStep: Step = {
     assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
     const { deployment } = record;
     const key = deployment.parameters.concurrency_key;
-    const lookup: GlobalLimitLookup = typeof key === 'string' ? { name: key, limit: /[/%&><]/.test(key) ? undefined : await readGlobalLimit(ctx.api, key) } : { name: undefined };
+    // The limit the manifest promises; a drifted key is its own check, so each breakage names one check.
+    const limitName = expected.concurrencyKey ?? (typeof key === 'string' ? key : undefined);
+    const lookup: GlobalLimitLookup = limitName === undefined
+      ? { name: undefined }
+      : { name: limitName, limit: /[/%&><]/.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName) };
     const checks = judgeDeployment(expected, deployment, lookup);
 
     const now = ctx.now();
