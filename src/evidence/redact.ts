@@ -1,11 +1,17 @@
 export const MASK = '***REDACTED***';
 
-const SECRET_NAME = /(key|token|secret|passw(or)?d|pwd|credential|auth)/i;
+/** Words that mark a name as secret, matched as whole parts of the name (so PWD and XAUTHORITY stay readable). */
+const SECRET_WORDS = new Set(['key', 'apikey', 'token', 'secret', 'password', 'passwd', 'passphrase', 'credential', 'credentials', 'auth', 'authorization', 'cookie']);
 /** Names that look secret but hold no secret. */
 const NOT_SECRET = /^(concurrency_key|PREFECT_API_URL|AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL(_S3)?|.*_KEY_ID|SSH_AUTH_SOCK|.*_PATH|.*_FILE|.*_DIR|.*_URL)$/i;
 
+function nameParts(name: string): string[] {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+}
+
 export function looksSecret(name: string): boolean {
-  return SECRET_NAME.test(name) && !NOT_SECRET.test(name);
+  if (NOT_SECRET.test(name)) return false;
+  return nameParts(name).some((part) => SECRET_WORDS.has(part) || part.endsWith('token') || part.endsWith('secret') || part.endsWith('password'));
 }
 
 /** Secret values found in the environment and in (nested) parameters, longest first. */

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything rehearse, its sandbox and its tests need, on a fresh Debian machine
+# with Node.js 20 and Python 3.11. Safe to rerun: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium (for the run-page screenshot)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    say "chromium is missing: install it with 'sudo apt-get install chromium' (screenshots are recorded as missing until then)"
+  fi
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  python3 -m pip install --quiet uv
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm run --silent build
+fi
+
+say "preparing the sandbox's Python environment (fixtures/hotpass, prefect pinned in uv.lock)"
+uv sync --quiet --locked --project fixtures/hotpass
+say "preparing the S3-compatible test server (test/services, moto)"
+uv sync --quiet --locked --project test/services

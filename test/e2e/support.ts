@@ -1,0 +1,73 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'fs-extra';
+import { execa } from 'execa';
+import { inject } from 'vitest';
+import { readSandboxState, sandboxProcessEnv, type SandboxState } from '../../src/sandbox/state.js';
+
+export const repo = path.resolve(import.meta.dirname, '..', '..');
+
+export async function sandbox(): Promise<SandboxState> {
+  const state = await readSandboxState(inject('sandboxHome'));
+  if (!state) throw new Error('the e2e sandbox is not running');
+  return state;
+}
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI as an operator would, in its own working directory. */
+export async function rehearse(args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliRun> {
+  const result = await execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, REHEARSE_SANDBOX_HOME: inject('sandboxHome'), CI: '1', ...options.env },
+    reject: false,
+    timeout: options.timeoutMs ?? 600_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `uv run prefect ...` in the sandbox's environment: how a test breaks a guardrail on the real server. */
+export async function prefect(args: string[]): Promise<CliRun> {
+  const state = await sandbox();
+  const result = await execa('uv', ['run', 'prefect', ...args], { cwd: state.projectDir, env: { ...process.env, ...sandboxProcessEnv(state) }, reject: false });
+  if (result.exitCode !== 0) throw new Error(`prefect ${args.join(' ')} failed: ${result.stdout}${result.stderr}`);
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+export async function api<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
+  const state = await sandbox();
+  const response = await fetch(`${state.apiUrl}${route}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export async function workspace(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-ws-'));
+}
+
+export interface JsonOutput {
+  exitCode: number;
+  verdict: string;
+  bundle?: string;
+  summary?: { status: string; verdict: string; checks: { id: string; verdict: string; reason: string }[]; steps: { name: string; status: string; data?: Record<string, unknown> }[] };
+  error?: { code: string; message: string };
+}
+
+export function parseJson(run: CliRun): JsonOutput {
+  try {
+    return JSON.parse(run.stdout) as JsonOutput;
+  } catch {
+    throw new Error(`stdout is not one JSON document:\n${run.stdout}\n--- stderr:\n${run.stderr}`);
+  }
+}
+
+export const failing = (out: JsonOutput): string[] => (out.summary?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id).sort();

@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import { ConfigSchema, type ConfigInput } from '../../src/config/schema.js';
+import { journaledApi, journaledRunner, type Context, type RunFlags } from '../../src/context.js';
+import type { Redactor } from '../../src/evidence/redact.js';
+import { prefectEnv } from '../../src/prefect/commands.js';
+import type { PrefectApi } from '../../src/prefect/api.js';
+import type { ProcessRunner } from '../../src/process/command.js';
+import type { RehearseEvent, Reporter } from '../../src/report/events.js';
+
+/** The stand-in hotpass project whose manifest the steps judge against. */
+export const HOTPASS_DIR = fileURLToPath(new URL('../../fixtures/hotpass', import.meta.url));
+
+export interface RecordingReporter extends Reporter {
+  readonly events: RehearseEvent[];
+}
+
+export function createRecordingReporter(): RecordingReporter {
+  const events: RehearseEvent[] = [];
+  return { events, emit: (event) => { events.push(event); }, close: async () => undefined };
+}
+
+/**
+ * A Context as session.ts builds one, over injected fakes: the runner and the API are
+ * wrapped by journaledRunner / journaledApi, so the journal is filled as in a real run.
+ */
+export function createTestContext(options: {
+  runner: ProcessRunner;
+  api: PrefectApi;
+  config?: ConfigInput;
+  flags?: Partial<RunFlags>;
+  redact?: Redactor;
+  now?: () => Date;
+  projectDir?: string;
+}): Context & { reporter: RecordingReporter } {
+  const reporter = createRecordingReporter();
+  let ctx: Context & { reporter: RecordingReporter };
+  ctx = {
+    cwd: options.projectDir ?? HOTPASS_DIR,
+    config: ConfigSchema.parse(options.config ?? {}),
+    prefect: { apiUrl: options.api.baseUrl, env: prefectEnv(options.api.baseUrl), projectDir: options.projectDir ?? HOTPASS_DIR, sandbox: false },
+    runner: journaledRunner(() => ctx, options.runner),
+    api: journaledApi(() => ctx, options.api),
+    reporter,
+    flags: { dryRun: false, ci: true, failFast: false, leaveRuns: false, ...options.flags },
+    redact: options.redact ?? ((text) => text),
+    signal: new AbortController().signal,
+    now: options.now ?? (() => new Date('2026-11-26T01:20:00Z')),
+    journal: [],
+    currentStep: 'test',
+  };
+  return ctx;
+}

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ApiRequest, ApiResponse, PrefectApi } from '../../src/prefect/api.js';
+
+/** What a faked route answers; status 0 stands for a server that could not be reached. */
+export interface FakeResponse {
+  status: number;
+  text: string;
+  networkError?: string;
+}
+
+/** Routes keyed `METHOD path`, e.g. `GET /deployments/name/hotpass-backfill/hotpass-backfill`. */
+export type FakeRoutes = Record<string, FakeResponse>;
+
+export interface FakeApi extends PrefectApi {
+  /** Every request made, in order. */
+  readonly requests: ApiRequest[];
+}
+
+export const FAKE_API_URL = 'http://127.0.0.1:4200/api';
+export const NOT_FOUND: FakeResponse = { status: 404, text: '{"detail":"Not Found"}' };
+export const UNREACHABLE: FakeResponse = { status: 0, text: '', networkError: 'ECONNREFUSED' };
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/prefect/3.9.1/', import.meta.url));
+
+/** A file recorded from the Prefect 3.9.1 server, exactly as it was recorded. */
+export function recorded(name: string): string {
+  return readFileSync(`${FIXTURES}${name}`, 'utf8');
+}
+
+/** The recorded deployment as a fresh, mutable object. */
+export function recordedDeployment(): Record<string, unknown> & { parameters: Record<string, unknown> } {
+  return JSON.parse(recorded('deployment.api.json')) as Record<string, unknown> & { parameters: Record<string, unknown> };
+}
+
+/**
+ * The routes the inspect step asks, answered from the recorded server; `deploymentText`
+ * replaces the recorded deployment (for mutated copies).
+ */
+export function recordedRoutes(options: { deploymentText?: string } = {}): FakeRoutes {
+  const deploymentText = options.deploymentText ?? recorded('deployment.api.json');
+  const deployment = JSON.parse(deploymentText) as { flow_id: string };
+  return {
+    'POST /deployments/filter': { status: 200, text: `[${deploymentText}]` },
+    'POST /flows/filter': { status: 200, text: JSON.stringify([{ id: deployment.flow_id, name: 'hotpass-backfill' }]) },
+    'GET /deployments/name/hotpass-backfill/hotpass-backfill': { status: 200, text: deploymentText },
+    'GET /v2/concurrency_limits/hotpass-backfill': { status: 200, text: recorded('gcl.json') },
+    'GET /work_pools/hotpass-backfill-pool': { status: 200, text: recorded('work-pool.api.json') },
+    'POST /work_pools/hotpass-backfill-pool/workers/filter': { status: 200, text: recorded('workers.json') },
+    'GET /admin/version': { status: 200, text: '"3.9.1"' },
+    'GET /health': { status: 200, text: 'true' },
+  };
+}
+
+/** A PrefectApi answering from a table; a route not in it gets `fallback` (404 unless told). */
+export function createFakeApi(routes: FakeRoutes, options: { fallback?: FakeResponse; baseUrl?: string } = {}): FakeApi {
+  const baseUrl = options.baseUrl ?? FAKE_API_URL;
+  const requests: ApiRequest[] = [];
+  return {
+    baseUrl,
+    requests,
+    async request(request: ApiRequest): Promise<ApiResponse> {
+      requests.push(request);
+      const answer = routes[`${request.method} ${request.path}`] ?? options.fallback ?? NOT_FOUND;
+      return {
+        request, url: `${baseUrl}${request.path}`, status: answer.status, text: answer.text,
+        startedAt: '2026-11-26T01:20:00.000Z', durationMs: 0,
+        ...(answer.networkError === undefined ? {} : { networkError: answer.networkError }),
+      };
+    },
+  };
+}

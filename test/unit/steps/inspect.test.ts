@@ -1,0 +1,138 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../../src/config/schema.js';
+import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { NOTES_FILE } from '../../../src/evidence/notes.js';
+import { newSummary } from '../../../src/evidence/summary-io.js';
+import { SummarySchema, type Summary } from '../../../src/evidence/summary.js';
+import type { PrefectApi } from '../../../src/prefect/api.js';
+import { DEPLOYMENT_FILE, INSPECT_LOG, inspectStep } from '../../../src/steps/inspect.js';
+import { runSteps } from '../../../src/steps/runner.js';
+import { createTestContext } from '../../support/context.js';
+import { createFakeApi, recorded, recordedDeployment, recordedRoutes, UNREACHABLE } from '../../support/fake-api.js';
+import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
+
+const NOW = new Date('2026-11-26T01:20:00Z');
+const INSPECT_ARGV = ['uv', 'run', 'prefect', 'deployment', 'inspect', 'hotpass-backfill/hotpass-backfill', '-o', 'json'];
+const CLI_OK: FakeResult = { exitCode: 0, stdout: recorded('deployment.inspect.stdout'), stderr: '' };
+
+let root: string;
+let bundle: Bundle;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'rehearse-inspect-'));
+  bundle = await createBundle(root, NOW, (text) => text);
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Runs the inspect step as `rehearse inspect` does: one step, through the runner, into the bundle. */
+async function inspect(options: { cli: FakeResult; api: PrefectApi; config?: ConfigInput }) {
+  const runner = createFakeRunner([{ match: INSPECT_ARGV, result: options.cli }]);
+  const ctx = createTestContext({ runner, api: options.api, now: () => NOW, ...(options.config ? { config: options.config } : {}) });
+  const outcome = await runSteps(ctx, bundle, [inspectStep], newSummary(bundle, NOW, { deployment: ctx.config.deployment }), { wholeRehearsal: false });
+  const step = outcome.summary.steps.find((s) => s.name === 'inspect');
+  if (!step) throw new Error('runSteps recorded no inspect step');
+  return { outcome, step, runner };
+}
+
+const file = (rel: string) => readFile(path.join(bundle.dir, rel), 'utf8');
+async function savedSummary(): Promise<Summary> {
+  return SummarySchema.parse(JSON.parse(await file('summary.json')));
+}
+
+describe('the inspect step, run through runSteps against the recorded Prefect 3.9.1 server', () => {
+  it('judges a healthy deployment: 7 passing checks, the exact API record, notes and the commands it ran', async () => {
+    const { outcome, step, runner } = await inspect({ cli: CLI_OK, api: createFakeApi(recordedRoutes()) });
+
+    expect(outcome.error).toBeUndefined();
+    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+    expect(step.checks).toHaveLength(7);
+    expect(step.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
+    expect(runner.calls.map((c) => [c.file, ...c.args])).toEqual([INSPECT_ARGV]);
+
+    expect(JSON.parse(await file(DEPLOYMENT_FILE))).toEqual(JSON.parse(recorded('deployment.api.json')));
+    expect(await file(NOTES_FILE)).toContain('All 7 checks matched the manifest.');
+    expect(await readdir(bundle.dir)).not.toContain(INSPECT_LOG);
+
+    const saved = await savedSummary();
+    const savedStep = saved.steps.find((s) => s.name === 'inspect');
+    expect(savedStep?.checks.map((c) => c.verdict)).toEqual(Array(7).fill('pass'));
+    expect(saved.checks).toHaveLength(7);
+    expect(savedStep?.files).toEqual([DEPLOYMENT_FILE, NOTES_FILE]);
+    expect(savedStep?.data).toMatchObject({ fullName: 'hotpass-backfill/hotpass-backfill', concurrencyKey: 'hotpass-backfill', deploymentLimit: 2 });
+    const processes = savedStep?.commands.filter((c) => c.kind === 'process');
+    expect(processes).toEqual([expect.objectContaining({ file: 'uv', args: INSPECT_ARGV.slice(1), exitCode: 0, readOnly: true })]);
+    expect(processes?.[0]?.display).toContain('prefect deployment inspect hotpass-backfill/hotpass-backfill -o json');
+    const http = savedStep?.commands.filter((c) => c.kind === 'http').map((c) => [c.display.replace(/^(\w+) http:\/\/[^/]+\/api/, '$1 '), c.status]);
+    expect(http).toEqual(expect.arrayContaining([
+      ['GET /deployments/name/hotpass-backfill/hotpass-backfill', 200],
+      ['GET /v2/concurrency_limits/hotpass-backfill', 200],
+    ]));
+    // One step by hand leaves the bundle partial: no verdict of pass before the whole rehearsal.
+    expect([saved.status, saved.verdict]).toEqual(['partial', 'incomplete']);
+  });
+
+  it("notes the paths the CLI's console markup altered in -o json, and keeps its output", async () => {
+    const api = recordedDeployment();
+    api.parameters.name_pattern = '^[a-z]+$';
+    const cli = JSON.parse(recorded('deployment.inspect.stdout')) as { parameters: Record<string, unknown> };
+    cli.parameters.name_pattern = '^+$'; // rich took "[a-z]" for a style tag
+    const cliStdout = `${JSON.stringify(cli, null, 2)}\n`;
+
+    const { step } = await inspect({
+      cli: { exitCode: 0, stdout: cliStdout, stderr: '' },
+      api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })),
+    });
+
+    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+    const notes = await file(NOTES_FILE);
+    expect(notes).toMatch(/altered 1 value\(s\) through its console markup \(parameters\.name_pattern\)/);
+    expect(step.files).toContain(INSPECT_LOG);
+    expect(await file(INSPECT_LOG)).toBe(cliStdout);
+    expect((JSON.parse(await file(DEPLOYMENT_FILE)) as typeof api).parameters.name_pattern).toBe('^[a-z]+$');
+  });
+
+  it('judges from the API when the CLI rejects the name (exit 1), keeping its raw output', async () => {
+    const bareNameError = recorded('deployment.inspect.bare-name.stdout');
+    const { outcome, step } = await inspect({ cli: { exitCode: 1, stdout: bareNameError, stderr: '' }, api: createFakeApi(recordedRoutes()) });
+
+    expect(outcome.error).toBeUndefined();
+    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+    expect(step.checks.filter((c) => c.verdict === 'pass')).toHaveLength(7);
+    expect(await file(INSPECT_LOG)).toBe(bareNameError);
+    expect(await file(NOTES_FILE)).toContain("exit 1: Invalid deployment name. Expected '<flow-name>/<deployment-name>'");
+    expect(JSON.parse(await file(DEPLOYMENT_FILE))).toEqual(JSON.parse(recorded('deployment.api.json')));
+    expect(step.commands.find((c) => c.kind === 'process')?.exitCode).toBe(1);
+  });
+
+  it('fails a drifted deployment on the check that drifted', async () => {
+    const api = recordedDeployment();
+    (api.global_concurrency_limit as { limit: number }).limit = 5;
+    const { step } = await inspect({ cli: CLI_OK, api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })) });
+    expect(step.verdict).toBe('fail');
+    expect(step.checks.filter((c) => c.verdict !== 'pass').map((c) => c.id)).toEqual(['deployment.concurrency_limit']);
+    expect(await file(NOTES_FILE)).toMatch(/\| deployment\.concurrency_limit \| fail \| 2 \| 5 \|/);
+  });
+
+  it.each([
+    ['the bare runbook name', {}],
+    ['a flow/deployment name', { deployment: 'hotpass-backfill/hotpass-backfill' }],
+  ])('stops with API_UNREACHABLE when the API does not answer (%s), and the bundle failed to run', async (_name, config: ConfigInput) => {
+    const { outcome, step } = await inspect({ cli: CLI_OK, api: createFakeApi({}, { fallback: UNREACHABLE }), config });
+
+    expect(outcome.error?.code).toBe('API_UNREACHABLE');
+    expect(outcome.error?.exitCode).toBe(3);
+    expect([step.status, step.verdict, step.error?.code]).toEqual(['error', 'error', 'API_UNREACHABLE']);
+    expect(step.error?.message).toContain('ECONNREFUSED');
+    expect(step.checks).toEqual([]);
+
+    const saved = await savedSummary();
+    expect(saved.status).toBe('failed-to-run');
+    expect(saved.verdict).not.toBe('pass');
+    expect(saved.steps.find((s) => s.name === 'inspect')?.error?.code).toBe('API_UNREACHABLE');
+    expect(await readdir(bundle.dir)).not.toContain(DEPLOYMENT_FILE);
+  });
+});
