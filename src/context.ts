@@ -27,16 +27,27 @@ export interface Context {
   cwd: string;
   config: Config;
   prefect: PrefectTarget;
+  /** Journaled for the current step: what the step runs is what summary.json records. */
   runner: ProcessRunner;
   api: PrefectApi;
+  /** The gateways themselves, wrapped anew for each step by forStep. */
+  gateways: { runner: ProcessRunner; api: PrefectApi };
   reporter: Reporter;
   flags: RunFlags;
   redact: Redactor;
   signal: AbortSignal;
   now: () => Date;
-  /** Every command and API call made, in order; steps take their share of it. */
+  /** Every command and API call the current step made, in order. */
   journal: CommandRecord[];
   currentStep: string;
+}
+
+/** A context of one step's own, so steps that run side by side keep separate journals. */
+export function forStep(ctx: Omit<Context, 'runner' | 'api' | 'journal' | 'currentStep'>, step: string): Context {
+  const stepCtx: Context = { ...ctx, currentStep: step, journal: [], runner: ctx.gateways.runner, api: ctx.gateways.api };
+  stepCtx.runner = journaledRunner(stepCtx, ctx.gateways.runner);
+  stepCtx.api = journaledApi(stepCtx, ctx.gateways.api);
+  return stepCtx;
 }
 
 function recordProcess(result: ProcessResult, redact: Redactor): CommandRecord {
@@ -77,10 +88,9 @@ function skippedResult(command: Command): ProcessResult {
 }
 
 /** Wraps the runner so every call is journaled, reported and, in a dry run, only printed unless read-only. */
-export function journaledRunner(ctx: () => Context, inner: ProcessRunner): ProcessRunner {
+export function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner {
   return {
     async run(command: Command, options: RunOptions = {}) {
-      const c = ctx();
       const dryRun = c.flags.dryRun && !command.readOnly;
       const display = c.redact(formatCommand(command, { withEnv: c.flags.dryRun }));
       c.reporter.emit({ type: 'command-start', step: c.currentStep, display, dryRun });
@@ -96,11 +106,10 @@ export function journaledRunner(ctx: () => Context, inner: ProcessRunner): Proce
   };
 }
 
-export function journaledApi(ctx: () => Context, inner: PrefectApi): PrefectApi {
+export function journaledApi(c: Context, inner: PrefectApi): PrefectApi {
   return {
     baseUrl: inner.baseUrl,
     async request(request: ApiRequest, options = {}) {
-      const c = ctx();
       if (c.flags.dryRun && !request.readOnly) {
         c.reporter.emit({ type: 'command-start', step: c.currentStep, display: `${request.method} ${inner.baseUrl}${request.path} ${request.body === undefined ? '' : c.redact(JSON.stringify(request.body))}`.trim(), dryRun: true });
         return { request, url: `${inner.baseUrl}${request.path}`, status: 299, text: 'null', startedAt: new Date().toISOString(), durationMs: 0 };

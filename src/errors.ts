@@ -52,14 +52,17 @@ export class RehearseError extends Error {
   readonly hint: string | undefined;
   readonly details: string[];
   readonly exitCode: ExitCodeValue;
+  /** What a step had found before it failed (created run ids, say), kept in summary.json. */
+  readonly data: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; details?: string[]; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { hint?: string; details?: string[]; cause?: unknown; data?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RehearseError';
     this.code = code;
     this.hint = options.hint;
     this.details = options.details ?? [];
     this.exitCode = exitCodeOf[code];
+    this.data = options.data;
   }
 }
 

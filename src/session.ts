@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { journaledApi, journaledRunner, type Context, type PrefectTarget, type RunFlags } from './context.js';
+import { forStep, type PrefectTarget, type RunFlags } from './context.js';
 import { createBundle, findOpenBundle, openBundle, readSummary, writeChecksumManifest, type Bundle } from './evidence/bundle.js';
 import { collectSecrets, createRedactor, type Redactor } from './evidence/redact.js';
 import { newSummary, saveSummary } from './evidence/summary-io.js';
@@ -16,8 +16,7 @@ import { createProcessRunner } from './process/runner.js';
 import type { CommandResult, Reporter } from './report/events.js';
 import { sandboxUp } from './sandbox/lifecycle.js';
 import { defaultStateDir } from './sandbox/state.js';
-import { runSteps } from './steps/runner.js';
-import type { Step } from './steps/step.js';
+import { runSteps, type Stage } from './steps/runner.js';
 import { worstVerdict } from './guardrails/verdict.js';
 
 /** Options every rehearsal command shares, already parsed by the CLI layer. */
@@ -78,26 +77,26 @@ function exitCodeFor(outcome: { error?: RehearseError; interrupted: boolean }, v
 }
 
 /** The shared path of `rehearse backfill` and every step run by hand. */
-export async function runRehearsal(command: string, steps: Step[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
+export async function runRehearsal(command: string, steps: Stage[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
   const { config } = await loadConfig({ cwd: options.cwd, ...(options.configFile ? { file: options.configFile } : {}), overrides: options.overrides });
   const redact = createRedactor(collectSecrets(options.env, [config.run.parameters]));
   const prefect = await resolvePrefectTarget(config, options);
   const now = (): Date => new Date();
   const { bundle, fresh } = await chooseBundle(config, options, redact, now(), shape.wholeRehearsal);
-  let ctx: Context;
   const rawApi = createPrefectApi({ apiUrl: prefect.apiUrl, ...(options.env.PREFECT_API_KEY ? { apiKey: options.env.PREFECT_API_KEY } : {}), timeoutMs: config.timeouts.apiSeconds * 1000 });
-  const runner = journaledRunner(() => ctx, options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000 }));
-  ctx = {
-    cwd: options.cwd, config, prefect, runner, api: journaledApi(() => ctx, rawApi), reporter: options.reporter,
-    flags: options.flags, redact, signal: options.signal, now, journal: [], currentStep: command,
-  };
+  const rawRunner = options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000 });
+  const ctx = forStep({
+    cwd: options.cwd, config, prefect, gateways: { runner: rawRunner, api: rawApi }, reporter: options.reporter,
+    flags: options.flags, redact, signal: options.signal, now,
+  }, command);
   const existing = fresh ? undefined : await readSummary(bundle.dir);
   const base = existing ?? newSummary(bundle, now(), { deployment: config.deployment, workPool: config.workPool, manifest: config.manifest, projectDir: prefect.projectDir, sandbox: prefect.sandbox });
   const serverVersion = await readServerVersion(rawApi).catch(() => undefined);
   const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
   options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
   const outcome = await runSteps(ctx, bundle, steps, initial, shape);
-  const ranChecks = outcome.summary.steps.filter((s) => steps.some((step) => step.name === s.name)).flatMap((s) => s.checks);
+  const ranNames = new Set<string>(steps.flat().map((step) => step.name));
+  const ranChecks = outcome.summary.steps.filter((s) => ranNames.has(s.name)).flatMap((s) => s.checks);
   const exitCode = exitCodeFor(outcome, ranChecks);
   const summary = { ...outcome.summary, exitCode };
   if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));

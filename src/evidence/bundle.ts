@@ -1,6 +1,5 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { format } from 'date-fns';
 import { RehearseError } from '../errors.js';
 import { writeFileAtomic } from './fsatomic.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums } from './checksums.js';
@@ -16,10 +15,9 @@ export interface Bundle {
   redact: Redactor;
 }
 
+/** yyyyMMdd'T'HHmmss'Z' in UTC, whatever the local zone (and its daylight-saving changes). */
 export function bundleNameFor(date: Date): string {
-  // date-fns formats in local time; shift so the digits are UTC.
-  const utc = new Date(date.getTime() + date.getTimezoneOffset() * 60_000);
-  return format(utc, "yyyyMMdd'T'HHmmss'Z'");
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 
 async function ensureWritableRoot(root: string): Promise<void> {
@@ -102,7 +100,8 @@ export async function writeEvidence(bundle: Bundle, rel: string, content: string
     const old = await fs.readFile(file);
     if (old.equals(typeof data === 'string' ? Buffer.from(data) : data)) return rel;
     if (rel !== SUMMARY_FILE && rel !== 'notes.md') {
-      const keep = path.join(bundle.dir, 'superseded', bundleNameFor(stamp), rel);
+      let keep = path.join(bundle.dir, 'superseded', bundleNameFor(stamp), rel);
+      for (let n = 2; await fs.pathExists(keep); n += 1) keep = path.join(bundle.dir, 'superseded', `${bundleNameFor(stamp)}-${n}`, rel);
       await fs.ensureDir(path.dirname(keep));
       await fs.rename(file, keep);
     }

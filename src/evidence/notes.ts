@@ -33,8 +33,17 @@ function skeleton(bundleName: string): string {
   return `# Rehearsal notes ${bundleName}\n\nWritten by rehearse; each section is replaced when its step reruns. Add your own notes under "${OPERATOR_HEADING.slice(3)}": rehearse never changes them.\n\n${OPERATOR_HEADING}\n\n`;
 }
 
-/** Replace (or add) one step's section, keeping everything an operator wrote. */
+const pending = new Map<string, Promise<unknown>>();
+
+/** Replace (or add) one step's section, keeping everything an operator wrote. Steps side by side take turns. */
 export async function updateNotes(bundle: Bundle, section: string, heading: string, body: string, now: Date): Promise<string> {
+  const previous = pending.get(bundle.dir) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => rewriteNotes(bundle, section, heading, body, now));
+  pending.set(bundle.dir, next);
+  return next;
+}
+
+async function rewriteNotes(bundle: Bundle, section: string, heading: string, body: string, now: Date): Promise<string> {
   const file = path.join(bundle.dir, NOTES_FILE);
   const current = (await fs.pathExists(file)) ? await fs.readFile(file, 'utf8') : skeleton(bundle.name);
   const block = `${begin(section)}\n## ${heading}\n\n${body.trim()}\n${end(section)}`;

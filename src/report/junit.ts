@@ -3,12 +3,12 @@ import { writeFileAtomic } from '../evidence/fsatomic.js';
 import type { Redactor } from '../evidence/redact.js';
 import type { CommandResult, Reporter } from './events.js';
 
-const xml = (text: string): string =>
+const escapeXml = (text: string): string =>
   text.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch] as string)
     // eslint-disable-next-line no-control-regex
     .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
 
-function stepCase(step: StepRecord): string {
+function stepCase(step: StepRecord, xml: (text: string) => string): string {
   const time = (step.durationMs / 1000).toFixed(3);
   const head = `    <testcase classname="rehearse.steps" name="${xml(step.name)}" time="${time}">`;
   if (step.status === 'ok') return `${head}</testcase>`;
@@ -19,12 +19,14 @@ function stepCase(step: StepRecord): string {
 
 /** One test case per step and per guardrail; failures carry the reason. */
 export function renderJunit(summary: Summary, redact: Redactor): string {
+  // Redact before escaping: an escaped secret would no longer match, and XML readers unescape it.
+  const xml = (text: string): string => escapeXml(redact(text));
   const checks = summary.checks;
   const failures = checks.filter((c) => c.verdict === 'fail').length;
   const errors = summary.steps.filter((s) => s.status !== 'ok' && s.status !== 'skipped').length;
   const skipped = checks.filter((c) => c.verdict === 'inconclusive').length;
   const cases = [
-    ...summary.steps.map(stepCase),
+    ...summary.steps.map((step) => stepCase(step, xml)),
     ...checks.map((c) => {
       const head = `    <testcase classname="rehearse.guardrails.${xml(c.step)}" name="${xml(c.id)}">`;
       const detail = xml(`expected ${JSON.stringify(c.expected ?? null)}, found ${JSON.stringify(c.actual ?? null)}`);
@@ -34,10 +36,10 @@ export function renderJunit(summary: Summary, redact: Redactor): string {
     }),
   ];
   const total = summary.steps.length + checks.length;
-  return redact(
+  return (
     `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="rehearse" tests="${total}" failures="${failures}" errors="${errors}" skipped="${skipped}">\n` +
       `  <testsuite name="rehearse ${xml(summary.bundle)}" tests="${total}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${summary.createdAt}">\n` +
-      `${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`,
+      `${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`
   );
 }
 

@@ -1,10 +1,13 @@
-import type { Context } from '../context.js';
+import { forStep, type Context } from '../context.js';
 import { writeChecksumManifest, type Bundle } from '../evidence/bundle.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
-import { STEP_NAMES, type BundleStatus, type StepRecord, type Summary } from '../evidence/summary.js';
+import { type BundleStatus, type StepRecord, type Summary } from '../evidence/summary.js';
 import { isRehearseError, RehearseError } from '../errors.js';
 import { worstVerdict } from '../guardrails/verdict.js';
 import type { Step } from './step.js';
+
+/** A step, or steps that do not depend on each other and run side by side. */
+export type Stage = Step | Step[];
 
 export interface StepsOutcome {
   summary: Summary;
@@ -13,58 +16,69 @@ export interface StepsOutcome {
   interrupted: boolean;
 }
 
+/** Steps whose absence keeps a rehearsal from being complete (upload is filing, not evidence). */
+const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
+
 function finalStatus(summary: Summary, stoppedBy: 'error' | 'interrupt' | undefined, wholeRehearsal: boolean): BundleStatus {
   if (stoppedBy === 'interrupt') return 'interrupted';
   if (stoppedBy === 'error') return 'failed-to-run';
   const done = new Set(summary.steps.filter((s) => s.status === 'ok').map((s) => s.name));
-  const all = STEP_NAMES.every((name) => done.has(name));
-  return all && wholeRehearsal ? 'complete' : 'partial';
+  return wholeRehearsal && EVIDENCE_STEPS.every((name) => done.has(name)) ? 'complete' : 'partial';
 }
 
-/** Runs steps in order into one bundle; after each, summary.json and the checksums are current. */
-export async function runSteps(ctx: Context, bundle: Bundle, steps: Step[], initial: Summary, options: { wholeRehearsal: boolean }): Promise<StepsOutcome> {
+async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summary): Promise<{ record: StepRecord; error?: RehearseError; interrupted: boolean }> {
+  const ctx = forStep(parent, step.name);
+  const started = ctx.now();
+  ctx.reporter.emit({ type: 'step-start', step: step.name, title: step.title });
+  const elapsed = (): number => ctx.now().getTime() - started.getTime();
+  try {
+    const output = await step.run(ctx, bundle, summary);
+    output.checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
+    const record: StepRecord = {
+      name: step.name, title: step.title, status: 'ok', verdict: output.checks.length ? worstVerdict(output.checks) : 'pass',
+      startedAt: started.toISOString(), durationMs: elapsed(), files: output.files, commands: ctx.journal, checks: output.checks,
+      ...(output.data ? { data: output.data } : {}),
+    };
+    return { record, interrupted: false };
+  } catch (caught) {
+    const interrupted = ctx.signal.aborted;
+    if (!isRehearseError(caught) && !interrupted) throw caught;
+    const failure = isRehearseError(caught) ? caught : new RehearseError('INTERRUPTED', 'interrupted', { cause: caught });
+    const record: StepRecord = {
+      name: step.name, title: step.title, status: interrupted ? 'interrupted' : 'error', verdict: 'error',
+      startedAt: started.toISOString(), durationMs: elapsed(), files: [], commands: ctx.journal, checks: [],
+      error: { code: failure.code, message: bundle.redact(failure.message), ...(failure.hint ? { hint: failure.hint } : {}) },
+      ...(failure.data ? { data: failure.data } : {}),
+    };
+    return { record, error: failure, interrupted };
+  }
+}
+
+/** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
+export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], initial: Summary, options: { wholeRehearsal: boolean }): Promise<StepsOutcome> {
   let summary: Summary = { ...initial, status: 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
-  for (const step of steps) {
+  for (const stage of stages) {
     if (ctx.signal.aborted) {
       stoppedBy = 'interrupt';
       break;
     }
-    ctx.currentStep = step.name;
-    const firstEntry = ctx.journal.length;
-    const started = ctx.now();
-    ctx.reporter.emit({ type: 'step-start', step: step.name, title: step.title });
-    let record: StepRecord;
-    try {
-      const output = await step.run(ctx, bundle, summary);
-      output.checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
-      record = {
-        name: step.name, title: step.title, status: 'ok', verdict: worstVerdict(output.checks),
-        startedAt: started.toISOString(), durationMs: ctx.now().getTime() - started.getTime(),
-        files: output.files, commands: ctx.journal.slice(firstEntry), checks: output.checks,
-        ...(output.data ? { data: output.data } : {}),
-      };
-      if (output.checks.length === 0) record.verdict = 'pass';
-    } catch (caught) {
-      const interrupted = ctx.signal.aborted;
-      if (!isRehearseError(caught) && !interrupted) throw caught;
-      const failure = isRehearseError(caught) ? caught : new RehearseError('INTERRUPTED', 'interrupted', { cause: caught });
-      record = {
-        name: step.name, title: step.title, status: interrupted ? 'interrupted' : 'error', verdict: 'error',
-        startedAt: started.toISOString(), durationMs: ctx.now().getTime() - started.getTime(),
-        files: [], commands: ctx.journal.slice(firstEntry), checks: [],
-        error: { code: failure.code, message: bundle.redact(failure.message), ...(failure.hint ? { hint: failure.hint } : {}) },
-      };
-      stoppedBy = interrupted ? 'interrupt' : 'error';
-      error = failure;
+    const steps = Array.isArray(stage) ? stage : [stage];
+    const before = summary;
+    const results = await Promise.all(steps.map((step) => runOne(ctx, bundle, step, before)));
+    for (const result of results) {
+      summary = withStep(summary, result.record);
+      ctx.reporter.emit({ type: 'step-end', record: result.record });
+      if (result.error && !error) {
+        error = result.error;
+        stoppedBy = result.interrupted ? 'interrupt' : 'error';
+      }
     }
-    summary = withStep(summary, record);
     await saveSummary(bundle, summary, ctx.now());
     await writeChecksumManifest(bundle);
-    ctx.reporter.emit({ type: 'step-end', record });
     if (stoppedBy) break;
-    if (ctx.flags.failFast && record.verdict === 'fail') break;
+    if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
   }
   summary = settleVerdict(summary, finalStatus(summary, stoppedBy, options.wholeRehearsal));
   await saveSummary(bundle, summary, ctx.now());

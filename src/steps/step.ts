@@ -21,5 +21,5 @@ export interface Step {
 }
 
 export function stepData(summary: Summary, step: StepName): Record<string, unknown> | undefined {
-  return summary.steps.find((s) => s.name === step && s.status === 'ok')?.data;
+  return summary.steps.find((s) => s.name === step)?.data;
 }

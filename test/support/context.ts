@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema, type ConfigInput } from '../../src/config/schema.js';
-import { journaledApi, journaledRunner, type Context, type RunFlags } from '../../src/context.js';
+import { forStep, type Context, type RunFlags } from '../../src/context.js';
 import type { Redactor } from '../../src/evidence/redact.js';
 import { prefectEnv } from '../../src/prefect/commands.js';
 import type { PrefectApi } from '../../src/prefect/api.js';
@@ -20,8 +20,8 @@ export function createRecordingReporter(): RecordingReporter {
 }
 
 /**
- * A Context as session.ts builds one, over injected fakes: the runner and the API are
- * wrapped by journaledRunner / journaledApi, so the journal is filled as in a real run.
+ * A Context as session.ts builds one, over injected fakes: forStep wraps the runner and the
+ * API in their journals, so the journal is filled as in a real run.
  */
 export function createTestContext(options: {
   runner: ProcessRunner;
@@ -33,20 +33,16 @@ export function createTestContext(options: {
   projectDir?: string;
 }): Context & { reporter: RecordingReporter } {
   const reporter = createRecordingReporter();
-  let ctx: Context & { reporter: RecordingReporter };
-  ctx = {
+  const ctx = forStep({
     cwd: options.projectDir ?? HOTPASS_DIR,
     config: ConfigSchema.parse(options.config ?? {}),
     prefect: { apiUrl: options.api.baseUrl, env: prefectEnv(options.api.baseUrl), projectDir: options.projectDir ?? HOTPASS_DIR, sandbox: false },
-    runner: journaledRunner(() => ctx, options.runner),
-    api: journaledApi(() => ctx, options.api),
+    gateways: { runner: options.runner, api: options.api },
     reporter,
     flags: { dryRun: false, ci: true, failFast: false, leaveRuns: false, ...options.flags },
     redact: options.redact ?? ((text) => text),
     signal: new AbortController().signal,
     now: options.now ?? (() => new Date('2026-11-26T01:20:00Z')),
-    journal: [],
-    currentStep: 'test',
-  };
+  }, 'test') as Context & { reporter: RecordingReporter };
   return ctx;
 }

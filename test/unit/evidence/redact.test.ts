@@ -5,18 +5,19 @@ const API_KEY = 'pnu_3f9a1c2b7d4e5f60718293a4b5c6d7e8f9a0';
 const NOTIFY_TOKEN = 'xoxb-1111-2222-notify';
 
 describe('looksSecret', () => {
-  it.each(['PREFECT_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'notify_token', 'smtp_passwd'])('treats %s as secret', (name) => {
+  it.each(['PREFECT_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'PGPASSWORD', 'notify_token', 'notifyToken', 'smtp_passwd', 'BASIC_AUTH'])('treats %s as secret', (name) => {
     expect(looksSecret(name)).toBe(true);
   });
 
-  it.each(['concurrency_key', 'PREFECT_API_URL', 'AWS_ACCESS_KEY_ID', 'AWS_REGION', 'SSH_AUTH_SOCK', 'TOKEN_FILE', 'archive_root'])('does not treat %s as secret', (name) => {
+  // PWD, OLDPWD, XAUTHORITY and GIT_AUTHOR_NAME are in every shell: masking them would mask paths and names in the evidence.
+  it.each(['concurrency_key', 'PREFECT_API_URL', 'AWS_ACCESS_KEY_ID', 'AWS_REGION', 'SSH_AUTH_SOCK', 'TOKEN_FILE', 'archive_root', 'PWD', 'OLDPWD', 'XAUTHORITY', 'GIT_AUTHOR_NAME'])('does not treat %s as secret', (name) => {
     expect(looksSecret(name)).toBe(false);
   });
 });
 
 describe('collectSecrets', () => {
   it('takes secret-named values from the environment and skips the rest', () => {
-    const secrets = collectSecrets({ PREFECT_API_KEY: API_KEY, PREFECT_API_URL: 'http://127.0.0.1:4200/api', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', HOME: '/home/qa' });
+    const secrets = collectSecrets({ PREFECT_API_KEY: API_KEY, PREFECT_API_URL: 'http://127.0.0.1:4200/api', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', HOME: '/home/qa', PWD: '/work/main' });
     expect(secrets).toEqual([API_KEY]);
   });
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
+import { collectSecrets, createRedactor } from '../../../src/evidence/redact.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import { SummarySchema, type Summary } from '../../../src/evidence/summary.js';
 import type { PrefectApi } from '../../../src/prefect/api.js';
@@ -16,13 +17,15 @@ import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js'
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const INSPECT_ARGV = ['uv', 'run', 'prefect', 'deployment', 'inspect', 'hotpass-backfill/hotpass-backfill', '-o', 'json'];
+const SHELL_ENV = { PWD: '/work/main', OLDPWD: '/work', PREFECT_API_KEY: 'pnu_3f9a1c2b7d4e5f60718293a4' };
 const CLI_OK: FakeResult = { exitCode: 0, stdout: recorded('deployment.inspect.stdout'), stderr: '' };
 
 let root: string;
 let bundle: Bundle;
 beforeEach(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'rehearse-inspect-'));
-  bundle = await createBundle(root, NOW, (text) => text);
+  // Redacting as session.ts does, from a shell's environment: the working directory is no secret.
+  bundle = await createBundle(root, NOW, createRedactor(collectSecrets(SHELL_ENV)));
 });
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
@@ -31,7 +34,7 @@ afterEach(async () => {
 /** Runs the inspect step as `rehearse inspect` does: one step, through the runner, into the bundle. */
 async function inspect(options: { cli: FakeResult; api: PrefectApi; config?: ConfigInput }) {
   const runner = createFakeRunner([{ match: INSPECT_ARGV, result: options.cli }]);
-  const ctx = createTestContext({ runner, api: options.api, now: () => NOW, ...(options.config ? { config: options.config } : {}) });
+  const ctx = createTestContext({ runner, api: options.api, now: () => NOW, redact: bundle.redact, ...(options.config ? { config: options.config } : {}) });
   const outcome = await runSteps(ctx, bundle, [inspectStep], newSummary(bundle, NOW, { deployment: ctx.config.deployment }), { wholeRehearsal: false });
   const step = outcome.summary.steps.find((s) => s.name === 'inspect');
   if (!step) throw new Error('runSteps recorded no inspect step');
