@@ -25,6 +25,8 @@ export interface PrefectTarget {
 /** Everything a step gets: typed, injected, no globals. */
 export interface Context {
   cwd: string;
+  /** The environment rehearse runs in (secrets such as PREFECT_API_KEY are read from it, never recorded). */
+  env: NodeJS.ProcessEnv;
   config: Config;
   prefect: PrefectTarget;
   /** Journaled for the current step: what the step runs is what summary.json records. */

@@ -54,16 +54,18 @@ export async function resolvePrefectTarget(config: Config, options: Pick<Session
   return { apiUrl, env: prefectEnv(apiUrl), projectDir: path.resolve(options.cwd, config.projectDir), sandbox: false };
 }
 
-async function chooseBundle(config: Config, options: SessionOptions, redact: Redactor, now: Date, startsRehearsal: boolean): Promise<{ bundle: Bundle; fresh: boolean }> {
+async function chooseBundle(command: string, config: Config, options: SessionOptions, redact: Redactor, now: Date, startsRehearsal: boolean): Promise<{ bundle: Bundle; fresh: boolean }> {
   if (options.flags.dryRun) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-dry-run-'));
     return { bundle: await createBundle(dir, now, redact), fresh: true };
   }
-  if (options.bundle) return { bundle: await openBundle(options.bundle, redact), fresh: false };
+  // Filing is the one thing a sealed (finished) rehearsal still accepts.
+  const allowSealed = command === 'upload';
+  if (options.bundle) return { bundle: await openBundle(options.bundle, redact, { allowSealed }), fresh: false };
   const root = path.resolve(options.cwd, config.evidenceRoot);
   if (!startsRehearsal && !options.newBundle) {
-    const open = await findOpenBundle(root);
-    if (open) return { bundle: await openBundle(open, redact), fresh: false };
+    const open = await findOpenBundle(root, { includeSealed: allowSealed });
+    if (open) return { bundle: await openBundle(open, redact, { allowSealed }), fresh: false };
   }
   return { bundle: await createBundle(root, now, redact), fresh: true };
 }
@@ -82,11 +84,11 @@ export async function runRehearsal(command: string, steps: Stage[], options: Ses
   const redact = createRedactor(collectSecrets(options.env, [config.run.parameters]));
   const prefect = await resolvePrefectTarget(config, options);
   const now = (): Date => new Date();
-  const { bundle, fresh } = await chooseBundle(config, options, redact, now(), shape.wholeRehearsal);
+  const { bundle, fresh } = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
   const rawApi = createPrefectApi({ apiUrl: prefect.apiUrl, ...(options.env.PREFECT_API_KEY ? { apiKey: options.env.PREFECT_API_KEY } : {}), timeoutMs: config.timeouts.apiSeconds * 1000 });
   const rawRunner = options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000 });
   const ctx = forStep({
-    cwd: options.cwd, config, prefect, gateways: { runner: rawRunner, api: rawApi }, reporter: options.reporter,
+    cwd: options.cwd, env: options.env, config, prefect, gateways: { runner: rawRunner, api: rawApi }, reporter: options.reporter,
     flags: options.flags, redact, signal: options.signal, now,
   }, command);
   const existing = fresh ? undefined : await readSummary(bundle.dir);

@@ -78,13 +78,13 @@ export async function openBundle(dir: string, redact: Redactor, options: { allow
   return { dir: abs, name: path.basename(abs), redact };
 }
 
-/** The newest bundle under root that is still open for steps run by hand. */
-export async function findOpenBundle(root: string): Promise<string | undefined> {
+/** The newest bundle under root that is still open for steps run by hand (or, with includeSealed, the newest). */
+export async function findOpenBundle(root: string, options: { includeSealed?: boolean } = {}): Promise<string | undefined> {
   if (!(await fs.pathExists(root))) return undefined;
   const names = (await fs.readdir(root)).filter((n) => BUNDLE_NAME.test(n)).sort().reverse();
   for (const name of names) {
     const summary = await readSummary(path.join(root, name));
-    if (summary && !summary.sealed) return path.join(root, name);
+    if (summary && (options.includeSealed || !summary.sealed)) return path.join(root, name);
   }
   return undefined;
 }

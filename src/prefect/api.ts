@@ -43,13 +43,22 @@ export function createPrefectApi(options: { apiUrl: string; apiKey?: string; tim
       if (request.body !== undefined) headers['content-type'] = 'application/json';
       if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
       const timeout = AbortSignal.timeout(options.timeoutMs);
+      const attempt = async (): Promise<Response> => {
+        // SQLite-backed servers answer 503 while the database is locked: a short wait clears it.
+        for (let tries = 1; ; tries += 1) {
+          const response = await fetch(url, {
+            method: request.method,
+            headers,
+            ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+            signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          });
+          if (response.status !== 503 || tries >= 5) return response;
+          await response.arrayBuffer();
+          await new Promise((resolve) => setTimeout(resolve, 200 * tries));
+        }
+      };
       try {
-        const response = await fetch(url, {
-          method: request.method,
-          headers,
-          ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
+        const response = await attempt();
         const text = await response.text();
         return { request, url, status: response.status, text, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
       } catch (error) {

@@ -18,8 +18,11 @@ export function prefectCommand(cli: PrefectCli, args: string[], readOnly: boolea
 export const inspectDeploymentCommand = (cli: PrefectCli, fullName: string): Command =>
   prefectCommand(cli, ['deployment', 'inspect', fullName, '-o', 'json'], true);
 
-export function runDeploymentCommand(cli: PrefectCli, fullName: string, parameters: Record<string, unknown>, watchTimeoutSeconds: number): Command {
-  const args = ['deployment', 'run', fullName, '--params', JSON.stringify(parameters), '--watch', '--watch-timeout', String(Math.round(watchTimeoutSeconds))];
+export function runDeploymentCommand(cli: PrefectCli, fullName: string, parameters: Record<string, unknown>, watchTimeoutSeconds: number, tags: string[] = []): Command {
+  const args = [
+    'deployment', 'run', fullName, '--params', JSON.stringify(parameters), '--watch', '--watch-timeout', String(Math.round(watchTimeoutSeconds)),
+    ...tags.flatMap((tag) => ['--tag', tag]),
+  ];
   // The CLI's own watch timeout ends first; ours is the backstop for a hung process.
   return prefectCommand(cli, args, false, (watchTimeoutSeconds + 60) * 1000);
 }

@@ -59,6 +59,7 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
   let summary: Summary = { ...initial, status: 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
+  const settled: Step[] = [];
   for (const stage of stages) {
     if (ctx.signal.aborted) {
       stoppedBy = 'interrupt';
@@ -67,6 +68,9 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     const steps = Array.isArray(stage) ? stage : [stage];
     const before = summary;
     const results = await Promise.all(steps.map((step) => runOne(ctx, bundle, step, before)));
+    results.forEach((result, i) => {
+      if (result.record.status === 'ok' && steps[i]?.afterSettle) settled.push(steps[i] as Step);
+    });
     for (const result of results) {
       summary = withStep(summary, result.record);
       ctx.reporter.emit({ type: 'step-end', record: result.record });
@@ -80,8 +84,18 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     if (stoppedBy) break;
     if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
   }
-  summary = settleVerdict(summary, finalStatus(summary, stoppedBy, options.wholeRehearsal));
+  const status = finalStatus(summary, stoppedBy, options.wholeRehearsal);
+  // A finished rehearsal is sealed: from now on only its upload may touch it.
+  summary = { ...settleVerdict(summary, status), sealed: summary.sealed || (options.wholeRehearsal && status === 'complete') };
   await saveSummary(bundle, summary, ctx.now());
   await writeChecksumManifest(bundle);
+  for (const step of settled) {
+    try {
+      await step.afterSettle?.(forStep(ctx, step.name), bundle, summary);
+    } catch (caught) {
+      if (!isRehearseError(caught)) throw caught;
+      error ??= caught;
+    }
+  }
   return { summary, interrupted: stoppedBy === 'interrupt', ...(error ? { error } : {}) };
 }

@@ -18,6 +18,8 @@ export interface Step {
   name: StepName;
   title: string;
   run(ctx: Context, bundle: Bundle, summary: Summary): Promise<StepOutput>;
+  /** Called once summary.json and SHA256SUMS are final, for steps whose work must see them (upload). */
+  afterSettle?(ctx: Context, bundle: Bundle, summary: Summary): Promise<void>;
 }
 
 export function stepData(summary: Summary, step: StepName): Record<string, unknown> | undefined {

@@ -35,6 +35,7 @@ export function createTestContext(options: {
   const reporter = createRecordingReporter();
   const ctx = forStep({
     cwd: options.projectDir ?? HOTPASS_DIR,
+    env: {},
     config: ConfigSchema.parse(options.config ?? {}),
     prefect: { apiUrl: options.api.baseUrl, env: prefectEnv(options.api.baseUrl), projectDir: options.projectDir ?? HOTPASS_DIR, sandbox: false },
     gateways: { runner: options.runner, api: options.api },

@@ -1,0 +1,26 @@
+import type { CommandResult } from '../report/events.js';
+import { runRehearsal, type SessionOptions } from '../session.js';
+import { captureStep } from '../steps/capture.js';
+import { inspectStep } from '../steps/inspect.js';
+import { preflightStep } from '../steps/preflight.js';
+import { renderStep } from '../steps/render.js';
+import { runStep } from '../steps/run.js';
+import type { Stage } from '../steps/runner.js';
+import { uploadStep } from '../steps/upload.js';
+import { validateStep } from '../steps/validate.js';
+
+export interface BackfillOptions {
+  to?: string;
+}
+
+/** The whole rehearsal into one bundle. Preflight, render and inspect are independent: they overlap. */
+export async function backfill(options: SessionOptions, step: BackfillOptions): Promise<CommandResult> {
+  const stages: Stage[] = [
+    [preflightStep, renderStep, inspectStep],
+    runStep({ defaultBurst: 'exceed-limit' }),
+    captureStep({ flowRunIds: [], allRuns: false }),
+    validateStep({ flowRunIds: [], allRuns: false }),
+    uploadStep({ ...(step.to ? { to: step.to } : {}), optional: true }),
+  ];
+  return runRehearsal('backfill', stages, options, { wholeRehearsal: true });
+}

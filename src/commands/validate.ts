@@ -1,0 +1,8 @@
+import type { CommandResult } from '../report/events.js';
+import { runRehearsal, type SessionOptions } from '../session.js';
+import { validateStep, type ValidateOptions } from '../steps/validate.js';
+
+/** Runbook step 5 by hand: measure the true peak and judge every limit; a violation exits 1. */
+export async function validate(options: SessionOptions, step: ValidateOptions): Promise<CommandResult> {
+  return runRehearsal('validate', [validateStep(step)], options, { wholeRehearsal: false });
+}

@@ -1,0 +1,170 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { RehearseError } from '../errors.js';
+import { writeFileAtomic } from './fsatomic.js';
+
+/** What a ledger update did: `line` is the line added, or the one already there that made adding it unnecessary. */
+export interface LedgerEntry {
+  added: boolean;
+  line: string;
+}
+
+const TASKS_HEADING = '## Tasks';
+const EVIDENCE_HEADING = '## Evidence';
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * The key as an HTML comment: invisible when the Markdown is rendered, stable for a rerun to find.
+ * `--` and angle brackets would end or break the comment, so they are folded (the same key folds the same way).
+ */
+export function ledgerMarker(key: string): string {
+  const folded = key.trim().replace(/-{2,}/g, '-').replace(/</g, '‹').replace(/>/g, '›');
+  if (folded === '' || /[\r\n]/.test(folded)) throw new Error(`ledger key ${JSON.stringify(key)} must be one non-empty line`);
+  return `<!-- ${folded} -->`;
+}
+
+const oneLine = (text: string): string => text.replace(/\s*\r?\n\s*/g, ' ').trim();
+const isOpenTask = (line: string): boolean => /^\s*[-*+] \[ \]/.test(line);
+const isHeading = (line: string): boolean => /^#{1,2}\s/.test(line);
+// An indented line continues the list item above it.
+const continuesList = (line: string): boolean => /^\s*([-*+]|\d+[.)])\s/.test(line) || /^\s+\S/.test(line);
+
+export function taskLine(owner: string, text: string, key: string): string {
+  return `- [ ] **${oneLine(owner)}** — ${oneLine(text)} ${ledgerMarker(key)}`;
+}
+
+export function logLine(date: string, owner: string, text: string, key: string): string {
+  if (!ISO_DATE.test(date)) throw new Error(`log date '${date}' is not YYYY-MM-DD`);
+  return `- [x] **${date} · ${oneLine(owner)}** — ${oneLine(text)} ${ledgerMarker(key)}`;
+}
+
+export function planLine(date: string, bundleName: string, location: string, verdict: string): string {
+  if (!ISO_DATE.test(date)) throw new Error(`plan date '${date}' is not YYYY-MM-DD`);
+  const target = /[\s()<>]/.test(location) ? `<${location}>` : location;
+  return `- ${date} [${planLinkText(bundleName)}](${target}) — verdict ${verdict}`;
+}
+
+const planLinkText = (bundleName: string): string => `backfill rehearsal ${bundleName}`;
+
+interface Lines {
+  lines: string[];
+  eol: string;
+}
+
+function splitLines(text: string): Lines {
+  const lines = text.split(/\r?\n/);
+  if (lines[lines.length - 1] === '') lines.pop();
+  return { lines, eol: text.includes('\r\n') ? '\r\n' : '\n' };
+}
+
+const joinLines = ({ lines, eol }: Lines): string => lines.map((line) => `${line}${eol}`).join('');
+
+/** Level 1 and 2 headings outside fenced code, by line index. */
+function headingIndexes(lines: readonly string[]): number[] {
+  const found: number[] = [];
+  let fenced = false;
+  lines.forEach((line, i) => {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    else if (!fenced && isHeading(line)) found.push(i);
+  });
+  return found;
+}
+
+/**
+ * Puts `entry` after the last non-blank line between `after` (a heading, or -1 for the file's start)
+ * and `end`, keeping the list tight when that line is a list item and blank lines around headings.
+ */
+function insertInRegion(lines: readonly string[], after: number, end: number, entry: string): string[] {
+  let last = end - 1;
+  while (last > after && lines[last]!.trim() === '') last -= 1;
+  const tail = lines.slice(last + 1);
+  const lastLine = last >= 0 ? lines[last]! : undefined;
+  const before = lastLine === undefined || (last > after && continuesList(lastLine)) ? [] : [''];
+  const afterEntry = tail.length > 0 && tail[0]!.trim() !== '' ? [''] : [];
+  return [...lines.slice(0, last + 1), ...before, entry, ...afterEntry, ...tail];
+}
+
+/** Adds `entry` as the last line of the section under `heading`, adding the section at the end when missing. */
+export function appendToSection(text: string, heading: string, entry: string): string {
+  const doc = splitLines(text);
+  const headings = headingIndexes(doc.lines);
+  const at = headings.find((i) => doc.lines[i]!.trim().toLowerCase() === heading.toLowerCase());
+  if (at === undefined) {
+    const lines = [...doc.lines];
+    while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+    return joinLines({ ...doc, lines: [...lines, ...(lines.length ? [''] : []), heading, '', entry] });
+  }
+  const end = headings.find((i) => i > at) ?? doc.lines.length;
+  return joinLines({ ...doc, lines: insertInRegion(doc.lines, at, end, entry) });
+}
+
+/** Adds `entry` after the last non-blank line of the file. */
+export function appendToEnd(text: string, entry: string): string {
+  const doc = splitLines(text);
+  return joinLines({ ...doc, lines: insertInRegion(doc.lines, -1, doc.lines.length, entry) });
+}
+
+async function readLedger(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read the ledger ${file} (${code ?? String(error)})`, { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error });
+  }
+}
+
+async function writeLedger(file: string, text: string): Promise<void> {
+  await writeFileAtomic(file, text).catch((error: NodeJS.ErrnoException) => {
+    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot write the ledger ${file} (${error.code ?? error.message})`, { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error });
+  });
+}
+
+/** Reads a ledger, asks `plan` what to do with it, and writes the result unless an entry was already there. */
+async function updateLedger(file: string, plan: (current: string | undefined) => { existing?: string; next: string; line: string }): Promise<LedgerEntry> {
+  const { existing, next, line } = plan(await readLedger(file));
+  if (existing !== undefined) return { added: false, line: existing };
+  await writeLedger(file, next);
+  return { added: true, line };
+}
+
+/** A task in Next_Steps.md's `## Tasks`, unless an open task with the same key is already there. */
+export async function appendNextStepsTask(options: { file: string; owner: string; text: string; key: string }): Promise<LedgerEntry> {
+  const line = taskLine(options.owner, options.text, options.key);
+  const marker = ledgerMarker(options.key);
+  return updateLedger(options.file, (current) => ({
+    existing: current === undefined ? undefined : splitLines(current).lines.find((l) => isOpenTask(l) && l.includes(marker)),
+    next: current === undefined ? `# Next steps\n\n${TASKS_HEADING}\n\n${line}\n` : appendToSection(current, TASKS_HEADING, line),
+    line,
+  }));
+}
+
+/** A done entry at the end of Next_Steps_Log.md, once per key. */
+export async function appendRehearsalLogEntry(options: { file: string; owner: string; date: string; text: string; key: string }): Promise<LedgerEntry> {
+  const line = logLine(options.date, options.owner, options.text, options.key);
+  const marker = ledgerMarker(options.key);
+  return updateLedger(options.file, (current) => ({
+    existing: current === undefined ? undefined : splitLines(current).lines.find((l) => l.includes(marker)),
+    next: appendToEnd(current ?? '# Next steps log\n', line),
+    line,
+  }));
+}
+
+/** A link to the bundle under the rehearsal plan's `## Evidence`, once per bundle. */
+export async function linkBundleInPlan(options: { file: string; bundleName: string; location: string; verdict: string; date: string }): Promise<LedgerEntry> {
+  const line = planLine(options.date, options.bundleName, options.location, options.verdict);
+  const linkText = `[${planLinkText(options.bundleName)}]`;
+  return updateLedger(options.file, (current) => ({
+    existing: current === undefined ? undefined : splitLines(current).lines.find((l) => l.includes(linkText)),
+    next: appendToSection(current ?? `# Staging rehearsal plan\n`, EVIDENCE_HEADING, line),
+    line,
+  }));
+}
+
+/** How a ledger beside `ledgerFile` refers to a bundle copy: a relative path inside the repository, else as it is. */
+export function locationFrom(ledgerFile: string, destination: string, repoDir: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(destination)) return destination;
+  const inRepo = path.relative(repoDir, destination);
+  if (inRepo === '..' || inRepo.startsWith(`..${path.sep}`) || path.isAbsolute(inRepo)) return destination;
+  return path.relative(path.dirname(ledgerFile), destination).split(path.sep).join('/');
+}

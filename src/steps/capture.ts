@@ -1,0 +1,64 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { writeEvidence } from '../evidence/bundle.js';
+import { updateNotes } from '../evidence/notes.js';
+import type { Check } from '../guardrails/verdict.js';
+import { readFlowRuns } from '../prefect/runs.js';
+import { collectStateHistories, selectRuns, STATE_HISTORY_FILE } from './histories.js';
+import { stepData, type Step } from './step.js';
+
+export const METADATA_FILE = 'metadata.json';
+export const SCREENSHOT_FILE = 'hotpass-e2e-staging.png';
+
+export interface CaptureOptions {
+  flowRunIds: string[];
+  allRuns: boolean;
+}
+
+/** The run's page in the UI: the URL the CLI printed, else the server's own UI. */
+function runPageUrl(apiUrl: string, runId: string, printed: unknown): string {
+  if (typeof printed === 'string' && printed.includes(runId)) return printed;
+  return `${apiUrl.replace(/\/api\/?$/, '')}/runs/flow-run/${runId}`;
+}
+
+/** Runbook step 4: flow-run metadata, every state transition, and a screenshot of the run page. */
+export function captureStep(options: CaptureOptions): Step {
+  return {
+    name: 'capture',
+    title: 'capture run metadata, state histories and the run page',
+    async run(ctx, bundle, summary) {
+      const selection = selectRuns(summary, options.flowRunIds);
+      const primary = selection.rehearsalRunIds[0] as string;
+      const runs = await readFlowRuns(ctx.api, selection.rehearsalRunIds);
+      const primaryRun = runs.find((r) => r.id === primary);
+      const url = runPageUrl(ctx.prefect.apiUrl, primary, stepData(summary, 'run')?.runUrl);
+      const shotFile = path.join(bundle.dir, SCREENSHOT_FILE);
+      const { captureRunPage } = await import('../evidence/screenshot.js');
+      const [histories, shot] = await Promise.all([
+        collectStateHistories(ctx, selection, { allRuns: options.allRuns }),
+        ctx.flags.dryRun
+          ? Promise.resolve({ status: 'missing' as const, reason: 'dry run', url })
+          : captureRunPage({ url, outFile: `${shotFile}.new`, ...(primaryRun ? { expectText: [primaryRun.name] } : {}), ...(ctx.env.PREFECT_API_KEY ? { extraHeaders: { authorization: `Bearer ${ctx.env.PREFECT_API_KEY}` } } : {}) }),
+      ]);
+      const now = ctx.now();
+      const files = [
+        await writeEvidence(bundle, METADATA_FILE, `${JSON.stringify(runs, null, 2)}\n`, now),
+        await writeEvidence(bundle, STATE_HISTORY_FILE, `${JSON.stringify(histories, null, 2)}\n`, now),
+      ];
+      let check: Check;
+      if (shot.status === 'captured') {
+        files.push(await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(`${shotFile}.new`), now));
+        await fs.remove(`${shotFile}.new`);
+        check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'pass', reason: `${shot.width}x${shot.height} of ${url}${shot.matchedText ? ` showing ${shot.matchedText}` : ''}` };
+      } else {
+        check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'inconclusive', reason: `no screenshot: ${shot.reason}` };
+      }
+      const transitions = histories.runs.reduce((n, r) => n + r.states.length, 0);
+      files.push(await updateNotes(bundle, 'capture', 'Capture', [
+        `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,
+        shot.status === 'captured' ? `Screenshot of ${url} in ${SCREENSHOT_FILE}.` : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
+      ].join('\n\n'), now));
+      return { checks: [check], files, data: { flowRunIds: selection.rehearsalRunIds, runsWithHistory: histories.runs.length, screenshot: shot.status, url } };
+    },
+  };
+}

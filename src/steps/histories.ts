@@ -1,0 +1,64 @@
+import type { Context } from '../context.js';
+import type { RunHistory } from '../guardrails/peak.js';
+import { filterFlowRuns, mapLimited, readStateHistory } from '../prefect/runs.js';
+import type { Summary } from '../evidence/summary.js';
+import { RehearseError } from '../errors.js';
+import { stepData } from './step.js';
+
+export const STATE_HISTORY_FILE = 'state-history.json';
+
+export interface StateHistoryFile {
+  asOf: string;
+  deploymentId: string | null;
+  /** The rehearsal's own runs; the others ran on the deployment during the rehearsal. */
+  rehearsalRunIds: string[];
+  runs: (RunHistory & { rehearsal: boolean })[];
+}
+
+export interface RunSelection {
+  deploymentId: string | null;
+  rehearsalRunIds: string[];
+  startedAt: string | null;
+}
+
+/** The rehearsal's runs, from the run step's record or from --flow-run. */
+export function selectRuns(summary: Summary, explicit: string[]): RunSelection {
+  const run = stepData(summary, 'run') ?? {};
+  const fromRun = Array.isArray(run.flowRunIds) ? run.flowRunIds.filter((id): id is string => typeof id === 'string') : [];
+  const ids = explicit.length ? explicit : fromRun;
+  if (ids.length === 0) {
+    throw new RehearseError('USAGE', 'no flow runs to look at: this bundle has no run step', {
+      hint: 'run `rehearse run` first, or name the runs with --flow-run ID (repeatable)',
+    });
+  }
+  return {
+    deploymentId: typeof run.deploymentId === 'string' ? run.deploymentId : null,
+    rehearsalRunIds: ids,
+    startedAt: typeof run.startedAt === 'string' ? run.startedAt : null,
+  };
+}
+
+/**
+ * State histories of the rehearsal's runs and of every other run of the deployment that
+ * started during the rehearsal (they hold slots too); with allRuns, of every run of the deployment.
+ */
+export async function collectStateHistories(ctx: Context, selection: RunSelection, options: { allRuns: boolean }): Promise<StateHistoryFile> {
+  const asOf = ctx.now().toISOString();
+  const others = selection.deploymentId && (options.allRuns || selection.startedAt)
+    ? await filterFlowRuns(ctx.api, {
+        deployment_id: { any_: [selection.deploymentId] },
+        ...(options.allRuns ? {} : { start_time: { after_: selection.startedAt } }),
+      })
+    : [];
+  const names = new Map(others.map((r) => [r.id, r.name]));
+  const ids = [...new Set([...selection.rehearsalRunIds, ...others.map((r) => r.id)])];
+  const rehearsal = new Set(selection.rehearsalRunIds);
+  let done = 0;
+  const histories = await mapLimited(ids, 8, async (id) => {
+    const states = await readStateHistory(ctx.api, id);
+    done += 1;
+    if (done % 100 === 0) ctx.reporter.emit({ type: 'waiting', step: ctx.currentStep, message: `read ${done} of ${ids.length} state histories` });
+    return { runId: id, ...(names.has(id) ? { runName: names.get(id) as string } : {}), rehearsal: rehearsal.has(id), states: states.map((s) => ({ id: s.id, timestamp: s.timestamp, type: s.type, name: s.name ?? null })) };
+  });
+  return { asOf, deploymentId: selection.deploymentId, rehearsalRunIds: selection.rehearsalRunIds, runs: histories };
+}

@@ -1,0 +1,154 @@
+import { isValid, parseISO } from 'date-fns';
+import type { Context } from '../context.js';
+import { writeEvidence } from '../evidence/bundle.js';
+import { updateNotes, table } from '../evidence/notes.js';
+import { RehearseError, tailOf } from '../errors.js';
+import { loadExpectedGuardrails } from '../guardrails/manifest.js';
+import type { Check } from '../guardrails/verdict.js';
+import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
+import { fullName, readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
+import { createFlowRun, readFlowRuns, TERMINAL } from '../prefect/runs.js';
+import type { Deployment, FlowRun } from '../prefect/schemas.js';
+import { assertRan, cliOf } from './prefect-cli.js';
+import type { Step } from './step.js';
+
+export const RUN_ID_LINE = /^└── UUID: ([0-9a-f-]{36})$/m;
+const URL_LINE = /^└── URL: (\S+)$/m;
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+
+export interface RunStepOptions {
+  /** 'exceed-limit' (the whole rehearsal): one more run than the strictest limit, so the guardrail is exercised. */
+  defaultBurst: 'one' | 'exceed-limit';
+}
+
+function checkWindow(since: string, until: string): void {
+  for (const [flag, value] of [['--since', since], ['--until', until]] as const) {
+    if (!isValid(parseISO(value))) throw new RehearseError('USAGE', `${flag} ${value} is not a date`, { hint: 'use YYYY-MM-DD, e.g. --since 2024-01-01 --until 2024-01-07' });
+  }
+  if (parseISO(since) > parseISO(until)) {
+    throw new RehearseError('USAGE', `--since ${since} is after --until ${until}`, { hint: 'swap them: the window runs from --since to --until' });
+  }
+}
+
+/** Refuse, before anything is triggered, parameters the deployment would refuse. */
+export function checkParameters(deployment: Deployment, parameters: Record<string, unknown>): void {
+  const accepted = Object.keys(deployment.parameter_openapi_schema?.properties ?? {});
+  if (accepted.length === 0) return;
+  const unknown = Object.keys(parameters).filter((key) => !accepted.includes(key));
+  if (unknown.length > 0) {
+    throw new RehearseError('USAGE', `deployment ${deployment.name} does not accept parameter(s) ${unknown.join(', ')}`, {
+      details: [`it accepts: ${accepted.join(', ')}`],
+      hint: 'fix run.parameters in rehearse.config; since/until are passed as the flow parameters "since" and "until"',
+    });
+  }
+}
+
+async function strictestLimit(ctx: Context, deployment: Deployment): Promise<number | undefined> {
+  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
+  const key = expected?.concurrencyKey;
+  const [pool, gcl] = await Promise.all([
+    deployment.work_pool_name ? readWorkPool(ctx.api, deployment.work_pool_name) : undefined,
+    key && !/[/%&><]/.test(key) ? readGlobalLimit(ctx.api, key) : undefined,
+  ]);
+  const live = deployment.global_concurrency_limit;
+  const limits = [
+    expected?.deploymentLimit, expected?.keyLimit,
+    live?.active ? live.limit : undefined, pool?.pool.concurrency_limit ?? undefined, gcl?.active ? gcl.limit : undefined,
+  ].filter((n): n is number => typeof n === 'number' && n > 0);
+  return limits.length ? Math.min(...limits) : undefined;
+}
+
+function runsCheck(runs: FlowRun[], primaryId: string | undefined): Check {
+  const states = runs.map((r) => `${r.name}: ${r.state_name ?? r.state_type ?? '?'}`);
+  const unfinished = runs.filter((r) => !TERMINAL.has(r.state_type ?? ''));
+  // CANCEL_NEW turns excess runs away: Cancelled is how that guardrail holds, not a failure.
+  const bad = runs.filter((r) => TERMINAL.has(r.state_type ?? '') && r.state_type !== 'COMPLETED' && !(r.state_type === 'CANCELLED' && r.id !== primaryId));
+  const base = { id: 'runs.completed', step: 'run', title: 'rehearsal runs finished', expected: 'Completed', actual: states };
+  if (unfinished.length > 0) return { ...base, verdict: 'inconclusive', reason: `${unfinished.length} run(s) had not finished: ${unfinished.map((r) => `${r.name} ${r.state_name}`).join(', ')}` };
+  if (bad.length > 0) return { ...base, verdict: 'fail', reason: `run(s) ended badly: ${bad.map((r) => `${r.name} ${r.state_name}`).join(', ')}` };
+  return { ...base, verdict: 'pass', reason: `${runs.length} run(s) finished: ${states.join(', ')}` };
+}
+
+/** Runbook step 3: a bounded backfill, watched to the end; --burst N submits N runs at once. */
+export function runStep(options: RunStepOptions): Step {
+  return {
+    name: 'run',
+    title: 'trigger and watch the rehearsal run',
+    async run(ctx, bundle) {
+      const { since, until, workQueue, logFile } = ctx.config.run;
+      checkWindow(since, until);
+      const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
+      const { deployment } = await readDeployment(ctx.api, ref);
+      const parameters = { ...ctx.config.run.parameters, since, until };
+      checkParameters(deployment, parameters);
+      const strictest = await strictestLimit(ctx, deployment);
+      const burst = ctx.config.run.burst ?? (options.defaultBurst === 'exceed-limit' && strictest !== undefined ? strictest + 1 : 1);
+      const tags = ['rehearse', `rehearse-${bundle.name}`];
+      const watchSeconds = ctx.config.timeouts.watchSeconds;
+      const startedAt = ctx.now().toISOString();
+      ctx.reporter.emit({ type: 'info', message: `  burst of ${burst} run(s) (strictest limit ${strictest ?? 'none'})${workQueue ? ` on work queue ${workQueue}` : ''}, window ${since}..${until}` });
+
+      // The CLI has no --work-queue: with a queue every run is created through the API and the first is watched.
+      // The extra runs are created first (milliseconds apart), so a refused creation triggers nothing.
+      const created: FlowRun[] = [];
+      const extraCount = workQueue ? burst : burst - 1;
+      for (let i = 0; i < extraCount; i += 1) {
+        const createdRun = await createFlowRun(ctx.api, deployment.id, { parameters, tags, ...(workQueue ? { work_queue_name: workQueue } : {}) });
+        if (createdRun) created.push(createdRun);
+      }
+
+      let primaryId: string | undefined = workQueue ? created[0]?.id : undefined;
+      const onLine = (line: string): void => {
+        const match = RUN_ID_LINE.exec(line);
+        if (match?.[1] && !primaryId) primaryId = match[1];
+        if (/AwaitingConcurrencySlot|Late/.test(line)) ctx.reporter.emit({ type: 'waiting', step: 'run', message: `queued: ${line.trim()}` });
+      };
+      const cli = cliOf(ctx);
+      const watch = workQueue
+        ? primaryId ? ctx.runner.run(prefectCommand(cli, ['flow-run', 'watch', primaryId, '--timeout', String(watchSeconds)], true, (watchSeconds + 60) * 1000), { onStdoutLine: onLine }) : Promise.resolve(undefined)
+        : ctx.runner.run(runDeploymentCommand(cli, fullName(ref), parameters, watchSeconds, tags), { onStdoutLine: onLine });
+      const result = await watch;
+      if (result) assertRan(result, 'the watched rehearsal run');
+      const cliOutput = result ? result.stdout + result.stderr : '';
+      primaryId ??= RUN_ID_LINE.exec(cliOutput)?.[1];
+      const runIds = [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id).filter((id) => id !== primaryId)];
+      const data = { fullName: fullName(ref), deploymentId: deployment.id, primaryRunId: primaryId ?? null, flowRunIds: runIds, burst, strictestLimit: strictest ?? null, startedAt, runUrl: URL_LINE.exec(cliOutput)?.[1] ?? null, parameters, workQueue: workQueue ?? null };
+      if (ctx.flags.dryRun) return { checks: [], files: [], data };
+      if (!primaryId) {
+        await writeEvidence(bundle, logFile, cliOutput, ctx.now());
+        throw new RehearseError('COMMAND_FAILED', 'prefect deployment run created no flow run', { details: tailOf(cliOutput), hint: `see ${logFile} in the bundle`, data });
+      }
+
+      // The other runs of the burst: wait for them to finish too, saying what they wait for.
+      const deadline = Date.parse(startedAt) + watchSeconds * 1000;
+      let runs = await readFlowRuns(ctx.api, runIds);
+      while (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && Date.now() < deadline && !ctx.signal.aborted) {
+        const waiting = runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} ${r.state_name}`);
+        ctx.reporter.emit({ type: 'waiting', step: 'run', message: `waiting for ${waiting.length} of ${runs.length} run(s): ${waiting.join(', ')}` });
+        await sleep(2000, ctx.signal);
+        runs = await readFlowRuns(ctx.api, runIds);
+      }
+      const endedAt = ctx.now().toISOString();
+      const others = runs.filter((r) => r.id !== primaryId);
+      const log = others.length
+        ? `${cliOutput}\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n')}\n`
+        : cliOutput;
+      const files = [await writeEvidence(bundle, logFile, log, ctx.now())];
+      const rows = runs.map((r) => [r.id === primaryId ? `${r.name} (watched)` : r.name, r.id, r.state_name, r.start_time, r.end_time]);
+      files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', `Window ${since}..${until}, burst ${burst}${workQueue ? `, work queue ${workQueue}` : ''}.\n\n${table(['run', 'id', 'final state', 'start', 'end'], rows)}`, ctx.now()));
+      const check = runsCheck(runs, primaryId);
+      if (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && !ctx.signal.aborted) {
+        throw new RehearseError('TIMEOUT', `rehearsal runs had not finished after ${watchSeconds} s`, {
+          details: runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} (${r.id}): ${r.state_name}`),
+          hint: 'runs that stay Scheduled mean no worker polls the pool, AwaitingConcurrencySlot a slot held elsewhere: run `rehearse doctor`; raise timeouts.watchSeconds for longer backfills',
+          data: { ...data, endedAt },
+        });
+      }
+      return { checks: [check], files, data: { ...data, endedAt } };
+    },
+  };
+}

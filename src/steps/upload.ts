@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import fs from 'fs-extra';
+import type { Context } from '../context.js';
+import type { Bundle } from '../evidence/bundle.js';
+import { CHECKSUM_FILE, digestBundle, formatChecksums, parseChecksums } from '../evidence/checksums.js';
+import { writeFileAtomic } from '../evidence/fsatomic.js';
+import { appendRehearsalLogEntry, linkBundleInPlan, locationFrom } from '../evidence/ledgers.js';
+import { STEP_NAMES, type Summary } from '../evidence/summary.js';
+import { parseUploadTarget, uploadBundle, type BundleFile, type UploadTarget } from '../evidence/upload.js';
+import { RehearseError } from '../errors.js';
+import { worstVerdict } from '../guardrails/verdict.js';
+import type { Step } from './step.js';
+
+/** The steps whose evidence a verdict rests on; without all of them a rehearsal proves nothing. */
+const EVIDENCE_STEPS = STEP_NAMES.filter((name) => name !== 'preflight' && name !== 'upload');
+
+const isUrl = (to: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(to.trim());
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export interface UploadStepOptions {
+  to?: string;
+  /** In the whole rehearsal no target is no error: the bundle stays where it is. */
+  optional?: boolean;
+}
+
+const NO_TARGET_HINT = 'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config';
+
+/** The target from --to or the config; a relative directory is relative to where rehearse runs. */
+export function resolveUploadTarget(ctx: Context, to: string | undefined): UploadTarget | undefined {
+  const chosen = to ?? ctx.config.upload.to;
+  if (chosen === undefined || chosen.trim() === '') return undefined;
+  const { endpoint, region } = ctx.config.upload;
+  return parseUploadTarget(isUrl(chosen) ? chosen : path.resolve(ctx.cwd, chosen), { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) });
+}
+
+/** Where uploadBundle puts the bundle, known before anything is sent (a dry run prints it). */
+export function destinationOf(target: UploadTarget, bundleName: string): string {
+  if (target.kind === 'dir') return path.join(target.path, bundleName);
+  return `s3://${[target.bucket, ...target.prefix.split('/'), bundleName].filter(Boolean).join('/')}/`;
+}
+
+/**
+ * What the ledgers say about the bundle: a failed check fails it, but a pass needs every evidence step
+ * to have run, so a bundle of one step by hand is never filed as a passed rehearsal.
+ */
+export function ledgerVerdict(summary: Summary): 'pass' | 'fail' | 'inconclusive' | 'incomplete' {
+  if (summary.checks.length === 0) return 'incomplete';
+  const worst = worstVerdict(summary.checks);
+  if (worst === 'fail') return worst;
+  const done = new Set(summary.steps.filter((s) => s.status === 'ok').map((s) => s.name));
+  return EVIDENCE_STEPS.every((name) => done.has(name)) ? worst : 'incomplete';
+}
+
+/**
+ * The bundle's files and its checksum manifest as the far side will get them. Notes an operator edited
+ * after the last step leave SHA256SUMS stale, and a stale manifest would fail `sha256sum -c` over there.
+ */
+async function listUploadFiles(ctx: Context, bundle: Bundle, summary: Summary): Promise<BundleFile[]> {
+  const digests = await digestBundle(bundle.dir);
+  const manifest = formatChecksums(digests);
+  const manifestFile = path.join(bundle.dir, CHECKSUM_FILE);
+  const current = await fs.readFile(manifestFile, 'utf8').catch(() => undefined);
+  if (current !== manifest) {
+    const recorded = parseChecksums(current ?? '');
+    const changed = [...new Set([...recorded.keys(), ...digests.map((d) => d.path)])]
+      .filter((p) => recorded.get(p) !== digests.find((d) => d.path === p)?.sha256).sort();
+    if (summary.sealed) {
+      throw new RehearseError('BUNDLE_INVALID', `bundle ${bundle.name} is sealed but its files no longer match ${CHECKSUM_FILE}: ${changed.join(', ')}`, {
+        hint: `run rehearse verify ${bundle.dir} to see what changed; a sealed bundle is never rewritten`,
+      });
+    }
+    ctx.reporter.emit({ type: 'info', message: `${CHECKSUM_FILE} was out of date (${changed.join(', ') || 'layout'})${ctx.flags.dryRun ? '' : '; rewritten before upload'}` });
+    if (!ctx.flags.dryRun) await writeFileAtomic(manifestFile, manifest);
+  }
+  const self = { path: CHECKSUM_FILE, sha256: createHash('sha256').update(manifest).digest('hex'), bytes: Buffer.byteLength(manifest) };
+  return [...digests, self];
+}
+
+async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, destination: string): Promise<void> {
+  const { ledgers } = ctx.config;
+  const plan = path.resolve(ctx.cwd, ledgers.rehearsalPlan);
+  const log = path.resolve(ctx.cwd, ledgers.nextStepsLog);
+  const verdict = ledgerVerdict(summary);
+  const date = ctx.now().toISOString().slice(0, 10);
+  const linked = await linkBundleInPlan({ file: plan, bundleName: bundle.name, location: locationFrom(plan, destination, ctx.cwd), verdict, date });
+  const logged = await appendRehearsalLogEntry({
+    file: log, owner: ledgers.owner, date, key: `rehearse:upload:${bundle.name}`,
+    text: `Backfill guardrail rehearsal ${bundle.name}: verdict ${verdict}, evidence at \`${locationFrom(log, destination, ctx.cwd)}\``,
+  });
+  for (const [entry, rel] of [[linked, ledgers.rehearsalPlan], [logged, ledgers.nextStepsLog]] as const) {
+    ctx.reporter.emit({ type: 'info', message: entry.added ? `${rel}: added ${entry.line}` : `${rel}: already there, ${entry.line}` });
+  }
+}
+
+/** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
+export function uploadStep(options: UploadStepOptions = {}): Step {
+  return {
+    name: 'upload',
+    title: 'upload the bundle and log it',
+    async run(ctx, bundle, summary) {
+      const target = resolveUploadTarget(ctx, options.to);
+      if (!target) {
+        if (!options.optional) throw new RehearseError('USAGE', 'no upload target', { hint: NO_TARGET_HINT });
+        ctx.reporter.emit({ type: 'info', message: `no upload target, so the bundle stays at ${bundle.dir} (${NO_TARGET_HINT})` });
+        return { checks: [], files: [] };
+      }
+      const files = await listUploadFiles(ctx, bundle, summary);
+      const destination = destinationOf(target, bundle.name);
+      if (ctx.flags.dryRun) {
+        ctx.reporter.emit({ type: 'command-start', step: 'upload', display: `upload ${plural(files.length, 'file')} to ${destination}`, dryRun: true });
+        return { checks: [], files: [] };
+      }
+      if (summary.status === 'interrupted' || summary.status === 'failed-to-run') {
+        ctx.reporter.emit({ type: 'info', message: `uploading a bundle whose summary.json says ${summary.status}; the far copy says so too` });
+      }
+      ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
+      const report = await uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env });
+      ctx.reporter.emit({ type: 'info', message: `uploaded ${report.uploaded}, skipped ${report.skipped} identical, verified ${report.verified} of ${files.length} at ${report.destination}` });
+      if (report.mismatches.length > 0) {
+        throw new RehearseError('COMMAND_FAILED', `${plural(report.mismatches.length, 'file')} did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`, {
+          hint: 'rerun rehearse upload to send them again; if they still differ, something on the far side rewrites them',
+          details: report.mismatches.map((m) => `${m.path}: expected sha256 ${m.expected}, found ${m.found ?? 'nothing'}`),
+          data: { destination: report.destination, mismatches: report.mismatches },
+        });
+      }
+      await fileInLedgers(ctx, bundle, summary, report.destination);
+      return {
+        checks: [{
+          id: 'evidence.upload', step: 'upload', title: 'bundle uploaded and verified', verdict: 'pass',
+          reason: `${plural(report.verified, 'file')} verified at ${report.destination}`,
+        }],
+        files: [],
+        data: { destination: report.destination, uploaded: report.uploaded, skipped: report.skipped, verified: report.verified },
+      };
+    },
+    // The far copy's summary.json must say what the local one says once the rehearsal is settled.
+    async afterSettle(ctx, bundle, summary) {
+      const target = resolveUploadTarget(ctx, options.to);
+      if (!target || ctx.flags.dryRun) return;
+      const files = await listUploadFiles(ctx, bundle, summary);
+      const report = await uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env });
+      if (report.mismatches.length > 0) {
+        throw new RehearseError('COMMAND_FAILED', `the final summary did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`, {
+          hint: 'rerun rehearse upload for this bundle',
+        });
+      }
+      ctx.reporter.emit({ type: 'info', message: `far copy brought up to date: ${report.uploaded} file(s) re-sent, all ${report.verified} verified` });
+    },
+  };
+}

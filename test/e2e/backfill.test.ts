@@ -1,0 +1,93 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPngSize } from '../../src/evidence/screenshot.js';
+import { api, failing, parseJson, prefect, rehearse, workspace, type JsonOutput } from './support.js';
+
+const BUNDLE_FILES = [
+  'render.log', 'deployment.json', 'hotpass-e2e-staging.log', 'metadata.json', 'state-history.json',
+  'work-pool.json', 'hotpass-e2e-staging.png', 'notes.md', 'summary.json', 'SHA256SUMS',
+];
+
+const stepData = (out: JsonOutput, name: string): Record<string, unknown> =>
+  out.summary?.steps.find((s) => s.name === name)?.data ?? {};
+
+describe('rehearse backfill against the real sandbox', () => {
+  let cwd: string;
+  let deploymentId: string;
+
+  beforeAll(async () => {
+    cwd = await workspace();
+    deploymentId = (await api<{ id: string }>('GET', '/deployments/name/hotpass-backfill/hotpass-backfill')).id;
+  });
+
+  it('exits 0 with a complete bundle: every file present and parseable, the run page captured, peak equal to the limit under a burst of limit + 1', async () => {
+    const run = await rehearse(['backfill', '--sandbox', '--json', '--to', path.join(cwd, 'shared')], { cwd });
+    const out = parseJson(run);
+    expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);
+    expect(out.summary).toMatchObject({ status: 'complete', verdict: 'pass' });
+    const dir = path.join(cwd, out.bundle as string);
+    for (const file of BUNDLE_FILES) expect(await fs.pathExists(path.join(dir, file)), file).toBe(true);
+    for (const file of BUNDLE_FILES.filter((f) => f.endsWith('.json'))) await fs.readJson(path.join(dir, file));
+    const size = readPngSize(await fs.readFile(path.join(dir, 'hotpass-e2e-staging.png')));
+    expect(size).toEqual({ width: 1440, height: 900 });
+
+    const runData = stepData(out, 'run');
+    expect(runData.burst).toBe(3);
+    expect((runData.flowRunIds as string[]).length).toBe(3);
+    expect(stepData(out, 'validate').peak).toBe(2);
+    const history = await fs.readJson(path.join(dir, 'state-history.json'));
+    expect(history.runs.filter((r: { rehearsal: boolean }) => r.rehearsal)).toHaveLength(3);
+    expect(await fs.readFile(path.join(dir, 'hotpass-e2e-staging.log'), 'utf8')).toMatch(/└── UUID: [0-9a-f-]{36}/);
+
+    // The far copy is the final bundle, and the ledgers link it once.
+    const far = path.join(cwd, 'shared', path.basename(dir));
+    expect(await fs.readFile(path.join(far, 'summary.json'), 'utf8')).toBe(await fs.readFile(path.join(dir, 'summary.json'), 'utf8'));
+    expect((await fs.readFile(path.join(cwd, 'Next_Steps_Log.md'), 'utf8')).match(new RegExp(path.basename(dir), 'g'))).toHaveLength(2);
+  });
+
+  describe('with the limits loosened on the server', () => {
+    beforeAll(async () => {
+      await api('PATCH', `/deployments/${deploymentId}`, { concurrency_limit: 4 });
+      await prefect(['work-pool', 'set-concurrency-limit', 'hotpass-backfill-pool', '4']);
+      await prefect(['gcl', 'update', 'hotpass-backfill', '--disable']);
+    });
+    afterAll(async () => {
+      await api('PATCH', `/deployments/${deploymentId}`, { concurrency_limit: 2 });
+      await prefect(['work-pool', 'set-concurrency-limit', 'hotpass-backfill-pool', '2']);
+      await prefect(['gcl', 'update', 'hotpass-backfill', '--enable']);
+    });
+
+    it('a burst of 4 runs more at once: exit 1, the guardrail and the overlapping runs named, one task in Next_Steps.md', async () => {
+      const run = await rehearse(['backfill', '--sandbox', '--json', '--burst', '4', '--param', 'day_seconds=2'], { cwd });
+      const out = parseJson(run);
+      expect(run.exitCode, run.stderr).toBe(1);
+      const validate = stepData(out, 'validate');
+      expect(validate.peak as number).toBeGreaterThan(2);
+      expect(failing(out)).toContain('concurrency.manifest_limit');
+      const check = out.summary?.checks.find((c) => c.id === 'concurrency.manifest_limit');
+      const ids = stepData(out, 'run').flowRunIds as string[];
+      const history = await fs.readJson(path.join(cwd, out.bundle as string, 'state-history.json'));
+      const names = history.runs.filter((r: { runId: string }) => ids.includes(r.runId)).map((r: { runName?: string; runId: string }) => r.runName ?? r.runId);
+      expect(names.filter((name: string) => check?.reason.includes(name)).length).toBeGreaterThan(2);
+
+      const tasks = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8')).split('\n').filter((l) => l.startsWith('- [ ] **QA** — Backfill guardrail violated'));
+      expect(tasks).toHaveLength(1);
+
+      // Validating the same runs again (a rerun by hand, in a new bundle) adds no second task.
+      const again = await rehearse(['validate', '--sandbox', '--json', '--new-bundle', ...ids.flatMap((id) => ['--flow-run', id])], { cwd });
+      expect(again.exitCode, again.stdout).toBe(1);
+      const after = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8')).split('\n').filter((l) => l.startsWith('- [ ] **QA** — Backfill guardrail violated'));
+      expect(after).toEqual(tasks);
+    });
+  });
+
+  it('a single run leaves the concurrency guardrail inconclusive, never a pass', async () => {
+    const run = await rehearse(['run', '--sandbox', '--json', '--new-bundle', '--since', '2024-01-01', '--until', '2024-01-01'], { cwd });
+    expect(run.exitCode, run.stdout).toBe(0);
+    const validate = await rehearse(['validate', '--sandbox', '--json'], { cwd });
+    const out = parseJson(validate);
+    expect(validate.exitCode).toBe(4);
+    expect(out.summary?.checks.find((c) => c.id === 'concurrency.manifest_limit')?.verdict).toBe('inconclusive');
+  });
+});

@@ -1,0 +1,246 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../../src/config/schema.js';
+import { createBundle, writeChecksumManifest, writeEvidence, type Bundle } from '../../../src/evidence/bundle.js';
+import { CHECKSUM_FILE, listBundleFiles } from '../../../src/evidence/checksums.js';
+import { newSummary, saveSummary, withStep } from '../../../src/evidence/summary-io.js';
+import type { StepName, StepRecord, Summary } from '../../../src/evidence/summary.js';
+import { isRehearseError } from '../../../src/errors.js';
+import type { RehearseEvent } from '../../../src/report/events.js';
+import type { Verdict } from '../../../src/guardrails/verdict.js';
+import { runSteps } from '../../../src/steps/runner.js';
+import { ledgerVerdict, uploadStep, type UploadStepOptions } from '../../../src/steps/upload.js';
+import { createTestContext } from '../../support/context.js';
+import { createFakeApi } from '../../support/fake-api.js';
+import { createFakeRunner } from '../../support/fake-runner.js';
+import { startMoto, type MotoServer } from '../../support/moto.js';
+
+const NOW = new Date('2026-11-26T01:20:00Z');
+const NAME = '20261126T012000Z';
+const EVIDENCE_STEPS: StepName[] = ['render', 'inspect', 'run', 'capture', 'validate'];
+const PLAN = 'docs/operations/staging-rehearsal-plan.md';
+const PLAN_TEXT = `# Staging rehearsal plan
+
+## Evidence
+
+- 2026-11-01 [backfill rehearsal 20261101T090000Z](../../dist/staging/backfill/20261101T090000Z) — verdict fail
+
+## Sign-off
+`;
+const LOG_TEXT = '# Next steps log\n\n- [x] **2026-10-02 · Platform** — Upgraded staging to Prefect 3.9.1.\n';
+
+let work: string;
+let repo: string;
+let bundle: Bundle;
+let summary: Summary;
+
+function stepRecord(name: StepName, verdict: Verdict): StepRecord {
+  return {
+    name, title: name, status: 'ok', verdict, startedAt: NOW.toISOString(), durationMs: 1, files: [], commands: [],
+    checks: [{ id: `${name}.fixture`, step: name, title: `${name} fixture`, verdict, reason: 'fixture' }],
+  };
+}
+
+/** A bundle as the evidence steps leave it: files, summary.json, and the runner's SHA256SUMS. */
+async function buildBundle(): Promise<void> {
+  bundle = await createBundle(path.join(repo, 'dist/staging/backfill'), NOW, (text) => text);
+  await writeEvidence(bundle, 'deployment.json', '{"name":"hotpass-backfill","concurrency_limit":2}\n', NOW);
+  await writeEvidence(bundle, 'notes.md', '# Rehearsal notes\n\n## Operator notes\n\n', NOW);
+  await writeEvidence(bundle, 'hotpass-e2e-staging.png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255]), NOW);
+  await writeEvidence(bundle, 'superseded/20261126T011500Z/deployment.json', '{"name":"hotpass-backfill"}\n', NOW);
+  summary = EVIDENCE_STEPS.reduce((s, name) => withStep(s, stepRecord(name, 'pass')), newSummary(bundle, NOW, {}));
+  await saveSummary(bundle, summary, NOW);
+  await writeChecksumManifest(bundle);
+}
+
+function contextFor(options: { config?: ConfigInput; dryRun?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+  // No process or API call belongs in an upload: the fake runner throws on any, the fake API answers 404.
+  const ctx = createTestContext({
+    runner: createFakeRunner([]), api: createFakeApi({}), projectDir: repo, now: () => NOW,
+    ...(options.config ? { config: options.config } : {}), flags: { dryRun: options.dryRun ?? false },
+  });
+  ctx.env = options.env ?? {};
+  return ctx;
+}
+
+async function upload(options: UploadStepOptions, context: Parameters<typeof contextFor>[0] = {}) {
+  const ctx = contextFor(context);
+  const output = await uploadStep(options).run(ctx, bundle, summary);
+  return { output, events: ctx.reporter.events };
+}
+
+const read = (rel: string) => readFile(path.join(repo, rel), 'utf8');
+const infos = (events: readonly RehearseEvent[]) => events.flatMap((e) => (e.type === 'info' ? [e.message] : []));
+
+beforeEach(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'rehearse-upload-step-'));
+  repo = path.join(work, 'hotpass');
+  await mkdir(path.join(repo, 'docs/operations'), { recursive: true });
+  await writeFile(path.join(repo, PLAN), PLAN_TEXT);
+  await writeFile(path.join(repo, 'Next_Steps_Log.md'), LOG_TEXT);
+  await buildBundle();
+});
+afterEach(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('the upload step to a directory', () => {
+  it('copies every file and SHA256SUMS, verifies them there, and files one line in the plan and the log', async () => {
+    const local = await listBundleFiles(bundle.dir);
+    const { output, events } = await upload({}, { config: { upload: { to: 'shared/evidence' } } });
+
+    const destination = path.join(repo, 'shared/evidence', NAME);
+    const n = local.length + 1;
+    expect(output).toEqual({
+      checks: [{ id: 'evidence.upload', step: 'upload', title: 'bundle uploaded and verified', verdict: 'pass', reason: `${n} files verified at ${destination}` }],
+      files: [],
+      data: { destination, uploaded: n, skipped: 0, verified: n },
+    });
+    expect((await listBundleFiles(destination)).sort()).toEqual(local);
+    for (const rel of [...local, CHECKSUM_FILE]) {
+      expect((await readFile(path.join(destination, rel))).equals(await readFile(path.join(bundle.dir, rel)))).toBe(true);
+    }
+    // The far copy checks itself with the standard tool.
+    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: destination, encoding: 'utf8' })).toBe('');
+
+    expect(await read(PLAN)).toBe(PLAN_TEXT.replace(
+      '— verdict fail\n',
+      `— verdict fail\n- 2026-11-26 [backfill rehearsal ${NAME}](../../shared/evidence/${NAME}) — verdict pass\n`,
+    ));
+    expect(await read('Next_Steps_Log.md')).toBe(`${LOG_TEXT}- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal ${NAME}: verdict pass, evidence at \`shared/evidence/${NAME}\` <!-- rehearse:upload:${NAME} -->\n`);
+    expect(infos(events)).toContain(`uploaded ${n}, skipped 0 identical, verified ${n} of ${n} at ${destination}`);
+  });
+
+  it('sends nothing on a rerun and leaves the ledgers as they were', async () => {
+    const first = await upload({ to: '../archive' });
+    const ledgers = [await read(PLAN), await read('Next_Steps_Log.md')];
+    const { output } = await upload({ to: '../archive' });
+    expect(output.data).toEqual({ ...first.output.data, uploaded: 0, skipped: first.output.data?.verified });
+    expect([await read(PLAN), await read('Next_Steps_Log.md')]).toEqual(ledgers);
+    // Outside the repository the copy is linked by its absolute path.
+    expect(ledgers[0]).toContain(`](${path.join(work, 'archive', NAME)}) — verdict pass`);
+  });
+
+  it('repairs a far-side file changed by one byte', async () => {
+    const { output } = await upload({ to: path.join(work, 'archive') });
+    const far = path.join(String(output.data?.destination), 'hotpass-e2e-staging.png');
+    const bytes = await readFile(far);
+    bytes[2] = bytes[2]! ^ 0x01;
+    await writeFile(far, bytes);
+
+    const repair = await upload({ to: path.join(work, 'archive') });
+    expect(repair.output.data).toMatchObject({ uploaded: 1, verified: output.data?.verified });
+    expect((await readFile(far)).equals(await readFile(path.join(bundle.dir, 'hotpass-e2e-staging.png')))).toBe(true);
+  });
+
+  it('rewrites SHA256SUMS gone stale since the last step, so sha256sum -c passes on the far side', async () => {
+    await writeFile(path.join(bundle.dir, 'notes.md'), '# Rehearsal notes\n\n## Operator notes\n\nWorker restarted at 01:05.\n');
+    const { output, events } = await upload({ to: '../archive' });
+    expect(infos(events)).toContain('SHA256SUMS was out of date (notes.md); rewritten before upload');
+    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: String(output.data?.destination), encoding: 'utf8' })).toBe('');
+    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: bundle.dir, encoding: 'utf8' })).toBe('');
+  });
+
+  it('refuses a sealed bundle whose files no longer match SHA256SUMS, before sending anything', async () => {
+    summary = { ...summary, sealed: true };
+    await writeFile(path.join(bundle.dir, 'deployment.json'), '{"name":"edited"}\n');
+    const failure = await upload({ to: '../archive' }).catch((error: unknown) => error);
+    expect(isRehearseError(failure) && [failure.code, failure.message]).toEqual(['BUNDLE_INVALID', `bundle ${NAME} is sealed but its files no longer match SHA256SUMS: deployment.json`]);
+    expect(await readdir(work)).toEqual(['hotpass']);
+    expect(await read('Next_Steps_Log.md')).toBe(LOG_TEXT);
+  });
+
+  it('takes --to over upload.to', async () => {
+    const { output } = await upload({ to: 'from-flag' }, { config: { upload: { to: 'from-config' } } });
+    expect(output.data?.destination).toBe(path.join(repo, 'from-flag', NAME));
+  });
+
+  it('stops with USAGE when there is no target, and only notes it when the upload is optional', async () => {
+    const failure = await upload({}).catch((error: unknown) => error);
+    expect(isRehearseError(failure) && [failure.code, failure.message, failure.hint]).toEqual([
+      'USAGE', 'no upload target', 'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config',
+    ]);
+    const { output, events } = await upload({ optional: true });
+    expect(output).toEqual({ checks: [], files: [] });
+    expect(infos(events)[0]).toMatch(/^no upload target, so the bundle stays at /);
+    expect(await read('Next_Steps_Log.md')).toBe(LOG_TEXT);
+  });
+
+  it('in a dry run names what it would send and sends nothing', async () => {
+    const { output, events } = await upload({ to: '../archive' }, { dryRun: true });
+    const n = (await listBundleFiles(bundle.dir)).length + 1;
+    expect(events.filter((e) => e.type === 'command-start')).toEqual([
+      { type: 'command-start', step: 'upload', display: `upload ${n} files to ${path.join(work, 'archive', NAME)}`, dryRun: true },
+    ]);
+    expect(output.checks).toEqual([]);
+    expect(await readdir(work)).toEqual(['hotpass']);
+    expect([await read(PLAN), await read('Next_Steps_Log.md')]).toEqual([PLAN_TEXT, LOG_TEXT]);
+  });
+
+  it('through runSteps: the upload is recorded, and the next one sends the summary that recorded it', async () => {
+    const ctx = contextFor();
+    const step = uploadStep({ to: '../archive' });
+    const first = await runSteps(ctx, bundle, [step], summary, { wholeRehearsal: false });
+    const record = first.summary.steps.find((s) => s.name === 'upload');
+    expect([record?.status, record?.verdict, record?.checks.map((c) => c.id)]).toEqual(['ok', 'pass', ['evidence.upload']]);
+
+    const second = await runSteps(contextFor(), bundle, [step], first.summary, { wholeRehearsal: false });
+    expect(second.summary.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: 2 });
+    const far = JSON.parse(await readFile(path.join(work, 'archive', NAME, 'summary.json'), 'utf8')) as Summary;
+    expect(far.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: record?.data?.uploaded });
+    expect((await read('Next_Steps_Log.md')).match(/rehearse:upload:/g)).toHaveLength(1);
+  });
+});
+
+describe('ledgerVerdict', () => {
+  const base = () => newSummary(bundle, NOW, {});
+  it('files a pass only when every evidence step ran, a fail whenever a check failed', () => {
+    expect(ledgerVerdict(summary)).toBe('pass');
+    expect(ledgerVerdict(base())).toBe('incomplete');
+    expect(ledgerVerdict(withStep(base(), stepRecord('inspect', 'pass')))).toBe('incomplete');
+    expect(ledgerVerdict(withStep(base(), stepRecord('inspect', 'fail')))).toBe('fail');
+    expect(ledgerVerdict(withStep(summary, stepRecord('validate', 'inconclusive')))).toBe('inconclusive');
+    expect(ledgerVerdict(withStep(summary, { ...stepRecord('capture', 'pass'), status: 'error', checks: [] }))).toBe('incomplete');
+  });
+});
+
+describe('the upload step to S3 (moto)', () => {
+  let moto: MotoServer;
+  let s3: S3Client;
+  const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    await s3.send(new CreateBucketCommand({ Bucket: 'evidence' }));
+  }, 180_000);
+  afterAll(async () => {
+    s3?.destroy();
+    await moto?.stop();
+  }, 30_000);
+
+  it('uploads and verifies every object, links the s3 URL, and sends nothing on a rerun', async () => {
+    const config: ConfigInput = { upload: { to: 's3://evidence/staging/backfill', endpoint: moto.endpoint, region: 'us-east-1' } };
+    const local = await listBundleFiles(bundle.dir);
+    const n = local.length + 1;
+    const destination = `s3://evidence/staging/backfill/${NAME}/`;
+
+    const { output } = await upload({}, { config, env });
+    expect(output.data).toEqual({ destination, uploaded: n, skipped: 0, verified: n });
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'evidence', Prefix: `staging/backfill/${NAME}/` }));
+    expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([...local, CHECKSUM_FILE].map((rel) => `staging/backfill/${NAME}/${rel}`).sort());
+    const sums = await s3.send(new GetObjectCommand({ Bucket: 'evidence', Key: `staging/backfill/${NAME}/${CHECKSUM_FILE}` }));
+    expect(await sums.Body?.transformToString()).toBe(await readFile(path.join(bundle.dir, CHECKSUM_FILE), 'utf8'));
+    expect(await read(PLAN)).toContain(`- 2026-11-26 [backfill rehearsal ${NAME}](${destination}) — verdict pass\n`);
+    expect(await read('Next_Steps_Log.md')).toContain(`evidence at \`${destination}\``);
+
+    const ledgers = [await read(PLAN), await read('Next_Steps_Log.md')];
+    const rerun = await upload({}, { config, env });
+    expect(rerun.output.data).toEqual({ destination, uploaded: 0, skipped: n, verified: n });
+    expect([await read(PLAN), await read('Next_Steps_Log.md')]).toEqual(ledgers);
+  }, 60_000);
+});
