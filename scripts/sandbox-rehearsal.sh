@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node bin/rehearse.js inspect --sandbox "$@"
+exec node bin/rehearse.js backfill --sandbox "$@"

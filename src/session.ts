@@ -4,10 +4,10 @@ import fs from 'fs-extra';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { forStep, type PrefectTarget, type RunFlags } from './context.js';
-import { createBundle, findOpenBundle, openBundle, readSummary, writeChecksumManifest, type Bundle } from './evidence/bundle.js';
+import { createBundle, findOpenBundle, openBundle, readSummary, type Bundle } from './evidence/bundle.js';
 import { collectSecrets, createRedactor, type Redactor } from './evidence/redact.js';
-import { newSummary, saveSummary } from './evidence/summary-io.js';
-import { RehearseError, ExitCode } from './errors.js';
+import { newSummary } from './evidence/summary-io.js';
+import { RehearseError } from './errors.js';
 import { createPrefectApi } from './prefect/api.js';
 import { prefectEnv } from './prefect/commands.js';
 import { readServerVersion } from './prefect/queries.js';
@@ -17,7 +17,6 @@ import type { CommandResult, Reporter } from './report/events.js';
 import { sandboxUp } from './sandbox/lifecycle.js';
 import { defaultStateDir } from './sandbox/state.js';
 import { runSteps, type Stage } from './steps/runner.js';
-import { worstVerdict } from './guardrails/verdict.js';
 
 /** Options every rehearsal command shares, already parsed by the CLI layer. */
 export interface SessionOptions {
@@ -70,14 +69,6 @@ async function chooseBundle(command: string, config: Config, options: SessionOpt
   return { bundle: await createBundle(root, now, redact), fresh: true };
 }
 
-function exitCodeFor(outcome: { error?: RehearseError; interrupted: boolean }, verdicts: { verdict: 'pass' | 'fail' | 'inconclusive' }[]): number {
-  if (outcome.error) return outcome.error.exitCode;
-  if (outcome.interrupted) return ExitCode.couldNotRun;
-  const verdict = worstVerdict(verdicts);
-  if (verdicts.length === 0) return ExitCode.ok;
-  return verdict === 'fail' ? ExitCode.guardrailFailed : verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
-}
-
 /** The shared path of `rehearse backfill` and every step run by hand. */
 export async function runRehearsal(command: string, steps: Stage[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
   const { config } = await loadConfig({ cwd: options.cwd, ...(options.configFile ? { file: options.configFile } : {}), overrides: options.overrides });
@@ -97,15 +88,8 @@ export async function runRehearsal(command: string, steps: Stage[], options: Ses
   const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
   options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
   const outcome = await runSteps(ctx, bundle, steps, initial, shape);
-  const ranNames = new Set<string>(steps.flat().map((step) => step.name));
-  const ranChecks = outcome.summary.steps.filter((s) => ranNames.has(s.name)).flatMap((s) => s.checks);
-  const exitCode = exitCodeFor(outcome, ranChecks);
-  const summary = { ...outcome.summary, exitCode };
+  const { summary, exitCode } = outcome;
   if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));
-  else {
-    await saveSummary(bundle, summary, now());
-    await writeChecksumManifest(bundle);
-  }
   return {
     command,
     exitCode,

@@ -2,8 +2,8 @@ import { forStep, type Context } from '../context.js';
 import { writeChecksumManifest, type Bundle } from '../evidence/bundle.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
 import { type BundleStatus, type StepRecord, type Summary } from '../evidence/summary.js';
-import { isRehearseError, RehearseError } from '../errors.js';
-import { worstVerdict } from '../guardrails/verdict.js';
+import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
+import { worstVerdict, type Check } from '../guardrails/verdict.js';
 import type { Step } from './step.js';
 
 /** A step, or steps that do not depend on each other and run side by side. */
@@ -11,6 +11,7 @@ export type Stage = Step | Step[];
 
 export interface StepsOutcome {
   summary: Summary;
+  exitCode: number;
   /** The error that stopped the rehearsal, if a step could not run. */
   error?: RehearseError;
   interrupted: boolean;
@@ -54,6 +55,15 @@ async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summ
   }
 }
 
+/** The exit code of a command from the steps it ran (not those of earlier runs in the same bundle). */
+function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, checks: Check[]): number {
+  if (error) return error.exitCode;
+  if (interrupted) return ExitCode.couldNotRun;
+  if (checks.length === 0) return ExitCode.ok;
+  const verdict = worstVerdict(checks);
+  return verdict === 'fail' ? ExitCode.guardrailFailed : verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
+}
+
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
 export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], initial: Summary, options: { wholeRehearsal: boolean }): Promise<StepsOutcome> {
   let summary: Summary = { ...initial, status: 'in-progress' };
@@ -85,8 +95,10 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
   }
   const status = finalStatus(summary, stoppedBy, options.wholeRehearsal);
+  const ran = new Set<string>(stages.flat().map((step) => step.name));
+  const exitCode = exitCodeFor(error, stoppedBy === 'interrupt', summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks));
   // A finished rehearsal is sealed: from now on only its upload may touch it.
-  summary = { ...settleVerdict(summary, status), sealed: summary.sealed || (options.wholeRehearsal && status === 'complete') };
+  summary = { ...settleVerdict(summary, status), exitCode, sealed: summary.sealed || (options.wholeRehearsal && status === 'complete') };
   await saveSummary(bundle, summary, ctx.now());
   await writeChecksumManifest(bundle);
   for (const step of settled) {
@@ -97,5 +109,6 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
       error ??= caught;
     }
   }
-  return { summary, interrupted: stoppedBy === 'interrupt', ...(error ? { error } : {}) };
+  const finalCode = error && !stoppedBy ? error.exitCode : exitCode;
+  return { summary, exitCode: finalCode, interrupted: stoppedBy === 'interrupt', ...(error ? { error } : {}) };
 }

@@ -181,17 +181,18 @@ describe('the upload step to a directory', () => {
     expect([await read(PLAN), await read('Next_Steps_Log.md')]).toEqual([PLAN_TEXT, LOG_TEXT]);
   });
 
-  it('through runSteps: the upload is recorded, and the next one sends the summary that recorded it', async () => {
+  it('through runSteps: the upload is recorded, and the far copy gets the settled summary that records it', async () => {
     const ctx = contextFor();
     const step = uploadStep({ to: '../archive' });
     const first = await runSteps(ctx, bundle, [step], summary, { wholeRehearsal: false });
     const record = first.summary.steps.find((s) => s.name === 'upload');
     expect([record?.status, record?.verdict, record?.checks.map((c) => c.id)]).toEqual(['ok', 'pass', ['evidence.upload']]);
+    const farSummary = await readFile(path.join(work, 'archive', NAME, 'summary.json'), 'utf8');
+    expect(farSummary).toBe(await readFile(path.join(bundle.dir, 'summary.json'), 'utf8'));
+    expect((JSON.parse(farSummary) as Summary).steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: record?.data?.uploaded });
 
     const second = await runSteps(contextFor(), bundle, [step], first.summary, { wholeRehearsal: false });
-    expect(second.summary.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: 2 });
-    const far = JSON.parse(await readFile(path.join(work, 'archive', NAME, 'summary.json'), 'utf8')) as Summary;
-    expect(far.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: record?.data?.uploaded });
+    expect(second.summary.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: 0 });
     expect((await read('Next_Steps_Log.md')).match(/rehearse:upload:/g)).toHaveLength(1);
   });
 });
