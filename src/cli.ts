@@ -192,6 +192,12 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       run: async (flags, reporter) => (await import('./commands/backfill.js')).backfill(session(flags, reporter, runOverrides(flags)), { ...(flags.to ? { to: flags.to } : {}) }),
     },
     {
+      name: 'doctor',
+      description: 'the runbook\'s troubleshooting as checks: tools, API, deployment, live worker, global limit free, evidence root',
+      example: 'rehearse doctor --sandbox\n  $ PREFECT_API_URL=https://staging/api rehearse doctor --json',
+      run: async (flags, reporter) => (await import('./commands/doctor.js')).doctor(session(flags, reporter)),
+    },
+    {
       name: 'render',
       description: 'runbook step 1: run the render command, keep its output and the rendered manifests, tabulate drift',
       example: 'rehearse render --sandbox',
@@ -238,6 +244,13 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       await execute(flags, spec.name, (reporter) => spec.run(flags, reporter));
     });
   }
+
+  addCommonOptions(program.command('verify').argument('<dir>', 'the bundle directory, or a copy of it')
+    .description('re-check a bundle offline: every file present and matching SHA256SUMS, verdicts consistent with the evidence')
+    .addHelpText('after', '\nExample:\n  $ rehearse verify dist/staging/backfill/20261126T013217Z\n  $ rehearse verify /mnt/evidence/staging/20261126T013217Z --json'))
+    .action(async (dir: string, flags: CommonFlags) => {
+      await execute(flags, 'verify', async () => (await import('./commands/verify.js')).verify({ dir, cwd: io.cwd }));
+    });
 
   const sandbox = program.command('sandbox').description('a local Prefect server, process worker and hotpass backfill deployment');
   const stateDirOption = (): Option => new Option('--state-dir <dir>', 'where the sandbox keeps its database and logs (default: $REHEARSE_SANDBOX_HOME or ~/.local/state/rehearse/sandbox)');

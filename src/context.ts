@@ -96,7 +96,10 @@ export function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner
       const dryRun = c.flags.dryRun && !command.readOnly;
       const display = c.redact(formatCommand(command, { withEnv: c.flags.dryRun }));
       c.reporter.emit({ type: 'command-start', step: c.currentStep, display, dryRun });
-      if (dryRun) return skippedResult(command);
+      if (dryRun) {
+        c.journal.push({ ...recordProcess(skippedResult(command), c.redact), exitCode: null, planned: true });
+        return skippedResult(command);
+      }
       const result = await inner.run(command, { signal: c.signal, ...options });
       c.journal.push(recordProcess(result, c.redact));
       c.reporter.emit({
@@ -113,7 +116,9 @@ export function journaledApi(c: Context, inner: PrefectApi): PrefectApi {
     baseUrl: inner.baseUrl,
     async request(request: ApiRequest, options = {}) {
       if (c.flags.dryRun && !request.readOnly) {
-        c.reporter.emit({ type: 'command-start', step: c.currentStep, display: `${request.method} ${inner.baseUrl}${request.path} ${request.body === undefined ? '' : c.redact(JSON.stringify(request.body))}`.trim(), dryRun: true });
+        const display = `${request.method} ${inner.baseUrl}${request.path} ${request.body === undefined ? '' : c.redact(JSON.stringify(request.body))}`.trim();
+        c.reporter.emit({ type: 'command-start', step: c.currentStep, display, dryRun: true });
+        c.journal.push({ kind: 'http', display, method: request.method, url: `${inner.baseUrl}${request.path}`, readOnly: false, startedAt: new Date().toISOString(), durationMs: 0, planned: true });
         return { request, url: `${inner.baseUrl}${request.path}`, status: 299, text: 'null', startedAt: new Date().toISOString(), durationMs: 0 };
       }
       const response = await inner.request(request, { signal: c.signal, ...options });

@@ -3,19 +3,19 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { forStep, type PrefectTarget, type RunFlags } from './context.js';
+import { forStep, type Context, type PrefectTarget, type RunFlags } from './context.js';
 import { createBundle, findOpenBundle, openBundle, readSummary, type Bundle } from './evidence/bundle.js';
 import { collectSecrets, createRedactor, type Redactor } from './evidence/redact.js';
 import { newSummary } from './evidence/summary-io.js';
 import { RehearseError } from './errors.js';
 import { createPrefectApi } from './prefect/api.js';
 import { prefectEnv } from './prefect/commands.js';
-import { readServerVersion } from './prefect/queries.js';
+import { checkHealth, readServerVersion } from './prefect/queries.js';
 import type { ProcessRunner } from './process/command.js';
 import { createProcessRunner } from './process/runner.js';
 import type { CommandResult, Reporter } from './report/events.js';
-import { sandboxUp } from './sandbox/lifecycle.js';
-import { defaultStateDir } from './sandbox/state.js';
+import { sandboxApi, sandboxUp } from './sandbox/lifecycle.js';
+import { defaultStateDir, readSandboxState } from './sandbox/state.js';
 import { runSteps, type Stage } from './steps/runner.js';
 
 /** Options every rehearsal command shares, already parsed by the CLI layer. */
@@ -36,6 +36,11 @@ export interface SessionOptions {
 
 export async function resolvePrefectTarget(config: Config, options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>): Promise<PrefectTarget> {
   if (options.sandbox) {
+    // A running sandbox is used as it is, a stopped worker included: doctor must be able to see that.
+    const running = await readSandboxState(defaultStateDir(options.env));
+    if (running && (await checkHealth(sandboxApi(running))).ok) {
+      return { apiUrl: running.apiUrl, env: prefectEnv(running.apiUrl), projectDir: running.projectDir, sandbox: true };
+    }
     const { state, alreadyRunning } = await sandboxUp({
       stateDir: defaultStateDir(options.env),
       runner: options.runner ?? createProcessRunner(),
@@ -69,22 +74,28 @@ async function chooseBundle(command: string, config: Config, options: SessionOpt
   return { bundle: await createBundle(root, now, redact), fresh: true };
 }
 
-/** The shared path of `rehearse backfill` and every step run by hand. */
-export async function runRehearsal(command: string, steps: Stage[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
+/** Config, redactor, Prefect target and a Context for one command, without a bundle. */
+export async function openSession(command: string, options: SessionOptions): Promise<{ ctx: Context; config: Config; redact: Redactor }> {
   const { config } = await loadConfig({ cwd: options.cwd, ...(options.configFile ? { file: options.configFile } : {}), overrides: options.overrides });
   const redact = createRedactor(collectSecrets(options.env, [config.run.parameters]));
   const prefect = await resolvePrefectTarget(config, options);
-  const now = (): Date => new Date();
-  const { bundle, fresh } = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
   const rawApi = createPrefectApi({ apiUrl: prefect.apiUrl, ...(options.env.PREFECT_API_KEY ? { apiKey: options.env.PREFECT_API_KEY } : {}), timeoutMs: config.timeouts.apiSeconds * 1000 });
   const rawRunner = options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000 });
   const ctx = forStep({
     cwd: options.cwd, env: options.env, config, prefect, gateways: { runner: rawRunner, api: rawApi }, reporter: options.reporter,
-    flags: options.flags, redact, signal: options.signal, now,
+    flags: options.flags, redact, signal: options.signal, now: () => new Date(),
   }, command);
+  return { ctx, config, redact };
+}
+
+/** The shared path of `rehearse backfill` and every step run by hand. */
+export async function runRehearsal(command: string, steps: Stage[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
+  const { ctx, config, redact } = await openSession(command, options);
+  const { prefect, now } = ctx;
+  const { bundle, fresh } = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
   const existing = fresh ? undefined : await readSummary(bundle.dir);
   const base = existing ?? newSummary(bundle, now(), { deployment: config.deployment, workPool: config.workPool, manifest: config.manifest, projectDir: prefect.projectDir, sandbox: prefect.sandbox });
-  const serverVersion = await readServerVersion(rawApi).catch(() => undefined);
+  const serverVersion = await readServerVersion(ctx.gateways.api).catch(() => undefined);
   const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
   options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
   const outcome = await runSteps(ctx, bundle, steps, initial, shape);

@@ -34,6 +34,8 @@ export const CommandRecordSchema = z.object({
   status: z.number().optional(),
   timedOut: z.boolean().optional(),
   error: z.string().optional(),
+  /** Printed by --dry-run, not run. */
+  planned: z.boolean().optional(),
 });
 export type CommandRecord = z.infer<typeof CommandRecordSchema>;
 

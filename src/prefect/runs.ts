@@ -63,10 +63,19 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   return results;
 }
 
-export async function cancelFlowRun(api: PrefectApi, id: string): Promise<number> {
-  const body = { state: { type: 'CANCELLING', name: 'Cancelling', message: 'Cancelled by rehearse: the rehearsal was interrupted' }, force: true };
-  const response = await api.request({ method: 'POST', path: `/flow_runs/${id}/set_state`, body, readOnly: false });
-  return response.status;
+/**
+ * Cancel runs even while the rehearsal itself is being aborted (so no abort signal here):
+ * a run not yet started is Cancelled outright, a started one is Cancelling so its worker stops it.
+ */
+export async function cancelFlowRuns(api: PrefectApi, ids: readonly string[]): Promise<{ id: string; state: string; status: number }[]> {
+  const response = await api.request({ method: 'POST', path: '/flow_runs/filter', body: { flow_runs: { id: { any_: ids } }, limit: 200 }, readOnly: true }, { signal: undefined });
+  const runs = response.status === 200 ? parseRuns(JSON.parse(response.text)) : [];
+  return mapLimited(runs.filter((r) => !TERMINAL.has(r.state_type ?? '')), 4, async (run) => {
+    const type = run.state_type === 'RUNNING' || run.state_type === 'CANCELLING' ? 'CANCELLING' : 'CANCELLED';
+    const body = { state: { type, message: 'Cancelled by rehearse: the rehearsal was interrupted' }, force: true };
+    const answer = await api.request({ method: 'POST', path: `/flow_runs/${run.id}/set_state`, body, readOnly: false }, { signal: undefined });
+    return { id: run.id, state: type, status: answer.status };
+  });
 }
 
 export interface SlotEvent {

@@ -123,6 +123,13 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
   if (previous) {
     const health = await sandboxHealth(previous);
     if (health.api && health.worker) return { state: previous, alreadyRunning: true };
+    if (health.api && health.server && previous.workPool) {
+      progress('the server runs but its worker does not: restarting the worker');
+      const worker = await startWorker(previous, previous.workPool);
+      const state = { ...previous, ...(worker ? { worker } : {}) };
+      await writeSandboxState(state);
+      if (await waitForWorker(state, previous.workPool, 90_000)) return { state, alreadyRunning: false };
+    }
     progress('a previous sandbox is half up: stopping it first');
     await sandboxDown(options.stateDir);
   }

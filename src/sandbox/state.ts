@@ -66,6 +66,8 @@ export function sandboxProcessEnv(state: Pick<SandboxState, 'apiUrl' | 'prefectH
     PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS: '2',
     PREFECT_WORKER_QUERY_SECONDS: '1',
     PREFECT_WORKER_PREFETCH_SECONDS: '5',
+    // A stopped worker is seen as gone after three missed heartbeats: 15 s instead of 90 s.
+    PREFECT_WORKER_HEARTBEAT_SECONDS: '5',
     UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never',
   };
 }

@@ -4,7 +4,7 @@ import { writeEvidence } from '../evidence/bundle.js';
 import { updateNotes } from '../evidence/notes.js';
 import type { Check } from '../guardrails/verdict.js';
 import { readFlowRuns } from '../prefect/runs.js';
-import { collectStateHistories, selectRuns, STATE_HISTORY_FILE } from './histories.js';
+import { collectStateHistories, planWithoutRuns, selectRuns, STATE_HISTORY_FILE } from './histories.js';
 import { stepData, type Step } from './step.js';
 
 export const METADATA_FILE = 'metadata.json';
@@ -27,6 +27,11 @@ export function captureStep(options: CaptureOptions): Step {
     name: 'capture',
     title: 'capture run metadata, state histories and the run page',
     async run(ctx, bundle, summary) {
+      if (planWithoutRuns(ctx, summary, options.flowRunIds, [
+        `POST ${ctx.prefect.apiUrl}/flow_runs/filter (the rehearsal's runs) > ${METADATA_FILE}`,
+        `GET ${ctx.prefect.apiUrl}/flow_run_states/?flow_run_id=<each run> > ${STATE_HISTORY_FILE}`,
+        `chromium --headless <run page> > ${SCREENSHOT_FILE}`,
+      ])) return { checks: [], files: [] };
       const selection = selectRuns(summary, options.flowRunIds);
       const primary = selection.rehearsalRunIds[0] as string;
       const runs = await readFlowRuns(ctx.api, selection.rehearsalRunIds);

@@ -21,18 +21,27 @@ export interface RunSelection {
   startedAt: string | null;
 }
 
-/** The rehearsal's runs, from the run step's record or from --flow-run. */
-export function selectRuns(summary: Summary, explicit: string[]): RunSelection {
+/** In a dry run the run step triggered nothing: say what would be read, and stop there. */
+export function planWithoutRuns(ctx: Context, summary: Summary, explicit: string[], what: string[]): boolean {
+  const run = stepData(summary, 'run') ?? {};
+  const known = explicit.length > 0 || (Array.isArray(run.flowRunIds) && run.flowRunIds.length > 0);
+  if (!ctx.flags.dryRun || known) return false;
+  for (const line of what) ctx.reporter.emit({ type: 'command-start', step: ctx.currentStep, display: line, dryRun: true });
+  return true;
+}
+
+/** The rehearsal's runs, from the run step's record or from --flow-run; with allRuns, none are needed. */
+export function selectRuns(summary: Summary, explicit: string[], options: { allRuns?: boolean; deploymentId?: string } = {}): RunSelection {
   const run = stepData(summary, 'run') ?? {};
   const fromRun = Array.isArray(run.flowRunIds) ? run.flowRunIds.filter((id): id is string => typeof id === 'string') : [];
   const ids = explicit.length ? explicit : fromRun;
-  if (ids.length === 0) {
+  if (ids.length === 0 && !options.allRuns) {
     throw new RehearseError('USAGE', 'no flow runs to look at: this bundle has no run step', {
-      hint: 'run `rehearse run` first, or name the runs with --flow-run ID (repeatable)',
+      hint: 'run `rehearse run` first, name the runs with --flow-run ID (repeatable), or take every run of the deployment with --all-runs',
     });
   }
   return {
-    deploymentId: typeof run.deploymentId === 'string' ? run.deploymentId : null,
+    deploymentId: typeof run.deploymentId === 'string' ? run.deploymentId : options.deploymentId ?? null,
     rehearsalRunIds: ids,
     startedAt: typeof run.startedAt === 'string' ? run.startedAt : null,
   };

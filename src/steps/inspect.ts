@@ -19,11 +19,17 @@ export const inspectStep: Step = {
   async run(ctx, bundle) {
     const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest);
     const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
-    const [cliResult, record] = await Promise.all([
+    const [cliResult, apiRecord] = await Promise.all([
       ctx.runner.run(inspectDeploymentCommand(cliOf(ctx), fullName(ref))),
-      readDeployment(ctx.api, ref),
+      readDeployment(ctx.api, ref).then((value) => ({ value }), (error: unknown) => ({ error })),
     ]);
     assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
+    if ('error' in apiRecord) {
+      // Keep what the CLI printed (often Prefect's own error text) before giving up.
+      await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, ctx.now());
+      throw apiRecord.error;
+    }
+    const record = apiRecord.value;
     const { deployment } = record;
     const key = deployment.parameters.concurrency_key;
     // The limit the manifest promises; a drifted key is its own check, so each breakage names one check.

@@ -7,7 +7,7 @@ import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
 import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
 import { fullName, readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
-import { createFlowRun, readFlowRuns, TERMINAL } from '../prefect/runs.js';
+import { cancelFlowRuns, createFlowRun, readFlowRuns, TERMINAL } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
 import { assertRan, cliOf } from './prefect-cli.js';
 import type { Step } from './step.js';
@@ -73,6 +73,35 @@ function runsCheck(runs: FlowRun[], primaryId: string | undefined): Check {
   return { ...base, verdict: 'pass', reason: `${runs.length} run(s) finished: ${states.join(', ')}` };
 }
 
+/**
+ * While the CLI watches: report what queued runs wait for, and resolve with a reason (after
+ * stopping the watch) if the API stops answering three times running.
+ */
+async function watchApi(ctx: Context, ids: () => string[], stop: AbortController): Promise<string | undefined> {
+  let failures = 0;
+  let lastSeen = '';
+  while (!stop.signal.aborted) {
+    await sleep(2000, stop.signal);
+    if (stop.signal.aborted) return undefined;
+    try {
+      const runs = await readFlowRuns(ctx.api, ids());
+      failures = 0;
+      const waiting = runs.filter((r) => !TERMINAL.has(r.state_type ?? '') && r.state_type !== 'RUNNING').map((r) => `${r.name} ${r.state_name}`);
+      const line = waiting.length ? `waiting: ${waiting.join(', ')}${runs.some((r) => r.state_type === 'RUNNING') ? `; ${runs.filter((r) => r.state_type === 'RUNNING').length} running` : ''}` : '';
+      if (line && line !== lastSeen) ctx.reporter.emit({ type: 'waiting', step: 'run', message: line });
+      lastSeen = line;
+    } catch (error) {
+      if (!(error instanceof RehearseError) || error.code !== 'API_UNREACHABLE') throw error;
+      failures += 1;
+      if (failures >= 3) {
+        stop.abort();
+        return error.message;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Runbook step 3: a bounded backfill, watched to the end; --burst N submits N runs at once. */
 export function runStep(options: RunStepOptions): Step {
   return {
@@ -108,15 +137,39 @@ export function runStep(options: RunStepOptions): Step {
         if (/AwaitingConcurrencySlot|Late/.test(line)) ctx.reporter.emit({ type: 'waiting', step: 'run', message: `queued: ${line.trim()}` });
       };
       const cli = cliOf(ctx);
-      const watch = workQueue
-        ? primaryId ? ctx.runner.run(prefectCommand(cli, ['flow-run', 'watch', primaryId, '--timeout', String(watchSeconds)], true, (watchSeconds + 60) * 1000), { onStdoutLine: onLine }) : Promise.resolve(undefined)
-        : ctx.runner.run(runDeploymentCommand(cli, fullName(ref), parameters, watchSeconds, tags), { onStdoutLine: onLine });
+      // The CLI's watch can wait forever on a server that went away; a watchdog on the API stops it.
+      const stopWatch = new AbortController();
+      const watchSignal = AbortSignal.any([ctx.signal, stopWatch.signal]);
+      const watch = (workQueue
+        ? primaryId ? ctx.runner.run(prefectCommand(cli, ['flow-run', 'watch', primaryId, '--timeout', String(watchSeconds)], true, (watchSeconds + 60) * 1000), { onStdoutLine: onLine, signal: watchSignal }) : Promise.resolve(undefined)
+        : ctx.runner.run(runDeploymentCommand(cli, fullName(ref), parameters, watchSeconds, tags), { onStdoutLine: onLine, signal: watchSignal })
+      ).finally(() => stopWatch.abort());
+      const lostApi = watchApi(ctx, () => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id)], stopWatch);
       const result = await watch;
-      if (result) assertRan(result, 'the watched rehearsal run');
+      const apiLost = await lostApi;
       const cliOutput = result ? result.stdout + result.stderr : '';
       primaryId ??= RUN_ID_LINE.exec(cliOutput)?.[1];
-      const runIds = [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id).filter((id) => id !== primaryId)];
-      const data = { fullName: fullName(ref), deploymentId: deployment.id, primaryRunId: primaryId ?? null, flowRunIds: runIds, burst, strictestLimit: strictest ?? null, startedAt, runUrl: URL_LINE.exec(cliOutput)?.[1] ?? null, parameters, workQueue: workQueue ?? null };
+      const runIdsNow = (): string[] => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id).filter((id) => id !== primaryId)];
+      const dataNow = () => ({ fullName: fullName(ref), deploymentId: deployment.id, primaryRunId: primaryId ?? null, flowRunIds: runIdsNow(), burst, strictestLimit: strictest ?? null, startedAt, runUrl: URL_LINE.exec(cliOutput)?.[1] ?? null, parameters, workQueue: workQueue ?? null });
+      const stopOnInterrupt = async (log: string): Promise<void> => {
+        if (!ctx.signal.aborted) return;
+        const cancelled = ctx.flags.leaveRuns ? [] : await cancelFlowRuns(ctx.api, runIdsNow());
+        await writeEvidence(bundle, logFile, `${log}\n# Interrupted: ${ctx.flags.leaveRuns ? 'runs left as they were (--leave-runs)' : `${cancelled.length} unfinished run(s) cancelled on the server`}\n`, ctx.now());
+        throw new RehearseError('INTERRUPTED', `interrupted while watching the rehearsal runs; ${ctx.flags.leaveRuns ? 'its runs were left running' : `${cancelled.length} unfinished run(s) cancelled`}`, {
+          data: { ...dataNow(), cancelled, interrupted: true },
+        });
+      };
+      await stopOnInterrupt(cliOutput);
+      if (apiLost) {
+        await writeEvidence(bundle, logFile, `${cliOutput}\n# The Prefect API stopped answering during the watch: ${apiLost}\n`, ctx.now());
+        throw new RehearseError('API_UNREACHABLE', `the Prefect API at ${ctx.prefect.apiUrl} stopped answering while the rehearsal ran (${apiLost})`, {
+          hint: 'check the server or port-forward, then rerun; the runs already created are listed in summary.json',
+          data: dataNow(),
+        });
+      }
+      if (result) assertRan(result, 'the watched rehearsal run');
+      const runIds = runIdsNow();
+      const data = dataNow();
       if (ctx.flags.dryRun) return { checks: [], files: [], data };
       if (!primaryId) {
         await writeEvidence(bundle, logFile, cliOutput, ctx.now());
@@ -132,6 +185,7 @@ export function runStep(options: RunStepOptions): Step {
         await sleep(2000, ctx.signal);
         runs = await readFlowRuns(ctx.api, runIds);
       }
+      await stopOnInterrupt(cliOutput);
       const endedAt = ctx.now().toISOString();
       const others = runs.filter((r) => r.id !== primaryId);
       const log = others.length

@@ -20,8 +20,11 @@ export interface StepsOutcome {
 /** Steps whose absence keeps a rehearsal from being complete (upload is filing, not evidence). */
 const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
 
-function finalStatus(summary: Summary, stoppedBy: 'error' | 'interrupt' | undefined, wholeRehearsal: boolean): BundleStatus {
-  if (stoppedBy === 'interrupt') return 'interrupted';
+function finalStatus(summary: Summary, stoppedBy: 'error' | 'interrupt' | undefined, wholeRehearsal: boolean, before: BundleStatus, sealed: boolean): BundleStatus {
+  // Once interrupted, always interrupted: steps run by hand afterwards cannot make it whole.
+  if (stoppedBy === 'interrupt' || before === 'interrupted') return 'interrupted';
+  // A sealed rehearsal stays what it was; filing it (upload) does not make it partial.
+  if (sealed && (before === 'complete' || before === 'failed-to-run')) return before;
   if (stoppedBy === 'error') return 'failed-to-run';
   const done = new Set(summary.steps.filter((s) => s.status === 'ok').map((s) => s.name));
   return wholeRehearsal && EVIDENCE_STEPS.every((name) => done.has(name)) ? 'complete' : 'partial';
@@ -66,7 +69,7 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
 
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
 export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], initial: Summary, options: { wholeRehearsal: boolean }): Promise<StepsOutcome> {
-  let summary: Summary = { ...initial, status: 'in-progress' };
+  let summary: Summary = { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
   const settled: Step[] = [];
@@ -94,7 +97,7 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     if (stoppedBy) break;
     if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
   }
-  const status = finalStatus(summary, stoppedBy, options.wholeRehearsal);
+  const status = finalStatus(summary, stoppedBy, options.wholeRehearsal, initial.status, initial.sealed);
   const ran = new Set<string>(stages.flat().map((step) => step.name));
   const exitCode = exitCodeFor(error, stoppedBy === 'interrupt', summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks));
   // A finished rehearsal is sealed: from now on only its upload may touch it.

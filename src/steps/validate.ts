@@ -9,7 +9,7 @@ import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
 import { fullName, readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import { readSlotEvents, TERMINAL } from '../prefect/runs.js';
-import { collectStateHistories, selectRuns, STATE_HISTORY_FILE, type StateHistoryFile } from './histories.js';
+import { collectStateHistories, planWithoutRuns, selectRuns, STATE_HISTORY_FILE, type StateHistoryFile } from './histories.js';
 import { stepData, type Step } from './step.js';
 
 export const WORK_POOL_FILE = 'work-pool.json';
@@ -19,12 +19,12 @@ export interface ValidateOptions {
   allRuns: boolean;
 }
 
-async function loadHistories(ctx: Parameters<Step['run']>[0], bundleDir: string, summary: Parameters<Step['run']>[2], options: ValidateOptions): Promise<{ histories: StateHistoryFile; fresh: boolean }> {
+async function loadHistories(ctx: Parameters<Step['run']>[0], bundleDir: string, summary: Parameters<Step['run']>[2], options: ValidateOptions, deploymentId: string): Promise<{ histories: StateHistoryFile; fresh: boolean }> {
   const file = path.join(bundleDir, STATE_HISTORY_FILE);
   if (options.flowRunIds.length === 0 && !options.allRuns && (await fs.pathExists(file))) {
     return { histories: (await fs.readJson(file)) as StateHistoryFile, fresh: false };
   }
-  return { histories: await collectStateHistories(ctx, selectRuns(summary, options.flowRunIds), { allRuns: options.allRuns }), fresh: true };
+  return { histories: await collectStateHistories(ctx, selectRuns(summary, options.flowRunIds, { allRuns: options.allRuns, deploymentId }), { allRuns: options.allRuns }), fresh: true };
 }
 
 /** Runbook step 5: prove from what Prefect recorded that no more runs ran at once than the guardrails allow. */
@@ -33,13 +33,18 @@ export function validateStep(options: ValidateOptions): Step {
     name: 'validate',
     title: 'measure peak concurrency and judge every limit',
     async run(ctx, bundle, summary) {
+      if (!options.allRuns && planWithoutRuns(ctx, summary, options.flowRunIds, [
+        `GET ${ctx.prefect.apiUrl}/work_pools/<pool> > ${WORK_POOL_FILE}`,
+        `peak of RUNNING runs from ${STATE_HISTORY_FILE}; slot holders from POST ${ctx.prefect.apiUrl}/events/filter`,
+        `on a violation: append a task to ${ctx.config.ledgers.nextSteps}`,
+      ])) return { checks: [], files: [] };
       const runData = stepData(summary, 'run') ?? {};
       const ref = await resolveDeploymentName(ctx.api, typeof runData.fullName === 'string' ? runData.fullName : ctx.config.deployment);
-      const [{ deployment }, expected, { histories, fresh }] = await Promise.all([
+      const [{ deployment }, expected] = await Promise.all([
         readDeployment(ctx.api, ref),
         loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest),
-        loadHistories(ctx, bundle.dir, summary, options),
       ]);
+      const { histories, fresh } = await loadHistories(ctx, bundle.dir, summary, options, deployment.id);
       const poolName = deployment.work_pool_name ?? ctx.config.workPool;
       const key = expected.concurrencyKey;
       const [pool, gcl] = await Promise.all([
@@ -79,13 +84,16 @@ export function validateStep(options: ValidateOptions): Step {
         ? { id: 'runs.settled', step: 'validate', title: 'no rehearsal run left queued or stuck', verdict: 'inconclusive', reason: `${stuck.length} run(s) not finished: ${stuck.map((r) => `${r.runName ?? r.runId} ${r.states.at(-1)?.name ?? '?'}`).join(', ')}`, actual: stuck.map((r) => ({ id: r.runId, state: r.states.at(-1)?.name })) }
         : { id: 'runs.settled', step: 'validate', title: 'no rehearsal run left queued or stuck', verdict: 'pass', reason: `every rehearsal run finished${waited.length ? `; ${waited.length} waited for a slot (ENQUEUE at work)` : ''}` });
 
+      if (summary.status === 'interrupted') {
+        checks.push({ id: 'evidence.complete', step: 'validate', title: 'the rehearsal ran to its end', verdict: 'inconclusive', reason: 'this bundle\'s rehearsal was interrupted: its runs were cut short, so the evidence cannot prove the guardrail held; rerun the rehearsal' });
+      }
       const violations = checks.filter((c) => c.verdict === 'fail');
       let task: string | undefined;
       if (violations.length && !ctx.flags.dryRun) {
         const result = await appendNextStepsTask({
           file: path.resolve(ctx.cwd, ctx.config.ledgers.nextSteps),
           owner: ctx.config.ledgers.owner,
-          text: `Backfill guardrail violated in staging rehearsal ${bundle.name} (${fullName(ref)}): ${violations.map((v) => v.reason).join('; ')}. Restore the guardrails from ${expected.source} and rerun the rehearsal; the release is halted.`,
+          text: `Backfill guardrail violated in staging rehearsal ${bundle.name} (${fullName(ref)}): ${violations.map((v) => `${v.title} (peak ${peak.peak}, limit ${String(v.expected)})`).join('; ')}; overlapping runs and times in ${bundle.name}/notes.md. Restore the guardrails from ${expected.source} and rerun the rehearsal; the release is halted.`,
           key: `rehearse:violation:${fullName(ref)}:${violations.map((v) => v.id).join(',')}`,
         });
         task = result.added ? `added a task to ${ctx.config.ledgers.nextSteps}` : `an open task in ${ctx.config.ledgers.nextSteps} already tracks this`;

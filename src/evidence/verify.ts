@@ -1,0 +1,214 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { z } from 'zod';
+import { formatIssues } from '../config/load.js';
+import { ExitCode, RehearseError } from '../errors.js';
+import { computePeakConcurrency } from '../guardrails/peak.js';
+import { worstVerdict, type Verdict } from '../guardrails/verdict.js';
+import { SCREENSHOT_FILE } from '../steps/capture.js';
+import { STATE_HISTORY_FILE } from '../steps/histories.js';
+import { CHECKSUM_FILE, listBundleFiles, parseChecksums, sha256OfFile } from './checksums.js';
+import { readPngSize } from './screenshot.js';
+import { settleVerdict } from './summary-io.js';
+import { SUMMARY_FILE, SUMMARY_SCHEMA, SummarySchema, type StepRecord, type Summary } from './summary.js';
+
+export type VerifyProblemKind = 'missing' | 'changed' | 'unlisted' | 'no-manifest' | 'summary-invalid' | 'inconsistent';
+export interface VerifyProblem { kind: VerifyProblemKind; path?: string; detail: string }
+
+export interface VerifyReport {
+  /** The bundle directory, absolute. */
+  bundle: string;
+  ok: boolean;
+  problems: VerifyProblem[];
+  /** Files found in the bundle, SHA256SUMS itself left out. */
+  files: number;
+}
+
+/** Steps whose evidence a complete rehearsal needs (upload is filing, not evidence), as in the runner. */
+const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
+/** The global limit bounds slot holders, whose events are not in the bundle: judged from the recorded holder peak. */
+const SLOT_HOLDER_CHECKS = new Set(['concurrency.global_limit']);
+const EXIT_CODE_OF: Record<Verdict, number> = { pass: ExitCode.ok, fail: ExitCode.guardrailFailed, inconclusive: ExitCode.inconclusive };
+
+const StateHistoryFileSchema = z.object({
+  asOf: z.string(),
+  runs: z.array(z.object({
+    runId: z.string(),
+    runName: z.string().optional(),
+    states: z.array(z.object({ id: z.string().optional(), timestamp: z.string(), type: z.string(), name: z.string().nullable().optional() })),
+  })),
+});
+
+const inconsistent = (detail: string, file?: string): VerifyProblem => ({ kind: 'inconsistent', ...(file ? { path: file } : {}), detail });
+
+/** The absolute path of a bundle-relative path, or undefined when it points outside the bundle. */
+function resolveInside(dir: string, rel: string): string | undefined {
+  const full = path.resolve(dir, rel);
+  return full.startsWith(`${dir}${path.sep}`) ? full : undefined;
+}
+
+async function isFileInside(dir: string, rel: string): Promise<boolean> {
+  const full = resolveInside(dir, rel);
+  return full !== undefined && (await fs.stat(full).then((s) => s.isFile(), () => false));
+}
+
+/** Every listed file present with its hash, and every file listed. */
+async function checkManifest(dir: string, present: readonly string[]): Promise<VerifyProblem[]> {
+  const text = await fs.readFile(path.join(dir, CHECKSUM_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) {
+    return [{ kind: 'no-manifest', path: CHECKSUM_FILE, detail: `no ${CHECKSUM_FILE}, so nothing says what the bundle held: no file can be checked` }];
+  }
+  const listed = parseChecksums(text);
+  const found = await Promise.all([...listed].map(async ([rel, expected]): Promise<VerifyProblem | undefined> => {
+    if (!(await isFileInside(dir, rel))) return { kind: 'missing', path: rel, detail: `listed in ${CHECKSUM_FILE} but not in the bundle` };
+    const actual = await sha256OfFile(path.join(dir, rel));
+    return actual === expected ? undefined : { kind: 'changed', path: rel, detail: `sha256 is ${actual}, ${CHECKSUM_FILE} says ${expected}` };
+  }));
+  const unlisted = present.filter((rel) => !listed.has(rel)).map((rel): VerifyProblem => ({ kind: 'unlisted', path: rel, detail: `in the bundle but not listed in ${CHECKSUM_FILE}` }));
+  return [...found.filter((p): p is VerifyProblem => p !== undefined), ...unlisted];
+}
+
+function parseSummary(raw: unknown): { summary: Summary } | { problem: VerifyProblem } {
+  const parsed = SummarySchema.safeParse(raw);
+  if (parsed.success) return { summary: parsed.data };
+  const issues = formatIssues(parsed.error.issues);
+  const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
+  return { problem: { kind: 'summary-invalid', path: SUMMARY_FILE, detail: `does not match ${SUMMARY_SCHEMA}: ${issues.slice(0, 3).join('; ')}${more}` } };
+}
+
+const ran = (summary: Summary, name: string): StepRecord | undefined => summary.steps.find((s) => s.name === name && s.status === 'ok');
+
+/** The verdicts summary.json states follow from the checks its steps recorded. */
+function checkVerdicts(summary: Summary): VerifyProblem[] {
+  const problems: VerifyProblem[] = [];
+  const fromSteps = summary.steps.flatMap((s) => s.checks);
+  const recorded = summary.checks.map((c) => `${c.id} ${c.verdict}`);
+  const derived = fromSteps.map((c) => `${c.id} ${c.verdict}`);
+  const at = Array.from({ length: Math.max(recorded.length, derived.length) }, (_, i) => i).find((i) => recorded[i] !== derived[i]);
+  if (at !== undefined) {
+    problems.push(inconsistent(`checks are not those of its steps: check #${at + 1} is ${recorded[at] ?? 'absent'}, the steps recorded ${derived[at] ?? 'nothing'}`, SUMMARY_FILE));
+  }
+  for (const step of summary.steps.filter((s) => s.status === 'ok')) {
+    const verdict = step.checks.length ? worstVerdict(step.checks) : 'pass';
+    if (step.verdict !== verdict) problems.push(inconsistent(`the ${step.name} step says ${step.verdict}, its checks give ${verdict}`, SUMMARY_FILE));
+  }
+
+  const settled = settleVerdict({ ...summary, checks: fromSteps }, summary.status).verdict;
+  if (summary.verdict === 'pass' && summary.status !== 'complete') {
+    problems.push(inconsistent(`verdict pass, but the bundle is ${summary.status}: only a complete rehearsal can pass`, SUMMARY_FILE));
+  } else if (summary.verdict !== settled) {
+    problems.push(inconsistent(`verdict ${summary.verdict}, but a ${summary.status} bundle with its steps' checks is ${settled}`, SUMMARY_FILE));
+  }
+  if (summary.status === 'complete') {
+    const absent = EVIDENCE_STEPS.filter((name) => !ran(summary, name));
+    if (absent.length) {
+      const said = absent.map((name) => `${name} ${summary.steps.find((s) => s.name === name)?.status ?? 'never ran'}`);
+      problems.push(inconsistent(`status complete, but not every evidence step ran: ${said.join(', ')}`, SUMMARY_FILE));
+    }
+    const exitCode = fromSteps.length ? EXIT_CODE_OF[worstVerdict(fromSteps)] : ExitCode.ok;
+    if (summary.exitCode !== exitCode) problems.push(inconsistent(`exitCode ${summary.exitCode}, but a complete bundle with these checks exits ${exitCode}`, SUMMARY_FILE));
+  }
+  return problems;
+}
+
+async function checkStepFiles(dir: string, summary: Summary): Promise<VerifyProblem[]> {
+  const listed = summary.steps.flatMap((step) => [...new Set(step.files)].map((rel) => ({ step: step.name, rel })));
+  const present = await Promise.all(listed.map(({ rel }) => isFileInside(dir, rel)));
+  return listed.filter((_, i) => !present[i]).map(({ step, rel }) => inconsistent(`the ${step} step lists it, but it is not in the bundle`, rel));
+}
+
+/** Recomputes the peak of RUNNING runs from the state histories the validate step judged, and holds its verdicts to it. */
+async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]> {
+  const validate = ran(summary, 'validate');
+  const judged = validate?.checks.filter((c) => c.id.startsWith('concurrency.') && typeof c.expected === 'number') ?? [];
+  if (!validate || (judged.length === 0 && validate.data?.peak === undefined)) return [];
+  const text = await fs.readFile(path.join(dir, STATE_HISTORY_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return [inconsistent('the validate step measured concurrency from it, but it is not in the bundle', STATE_HISTORY_FILE)];
+  let histories: z.infer<typeof StateHistoryFileSchema>;
+  let peak: number;
+  try {
+    histories = StateHistoryFileSchema.parse(JSON.parse(text));
+    peak = computePeakConcurrency(histories.runs, histories.asOf).peak;
+  } catch (error) {
+    const detail = error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
+    return [inconsistent(`cannot recompute the peak from it: ${detail}`, STATE_HISTORY_FILE)];
+  }
+
+  const problems: VerifyProblem[] = [];
+  const recorded = validate.data?.peak;
+  if (recorded !== peak) problems.push(inconsistent(`the validate step recorded a peak of ${String(recorded)} RUNNING runs; its state histories give ${peak}`, STATE_HISTORY_FILE));
+  const submitted = histories.runs.length;
+  for (const check of judged) {
+    const limit = check.expected as number;
+    const holders = SLOT_HOLDER_CHECKS.has(check.id);
+    const measured = holders ? recordedHolderPeak(validate, check.actual) : peak;
+    if (measured === undefined) continue;
+    const what = holders ? 'slot holders (as recorded)' : 'RUNNING runs';
+    if (measured > limit && check.verdict !== 'fail') {
+      problems.push(inconsistent(`${check.id} is ${check.verdict}, but ${measured} ${what} at once is above its limit of ${limit}`));
+    } else if (measured <= limit && check.verdict === 'fail') {
+      problems.push(inconsistent(`${check.id} is fail, but the peak of ${measured} ${what} is within its limit of ${limit}`));
+    } else if (check.verdict === 'pass' && submitted <= limit) {
+      problems.push(inconsistent(`${check.id} is pass, but only ${submitted} run(s) are in ${STATE_HISTORY_FILE}, so its limit of ${limit} was never tested`));
+    }
+  }
+  return problems;
+}
+
+function recordedHolderPeak(validate: StepRecord, actual: unknown): number | undefined {
+  const fromData = validate.data?.holderPeak;
+  if (typeof fromData === 'number') return fromData;
+  if (typeof actual === 'number') return actual;
+  const nested = (actual as { peak?: unknown } | null | undefined)?.peak;
+  return typeof nested === 'number' ? nested : undefined;
+}
+
+async function checkScreenshot(dir: string, summary: Summary): Promise<VerifyProblem[]> {
+  const claimed = ran(summary, 'capture')?.checks.some((c) => c.id === 'evidence.screenshot' && c.verdict === 'pass');
+  if (!claimed) return [];
+  const png = await fs.readFile(path.join(dir, SCREENSHOT_FILE)).catch(() => undefined);
+  if (png === undefined) return [inconsistent('evidence.screenshot is pass, but the screenshot is not in the bundle', SCREENSHOT_FILE)];
+  return readPngSize(png) ? [] : [inconsistent('evidence.screenshot is pass, but the file is not a PNG image', SCREENSHOT_FILE)];
+}
+
+async function readJsonIfAny(file: string): Promise<{ text?: string; value?: unknown; error?: string }> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return {};
+  try {
+    return { text, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { text, error: (error as Error).message };
+  }
+}
+
+/** Re-checks a bundle offline: its files against SHA256SUMS, summary.json against its schema, the verdicts against the evidence. */
+export async function verifyBundle(dir: string): Promise<VerifyReport> {
+  const bundle = path.resolve(dir);
+  const isDir = await fs.stat(bundle).then((s) => s.isDirectory(), () => false);
+  if (!isDir) throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, { hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)' });
+  const hasManifest = await fs.pathExists(path.join(bundle, CHECKSUM_FILE));
+  const raw = await readJsonIfAny(path.join(bundle, SUMMARY_FILE));
+  const namesSchema = (raw.value as { schema?: unknown } | null | undefined)?.schema === SUMMARY_SCHEMA;
+  if (!hasManifest && !namesSchema) {
+    throw new RehearseError('BUNDLE_INVALID', `${dir} is not a rehearse bundle (no ${CHECKSUM_FILE}, no ${SUMMARY_FILE} of ${SUMMARY_SCHEMA})`, {
+      hint: 'pass a bundle directory made by rehearse (dist/staging/backfill/<timestamp>), or a copy of one',
+    });
+  }
+
+  const present = await listBundleFiles(bundle);
+  const problems = await checkManifest(bundle, present);
+  let summary: Summary | undefined;
+  if (raw.text === undefined) problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: 'the bundle has no summary.json' });
+  else if (raw.error !== undefined) problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: `not JSON: ${raw.error}` });
+  else {
+    const parsed = parseSummary(raw.value);
+    if ('problem' in parsed) problems.push(parsed.problem);
+    else summary = parsed.summary;
+  }
+  if (summary) {
+    const missing = new Set(problems.filter((p) => p.kind === 'missing').map((p) => p.path));
+    const stepFiles = (await checkStepFiles(bundle, summary)).filter((p) => !missing.has(p.path));
+    problems.push(...checkVerdicts(summary), ...stepFiles, ...(await checkPeak(bundle, summary)), ...(await checkScreenshot(bundle, summary)));
+  }
+  return { bundle, ok: problems.length === 0, problems, files: present.length };
+}
