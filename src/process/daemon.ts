@@ -69,3 +69,19 @@ function groupAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Processes (Linux /proc) whose environment holds NAME=VALUE. Flow runs a worker starts get a
+ * session of their own, so only their inherited environment ties them to the sandbox.
+ */
+export async function processesWithEnv(name: string, value: string): Promise<number[]> {
+  const entries = await fs.readdir('/proc').catch(() => [] as string[]);
+  const wanted = `${name}=${value}`;
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const environ = await fs.readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
+    if (environ.split('\0').includes(wanted)) found.push(Number(entry));
+  }
+  return found;
+}

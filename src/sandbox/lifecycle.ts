@@ -4,7 +4,7 @@ import fs from 'fs-extra';
 import { RehearseError, tailOf } from '../errors.js';
 import type { Command, ProcessRunner } from '../process/command.js';
 import { succeeded } from '../process/command.js';
-import { isAlive, spawnDetached, stopGroup } from '../process/daemon.js';
+import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
 import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
 import { checkHealth, listWorkers, readGlobalLimit } from '../prefect/queries.js';
 import { loadExpectedGuardrails, type ExpectedGuardrails } from '../guardrails/manifest.js';
@@ -197,6 +197,9 @@ export async function sandboxDown(stateDir: string, options: { purge?: boolean }
   if (state) {
     if (state.worker) stopped.push({ name: 'worker', pid: state.worker.pid, outcome: await stopGroup(state.worker.pid) });
     stopped.push({ name: 'server', pid: state.server.pid, outcome: await stopGroup(state.server.pid) });
+    for (const pid of await processesWithEnv('PREFECT_HOME', state.prefectHome)) {
+      stopped.push({ name: 'flow run', pid, outcome: await stopGroup(pid, 5_000) });
+    }
     await removeSandboxState(stateDir);
   }
   if (options.purge) await fs.remove(stateDir);

@@ -23,6 +23,16 @@ describe('the API going away during a watched run', () => {
     await cli(['sandbox', 'down', '--purge'], home);
   });
 
+  /** Processes whose environment points at this sandbox's Prefect home: everything up started. */
+  async function processesOfThisSandbox(): Promise<number[]> {
+    const mine: number[] = [];
+    for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+      const environ = await fs.readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+      if (environ.split('\0').includes(`PREFECT_HOME=${state.prefectHome}`)) mine.push(Number(pid));
+    }
+    return mine;
+  }
+
   it('stops the watch, exits 3 with a one-screen message, and leaves a bundle that says it could not run', async () => {
     const cwd = await workspace();
     const child = cli(['run', '--sandbox', '--new-bundle', '--since', '2024-01-01', '--until', '2024-01-03', '--param', 'day_seconds=20', '--json'], cwd);
@@ -42,5 +52,16 @@ describe('the API going away during a watched run', () => {
     expect(out.summary).toMatchObject({ status: 'failed-to-run', verdict: 'incomplete' });
     expect(result.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
     expect(await fs.readFile(path.join(cwd, out.bundle, 'hotpass-e2e-staging.log'), 'utf8')).toContain('stopped answering');
+  });
+
+  it('sandbox down stops exactly what up started and leaves none of its processes running', async () => {
+    expect((await processesOfThisSandbox()).length).toBeGreaterThan(0);
+    const down = await cli(['sandbox', 'down'], home);
+    expect(down.exitCode, down.stdout).toBe(0);
+    expect(down.stdout).toMatch(/stopped worker \(pid \d+\)/);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await processesOfThisSandbox()).toEqual([]);
+    const status = await cli(['sandbox', 'status'], home);
+    expect(status.exitCode).toBe(3);
   });
 });

@@ -1,0 +1,571 @@
+#!/usr/bin/env node
+// rehearse's performance bench (issue 5). Every figure is a ratio or growth factor measured side by
+// side in this run; each row prints its goal beside its figure and says met / not met.
+//
+//   npm run bench                 build, then every row (starts and stops its own sandbox; ~5-10 min)
+//   node bench/run.js --quick     CI smoke: small sizes, < 60 s, checks completion only (never a time)
+//   node bench/run.js --strict    exit 1 when a goal is not met (default: exit 1 only if something crashed)
+//   node bench/run.js --keep      keep the temporary working directories (bundles, logs) for a look
+//
+// Writes bench/results.json (gitignored) with every raw number, the machine and the date.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(benchDir, '..');
+const cli = path.join(repo, 'bin', 'rehearse.js');
+const node = process.execPath;
+const rssHook = pathToFileURL(path.join(benchDir, 'rss-hook.js')).href;
+const runbook = path.join(benchDir, 'runbook.sh');
+const resultsFile = path.join(benchDir, 'results.json');
+
+const argv = new Set(process.argv.slice(2));
+if (argv.has('--help') || argv.has('-h')) {
+  process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 10).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+for (const flag of argv) {
+  if (!['--quick', '--strict', '--keep'].includes(flag)) {
+    process.stderr.write(`bench: unknown option ${flag} (--quick, --strict, --keep)\n`);
+    process.exit(2);
+  }
+}
+const quick = argv.has('--quick');
+const strict = argv.has('--strict');
+const keep = argv.has('--keep');
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const round = (n, digits = 2) => (n === undefined || n === null || Number.isNaN(n) ? null : Number(n.toFixed(digits)));
+const ms = (n) => (n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(n < 10 ? 1 : 0)} ms`);
+const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;
+const x = (ratio) => `${ratio.toFixed(2)}x`;
+const tail = (text, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
+
+/** Children that may outlive a crash: their process groups are stopped on exit. */
+const live = new Set();
+
+/**
+ * Runs a command in its own process group, timing it from spawn to exit. Stdout/stderr are collected;
+ * each complete stderr line is stamped with its arrival time (ms since spawn).
+ */
+function runProcess(file, args, { cwd = repo, env = process.env, timeoutMs = 600_000, label = file } = {}) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    live.add(child);
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    const stderrLines = [];
+    let exitedAt;
+    let timedOut = false;
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => {
+      const at = performance.now() - started;
+      stderr += chunk;
+      partial += chunk;
+      const parts = partial.split('\n');
+      partial = parts.pop();
+      for (const text of parts) stderrLines.push({ at, text });
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log(`${label}: no end after ${Math.round(timeoutMs / 1000)} s, stopping it`);
+      stopGroup(child);
+    }, timeoutMs);
+    child.on('exit', () => { exitedAt = performance.now(); });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code: null, signal: null, error: error.message, ms: performance.now() - started, stdout, stderr, stderrLines, timedOut });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      if (partial) stderrLines.push({ at: (exitedAt ?? performance.now()) - started, text: partial });
+      resolve({ code, signal, ms: (exitedAt ?? performance.now()) - started, stdout, stderr, stderrLines, timedOut });
+    });
+  });
+}
+
+function stopGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  setTimeout(() => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 5000).unref();
+}
+
+function mkdtemp(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** The newest bundle under a working directory's evidence root. */
+function bundleIn(cwd) {
+  const root = path.join(cwd, 'dist', 'staging', 'backfill');
+  const names = fs.existsSync(root) ? fs.readdirSync(root).filter((n) => /^\d{8}T\d{6}Z/.test(n)).sort() : [];
+  return names.length ? path.join(root, names.at(-1)) : undefined;
+}
+
+function readJson(file) {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+function readRssKB(file) {
+  try {
+    const kb = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isFinite(kb) && kb > 0 ? kb : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Commands recorded in a bundle's summary.json, with the step that ran them. */
+function recordedCommands(summary) {
+  return summary.steps.flatMap((step) => (step.commands ?? []).map((command) => ({ step: step.name, ...command })));
+}
+const startsPython = (command) => command.kind === 'process' && command.file === 'uv' && command.args?.[0] === 'run';
+
+/** `uv run prefect deployment inspect ...` → `prefect deployment inspect` (for notes). */
+const shortCommand = (args) => args.slice(1).filter((a) => !a.startsWith('-') && !/^[{[]/.test(a) && !/[/]/.test(a) && !/^[0-9a-f-]{36}$/.test(a)).slice(0, 3).join(' ');
+
+// ---------------------------------------------------------------------------------------------
+// rows
+
+const rows = [];
+const notes = [];
+const raw = {};
+let crashed = false;
+
+/** A row: `met` is true/false, or null when there is no goal or it is not judged (--quick). */
+function addRow(row) {
+  rows.push(row);
+  return row;
+}
+function judge(goalMet, reason) {
+  if (quick) return { met: null, verdict: 'not judged (--quick)' };
+  return goalMet ? { met: true, verdict: 'met' } : { met: false, verdict: `not met: ${reason}` };
+}
+function failRow(row, error) {
+  crashed = true;
+  const message = error instanceof Error ? error.message : String(error);
+  log(`${row}: ERROR ${message}`);
+  addRow({ row, figure: `error: ${message.split('\n')[0]}`, goal: '', met: false, verdict: 'not met: the bench could not measure it', error: message });
+}
+
+/** Row 1: start-up of the CLI against bare node, interleaved so drift hits every command alike. */
+async function startupRows() {
+  const runs = quick ? 5 : 15;
+  const commands = {
+    'node -e ""': ['-e', ''],
+    'rehearse --version': [cli, '--version'],
+    'rehearse --help': [cli, '--help'],
+  };
+  const names = Object.keys(commands);
+  const times = Object.fromEntries(names.map((n) => [n, []]));
+  const once = (name) => {
+    const started = performance.now();
+    const result = spawnSync(node, commands[name], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const elapsed = performance.now() - started;
+    if (result.status !== 0) throw new Error(`${name} exited ${result.status}: ${tail(String(result.stderr), 5)}`);
+    return elapsed;
+  };
+  for (const name of names) once(name); // warm the file cache, untimed
+  for (let i = 0; i < runs; i += 1) {
+    for (let k = 0; k < names.length; k += 1) {
+      const name = names[(i + k) % names.length];
+      times[name].push(once(name));
+    }
+  }
+  const bare = median(times['node -e ""']);
+  raw.startup = { runs, timesMs: times, medianMs: Object.fromEntries(names.map((n) => [n, median(times[n])])) };
+  for (const name of ['rehearse --version', 'rehearse --help']) {
+    const m = median(times[name]);
+    const ratio = m / bare;
+    const why = `${ms(m - bare)} over bare node; see the note on start-up`;
+    addRow({ row: `1 start-up ${name.replace('rehearse ', '')}`, figure: `${x(ratio)} bare node (${ms(m)} vs ${ms(bare)}, median of ${runs})`, goal: '≤ 1.5x', ratio, ...judge(ratio <= 1.5, why) });
+  }
+  if (!quick && (median(times['rehearse --version']) / bare > 1.5 || median(times['rehearse --help']) / bare > 1.5)) {
+    notes.push(startupNote());
+  }
+}
+
+/** Where start-up goes: importing dist/cli.js (and everything it imports statically) against bare node. */
+function startupNote() {
+  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(path.join(repo, 'dist', 'cli.js')).href)}); console.log((performance.now() - t).toFixed(0));`;
+  const result = spawnSync(node, ['--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8' });
+  const importMs = Number(result.stdout.trim());
+  return Number.isFinite(importMs) && result.status === 0
+    ? `start-up: importing dist/cli.js and its static imports alone takes ${importMs} ms in a warm process; --version and --help need none of the command modules`
+    : 'start-up: could not time the import of dist/cli.js';
+}
+
+/** Row 3: computePeakConcurrency in process, each size in its own child node. */
+async function peakRows() {
+  const sizes = quick ? [1000, 10_000] : [1000, 10_000, 100_000];
+  const repeats = quick ? 1 : 5;
+  const results = {};
+  for (const size of sizes) {
+    log(`row 3: peak concurrency over ${size.toLocaleString('en')} synthetic runs (${repeats} timed run(s))`);
+    const child = spawnSync(node, ['--expose-gc', path.join(benchDir, 'peak-child.js'), String(size), String(repeats)], { cwd: repo, encoding: 'utf8', timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+    if (child.status !== 0) throw new Error(`peak-child ${size} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
+    results[size] = JSON.parse(child.stdout.trim().split('\n').at(-1));
+  }
+  raw.peak = results;
+  for (const size of sizes) {
+    const r = results[size];
+    const base = results[sizes[0]];
+    const growth = size === sizes[0] ? '' : `; ${x(r.medianMs / base.medianMs)} the 1k time`;
+    addRow({ row: `3 peak, ${size.toLocaleString('en')} runs`, figure: `${ms(r.medianMs)}${growth}; peak RSS ${mb(r.maxRssKB)}, heap +${(r.heapUsedDeltaBytes / 1048576).toFixed(0)} MB`, goal: '—', met: null, verdict: quick ? 'completed' : '—' });
+  }
+  if (!quick) {
+    const big = results[100_000];
+    const mid = results[10_000];
+    const growth = big.medianMs / mid.medianMs;
+    addRow({ row: '3 peak, 100k runs: time', figure: `${ms(big.medianMs)} (${x(growth)} the 10k time, median of ${repeats})`, goal: '< 0.5 s', ...judge(big.medianMs < 500, `${ms(big.medianMs)}`) });
+    const peakKB = big.maxRssKB;
+    const beforeKB = big.rssWithHistoriesBytes / 1024;
+    const computeKB = big.computePeakRssKB ?? big.maxRssKB;
+    addRow({
+      row: '3 peak, 100k runs: memory',
+      figure: `${mb(peakKB)} peak RSS of the process (${x(peakKB / results[10_000].maxRssKB)} the 10k); computation +${mb(computeKB - beforeKB)} RSS, +${(big.heapUsedDeltaBytes / 1048576).toFixed(0)} MB heap`,
+      goal: '< 200 MB',
+      ...judge(peakKB < 200 * 1024, `node with the 100k histories already held ${mb(beforeKB)} (heap ${(big.heapWithHistoriesBytes / 1048576).toFixed(0)} MB) before computing; the computation adds ${mb(computeKB - beforeKB)}`),
+    });
+    addRow({ row: '3 peak growth 10k → 100k', figure: `${x(growth)} (${ms(big.medianMs)} vs ${ms(mid.medianMs)})`, goal: '≤ 12x', ratio: growth, ...judge(growth <= 12, `${x(growth)} for 10x the runs: worse than linear`) });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rows that need the sandbox
+
+/** `export KEY="value"` lines of `rehearse sandbox env`. */
+function parseExports(text) {
+  const env = {};
+  for (const line of text.split('\n')) {
+    const match = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!match) continue;
+    try {
+      env[match[1]] = String(JSON.parse(match[2]));
+    } catch {
+      env[match[1]] = match[2].replace(/^['"]|['"]$/g, '');
+    }
+  }
+  return env;
+}
+
+function cleanEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  delete env.REHEARSE_BENCH_RSS_FILE;
+  return env;
+}
+
+/** Row 2 (and the backfill half of row 5): the runbook script against `rehearse backfill`. */
+async function rehearsalRows(sandbox) {
+  const work = path.join(sandbox.work, 'rehearsal');
+  fs.mkdirSync(work, { recursive: true });
+  log('row 2: warm-up `uv run prefect --version`');
+  const warm = await runProcess('uv', ['run', 'prefect', '--version'], { cwd: sandbox.projectDir, env: sandbox.scriptEnv, timeoutMs: 300_000, label: 'warm-up' });
+  if (warm.code !== 0) throw new Error(`warm-up uv run prefect --version exited ${warm.code}: ${tail(warm.stdout + warm.stderr, 5)}`);
+
+  // The runbook script, as an operator runs it (bash -x: its trace tells which commands ran, and when).
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const evidence = path.join(work, 'script', 'dist', 'staging', 'backfill', stamp);
+  const shared = path.join(work, 'script-shared');
+  log('row 2: the runbook script (6 steps, 5 `uv run`)');
+  const script = await runProcess('bash', ['-x', runbook], { cwd: sandbox.projectDir, env: { ...sandbox.scriptEnv, EVIDENCE_DIR: evidence, SHARED_DIR: shared }, timeoutMs: 600_000, label: 'runbook.sh' });
+  const trace = script.stderrLines.filter((l) => /^\++ /.test(l.text));
+  const uvLines = trace.filter((l) => /^\+ uv run /.test(l.text));
+  const scriptSteps = trace.map((line, i) => ({ command: line.text.replace(/^\++ /, ''), ms: (trace[i + 1]?.at ?? script.ms) - line.at }))
+    .filter((s) => /^(uv run|cp -r)/.test(s.command));
+  const copied = path.join(shared, stamp);
+  const expectedFiles = ['render.log', 'deployment.json', 'hotpass-e2e-staging.log', 'metadata.json', 'work-pool.json'];
+  const missing = expectedFiles.filter((f) => !fs.existsSync(path.join(copied, f)) || fs.statSync(path.join(copied, f)).size === 0);
+  if (script.code !== 0 || missing.length) {
+    throw new Error(`runbook.sh exited ${script.code}${missing.length ? `, missing in the shared copy: ${missing.join(', ')}` : ''}\n${tail(script.stderr, 10)}`);
+  }
+
+  // rehearse backfill: the same work plus its own checks, from a fresh working directory.
+  const cwd = path.join(work, 'rehearse');
+  const to = path.join(work, 'rehearse-shared');
+  fs.mkdirSync(cwd, { recursive: true });
+  const rssFile = path.join(work, 'backfill.rss');
+  const args = ['backfill', '--sandbox', '--burst', '1', '--param', 'day_seconds=0.2', '--to', to, '--ci'];
+  log(`row 2: rehearse ${args.join(' ')}`);
+  const rehearse = await runProcess(node, ['--import', rssHook, cli, ...args], { cwd, env: cleanEnv({ REHEARSE_SANDBOX_HOME: sandbox.home, REHEARSE_BENCH_RSS_FILE: rssFile }), timeoutMs: 600_000, label: 'rehearse backfill' });
+  const bundle = bundleIn(cwd);
+  if (![0, 1, 4].includes(rehearse.code) || !bundle) {
+    throw new Error(`rehearse backfill exited ${rehearse.code}${bundle ? '' : ' and left no bundle'}\n${tail(rehearse.stdout + rehearse.stderr, 15)}`);
+  }
+  const summary = readJson(path.join(bundle, 'summary.json'));
+  const commands = recordedCommands(summary);
+  const python = commands.filter(startsPython);
+  const ratio = rehearse.ms / script.ms;
+  const steps = summary.steps.map((s) => ({ name: s.name, ms: s.durationMs, status: s.status, uvRuns: (s.commands ?? []).filter(startsPython).map((c) => ({ command: shortCommand(c.args), ms: c.durationMs })) }));
+  raw.rehearsal = {
+    script: { ms: script.ms, exitCode: script.code, uvRuns: uvLines.length, steps: scriptSteps },
+    rehearse: { ms: rehearse.ms, exitCode: rehearse.code, verdict: summary.verdict, status: summary.status, bundle, pythonStarts: python.length, steps, maxRssKB: readRssKB(rssFile) },
+    ratio,
+  };
+  const pythonMs = python.reduce((sum, c) => sum + c.durationMs, 0);
+  const why = `rehearse started ${python.length} Python processes to the script's ${uvLines.length} (see the note on row 2)`;
+  addRow({
+    row: '2 rehearse backfill vs runbook script',
+    figure: `${x(ratio)} the script's wall time (${ms(rehearse.ms)} vs ${ms(script.ms)}); Python processes: rehearse ${python.length}, script ${uvLines.length}`,
+    goal: '≤ 0.7x', ratio, ...judge(ratio <= 0.7, why),
+  });
+  const longest = commands.filter((c) => c.kind === 'process').sort((a, b) => b.durationMs - a.durationMs);
+  notes.push([
+    `row 2: the script's steps: ${scriptSteps.map((s) => `${s.command.split(' ').slice(0, 4).join(' ')} ${ms(s.ms)}`).join('; ')}.`,
+    `  rehearse's steps: ${steps.map((s) => `${s.name} ${ms(s.ms)}`).join('; ')} (preflight, render and inspect overlap).`,
+    `  rehearse's ${python.length} \`uv run\` commands took ${ms(pythonMs)} in all (not all in sequence): ${python.map((c) => `${c.step}: ${shortCommand(c.args)} ${ms(c.durationMs)}`).join('; ')}.`,
+    longest.length ? `  its longest process: ${longest[0].display.slice(0, 120)} (${ms(longest[0].durationMs)}).` : '',
+  ].filter(Boolean).join('\n'));
+  return { maxRssKB: readRssKB(rssFile) };
+}
+
+/** A tiny REST client for the sandbox's API with keep-alive (fetch). */
+async function api(apiUrl, method, route, body) {
+  const response = await fetch(`${apiUrl}${route}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function mapLimited(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  }));
+  return results;
+}
+
+/**
+ * A finished run's history, written through the API without running anything: created Scheduled
+ * far in the future (so the sandbox's worker never picks it up), then forced Pending, Running, Completed.
+ */
+async function createHistory(apiUrl, deployment, name) {
+  const scheduled = new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString();
+  const run = await api(apiUrl, 'POST', '/flow_runs/', {
+    flow_id: deployment.flow_id,
+    deployment_id: deployment.id,
+    name,
+    tags: ['rehearse-bench'],
+    state: { type: 'SCHEDULED', name: 'Scheduled', state_details: { scheduled_time: scheduled } },
+  });
+  for (const type of ['PENDING', 'RUNNING', 'COMPLETED']) {
+    await api(apiUrl, 'POST', `/flow_runs/${run.id}/set_state`, { state: { type }, force: true });
+  }
+  return run.id;
+}
+
+/** Row 4 (and the validate half of row 5): `rehearse validate --all-runs` over 100 and 1,000 runs. */
+async function serverValidationRows(sandbox) {
+  const sizes = [100, 1000];
+  const deployments = {};
+  for (const size of sizes) {
+    const name = `bench-${size}`;
+    log(`row 4: deploying hotpass-backfill/${name}`);
+    const deploy = await runProcess('uv', ['run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill', '--name', name], { cwd: sandbox.projectDir, env: sandbox.scriptEnv, timeoutMs: 300_000, label: `deploy ${name}` });
+    if (deploy.code !== 0) throw new Error(`hotpass deploy --name ${name} exited ${deploy.code}: ${tail(deploy.stdout + deploy.stderr, 8)}`);
+    deployments[size] = await api(sandbox.apiUrl, 'GET', `/deployments/name/hotpass-backfill/${name}`);
+  }
+  const created = {};
+  const creation = {};
+  for (const size of sizes) {
+    log(`row 4: writing ${size} finished run histories (Scheduled, Pending, Running, Completed) through the API, 8 at a time`);
+    const started = performance.now();
+    created[size] = await mapLimited(Array.from({ length: size }, (_, i) => i), 8, (i) => createHistory(sandbox.apiUrl, deployments[size], `bench-${size}-${String(i).padStart(4, '0')}`));
+    creation[size] = { ms: performance.now() - started, requests: size * 4 };
+    const count = await api(sandbox.apiUrl, 'POST', '/flow_runs/count', { flow_runs: { deployment_id: { any_: [deployments[size].id] } } });
+    if (count < size) throw new Error(`bench-${size} has ${count} runs on the server, expected ${size}`);
+  }
+
+  const results = {};
+  for (const size of sizes) {
+    const cwd = mkdtemp(`rehearse-bench-validate-${size}-`);
+    sandbox.cleanup.push(cwd);
+    const rssFile = path.join(cwd, 'validate.rss');
+    let args = ['validate', '--sandbox', '--new-bundle', '--all-runs', '--deployment', `hotpass-backfill/bench-${size}`, '--ci'];
+    log(`row 4: rehearse ${args.join(' ')}`);
+    const env = cleanEnv({ REHEARSE_SANDBOX_HOME: sandbox.home, REHEARSE_BENCH_RSS_FILE: rssFile });
+    let run = await runProcess(node, ['--import', rssHook, cli, ...args], { cwd, env, timeoutMs: 300_000, label: `validate bench-${size}` });
+    let neededFlowRun = false;
+    if (/no flow runs to look at/.test(run.stdout + run.stderr)) {
+      neededFlowRun = true;
+      log('row 4: validate --all-runs refused to run without --flow-run; retrying with one --flow-run');
+      args = [...args.slice(0, -1), '--flow-run', created[size][0], '--ci'];
+      run = await runProcess(node, ['--import', rssHook, cli, ...args], { cwd, env, timeoutMs: 300_000, label: `validate bench-${size}` });
+    }
+    const bundle = bundleIn(cwd);
+    const historyFile = bundle && path.join(bundle, 'state-history.json');
+    const histories = historyFile && fs.existsSync(historyFile) ? readJson(historyFile).runs.length : 0;
+    if (![0, 1, 4].includes(run.code) || histories < size) {
+      throw new Error(`validate bench-${size} exited ${run.code}, its state-history.json holds ${histories} run(s) (expected ≥ ${size})\n${tail(run.stdout + run.stderr, 12)}`);
+    }
+    const summary = readJson(path.join(bundle, 'summary.json'));
+    const commands = recordedCommands(summary);
+    const http = commands.filter((c) => c.kind === 'http');
+    results[size] = { ms: run.ms, exitCode: run.code, histories, neededFlowRun, args, maxRssKB: readRssKB(rssFile), httpRequests: http.length, httpMs: http.reduce((s, c) => s + c.durationMs, 0), pythonStarts: commands.filter(startsPython).length, stepMs: summary.steps.find((s) => s.name === 'validate')?.durationMs };
+  }
+  raw.serverValidation = { creation, results };
+  const big = results[1000];
+  const small = results[100];
+  const growth = big.ms / small.ms;
+  const fallback = big.neededFlowRun ? ' (needed one --flow-run: --all-runs alone refused)' : '';
+  addRow({ row: '4 validate 1,000 runs (server)', figure: `${ms(big.ms)} (${x(growth)} the 100-run time); ${big.httpRequests} API requests${fallback}`, goal: '< 15 s', ...judge(big.ms < 15_000, `${ms(big.ms)}: ${big.httpRequests} API requests, ${ms(big.httpMs)} of request time`) });
+  addRow({ row: '4 validate growth 100 → 1,000', figure: `${x(growth)} (${ms(big.ms)} vs ${ms(small.ms)})`, goal: '≤ 12x', ratio: growth, ...judge(growth <= 12, `${x(growth)} for 10x the runs`) });
+  notes.push(`row 4: writing the histories took ${ms(creation[100].ms)} (100 runs) and ${ms(creation[1000].ms)} (1,000 runs), 4 requests per run, 8 at a time; validate exit codes ${small.exitCode} / ${big.exitCode} (runs written 8 at a time overlap, so peak > limit is expected).`);
+  return { validate100KB: small.maxRssKB, validate1000KB: big.maxRssKB };
+}
+
+function memoryRows(backfill, validate) {
+  const only = 'node process only; Python children excluded';
+  if (backfill?.maxRssKB) addRow({ row: '5 peak RSS, rehearse backfill', figure: `${mb(backfill.maxRssKB)} (${only})`, goal: '—', met: null, verdict: '—' });
+  if (validate?.validate100KB && validate?.validate1000KB) {
+    addRow({ row: '5 peak RSS, validate 100 runs', figure: `${mb(validate.validate100KB)} (${only})`, goal: '—', met: null, verdict: '—' });
+    addRow({ row: '5 peak RSS, validate 1,000 runs', figure: `${mb(validate.validate1000KB)}, ${x(validate.validate1000KB / validate.validate100KB)} the 100-run RSS (${only})`, goal: '—', met: null, verdict: '—' });
+  }
+  raw.memory = { backfillMaxRssKB: backfill?.maxRssKB ?? null, validate100MaxRssKB: validate?.validate100KB ?? null, validate1000MaxRssKB: validate?.validate1000KB ?? null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the sandbox: started for the bench, stopped at the end whatever happens
+
+async function withSandbox(body) {
+  const work = mkdtemp('rehearse-bench-');
+  const home = path.join(work, 'sandbox');
+  const sandbox = { work, home, cleanup: [work] };
+  const env = cleanEnv({ REHEARSE_SANDBOX_HOME: home });
+  const down = () => spawnSync(node, [cli, 'sandbox', 'down', '--purge', '--ci'], { cwd: repo, env, encoding: 'utf8', timeout: 120_000 });
+  stopSandbox = down;
+  try {
+    log(`sandbox up (REHEARSE_SANDBOX_HOME=${home})`);
+    const up = await runProcess(node, [cli, 'sandbox', 'up', '--ci'], { env, timeoutMs: 420_000, label: 'sandbox up' });
+    raw.sandboxUpMs = up.ms;
+    if (up.code !== 0) throw new Error(`sandbox up exited ${up.code}: ${tail(up.stdout + up.stderr, 12)}`);
+    const printed = spawnSync(node, [cli, 'sandbox', 'env'], { cwd: repo, env, encoding: 'utf8' });
+    if (printed.status !== 0) throw new Error(`sandbox env exited ${printed.status}: ${printed.stdout}${printed.stderr}`);
+    const exported = parseExports(printed.stdout);
+    const state = readJson(path.join(home, 'sandbox.json'));
+    Object.assign(sandbox, { apiUrl: state.apiUrl, projectDir: state.projectDir, exported, scriptEnv: cleanEnv(exported) });
+    raw.sandbox = { apiUrl: state.apiUrl, exported };
+    return await body(sandbox);
+  } finally {
+    log('sandbox down --purge');
+    const result = down();
+    stopSandbox = undefined;
+    if (result.status !== 0) log(`sandbox down exited ${result.status}: ${tail(`${result.stdout}${result.stderr}`, 5)}`);
+    if (!keep) for (const dir of sandbox.cleanup) fs.rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${sandbox.cleanup.join(', ')}`);
+  }
+}
+
+let stopSandbox;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    log(`${signal}: stopping the bench's processes and its sandbox`);
+    for (const child of live) stopGroup(child);
+    stopSandbox?.();
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function printTable() {
+  const header = ['row', 'figure', 'goal', 'met'];
+  const body = rows.map((r) => [r.row, r.figure, r.goal, r.verdict]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
+  process.stdout.write(`\n${out.join('\n')}\n`);
+  if (notes.length) process.stdout.write(`\nNotes\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+}
+
+function toolVersion(file, args) {
+  const result = spawnSync(file, args, { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+async function main() {
+  const started = performance.now();
+  log(`${quick ? 'quick (smoke) run: small sizes, completion only' : 'full run'} on ${os.cpus().length} CPU(s), node ${process.version}`);
+  if (!fs.existsSync(path.join(repo, 'dist', 'cli.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+
+  try { log('row 1: start-up'); await startupRows(); } catch (error) { failRow('1 start-up', error); }
+  try { await peakRows(); } catch (error) { failRow('3 peak (in process)', error); }
+  if (!quick) {
+    let backfill;
+    let validate;
+    try {
+      await withSandbox(async (sandbox) => {
+        try { backfill = await rehearsalRows(sandbox); } catch (error) { failRow('2 rehearse backfill vs runbook script', error); }
+        try { validate = await serverValidationRows(sandbox); } catch (error) { failRow('4 validate (server)', error); }
+      });
+    } catch (error) {
+      failRow('2/4 sandbox', error);
+    }
+    memoryRows(backfill, validate);
+  }
+  rows.sort((a, b) => parseInt(a.row, 10) - parseInt(b.row, 10)); // stable: within a row, the order they were added
+  printTable();
+
+  const results = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    durationMs: round(performance.now() - started, 0),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? null,
+      totalMemMB: Math.round(os.totalmem() / 1048576),
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      uv: toolVersion('uv', ['--version']),
+    },
+    rehearse: readJson(path.join(repo, 'package.json')).version,
+    rows: rows.map(({ row, figure, goal, met, verdict, ratio, error }) => ({ row, figure, goal, met, verdict, ...(ratio === undefined ? {} : { ratio: round(ratio, 3) }), ...(error ? { error } : {}) })),
+    notes,
+    raw,
+    crashed,
+  };
+  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  log(`wrote ${path.relative(process.cwd(), resultsFile) || resultsFile} in ${ms(performance.now() - started)}`);
+  if (crashed) return 1;
+  if (strict && rows.some((r) => r.met === false)) return 1;
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (error) => {
+  log(`crashed: ${error.stack ?? error}`);
+  for (const child of live) stopGroup(child);
+  process.exitCode = 1;
+});
