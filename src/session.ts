@@ -99,11 +99,14 @@ export async function runRehearsal(command: string, steps: Stage[], options: Ses
   const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
   options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
   const outcome = await runSteps(ctx, bundle, steps, initial, shape);
-  const { summary, exitCode } = outcome;
+  const { exitCode } = outcome;
+  // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.
+  const summary = options.flags.dryRun ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false } : outcome.summary;
   if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));
   return {
     command,
     exitCode,
+    ...(options.flags.dryRun ? { dryRun: true } : {}),
     verdict: outcome.error ? 'error' : summary.verdict,
     ...(options.flags.dryRun ? {} : { bundle: path.relative(options.cwd, bundle.dir) || bundle.dir }),
     summary,

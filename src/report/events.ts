@@ -19,6 +19,8 @@ export interface CommandResult {
   verdict: Summary['verdict'] | 'error';
   bundle?: string;
   summary?: Summary;
+  /** A plan printed by --dry-run: nothing was triggered or written. */
+  dryRun?: boolean;
   /** Free-form output for commands that are not a rehearsal step (sandbox, doctor, verify). */
   data?: Record<string, unknown>;
   lines?: string[];

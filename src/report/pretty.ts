@@ -119,7 +119,10 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
             if (r.error.hint) out(`${c.dim('what to do:')} ${r.error.hint}`);
           }
           if (r.bundle) out(`${c.dim('bundle:')} ${r.bundle}`);
-          if (r.summary?.status === 'partial') {
+          if (r.dryRun) {
+            const planned = r.summary?.steps.flatMap((step) => step.commands).filter((c) => c.planned).length ?? 0;
+            out(`${c.bold('dry run:')} ${planned} command(s) above would run; read-only ones ran, nothing was triggered or written ${c.dim(`(exit ${r.exitCode})`)}`);
+          } else if (r.summary?.status === 'partial') {
             out(`${c.bold(`${r.command}:`)} ${verdictLabel(c, exitVerdict(r.exitCode))} ${c.dim(`(exit ${r.exitCode}; the bundle is partial until every step has run, e.g. by rehearse backfill)`)}`);
           } else if (r.summary) {
             out(`${c.bold('verdict:')} ${verdictLabel(c, r.summary.verdict)} ${c.dim(`(bundle ${r.summary.status}, exit ${r.exitCode})`)}`);

@@ -66,6 +66,27 @@ describe('doctor against the real sandbox', () => {
   });
 });
 
+describe('--dry-run', () => {
+  it('prints every command it would run, exactly, runs only read-only ones, and writes nothing', async () => {
+    const cwd = await workspace();
+    const before = await api<unknown[]>('POST', '/flow_runs/filter', {});
+    const run = await rehearse(['backfill', '--sandbox', '--dry-run', '--json', '--to', path.join(cwd, 'shared')], { cwd });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout) as { dryRun: boolean; bundle?: string; summary: { verdict: string; steps: { name: string; commands: { display: string; planned?: boolean; readOnly: boolean }[] }[] } };
+    expect(out.dryRun).toBe(true);
+    expect(out.bundle).toBeUndefined();
+    expect(out.summary.verdict).toBe('incomplete');
+    const planned = out.summary.steps.flatMap((s) => s.commands.filter((c) => c.planned).map((c) => c.display));
+    expect(planned.some((d) => /^PREFECT_API_URL=\S+ .*uv run prefect deployment run hotpass-backfill\/hotpass-backfill --params '\{"since":"2024-01-01","until":"2024-01-07"\}' --watch/.test(d))).toBe(true);
+    const ran = out.summary.steps.flatMap((s) => s.commands.filter((c) => !c.planned));
+    expect(ran.every((c) => c.readOnly)).toBe(true);
+    expect(ran.some((c) => c.display.includes('deployment inspect'))).toBe(true);
+    expect(run.stderr).toContain('would run');
+    expect(await fs.readdir(cwd)).toEqual([]);
+    expect(await api<unknown[]>('POST', '/flow_runs/filter', {})).toHaveLength(before.length);
+  });
+});
+
 describe('secrets never reach the evidence', () => {
   it('a planted API key and a secret-looking parameter appear in no file of the bundle, the terminal or the JUnit report', async () => {
     const cwd = await workspace();
