@@ -103,12 +103,14 @@ export async function runRehearsal(command: string, steps: Stage[], options: Ses
   // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.
   const summary = options.flags.dryRun ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false } : outcome.summary;
   if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));
+  else if (outcome.untouched && fresh) await fs.remove(bundle.dir);
+  const keptBundle = !options.flags.dryRun && !(outcome.untouched && fresh);
   return {
     command,
     exitCode,
     ...(options.flags.dryRun ? { dryRun: true } : {}),
     verdict: outcome.error ? 'error' : summary.verdict,
-    ...(options.flags.dryRun ? {} : { bundle: path.relative(options.cwd, bundle.dir) || bundle.dir }),
+    ...(keptBundle ? { bundle: path.relative(options.cwd, bundle.dir) || bundle.dir } : {}),
     summary,
     ...(outcome.error ? { error: { code: outcome.error.code, message: redact(outcome.error.message), details: outcome.error.details.map(redact), ...(outcome.error.hint ? { hint: outcome.error.hint } : {}) } } : {}),
   };

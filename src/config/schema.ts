@@ -5,7 +5,11 @@ export const RUNBOOK_RENDER_COMMAND = [
   'uv', 'run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill', '--no-upload', '--dry-run',
 ];
 
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD');
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
+  // Only a well-formed date is checked for being real, so a malformed one gets one message.
+  .refine((value) => !/^\d{4}-\d{2}-\d{2}$/.test(value) || (!Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value)), 'is not a real date');
 
 /** rehearse.config.(json|yaml): every key optional, defaults are the runbook's names. */
 export const ConfigSchema = z
@@ -37,6 +41,7 @@ export const ConfigSchema = z
         parameters: z.record(z.string(), z.unknown()).default({}),
       })
       .strict()
+      .refine((run) => run.since <= run.until, { message: 'since is after until: the window runs from since to until', path: ['since'] })
       .default({ since: '2024-01-01', until: '2024-01-07', logFile: 'hotpass-e2e-staging.log', parameters: {} }),
     timeouts: z
       .object({

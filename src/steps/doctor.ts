@@ -17,7 +17,8 @@ export type DoctorCheck = Check & { blocking: boolean };
 
 const ok = (id: string, title: string, reason: string): DoctorCheck => ({ id, step: 'preflight', title, verdict: 'pass', reason, blocking: false });
 const bad = (id: string, title: string, reason: string, fix: string, blocking = true): DoctorCheck => ({ id, step: 'preflight', title, verdict: 'fail', reason: `${reason}; fix: ${fix}`, blocking });
-const firstLine = (text: string): string => text.trim().split('\n').at(-1) ?? '';
+/** The last line of output: where version strings and error summaries land. */
+const lastLine = (text: string): string => text.trim().split('\n').at(-1) ?? '';
 
 /** A worker is live when it has sent a heartbeat within three of its own intervals. */
 export function isLive(worker: { last_heartbeat_time?: string | null; heartbeat_interval_seconds?: unknown; status?: string | null }, now: Date): boolean {
@@ -50,11 +51,11 @@ async function checkTools(ctx: Context): Promise<DoctorCheck[]> {
   const tool = prefect.file;
   return [
     uv.exitCode === 0
-      ? ok('tools.uv', `${tool} present`, firstLine(uv.stdout))
-      : bad('tools.uv', `${tool} present`, `${tool} ${uv.spawnError ? 'is not installed or not on PATH' : `failed: ${firstLine(uv.stdout + uv.stderr)}`}`, tool === 'uv' ? 'python3 -m pip install uv' : 'install it, or set prefect.command in rehearse.config'),
+      ? ok('tools.uv', `${tool} present`, lastLine(uv.stdout))
+      : bad('tools.uv', `${tool} present`, `${tool} ${uv.spawnError ? 'is not installed or not on PATH' : `failed: ${lastLine(uv.stdout + uv.stderr)}`}`, tool === 'uv' ? 'python3 -m pip install uv' : 'install it, or set prefect.command in rehearse.config'),
     version.exitCode === 0
-      ? ok('tools.prefect', 'prefect present', `prefect ${firstLine(version.stdout)} in ${ctx.prefect.projectDir}`)
-      : bad('tools.prefect', 'prefect present', `\`${[prefect.file, ...prefect.args].join(' ')}\` failed in ${ctx.prefect.projectDir}: ${firstLine(version.stdout + version.stderr) || version.spawnError}`, 'run rehearse from the project checkout whose uv environment has prefect (uv sync), or pass --project-dir'),
+      ? ok('tools.prefect', 'prefect present', `prefect ${lastLine(version.stdout)} in ${ctx.prefect.projectDir}`)
+      : bad('tools.prefect', 'prefect present', `\`${[prefect.file, ...prefect.args].join(' ')}\` failed in ${ctx.prefect.projectDir}: ${lastLine(version.stdout + version.stderr) || version.spawnError}`, 'run rehearse from the project checkout whose uv environment has prefect (uv sync), or pass --project-dir'),
   ];
 }
 

@@ -179,7 +179,7 @@ export function runStep(options: RunStepOptions): Step {
       // The other runs of the burst: wait for them to finish too, saying what they wait for.
       const deadline = Date.parse(startedAt) + watchSeconds * 1000;
       let runs = await readFlowRuns(ctx.api, runIds);
-      while (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && Date.now() < deadline && !ctx.signal.aborted) {
+      while (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && ctx.now().getTime() < deadline && !ctx.signal.aborted) {
         const waiting = runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} ${r.state_name}`);
         ctx.reporter.emit({ type: 'waiting', step: 'run', message: `waiting for ${waiting.length} of ${runs.length} run(s): ${waiting.join(', ')}` });
         await sleep(2000, ctx.signal);

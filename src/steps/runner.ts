@@ -12,6 +12,8 @@ export type Stage = Step | Step[];
 export interface StepsOutcome {
   summary: Summary;
   exitCode: number;
+  /** Nothing was recorded: the command stopped on bad input before any step wrote evidence. */
+  untouched: boolean;
   /** The error that stopped the rehearsal, if a step could not run. */
   error?: RehearseError;
   interrupted: boolean;
@@ -73,6 +75,7 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
   const settled: Step[] = [];
+  let recorded = 0;
   for (const stage of stages) {
     if (ctx.signal.aborted) {
       stoppedBy = 'interrupt';
@@ -85,17 +88,24 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
       if (result.record.status === 'ok' && steps[i]?.afterSettle) settled.push(steps[i] as Step);
     });
     for (const result of results) {
-      summary = withStep(summary, result.record);
       ctx.reporter.emit({ type: 'step-end', record: result.record });
       if (result.error && !error) {
         error = result.error;
         stoppedBy = result.interrupted ? 'interrupt' : 'error';
       }
+      // Bad input that stopped a step before it wrote anything leaves the bundle as it was.
+      if (result.error?.exitCode === ExitCode.usage && result.record.files.length === 0 && !result.interrupted) continue;
+      summary = withStep(summary, result.record);
+      recorded += 1;
     }
+    if (recorded === 0 && stoppedBy === 'error') break;
     await saveSummary(bundle, summary, ctx.now());
     await writeChecksumManifest(bundle);
     if (stoppedBy) break;
     if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
+  }
+  if (recorded === 0 && error) {
+    return { summary: initial, exitCode: error.exitCode, interrupted: false, untouched: true, error };
   }
   const status = finalStatus(summary, stoppedBy, options.wholeRehearsal, initial.status, initial.sealed);
   const ran = new Set<string>(stages.flat().map((step) => step.name));
@@ -113,5 +123,5 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     }
   }
   const finalCode = error && !stoppedBy ? error.exitCode : exitCode;
-  return { summary, exitCode: finalCode, interrupted: stoppedBy === 'interrupt', ...(error ? { error } : {}) };
+  return { summary, exitCode: finalCode, interrupted: stoppedBy === 'interrupt', untouched: false, ...(error ? { error } : {}) };
 }

@@ -14,6 +14,10 @@ import { stepData, type Step } from './step.js';
 
 export const WORK_POOL_FILE = 'work-pool.json';
 
+/** The peak a concurrency check measured (a failed one carries its windows beside it). */
+const measuredPeak = (check: Check): unknown =>
+  check.actual && typeof check.actual === 'object' && 'peak' in check.actual ? (check.actual as { peak: unknown }).peak : check.actual;
+
 export interface ValidateOptions {
   flowRunIds: string[];
   allRuns: boolean;
@@ -70,7 +74,9 @@ export function validateStep(options: ValidateOptions): Step {
 
       // The global limit bounds slot holders, not RUNNING runs: a run may be RUNNING while it waits for a slot.
       const earliest = histories.runs.flatMap((r) => r.states.map((s) => s.timestamp)).sort()[0] ?? asOf;
-      const holders = gcl?.active && key ? slotHolderHistories(await readSlotEvents(ctx.api, earliest, new Date(Date.parse(asOf) + 1000).toISOString()), key) : [];
+      const runNames = new Map(histories.runs.map((r) => [r.runId, r.runName]));
+      const holders = (gcl?.active && key ? slotHolderHistories(await readSlotEvents(ctx.api, earliest, new Date(Date.parse(asOf) + 1000).toISOString()), key) : [])
+        .map((h) => (runNames.get(h.runId) ? { ...h, runName: runNames.get(h.runId) as string } : h));
       const globalLimit: AppliedLimit = {
         id: 'concurrency.global_limit', title: `slot holders within global limit ${key ?? '(none)'}`, limit: gcl?.active ? gcl.limit : undefined,
         why: !key ? 'the manifest names no concurrency key' : !gcl ? `global limit ${key} does not exist (the flow ran unthrottled)` : `global limit ${key} is inactive (the flow ran unthrottled)`,
@@ -93,7 +99,7 @@ export function validateStep(options: ValidateOptions): Step {
         const result = await appendNextStepsTask({
           file: path.resolve(ctx.cwd, ctx.config.ledgers.nextSteps),
           owner: ctx.config.ledgers.owner,
-          text: `Backfill guardrail violated in staging rehearsal ${bundle.name} (${fullName(ref)}): ${violations.map((v) => `${v.title} (peak ${peak.peak}, limit ${String(v.expected)})`).join('; ')}; overlapping runs and times in ${bundle.name}/notes.md. Restore the guardrails from ${expected.source} and rerun the rehearsal; the release is halted.`,
+          text: `Backfill guardrail violated in staging rehearsal ${bundle.name} (${fullName(ref)}): ${violations.map((v) => `${v.title} (peak ${measuredPeak(v)}, limit ${String(v.expected)})`).join('; ')}; overlapping runs and times in ${bundle.name}/notes.md. Restore the guardrails from ${expected.source} and rerun the rehearsal; the release is halted.`,
           key: `rehearse:violation:${fullName(ref)}:${violations.map((v) => v.id).join(',')}`,
         });
         task = result.added ? `added a task to ${ctx.config.ledgers.nextSteps}` : `an open task in ${ctx.config.ledgers.nextSteps} already tracks this`;

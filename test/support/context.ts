@@ -31,11 +31,14 @@ export function createTestContext(options: {
   redact?: Redactor;
   now?: () => Date;
   projectDir?: string;
+  /** Where rehearse was started (ledgers, the evidence root); the project directory unless told. */
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
 }): Context & { reporter: RecordingReporter } {
   const reporter = createRecordingReporter();
   const ctx = forStep({
-    cwd: options.projectDir ?? HOTPASS_DIR,
-    env: {},
+    cwd: options.cwd ?? options.projectDir ?? HOTPASS_DIR,
+    env: options.env ?? {},
     config: ConfigSchema.parse(options.config ?? {}),
     prefect: { apiUrl: options.api.baseUrl, env: prefectEnv(options.api.baseUrl), projectDir: options.projectDir ?? HOTPASS_DIR, sandbox: false },
     gateways: { runner: options.runner, api: options.api },

@@ -9,8 +9,14 @@ export interface FakeResponse {
   networkError?: string;
 }
 
+/**
+ * What a route answers: one response every time; a list answered in turn, its last repeating
+ * (runs created one after another); or a function of the request, for a server that filters.
+ */
+export type FakeRoute = FakeResponse | readonly FakeResponse[] | ((request: ApiRequest) => FakeResponse);
+
 /** Routes keyed `METHOD path`, e.g. `GET /deployments/name/hotpass-backfill/hotpass-backfill`. */
-export type FakeRoutes = Record<string, FakeResponse>;
+export type FakeRoutes = Record<string, FakeRoute>;
 
 export interface FakeApi extends PrefectApi {
   /** Every request made, in order. */
@@ -56,12 +62,25 @@ export function recordedRoutes(options: { deploymentText?: string } = {}): FakeR
 export function createFakeApi(routes: FakeRoutes, options: { fallback?: FakeResponse; baseUrl?: string } = {}): FakeApi {
   const baseUrl = options.baseUrl ?? FAKE_API_URL;
   const requests: ApiRequest[] = [];
+  const served = new Map<string, number>();
+  const answerFor = (request: ApiRequest): FakeResponse => {
+    const key = `${request.method} ${request.path}`;
+    const route = routes[key];
+    if (route === undefined) return options.fallback ?? NOT_FOUND;
+    if (typeof route === 'function') return route(request);
+    if (!Array.isArray(route)) return route as FakeResponse;
+    const n = served.get(key) ?? 0;
+    served.set(key, n + 1);
+    const answer = route[Math.min(n, route.length - 1)];
+    if (!answer) throw new Error(`fake api: route ${key} has an empty list of answers`);
+    return answer;
+  };
   return {
     baseUrl,
     requests,
     async request(request: ApiRequest): Promise<ApiResponse> {
       requests.push(request);
-      const answer = routes[`${request.method} ${request.path}`] ?? options.fallback ?? NOT_FOUND;
+      const answer = answerFor(request);
       return {
         request, url: `${baseUrl}${request.path}`, status: answer.status, text: answer.text,
         startedAt: '2026-11-26T01:20:00.000Z', durationMs: 0,

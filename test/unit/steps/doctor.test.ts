@@ -1,0 +1,175 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBundle } from '../../../src/evidence/bundle.js';
+import { newSummary } from '../../../src/evidence/summary-io.js';
+import { isLive, preflightStep, runDoctor, type DoctorCheck } from '../../../src/steps/doctor.js';
+import { runSteps } from '../../../src/steps/runner.js';
+import { createTestContext } from '../../support/context.js';
+import { createFakeApi, recorded, recordedRoutes, UNREACHABLE, type FakeRoutes } from '../../support/fake-api.js';
+import { createFakeRunner } from '../../support/fake-runner.js';
+import { LIMITED_BURST, recordedRuns } from '../../support/recorded-runs.js';
+
+// What uv 0.13.9 printed in fixtures/hotpass: `uv --version` and `uv pip show prefect` (the Requires line shortened).
+const UV_VERSION = 'uv 0.13.9 (x86_64-unknown-linux-gnu)\n';
+const PIP_SHOW = 'Name: prefect\nVersion: 3.9.1\nLocation: /work/main/fixtures/hotpass/.venv/lib/python3.11/site-packages\nRequires: aiosqlite, alembic, anyio, httpx, pydantic\nRequired-by: hotpass\n';
+
+const WORKER = (JSON.parse(recorded('workers.json')) as Record<string, unknown>[])[0] as { last_heartbeat_time: string; heartbeat_interval_seconds: number; status: string; name: string };
+const HEARTBEAT = Date.parse(WORKER.last_heartbeat_time);
+const at = (msAfterHeartbeat: number): Date => new Date(HEARTBEAT + msAfterHeartbeat);
+/** 14 s after the recorded worker's last heartbeat: it is live. */
+const FRESH = at(14_000);
+const GCL_ROUTE = 'GET /v2/concurrency_limits/hotpass-backfill';
+const CLOUD_URL = 'https://api.prefect.cloud/api/accounts/0f3c/workspaces/7a1e';
+
+const withJson = (text: string, change: (value: Record<string, unknown>) => void): string => {
+  const value = JSON.parse(text) as Record<string, unknown>;
+  change(value);
+  return JSON.stringify(value);
+};
+const gcl = (change: (value: Record<string, unknown>) => void) => ({ status: 200, text: withJson(recorded('gcl.json'), change) });
+
+/** The recorded server, with no run of the deployment under way. */
+const healthyRoutes = (): FakeRoutes => ({ ...recordedRoutes(), 'POST /flow_runs/filter': { status: 200, text: '[]' } });
+
+let cwd: string;
+beforeEach(async () => {
+  cwd = await mkdtemp(path.join(tmpdir(), 'rehearse-doctor-'));
+});
+afterEach(async () => {
+  await rm(cwd, { recursive: true, force: true });
+});
+
+function contextFor(options: { routes?: FakeRoutes; unreachable?: boolean; now?: Date; baseUrl?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const runner = createFakeRunner([
+    { match: ['uv', '--version'], result: { exitCode: 0, stdout: UV_VERSION, stderr: '' } },
+    { match: ['uv', 'pip', 'show', 'prefect'], result: { exitCode: 0, stdout: PIP_SHOW, stderr: '' } },
+  ]);
+  const api = createFakeApi(options.routes ?? healthyRoutes(), {
+    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+    ...(options.unreachable ? { fallback: UNREACHABLE } : {}),
+  });
+  const now = options.now ?? FRESH;
+  const ctx = createTestContext({ runner, api, now: () => now, cwd, ...(options.env ? { env: options.env } : {}) });
+  return { ctx, runner, api };
+}
+
+async function doctor(options: Parameters<typeof contextFor>[0] = {}) {
+  const { ctx, runner, api } = contextFor(options);
+  const checks = await runDoctor(ctx);
+  const byId = (id: string): DoctorCheck | undefined => checks.find((c) => c.id === id);
+  return { checks, byId, runner, api };
+}
+
+const failed = (checks: DoctorCheck[]) => checks.filter((c) => c.verdict === 'fail').map((c) => c.id);
+
+describe('runDoctor against the recorded server', () => {
+  it('passes every check on a healthy setup, reading prefect\'s version without starting Python', async () => {
+    const { checks, byId, runner } = await doctor();
+
+    expect(checks.map((c) => c.id)).toEqual([
+      'tools.uv', 'tools.prefect', 'api.health', 'deployment.exists', 'deployment.idle', 'work_pool.ready', 'global_limit.free', 'evidence_root.writable',
+    ]);
+    expect(failed(checks)).toEqual([]);
+    expect(byId('tools.prefect')?.reason).toMatch(/^prefect 3\.9\.1 in /);
+    expect(byId('api.health')?.reason).toBe('http://127.0.0.1:4200/api answers, server 3.9.1');
+    expect(byId('work_pool.ready')?.reason).toBe('hotpass-backfill-pool: 1 live worker(s)');
+    expect(byId('evidence_root.writable')?.reason).toBe(path.join(cwd, 'dist/staging/backfill'));
+    expect(runner.calls.map((c) => [c.file, ...c.args].join(' '))).toEqual(['uv --version', 'uv pip show prefect']);
+  });
+
+  it('fails work_pool.ready when the worker was last heard from long ago, with the command that starts one', async () => {
+    const { checks, byId } = await doctor({ now: at(10 * 60_000) });
+
+    expect(failed(checks)).toEqual(['work_pool.ready']);
+    const check = byId('work_pool.ready');
+    expect(check?.blocking).toBe(true);
+    expect(check?.reason).toContain('no live worker polls hotpass-backfill-pool (1 known, none heard from lately)');
+    expect(check?.reason).toContain('fix: start one: uv run prefect worker start --pool hotpass-backfill-pool');
+  });
+
+  it('fails deployment.idle when an earlier run of the deployment is still running', async () => {
+    const running = { ...recordedRuns(LIMITED_BURST)[0], state_type: 'RUNNING', state_name: 'Running' };
+    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), 'POST /flow_runs/filter': { status: 200, text: JSON.stringify([running]) } } });
+
+    expect(failed(checks)).toEqual(['deployment.idle']);
+    expect(byId('deployment.idle')?.reason).toContain(`1 run(s) of hotpass-backfill/hotpass-backfill still Running: antique-eel (${running.id})`);
+  });
+
+  it('fails global_limit.free, blocking, when a slot of the global limit is held', async () => {
+    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active_slots = 1; }) } });
+
+    expect(failed(checks)).toEqual(['global_limit.free']);
+    const check = byId('global_limit.free');
+    expect(check?.blocking).toBe(true);
+    expect(check?.reason).toContain('1 of 2 slot(s) of hotpass-backfill are held');
+    expect(check?.reason).toContain('uv run prefect gcl update hotpass-backfill --active-slots 0');
+  });
+
+  it('fails global_limit.free when the limit is inactive, but not blocking: the rehearsal goes on to record it', async () => {
+    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active = false; g.active_slots = 1; }) } });
+
+    expect(failed(checks)).toEqual(['global_limit.free']);
+    expect(byId('global_limit.free')?.blocking).toBe(false);
+    expect(byId('global_limit.free')?.reason).toContain('global concurrency limit hotpass-backfill is inactive; fix: uv run prefect gcl enable hotpass-backfill');
+  });
+
+  it('fails api.health when the API does not answer, and asks the server nothing else', async () => {
+    const { checks, byId, api } = await doctor({ routes: {}, unreachable: true });
+
+    expect(checks.map((c) => c.id)).toEqual(['tools.uv', 'tools.prefect', 'api.health', 'evidence_root.writable']);
+    expect(failed(checks)).toEqual(['api.health']);
+    expect(byId('api.health')?.blocking).toBe(true);
+    expect(byId('api.health')?.reason).toContain('http://127.0.0.1:4200/api/health: ECONNREFUSED');
+    expect(api.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /health']);
+  });
+
+  it('fails api.key for a Prefect Cloud URL without PREFECT_API_KEY, and not once the key is set', async () => {
+    const routes = healthyRoutes();
+    const without = await doctor({ routes, baseUrl: CLOUD_URL });
+    expect(failed(without.checks)).toEqual(['api.key']);
+    expect(without.byId('api.key')?.blocking).toBe(true);
+    expect(without.byId('api.key')?.reason).toContain(`${CLOUD_URL} is Prefect Cloud and PREFECT_API_KEY is not set`);
+
+    const withKey = await doctor({ routes, baseUrl: CLOUD_URL, env: { PREFECT_API_KEY: 'pnu_3f9a1c2b7d4e5f60718293a4' } });
+    expect(failed(withKey.checks)).toEqual([]);
+    expect(withKey.checks.map((c) => c.id)).not.toContain('api.key');
+  });
+});
+
+describe('preflight: only blocking failures stop the rehearsal', () => {
+  async function preflight(routes: FakeRoutes) {
+    const { ctx } = contextFor({ routes });
+    const bundle = await createBundle(path.join(cwd, 'bundles'), FRESH, (text) => text);
+    return runSteps(ctx, bundle, [preflightStep], newSummary(bundle, FRESH, {}), { wholeRehearsal: false });
+  }
+
+  it('goes on past an inactive global limit', async () => {
+    const outcome = await preflight({ ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active = false; }) });
+    expect(outcome.error).toBeUndefined();
+  });
+
+  it('stops before anything is triggered when a slot is held', async () => {
+    const outcome = await preflight({ ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active_slots = 1; }) });
+    expect(outcome.error?.code).toBe('COMMAND_FAILED');
+    expect(outcome.error?.details).toEqual([expect.stringContaining('global limit exists, active and free: 1 of 2 slot(s)')]);
+  });
+});
+
+describe('isLive, for the recorded worker (heartbeat every 30 s)', () => {
+  it.each([
+    ['heard from just now', 0, {}, true],
+    ['exactly three intervals ago', 90_000, {}, true],
+    ['a millisecond past three intervals', 90_001, {}, false],
+    ['heard from "in the future" (clock skew)', -5_000, {}, true],
+    ['within its interval but OFFLINE', 1_000, { status: 'OFFLINE' }, false],
+    ['never heard from', 0, { last_heartbeat_time: null }, false],
+    ['with no interval recorded: 30 s assumed', 90_000, { heartbeat_interval_seconds: undefined }, true],
+    ['with no interval recorded, past 90 s', 91_000, { heartbeat_interval_seconds: null }, false],
+    ['with a 5 s interval, 16 s ago', 16_000, { heartbeat_interval_seconds: 5 }, false],
+    ['with a 60 s interval, 170 s ago', 170_000, { heartbeat_interval_seconds: 60 }, true],
+  ] as const)('%s', (_name, after, change, live) => {
+    expect(isLive({ ...WORKER, ...change }, at(after))).toBe(live);
+  });
+});

@@ -1,0 +1,152 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { NOTES_FILE } from '../../../src/evidence/notes.js';
+import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
+import type { BundleStatus, Summary } from '../../../src/evidence/summary.js';
+import { STATE_HISTORY_FILE } from '../../../src/steps/histories.js';
+import { runSteps } from '../../../src/steps/runner.js';
+import { validateStep, WORK_POOL_FILE } from '../../../src/steps/validate.js';
+import { createTestContext } from '../../support/context.js';
+import { createFakeApi, NOT_FOUND, recorded, recordedDeployment, recordedRoutes, type FakeRoutes } from '../../support/fake-api.js';
+import { createFakeRunner } from '../../support/fake-runner.js';
+import { LIMITED_BURST, recordedEventsRoute, recordedRuns, stateHistoryOf, UNLIMITED_BURST } from '../../support/recorded-runs.js';
+
+const NOW = new Date('2026-11-26T02:00:00Z');
+const NEXT_STEPS = 'Next_Steps.md';
+const POOL_ROUTE = 'GET /work_pools/hotpass-backfill-pool';
+const GCL_ROUTE = 'GET /v2/concurrency_limits/hotpass-backfill';
+// When capture read the state histories, a few seconds after each burst's last run ended.
+const AS_OF = { [LIMITED_BURST]: '2026-11-26T01:29:05.000Z', [UNLIMITED_BURST]: '2026-11-26T01:49:54.542Z' };
+const STARTED_AT = { [LIMITED_BURST]: '2026-11-26T01:28:28.100Z', [UNLIMITED_BURST]: '2026-11-26T01:49:20.103Z' };
+
+const withJson = (text: string, change: (value: Record<string, unknown>) => void): string => {
+  const value = JSON.parse(text) as Record<string, unknown>;
+  change(value);
+  return JSON.stringify(value);
+};
+
+/** The recorded server, with the concurrency-limit events it recorded. */
+const limitedRoutes = (): FakeRoutes => ({ ...recordedRoutes(), 'POST /events/filter': recordedEventsRoute() });
+
+/** The server as it was during the burst of 4: deployment and pool at 4, the global limit inactive. */
+function unlimitedRoutes(): FakeRoutes {
+  const deployment = recordedDeployment();
+  (deployment.global_concurrency_limit as { limit: number }).limit = 4;
+  return {
+    ...recordedRoutes({ deploymentText: JSON.stringify(deployment) }),
+    [POOL_ROUTE]: { status: 200, text: withJson(recorded('work-pool.api.json'), (p) => { p.concurrency_limit = 4; }) },
+    [GCL_ROUTE]: { status: 200, text: withJson(recorded('gcl.json'), (g) => { g.active = false; }) },
+    'POST /events/filter': recordedEventsRoute(),
+  };
+}
+
+let root: string;
+let bundle: Bundle;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'rehearse-validate-'));
+  bundle = await createBundle(path.join(root, 'dist/staging/backfill'), NOW, (text) => text);
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A bundle after run and capture of a recorded burst: the run step's record and state-history.json. */
+async function capturedBundle(burst: keyof typeof AS_OF, status?: BundleStatus): Promise<Summary> {
+  const runs = recordedRuns(burst);
+  await writeFile(path.join(bundle.dir, STATE_HISTORY_FILE), `${JSON.stringify(stateHistoryOf(burst, AS_OF[burst]), null, 2)}\n`);
+  const summary = withStep(newSummary(bundle, NOW, { deployment: 'hotpass-backfill' }), {
+    name: 'run', title: 'trigger and watch the rehearsal run', status: 'ok', verdict: 'pass', startedAt: STARTED_AT[burst], durationMs: 30_000,
+    files: [], commands: [], checks: [],
+    data: { fullName: 'hotpass-backfill/hotpass-backfill', deploymentId: runs[0]?.deployment_id, flowRunIds: runs.map((r) => r.id), startedAt: STARTED_AT[burst] },
+  });
+  return status ? { ...summary, status } : summary;
+}
+
+/** `rehearse validate` on the bundle, started in `root` (where Next_Steps.md lives). */
+async function validate(routes: FakeRoutes, initial: Summary) {
+  const api = createFakeApi(routes);
+  const ctx = createTestContext({ runner: createFakeRunner([]), api, now: () => NOW, cwd: root });
+  const outcome = await runSteps(ctx, bundle, [validateStep({ flowRunIds: [], allRuns: false })], initial, { wholeRehearsal: false });
+  const step = outcome.summary.steps.find((s) => s.name === 'validate');
+  if (!step) throw new Error('runSteps recorded no validate step');
+  const verdicts = Object.fromEntries(step.checks.map((c) => [c.id, c.verdict]));
+  return { outcome, step, verdicts, api, reporter: ctx.reporter };
+}
+
+const openTasks = async (): Promise<string[]> => (await readFile(path.join(root, NEXT_STEPS), 'utf8')).split('\n').filter((line) => line.startsWith('- [ ]'));
+
+describe('the validate step, on recorded state histories and concurrency-limit events', () => {
+  it('passes every limit the recorded burst of 3 was held to (peak 2 under limit 2), and adds no task', async () => {
+    const { outcome, step, verdicts } = await validate(limitedRoutes(), await capturedBundle(LIMITED_BURST));
+
+    expect(outcome.error).toBeUndefined();
+    expect(verdicts).toEqual({
+      'concurrency.manifest_limit': 'pass',
+      'concurrency.deployment_limit': 'pass',
+      'concurrency.work_pool_limit': 'pass',
+      'concurrency.global_limit': 'pass',
+      'runs.settled': 'pass',
+    });
+    expect(step.data).toMatchObject({ peak: 2, holderPeak: 2, submitted: 3 });
+    expect(step.checks.find((c) => c.id === 'concurrency.manifest_limit')?.reason).toBe('peak 2 runs RUNNING with 3 submitted, limit 2');
+    expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toBe('peak 2 slot holders with 3 submitted, limit 2');
+    expect(step.files).toEqual([WORK_POOL_FILE, NOTES_FILE]);
+    await expect(readFile(path.join(root, NEXT_STEPS), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('judges a limit nothing enforces inconclusive, never pass', async () => {
+    const routes: FakeRoutes = {
+      ...limitedRoutes(),
+      [POOL_ROUTE]: { status: 200, text: withJson(recorded('work-pool.api.json'), (p) => { p.concurrency_limit = null; }) },
+      [GCL_ROUTE]: NOT_FOUND,
+    };
+    const { step, verdicts, api } = await validate(routes, await capturedBundle(LIMITED_BURST));
+
+    expect(verdicts).toMatchObject({ 'concurrency.manifest_limit': 'pass', 'concurrency.work_pool_limit': 'inconclusive', 'concurrency.global_limit': 'inconclusive' });
+    expect(step.checks.find((c) => c.id === 'concurrency.work_pool_limit')?.reason).toBe('work pool hotpass-backfill-pool has no limit: nothing to measure against (peak 2)');
+    expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toContain('global limit hotpass-backfill does not exist');
+    expect(api.requests.map((r) => r.path)).not.toContain('/events/filter');
+  });
+
+  it("fails the manifest's limit on the recorded burst of 4, naming the runs, and files exactly one task however often it runs", async () => {
+    const first = await validate(unlimitedRoutes(), await capturedBundle(UNLIMITED_BURST));
+
+    expect(first.outcome.exitCode).toBe(1);
+    expect(first.verdicts).toEqual({
+      'concurrency.manifest_limit': 'fail',
+      'concurrency.deployment_limit': 'inconclusive',
+      'concurrency.work_pool_limit': 'inconclusive',
+      'concurrency.global_limit': 'inconclusive',
+      'runs.settled': 'pass',
+    });
+    const manifest = first.step.checks.find((c) => c.id === 'concurrency.manifest_limit');
+    expect(manifest?.expected).toBe(2);
+    expect(manifest?.reason).toMatch(/^4 runs RUNNING at once, limit 2: /);
+    expect(manifest?.reason).toContain('2026-11-26T01:49:36.718418Z..2026-11-26T01:49:48.590945Z: beautiful-muskox, spicy-dragon, overjoyed-rattlesnake, fast-ammonite');
+    expect(first.step.data).toMatchObject({ peak: 4, submitted: 4, holderPeak: 0 });
+
+    const tasks = await openTasks();
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]).toContain(`Backfill guardrail violated in staging rehearsal ${bundle.name} (hotpass-backfill/hotpass-backfill)`);
+    expect(tasks[0]).toContain('<!-- rehearse:violation:hotpass-backfill/hotpass-backfill:concurrency.manifest_limit -->');
+    expect(await readFile(path.join(bundle.dir, NOTES_FILE), 'utf8')).toContain(`Release halted: added a task to ${NEXT_STEPS}.`);
+
+    const second = await validate(unlimitedRoutes(), first.outcome.summary);
+    expect(second.verdicts['concurrency.manifest_limit']).toBe('fail');
+    expect(await openTasks()).toEqual(tasks);
+    expect(second.reporter.events).toContainEqual({ type: 'warn', message: `release halted: an open task in ${NEXT_STEPS} already tracks this` });
+  });
+
+  it('is inconclusive, never pass, on a bundle whose rehearsal was interrupted', async () => {
+    const { outcome, step, verdicts } = await validate(limitedRoutes(), await capturedBundle(LIMITED_BURST, 'interrupted'));
+
+    expect(verdicts['evidence.complete']).toBe('inconclusive');
+    expect(step.checks.filter((c) => c.id !== 'evidence.complete').map((c) => c.verdict)).toEqual(Array(5).fill('pass'));
+    expect(step.verdict).toBe('inconclusive');
+    expect(outcome.exitCode).toBe(4);
+    expect([outcome.summary.status, outcome.summary.verdict]).toEqual(['interrupted', 'incomplete']);
+  });
+});
