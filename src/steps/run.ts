@@ -188,9 +188,14 @@ export function runStep(options: RunStepOptions): Step {
       await stopOnInterrupt(cliOutput);
       const endedAt = ctx.now().toISOString();
       const others = runs.filter((r) => r.id !== primaryId);
+      const primary = runs.find((r) => r.id === primaryId);
+      // With a work queue the CLI never printed the run it watches: say which, as `deployment run` would.
+      const header = workQueue && primary
+        ? `# Created through the API on work queue ${workQueue} (the CLI has no --work-queue), watched with prefect flow-run watch\n└── UUID: ${primary.id}\n└── Name: ${primary.name}\n└── Parameters: ${JSON.stringify(parameters)}\n`
+        : '';
       const log = others.length
-        ? `${cliOutput}\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n')}\n`
-        : cliOutput;
+        ? `${header}${cliOutput}\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n')}\n`
+        : `${header}${cliOutput}`;
       const files = [await writeEvidence(bundle, logFile, log, ctx.now())];
       const rows = runs.map((r) => [r.id === primaryId ? `${r.name} (watched)` : r.name, r.id, r.state_name, r.start_time, r.end_time]);
       files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', `Window ${since}..${until}, burst ${burst}${workQueue ? `, work queue ${workQueue}` : ''}.\n\n${table(['run', 'id', 'final state', 'start', 'end'], rows)}`, ctx.now()));
