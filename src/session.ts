@@ -98,7 +98,7 @@ export async function runRehearsal(command: string, steps: Stage[], options: Ses
   const serverVersion = await readServerVersion(ctx.gateways.api).catch(() => undefined);
   const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
   options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
-  const outcome = await runSteps(ctx, bundle, steps, initial, shape);
+  const outcome = await runSteps(ctx, bundle, steps, initial, { ...shape, existingBundle: !fresh });
   const { exitCode } = outcome;
   // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.
   const summary = options.flags.dryRun ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false } : outcome.summary;

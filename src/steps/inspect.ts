@@ -1,4 +1,5 @@
 import { writeEvidence } from '../evidence/bundle.js';
+import { RehearseError } from '../errors.js';
 import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
 import { judgeDeployment, type GlobalLimitLookup } from '../guardrails/deployment.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
@@ -26,8 +27,10 @@ export const inspectStep: Step = {
     assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
     if ('error' in apiRecord) {
       // Keep what the CLI printed (often Prefect's own error text) before giving up.
-      await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, ctx.now());
-      throw apiRecord.error;
+      const file = await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, ctx.now());
+      const error = apiRecord.error;
+      if (error instanceof RehearseError) throw new RehearseError(error.code, error.message, { details: error.details, ...(error.hint ? { hint: error.hint } : {}), data: { files: [file] } });
+      throw error;
     }
     const record = apiRecord.value;
     const { deployment } = record;

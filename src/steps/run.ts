@@ -156,7 +156,7 @@ export function runStep(options: RunStepOptions): Step {
         const cancelled = ctx.flags.leaveRuns ? [] : await cancelFlowRuns(ctx.api, runIdsNow());
         await writeEvidence(bundle, logFile, `${log}\n# Interrupted: ${ctx.flags.leaveRuns ? 'runs left as they were (--leave-runs)' : `${cancelled.length} unfinished run(s) cancelled on the server`}\n`, ctx.now());
         throw new RehearseError('INTERRUPTED', `interrupted while watching the rehearsal runs; ${ctx.flags.leaveRuns ? 'its runs were left running' : `${cancelled.length} unfinished run(s) cancelled`}`, {
-          data: { ...dataNow(), cancelled, interrupted: true },
+          data: { ...dataNow(), cancelled, interrupted: true, files: [logFile] },
         });
       };
       await stopOnInterrupt(cliOutput);
@@ -164,7 +164,7 @@ export function runStep(options: RunStepOptions): Step {
         await writeEvidence(bundle, logFile, `${cliOutput}\n# The Prefect API stopped answering during the watch: ${apiLost}\n`, ctx.now());
         throw new RehearseError('API_UNREACHABLE', `the Prefect API at ${ctx.prefect.apiUrl} stopped answering while the rehearsal ran (${apiLost})`, {
           hint: 'check the server or port-forward, then rerun; the runs already created are listed in summary.json',
-          data: dataNow(),
+          data: { ...dataNow(), files: [logFile] },
         });
       }
       if (result) assertRan(result, 'the watched rehearsal run');
@@ -173,7 +173,7 @@ export function runStep(options: RunStepOptions): Step {
       if (ctx.flags.dryRun) return { checks: [], files: [], data };
       if (!primaryId) {
         await writeEvidence(bundle, logFile, cliOutput, ctx.now());
-        throw new RehearseError('COMMAND_FAILED', 'prefect deployment run created no flow run', { details: tailOf(cliOutput), hint: `see ${logFile} in the bundle`, data });
+        throw new RehearseError('COMMAND_FAILED', 'prefect deployment run created no flow run', { details: tailOf(cliOutput), hint: `see ${logFile} in the bundle`, data: { ...data, files: [logFile] } });
       }
 
       // The other runs of the burst: wait for them to finish too, saying what they wait for.
@@ -204,7 +204,7 @@ export function runStep(options: RunStepOptions): Step {
         throw new RehearseError('TIMEOUT', `rehearsal runs had not finished after ${watchSeconds} s`, {
           details: runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} (${r.id}): ${r.state_name}`),
           hint: 'runs that stay Scheduled mean no worker polls the pool, AwaitingConcurrencySlot a slot held elsewhere: run `rehearse doctor`; raise timeouts.watchSeconds for longer backfills',
-          data: { ...data, endedAt },
+          data: { ...data, endedAt, files },
         });
       }
       return { checks: [check], files, data: { ...data, endedAt } };

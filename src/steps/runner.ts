@@ -32,6 +32,12 @@ function finalStatus(summary: Summary, stoppedBy: 'error' | 'interrupt' | undefi
   return wholeRehearsal && EVIDENCE_STEPS.every((name) => done.has(name)) ? 'complete' : 'partial';
 }
 
+/** Files a failing step wrote before it gave up, as it says in the error's data. */
+function writtenBefore(error: RehearseError): string[] {
+  const files = error.data?.files;
+  return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
+}
+
 async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summary): Promise<{ record: StepRecord; error?: RehearseError; interrupted: boolean }> {
   const ctx = forStep(parent, step.name);
   const started = ctx.now();
@@ -52,7 +58,7 @@ async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summ
     const failure = isRehearseError(caught) ? caught : new RehearseError('INTERRUPTED', 'interrupted', { cause: caught });
     const record: StepRecord = {
       name: step.name, title: step.title, status: interrupted ? 'interrupted' : 'error', verdict: 'error',
-      startedAt: started.toISOString(), durationMs: elapsed(), files: [], commands: ctx.journal, checks: [],
+      startedAt: started.toISOString(), durationMs: elapsed(), files: writtenBefore(failure), commands: ctx.journal, checks: [],
       error: { code: failure.code, message: bundle.redact(failure.message), ...(failure.hint ? { hint: failure.hint } : {}) },
       ...(failure.data ? { data: failure.data } : {}),
     };
@@ -70,7 +76,7 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
 }
 
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
-export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], initial: Summary, options: { wholeRehearsal: boolean }): Promise<StepsOutcome> {
+export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], initial: Summary, options: { wholeRehearsal: boolean; existingBundle?: boolean }): Promise<StepsOutcome> {
   let summary: Summary = { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
@@ -93,8 +99,10 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
         error = result.error;
         stoppedBy = result.interrupted ? 'interrupt' : 'error';
       }
-      // Bad input that stopped a step before it wrote anything leaves the bundle as it was.
-      if (result.error?.exitCode === ExitCode.usage && result.record.files.length === 0 && !result.interrupted) continue;
+      // A step stopped before it wrote anything leaves the bundle as it was when the input was bad,
+      // or when the bundle already held evidence (a failed rerun must not replace what an earlier run recorded).
+      const wroteNothing = result.error && !result.interrupted && result.record.files.length === 0;
+      if (wroteNothing && (result.error?.exitCode === ExitCode.usage || options.existingBundle)) continue;
       summary = withStep(summary, result.record);
       recorded += 1;
     }
