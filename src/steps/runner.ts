@@ -47,9 +47,11 @@ async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summ
     const output = await step.run(ctx, bundle, summary);
     output.checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
     const record: StepRecord = {
-      name: step.name, title: step.title, status: 'ok', verdict: output.checks.length ? worstVerdict(output.checks) : 'pass',
+      name: step.name, title: step.title,
+      status: output.skipped ? 'skipped' : 'ok',
+      verdict: output.skipped ? 'skipped' : output.checks.length ? worstVerdict(output.checks) : 'pass',
       startedAt: started.toISOString(), durationMs: elapsed(), files: output.files, commands: ctx.journal, checks: output.checks,
-      ...(output.data ? { data: output.data } : {}),
+      ...(output.data || output.skipped ? { data: { ...output.data, ...(output.skipped ? { skipped: output.skipped } : {}) } } : {}),
     };
     return { record, interrupted: false };
   } catch (caught) {

@@ -8,6 +8,8 @@ export interface StepOutput {
   files: string[];
   /** What later steps (or a later run by hand) need from this one, kept in summary.json. */
   data?: Record<string, unknown>;
+  /** Set when the step had nothing to do (the reason): it is recorded as skipped, not as passed. */
+  skipped?: string;
 }
 
 /**

@@ -103,7 +103,7 @@ export function uploadStep(options: UploadStepOptions = {}): Step {
       if (!target) {
         if (!options.optional) throw new RehearseError('USAGE', 'no upload target', { hint: NO_TARGET_HINT });
         ctx.reporter.emit({ type: 'info', message: `no upload target, so the bundle stays at ${bundle.dir} (${NO_TARGET_HINT})` });
-        return { checks: [], files: [] };
+        return { checks: [], files: [], skipped: 'no upload target' };
       }
       const files = await listUploadFiles(ctx, bundle, summary);
       const destination = destinationOf(target, bundle.name);
