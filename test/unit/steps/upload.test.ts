@@ -165,7 +165,7 @@ describe('the upload step to a directory', () => {
       'USAGE', 'no upload target', 'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config',
     ]);
     const { output, events } = await upload({ optional: true });
-    expect(output).toEqual({ checks: [], files: [] });
+    expect(output).toEqual({ checks: [], files: [], skipped: 'no upload target' });
     expect(infos(events)[0]).toMatch(/^no upload target, so the bundle stays at /);
     expect(await read('Next_Steps_Log.md')).toBe(LOG_TEXT);
   });
