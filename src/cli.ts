@@ -1,12 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode, isRehearseError, RehearseError } from './errors.js';
-import { createJsonReporter } from './report/json.js';
-import { createJunitReporter } from './report/junit.js';
-import { createPrettyReporter } from './report/pretty.js';
-import { combineReporters, type CommandResult, type Reporter } from './report/events.js';
+import type { CommandResult, Reporter } from './report/events.js';
 import type { SessionOptions } from './session.js';
-import { collectSecrets, createRedactor } from './evidence/redact.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../package.json') as { version: string };
@@ -33,13 +29,20 @@ interface RehearsalFlags extends CommonFlags {
   leaveRuns?: boolean;
 }
 
-function makeReporter(flags: CommonFlags, env: NodeJS.ProcessEnv): Reporter {
+/** Reporters load when a command runs, so --help and --version start as fast as commander allows. */
+async function makeReporter(flags: CommonFlags & { param?: string[] }, env: NodeJS.ProcessEnv): Promise<Reporter> {
+  const [{ createPrettyReporter }, { combineReporters }] = await Promise.all([import('./report/pretty.js'), import('./report/events.js')]);
   const ci = Boolean(flags.ci) || Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
   const stream = flags.json ? process.stderr : process.stdout;
   const color = flags.color !== false && !env.NO_COLOR && !ci && Boolean(stream.isTTY);
   const reporters = [createPrettyReporter({ stream, color, live: !ci && Boolean(stream.isTTY) })];
-  if (flags.json) reporters.push(createJsonReporter(process.stdout));
-  if (flags.junit) reporters.push(createJunitReporter(flags.junit, createRedactor(collectSecrets(env))));
+  if (flags.json) reporters.push((await import('./report/json.js')).createJsonReporter(process.stdout));
+  if (flags.junit) {
+    const [{ createJunitReporter }, { collectSecrets, createRedactor }] = await Promise.all([import('./report/junit.js'), import('./evidence/redact.js')]);
+    // --param values named like secrets are masked in the report too, as in the bundle.
+    const params = Object.fromEntries((flags.param ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    reporters.push(createJunitReporter(flags.junit, createRedactor(collectSecrets(env, [params]))));
+  }
   return combineReporters(reporters);
 }
 
@@ -91,7 +94,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
   };
 
   async function execute(flags: CommonFlags, name: string, action: (reporter: Reporter) => Promise<CommandResult>): Promise<void> {
-    const reporter = makeReporter(flags, io.env);
+    const reporter = await makeReporter(flags, io.env);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     let result: CommandResult;

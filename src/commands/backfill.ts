@@ -13,11 +13,15 @@ export interface BackfillOptions {
   to?: string;
 }
 
-/** The whole rehearsal into one bundle. Preflight, render and inspect are independent: they overlap. */
+/**
+ * The whole rehearsal into one bundle. Preflight goes first so nothing is triggered on a broken
+ * stack; render, inspect and run do not depend on each other, so they overlap (each `uv run`
+ * costs seconds of Python start-up).
+ */
 export async function backfill(options: SessionOptions, step: BackfillOptions): Promise<CommandResult> {
   const stages: Stage[] = [
-    [preflightStep, renderStep, inspectStep],
-    runStep({ defaultBurst: 'exceed-limit' }),
+    preflightStep,
+    [renderStep, inspectStep, runStep({ defaultBurst: 'exceed-limit' })],
     captureStep({ flowRunIds: [], allRuns: false }),
     validateStep({ flowRunIds: [], allRuns: false }),
     uploadStep({ ...(step.to ? { to: step.to } : {}), optional: true }),

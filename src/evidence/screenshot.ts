@@ -33,6 +33,7 @@ const LAUNCH_ARGS = [
 // A loading spinner or empty app shell renders only a few characters of text.
 const MIN_BODY_TEXT = 40;
 // The Prefect UI polls the API while a run page is open, so the network may never go idle.
+const EXPECTED_TEXT_IDLE_CAP_MS = 1_500;
 const NETWORK_IDLE_CAP_MS = 10_000;
 const SETTLE_MS = 500;
 // Shown (with a long text body) when the UI's api_url points elsewhere, e.g. PREFECT_UI_API_URL unset
@@ -139,8 +140,10 @@ export async function captureRunPage(request: ScreenshotRequest): Promise<Screen
     }
 
     stage = 'waiting for the network to settle';
+    // With a text to wait for, that text is the readiness signal: the network only gets a short look.
+    const idleCap = expectText.length > 0 ? EXPECTED_TEXT_IDLE_CAP_MS : NETWORK_IDLE_CAP_MS;
     await page
-      .waitForLoadState('networkidle', { timeout: Math.min(NETWORK_IDLE_CAP_MS, remaining()) })
+      .waitForLoadState('networkidle', { timeout: Math.min(idleCap, remaining()) })
       .catch((err: unknown) => {
         if (!isTimeout(err)) throw err;
       });
