@@ -92,76 +92,94 @@ async function writeAtomically(file: string, data: Buffer): Promise<void> {
   }
 }
 
-export async function captureRunPage(request: ScreenshotRequest): Promise<ScreenshotResult> {
+/** A browser already on the run's page, so the shot can be taken the moment the run ends. */
+export interface RunPage {
+  readonly url: string;
+  capture(request: Omit<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders'> & { requireAll?: boolean }): Promise<ScreenshotResult>;
+  close(): Promise<void>;
+}
+
+/** Launch Chromium and open the run page; a missing result when that cannot be done. */
+export async function openRunPage(request: Pick<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders' | 'timeoutMs'>): Promise<RunPage | Extract<ScreenshotResult, { status: 'missing' }>> {
   const { url } = request;
   const started = Date.now();
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  // Playwright treats a timeout of 0 as "no timeout", so never hand it less than 1 ms.
   const remaining = () => Math.max(1, started + timeoutMs - Date.now());
-  const missing = (reason: string): ScreenshotResult => ({ status: 'missing', reason, url });
-  const expectText = (request.expectText ?? []).filter((t) => t.trim() !== '');
-
+  const missing = (reason: string) => ({ status: 'missing' as const, reason, url });
   const executablePath = request.executablePath ?? findChromium();
   if (executablePath === undefined) {
     const looked = chromiumCandidates(process.env).join(', ');
     return missing(`no Chromium found (looked in ${looked}); install Debian's chromium package or set REHEARSE_CHROMIUM`);
   }
-  if (!isExecutableFile(executablePath)) {
-    return missing(`Chromium executable not found or not executable at ${executablePath}`);
-  }
-
+  if (!isExecutableFile(executablePath)) return missing(`Chromium executable not found or not executable at ${executablePath}`);
   let playwright: typeof import('playwright-core');
   try {
     playwright = await import('playwright-core');
   } catch (err) {
     return missing(`playwright-core could not be loaded: ${firstLine(err)}`);
   }
-
   let browser: Browser | undefined;
-  let stage = 'launching Chromium';
   try {
-    browser = await playwright.chromium.launch({
-      executablePath,
-      headless: true,
-      args: LAUNCH_ARGS,
-      timeout: remaining(),
-    });
+    browser = await playwright.chromium.launch({ executablePath, headless: true, args: LAUNCH_ARGS, timeout: remaining() });
     const context = await browser.newContext({
       viewport: { width: 1440, height: 900 },
       deviceScaleFactor: 1,
       ...(request.extraHeaders ? { extraHTTPHeaders: request.extraHeaders } : {}),
     });
     const page = await context.newPage();
-
-    stage = `loading ${url}`;
     const response = await page.goto(url, { waitUntil: 'domcontentloaded', timeout: remaining() });
     if (response && response.status() >= 400) {
+      await browser.close().catch(() => undefined);
       return missing(`${url} answered HTTP ${response.status()} ${response.statusText()}`.trim());
     }
+    const opened = browser;
+    let loads = 0;
+    return {
+      url,
+      close: () => opened.close().catch(() => undefined),
+      capture: (shot) => shootPage(page, url, shot, (loads += 1) > 1),
+    };
+  } catch (err) {
+    await browser?.close().catch(() => undefined);
+    return missing(isTimeout(err) ? `timed out after ${timeoutMs} ms while opening ${url}` : `failed while opening ${url}: ${firstLine(err)}`);
+  }
+}
+
+type Page = Awaited<ReturnType<Browser['newPage']>>;
+
+async function shootPage(page: Page, url: string, request: Omit<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders'> & { requireAll?: boolean }, reload: boolean): Promise<ScreenshotResult> {
+  const started = Date.now();
+  const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const remaining = () => Math.max(1, started + timeoutMs - Date.now());
+  const missing = (reason: string): ScreenshotResult => ({ status: 'missing', reason, url });
+  const expectText = (request.expectText ?? []).filter((t) => t.trim() !== '');
+  let stage = 'reloading the page';
+  try {
+    // A page opened before the run ended shows its old state until reloaded.
+    if (reload) await page.reload({ waitUntil: 'domcontentloaded', timeout: remaining() });
 
     stage = 'waiting for the network to settle';
     // With a text to wait for, that text is the readiness signal: the network only gets a short look.
     const idleCap = expectText.length > 0 ? EXPECTED_TEXT_IDLE_CAP_MS : NETWORK_IDLE_CAP_MS;
-    await page
-      .waitForLoadState('networkidle', { timeout: Math.min(idleCap, remaining()) })
-      .catch((err: unknown) => {
-        if (!isTimeout(err)) throw err;
-      });
+    await page.waitForLoadState('networkidle', { timeout: Math.min(idleCap, remaining()) }).catch((err: unknown) => {
+      if (!isTimeout(err)) throw err;
+    });
 
     stage = 'waiting for the run page to render';
     let matchedText: string | undefined;
     try {
       const handle = await page.waitForFunction(
-        ({ texts, minText, apiError }) => {
+        ({ texts, all, minText, apiError }) => {
           const doc = (globalThis as unknown as PageGlobals).document;
           const text = doc.body?.innerText ?? '';
           const broken = text.split('\n').find((line) => line.includes(apiError));
           if (broken !== undefined) return { apiError: broken.trim() };
           if (text.trim().length <= minText) return false;
-          const matched = texts.find((t) => text.includes(t));
-          return texts.length === 0 || matched !== undefined ? { matched } : false;
+          if (texts.length === 0) return { matched: undefined };
+          const found = texts.filter((t) => text.includes(t));
+          return (all ? found.length === texts.length : found.length > 0) ? { matched: found.join(', ') } : false;
         },
-        { texts: expectText, minText: MIN_BODY_TEXT, apiError: UI_API_ERROR },
+        { texts: expectText, all: request.requireAll ?? false, minText: MIN_BODY_TEXT, apiError: UI_API_ERROR },
         { timeout: remaining(), polling: 250 },
       );
       const outcome = (await handle.jsonValue()) as { matched?: string; apiError?: string };
@@ -175,7 +193,7 @@ export async function captureRunPage(request: ScreenshotRequest): Promise<Screen
       ]).catch(() => '');
       const snippet = shown.replace(/\s+/g, ' ').trim().slice(0, 120);
       const wanted = expectText.length > 0
-        ? `none of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
+        ? `${request.requireAll ? 'not all' : 'none'} of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
         : `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
       return missing(`${wanted} within ${timeoutMs} ms on ${url}; page showed: ${JSON.stringify(snippet)}`);
     }
@@ -190,19 +208,24 @@ export async function captureRunPage(request: ScreenshotRequest): Promise<Screen
     stage = `writing ${request.outFile}`;
     await writeAtomically(request.outFile, png);
     return {
-      status: 'captured',
-      file: request.outFile,
-      width: size.width,
-      height: size.height,
-      bytes: png.length,
-      url,
-      durationMs: Date.now() - started,
-      ...(matchedText !== undefined ? { matchedText } : {}),
+      status: 'captured', file: request.outFile, width: size.width, height: size.height, bytes: png.length, url,
+      durationMs: Date.now() - started, ...(matchedText !== undefined ? { matchedText } : {}),
     };
   } catch (err) {
     if (isTimeout(err)) return missing(`timed out after ${timeoutMs} ms while ${stage}`);
     return missing(`failed while ${stage}: ${firstLine(err)}`);
+  }
+}
+
+/** Open the run page, wait until it shows the run, take the PNG, close the browser. */
+export async function captureRunPage(request: ScreenshotRequest): Promise<ScreenshotResult> {
+  const started = Date.now();
+  const page = await openRunPage(request);
+  if ('status' in page) return page;
+  try {
+    const timeoutMs = Math.max(1, (request.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (Date.now() - started));
+    return await page.capture({ outFile: request.outFile, timeoutMs, ...(request.expectText ? { expectText: request.expectText } : {}) });
   } finally {
-    await browser?.close().catch(() => undefined);
+    await page.close();
   }
 }

@@ -15,8 +15,13 @@ export interface CaptureOptions {
   allRuns: boolean;
 }
 
+/** What the run step or capture recorded of the run page's screenshot. */
+export type ScreenshotRecord =
+  | { status: 'captured'; url: string; width: number; height: number; matchedText?: string }
+  | { status: 'missing'; url: string; reason: string };
+
 /** The run's page in the UI: the URL the CLI printed, else the server's own UI. */
-function runPageUrl(apiUrl: string, runId: string, printed: unknown): string {
+export function runPageUrl(apiUrl: string, runId: string, printed: unknown): string {
   if (typeof printed === 'string' && printed.includes(runId)) return printed;
   return `${apiUrl.replace(/\/api\/?$/, '')}/runs/flow-run/${runId}`;
 }
@@ -39,9 +44,14 @@ export function captureStep(options: CaptureOptions): Step {
       const url = runPageUrl(ctx.prefect.apiUrl, primary, stepData(summary, 'run')?.runUrl);
       const shotFile = path.join(bundle.dir, SCREENSHOT_FILE);
       const { captureRunPage } = await import('../evidence/screenshot.js');
+      // The run step shoots the page the moment the run ends; that picture is the one to keep.
+      const taken = stepData(summary, 'run')?.screenshot as ScreenshotRecord | undefined;
+      const reuse = options.flowRunIds.length === 0 && taken?.status === 'captured' && (await fs.pathExists(shotFile));
       const [histories, shot] = await Promise.all([
         collectStateHistories(ctx, selection, { allRuns: options.allRuns }),
-        ctx.flags.dryRun
+        reuse && taken?.status === 'captured'
+          ? Promise.resolve({ ...taken, status: 'reused' as const })
+          : ctx.flags.dryRun
           ? Promise.resolve({ status: 'missing' as const, reason: 'dry run', url })
           : captureRunPage({ url, outFile: `${shotFile}.new`, ...(primaryRun ? { expectText: [primaryRun.name] } : {}), ...(ctx.env.PREFECT_API_KEY ? { extraHeaders: { authorization: `Bearer ${ctx.env.PREFECT_API_KEY}` } } : {}) }),
       ]);
@@ -51,7 +61,10 @@ export function captureStep(options: CaptureOptions): Step {
         await writeEvidence(bundle, STATE_HISTORY_FILE, `${JSON.stringify(histories, null, 2)}\n`, now),
       ];
       let check: Check;
-      if (shot.status === 'captured') {
+      if (shot.status === 'reused') {
+        files.push(SCREENSHOT_FILE);
+        check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'pass', reason: `${shot.width}x${shot.height} of ${shot.url}, taken as the run ended${shot.matchedText ? `, showing ${shot.matchedText}` : ''}` };
+      } else if (shot.status === 'captured') {
         files.push(await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(`${shotFile}.new`), now));
         await fs.remove(`${shotFile}.new`);
         check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'pass', reason: `${shot.width}x${shot.height} of ${url}${shot.matchedText ? ` showing ${shot.matchedText}` : ''}` };
@@ -61,7 +74,7 @@ export function captureStep(options: CaptureOptions): Step {
       const transitions = histories.runs.reduce((n, r) => n + r.states.length, 0);
       files.push(await updateNotes(bundle, 'capture', 'Capture', [
         `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,
-        shot.status === 'captured' ? `Screenshot of ${url} in ${SCREENSHOT_FILE}.` : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
+        shot.status !== 'missing' ? `Screenshot of ${shot.url} in ${SCREENSHOT_FILE}.` : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
       ].join('\n\n'), now));
       return { checks: [check], files, data: { flowRunIds: selection.rehearsalRunIds, runsWithHistory: histories.runs.length, screenshot: shot.status, url } };
     },

@@ -1,6 +1,10 @@
+import path from 'node:path';
+import fs from 'fs-extra';
 import { isValid, parseISO } from 'date-fns';
 import type { Context } from '../context.js';
-import { writeEvidence } from '../evidence/bundle.js';
+import { writeEvidence, type Bundle } from '../evidence/bundle.js';
+import type { RunPage } from '../evidence/screenshot.js';
+import { runPageUrl, SCREENSHOT_FILE, type ScreenshotRecord } from './capture.js';
 import { updateNotes, table } from '../evidence/notes.js';
 import { RehearseError, tailOf } from '../errors.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
@@ -102,6 +106,17 @@ async function watchApi(ctx: Context, ids: () => string[], stop: AbortController
   return undefined;
 }
 
+/** The run page once the run has ended, showing its name and final state, kept as the capture step's PNG. */
+async function shootFinishedRun(ctx: Context, bundle: Bundle, page: RunPage | undefined, run: FlowRun | undefined): Promise<ScreenshotRecord | undefined> {
+  if (!page || !run || !TERMINAL.has(run.state_type ?? '')) return undefined;
+  const pending = path.join(bundle.dir, `.${SCREENSHOT_FILE}.pending`);
+  const shot = await page.capture({ outFile: pending, expectText: [run.name, run.state_name ?? ''], requireAll: true, timeoutMs: 30_000 });
+  if (shot.status !== 'captured') return { status: 'missing', url: shot.url, reason: shot.reason };
+  await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(pending), ctx.now());
+  await fs.remove(pending);
+  return { status: 'captured', url: shot.url, width: shot.width, height: shot.height, ...(shot.matchedText ? { matchedText: shot.matchedText } : {}) };
+}
+
 /** Runbook step 3: a bounded backfill, watched to the end; --burst N submits N runs at once. */
 export function runStep(options: RunStepOptions): Step {
   return {
@@ -131,9 +146,20 @@ export function runStep(options: RunStepOptions): Step {
       }
 
       let primaryId: string | undefined = workQueue ? created[0]?.id : undefined;
+      // The run page opens while the run runs, so its screenshot costs no time once the run ends.
+      let runPage: Promise<RunPage | undefined> | undefined;
+      const openPage = (url: string): void => {
+        if (ctx.flags.dryRun || runPage) return;
+        runPage = import('../evidence/screenshot.js')
+          .then(({ openRunPage }) => openRunPage({ url, ...(ctx.env.PREFECT_API_KEY ? { extraHeaders: { authorization: `Bearer ${ctx.env.PREFECT_API_KEY}` } } : {}) }))
+          .then((page) => ('capture' in page ? page : undefined), () => undefined);
+      };
+      if (primaryId) openPage(runPageUrl(ctx.prefect.apiUrl, primaryId, undefined));
       const onLine = (line: string): void => {
         const match = RUN_ID_LINE.exec(line);
         if (match?.[1] && !primaryId) primaryId = match[1];
+        const url = URL_LINE.exec(line)?.[1];
+        if (url && primaryId) openPage(runPageUrl(ctx.prefect.apiUrl, primaryId, url));
         if (/AwaitingConcurrencySlot|Late/.test(line)) ctx.reporter.emit({ type: 'waiting', step: 'run', message: `queued: ${line.trim()}` });
       };
       const cli = cliOf(ctx);
@@ -145,6 +171,7 @@ export function runStep(options: RunStepOptions): Step {
         : ctx.runner.run(runDeploymentCommand(cli, fullName(ref), parameters, watchSeconds, tags), { onStdoutLine: onLine, signal: watchSignal })
       ).finally(() => stopWatch.abort());
       const lostApi = watchApi(ctx, () => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id)], stopWatch);
+      try {
       const result = await watch;
       const apiLost = await lostApi;
       const cliOutput = result ? result.stdout + result.stderr : '';
@@ -187,6 +214,7 @@ export function runStep(options: RunStepOptions): Step {
       }
       await stopOnInterrupt(cliOutput);
       const endedAt = ctx.now().toISOString();
+      const screenshot = await shootFinishedRun(ctx, bundle, await runPage, runs.find((r) => r.id === primaryId));
       const others = runs.filter((r) => r.id !== primaryId);
       const primary = runs.find((r) => r.id === primaryId);
       // With a work queue the CLI never printed the run it watches: say which, as `deployment run` would.
@@ -196,7 +224,7 @@ export function runStep(options: RunStepOptions): Step {
       const log = others.length
         ? `${header}${cliOutput}\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n')}\n`
         : `${header}${cliOutput}`;
-      const files = [await writeEvidence(bundle, logFile, log, ctx.now())];
+      const files = [await writeEvidence(bundle, logFile, log, ctx.now()), ...(screenshot?.status === 'captured' ? [SCREENSHOT_FILE] : [])];
       const rows = runs.map((r) => [r.id === primaryId ? `${r.name} (watched)` : r.name, r.id, r.state_name, r.start_time, r.end_time]);
       files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', `Window ${since}..${until}, burst ${burst}${workQueue ? `, work queue ${workQueue}` : ''}.\n\n${table(['run', 'id', 'final state', 'start', 'end'], rows)}`, ctx.now()));
       const check = runsCheck(runs, primaryId);
@@ -207,7 +235,10 @@ export function runStep(options: RunStepOptions): Step {
           data: { ...data, endedAt, files },
         });
       }
-      return { checks: [check], files, data: { ...data, endedAt } };
+      return { checks: [check], files, data: { ...data, endedAt, ...(screenshot ? { screenshot } : {}) } };
+      } finally {
+        await (await runPage)?.close();
+      }
     },
   };
 }
