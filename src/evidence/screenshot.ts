@@ -36,6 +36,8 @@ const MIN_BODY_TEXT = 40;
 const EXPECTED_TEXT_IDLE_CAP_MS = 1_500;
 const NETWORK_IDLE_CAP_MS = 10_000;
 const SETTLE_MS = 500;
+// How long an already open page gets to show a run's final state before it is reloaded.
+const LIVE_PAGE_LOOK_MS = 2_500;
 // Shown (with a long text body) when the UI's api_url points elsewhere, e.g. PREFECT_UI_API_URL unset
 // on a server started with --port; waiting out the timeout would not help.
 const UI_API_ERROR = "Can't connect to Server API";
@@ -133,11 +135,14 @@ export async function openRunPage(request: Pick<ScreenshotRequest, 'url' | 'exec
       return missing(`${url} answered HTTP ${response.status()} ${response.statusText()}`.trim());
     }
     const opened = browser;
-    let loads = 0;
     return {
       url,
       close: () => opened.close().catch(() => undefined),
-      capture: (shot) => shootPage(page, url, shot, (loads += 1) > 1),
+      // The UI refreshes an open run page by itself: a short look first, a reload only if it has not.
+      capture: async (shot) => {
+        const quick = await shootPage(page, url, { ...shot, timeoutMs: Math.min(LIVE_PAGE_LOOK_MS, shot.timeoutMs ?? DEFAULT_TIMEOUT_MS) }, false);
+        return quick.status === 'captured' ? quick : shootPage(page, url, shot, true);
+      },
     };
   } catch (err) {
     await browser?.close().catch(() => undefined);

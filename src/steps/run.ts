@@ -81,7 +81,7 @@ function runsCheck(runs: FlowRun[], primaryId: string | undefined): Check {
  * While the CLI watches: report what queued runs wait for, and resolve with a reason (after
  * stopping the watch) if the API stops answering three times running.
  */
-async function watchApi(ctx: Context, ids: () => string[], stop: AbortController): Promise<string | undefined> {
+async function watchApi(ctx: Context, ids: () => string[], stop: AbortController, onRuns: (runs: FlowRun[]) => void): Promise<string | undefined> {
   let failures = 0;
   let lastSeen = '';
   while (!stop.signal.aborted) {
@@ -90,6 +90,7 @@ async function watchApi(ctx: Context, ids: () => string[], stop: AbortController
     try {
       const runs = await readFlowRuns(ctx.api, ids());
       failures = 0;
+      onRuns(runs);
       const waiting = runs.filter((r) => !TERMINAL.has(r.state_type ?? '') && r.state_type !== 'RUNNING').map((r) => `${r.name} ${r.state_name}`);
       const line = waiting.length ? `waiting: ${waiting.join(', ')}${runs.some((r) => r.state_type === 'RUNNING') ? `; ${runs.filter((r) => r.state_type === 'RUNNING').length} running` : ''}` : '';
       if (line && line !== lastSeen) ctx.reporter.emit({ type: 'waiting', step: 'run', message: line });
@@ -154,12 +155,17 @@ export function runStep(options: RunStepOptions): Step {
           .then(({ openRunPage }) => openRunPage({ url, ...(ctx.env.PREFECT_API_KEY ? { extraHeaders: { authorization: `Bearer ${ctx.env.PREFECT_API_KEY}` } } : {}) }))
           .then((page) => ('capture' in page ? page : undefined), () => undefined);
       };
-      if (primaryId) openPage(runPageUrl(ctx.prefect.apiUrl, primaryId, undefined));
+      let printedUrl: string | undefined;
+      // Chromium starts once the run is RUNNING: earlier it would compete for the CPU with the
+      // Python start-ups of the CLI and of the flow run itself.
+      const onRuns = (runs: FlowRun[]): void => {
+        const primary = runs.find((r) => r.id === primaryId);
+        if (primary && primaryId && (primary.state_type === 'RUNNING' || TERMINAL.has(primary.state_type ?? ''))) openPage(runPageUrl(ctx.prefect.apiUrl, primaryId, printedUrl));
+      };
       const onLine = (line: string): void => {
         const match = RUN_ID_LINE.exec(line);
         if (match?.[1] && !primaryId) primaryId = match[1];
-        const url = URL_LINE.exec(line)?.[1];
-        if (url && primaryId) openPage(runPageUrl(ctx.prefect.apiUrl, primaryId, url));
+        printedUrl ??= URL_LINE.exec(line)?.[1];
         if (/AwaitingConcurrencySlot|Late/.test(line)) ctx.reporter.emit({ type: 'waiting', step: 'run', message: `queued: ${line.trim()}` });
       };
       const cli = cliOf(ctx);
@@ -170,7 +176,7 @@ export function runStep(options: RunStepOptions): Step {
         ? primaryId ? ctx.runner.run(prefectCommand(cli, ['flow-run', 'watch', primaryId, '--timeout', String(watchSeconds)], true, (watchSeconds + 60) * 1000), { onStdoutLine: onLine, signal: watchSignal }) : Promise.resolve(undefined)
         : ctx.runner.run(runDeploymentCommand(cli, fullName(ref), parameters, watchSeconds, tags), { onStdoutLine: onLine, signal: watchSignal })
       ).finally(() => stopWatch.abort());
-      const lostApi = watchApi(ctx, () => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id)], stopWatch);
+      const lostApi = watchApi(ctx, () => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id)], stopWatch, onRuns);
       try {
       const result = await watch;
       const apiLost = await lostApi;

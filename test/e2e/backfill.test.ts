@@ -86,6 +86,13 @@ describe('rehearse backfill against the real sandbox', () => {
   it('a single run leaves the concurrency guardrail inconclusive, never a pass', async () => {
     const run = await rehearse(['run', '--sandbox', '--json', '--new-bundle', '--since', '2024-01-01', '--until', '2024-01-01', '--watch-timeout', '180'], { cwd });
     expect(run.exitCode, run.stdout).toBe(0);
+    // capture by hand, naming the run: it takes its own screenshot of the run page
+    const runId = (parseJson(run).summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[])[0] as string;
+    const capture = await rehearse(['capture', '--sandbox', '--json', '--flow-run', runId], { cwd });
+    const captured = parseJson(capture);
+    expect(capture.exitCode, capture.stdout).toBe(0);
+    expect(captured.summary?.checks.find((c) => c.id === 'evidence.screenshot')?.reason).not.toContain('taken as the run ended');
+    expect(readPngSize(await fs.readFile(path.join(cwd, captured.bundle as string, 'hotpass-e2e-staging.png')))).toEqual({ width: 1440, height: 900 });
     const validate = await rehearse(['validate', '--sandbox', '--json'], { cwd });
     const out = parseJson(validate);
     expect(validate.exitCode).toBe(4);
