@@ -178,70 +178,70 @@ export function runStep(options: RunStepOptions): Step {
       ).finally(() => stopWatch.abort());
       const lostApi = watchApi(ctx, () => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id)], stopWatch, onRuns);
       try {
-      const result = await watch;
-      const apiLost = await lostApi;
-      const cliOutput = result ? result.stdout + result.stderr : '';
-      primaryId ??= RUN_ID_LINE.exec(cliOutput)?.[1];
-      const runIdsNow = (): string[] => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id).filter((id) => id !== primaryId)];
-      const dataNow = () => ({ fullName: fullName(ref), deploymentId: deployment.id, primaryRunId: primaryId ?? null, flowRunIds: runIdsNow(), burst, strictestLimit: strictest ?? null, startedAt, runUrl: URL_LINE.exec(cliOutput)?.[1] ?? null, parameters, workQueue: workQueue ?? null });
-      const stopOnInterrupt = async (log: string): Promise<void> => {
-        if (!ctx.signal.aborted) return;
-        const cancelled = ctx.flags.leaveRuns ? [] : await cancelFlowRuns(ctx.api, runIdsNow());
-        await writeEvidence(bundle, logFile, `${log}\n# Interrupted: ${ctx.flags.leaveRuns ? 'runs left as they were (--leave-runs)' : `${cancelled.length} unfinished run(s) cancelled on the server`}\n`, ctx.now());
-        throw new RehearseError('INTERRUPTED', `interrupted while watching the rehearsal runs; ${ctx.flags.leaveRuns ? 'its runs were left running' : `${cancelled.length} unfinished run(s) cancelled`}`, {
-          data: { ...dataNow(), cancelled, interrupted: true, files: [logFile] },
-        });
-      };
-      await stopOnInterrupt(cliOutput);
-      if (apiLost) {
-        await writeEvidence(bundle, logFile, `${cliOutput}\n# The Prefect API stopped answering during the watch: ${apiLost}\n`, ctx.now());
-        throw new RehearseError('API_UNREACHABLE', `the Prefect API at ${ctx.prefect.apiUrl} stopped answering while the rehearsal ran (${apiLost})`, {
-          hint: 'check the server or port-forward, then rerun; the runs already created are listed in summary.json',
-          data: { ...dataNow(), files: [logFile] },
-        });
-      }
-      if (result) assertRan(result, 'the watched rehearsal run');
-      const runIds = runIdsNow();
-      const data = dataNow();
-      if (ctx.flags.dryRun) return { checks: [], files: [], data };
-      if (!primaryId) {
-        await writeEvidence(bundle, logFile, cliOutput, ctx.now());
-        throw new RehearseError('COMMAND_FAILED', 'prefect deployment run created no flow run', { details: tailOf(cliOutput), hint: `see ${logFile} in the bundle`, data: { ...data, files: [logFile] } });
-      }
+        const result = await watch;
+        const apiLost = await lostApi;
+        const cliOutput = result ? result.stdout + result.stderr : '';
+        primaryId ??= RUN_ID_LINE.exec(cliOutput)?.[1];
+        const runIdsNow = (): string[] => [...(primaryId ? [primaryId] : []), ...created.map((r) => r.id).filter((id) => id !== primaryId)];
+        const dataNow = () => ({ fullName: fullName(ref), deploymentId: deployment.id, primaryRunId: primaryId ?? null, flowRunIds: runIdsNow(), burst, strictestLimit: strictest ?? null, startedAt, runUrl: URL_LINE.exec(cliOutput)?.[1] ?? null, parameters, workQueue: workQueue ?? null });
+        const stopOnInterrupt = async (log: string): Promise<void> => {
+          if (!ctx.signal.aborted) return;
+          const cancelled = ctx.flags.leaveRuns ? [] : await cancelFlowRuns(ctx.api, runIdsNow());
+          await writeEvidence(bundle, logFile, `${log}\n# Interrupted: ${ctx.flags.leaveRuns ? 'runs left as they were (--leave-runs)' : `${cancelled.length} unfinished run(s) cancelled on the server`}\n`, ctx.now());
+          throw new RehearseError('INTERRUPTED', `interrupted while watching the rehearsal runs; ${ctx.flags.leaveRuns ? 'its runs were left running' : `${cancelled.length} unfinished run(s) cancelled`}`, {
+            data: { ...dataNow(), cancelled, interrupted: true, files: [logFile] },
+          });
+        };
+        await stopOnInterrupt(cliOutput);
+        if (apiLost) {
+          await writeEvidence(bundle, logFile, `${cliOutput}\n# The Prefect API stopped answering during the watch: ${apiLost}\n`, ctx.now());
+          throw new RehearseError('API_UNREACHABLE', `the Prefect API at ${ctx.prefect.apiUrl} stopped answering while the rehearsal ran (${apiLost})`, {
+            hint: 'check the server or port-forward, then rerun; the runs already created are listed in summary.json',
+            data: { ...dataNow(), files: [logFile] },
+          });
+        }
+        if (result) assertRan(result, 'the watched rehearsal run');
+        const runIds = runIdsNow();
+        const data = dataNow();
+        if (ctx.flags.dryRun) return { checks: [], files: [], data };
+        if (!primaryId) {
+          await writeEvidence(bundle, logFile, cliOutput, ctx.now());
+          throw new RehearseError('COMMAND_FAILED', 'prefect deployment run created no flow run', { details: tailOf(cliOutput), hint: `see ${logFile} in the bundle`, data: { ...data, files: [logFile] } });
+        }
 
-      // The other runs of the burst: wait for them to finish too, saying what they wait for.
-      const deadline = Date.parse(startedAt) + watchSeconds * 1000;
-      let runs = await readFlowRuns(ctx.api, runIds);
-      while (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && ctx.now().getTime() < deadline && !ctx.signal.aborted) {
-        const waiting = runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} ${r.state_name}`);
-        ctx.reporter.emit({ type: 'waiting', step: 'run', message: `waiting for ${waiting.length} of ${runs.length} run(s): ${waiting.join(', ')}` });
-        await sleep(2000, ctx.signal);
-        runs = await readFlowRuns(ctx.api, runIds);
-      }
-      await stopOnInterrupt(cliOutput);
-      const endedAt = ctx.now().toISOString();
-      const screenshot = await shootFinishedRun(ctx, bundle, await runPage, runs.find((r) => r.id === primaryId));
-      const others = runs.filter((r) => r.id !== primaryId);
-      const primary = runs.find((r) => r.id === primaryId);
-      // With a work queue the CLI never printed the run it watches: say which, as `deployment run` would.
-      const header = workQueue && primary
-        ? `# Created through the API on work queue ${workQueue} (the CLI has no --work-queue), watched with prefect flow-run watch\n└── UUID: ${primary.id}\n└── Name: ${primary.name}\n└── Parameters: ${JSON.stringify(parameters)}\n`
-        : '';
-      const log = others.length
-        ? `${header}${cliOutput}\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n')}\n`
-        : `${header}${cliOutput}`;
-      const files = [await writeEvidence(bundle, logFile, log, ctx.now()), ...(screenshot?.status === 'captured' ? [SCREENSHOT_FILE] : [])];
-      const rows = runs.map((r) => [r.id === primaryId ? `${r.name} (watched)` : r.name, r.id, r.state_name, r.start_time, r.end_time]);
-      files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', `Window ${since}..${until}, burst ${burst}${workQueue ? `, work queue ${workQueue}` : ''}.\n\n${table(['run', 'id', 'final state', 'start', 'end'], rows)}`, ctx.now()));
-      const check = runsCheck(runs, primaryId);
-      if (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && !ctx.signal.aborted) {
-        throw new RehearseError('TIMEOUT', `rehearsal runs had not finished after ${watchSeconds} s`, {
-          details: runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} (${r.id}): ${r.state_name}`),
-          hint: 'runs that stay Scheduled mean no worker polls the pool, AwaitingConcurrencySlot a slot held elsewhere: run `rehearse doctor`; raise timeouts.watchSeconds for longer backfills',
-          data: { ...data, endedAt, files },
-        });
-      }
-      return { checks: [check], files, data: { ...data, endedAt, ...(screenshot ? { screenshot } : {}) } };
+        // The other runs of the burst: wait for them to finish too, saying what they wait for.
+        const deadline = Date.parse(startedAt) + watchSeconds * 1000;
+        let runs = await readFlowRuns(ctx.api, runIds);
+        while (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && ctx.now().getTime() < deadline && !ctx.signal.aborted) {
+          const waiting = runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} ${r.state_name}`);
+          ctx.reporter.emit({ type: 'waiting', step: 'run', message: `waiting for ${waiting.length} of ${runs.length} run(s): ${waiting.join(', ')}` });
+          await sleep(2000, ctx.signal);
+          runs = await readFlowRuns(ctx.api, runIds);
+        }
+        await stopOnInterrupt(cliOutput);
+        const endedAt = ctx.now().toISOString();
+        const screenshot = await shootFinishedRun(ctx, bundle, await runPage, runs.find((r) => r.id === primaryId));
+        const others = runs.filter((r) => r.id !== primaryId);
+        const primary = runs.find((r) => r.id === primaryId);
+        // With a work queue the CLI never printed the run it watches: say which, as `deployment run` would.
+        const header = workQueue && primary
+          ? `# Created through the API on work queue ${workQueue} (the CLI has no --work-queue), watched with prefect flow-run watch\n└── UUID: ${primary.id}\n└── Name: ${primary.name}\n└── Parameters: ${JSON.stringify(parameters)}\n`
+          : '';
+        const log = others.length
+          ? `${header}${cliOutput}\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n')}\n`
+          : `${header}${cliOutput}`;
+        const files = [await writeEvidence(bundle, logFile, log, ctx.now()), ...(screenshot?.status === 'captured' ? [SCREENSHOT_FILE] : [])];
+        const rows = runs.map((r) => [r.id === primaryId ? `${r.name} (watched)` : r.name, r.id, r.state_name, r.start_time, r.end_time]);
+        files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', `Window ${since}..${until}, burst ${burst}${workQueue ? `, work queue ${workQueue}` : ''}.\n\n${table(['run', 'id', 'final state', 'start', 'end'], rows)}`, ctx.now()));
+        const check = runsCheck(runs, primaryId);
+        if (runs.some((r) => !TERMINAL.has(r.state_type ?? '')) && !ctx.signal.aborted) {
+          throw new RehearseError('TIMEOUT', `rehearsal runs had not finished after ${watchSeconds} s`, {
+            details: runs.filter((r) => !TERMINAL.has(r.state_type ?? '')).map((r) => `${r.name} (${r.id}): ${r.state_name}`),
+            hint: 'runs that stay Scheduled mean no worker polls the pool, AwaitingConcurrencySlot a slot held elsewhere: run `rehearse doctor`; raise timeouts.watchSeconds for longer backfills',
+            data: { ...data, endedAt, files },
+          });
+        }
+        return { checks: [check], files, data: { ...data, endedAt, ...(screenshot ? { screenshot } : {}) } };
       } finally {
         await (await runPage)?.close();
       }
