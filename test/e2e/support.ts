@@ -33,18 +33,30 @@ export async function rehearse(args: string[], options: { cwd: string; env?: Rec
 /** `uv run prefect ...` in the sandbox's environment: how a test breaks a guardrail on the real server. */
 export async function prefect(args: string[]): Promise<CliRun> {
   const state = await sandbox();
-  const result = await execa('uv', ['run', 'prefect', ...args], { cwd: state.projectDir, env: { ...process.env, ...sandboxProcessEnv(state) }, reject: false });
-  if (result.exitCode !== 0) throw new Error(`prefect ${args.join(' ')} failed: ${result.stdout}${result.stderr}`);
-  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+  for (let attempt = 1; ; attempt += 1) {
+    const result = await execa('uv', ['run', 'prefect', ...args], { cwd: state.projectDir, env: { ...process.env, ...sandboxProcessEnv(state) }, reject: false });
+    if (result.exitCode === 0) return { exitCode: 0, stdout: result.stdout, stderr: result.stderr };
+    // The sandbox's SQLite answers 503 while another writer holds the database: try again shortly.
+    const locked = /503|Service Unavailable|database is locked/.test(result.stdout + result.stderr);
+    if (!locked || attempt >= 4) throw new Error(`prefect ${args.join(' ')} failed: ${result.stdout}${result.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+  }
 }
 
 export async function api<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
   const state = await sandbox();
-  const response = await fetch(`${state.apiUrl}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  let response: Response;
+  for (let attempt = 1; ; attempt += 1) {
+    response = await fetch(`${state.apiUrl}${route}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    // As rehearse's own client does: a 503 from the sandbox's SQLite is a locked database, worth a retry.
+    if (response.status !== 503 || attempt >= 5) break;
+    await response.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+  }
   if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
   const text = await response.text();
   return (text ? JSON.parse(text) : undefined) as T;
