@@ -74,6 +74,27 @@ describe('rehearse inspect against the real sandbox', () => {
       restore: () => patchDeployment({ parameters: deployment.parameters }),
     },
     {
+      name: 'collision strategy switched to CANCEL_NEW',
+      check: 'deployment.collision_strategy',
+      apply: () => patchDeployment({ concurrency_options: { collision_strategy: 'CANCEL_NEW' } }),
+      restore: () => patchDeployment({ concurrency_options: { collision_strategy: 'ENQUEUE' } }),
+    },
+    {
+      name: 'concurrency_limit parameter changed',
+      check: 'parameters.concurrency_limit',
+      apply: () => patchDeployment({ parameters: { ...deployment.parameters, concurrency_limit: 8 } }),
+      restore: () => patchDeployment({ parameters: deployment.parameters }),
+    },
+    {
+      name: 'deployment moved to another work pool',
+      check: 'deployment.work_pool',
+      apply: async () => {
+        await prefect(['work-pool', 'create', 'another-pool', '--type', 'process', '--overwrite']);
+        return patchDeployment({ work_pool_name: 'another-pool' });
+      },
+      restore: () => patchDeployment({ work_pool_name: 'hotpass-backfill-pool' }),
+    },
+    {
       name: 'backfill flag flipped',
       check: 'parameters.pipeline.backfill',
       apply: () => patchDeployment({ parameters: { ...deployment.parameters, parameters: { pipeline: { ...deployment.parameters.parameters.pipeline, backfill: false } } } }),
