@@ -27,15 +27,6 @@ export function runDeploymentCommand(cli: PrefectCli, fullName: string, paramete
   return prefectCommand(cli, args, false, (watchTimeoutSeconds + 60) * 1000);
 }
 
-export const inspectFlowRunCommand = (cli: PrefectCli, id: string): Command =>
-  prefectCommand(cli, ['flow-run', 'inspect', id, '-o', 'json'], true);
-
-export const inspectWorkPoolCommand = (cli: PrefectCli, pool: string): Command =>
-  prefectCommand(cli, ['work-pool', 'inspect', pool, '-o', 'json'], true);
-
-export const cancelFlowRunCommand = (cli: PrefectCli, id: string): Command =>
-  prefectCommand(cli, ['flow-run', 'cancel', id], false);
-
 export const prefectVersionCommand = (cli: PrefectCli): Command => prefectCommand(cli, ['--version'], true, 60_000);
 
 /** Every Prefect child process: talk to this API, plain output, no prompts, no telemetry. */

@@ -206,4 +206,3 @@ export async function sandboxDown(stateDir: string, options: { purge?: boolean }
   return { stopped, wasRunning: state !== undefined };
 }
 
-export { FIXTURE_PROJECT, MANIFEST as FIXTURE_MANIFEST };
