@@ -94,6 +94,22 @@ export async function findOpenBundle(root: string, options: { includeSealed?: bo
  * Text is redacted; buffers (images) are written as they are.
  */
 export async function writeEvidence(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
+  try {
+    return await writeEvidenceFile(bundle, rel, content, stamp);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A full or read-only disk is the operator's to fix, not a bug: say so, and what was not written.
+    if (code && ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR', 'EEXIST'].includes(code)) {
+      throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `could not write ${rel} into ${bundle.dir} (${code})`, {
+        hint: 'free space or fix permissions there, then rerun the step on this bundle (--bundle); files already written are kept',
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+async function writeEvidenceFile(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
   const file = path.join(bundle.dir, rel);
   const data = typeof content === 'string' ? bundle.redact(content) : content;
   if (await fs.pathExists(file)) {
