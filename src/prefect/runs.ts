@@ -67,15 +67,21 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
  * Cancel runs even while the rehearsal itself is being aborted (so no abort signal here):
  * a run not yet started is Cancelled outright, a started one is Cancelling so its worker stops it.
  */
-export async function cancelFlowRuns(api: PrefectApi, ids: readonly string[]): Promise<{ id: string; state: string; status: number }[]> {
-  const response = await api.request({ method: 'POST', path: '/flow_runs/filter', body: { flow_runs: { id: { any_: ids } }, limit: 200 }, readOnly: true }, { signal: undefined });
-  const runs = response.status === 200 ? parseRuns(JSON.parse(response.text)) : [];
-  return mapLimited(runs.filter((r) => !TERMINAL.has(r.state_type ?? '')), 4, async (run) => {
+export async function cancelFlowRuns(api: PrefectApi, ids: readonly string[], tag?: string): Promise<{ runIds: string[]; cancelled: { id: string; state: string; status: number }[] }> {
+  // By tag as well as by id: a run the CLI created just before it was stopped has not told us its id.
+  const filters = [{ id: { any_: ids } }, ...(tag ? [{ tags: { all_: [tag] } }] : [])];
+  const runs = new Map<string, FlowRun>();
+  for (const filter of filters) {
+    const response = await api.request({ method: 'POST', path: '/flow_runs/filter', body: { flow_runs: filter, limit: 200 }, readOnly: true }, { signal: undefined });
+    if (response.status === 200) for (const run of parseRuns(JSON.parse(response.text))) runs.set(run.id, run);
+  }
+  const cancelled = await mapLimited([...runs.values()].filter((r) => !TERMINAL.has(r.state_type ?? '')), 4, async (run) => {
     const type = run.state_type === 'RUNNING' || run.state_type === 'CANCELLING' ? 'CANCELLING' : 'CANCELLED';
     const body = { state: { type, message: 'Cancelled by rehearse: the rehearsal was interrupted' }, force: true };
     const answer = await api.request({ method: 'POST', path: `/flow_runs/${run.id}/set_state`, body, readOnly: false }, { signal: undefined });
     return { id: run.id, state: type, status: answer.status };
   });
+  return { runIds: [...new Set([...ids, ...runs.keys()])], cancelled };
 }
 
 export interface SlotEvent {

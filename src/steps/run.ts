@@ -186,10 +186,10 @@ export function runStep(options: RunStepOptions): Step {
         const dataNow = () => ({ fullName: fullName(ref), deploymentId: deployment.id, primaryRunId: primaryId ?? null, flowRunIds: runIdsNow(), burst, strictestLimit: strictest ?? null, startedAt, runUrl: URL_LINE.exec(cliOutput)?.[1] ?? null, parameters, workQueue: workQueue ?? null });
         const stopOnInterrupt = async (log: string): Promise<void> => {
           if (!ctx.signal.aborted) return;
-          const cancelled = ctx.flags.leaveRuns ? [] : await cancelFlowRuns(ctx.api, runIdsNow());
+          const { runIds: known, cancelled } = ctx.flags.leaveRuns ? { runIds: runIdsNow(), cancelled: [] } : await cancelFlowRuns(ctx.api, runIdsNow(), tags[1]);
           await writeEvidence(bundle, logFile, `${log}\n# Interrupted: ${ctx.flags.leaveRuns ? 'runs left as they were (--leave-runs)' : `${cancelled.length} unfinished run(s) cancelled on the server`}\n`, ctx.now());
           throw new RehearseError('INTERRUPTED', `interrupted while watching the rehearsal runs; ${ctx.flags.leaveRuns ? 'its runs were left running' : `${cancelled.length} unfinished run(s) cancelled`}`, {
-            data: { ...dataNow(), cancelled, interrupted: true, files: [logFile] },
+            data: { ...dataNow(), flowRunIds: known, cancelled, interrupted: true, files: [logFile] },
           });
         };
         await stopOnInterrupt(cliOutput);
