@@ -102,3 +102,14 @@ function freePort(): Promise<number> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** A client of the moto server, with the given bucket already created: what every S3 test starts from. */
+export async function clientWithBucket(moto: MotoServer, bucket: string): Promise<import('@aws-sdk/client-s3').S3Client> {
+  const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
+  const s3 = new S3Client({
+    endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return s3;
+}

@@ -4,13 +4,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client,
+  GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   parseUploadTarget, sha256File, uploadBundle, verifyRemote, type BundleFile, type UploadTarget,
 } from '../../../src/evidence/upload.js';
-import { startMoto, type MotoServer } from '../../support/moto.js';
+import { clientWithBucket, startMoto, type MotoServer } from '../../support/moto.js';
 
 const BUNDLE = 'rehearsal-2026-01-01T00-00-00Z';
 const CONTENTS: Record<string, Buffer> = {
@@ -109,11 +109,7 @@ describe('uploadBundle to S3 (moto)', () => {
     env = {
       AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: moto.endpoint,
     };
-    s3 = new S3Client({
-      endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true,
-      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: 'evidence' }));
+    s3 = await clientWithBucket(moto, 'evidence');
   }, 180_000);
 
   afterAll(async () => {

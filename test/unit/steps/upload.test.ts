@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { createBundle, writeChecksumManifest, writeEvidence, type Bundle } from '../../../src/evidence/bundle.js';
@@ -17,7 +17,7 @@ import { ledgerVerdict, uploadStep, type UploadStepOptions } from '../../../src/
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
-import { startMoto, type MotoServer } from '../../support/moto.js';
+import { clientWithBucket, startMoto, type MotoServer } from '../../support/moto.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const NAME = '20261126T012000Z';
@@ -216,8 +216,7 @@ describe('the upload step to S3 (moto)', () => {
 
   beforeAll(async () => {
     moto = await startMoto();
-    s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-    await s3.send(new CreateBucketCommand({ Bucket: 'evidence' }));
+    s3 = await clientWithBucket(moto, 'evidence');
   }, 180_000);
   afterAll(async () => {
     s3?.destroy();
