@@ -189,6 +189,7 @@ export function runStep(options: RunStepOptions): Step {
           const { runIds: known, cancelled } = ctx.flags.leaveRuns ? { runIds: runIdsNow(), cancelled: [] } : await cancelFlowRuns(ctx.api, runIdsNow(), tags[1]);
           await writeEvidence(bundle, logFile, `${log}\n# Interrupted: ${ctx.flags.leaveRuns ? 'runs left as they were (--leave-runs)' : `${cancelled.length} unfinished run(s) cancelled on the server`}\n`, ctx.now());
           throw new RehearseError('INTERRUPTED', `interrupted while watching the rehearsal runs; ${ctx.flags.leaveRuns ? 'its runs were left running' : `${cancelled.length} unfinished run(s) cancelled`}`, {
+            hint: 'a run stopped while it held a slot of the global limit may keep that slot until the server reclaims its lease: `rehearse doctor` shows held slots before the next rehearsal',
             data: { ...dataNow(), flowRunIds: known, cancelled, interrupted: true, files: [logFile] },
           });
         };
