@@ -30,5 +30,8 @@ fi
 
 say "preparing the sandbox's Python environment (fixtures/hotpass, prefect pinned in uv.lock)"
 uv sync --quiet --locked --project fixtures/hotpass
+say "preparing the upstream-shaped stand-in (fixtures/hotpass-upstream: Python 3.13, prefect 3.5.0)"
+# From inside the directory, so pyenv's shims read its .python-version and python3.13 resolves.
+(cd fixtures/hotpass-upstream && uv sync --quiet --locked)
 say "preparing the S3-compatible test server (test/services, moto)"
 uv sync --quiet --locked --project test/services

@@ -3,6 +3,11 @@ import type { CommandResult } from '../report/events.js';
 import { openSession, type SessionOptions } from '../session.js';
 import { runDoctor } from '../steps/doctor.js';
 
+const warned = (checks: { verdict: string }[]): string => {
+  const n = checks.filter((c) => c.verdict === 'inconclusive').length;
+  return n ? ` (${n} with a warning)` : '';
+};
+
 /** The runbook's troubleshooting section as checks. Writes nothing. */
 export async function doctor(options: SessionOptions): Promise<CommandResult> {
   const { ctx } = await openSession('doctor', options);
@@ -14,6 +19,10 @@ export async function doctor(options: SessionOptions): Promise<CommandResult> {
     exitCode: failed.length ? ExitCode.couldNotRun : ExitCode.ok,
     verdict: failed.length ? 'error' : 'pass',
     data: { checks },
-    lines: [failed.length ? `doctor: ${failed.length} of ${checks.length} checks failed; the rehearsal would not run` : `doctor: all ${checks.length} checks passed`],
+    lines: [
+      failed.length
+        ? `doctor: ${failed.length} of ${checks.length} checks failed; the rehearsal would not run`
+        : `doctor: all ${checks.length} checks passed${warned(checks)}`,
+    ],
   };
 }

@@ -1,9 +1,10 @@
-import { ExitCode } from '../errors.js';
+import { ExitCode, RehearseError } from '../errors.js';
 import type { ProcessRunner } from '../process/command.js';
 import { createProcessRunner } from '../process/runner.js';
 import type { CommandResult, Reporter } from '../report/events.js';
 import { sandboxDown, sandboxHealth, sandboxUp } from '../sandbox/lifecycle.js';
-import { readSandboxState, sandboxProcessEnv } from '../sandbox/state.js';
+import { describeSandboxProject } from '../sandbox/project.js';
+import { readSandboxState, type SandboxState, sandboxProcessEnv } from '../sandbox/state.js';
 
 export interface SandboxCommandOptions {
   stateDir: string;
@@ -11,13 +12,37 @@ export interface SandboxCommandOptions {
   port?: number;
   purge?: boolean;
   runner?: ProcessRunner;
+  /** Host this project instead of the runbook fixture. */
+  projectDir?: string;
+  /** As typed after --workers. */
+  workers?: string | number;
+  cwd?: string;
+  signal?: AbortSignal;
 }
 
+export function parseWorkerCount(raw: string | number | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1 || count > 8) {
+    throw new RehearseError('USAGE', `--workers expects a whole number from 1 to 8, got '${raw}'`, {
+      hint: 'e.g. --workers 2',
+    });
+  }
+  return count;
+}
+
+const hosting = (state: SandboxState): string =>
+  `${state.projectDir} (Prefect ${state.prefectVersion ?? 'version unknown'})`;
+
 export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<CommandResult> {
+  const workers = parseWorkerCount(options.workers);
   const { state, alreadyRunning } = await sandboxUp({
     stateDir: options.stateDir,
     runner: options.runner ?? createProcessRunner(),
     ...(options.port ? { port: options.port } : {}),
+    ...(options.projectDir ? { project: describeSandboxProject(options.projectDir, options.cwd) } : {}),
+    ...(workers ? { workers } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (message) => options.reporter.emit({ type: 'info', message: `sandbox: ${message}` }),
   });
   return {
@@ -28,12 +53,17 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
     lines: [
       alreadyRunning ? `sandbox already running at ${state.apiUrl}` : `sandbox up at ${state.apiUrl}`,
       `  UI          ${state.uiUrl}`,
-      `  deployment  ${state.deployment ?? '?'} on pool ${state.workPool ?? '?'} (worker pid ${state.worker?.pid ?? '-'})`,
+      `  project     ${hosting(state)}`,
+      `  deployed by ${state.deployCommand?.join(' ') ?? '?'}`,
+      `  deployment  ${state.deployment ?? '?'} on pool ${state.workPool ?? '?'} (worker pid ${workerPids(state)})`,
       `  server pid  ${state.server.pid}; logs in ${state.stateDir}`,
       'next: `rehearse inspect --sandbox`, or `eval "$(rehearse sandbox env)"` to use `uv run prefect` by hand',
     ],
   };
 }
+
+const workerPids = (state: SandboxState): string =>
+  (state.workers ?? (state.worker ? [state.worker] : [])).map((w) => w.pid).join(', ') || '-';
 
 export async function sandboxDownCommand(options: SandboxCommandOptions): Promise<CommandResult> {
   const result = await sandboxDown(options.stateDir, { purge: options.purge ?? false });
@@ -60,7 +90,8 @@ export async function sandboxStatusCommand(options: SandboxCommandOptions): Prom
     lines: [
       `sandbox ${running ? 'up' : 'degraded'}: API ${state.apiUrl} (${health.api ? 'healthy' : 'not answering'})`,
       `  server  pid ${state.server.pid} ${mark(health.server)}`,
-      `  worker  pid ${state.worker?.pid ?? '-'} ${mark(health.worker)} on pool ${state.workPool ?? '?'}`,
+      `  worker  pid ${workerPids(state)} ${mark(health.worker)} on pool ${state.workPool ?? '?'}`,
+      `  project ${hosting(state)}`,
       `  deployment ${state.deployment ?? '?'}; started ${state.startedAt}; state in ${state.stateDir}`,
     ],
   };
@@ -74,6 +105,8 @@ export async function sandboxEnvCommand(options: SandboxCommandOptions): Promise
   }
   const env = sandboxProcessEnv(state);
   const keep = ['PREFECT_API_URL', 'PREFECT_HOME', 'PREFECT_CLI_PROMPT', 'DO_NOT_TRACK', 'UV_PYTHON_DOWNLOADS'];
+  // The hosted project's own switches (HOTPASS_ENABLE_PREFECT_RUNTIME) too, so its CLI works by hand.
+  keep.push(...Object.keys(state.projectEnv ?? {}));
   return {
     command: 'sandbox env',
     exitCode: ExitCode.ok,

@@ -1,10 +1,8 @@
+import { createLimitFix, INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import type { Deployment, GlobalConcurrencyLimit } from '../prefect/schemas.js';
 import type { ExpectedGuardrails } from './manifest.js';
 import { getPath } from './manifest.js';
 import type { Check } from './verdict.js';
-
-/** Prefect refuses these characters in a global concurrency limit name. */
-const INVALID_LIMIT_NAME = /[/%&><]/;
 
 export type GlobalLimitLookup = { name: string; limit: GlobalConcurrencyLimit | undefined } | { name: undefined };
 
@@ -65,7 +63,14 @@ export function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLim
   if (lookup.name === undefined) return check(id, title, 'fail', 'the deployment has no concurrency_key parameter: the flow acquires no global limit', expected.keyLimit, null);
   const name = lookup.name;
   if (INVALID_LIMIT_NAME.test(name)) {
-    return check(id, title, 'fail', `'${name}' can never name a global concurrency limit (Prefect refuses / % & > < in names), so the flow skips acquisition and runs unthrottled`, expected.keyLimit, null);
+    return check(
+      id,
+      title,
+      'fail',
+      `'${name}' can never name a global concurrency limit (Prefect refuses / % & > < in names), so the flow skips acquisition and runs unthrottled; fix: ${createLimitFix(['prefect'], name, expected.keyLimit)}`,
+      expected.keyLimit,
+      null,
+    );
   }
   const gcl = lookup.limit;
   if (!gcl) return check(id, title, 'fail', `global concurrency limit '${name}' does not exist: the flow skips acquisition and runs unthrottled (create it: prefect gcl create ${name} --limit ${expected.keyLimit ?? 'N'})`, expected.keyLimit, null);

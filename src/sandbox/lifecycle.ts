@@ -2,25 +2,41 @@ import net from 'node:net';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError, tailOf } from '../errors.js';
-import type { Command, ProcessRunner } from '../process/command.js';
-import { succeeded } from '../process/command.js';
+import { loadExpectedGuardrails } from '../guardrails/manifest.js';
+import { checkHealth, readServerVersion } from '../prefect/queries.js';
+import type { ProcessRunner } from '../process/command.js';
 import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
-import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
-import { checkHealth, listWorkers, readGlobalLimit } from '../prefect/queries.js';
-import { loadExpectedGuardrails, type ExpectedGuardrails } from '../guardrails/manifest.js';
-import { FIXTURE_PROJECT, readSandboxState, removeSandboxState, sandboxProcessEnv, writeSandboxState, type SandboxState } from './state.js';
+import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
+import {
+  applyGuardrails,
+  DEFAULT_POOL,
+  projectCommand,
+  sandboxApi,
+  startWorkers,
+  waitForWorkers,
+} from './project-setup.js';
+import { findServerLogCause } from './server-log.js';
+import { readSandboxState, removeSandboxState, type SandboxState, sandboxWorkers, writeSandboxState } from './state.js';
+import { waitForServerStart } from './wait.js';
+
+export { applyGuardrails, sandboxApi };
 
 export interface SandboxOptions {
   stateDir: string;
   runner: ProcessRunner;
   port?: number;
   healthTimeoutMs?: number;
+  /** The project to host; by default whatever already runs, else the runbook-shaped fixture. */
+  project?: SandboxProject;
+  /** Process workers to start on the pool (default 1). */
+  workers?: number;
+  /** The uv executable (tests substitute a tiny program). */
+  uv?: string;
+  signal?: AbortSignal;
   onProgress?: (message: string) => void;
 }
 
-const MANIFEST_DIR = 'prefect/staging';
-const MANIFEST = 'prefect/deployments/hotpass-backfill.yaml';
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const UV_HINT = 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again';
 
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -41,74 +57,26 @@ async function freePort(): Promise<number> {
   });
 }
 
-function fixtureCommand(state: Pick<SandboxState, 'apiUrl' | 'prefectHome'>, args: string[], timeoutMs = 300_000): Command {
-  return { file: 'uv', args: ['run', ...args], cwd: FIXTURE_PROJECT, env: sandboxProcessEnv(state), readOnly: false, timeoutMs };
-}
-
-async function runOrFail(runner: ProcessRunner, command: Command, what: string): Promise<void> {
-  const result = await runner.run(command);
-  if (result.spawnError !== undefined) {
-    throw new RehearseError('TOOL_MISSING', `uv is not installed or not on PATH (${result.spawnError})`, {
-      hint: 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again',
-    });
-  }
-  if (!succeeded(result)) {
-    throw new RehearseError('SANDBOX_FAILED', `sandbox: ${what} failed (exit ${result.exitCode ?? 'none'}${result.timedOut ? ', timed out' : ''})`, {
-      details: tailOf(result.stdout + result.stderr),
-      hint: 'see the output above; `rehearse sandbox down` then `rehearse sandbox up` starts afresh',
-    });
-  }
-}
-
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return true;
-    await sleep(500);
-  }
-  return false;
-}
-
-export function sandboxApi(state: Pick<SandboxState, 'apiUrl'>): PrefectApi {
-  return createPrefectApi({ apiUrl: state.apiUrl, timeoutMs: 5_000 });
-}
-
-/** The sandbox is up when its server answers and its worker process lives. */
+/** The sandbox is up when its server answers and its workers live. */
 export async function sandboxHealth(state: SandboxState): Promise<{ server: boolean; worker: boolean; api: boolean }> {
   const api = await checkHealth(sandboxApi(state));
-  return { server: isAlive(state.server.pid), worker: state.worker ? isAlive(state.worker.pid) : false, api: api.ok };
+  const workers = sandboxWorkers(state);
+  const worker = workers.length > 0 && workers.every((w) => isAlive(w.pid));
+  return { server: isAlive(state.server.pid), worker, api: api.ok };
 }
 
-/** Pool limit, global limit, deployment: as the fixture's manifest says. Safe to repeat. */
-export async function applyGuardrails(state: SandboxState, runner: ProcessRunner, expected: ExpectedGuardrails): Promise<void> {
-  const pool = expected.workPool ?? 'hotpass-backfill-pool';
-  const api = sandboxApi(state);
-  const poolSetup = (async () => {
-    await runOrFail(runner, fixtureCommand(state, ['prefect', 'work-pool', 'create', pool, '--type', 'process', '--overwrite']), `creating work pool ${pool}`);
-    if (expected.deploymentLimit !== undefined) {
-      await runOrFail(runner, fixtureCommand(state, ['prefect', 'work-pool', 'set-concurrency-limit', pool, String(expected.deploymentLimit)]), 'setting the work pool limit');
-    }
-    await runOrFail(runner, fixtureCommand(state, ['hotpass', 'deploy', '--manifest-dir', MANIFEST_DIR, '--flow', 'backfill']), 'deploying hotpass-backfill');
-  })();
-  const limitSetup = (async () => {
-    const key = expected.concurrencyKey;
-    if (!key) return;
-    const limit = String(expected.keyLimit ?? expected.deploymentLimit ?? 1);
-    const existing = await readGlobalLimit(api, key);
-    const args = existing ? ['gcl', 'update', key, '--limit', limit, '--enable'] : ['gcl', 'create', key, '--limit', limit];
-    await runOrFail(runner, fixtureCommand(state, ['prefect', ...args]), `setting global concurrency limit ${key}`);
-  })();
-  await Promise.all([poolSetup, limitSetup]);
-}
-
-export async function startWorker(state: SandboxState, pool: string): Promise<SandboxState['worker']> {
-  const log = path.join(state.stateDir, 'worker.log');
-  const pid = await spawnDetached(fixtureCommand(state, ['prefect', 'worker', 'start', '--pool', pool, '--type', 'process']), log);
-  return { pid, log };
-}
-
-export async function waitForWorker(state: SandboxState, pool: string, timeoutMs: number): Promise<boolean> {
-  return waitFor('worker', timeoutMs, async () => (await listWorkers(sandboxApi(state), pool)).some((w) => w.status === 'ONLINE'));
+async function serverFailure(state: SandboxState, outcome: 'exited' | 'timeout'): Promise<RehearseError> {
+  const found = findServerLogCause(await fs.readFile(state.server.log, 'utf8').catch(() => ''));
+  const what =
+    outcome === 'exited'
+      ? 'the Prefect server exited while starting'
+      : `the Prefect server never became healthy at ${state.apiUrl}/health`;
+  return new RehearseError('SANDBOX_FAILED', found.cause ? `${what}: ${found.cause}` : what, {
+    details: found.tail,
+    hint:
+      `see ${state.server.log}; a broken ${state.projectDir}/.venv (rerun \`uv sync --locked\` there) ` +
+      'or dependencies newer than its Prefect release supports are the usual causes',
+  });
 }
 
 export interface UpResult {
@@ -116,67 +84,118 @@ export interface UpResult {
   alreadyRunning: boolean;
 }
 
-/** Start (or find running) the local server, pool, limits, deployment and worker. */
-export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
-  const progress = options.onProgress ?? (() => undefined);
+async function reuseRunning(options: SandboxOptions, progress: (m: string) => void): Promise<UpResult | undefined> {
   const previous = await readSandboxState(options.stateDir);
-  if (previous) {
-    const health = await sandboxHealth(previous);
-    if (health.api && health.worker) return { state: previous, alreadyRunning: true };
-    if (health.api && health.server && previous.workPool) {
-      progress('the server runs but its worker does not: restarting the worker');
-      const worker = await startWorker(previous, previous.workPool);
-      const state = { ...previous, ...(worker ? { worker } : {}) };
-      await writeSandboxState(state);
-      if (await waitForWorker(state, previous.workPool, 90_000)) return { state, alreadyRunning: false };
-    }
-    progress('a previous sandbox is half up: stopping it first');
-    await sandboxDown(options.stateDir);
-  }
-  const expected = await loadExpectedGuardrails(FIXTURE_PROJECT, MANIFEST);
-  const uv = await options.runner.run({ file: 'uv', args: ['--version'], readOnly: true, timeoutMs: 30_000 });
-  if (uv.spawnError !== undefined) {
-    throw new RehearseError('TOOL_MISSING', 'uv is not installed or not on PATH', { hint: 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again' });
-  }
-  let port = options.port;
-  if (port !== undefined && !(await portIsFree(port))) {
-    throw new RehearseError('PORT_BUSY', `port ${port} on 127.0.0.1 is already in use`, { hint: 'pick another with --port, or omit --port to use a free one' });
-  }
-  port ??= await freePort();
-  await fs.ensureDir(options.stateDir);
-  const apiUrl = `http://127.0.0.1:${port}/api`;
-  const base = { apiUrl, prefectHome: path.join(options.stateDir, 'prefect-home') };
-  progress(`starting the Prefect server on 127.0.0.1:${port}`);
-  const serverLog = path.join(options.stateDir, 'server.log');
-  const serverPid = await spawnDetached(fixtureCommand(base, ['prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(port), '--analytics-off']), serverLog);
-  let state: SandboxState = {
-    version: 1, ...base, uiUrl: `http://127.0.0.1:${port}`, port, stateDir: options.stateDir, projectDir: FIXTURE_PROJECT,
-    startedAt: new Date().toISOString(), server: { pid: serverPid, log: serverLog },
-    deployment: `hotpass-backfill/${expected.deploymentName}`, ...(expected.workPool ? { workPool: expected.workPool } : {}),
-    ...(expected.concurrencyKey ? { concurrencyKey: expected.concurrencyKey } : {}),
-  };
-  await writeSandboxState(state);
-  const healthy = await waitFor('server', options.healthTimeoutMs ?? 180_000, async () => {
-    if (!isAlive(serverPid)) throw new Error('server exited');
-    return (await checkHealth(sandboxApi(state))).ok;
-  });
-  if (!healthy) {
-    const log = (await fs.readFile(serverLog, 'utf8').catch(() => '')).toString();
-    await sandboxDown(options.stateDir);
-    throw new RehearseError('SANDBOX_FAILED', `the Prefect server never became healthy at ${apiUrl}/health`, {
-      details: tailOf(log),
-      hint: `see ${serverLog}; a port taken by another program or a broken ${FIXTURE_PROJECT}/.venv are the usual causes`,
+  if (!previous) return undefined;
+  if (options.project && path.resolve(options.project.dir) !== path.resolve(previous.projectDir)) {
+    throw new RehearseError('USAGE', `a sandbox hosting ${previous.projectDir} already runs in ${options.stateDir}`, {
+      hint: 'stop it first with `rehearse sandbox down`, or give this one its own --state-dir',
     });
   }
-  progress('creating the work pool, global concurrency limit and deployment');
-  try {
-    await applyGuardrails(state, options.runner, expected);
-    progress('starting a process worker');
-    const worker = await startWorker(state, expected.workPool ?? 'hotpass-backfill-pool');
-    state = { ...state, ...(worker ? { worker } : {}) };
+  const health = await sandboxHealth(previous);
+  if (health.api && health.worker) return { state: previous, alreadyRunning: true };
+  if (health.api && health.server && previous.workPool) {
+    progress('the server runs but its workers do not: restarting them');
+    for (const w of sandboxWorkers(previous)) await stopGroup(w.pid, 5_000);
+    const count = Math.max(1, sandboxWorkers(previous).length);
+    const workers = await startWorkers(previous, previous.workPool, count, options.uv);
+    const state = { ...previous, worker: workers[0], workers };
     await writeSandboxState(state);
-    if (!(await waitForWorker(state, expected.workPool ?? 'hotpass-backfill-pool', 90_000))) {
-      throw new RehearseError('SANDBOX_FAILED', 'the process worker never came online', { details: tailOf(await fs.readFile(worker?.log ?? '', 'utf8').catch(() => '')), hint: `see ${worker?.log}` });
+    if (await waitForWorkers(state, previous.workPool, count, 90_000)) return { state, alreadyRunning: false };
+  }
+  progress('a previous sandbox is half up: stopping it first');
+  await sandboxDown(options.stateDir);
+  return undefined;
+}
+
+async function pickPort(requested: number | undefined): Promise<number> {
+  if (requested === undefined) return freePort();
+  if (!(await portIsFree(requested))) {
+    throw new RehearseError('PORT_BUSY', `port ${requested} on 127.0.0.1 is already in use`, {
+      hint: 'pick another with --port, or omit --port to use a free one',
+    });
+  }
+  return requested;
+}
+
+/** Start the server from the project's own environment and wait until it answers, or say why it died. */
+async function startServer(
+  options: SandboxOptions,
+  project: SandboxProject,
+  state: SandboxState,
+): Promise<SandboxState> {
+  const args = ['prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(state.port), '--analytics-off'];
+  const pid = await spawnDetached(projectCommand(state, args, options.uv), state.server.log);
+  const started = { ...state, server: { pid, log: state.server.log } };
+  await writeSandboxState(started);
+  const healthy = async (): Promise<boolean> => (await checkHealth(sandboxApi(started))).ok;
+  const outcome = await waitForServerStart(() => isAlive(pid), healthy, {
+    timeoutMs: options.healthTimeoutMs ?? 180_000,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (outcome === 'healthy') {
+    const prefectVersion = await readServerVersion(sandboxApi(started)).catch(() => undefined);
+    return { ...started, ...(prefectVersion ? { prefectVersion } : {}) };
+  }
+  const error =
+    outcome === 'aborted'
+      ? new RehearseError('INTERRUPTED', `sandbox up was interrupted while the server of ${project.dir} started`)
+      : await serverFailure(started, outcome);
+  await sandboxDown(options.stateDir);
+  throw error;
+}
+
+/** Start (or find running) the local server, pool, deployment, limits and workers for one project. */
+export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
+  const progress = options.onProgress ?? (() => undefined);
+  const reused = await reuseRunning(options, progress);
+  if (reused) return reused;
+  const project = options.project ?? describeSandboxProject(undefined);
+  await checkSandboxProject(project);
+  const expected = await loadExpectedGuardrails(project.dir, project.manifest);
+  const uv = await options.runner.run({
+    file: options.uv ?? 'uv',
+    args: ['--version'],
+    readOnly: true,
+    timeoutMs: 30_000,
+  });
+  if (uv.spawnError !== undefined) {
+    throw new RehearseError('TOOL_MISSING', 'uv is not installed or not on PATH', { hint: UV_HINT });
+  }
+  const port = await pickPort(options.port);
+  await fs.ensureDir(options.stateDir);
+  progress(`starting the Prefect server of ${project.dir} on 127.0.0.1:${port}`);
+  let state: SandboxState = await startServer(options, project, {
+    version: 1,
+    apiUrl: `http://127.0.0.1:${port}/api`,
+    uiUrl: `http://127.0.0.1:${port}`,
+    port,
+    stateDir: options.stateDir,
+    prefectHome: path.join(options.stateDir, 'prefect-home'),
+    projectDir: project.dir,
+    projectEnv: project.env,
+    deployCommand: ['uv', 'run', ...project.deployArgs],
+    startedAt: new Date().toISOString(),
+    server: { pid: 0, log: path.join(options.stateDir, 'server.log') },
+    deployment: `hotpass-backfill/${expected.deploymentName}`,
+    ...(expected.workPool ? { workPool: expected.workPool } : {}),
+    ...(expected.concurrencyKey ? { concurrencyKey: expected.concurrencyKey } : {}),
+  });
+  const pool = expected.workPool ?? DEFAULT_POOL;
+  const count = Math.max(1, options.workers ?? 1);
+  try {
+    progress(`creating the work pool and running the project's deploy: ${state.deployCommand?.join(' ')}`);
+    await applyGuardrails(state, options.runner, expected, project, options.uv);
+    progress(count === 1 ? 'starting a process worker' : `starting ${count} process workers`);
+    const workers = await startWorkers(state, pool, count, options.uv);
+    state = { ...state, worker: workers[0], workers };
+    await writeSandboxState(state);
+    if (!(await waitForWorkers(state, pool, count, 90_000))) {
+      const log = await fs.readFile(workers[0]?.log ?? '', 'utf8').catch(() => '');
+      throw new RehearseError('SANDBOX_FAILED', 'the process worker never came online', {
+        details: tailOf(log),
+        hint: `see ${workers[0]?.log}`,
+      });
     }
   } catch (error) {
     await sandboxDown(options.stateDir);
@@ -190,12 +209,17 @@ export interface DownResult {
   wasRunning: boolean;
 }
 
-/** Stop exactly what up started (by the PIDs it recorded), worker first. */
+/** Stop exactly what up started (by the PIDs it recorded), workers first. */
 export async function sandboxDown(stateDir: string, options: { purge?: boolean } = {}): Promise<DownResult> {
   const state = await readSandboxState(stateDir);
   const stopped: DownResult['stopped'] = [];
   if (state) {
-    if (state.worker) stopped.push({ name: 'worker', pid: state.worker.pid, outcome: await stopGroup(state.worker.pid) });
+    const workers = sandboxWorkers(state);
+    const outcomes = await Promise.all(workers.map((w) => stopGroup(w.pid)));
+    workers.forEach((w, i) => {
+      const name = workers.length === 1 ? 'worker' : `worker ${i + 1}`;
+      stopped.push({ name, pid: w.pid, outcome: outcomes[i] ?? '' });
+    });
     stopped.push({ name: 'server', pid: state.server.pid, outcome: await stopGroup(state.server.pid) });
     for (const pid of await processesWithEnv('PREFECT_HOME', state.prefectHome)) {
       stopped.push({ name: 'flow run', pid, outcome: await stopGroup(pid, 5_000) });

@@ -27,11 +27,21 @@ export const SandboxStateSchema = z.object({
   startedAt: z.string(),
   server: ProcessInfo,
   worker: ProcessInfo.optional(),
+  /** Every worker started on the pool (`--workers N`); `worker` is the first of them. */
+  workers: z.array(ProcessInfo).optional(),
+  /** Environment the hosted project's deploy, workers and flow runs need on top of the sandbox's. */
+  projectEnv: z.record(z.string(), z.string()).optional(),
+  /** The hosted project's own deploy command, as run (`uv run ...`). */
+  deployCommand: z.array(z.string()).optional(),
+  prefectVersion: z.string().optional(),
   deployment: z.string().optional(),
   workPool: z.string().optional(),
   concurrencyKey: z.string().optional(),
 });
 export type SandboxState = z.infer<typeof SandboxStateSchema>;
+
+export const sandboxWorkers = (state: SandboxState): NonNullable<SandboxState['workers']> =>
+  state.workers ?? (state.worker ? [state.worker] : []);
 
 const stateFile = (stateDir: string): string => path.join(stateDir, 'sandbox.json');
 
@@ -51,8 +61,11 @@ export async function removeSandboxState(stateDir: string): Promise<void> {
 }
 
 /** Environment for the sandbox's own server and worker processes. */
-export function sandboxProcessEnv(state: Pick<SandboxState, 'apiUrl' | 'prefectHome'>): Record<string, string> {
+export function sandboxProcessEnv(
+  state: Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectEnv'>,
+): Record<string, string> {
   return {
+    ...state.projectEnv,
     PREFECT_HOME: state.prefectHome,
     PREFECT_API_URL: state.apiUrl,
     // The UI asks the server where its API is; without this it points at the default port 4200.

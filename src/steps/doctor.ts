@@ -1,22 +1,39 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { ConfigSchema } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
-import type { Check } from '../guardrails/verdict.js';
 import { isPrefectCloud } from '../prefect/api.js';
 import { prefectVersionCommand } from '../prefect/commands.js';
-import { checkHealth, fullName, listWorkers, readDeployment, readGlobalLimit, readServerVersion, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
+import { cleanupFix, createLimitFix, enableLimitFix, INVALID_LIMIT_NAME, prefectLine } from '../prefect/fixes.js';
+import {
+  checkHealth,
+  type DeploymentRef,
+  listWorkers,
+  readDeployment,
+  readGlobalLimit,
+  readServerVersion,
+  readWorkPool,
+  resolveDeploymentName,
+} from '../prefect/queries.js';
+import type { Deployment } from '../prefect/schemas.js';
+import {
+  bad,
+  checkCodeSource,
+  checkLeftoverRuns,
+  checkPaused,
+  type DoctorCheck,
+  ok,
+  warning,
+} from './doctor-deployment.js';
 import { cliOf } from './prefect-cli.js';
-import { filterFlowRuns } from '../prefect/runs.js';
+
+export type { DoctorCheck } from './doctor-deployment.js';
+
 import type { ProcessResult } from '../process/command.js';
 import type { Step } from './step.js';
 
-/** A check of the environment; a blocking failure means the rehearsal cannot run at all. */
-export type DoctorCheck = Check & { blocking: boolean };
-
-const ok = (id: string, title: string, reason: string): DoctorCheck => ({ id, step: 'preflight', title, verdict: 'pass', reason, blocking: false });
-const bad = (id: string, title: string, reason: string, fix: string, blocking = true): DoctorCheck => ({ id, step: 'preflight', title, verdict: 'fail', reason: `${reason}; fix: ${fix}`, blocking });
 /** The last line of output: where version strings and error summaries land. */
 const lastLine = (text: string): string => text.trim().split('\n').at(-1) ?? '';
 
@@ -42,24 +59,176 @@ async function readPrefectVersion(ctx: Context): Promise<ProcessResult> {
   return ctx.runner.run(prefect);
 }
 
-async function checkTools(ctx: Context): Promise<DoctorCheck[]> {
+interface ToolChecks {
+  checks: DoctorCheck[];
+  /** The project's prefect, when it answered. */
+  clientVersion: string | undefined;
+}
+
+async function checkTools(ctx: Context): Promise<ToolChecks> {
   const prefect = prefectVersionCommand(cliOf(ctx));
   const [uv, version] = await Promise.all([
     ctx.runner.run({ file: prefect.file, args: ['--version'], readOnly: true, timeoutMs: 30_000 }),
     readPrefectVersion(ctx),
   ]);
   const tool = prefect.file;
+  const toolFix = tool === 'uv' ? 'python3 -m pip install uv' : 'install it, or set prefect.command in rehearse.config';
+  const clientVersion = version.exitCode === 0 ? lastLine(version.stdout) : undefined;
+  return {
+    clientVersion,
+    checks: [
+      uv.exitCode === 0
+        ? ok('tools.uv', `${tool} present`, lastLine(uv.stdout))
+        : bad(
+            'tools.uv',
+            `${tool} present`,
+            `${tool} ${
+              uv.spawnError ? 'is not installed or not on PATH' : `failed: ${lastLine(uv.stdout + uv.stderr)}`
+            }`,
+            toolFix,
+          ),
+      clientVersion
+        ? ok('tools.prefect', 'prefect present', `prefect ${clientVersion} in ${ctx.prefect.projectDir}`)
+        : bad(
+            'tools.prefect',
+            'prefect present',
+            `\`${[prefect.file, ...prefect.args].join(' ')}\` failed in ` +
+              `${ctx.prefect.projectDir}: ${lastLine(version.stdout + version.stderr) || version.spawnError}`,
+            'run rehearse from the project checkout whose uv environment has prefect (uv sync), or pass --project-dir',
+          ),
+    ],
+  };
+}
+
+/** Client and server of different versions mostly work, but a rehearsal should say it ran so. */
+function checkVersions(client: string | undefined, server: string | undefined): DoctorCheck[] {
+  const title = 'client and server prefect versions match';
+  if (!client || !server) return [];
+  if (client === server) return [ok('versions.match', title, `prefect ${client} on both`)];
   return [
-    uv.exitCode === 0
-      ? ok('tools.uv', `${tool} present`, lastLine(uv.stdout))
-      : bad('tools.uv', `${tool} present`, `${tool} ${uv.spawnError ? 'is not installed or not on PATH' : `failed: ${lastLine(uv.stdout + uv.stderr)}`}`, tool === 'uv' ? 'python3 -m pip install uv' : 'install it, or set prefect.command in rehearse.config'),
-    version.exitCode === 0
-      ? ok('tools.prefect', 'prefect present', `prefect ${lastLine(version.stdout)} in ${ctx.prefect.projectDir}`)
-      : bad('tools.prefect', 'prefect present', `\`${[prefect.file, ...prefect.args].join(' ')}\` failed in ${ctx.prefect.projectDir}: ${lastLine(version.stdout + version.stderr) || version.spawnError}`, 'run rehearse from the project checkout whose uv environment has prefect (uv sync), or pass --project-dir'),
+    warning(
+      'versions.match',
+      title,
+      `the project's prefect is ${client}, the server's ${server}: CLI ` +
+        "commands and the server may disagree; pin the project to the server's version, or rehearse against a " +
+        `server of ${client}`,
+    ),
   ];
 }
 
-async function checkServer(ctx: Context): Promise<DoctorCheck[]> {
+/** `--work-pool` (or workPool in the config) names the pool to check; otherwise the deployment's. */
+function poolToCheck(ctx: Context, deployment: Deployment | undefined): string {
+  const chosen = ctx.config.workPool !== DEFAULT_WORK_POOL;
+  return chosen ? ctx.config.workPool : (deployment?.work_pool_name ?? ctx.config.workPool);
+}
+
+const DEFAULT_WORK_POOL = ConfigSchema.shape.workPool.parse(undefined);
+
+async function checkPool(ctx: Context, name: string, deployment: Deployment | undefined): Promise<DoctorCheck> {
+  const id = 'work_pool.ready';
+  const title = 'work pool ready with a live worker';
+  const cli = ctx.config.prefect.command;
+  const elsewhere =
+    deployment?.work_pool_name && deployment.work_pool_name !== name
+      ? ` (the deployment itself runs on ${deployment.work_pool_name})`
+      : '';
+  const pool = await readWorkPool(ctx.api, name);
+  if (!pool) {
+    return bad(
+      id,
+      title,
+      `work pool ${name} does not exist${elsewhere}`,
+      prefectLine(cli, ['work-pool', 'create', name, '--type', 'process']),
+    );
+  }
+  if (pool.pool.is_paused) {
+    return bad(
+      id,
+      title,
+      `work pool ${name} is paused: runs would queue indefinitely${elsewhere}`,
+      prefectLine(cli, ['work-pool', 'resume', name]),
+    );
+  }
+  const workers = await listWorkers(ctx.api, name);
+  const live = workers.filter((w) => isLive(w as Parameters<typeof isLive>[0], ctx.now()));
+  if (live.length) return ok(id, title, `${name}: ${live.length} live worker(s)${elsewhere}`);
+  const known = workers.length ? ` (${workers.length} known, none heard from lately)` : '';
+  return bad(
+    id,
+    title,
+    `no live worker polls ${name}${known}: runs would queue indefinitely${elsewhere}`,
+    `start one: ${prefectLine(cli, ['worker', 'start', '--pool', name])}`,
+  );
+}
+
+async function checkGlobalLimit(ctx: Context): Promise<DoctorCheck[]> {
+  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
+  const key = expected?.concurrencyKey;
+  if (!key) return [];
+  const id = 'global_limit.free';
+  const title = 'global limit exists, active and free';
+  const cli = ctx.config.prefect.command;
+  // Missing, unnameable or inactive, the limit is a broken guardrail (inspect fails it with the
+  // evidence), not a reason the rehearsal cannot run: those failures do not block.
+  if (INVALID_LIMIT_NAME.test(key)) {
+    return [
+      bad(
+        id,
+        title,
+        `concurrency key ${key} can never name a global concurrency limit (Prefect refuses / % & > <` +
+          ' in names), so the flow runs unthrottled',
+        createLimitFix(cli, key, expected?.keyLimit),
+        false,
+      ),
+    ];
+  }
+  const gcl = await readGlobalLimit(ctx.api, key);
+  if (!gcl) {
+    const fix = createLimitFix(cli, key, expected?.keyLimit);
+    return [bad(id, title, `global concurrency limit ${key} does not exist`, fix, false)];
+  }
+  if (!gcl.active) {
+    return [bad(id, title, `global concurrency limit ${key} is inactive`, enableLimitFix(cli, key), false)];
+  }
+  if (gcl.active_slots > 0) {
+    return [
+      bad(
+        id,
+        title,
+        `${gcl.active_slots} of ${gcl.limit} slot(s) of ${key} are held, by an earlier rehearsal or ` +
+          "another run: the rehearsal's runs would wait",
+        `${cleanupFix(ctx.prefect.sandbox)} (force-cancels leftover ` +
+          'rehearsal runs and frees the slots they hold); if no rehearsal holds them, wait for the runs that do',
+      ),
+    ];
+  }
+  return [ok(id, title, `${key}: active, limit ${gcl.limit}, no slot held`)];
+}
+
+async function checkDeployment(ctx: Context): Promise<{ checks: DoctorCheck[]; deployment?: Deployment }> {
+  let ref: DeploymentRef;
+  let deployment: Deployment;
+  try {
+    ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
+    deployment = (await readDeployment(ctx.api, ref)).deployment;
+  } catch (error) {
+    if (!(error instanceof RehearseError)) throw error;
+    const fix = error.hint ?? 'deploy it first';
+    return { checks: [bad('deployment.exists', 'deployment exists and is not paused', error.message, fix)] };
+  }
+  const poolName = deployment.work_pool_name ?? ctx.config.workPool;
+  const pool = await readWorkPool(ctx.api, poolName);
+  return {
+    deployment,
+    checks: [
+      checkPaused(ctx, ref, deployment, poolName),
+      checkCodeSource(ctx, ref, deployment, pool?.pool),
+      ...(await checkLeftoverRuns(ctx, ref, deployment)),
+    ],
+  };
+}
+
+async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serverVersion?: string }> {
   const url = ctx.prefect.apiUrl;
   const checks: DoctorCheck[] = [];
   if (isPrefectCloud(url) && !ctx.env.PREFECT_API_KEY) {
@@ -67,53 +236,23 @@ async function checkServer(ctx: Context): Promise<DoctorCheck[]> {
   }
   const health = await checkHealth(ctx.api);
   if (!health.ok) {
-    checks.push(bad('api.health', 'Prefect API healthy', `${url}/health: ${health.detail}`, 'check PREFECT_API_URL and that the port-forward or server is up (rehearse sandbox up for the local one)'));
-    return checks;
+    checks.push(
+      bad(
+        'api.health',
+        'Prefect API healthy',
+        `${url}/health: ${health.detail}`,
+        'check PREFECT_API_URL and that the port-forward or server is up (rehearse sandbox up for the local one)',
+      ),
+    );
+    return { checks };
   }
-  checks.push(ok('api.health', 'Prefect API healthy', `${url} answers, server ${(await readServerVersion(ctx.api)) ?? 'version unknown'}`));
-
-  let deploymentPool = ctx.config.workPool;
-  try {
-    const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
-    const { deployment } = await readDeployment(ctx.api, ref);
-    deploymentPool = deployment.work_pool_name ?? deploymentPool;
-    checks.push(deployment.paused
-      ? bad('deployment.exists', 'deployment exists', `${fullName(ref)} is paused`, `uv run prefect deployment resume ${fullName(ref)}`)
-      : ok('deployment.exists', 'deployment exists', `${fullName(ref)} on pool ${deploymentPool}`));
-    // Runs still under way hold the deployment's slots: the rehearsal's runs would queue behind them.
-    const busy = await filterFlowRuns(ctx.api, { deployment_id: { any_: [deployment.id] }, state: { type: { any_: ['PENDING', 'RUNNING', 'CANCELLING'] } } }, { max: 200 });
-    checks.push(busy.length
-      ? bad('deployment.idle', 'no earlier run holds the deployment', `${busy.length} run(s) of ${fullName(ref)} still ${[...new Set(busy.map((r) => r.state_name))].join('/')}: ${busy.slice(0, 5).map((r) => `${r.name} (${r.id})`).join(', ')}`, `wait for them, or cancel each: uv run prefect flow-run cancel <id>`)
-      : ok('deployment.idle', 'no earlier run holds the deployment', 'no run pending or running'));
-  } catch (error) {
-    if (!(error instanceof RehearseError)) throw error;
-    checks.push(bad('deployment.exists', 'deployment exists', error.message, error.hint ?? 'deploy it first'));
-  }
-
-  const pool = await readWorkPool(ctx.api, deploymentPool);
-  if (!pool) {
-    checks.push(bad('work_pool.ready', 'work pool ready with a live worker', `work pool ${deploymentPool} does not exist`, `uv run prefect work-pool create ${deploymentPool} --type process`));
-  } else if (pool.pool.is_paused) {
-    checks.push(bad('work_pool.ready', 'work pool ready with a live worker', `work pool ${deploymentPool} is paused: runs would queue indefinitely`, `uv run prefect work-pool resume ${deploymentPool}`));
-  } else {
-    const workers = await listWorkers(ctx.api, deploymentPool);
-    const live = workers.filter((w) => isLive(w as Parameters<typeof isLive>[0], ctx.now()));
-    checks.push(live.length
-      ? ok('work_pool.ready', 'work pool ready with a live worker', `${deploymentPool}: ${live.length} live worker(s)`)
-      : bad('work_pool.ready', 'work pool ready with a live worker', `no live worker polls ${deploymentPool}${workers.length ? ` (${workers.length} known, none heard from lately)` : ''}: runs would queue indefinitely`, `start one: uv run prefect worker start --pool ${deploymentPool}`));
-  }
-
-  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
-  const key = expected?.concurrencyKey;
-  if (key) {
-    const gcl = /[/%&><]/.test(key) ? undefined : await readGlobalLimit(ctx.api, key);
-    // Missing or inactive, the limit is a broken guardrail (inspect fails it with the evidence), not a reason the rehearsal cannot run.
-    if (!gcl) checks.push(bad('global_limit.free', 'global limit exists, active and free', `global concurrency limit ${key} does not exist`, `uv run prefect gcl create ${key} --limit ${expected?.keyLimit ?? 'N'}`, false));
-    else if (!gcl.active) checks.push(bad('global_limit.free', 'global limit exists, active and free', `global concurrency limit ${key} is inactive`, `uv run prefect gcl enable ${key}`, false));
-    else if (gcl.active_slots > 0) checks.push(bad('global_limit.free', 'global limit exists, active and free', `${gcl.active_slots} of ${gcl.limit} slot(s) of ${key} are held, by an earlier rehearsal or another run: the rehearsal's runs would wait`, `finish or cancel those runs, or release the slots: uv run prefect gcl update ${key} --active-slots 0`));
-    else checks.push(ok('global_limit.free', 'global limit exists, active and free', `${key}: active, limit ${gcl.limit}, no slot held`));
-  }
-  return checks;
+  const serverVersion = await readServerVersion(ctx.api);
+  checks.push(ok('api.health', 'Prefect API healthy', `${url} answers, server ${serverVersion ?? 'version unknown'}`));
+  const { checks: deploymentChecks, deployment } = await checkDeployment(ctx);
+  checks.push(...deploymentChecks);
+  checks.push(await checkPool(ctx, poolToCheck(ctx, deployment), deployment));
+  checks.push(...(await checkGlobalLimit(ctx)));
+  return { checks, ...(serverVersion ? { serverVersion } : {}) };
 }
 
 async function checkEvidenceRoot(ctx: Context): Promise<DoctorCheck> {
@@ -121,18 +260,26 @@ async function checkEvidenceRoot(ctx: Context): Promise<DoctorCheck> {
   let existing = root;
   while (!(await fs.pathExists(existing)) && path.dirname(existing) !== existing) existing = path.dirname(existing);
   try {
-    if (!(await fs.stat(existing)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    if (!(await fs.stat(existing)).isDirectory()) {
+      throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    }
     await fs.access(existing, fs.constants.W_OK);
     return ok('evidence_root.writable', 'evidence root writable', root);
   } catch (error) {
-    return bad('evidence_root.writable', 'evidence root writable', `cannot write under ${root} (${(error as NodeJS.ErrnoException).code ?? 'error'} at ${existing})`, 'fix permissions, or choose another root with --evidence-root');
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return bad(
+      'evidence_root.writable',
+      'evidence root writable',
+      `cannot write under ${root} (${code} at ${existing})`,
+      'fix permissions, or choose another root with --evidence-root',
+    );
   }
 }
 
 /** The runbook's troubleshooting as checks: each failure says what to run to fix it. */
 export async function runDoctor(ctx: Context): Promise<DoctorCheck[]> {
   const [tools, server, root] = await Promise.all([checkTools(ctx), checkServer(ctx), checkEvidenceRoot(ctx)]);
-  return [...tools, ...server, root];
+  return [...tools.checks, ...checkVersions(tools.clientVersion, server.serverVersion), ...server.checks, root];
 }
 
 /** The doctor as the first step of the whole rehearsal: a failed check stops it before anything is triggered. */
@@ -143,9 +290,20 @@ export const preflightStep: Step = {
     const checks = await runDoctor(ctx);
     checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
     const failed = checks.filter((c) => c.verdict === 'fail' && c.blocking);
-    checks.filter((c) => c.verdict === 'fail' && !c.blocking).forEach((c) => ctx.reporter.emit({ type: 'warn', message: `${c.title}: ${c.reason} (a guardrail failure: the rehearsal goes on to record it)` }));
+    checks
+      .filter((c) => c.verdict === 'fail' && !c.blocking)
+      .forEach((c) =>
+        ctx.reporter.emit({
+          type: 'warn',
+          message: `${c.title}: ${c.reason} (a guardrail failure: the rehearsal goes on to record it)`,
+        }),
+      );
+    checks
+      .filter((c) => c.verdict === 'inconclusive')
+      .forEach((c) => ctx.reporter.emit({ type: 'warn', message: `${c.title}: ${c.reason}` }));
     if (failed.length > 0) {
-      throw new RehearseError(failed.some((c) => c.id.startsWith('tools.')) ? 'TOOL_MISSING' : 'COMMAND_FAILED', `preflight: ${failed.length} check(s) failed, so nothing was triggered`, {
+      const code = failed.some((c) => c.id.startsWith('tools.')) ? 'TOOL_MISSING' : 'COMMAND_FAILED';
+      throw new RehearseError(code, `preflight: ${failed.length} check(s) failed, so nothing was triggered`, {
         details: failed.map((c) => `${c.title}: ${c.reason}`),
         hint: 'fix the above and rerun; `rehearse doctor` runs the same checks alone',
         data: { checks },

@@ -1,4 +1,6 @@
-/** Pure readers of what a render command printed. */
+import { type Manifest, ManifestSchema } from '../guardrails/manifest.js';
+
+/** Pure readers of what a render printed, and the names of what it leaves in the bundle. */
 
 /** The end of the `{...}` block starting at `start`, braces inside JSON strings not counted; -1 when unbalanced. */
 function blockEnd(text: string, start: number): number {
@@ -62,4 +64,41 @@ export function rejectedOptions(output: string): string[] {
     if (match[1]) flags.push(match[1]);
   }
   return [...new Set(flags.map((flag) => flag.replace(/=.*$/, '')))];
+}
+
+export const RENDER_LOG = 'render.log';
+export const RENDERED_DIR = 'rendered';
+export const SPECS_FILE = `${RENDERED_DIR}/specs.json`;
+
+/** A rendered deployment; `printed`: taken from the specs the render produced, not a manifest file. */
+export interface Rendered {
+  rel: string;
+  manifest: Manifest;
+  printed?: boolean;
+}
+
+/** What one way of rendering leaves for the drift table and the step's record. */
+export interface RenderOutcome {
+  files: string[];
+  renderedFiles: string[];
+  staging: Rendered;
+  data: Record<string, unknown>;
+  summaryLine: string;
+}
+
+/** The deployment under rehearsal among rendered ones: named as the repository's, else the only one. */
+export function pickRendered(candidates: readonly Rendered[], repo: Manifest): Rendered | undefined {
+  const named = candidates.filter((c) => c.manifest.name === repo.name);
+  return (
+    named.find((c) => c.manifest.id === repo.id) ?? named[0] ?? (candidates.length === 1 ? candidates[0] : undefined)
+  );
+}
+
+/** Rendered specs as manifests: what a dry run printed is what the deploy would apply. */
+export function specsAsManifests(specs: readonly Record<string, unknown>[]): Rendered[] {
+  return specs.flatMap((spec) => {
+    const parsed = ManifestSchema.safeParse(spec);
+    if (!parsed.success) return [];
+    return [{ rel: typeof spec.source === 'string' ? spec.source : SPECS_FILE, manifest: parsed.data, printed: true }];
+  });
 }

@@ -106,6 +106,8 @@ describe('judgeDeployment on the recorded Prefect 3.9.1 deployment', () => {
       const failed = onlyFailure(judgeDeployment(expected, slashed, { name: 'hotpass/backfill', limit: undefined }), 'global_limit');
       expect(failed.reason).toMatch(/'hotpass\/backfill' can never name a global concurrency limit/);
       expect(failed.reason).toMatch(/runs unthrottled/);
+      expect(failed.reason).toContain('rename the key (e.g. `hotpass-backfill`)');
+      expect(failed.reason).toContain('`prefect gcl create hotpass-backfill --limit 2`');
     });
 
     it('fails when there is no concurrency key to name a limit', async () => {

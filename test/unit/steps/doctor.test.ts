@@ -69,8 +69,20 @@ describe('runDoctor against the recorded server', () => {
     const { checks, byId, runner } = await doctor();
 
     expect(checks.map((c) => c.id)).toEqual([
-      'tools.uv', 'tools.prefect', 'api.health', 'deployment.exists', 'deployment.idle', 'work_pool.ready', 'global_limit.free', 'evidence_root.writable',
+      'tools.uv',
+      'tools.prefect',
+      'versions.match',
+      'api.health',
+      'deployment.exists',
+      'deployment.code',
+      'deployment.rehearsals',
+      'deployment.idle',
+      'work_pool.ready',
+      'global_limit.free',
+      'evidence_root.writable',
     ]);
+    expect(byId('versions.match')).toMatchObject({ verdict: 'pass', reason: 'prefect 3.9.1 on both' });
+    expect(byId('deployment.code')?.reason).toBe('1 pull step(s)');
     expect(failed(checks)).toEqual([]);
     expect(byId('tools.prefect')?.reason).toMatch(/^prefect 3\.9\.1 in /);
     expect(byId('api.health')?.reason).toBe('http://127.0.0.1:4200/api answers, server 3.9.1');
@@ -90,11 +102,18 @@ describe('runDoctor against the recorded server', () => {
   });
 
   it('fails deployment.idle when an earlier run of the deployment is still running', async () => {
-    const running = { ...recordedRuns(LIMITED_BURST)[0], state_type: 'RUNNING', state_name: 'Running' };
-    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), 'POST /flow_runs/filter': { status: 200, text: JSON.stringify([running]) } } });
+    const running = { ...recordedRuns(LIMITED_BURST)[0], state_type: 'RUNNING', state_name: 'Running', tags: [] };
+    const { checks, byId } = await doctor({
+      routes: { ...healthyRoutes(), 'POST /flow_runs/filter': { status: 200, text: JSON.stringify([running]) } },
+    });
 
     expect(failed(checks)).toEqual(['deployment.idle']);
-    expect(byId('deployment.idle')?.reason).toContain(`1 run(s) of hotpass-backfill/hotpass-backfill still Running: antique-eel (${running.id})`);
+    expect(byId('deployment.idle')?.reason).toContain(
+      `1 run(s) of hotpass-backfill/hotpass-backfill still Running: antique-eel (${running.id}, Running)`,
+    );
+    expect(byId('deployment.idle')?.fix).toBe(
+      `wait for them, or cancel them: uv run prefect flow-run cancel ${running.id}`,
+    );
   });
 
   it('fails global_limit.free, blocking, when a slot of the global limit is held', async () => {
@@ -104,7 +123,7 @@ describe('runDoctor against the recorded server', () => {
     const check = byId('global_limit.free');
     expect(check?.blocking).toBe(true);
     expect(check?.reason).toContain('1 of 2 slot(s) of hotpass-backfill are held');
-    expect(check?.reason).toContain('uv run prefect gcl update hotpass-backfill --active-slots 0');
+    expect(check?.fix).toMatch(/^rehearse cleanup --all /);
   });
 
   it('fails global_limit.free when the limit is inactive, but not blocking: the rehearsal goes on to record it', async () => {

@@ -1,0 +1,111 @@
+import path from 'node:path';
+import { RehearseError, tailOf } from '../errors.js';
+import type { ExpectedGuardrails } from '../guardrails/manifest.js';
+import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
+import { listWorkers, readGlobalLimit } from '../prefect/queries.js';
+import type { Command, ProcessRunner } from '../process/command.js';
+import { succeeded } from '../process/command.js';
+import { spawnDetached } from '../process/daemon.js';
+import type { SandboxProject } from './project.js';
+import { type SandboxState, sandboxProcessEnv } from './state.js';
+import { pollUntil } from './wait.js';
+
+type ProcessEnvSource = Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectDir' | 'projectEnv'>;
+export const DEFAULT_POOL = 'hotpass-backfill-pool';
+// Prefect refuses these characters in a global concurrency limit's name.
+const NAMEABLE_LIMIT = /^[^/%&><]+$/;
+
+export function sandboxApi(state: Pick<SandboxState, 'apiUrl'>): PrefectApi {
+  return createPrefectApi({ apiUrl: state.apiUrl, timeoutMs: 5_000 });
+}
+
+/** `uv run ARGS` in the hosted project's directory, so its own environment (and Prefect version) runs it. */
+export function projectCommand(state: ProcessEnvSource, args: string[], uv = 'uv', timeoutMs = 300_000): Command {
+  return {
+    file: uv,
+    args: ['run', ...args],
+    cwd: state.projectDir,
+    env: sandboxProcessEnv(state),
+    readOnly: false,
+    timeoutMs,
+  };
+}
+
+async function runOrFail(runner: ProcessRunner, command: Command, what: string): Promise<void> {
+  const result = await runner.run(command);
+  if (result.spawnError !== undefined) {
+    throw new RehearseError('TOOL_MISSING', `uv is not installed or not on PATH (${result.spawnError})`, {
+      hint: 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again',
+    });
+  }
+  if (!succeeded(result)) {
+    const how = `exit ${result.exitCode ?? 'none'}${result.timedOut ? ', timed out' : ''}`;
+    throw new RehearseError('SANDBOX_FAILED', `sandbox: ${what} failed (${how})`, {
+      details: tailOf(result.stdout + result.stderr),
+      hint: 'see the output above; `rehearse sandbox down` then `rehearse sandbox up` starts afresh',
+    });
+  }
+}
+
+/**
+ * The work pool, then the project's own deploy command as its operators run it. Only for the
+ * runbook fixture does the sandbox add the pool limit and the key's global limit, and never for a
+ * key Prefect cannot name: a hosted project gets exactly what its deploy creates. Safe to repeat.
+ */
+export async function applyGuardrails(
+  state: SandboxState,
+  runner: ProcessRunner,
+  expected: ExpectedGuardrails,
+  project: SandboxProject,
+  uv = 'uv',
+): Promise<void> {
+  const pool = expected.workPool ?? DEFAULT_POOL;
+  const run = (args: string[], what: string): Promise<void> => runOrFail(runner, projectCommand(state, args, uv), what);
+  const poolSetup = (async () => {
+    const create = ['prefect', 'work-pool', 'create', pool, '--type', 'process', '--overwrite'];
+    await run(create, `creating work pool ${pool}`);
+    if (project.createsGuardrails && expected.deploymentLimit !== undefined) {
+      const limit = String(expected.deploymentLimit);
+      await run(['prefect', 'work-pool', 'set-concurrency-limit', pool, limit], 'setting the work pool limit');
+    }
+    await run(project.deployArgs, `deploying with \`uv run ${project.deployArgs.join(' ')}\``);
+  })();
+  const limitSetup = (async () => {
+    const key = expected.concurrencyKey;
+    if (!project.createsGuardrails || !key || !NAMEABLE_LIMIT.test(key)) return;
+    const limit = String(expected.keyLimit ?? expected.deploymentLimit ?? 1);
+    const existing = await readGlobalLimit(sandboxApi(state), key);
+    const args = existing
+      ? ['gcl', 'update', key, '--limit', limit, '--enable']
+      : ['gcl', 'create', key, '--limit', limit];
+    await run(['prefect', ...args], `setting global concurrency limit ${key}`);
+  })();
+  await Promise.all([poolSetup, limitSetup]);
+}
+
+export async function startWorkers(
+  state: SandboxState,
+  pool: string,
+  count: number,
+  uv = 'uv',
+): Promise<NonNullable<SandboxState['workers']>> {
+  const started = [];
+  for (let n = 1; n <= count; n += 1) {
+    const log = path.join(state.stateDir, count === 1 ? 'worker.log' : `worker-${n}.log`);
+    const name = count === 1 ? [] : ['--name', `rehearse-sandbox-worker-${n}`];
+    const args = ['prefect', 'worker', 'start', '--pool', pool, '--type', 'process', ...name];
+    started.push({ pid: await spawnDetached(projectCommand(state, args, uv), log), log });
+  }
+  return started;
+}
+
+export async function waitForWorkers(
+  state: SandboxState,
+  pool: string,
+  count: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const online = async (): Promise<boolean> =>
+    (await listWorkers(sandboxApi(state), pool)).filter((w) => w.status === 'ONLINE').length >= count;
+  return pollUntil(online, { timeoutMs });
+}

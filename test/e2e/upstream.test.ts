@@ -1,0 +1,133 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'fs-extra';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { isAlive } from '../../src/process/daemon.js';
+import { failing, parseJson } from './support.js';
+import {
+  rehearseUpstream,
+  startUpstreamSandbox,
+  stopUpstreamSandbox,
+  UPSTREAM_FIXTURE,
+  upstreamApi,
+  upstreamSandbox,
+  upstreamUpMs,
+} from './upstream-support.js';
+
+interface Deployment {
+  id: string;
+  paused: boolean;
+  work_pool_name: string;
+  entrypoint: string;
+  parameters: Record<string, unknown>;
+  pull_steps: Record<string, { directory?: string }>[] | null;
+  schedules: { active: boolean }[];
+  global_concurrency_limit: { limit: number; active: boolean } | null;
+  parameter_openapi_schema: { properties: Record<string, unknown>; required?: string[] };
+}
+
+const manifestFile = path.join(UPSTREAM_FIXTURE, 'prefect/deployments/hotpass-backfill.yaml');
+const manifest = parse(fs.readFileSync(manifestFile, 'utf8')) as {
+  parameters: Record<string, unknown>;
+};
+const deployment = (): Promise<Deployment> =>
+  upstreamApi<Deployment>('GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
+const limitNames = async (): Promise<string[]> =>
+  (await upstreamApi<{ name: string }[]>('POST', '/v2/concurrency_limits/filter', {})).map((l) => l.name);
+
+describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
+  beforeAll(async () => {
+    await startUpstreamSandbox(['--workers', '2']);
+    console.info(`sandbox up --project-dir fixtures/hotpass-upstream took ${(upstreamUpMs / 1000).toFixed(1)} s`);
+  });
+  afterAll(async () => {
+    const state = await upstreamSandbox();
+    await stopUpstreamSandbox();
+    // down stops every process up started: both workers and the server.
+    const pids = [state.server.pid, ...(state.workers ?? []).map((w) => w.pid)];
+    expect(pids).toHaveLength(3);
+    expect(pids.filter(isAlive)).toEqual([]);
+  });
+
+  it("starts the requested number of process workers on the project's pool", async () => {
+    const workers = await upstreamApi<{ status: string }[]>(
+      'POST',
+      '/work_pools/default-agent-pool/workers/filter',
+      {},
+    );
+    expect(workers.filter((w) => w.status === 'ONLINE')).toHaveLength(2);
+    expect((await upstreamSandbox()).workers).toHaveLength(2);
+  });
+
+  it("runs the project's own Prefect, 3.5.0, and status says which project and version", async () => {
+    expect(await upstreamApi<string>('GET', '/admin/version')).toBe('3.5.0');
+    const status = await rehearseUpstream(['sandbox', 'status', '--json'], { cwd: os.tmpdir() });
+    expect(status.exitCode, status.stdout).toBe(0);
+    const data = (JSON.parse(status.stdout) as { data: Record<string, unknown> }).data;
+    expect(data).toMatchObject({ running: true, projectDir: UPSTREAM_FIXTURE, prefectVersion: '3.5.0' });
+  });
+
+  it("has the deployment its own deploy registers: paused, on its pool, with the manifest's parameters", async () => {
+    const live = await deployment();
+    expect(live.paused).toBe(true);
+    expect(live.schedules.map((s) => s.active)).toEqual([true]);
+    expect(live.work_pool_name).toBe('default-agent-pool');
+    expect(live.global_concurrency_limit).toMatchObject({ limit: 2, active: true });
+    expect(live.parameters).toEqual(manifest.parameters);
+    expect(live.parameters).toMatchObject({
+      concurrency_key: 'hotpass/backfill',
+      concurrency_limit: 2,
+      parameters: { pipeline: { backfill: true } },
+    });
+    expect(Object.keys(live.parameter_openapi_schema.properties)).toEqual([
+      'runs',
+      'archive_root',
+      'restore_root',
+      'archive_pattern',
+      'base_config',
+      'parameters',
+      'telemetry',
+      'concurrency_limit',
+      'concurrency_key',
+    ]);
+    expect(live.parameter_openapi_schema.required).toEqual(['runs', 'archive_root', 'restore_root']);
+    const pull = { 'prefect.deployments.steps.set_working_directory': { directory: UPSTREAM_FIXTURE } };
+    expect(live.pull_steps).toEqual([pull]);
+    // Only what the project's deploy creates: the deployment's own limit, never one for the key.
+    expect(await limitNames()).toEqual([`deployment:${live.id}`]);
+  });
+
+  it('rehearse inspect reads the manifest and fails global_limit for the unnameable key', async () => {
+    const cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-ws-upstream-'));
+    const run = await rehearseUpstream(['inspect', '--project-dir', UPSTREAM_FIXTURE, '--json'], { cwd });
+    const out = parseJson(run);
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(failing(out)).toContain('global_limit');
+    const check = out.summary?.checks.find((c) => c.id === 'global_limit');
+    expect(check?.reason).toContain('hotpass/backfill');
+    expect(out.summary?.checks.find((c) => c.id === 'parameters.pipeline.backfill')?.verdict).toBe('pass');
+    expect(await limitNames()).not.toContain('hotpass/backfill');
+  });
+
+  it('runs a flow run of the paused deployment, each runs entry skipping the unnameable limit', async () => {
+    const live = await deployment();
+    const runs = [
+      { run_date: '2024-01-01', version: '1' },
+      { run_date: '2024-01-02', version: '1' },
+    ];
+    const route = `/deployments/${live.id}/create_flow_run`;
+    const created = await upstreamApi<{ id: string }>('POST', route, { parameters: { runs } });
+    let state = '';
+    for (let i = 0; i < 90 && !['Completed', 'Failed', 'Crashed'].includes(state); i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      state = (await upstreamApi<{ state_name: string }>('GET', `/flow_runs/${created.id}`)).state_name;
+    }
+    expect(state).toBe('Completed');
+    const { worker } = await upstreamSandbox();
+    const log = await fs.readFile(worker?.log ?? '', 'utf8');
+    const skipped = /Concurrency limits \['hotpass\/backfill'\] do not exist - skipping acquisition/g;
+    expect(log.match(skipped)).toHaveLength(2);
+    expect((await deployment()).paused).toBe(true);
+  });
+});
