@@ -5,6 +5,8 @@ import { main } from '../dist/cli.js';
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error) => {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    // A terminal that hung up (SIGHUP) must not cut short the cancelling and recording of the stop.
+    if (error.code === 'EIO') return;
     throw error;
   });
 }

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode, isRehearseError, RehearseError } from './errors.js';
+import type { SecretKeeper } from './evidence/redact.js';
 import type { CommandResult, Reporter } from './report/events.js';
 import type { SessionOptions } from './session.js';
 
@@ -30,20 +31,39 @@ interface RehearsalFlags extends CommonFlags {
 }
 
 /** Reporters load when a command runs, so --help and --version start as fast as commander allows. */
-async function makeReporter(flags: CommonFlags & { param?: string[] }, env: NodeJS.ProcessEnv): Promise<Reporter> {
-  const [{ createPrettyReporter }, { combineReporters }] = await Promise.all([import('./report/pretty.js'), import('./report/events.js')]);
+async function makeReporter(
+  flags: CommonFlags & { param?: string[] },
+  env: NodeJS.ProcessEnv,
+  redact: SecretKeeper,
+): Promise<Reporter> {
+  const [{ createPrettyReporter }, { combineReporters }] = await Promise.all([
+    import('./report/pretty.js'),
+    import('./report/events.js'),
+  ]);
   const ci = Boolean(flags.ci) || Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
   const stream = flags.json ? process.stderr : process.stdout;
   const color = flags.color !== false && !env.NO_COLOR && !ci && Boolean(stream.isTTY);
-  const reporters = [createPrettyReporter({ stream, color, live: !ci && Boolean(stream.isTTY) })];
-  if (flags.json) reporters.push((await import('./report/json.js')).createJsonReporter(process.stdout));
-  if (flags.junit) {
-    const [{ createJunitReporter }, { collectSecrets, createRedactor }] = await Promise.all([import('./report/junit.js'), import('./evidence/redact.js')]);
-    // --param values named like secrets are masked in the report too, as in the bundle.
-    const params = Object.fromEntries((flags.param ?? []).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-    reporters.push(createJunitReporter(flags.junit, createRedactor(collectSecrets(env, [params]))));
-  }
+  const reporters = [createPrettyReporter({ stream, color, live: !ci && Boolean(stream.isTTY), redact })];
+  if (flags.json) reporters.push((await import('./report/json.js')).createJsonReporter(process.stdout, redact));
+  if (flags.junit) reporters.push((await import('./report/junit.js')).createJunitReporter(flags.junit, redact));
   return combineReporters(reporters);
+}
+
+/** The one redactor of a command: every reporter and the session share it, so what one learns all mask. */
+async function makeRedactor(flags: CommonFlags & { param?: string[] }, env: NodeJS.ProcessEnv): Promise<SecretKeeper> {
+  const { collectSecrets, createRedactor } = await import('./evidence/redact.js');
+  // --param values named like secrets, as parsed JSON (a nested token) and as typed (digits parse as a number).
+  const params = (flags.param ?? []).map((pair) => {
+    const [key, raw] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
+    let parsed: unknown = raw;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      /* a plain string */
+    }
+    return { [key]: parsed, [`${key}_as_typed`]: raw };
+  });
+  return createRedactor(collectSecrets(env, params));
 }
 
 function addCommonOptions(command: Command): Command {
@@ -86,17 +106,38 @@ export interface MainIo {
 /** Wires commands to their functions; the only place that turns results into an exit code. */
 export async function main(argv: string[], io: MainIo = { env: process.env, cwd: process.cwd() }): Promise<number> {
   let exitCode: number = ExitCode.ok;
+  let secrets: SecretKeeper | undefined;
   const controller = new AbortController();
+  // Every signal ends one way: the abort reaches the steps, which stop their children and the browser,
+  // cancel the runs (unless --leave-runs) and record the bundle interrupted; the command exits 3.
+  let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write(`\n${signal}: stopping (press Ctrl-C again to quit at once)\n`);
-    controller.abort(new RehearseError('INTERRUPTED', `interrupted by ${signal}`));
+    signals += 1;
+    if (signals === 1) {
+      process.stderr.write(`\n${signal}: stopping: cancelling the rehearsal's runs and recording the interruption\n`);
+      controller.abort(new RehearseError('INTERRUPTED', `interrupted by ${signal}`));
+    } else if (signals === 2) {
+      process.stderr.write(
+        `${signal}: still stopping, usually a few seconds; a third signal quits at once and leaves the runs\n`,
+      );
+    } else {
+      // The bundle's lock stays behind, so the next command reports it abandoned.
+      process.stderr.write(
+        `${signal}: quitting at once; the bundle will be reported abandoned: run \`rehearse cleanup\` for its runs\n`,
+      );
+      process.exit(ExitCode.couldNotRun);
+    }
   };
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-  async function execute(flags: CommonFlags, name: string, action: (reporter: Reporter) => Promise<CommandResult>): Promise<void> {
-    const reporter = await makeReporter(flags, io.env);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  async function execute(
+    flags: CommonFlags,
+    name: string,
+    action: (reporter: Reporter) => Promise<CommandResult>,
+  ): Promise<void> {
+    secrets = await makeRedactor(flags, io.env);
+    const reporter = await makeReporter(flags, io.env, secrets);
+    for (const signal of SIGNALS) process.on(signal, onSignal);
     let result: CommandResult;
     try {
       result = await action(reporter);
@@ -109,8 +150,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
         error: { code: error.code, message: error.message, details: error.details, ...(error.hint ? { hint: error.hint } : {}) },
       };
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of SIGNALS) process.off(signal, onSignal);
     }
     reporter.emit({ type: 'done', result });
     await reporter.close();
@@ -130,6 +170,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       newBundle: Boolean(flags.newBundle),
       reporter,
       signal: controller.signal,
+      ...(secrets ? { redactor: secrets } : {}),
     };
   }
 
@@ -190,9 +231,17 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
     {
       name: 'backfill',
       description: 'the whole rehearsal: preflight, render, inspect, run, capture, validate, upload, into one bundle',
-      example: 'rehearse backfill --sandbox\n  $ rehearse backfill --ci --junit rehearsal.xml --to s3://evidence/staging/backfill',
-      extra: (c) => withRunOptions(c).option('--to <target>', 'upload the bundle to a directory or s3://bucket/prefix').option('--fail-fast', 'stop at the first failed guardrail').option('--leave-runs', 'on interruption, leave the rehearsal\'s flow runs running'),
-      run: async (flags, reporter) => (await import('./commands/backfill.js')).backfill(session(flags, reporter, runOverrides(flags)), { ...(flags.to ? { to: flags.to } : {}) }),
+      example:
+        'rehearse backfill --sandbox\n  $ rehearse backfill --ci --junit rehearsal.xml --to s3://evidence/staging/backfill',
+      extra: (c) =>
+        withRunOptions(c)
+          .option('--to <target>', 'upload the bundle to a directory or s3://bucket/prefix')
+          .option('--fail-fast', 'stop at the first failed guardrail')
+          .option('--leave-runs', "on interruption or failure, leave the rehearsal's flow runs as they are"),
+      run: async (flags, reporter) =>
+        (await import('./commands/backfill.js')).backfill(session(flags, reporter, runOverrides(flags)), {
+          ...(flags.to ? { to: flags.to } : {}),
+        }),
     },
     {
       name: 'doctor',
@@ -202,7 +251,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
     },
     {
       name: 'render',
-      description: 'runbook step 1: run the render command, keep its output and the rendered manifests, tabulate drift',
+      description: 'runbook step 1: render the manifests, changing nothing in staging; keep them; tabulate drift',
       example: 'rehearse render --sandbox',
       run: async (flags, reporter) => (await import('./commands/render.js')).render(session(flags, reporter)),
     },
@@ -216,8 +265,10 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       name: 'run',
       description: 'runbook step 3: trigger a bounded backfill, watch it to the end, keep the log and the run ids',
       example: 'rehearse run --sandbox --since 2024-01-01 --until 2024-01-03 --burst 3',
-      extra: (c) => withRunOptions(c).option('--leave-runs', 'on interruption, leave the flow runs running'),
-      run: async (flags, reporter) => (await import('./commands/run.js')).run(session(flags, reporter, runOverrides(flags))),
+      extra: (c) =>
+        withRunOptions(c).option('--leave-runs', 'on interruption or failure, leave the flow runs as they are'),
+      run: async (flags, reporter) =>
+        (await import('./commands/run.js')).run(session(flags, reporter, runOverrides(flags))),
     },
     {
       name: 'capture',
@@ -248,36 +299,178 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
     });
   }
 
-  addCommonOptions(program.command('verify').argument('<dir>', 'the bundle directory, or a copy of it')
-    .description('re-check a bundle offline: every file present and matching SHA256SUMS, verdicts consistent with the evidence')
-    .addHelpText('after', '\nExample:\n  $ rehearse verify dist/staging/backfill/20261126T013217Z\n  $ rehearse verify /mnt/evidence/staging/20261126T013217Z --json'))
-    .action(async (dir: string, flags: CommonFlags) => {
-      await execute(flags, 'verify', async () => (await import('./commands/verify.js')).verify({ dir, cwd: io.cwd }));
+  addRehearsalOptions(
+    program
+      .command('cleanup')
+      .description(
+        "cancel a rehearsal's leftover flow runs (found by its tag) and free the concurrency slots they hold",
+      )
+      .addHelpText(
+        'after',
+        '\nExample:\n  $ rehearse cleanup --sandbox --bundle dist/staging/backfill/20261126T011109Z\n  $ rehearse cleanup --all --dry-run',
+      ),
+  )
+    .option('--all', "every unfinished run tagged `rehearse` of the deployment, not one bundle's")
+    .option(
+      '--grace <seconds>',
+      'how long a live worker gets to stop a started run before Cancelled is forced (default 20)',
+    )
+    .action(async (flags: RehearsalFlags & { all?: boolean; grace?: string }) => {
+      await execute(flags, 'cleanup', async (reporter) => {
+        const grace = flags.grace === undefined ? undefined : Number(flags.grace);
+        if (grace !== undefined && (!Number.isFinite(grace) || grace < 0))
+          throw new RehearseError('USAGE', `--grace expects seconds (0 or more), got '${flags.grace}'`, {
+            hint: 'e.g. --grace 10',
+          });
+        return (await import('./commands/cleanup.js')).cleanup(session(flags, reporter), {
+          all: Boolean(flags.all),
+          ...(grace === undefined ? {} : { graceSeconds: grace }),
+        });
+      });
     });
 
-  const sandbox = program.command('sandbox').description('a local Prefect server, process worker and hotpass backfill deployment');
-  const stateDirOption = (): Option => new Option('--state-dir <dir>', 'where the sandbox keeps its database and logs (default: $REHEARSE_SANDBOX_HOME or ~/.local/state/rehearse/sandbox)');
-  const sandboxAction = (name: 'up' | 'down' | 'status' | 'env') => async (flags: CommonFlags & { stateDir?: string; port?: string; purge?: boolean }) => {
+  addCommonOptions(
+    program
+      .command('init')
+      .description(
+        'in a project checkout, write a commented rehearse.config.yaml from its manifests, deploy CLI and live deployment',
+      )
+      .option('--project-dir <dir>', 'the project checkout (default: .)')
+      .option('--deployment <name>', "deployment to read from the server (default: the manifest's name)")
+      .option('--sandbox', 'read the deployment from the running sandbox instead of PREFECT_API_URL')
+      .option('--stdout', 'print the file instead of writing it')
+      .option('--dry-run', 'the same as --stdout')
+      .option('--force', 'when a config exists, write rehearse.config.yaml.new beside it instead of refusing')
+      .addHelpText(
+        'after',
+        '\nExample:\n  $ cd hotpass && PREFECT_API_URL=https://staging/api rehearse init\n  $ rehearse init --sandbox --stdout',
+      ),
+  ).action(
+    async (
+      flags: CommonFlags & {
+        projectDir?: string;
+        deployment?: string;
+        sandbox?: boolean;
+        stdout?: boolean;
+        force?: boolean;
+      },
+    ) => {
+      await execute(flags, 'init', async (reporter) =>
+        (await import('./commands/init.js')).init({
+          cwd: io.cwd,
+          env: io.env,
+          reporter,
+          signal: controller.signal,
+          sandbox: Boolean(flags.sandbox),
+          print: Boolean(flags.stdout || flags.dryRun),
+          force: Boolean(flags.force),
+          ...(flags.projectDir ? { projectDir: flags.projectDir } : {}),
+          ...(flags.deployment ? { deployment: flags.deployment } : {}),
+        }),
+      );
+    },
+  );
+
+  addCommonOptions(
+    program
+      .command('verify')
+      .argument('<dir>', 'the bundle directory, or a copy of it')
+      .description(
+        're-check a bundle offline: every file present and matching SHA256SUMS, verdicts consistent with the evidence',
+      )
+      .addHelpText(
+        'after',
+        '\nExample:\n  $ rehearse verify dist/staging/backfill/20261126T013217Z\n  $ rehearse verify /mnt/evidence/staging/20261126T013217Z --json',
+      ),
+  ).action(async (dir: string, flags: CommonFlags) => {
+    await execute(flags, 'verify', async () => (await import('./commands/verify.js')).verify({ dir, cwd: io.cwd }));
+  });
+
+  const sandbox = program
+    .command('sandbox')
+    .description('a local Prefect server, process worker and hotpass backfill deployment');
+  const stateDirOption = (): Option =>
+    new Option(
+      '--state-dir <dir>',
+      'where the sandbox keeps its database and logs (default: $REHEARSE_SANDBOX_HOME or ~/.local/state/rehearse/sandbox)',
+    );
+  type SandboxFlags = CommonFlags & {
+    stateDir?: string;
+    port?: string;
+    purge?: boolean;
+    projectDir?: string;
+    workers?: string;
+  };
+  const sandboxAction = (name: 'up' | 'down' | 'status' | 'env') => async (flags: SandboxFlags) => {
     await execute(flags, `sandbox ${name}`, async (reporter) => {
       const commands = await import('./commands/sandbox.js');
       const { defaultStateDir } = await import('./sandbox/state.js');
       const port = flags.port === undefined ? undefined : Number(flags.port);
       if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
-        throw new RehearseError('USAGE', `--port expects a port number (1-65535), got '${flags.port}'`, { hint: 'omit --port to use a free one' });
+        throw new RehearseError('USAGE', `--port expects a port number (1-65535), got '${flags.port}'`, {
+          hint: 'omit --port to use a free one',
+        });
       }
-      const options = { stateDir: flags.stateDir ?? defaultStateDir(io.env), reporter, ...(port ? { port } : {}), ...(flags.purge ? { purge: true } : {}) };
-      const run = { up: commands.sandboxUpCommand, down: commands.sandboxDownCommand, status: commands.sandboxStatusCommand, env: commands.sandboxEnvCommand }[name];
+      const options = {
+        stateDir: flags.stateDir ?? defaultStateDir(io.env),
+        reporter,
+        ...(port ? { port } : {}),
+        ...(flags.purge ? { purge: true } : {}),
+        cwd: io.cwd,
+        signal: controller.signal,
+        ...(flags.projectDir ? { projectDir: flags.projectDir } : {}),
+        ...(flags.workers ? { workers: flags.workers } : {}),
+      };
+      const run = {
+        up: commands.sandboxUpCommand,
+        down: commands.sandboxDownCommand,
+        status: commands.sandboxStatusCommand,
+        env: commands.sandboxEnvCommand,
+      }[name];
       return run(options);
     });
   };
-  addCommonOptions(sandbox.command('up').description('start the sandbox (idempotent)').addOption(stateDirOption()).option('--port <port>', 'API port on 127.0.0.1 (default: a free one)')
-    .addHelpText('after', '\nExample:\n  $ rehearse sandbox up && rehearse inspect --sandbox')).action(sandboxAction('up'));
-  addCommonOptions(sandbox.command('down').description('stop exactly what `sandbox up` started').addOption(stateDirOption()).option('--purge', 'also delete its database and logs')
-    .addHelpText('after', '\nExample:\n  $ rehearse sandbox down --purge')).action(sandboxAction('down'));
-  addCommonOptions(sandbox.command('status').description('print the API URL and what runs').addOption(stateDirOption())
-    .addHelpText('after', '\nExample:\n  $ rehearse sandbox status --json')).action(sandboxAction('status'));
-  addCommonOptions(sandbox.command('env').description('print export lines to use the sandbox by hand').addOption(stateDirOption())
-    .addHelpText('after', '\nExample:\n  $ eval "$(rehearse sandbox env)" && cd fixtures/hotpass && uv run prefect gcl ls')).action(sandboxAction('env'));
+  addCommonOptions(
+    sandbox
+      .command('up')
+      .description('start the sandbox (idempotent)')
+      .addOption(stateDirOption())
+      .option('--port <port>', 'API port on 127.0.0.1 (default: a free one)')
+      .option(
+        '--project-dir <dir>',
+        'host this project (its uv environment, manifest and own deploy command) instead of fixtures/hotpass',
+      )
+      .option('--workers <n>', 'process workers to start on the pool (default 1)')
+      .addHelpText(
+        'after',
+        '\nExample:\n  $ rehearse sandbox up && rehearse inspect --sandbox\n  $ rehearse sandbox up --project-dir fixtures/hotpass-upstream --workers 2',
+      ),
+  ).action(sandboxAction('up'));
+  addCommonOptions(
+    sandbox
+      .command('down')
+      .description('stop exactly what `sandbox up` started')
+      .addOption(stateDirOption())
+      .option('--purge', 'also delete its database and logs')
+      .addHelpText('after', '\nExample:\n  $ rehearse sandbox down --purge'),
+  ).action(sandboxAction('down'));
+  addCommonOptions(
+    sandbox
+      .command('status')
+      .description('print the API URL and what runs')
+      .addOption(stateDirOption())
+      .addHelpText('after', '\nExample:\n  $ rehearse sandbox status --json'),
+  ).action(sandboxAction('status'));
+  addCommonOptions(
+    sandbox
+      .command('env')
+      .description('print export lines to use the sandbox by hand')
+      .addOption(stateDirOption())
+      .addHelpText(
+        'after',
+        '\nExample:\n  $ eval "$(rehearse sandbox env)" && cd fixtures/hotpass && uv run prefect gcl ls',
+      ),
+  ).action(sandboxAction('env'));
 
   try {
     await program.parseAsync(argv);

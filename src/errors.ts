@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'USAGE'
   | 'BUNDLE_INVALID'
   | 'BUNDLE_SEALED'
+  | 'BUNDLE_LOCKED'
+  | 'BUNDLE_ABANDONED'
   | 'TOOL_MISSING'
   | 'API_UNREACHABLE'
   | 'API_ERROR'
@@ -30,6 +32,9 @@ const exitCodeOf: Record<ErrorCode, ExitCodeValue> = {
   USAGE: ExitCode.usage,
   BUNDLE_INVALID: ExitCode.usage,
   BUNDLE_SEALED: ExitCode.usage,
+  // Busy, not wrong: the same command works once the other one has finished.
+  BUNDLE_LOCKED: ExitCode.couldNotRun,
+  BUNDLE_ABANDONED: ExitCode.usage,
   TOOL_MISSING: ExitCode.couldNotRun,
   API_UNREACHABLE: ExitCode.couldNotRun,
   API_ERROR: ExitCode.couldNotRun,

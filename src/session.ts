@@ -3,12 +3,14 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { forStep, type Context, type PrefectTarget, type RunFlags } from './context.js';
-import { createBundle, findOpenBundle, openBundle, readSummary, type Bundle } from './evidence/bundle.js';
-import { collectSecrets, createRedactor, type Redactor } from './evidence/redact.js';
-import { newSummary } from './evidence/summary-io.js';
+import { type Context, forStep, type PrefectTarget, type RunFlags } from './context.js';
 import { RehearseError } from './errors.js';
-import { createPrefectApi } from './prefect/api.js';
+import { claimBundle, reportAbandoned, sweepAbandoned } from './evidence/abandon.js';
+import { type Bundle, createBundle, findOpenBundle, openBundle, readSummary } from './evidence/bundle.js';
+import type { Redactor, SecretKeeper } from './evidence/redact.js';
+import type { Summary } from './evidence/summary.js';
+import { newSummary } from './evidence/summary-io.js';
+import { createPrefectApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
 import { prefectEnv } from './prefect/commands.js';
 import { checkHealth, readServerVersion } from './prefect/queries.js';
 import type { ProcessRunner } from './process/command.js';
@@ -16,6 +18,8 @@ import { createProcessRunner } from './process/runner.js';
 import type { CommandResult, Reporter } from './report/events.js';
 import { sandboxApi, sandboxUp } from './sandbox/lifecycle.js';
 import { defaultStateDir, readSandboxState } from './sandbox/state.js';
+import { learningClient, noteMaskedAfterEachStep, prepareSecrets } from './session-secrets.js';
+import { warnOtherRehearsals } from './steps/cleanup.js';
 import { runSteps, type Stage } from './steps/runner.js';
 
 /** Options every rehearsal command shares, already parsed by the CLI layer. */
@@ -32,6 +36,8 @@ export interface SessionOptions {
   /** Injected in unit tests; the execa gateway otherwise. */
   runner?: ProcessRunner;
   signal: AbortSignal;
+  /** The reporters' redactor, so the terminal, --json and JUnit mask what the steps learn. */
+  redactor?: SecretKeeper;
 }
 
 export async function resolvePrefectTarget(config: Config, options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>): Promise<PrefectTarget> {
@@ -49,7 +55,8 @@ export async function resolvePrefectTarget(config: Config, options: Pick<Session
     if (!alreadyRunning) options.reporter.emit({ type: 'info', message: `sandbox: up at ${state.apiUrl}` });
     return { apiUrl: state.apiUrl, env: prefectEnv(state.apiUrl), projectDir: state.projectDir, sandbox: true };
   }
-  const apiUrl = options.env.PREFECT_API_URL ?? config.prefect.apiUrl;
+  // Userinfo is basic auth (see session-secrets.ts), never part of a URL rehearse shows or records.
+  const apiUrl = splitApiUrl(options.env.PREFECT_API_URL ?? config.prefect.apiUrl ?? '').url;
   if (!apiUrl) {
     throw new RehearseError('USAGE', 'PREFECT_API_URL is not set, so there is no Prefect server to rehearse against', {
       hint: 'export PREFECT_API_URL=<your staging API>, set "prefect.apiUrl" in rehearse.config, or add --sandbox to use the local sandbox',
@@ -67,6 +74,8 @@ async function chooseBundle(command: string, config: Config, options: SessionOpt
   const allowSealed = command === 'upload';
   if (options.bundle) return { bundle: await openBundle(options.bundle, redact, { allowSealed }), fresh: false };
   const root = path.resolve(options.cwd, config.evidenceRoot);
+  // Bundles left `in-progress` by a command that died are marked abandoned before any is chosen.
+  reportAbandoned(options.reporter, await sweepAbandoned(root, command, now), options.cwd);
   if (!startsRehearsal && !options.newBundle) {
     const open = await findOpenBundle(root, { includeSealed: allowSealed });
     if (open) return { bundle: await openBundle(open, redact, { allowSealed }), fresh: false };
@@ -74,31 +83,144 @@ async function chooseBundle(command: string, config: Config, options: SessionOpt
   return { bundle: await createBundle(root, now, redact), fresh: true };
 }
 
+/**
+ * For commands that never talk to Prefect (upload): no server is resolved or required, and an API call
+ * by mistake fails loudly instead of reaching whatever PREFECT_API_URL happens to name.
+ */
+function offlineTarget(config: Config, cwd: string): { prefect: PrefectTarget; api: PrefectApi } {
+  const api: PrefectApi = {
+    baseUrl: '',
+    request: (request) =>
+      Promise.reject(
+        new RehearseError('USAGE', `${request.method} ${request.path}: this command has no Prefect server`),
+      ),
+  };
+  return { prefect: { apiUrl: '', env: {}, projectDir: path.resolve(cwd, config.projectDir), sandbox: false }, api };
+}
+
 /** Config, redactor, Prefect target and a Context for one command, without a bundle. */
-export async function openSession(command: string, options: SessionOptions): Promise<{ ctx: Context; config: Config; redact: Redactor }> {
-  const { config } = await loadConfig({ cwd: options.cwd, ...(options.configFile ? { file: options.configFile } : {}), overrides: options.overrides });
-  const redact = createRedactor(collectSecrets(options.env, [config.run.parameters]));
-  const prefect = await resolvePrefectTarget(config, options);
-  const rawApi = createPrefectApi({ apiUrl: prefect.apiUrl, ...(options.env.PREFECT_API_KEY ? { apiKey: options.env.PREFECT_API_KEY } : {}), timeoutMs: config.timeouts.apiSeconds * 1000 });
-  const rawRunner = options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000 });
-  const ctx = forStep({
-    cwd: options.cwd, env: options.env, config, prefect, gateways: { runner: rawRunner, api: rawApi }, reporter: options.reporter,
-    flags: options.flags, redact, signal: options.signal, now: () => new Date(),
-  }, command);
+export async function openSession(
+  command: string,
+  options: SessionOptions,
+  needs: { prefect?: boolean } = {},
+): Promise<{ ctx: Context; config: Config; redact: Redactor }> {
+  const { config } = await loadConfig({
+    cwd: options.cwd,
+    ...(options.configFile ? { file: options.configFile } : {}),
+    overrides: options.overrides,
+  });
+  const { redact, env, authString } = prepareSecrets(options.env, config, options.redactor);
+  const offline = needs.prefect === false ? offlineTarget(config, options.cwd) : undefined;
+  const prefect = offline?.prefect ?? (await resolvePrefectTarget(config, options));
+  const rawApi =
+    offline?.api ??
+    learningClient(
+      createPrefectApi({
+        apiUrl: prefect.apiUrl,
+        ...(env.PREFECT_API_KEY ? { apiKey: env.PREFECT_API_KEY } : {}),
+        ...(authString ? { authString } : {}),
+        timeoutMs: config.timeouts.apiSeconds * 1000,
+      }),
+      redact,
+    );
+  const rawRunner =
+    options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000, baseEnv: env });
+  const ctx = forStep(
+    {
+      cwd: options.cwd,
+      env,
+      config,
+      prefect,
+      gateways: { runner: rawRunner, api: rawApi },
+      reporter: options.reporter,
+      flags: options.flags,
+      redact,
+      signal: options.signal,
+      now: () => new Date(),
+    },
+    command,
+  );
   return { ctx, config, redact };
 }
 
 /** The shared path of `rehearse backfill` and every step run by hand. */
-export async function runRehearsal(command: string, steps: Stage[], options: SessionOptions, shape: { wholeRehearsal: boolean }): Promise<CommandResult> {
-  const { ctx, config, redact } = await openSession(command, options);
-  const { prefect, now } = ctx;
+export interface RehearsalShape {
+  wholeRehearsal: boolean;
+  /** false for commands that never talk to Prefect: none is resolved or required. */
+  prefect?: boolean;
+  /** Says why an existing bundle needs no step at all (a far copy already current); the bundle is then left untouched. */
+  upToDate?: (ctx: Context, bundle: Bundle, summary: Summary) => Promise<string | undefined>;
+}
+
+export async function runRehearsal(
+  command: string,
+  steps: Stage[],
+  options: SessionOptions,
+  shape: RehearsalShape,
+): Promise<CommandResult> {
+  const { ctx, config, redact } = await openSession(command, options, { prefect: shape.prefect ?? true });
+  const { now } = ctx;
   const { bundle, fresh } = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
+  // Held while this command writes the bundle: a second command waits or is refused, a killed one is detected.
+  const lock = options.flags.dryRun ? undefined : await claimBundle(bundle.dir, command, now());
+  try {
+    if (command === 'backfill' || command === 'run') await warnOtherRehearsals(ctx, bundle.name);
+    return await fillBundle(command, steps, options, shape, { ctx, config, redact }, { bundle, fresh });
+  } finally {
+    await lock?.release();
+  }
+}
+
+type Session = { ctx: Context; config: Config; redact: Redactor };
+
+async function fillBundle(
+  command: string,
+  steps: Stage[],
+  options: SessionOptions,
+  shape: Parameters<typeof runRehearsal>[3],
+  session: Session,
+  chosen: { bundle: Bundle; fresh: boolean },
+): Promise<CommandResult> {
+  const { ctx, config, redact } = session;
+  const { prefect, now } = ctx;
+  const { bundle, fresh } = chosen;
   const existing = fresh ? undefined : await readSummary(bundle.dir);
-  const base = existing ?? newSummary(bundle, now(), { deployment: config.deployment, workPool: config.workPool, manifest: config.manifest, projectDir: prefect.projectDir, sandbox: prefect.sandbox });
-  const serverVersion = await readServerVersion(ctx.gateways.api).catch(() => undefined);
-  const initial = { ...base, prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) } };
-  options.reporter.emit({ type: 'info', message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}` });
-  const outcome = await runSteps(ctx, bundle, steps, initial, { ...shape, existingBundle: !fresh });
+  const current = existing && !options.flags.dryRun ? await shape.upToDate?.(ctx, bundle, existing) : undefined;
+  if (existing && current !== undefined) {
+    const rel = path.relative(options.cwd, bundle.dir) || bundle.dir;
+    return { command, exitCode: 0, verdict: existing.verdict, bundle: rel, summary: existing, lines: [current] };
+  }
+  const base =
+    existing ??
+    newSummary(bundle, now(), {
+      deployment: config.deployment,
+      workPool: config.workPool,
+      manifest: config.manifest,
+      projectDir: prefect.projectDir,
+      sandbox: prefect.sandbox,
+    });
+  // Without a Prefect server the bundle keeps the server it recorded.
+  const serverVersion =
+    shape.prefect === false ? undefined : await readServerVersion(ctx.gateways.api).catch(() => undefined);
+  const initial =
+    shape.prefect === false
+      ? base
+      : {
+          ...base,
+          prefect: {
+            ...base.prefect,
+            apiUrl: redact(prefect.apiUrl),
+            ...(serverVersion ? { version: serverVersion } : {}),
+          },
+        };
+  options.reporter.emit({
+    type: 'info',
+    message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}`,
+  });
+  const outcome = await runSteps(ctx, bundle, noteMaskedAfterEachStep(steps), initial, {
+    ...shape,
+    existingBundle: !fresh,
+  });
   const { exitCode } = outcome;
   // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.
   const summary = options.flags.dryRun ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false } : outcome.summary;

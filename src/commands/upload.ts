@@ -2,7 +2,12 @@ import type { CommandResult } from '../report/events.js';
 import { runRehearsal, type SessionOptions } from '../session.js';
 import { uploadStep } from '../steps/upload.js';
 
-/** Runbook step 6 by hand: copy the bundle, verify it on the far side, log it. */
+/** Runbook step 6 by hand: copy the bundle, verify it on the far side, log it. It never talks to Prefect. */
 export async function upload(options: SessionOptions, to: string | undefined): Promise<CommandResult> {
-  return runRehearsal('upload', [uploadStep(to === undefined ? {} : { to })], options, { wholeRehearsal: false });
+  const step = uploadStep(to === undefined ? {} : { to });
+  return runRehearsal('upload', [step], options, {
+    wholeRehearsal: false,
+    prefect: false,
+    upToDate: (ctx, bundle, summary) => step.upToDate(ctx, bundle, summary),
+  });
 }

@@ -1,8 +1,21 @@
 import { z } from 'zod';
+import { DropSchema, WindowConfigSchema } from './window.js';
 
-/** The runbook's render command; hotpass versions without these flags need `render.command` set. */
+/** The runbook's render command: the deploy command with the dry-run flags of the runbook's hotpass. */
 export const RUNBOOK_RENDER_COMMAND = [
   'uv', 'run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill', '--no-upload', '--dry-run',
+];
+
+/** How the runbook's hotpass applies the staging overlay; the render adds the dry-run flags its help lists. */
+export const DEPLOY_COMMAND = [
+  'uv',
+  'run',
+  'hotpass',
+  'deploy',
+  '--manifest-dir',
+  'prefect/staging',
+  '--flow',
+  'backfill',
 ];
 
 const isoDate = z
@@ -28,9 +41,16 @@ export const ConfigSchema = z
       .strict()
       .default({ command: ['uv', 'run', 'prefect'] }),
     render: z
-      .object({ command: z.array(z.string()).min(1).default(RUNBOOK_RENDER_COMMAND) })
+      .object({
+        // How the project applies its manifests: rehearse reads its arguments and runs only its --help,
+        // and its --dry-run when the help lists one; without one, rehearse renders the manifests itself.
+        deployCommand: z.array(z.string()).min(1).default(DEPLOY_COMMAND),
+        // A render command of your own; rehearse runs it only when declared read-only.
+        command: z.array(z.string()).min(1).optional(),
+        readOnly: z.boolean().default(false),
+      })
       .strict()
-      .default({ command: RUNBOOK_RENDER_COMMAND }),
+      .default({ deployCommand: DEPLOY_COMMAND, readOnly: false }),
     run: z
       .object({
         since: isoDate.default('2024-01-01'),
@@ -38,21 +58,50 @@ export const ConfigSchema = z
         logFile: z.string().regex(/^[^/\\]+$/, 'expected a file name, not a path').default('hotpass-e2e-staging.log'),
         workQueue: z.string().min(1).optional(),
         burst: z.number().int().positive().optional(),
+        /** Runs one rehearsal may create: more would only load a staging server's database, not test a limit. */
+        maxBurst: z.number().int().positive().default(50),
         parameters: z.record(z.string(), z.unknown()).default({}),
+        window: WindowConfigSchema.optional(),
+        drop: DropSchema.optional(),
       })
       .strict()
-      .refine((run) => run.since <= run.until, { message: 'since is after until: the window runs from since to until', path: ['since'] })
-      .default({ since: '2024-01-01', until: '2024-01-07', logFile: 'hotpass-e2e-staging.log', parameters: {} }),
+      .refine((run) => run.since <= run.until, {
+        message: 'since is after until: the window runs from since to until',
+        path: ['since'],
+      })
+      .default({
+        since: '2024-01-01',
+        until: '2024-01-07',
+        logFile: 'hotpass-e2e-staging.log',
+        maxBurst: 50,
+        parameters: {},
+      }),
     timeouts: z
       .object({
         commandSeconds: z.number().positive().default(120),
         watchSeconds: z.number().positive().default(900),
         apiSeconds: z.number().positive().default(30),
+        /** The whole copy to one S3 target, every request and retry included. */
+        uploadSeconds: z.number().positive().default(300),
       })
       .strict()
-      .default({ commandSeconds: 120, watchSeconds: 900, apiSeconds: 30 }),
+      .default({ commandSeconds: 120, watchSeconds: 900, apiSeconds: 30, uploadSeconds: 300 }),
     upload: z
       .object({ to: z.string().min(1).optional(), endpoint: z.string().url().optional(), region: z.string().optional() })
+      .strict()
+      .default({}),
+    /** Guardrail values expected beyond the manifest; one set here also accepts a drift from the last passing bundle. */
+    expect: z
+      .object({
+        deploymentLimit: z.number().int().positive().nullable().optional(),
+        collisionStrategy: z.enum(['ENQUEUE', 'CANCEL_NEW']).nullable().optional(),
+        workPool: z.string().min(1).nullable().optional(),
+        workPoolLimit: z.number().int().positive().nullable().optional(),
+        concurrencyKey: z.string().min(1).nullable().optional(),
+        globalLimit: z.number().int().positive().nullable().optional(),
+        globalLimitActive: z.boolean().nullable().optional(),
+        parameters: z.record(z.string(), z.unknown()).optional(),
+      })
       .strict()
       .default({}),
     ledgers: z

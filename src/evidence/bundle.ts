@@ -1,10 +1,10 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
-import { writeFileAtomic } from './fsatomic.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums } from './checksums.js';
-import { SUMMARY_FILE, SummarySchema, type Summary } from './summary.js';
-import type { Redactor } from './redact.js';
+import { writeFileAtomic } from './fsatomic.js';
+import { type Redactor, redactDocument } from './redact.js';
+import { SUMMARY_FILE, type Summary, SummarySchema } from './summary.js';
 
 export const BUNDLE_NAME = /^\d{8}T\d{6}Z$/;
 
@@ -59,7 +59,11 @@ export async function readSummary(dir: string): Promise<Summary | undefined> {
 }
 
 /** An existing bundle for a step run by hand; it must be one of ours and not sealed. */
-export async function openBundle(dir: string, redact: Redactor, options: { allowSealed?: boolean } = {}): Promise<Bundle> {
+export async function openBundle(
+  dir: string,
+  redact: Redactor,
+  options: { allowSealed?: boolean; allowAbandoned?: boolean } = {},
+): Promise<Bundle> {
   const abs = path.resolve(dir);
   if (!(await fs.pathExists(abs)) || !(await fs.stat(abs)).isDirectory()) {
     throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, { hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)' });
@@ -75,8 +79,20 @@ export async function openBundle(dir: string, redact: Redactor, options: { allow
       hint: 'start a new rehearsal, or omit --bundle to start a new bundle',
     });
   }
+  if (summary.status === 'abandoned' && !options.allowAbandoned) {
+    throw new RehearseError(
+      'BUNDLE_ABANDONED',
+      `bundle ${summary.bundle} was abandoned: the command working in it died; it never takes more steps`,
+      {
+        hint: `run \`rehearse cleanup --bundle ${dir}\` to cancel its leftover runs, then start a new rehearsal`,
+      },
+    );
+  }
   return { dir: abs, name: path.basename(abs), redact };
 }
+
+// A bundle whose command died or could not run is never the one a later step adds to by default.
+const NOT_ADOPTED = new Set(['abandoned', 'failed-to-run']);
 
 /** The newest bundle under root that is still open for steps run by hand (or, with includeSealed, the newest). */
 export async function findOpenBundle(root: string, options: { includeSealed?: boolean } = {}): Promise<string | undefined> {
@@ -84,7 +100,8 @@ export async function findOpenBundle(root: string, options: { includeSealed?: bo
   const names = (await fs.readdir(root)).filter((n) => BUNDLE_NAME.test(n)).sort().reverse();
   for (const name of names) {
     const summary = await readSummary(path.join(root, name));
-    if (summary && (options.includeSealed || !summary.sealed)) return path.join(root, name);
+    if (summary && (options.includeSealed || (!summary.sealed && !NOT_ADOPTED.has(summary.status))))
+      return path.join(root, name);
   }
   return undefined;
 }
@@ -111,7 +128,7 @@ export async function writeEvidence(bundle: Bundle, rel: string, content: string
 
 async function writeEvidenceFile(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
   const file = path.join(bundle.dir, rel);
-  const data = typeof content === 'string' ? bundle.redact(content) : content;
+  const data = typeof content === 'string' ? redactDocument(bundle.redact, rel, content) : content;
   if (await fs.pathExists(file)) {
     const old = await fs.readFile(file);
     if (old.equals(typeof data === 'string' ? Buffer.from(data) : data)) return rel;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'fs-extra';
+import { LOCK_FILE } from './lock.js';
 
 export const CHECKSUM_FILE = 'SHA256SUMS';
 
@@ -25,7 +26,13 @@ export async function listBundleFiles(dir: string): Promise<string[]> {
     for (const entry of entries) {
       const relPath = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await walk(relPath);
-      else if (entry.isFile() && relPath !== CHECKSUM_FILE && !/(^|\/)\.[^/]+\.tmp$/.test(relPath)) out.push(relPath);
+      else if (
+        entry.isFile() &&
+        relPath !== CHECKSUM_FILE &&
+        relPath !== LOCK_FILE &&
+        !/(^|\/)\.[^/]+\.tmp$/.test(relPath)
+      )
+        out.push(relPath);
     }
   };
   await walk('');

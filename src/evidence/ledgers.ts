@@ -40,11 +40,12 @@ export function logLine(date: string, owner: string, text: string, key: string):
 
 export function planLine(date: string, bundleName: string, location: string, verdict: string): string {
   if (!ISO_DATE.test(date)) throw new Error(`plan date '${date}' is not YYYY-MM-DD`);
-  const target = /[\s()<>]/.test(location) ? `<${location}>` : location;
-  return `- ${date} [${planLinkText(bundleName)}](${target}) — verdict ${verdict}`;
+  return `- ${date} ${planLink(bundleName, location)} — verdict ${verdict}`;
 }
 
 const planLinkText = (bundleName: string): string => `backfill rehearsal ${bundleName}`;
+const planLink = (bundleName: string, location: string): string =>
+  `[${planLinkText(bundleName)}](${/[\s()<>]/.test(location) ? `<${location}>` : location})`;
 
 interface Lines {
   lines: string[];
@@ -150,10 +151,16 @@ export async function appendRehearsalLogEntry(options: { file: string; owner: st
   }));
 }
 
-/** A link to the bundle under the rehearsal plan's `## Evidence`, once per bundle. */
-export async function linkBundleInPlan(options: { file: string; bundleName: string; location: string; verdict: string; date: string }): Promise<LedgerEntry> {
+/** A link to the bundle under the rehearsal plan's `## Evidence`, once per bundle and copy. */
+export async function linkBundleInPlan(options: {
+  file: string;
+  bundleName: string;
+  location: string;
+  verdict: string;
+  date: string;
+}): Promise<LedgerEntry> {
   const line = planLine(options.date, options.bundleName, options.location, options.verdict);
-  const linkText = `[${planLinkText(options.bundleName)}]`;
+  const linkText = planLink(options.bundleName, options.location);
   return updateLedger(options.file, (current) => ({
     existing: current === undefined ? undefined : splitLines(current).lines.find((l) => l.includes(linkText)),
     next: appendToSection(current ?? `# Staging rehearsal plan\n`, EVIDENCE_HEADING, line),

@@ -12,6 +12,8 @@ export interface ScreenshotRequest {
   timeoutMs?: number;
   executablePath?: string;
   extraHeaders?: Record<string, string>;
+  /** On abort the browser is closed at once, wherever opening or shooting the page has got to. */
+  signal?: AbortSignal;
 }
 
 export type ScreenshotResult =
@@ -102,7 +104,9 @@ export interface RunPage {
 }
 
 /** Launch Chromium and open the run page; a missing result when that cannot be done. */
-export async function openRunPage(request: Pick<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders' | 'timeoutMs'>): Promise<RunPage | Extract<ScreenshotResult, { status: 'missing' }>> {
+export async function openRunPage(
+  request: Pick<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders' | 'timeoutMs' | 'signal'>,
+): Promise<RunPage | Extract<ScreenshotResult, { status: 'missing' }>> {
   const { url } = request;
   const started = Date.now();
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -122,7 +126,26 @@ export async function openRunPage(request: Pick<ScreenshotRequest, 'url' | 'exec
   }
   let browser: Browser | undefined;
   try {
-    browser = await playwright.chromium.launch({ executablePath, headless: true, args: LAUNCH_ARGS, timeout: remaining() });
+    // Playwright's own signal handlers would close the browser and exit 130/129 before rehearse
+    // could cancel its runs and record the interruption: rehearse handles signals and closes it.
+    browser = await playwright.chromium.launch({
+      executablePath,
+      headless: true,
+      args: LAUNCH_ARGS,
+      timeout: remaining(),
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+    });
+    if (request.signal?.aborted) throw new Error('interrupted');
+    const launched = browser;
+    request.signal?.addEventListener(
+      'abort',
+      () => {
+        void launched.close().catch(() => undefined);
+      },
+      { once: true },
+    );
     const context = await browser.newContext({
       viewport: { width: 1440, height: 900 },
       deviceScaleFactor: 1,

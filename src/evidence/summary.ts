@@ -57,7 +57,15 @@ export const StepRecordSchema = z.object({
 });
 export type StepRecord = z.infer<typeof StepRecordSchema>;
 
-export const BundleStatusSchema = z.enum(['in-progress', 'partial', 'complete', 'interrupted', 'failed-to-run']);
+// 'abandoned': the command that worked in it died without a word (SIGKILL, a crash); set by the next command that looks.
+export const BundleStatusSchema = z.enum([
+  'in-progress',
+  'partial',
+  'complete',
+  'interrupted',
+  'failed-to-run',
+  'abandoned',
+]);
 export type BundleStatus = z.infer<typeof BundleStatusSchema>;
 
 export const SummarySchema = z.object({
@@ -74,5 +82,15 @@ export const SummarySchema = z.object({
   target: z.record(z.string(), z.unknown()).default({}),
   steps: z.array(StepRecordSchema),
   checks: z.array(CheckRecordSchema),
+  /** Who was working in an abandoned bundle when it died, and when the next command noticed. */
+  abandoned: z
+    .object({
+      pid: z.number().int().optional(),
+      host: z.string().optional(),
+      command: z.string().optional(),
+      startedAt: z.string().optional(),
+      detectedAt: z.string(),
+    })
+    .optional(),
 });
 export type Summary = z.infer<typeof SummarySchema>;

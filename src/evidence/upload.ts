@@ -15,6 +15,8 @@ export interface UploadReport {
   target: string;
   destination: string;
   files: UploadFileResult[];
+  /** The bundle-relative paths actually sent, in bundle order. */
+  sent: string[];
   uploaded: number;
   skipped: number;
   verified: number;
@@ -53,9 +55,24 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export async function uploadBundle(options: {
-  bundleDir: string; bundleName: string; files: BundleFile[]; target: UploadTarget; env?: NodeJS.ProcessEnv; concurrency?: number;
-}): Promise<UploadReport> {
+/** The caller's abort signal and a deadline of our own over one whole upload or check, retries included. */
+export interface UploadLimits {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** The time the message names, when the budget began before this call (default: timeoutMs). */
+  allowedMs?: number;
+}
+
+export async function uploadBundle(
+  options: {
+    bundleDir: string;
+    bundleName: string;
+    files: BundleFile[];
+    target: UploadTarget;
+    env?: NodeJS.ProcessEnv;
+    concurrency?: number;
+  } & UploadLimits,
+): Promise<UploadReport> {
   const { bundleDir, files } = options;
   const limit = Math.max(1, options.concurrency ?? 4);
   checkNames(options.bundleName, files);
@@ -65,7 +82,7 @@ export async function uploadBundle(options: {
   if (drifted.length > 0) {
     throw new RehearseError('BUNDLE_INVALID', `bundle files changed since they were hashed: ${drifted.join(', ')}: rebuild the bundle before uploading`);
   }
-  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env);
+  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
     await far.check(true);
     const results = await mapLimit(files, limit, async (file): Promise<UploadFileResult> => {
@@ -84,6 +101,7 @@ export async function uploadBundle(options: {
       target: far.target,
       destination: far.destination,
       files: results,
+      sent: results.filter((r) => r.action === 'uploaded').map((r) => r.path),
       uploaded: results.filter((r) => r.action === 'uploaded').length,
       skipped: results.filter((r) => r.action === 'skipped-identical').length,
       verified: results.filter((r) => r.verified).length,
@@ -95,11 +113,16 @@ export async function uploadBundle(options: {
 }
 
 /** Downloads and hashes every far-side file; metadata is never trusted. */
-export async function verifyRemote(options: {
-  bundleName: string; files: BundleFile[]; target: UploadTarget; env?: NodeJS.ProcessEnv;
-}): Promise<UploadReport['mismatches']> {
+export async function verifyRemote(
+  options: {
+    bundleName: string;
+    files: BundleFile[];
+    target: UploadTarget;
+    env?: NodeJS.ProcessEnv;
+  } & UploadLimits,
+): Promise<UploadReport['mismatches']> {
   checkNames(options.bundleName, options.files);
-  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env);
+  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
     await far.check(false);
     const found = await mapLimit(options.files, 4, (file) => far.hash(file.path));
@@ -122,11 +145,57 @@ interface FarSide {
   close(): void;
 }
 
-async function openFarSide(target: UploadTarget, bundleName: string, env: NodeJS.ProcessEnv): Promise<FarSide> {
-  return target.kind === 'dir' ? dirFarSide(target.path, bundleName) : s3FarSide(target, bundleName, env);
+/** One signal for every call of an upload, and the error that says which of the two ended it. */
+interface Deadline {
+  signal: AbortSignal;
+  /** The error to report when the signal fired, naming where and after how long; undefined while it has not. */
+  failure(where: string): RehearseError | undefined;
 }
 
-function dirFarSide(dir: string, bundleName: string): FarSide {
+function openDeadline(limits: UploadLimits): Deadline {
+  const timer = limits.timeoutMs === undefined ? undefined : AbortSignal.timeout(limits.timeoutMs);
+  const signals = [limits.signal, timer].filter((s): s is AbortSignal => s !== undefined);
+  const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
+  return {
+    signal,
+    failure(where) {
+      if (limits.signal?.aborted)
+        return new RehearseError('INTERRUPTED', `upload to ${where} interrupted before it finished`);
+      if (!timer?.aborted) return undefined;
+      const seconds = Math.round((limits.allowedMs ?? limits.timeoutMs ?? 0) / 100) / 10;
+      return new RehearseError('TIMEOUT', `upload to ${where} did not finish within ${seconds} s`, {
+        hint: 'check that the endpoint answers (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or upload.endpoint), or raise timeouts.uploadSeconds',
+      });
+    },
+  };
+}
+
+/** Settles with `work`, or rejects as soon as the signal fires, whatever the work does about it. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+async function openFarSide(
+  target: UploadTarget,
+  bundleName: string,
+  env: NodeJS.ProcessEnv,
+  deadline: Deadline,
+): Promise<FarSide> {
+  return target.kind === 'dir'
+    ? dirFarSide(target.path, bundleName, deadline)
+    : s3FarSide(target, bundleName, env, deadline);
+}
+
+function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSide {
+  const stopIfEnded = () => {
+    const failure = deadline.failure(dir);
+    if (failure) throw failure;
+  };
   const root = path.join(dir, bundleName);
   const at = (rel: string) => path.join(root, ...rel.split('/'));
   return {
@@ -139,6 +208,7 @@ function dirFarSide(dir: string, bundleName: string): FarSide {
       });
     },
     async hash(rel) {
+      stopIfEnded();
       try {
         return await sha256File(at(rel));
       } catch (error) {
@@ -151,6 +221,7 @@ function dirFarSide(dir: string, bundleName: string): FarSide {
       const dest = at(rel);
       // Same directory as the destination so the rename is atomic: a reader never sees a half-copied file.
       const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
+      stopIfEnded();
       try {
         await mkdir(path.dirname(dest), { recursive: true });
         await copyFile(local, temp);
@@ -165,7 +236,14 @@ function dirFarSide(dir: string, bundleName: string): FarSide {
   };
 }
 
-async function s3FarSide(target: Extract<UploadTarget, { kind: 's3' }>, bundleName: string, env: NodeJS.ProcessEnv): Promise<FarSide> {
+async function s3FarSide(
+  target: Extract<UploadTarget, { kind: 's3' }>,
+  bundleName: string,
+  env: NodeJS.ProcessEnv,
+  deadline: Deadline,
+): Promise<FarSide> {
+  // The SDK's documented switch for its notice that later releases will need a newer Node; it reads only process.env.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const s3 = await import('@aws-sdk/client-s3');
   const endpoint = target.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const region = target.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
@@ -181,22 +259,38 @@ async function s3FarSide(target: Extract<UploadTarget, { kind: 's3' }>, bundleNa
   });
   const bucket = target.bucket;
   const base = joinKey(target.prefix, bundleName);
-  const ctx = { bucket, where: endpoint ?? `AWS S3 (${region})`, region };
+  const ctx = { bucket, where: endpoint ?? `AWS S3 (${region})`, region, deadline };
   const url = (key: string) => `s3://${bucket}/${key}`;
+  const abortSignal = deadline.signal;
+  // The SDK's own request timeout only warns, so our signal bounds every request, its retries and its body.
+  const bounded = <T>(work: Promise<T>): Promise<T> => raceAbort(work, abortSignal);
   return {
     target: `s3://${joinKey(bucket, target.prefix)}`,
     destination: `${url(base)}/`,
     async check() {
-      await client.send(new s3.HeadBucketCommand({ Bucket: bucket })).catch((error: unknown) => {
-        throw s3Failure(error, 'check bucket', url(target.prefix), ctx);
-      });
+      await bounded(client.send(new s3.HeadBucketCommand({ Bucket: bucket }), { abortSignal })).catch(
+        (error: unknown) => {
+          throw s3Failure(error, 'check bucket', url(target.prefix), ctx);
+        },
+      );
     },
     async hash(rel) {
       const key = joinKey(base, rel);
       try {
-        const object = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }));
+        const object = await bounded(
+          client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
+        );
         const hash = createHash('sha256');
-        if (object.Body) for await (const chunk of object.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+        const body = object.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+        if (body) {
+          const drain = async () => {
+            for await (const chunk of body) hash.update(chunk);
+          };
+          await bounded(drain()).catch((error: unknown) => {
+            body.destroy?.();
+            throw error;
+          });
+        }
         return hash.digest('hex');
       } catch (error) {
         if ((error as { name?: string }).name === 'NoSuchKey') return null;
@@ -207,10 +301,20 @@ async function s3FarSide(target: Extract<UploadTarget, { kind: 's3' }>, bundleNa
       const key = joinKey(base, rel);
       // A Buffer rather than a stream: the SDK can only retry a request whose body it can replay. Bundles are small.
       const body = await readFile(local);
-      await client.send(new s3.PutObjectCommand({
-        Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentTypeOf(rel),
-        Metadata: { sha256: expectedOf(file) }, ChecksumAlgorithm: 'SHA256',
-      })).catch((error: unknown) => {
+      await bounded(
+        client.send(
+          new s3.PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: contentTypeOf(rel),
+            Metadata: { sha256: expectedOf(file) },
+            ChecksumAlgorithm: 'SHA256',
+          }),
+          { abortSignal },
+        ),
+      ).catch((error: unknown) => {
         throw s3Failure(error, 'upload', url(key), ctx);
       });
     },
@@ -247,7 +351,14 @@ function checkNames(bundleName: string, files: BundleFile[]): void {
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'TimeoutError']);
 
-function s3Failure(error: unknown, what: string, url: string, ctx: { bucket: string; where: string; region: string }): RehearseError {
+function s3Failure(
+  error: unknown,
+  what: string,
+  url: string,
+  ctx: { bucket: string; where: string; region: string; deadline: Deadline },
+): RehearseError {
+  const ended = ctx.deadline.failure(`S3 at ${ctx.where}`);
+  if (ended) return ended;
   const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;

@@ -1,19 +1,35 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import { ExitCode, RehearseError } from '../errors.js';
+import { isPassWithoutReaching } from '../guardrails/concurrency.js';
 import { computePeakConcurrency } from '../guardrails/peak.js';
-import { worstVerdict, type Verdict } from '../guardrails/verdict.js';
-import { SCREENSHOT_FILE } from '../steps/capture.js';
-import { STATE_HISTORY_FILE } from '../steps/histories.js';
-import { CHECKSUM_FILE, listBundleFiles, parseChecksums, sha256OfFile } from './checksums.js';
+import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
+import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
+import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from './files.js';
 import { readPngSize } from './screenshot.js';
+import { type StepRecord, SUMMARY_FILE, SUMMARY_SCHEMA, type Summary, SummarySchema } from './summary.js';
 import { settleVerdict } from './summary-io.js';
-import { SUMMARY_FILE, SUMMARY_SCHEMA, SummarySchema, type StepRecord, type Summary } from './summary.js';
+import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
+import { recheckInspect } from './verify-inspect.js';
+import { checkStatus } from './verify-status.js';
 
-export type VerifyProblemKind = 'missing' | 'changed' | 'unlisted' | 'no-manifest' | 'summary-invalid' | 'inconsistent';
-export interface VerifyProblem { kind: VerifyProblemKind; path?: string; detail: string }
+export type VerifyProblemKind =
+  | 'missing'
+  | 'changed'
+  | 'unlisted'
+  | 'no-manifest'
+  | 'summary-invalid'
+  | 'inconsistent'
+  | 'not-regular'
+  | 'outside';
+export interface VerifyProblem {
+  kind: VerifyProblemKind;
+  path?: string;
+  detail: string;
+}
 
 export interface VerifyReport {
   /** The bundle directory, absolute. */
@@ -22,6 +38,9 @@ export interface VerifyReport {
   problems: VerifyProblem[];
   /** Files found in the bundle, SHA256SUMS itself left out. */
   files: number;
+  /** What summary.json says of the rehearsal, when it could be read. */
+  status?: Summary['status'];
+  verdict?: Summary['verdict'];
 }
 
 /** Steps whose evidence a complete rehearsal needs (upload is filing, not evidence), as in the runner. */
@@ -41,30 +60,59 @@ const StateHistoryFileSchema = z.object({
 
 const inconsistent = (detail: string, file?: string): VerifyProblem => ({ kind: 'inconsistent', ...(file ? { path: file } : {}), detail });
 
-/** The absolute path of a bundle-relative path, or undefined when it points outside the bundle. */
-function resolveInside(dir: string, rel: string): string | undefined {
-  const full = path.resolve(dir, rel);
-  return full.startsWith(`${dir}${path.sep}`) ? full : undefined;
-}
+const isUnder = (rel: string, refused: ReadonlySet<string>): boolean =>
+  [...refused].some((link) => rel === link || rel.startsWith(`${link}/`));
 
 async function isFileInside(dir: string, rel: string): Promise<boolean> {
-  const full = resolveInside(dir, rel);
-  return full !== undefined && (await fs.stat(full).then((s) => s.isFile(), () => false));
+  return (await readBundleFile(dir, rel)) !== undefined;
 }
 
-/** Every listed file present with its hash, and every file listed. */
-async function checkManifest(dir: string, present: readonly string[]): Promise<VerifyProblem[]> {
-  const text = await fs.readFile(path.join(dir, CHECKSUM_FILE), 'utf8').catch(() => undefined);
+/** Every listed file present with its hash, and every file listed. Links and paths leading out are never followed. */
+async function checkManifest(
+  dir: string,
+  present: readonly string[],
+  refused: ReadonlySet<string>,
+): Promise<VerifyProblem[]> {
+  const text = await readBundleText(dir, CHECKSUM_FILE);
   if (text === undefined) {
-    return [{ kind: 'no-manifest', path: CHECKSUM_FILE, detail: `no ${CHECKSUM_FILE}, so nothing says what the bundle held: no file can be checked` }];
+    return [
+      {
+        kind: 'no-manifest',
+        path: CHECKSUM_FILE,
+        detail: `no ${CHECKSUM_FILE} as a regular file, so nothing says what the bundle held: no file can be checked`,
+      },
+    ];
   }
   const listed = parseChecksums(text);
-  const found = await Promise.all([...listed].map(async ([rel, expected]): Promise<VerifyProblem | undefined> => {
-    if (!(await isFileInside(dir, rel))) return { kind: 'missing', path: rel, detail: `listed in ${CHECKSUM_FILE} but not in the bundle` };
-    const actual = await sha256OfFile(path.join(dir, rel));
-    return actual === expected ? undefined : { kind: 'changed', path: rel, detail: `sha256 is ${actual}, ${CHECKSUM_FILE} says ${expected}` };
-  }));
-  const unlisted = present.filter((rel) => !listed.has(rel)).map((rel): VerifyProblem => ({ kind: 'unlisted', path: rel, detail: `in the bundle but not listed in ${CHECKSUM_FILE}` }));
+  const found = await Promise.all(
+    [...listed].map(async ([rel, expected]): Promise<VerifyProblem | undefined> => {
+      if (!isPlainBundlePath(rel))
+        return {
+          kind: 'outside',
+          path: rel,
+          detail: `listed in ${CHECKSUM_FILE}, but not a plain path inside the bundle`,
+        };
+      const bytes = await readBundleFile(dir, rel);
+      if (bytes === undefined) {
+        // A file behind a link already reported is not also missing.
+        if (isUnder(rel, refused)) return undefined;
+        return { kind: 'missing', path: rel, detail: `listed in ${CHECKSUM_FILE} but not in the bundle` };
+      }
+      const actual = createHash('sha256').update(bytes).digest('hex');
+      return actual === expected
+        ? undefined
+        : { kind: 'changed', path: rel, detail: `sha256 is ${actual}, ${CHECKSUM_FILE} says ${expected}` };
+    }),
+  );
+  const unlisted = present
+    .filter((rel) => !listed.has(rel))
+    .map(
+      (rel): VerifyProblem => ({
+        kind: 'unlisted',
+        path: rel,
+        detail: `in the bundle but not listed in ${CHECKSUM_FILE}`,
+      }),
+    );
   return [...found.filter((p): p is VerifyProblem => p !== undefined), ...unlisted];
 }
 
@@ -122,8 +170,11 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
   const validate = ran(summary, 'validate');
   const judged = validate?.checks.filter((c) => c.id.startsWith('concurrency.') && typeof c.expected === 'number') ?? [];
   if (!validate || (judged.length === 0 && validate.data?.peak === undefined)) return [];
-  const text = await fs.readFile(path.join(dir, STATE_HISTORY_FILE), 'utf8').catch(() => undefined);
-  if (text === undefined) return [inconsistent('the validate step measured concurrency from it, but it is not in the bundle', STATE_HISTORY_FILE)];
+  const text = await readBundleText(dir, STATE_HISTORY_FILE);
+  if (text === undefined)
+    return [
+      inconsistent('the validate step measured concurrency from it, but it is not in the bundle', STATE_HISTORY_FILE),
+    ];
   let histories: z.infer<typeof StateHistoryFileSchema>;
   let peak: number;
   try {
@@ -147,9 +198,15 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
     if (measured > limit && check.verdict !== 'fail') {
       problems.push(inconsistent(`${check.id} is ${check.verdict}, but ${measured} ${what} at once is above its limit of ${limit}`));
     } else if (measured <= limit && check.verdict === 'fail') {
-      problems.push(inconsistent(`${check.id} is fail, but the peak of ${measured} ${what} is within its limit of ${limit}`));
-    } else if (check.verdict === 'pass' && submitted <= limit) {
-      problems.push(inconsistent(`${check.id} is pass, but only ${submitted} run(s) are in ${STATE_HISTORY_FILE}, so its limit of ${limit} was never tested`));
+      problems.push(
+        inconsistent(`${check.id} is fail, but the peak of ${measured} ${what} is within its limit of ${limit}`),
+      );
+    } else if (check.verdict === 'pass' && measured < limit && !isPassWithoutReaching(check.reason)) {
+      problems.push(
+        inconsistent(
+          `${check.id} is pass, but its peak of ${measured} ${what} never reached its limit of ${limit} (${submitted} run(s) in ${STATE_HISTORY_FILE})`,
+        ),
+      );
     }
   }
   return problems;
@@ -166,13 +223,16 @@ function recordedHolderPeak(validate: StepRecord, actual: unknown): number | und
 async function checkScreenshot(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const claimed = ran(summary, 'capture')?.checks.some((c) => c.id === 'evidence.screenshot' && c.verdict === 'pass');
   if (!claimed) return [];
-  const png = await fs.readFile(path.join(dir, SCREENSHOT_FILE)).catch(() => undefined);
-  if (png === undefined) return [inconsistent('evidence.screenshot is pass, but the screenshot is not in the bundle', SCREENSHOT_FILE)];
-  return readPngSize(png) ? [] : [inconsistent('evidence.screenshot is pass, but the file is not a PNG image', SCREENSHOT_FILE)];
+  const png = await readBundleFile(dir, SCREENSHOT_FILE);
+  if (png === undefined)
+    return [inconsistent('evidence.screenshot is pass, but the screenshot is not in the bundle', SCREENSHOT_FILE)];
+  return readPngSize(png)
+    ? []
+    : [inconsistent('evidence.screenshot is pass, but the file is not a PNG image', SCREENSHOT_FILE)];
 }
 
-async function readJsonIfAny(file: string): Promise<{ text?: string; value?: unknown; error?: string }> {
-  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string; value?: unknown; error?: string }> {
+  const text = await readBundleText(dir, rel);
   if (text === undefined) return {};
   try {
     return { text, value: JSON.parse(text) as unknown };
@@ -187,7 +247,7 @@ export async function verifyBundle(dir: string): Promise<VerifyReport> {
   const isDir = await fs.stat(bundle).then((s) => s.isDirectory(), () => false);
   if (!isDir) throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, { hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)' });
   const hasManifest = await fs.pathExists(path.join(bundle, CHECKSUM_FILE));
-  const raw = await readJsonIfAny(path.join(bundle, SUMMARY_FILE));
+  const raw = await readJsonIfAny(bundle, SUMMARY_FILE);
   const namesSchema = (raw.value as { schema?: unknown } | null | undefined)?.schema === SUMMARY_SCHEMA;
   if (!hasManifest && !namesSchema) {
     throw new RehearseError('BUNDLE_INVALID', `${dir} is not a rehearse bundle (no ${CHECKSUM_FILE}, no ${SUMMARY_FILE} of ${SUMMARY_SCHEMA})`, {
@@ -195,8 +255,10 @@ export async function verifyBundle(dir: string): Promise<VerifyReport> {
     });
   }
 
-  const present = await listBundleFiles(bundle);
-  const problems = await checkManifest(bundle, present);
+  const contents = await walkBundle(bundle);
+  const present = contents.files;
+  const refused = new Set(contents.problems.map((p) => p.path ?? ''));
+  const problems = [...contents.problems, ...(await checkManifest(bundle, present, refused))];
   let summary: Summary | undefined;
   if (raw.text === undefined) problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: 'the bundle has no summary.json' });
   else if (raw.error !== undefined) problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: `not JSON: ${raw.error}` });
@@ -207,8 +269,23 @@ export async function verifyBundle(dir: string): Promise<VerifyReport> {
   }
   if (summary) {
     const missing = new Set(problems.filter((p) => p.kind === 'missing').map((p) => p.path));
-    const stepFiles = (await checkStepFiles(bundle, summary)).filter((p) => !missing.has(p.path));
-    problems.push(...checkVerdicts(summary), ...stepFiles, ...(await checkPeak(bundle, summary)), ...(await checkScreenshot(bundle, summary)));
+    const stepFiles = (await checkStepFiles(bundle, summary)).filter(
+      (p) => !missing.has(p.path) && !isUnder(p.path ?? '', refused),
+    );
+    problems.push(
+      ...checkVerdicts(summary),
+      ...stepFiles,
+      ...(await recheckInspect(bundle, summary)),
+      ...(await checkPeak(bundle, summary)),
+      ...(await checkScreenshot(bundle, summary)),
+      ...(await checkStatus(bundle, summary)),
+    );
   }
-  return { bundle, ok: problems.length === 0, problems, files: present.length };
+  return {
+    bundle,
+    ok: problems.length === 0,
+    problems,
+    files: present.length,
+    ...(summary ? { status: summary.status, verdict: summary.verdict } : {}),
+  };
 }

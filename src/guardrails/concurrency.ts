@@ -1,10 +1,22 @@
 import { computePeakConcurrency, windowsAbove, type PeakResult, type PeakWindow, type RunHistory } from './peak.js';
 import type { Check } from './verdict.js';
 
+export type LimitId =
+  | 'concurrency.manifest_limit'
+  | 'concurrency.deployment_limit'
+  | 'concurrency.work_pool_limit'
+  | 'concurrency.global_limit';
+
+/** What a limit bounds: runs RUNNING (deployment and work-pool limits) or occupied slots (a global limit). */
+export type Measure = 'running' | 'slots';
+
 /** One limit that applies to the rehearsal's runs, and where it comes from. */
 export interface AppliedLimit {
-  id: 'concurrency.manifest_limit' | 'concurrency.deployment_limit' | 'concurrency.work_pool_limit' | 'concurrency.global_limit';
+  id: LimitId;
   title: string;
+  /** How the limit is named in reasons, e.g. "deployment limit". */
+  label: string;
+  measure: Measure;
   /** undefined when not set or not active: then nothing enforces it. */
   limit: number | undefined;
   why: string;
@@ -15,40 +27,249 @@ export interface SlotEventLike {
   event: string;
   limitName: string;
   flowRunId: string | undefined;
+  /** Slots the acquisition took or the release gave back (the flow's `occupy`); 1 when the event does not say. */
+  slots?: number;
 }
 
-const describeWindows = (windows: PeakWindow[], names: Map<string, string>): string =>
-  windows.slice(0, 3).map((w) => `${w.start}..${w.end}: ${w.runIds.map((id) => names.get(id) ?? id).join(', ')}`).join('; ');
+export interface Measured {
+  histories: readonly RunHistory[];
+  peak: PeakResult;
+}
+
+/** What the rehearsal showed, in both measures, for judging every limit. */
+export interface LimitEvidence {
+  running: Measured;
+  slots: Measured;
+  /** The most slots one acquisition took; undefined when no acquisition was seen. */
+  occupy: number | undefined;
+  submitted: number;
+  /** Names of runs that waited in AwaitingConcurrencySlot: the deployment limit was full then. */
+  waited: readonly string[];
+  asOf: string;
+}
+
+const UNIT: Record<Measure, string> = { running: 'runs RUNNING', slots: 'slots occupied' };
+
+function describeWindows(windows: readonly PeakWindow[], names: Map<string, string>): string {
+  const one = (w: PeakWindow): string => {
+    const counts = new Map<string, number>();
+    for (const id of w.runIds) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const runs = [...counts].map(([id, n]) => `${names.get(id) ?? id}${n > 1 ? ` ×${n}` : ''}`);
+    return `${w.start}..${w.end}: ${runs.join(', ')}`;
+  };
+  return windows.slice(0, 3).map(one).join('; ') + (windows.length > 3 ? `; ${windows.length - 3} more` : '');
+}
+
+export interface Shield {
+  by: AppliedLimit;
+  capacity: number;
+}
+
+/** The tightest other limit that keeps `applied` from ever being reached, with the most it lets through. */
+export function findShield(
+  applied: AppliedLimit,
+  others: readonly AppliedLimit[],
+  occupy: number | undefined,
+): Shield | undefined {
+  if (applied.limit === undefined) return undefined;
+  let best: Shield | undefined;
+  for (const other of others) {
+    if (other === applied || other.limit === undefined || other.id === 'concurrency.manifest_limit') continue;
+    // A run RUNNING may still wait for a slot, so a slot limit never caps RUNNING runs.
+    if (applied.measure === 'running' && other.measure === 'slots') continue;
+    const perRun = applied.measure === 'slots' && other.measure === 'running' ? (occupy ?? 1) : 1;
+    const capacity = other.limit * perRun;
+    if (capacity < applied.limit && (!best || capacity < best.capacity)) best = { by: other, capacity };
+  }
+  return best;
+}
+
+function explainOccupy(applied: AppliedLimit, evidence: LimitEvidence): string {
+  if (applied.measure !== 'slots' || evidence.occupy === undefined || applied.limit === undefined) return '';
+  const all = evidence.occupy >= applied.limit ? ', so one run holds them all and runs take turns' : '';
+  return `; each run occupies ${evidence.occupy} of the ${applied.limit} slot(s)${all}`;
+}
 
 /**
- * Judge a measured peak against one limit. Submitting no more runs than the limit allows
- * never tests it: that is inconclusive, not a pass.
+ * Judge one limit against what it bounds. A pass needs evidence the limit was reached and held;
+ * a limit a tighter one keeps out of reach passes only when that tighter one was reached (and is named).
  */
-export function judgeLimit(applied: AppliedLimit, histories: readonly RunHistory[], peak: PeakResult, submitted: number, asOf: string, what = 'runs RUNNING'): Check {
-  const base = { id: applied.id, step: 'validate', title: applied.title, expected: applied.limit ?? null, actual: peak.peak };
-  if (applied.limit === undefined) return { ...base, verdict: 'inconclusive', reason: `${applied.why}: nothing to measure against (peak ${peak.peak})` };
-  const names = new Map(histories.map((h) => [h.runId, h.runName ?? h.runId]));
-  if (peak.peak > applied.limit) {
-    const over = windowsAbove(histories, applied.limit, asOf);
-    return { ...base, verdict: 'fail', actual: { peak: peak.peak, windows: over }, reason: `${peak.peak} ${what} at once, limit ${applied.limit}: ${describeWindows(over, names)}` };
+export function judgeLimit(
+  applied: AppliedLimit,
+  evidence: LimitEvidence,
+  others: readonly AppliedLimit[] = [],
+): Check {
+  const measured = evidence[applied.measure];
+  const peak = measured.peak.peak;
+  const unit = UNIT[applied.measure];
+  const base = {
+    id: applied.id,
+    step: 'validate',
+    title: applied.title,
+    expected: applied.limit ?? null,
+    actual: peak,
+  };
+  if (applied.limit === undefined) {
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      reason: `${applied.why}: nothing to measure against (peak ${peak} ${unit})`,
+    };
   }
-  if (submitted <= applied.limit) {
-    return { ...base, verdict: 'inconclusive', reason: `only ${submitted} run(s) were submitted, so the limit of ${applied.limit} was never tested (peak ${peak.peak}); use --burst ${applied.limit + 1}` };
+  const limit = applied.limit;
+  const names = new Map(measured.histories.map((h) => [h.runId, h.runName ?? h.runId]));
+  const occupy = explainOccupy(applied, evidence);
+  if (peak > limit) {
+    const over = windowsAbove(measured.histories, limit, evidence.asOf);
+    const span = over.length
+      ? `; above the limit in ${over.length} window(s), ${over[0]?.start}..${over.at(-1)?.end}`
+      : '';
+    const atPeak = describeWindows(measured.peak.windows, names);
+    const reason = `${peak} ${unit} at once, ${applied.label} ${limit}; at the peak: ${atPeak}${span}${occupy}`;
+    return { ...base, verdict: 'fail', actual: { peak, windows: over }, reason };
   }
-  return { ...base, verdict: 'pass', reason: `peak ${peak.peak} ${what} with ${submitted} submitted, limit ${applied.limit}` };
+  if (peak === limit) {
+    const held = `and never exceeded it (${evidence.submitted} submitted)`;
+    return {
+      ...base,
+      verdict: 'pass',
+      reason: `peak ${peak} ${unit} reached the ${applied.label} of ${limit} ${held}${occupy}`,
+    };
+  }
+  if (applied.id === 'concurrency.deployment_limit' && evidence.waited.length) {
+    const who = evidence.waited.slice(0, 5).join(', ');
+    const waited = `${evidence.waited.length} run(s) waited for a slot of the ${applied.label} of ${limit}`;
+    return {
+      ...base,
+      verdict: 'pass',
+      reason: `${waited} (AwaitingConcurrencySlot: ${who}), so it was full and held; peak ${peak} ${unit}`,
+    };
+  }
+  const shield = findShield(applied, others, evidence.occupy);
+  if (shield) return { ...base, ...judgeShielded(applied, shield, peak, unit, occupy) };
+  const perRun = applied.measure === 'slots' ? (evidence.occupy ?? 1) : 1;
+  const target = `the ${applied.label} of ${limit}`;
+  if (evidence.submitted * perRun <= limit) {
+    const few = `only ${evidence.submitted} run(s) were submitted, so ${target} could not be reached (peak ${peak} ${unit})`;
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      reason: `${few}; use --burst ${Math.floor(limit / perRun) + 1}${occupy}`,
+    };
+  }
+  const none =
+    applied.measure === 'slots' && peak === 0
+      ? 'no run acquired a slot of it'
+      : 'the runs never overlapped enough to fill it';
+  const under = `peak ${peak} ${unit} under ${target} although ${evidence.submitted} run(s) were submitted`;
+  return { ...base, verdict: 'inconclusive', reason: `${under}: ${none}, so nothing showed it throttling${occupy}` };
 }
 
-/** Slot holders of one global limit as intervals, from acquired/released events, in the shape the sweep takes. */
+/** A pass whose peak stayed below the limit: shielded by a tighter limit that was reached, or runs waited for a slot. */
+export const isPassWithoutReaching = (reason: string): boolean =>
+  reason.startsWith('shielded: ') || reason.includes('(AwaitingConcurrencySlot: ');
+
+/** A limit kept out of reach: proven only through the tighter limit that shields it, which is named; never a burst advice. */
+function judgeShielded(
+  applied: AppliedLimit,
+  shield: Shield,
+  peak: number,
+  unit: string,
+  occupy: string,
+): Pick<Check, 'verdict' | 'reason'> {
+  const tighter = `the ${shield.by.label} of ${String(shield.by.limit)}`;
+  const most = `shielded: at most ${shield.capacity} ${unit} can happen under ${tighter}`;
+  const target = `the ${applied.label} of ${String(applied.limit)}`;
+  return peak === shield.capacity
+    ? {
+        verdict: 'pass',
+        reason: `${most}, which the runs reached (peak ${peak}) and held, so ${target} cannot be reached while ${tighter} stands${occupy}`,
+      }
+    : {
+        verdict: 'inconclusive',
+        reason: `${most}, and even that was not reached (peak ${peak}), so ${target} was never tested${occupy}`,
+      };
+}
+
+/**
+ * The manifest's promise, judged through what each promised limit bounds: its deployment limit
+ * against runs RUNNING, its key's limit against occupied slots, the live limits as possible shields.
+ */
+export interface ManifestPromise {
+  deploymentLimit: number | undefined;
+  keyLimit: number | undefined;
+  source: string;
+}
+
+export function judgeManifest(promise: ManifestPromise, evidence: LimitEvidence, live: readonly AppliedLimit[]): Check {
+  const title = "peak concurrency within the manifest's limits";
+  const id = 'concurrency.manifest_limit';
+  const parts: AppliedLimit[] = [
+    { id, title, label: "manifest's deployment limit", measure: 'running', limit: promise.deploymentLimit, why: '' },
+    { id, title, label: "manifest's key limit", measure: 'slots', limit: promise.keyLimit, why: '' },
+  ].filter((p) => p.limit !== undefined) as AppliedLimit[];
+  const base = { id, step: 'validate', title };
+  if (parts.length === 0) {
+    const reason = `${promise.source} promises no limit: nothing to measure against`;
+    return { ...base, verdict: 'inconclusive', expected: null, actual: evidence.running.peak.peak, reason };
+  }
+  const judged = parts.map((p) => judgeLimit(p, evidence, live));
+  const rank = { fail: 0, inconclusive: 1, pass: 2 } as const;
+  judged.sort((a, b) => rank[a.verdict] - rank[b.verdict]);
+  const verdict = judged[0]?.verdict ?? 'inconclusive';
+  const failing = judged.find((c) => c.verdict === 'fail');
+  return {
+    ...base,
+    verdict,
+    expected: {
+      ...(promise.deploymentLimit !== undefined ? { runsRunning: promise.deploymentLimit } : {}),
+      ...(promise.keyLimit !== undefined ? { slotsOccupied: promise.keyLimit } : {}),
+    },
+    actual: {
+      runsRunning: evidence.running.peak.peak,
+      slotsOccupied: evidence.slots.peak.peak,
+      ...(failing ? { windows: (failing.actual as { windows: unknown }).windows } : {}),
+    },
+    reason: judged.map((c) => c.reason).join(' | '),
+  };
+}
+
+/**
+ * Occupied slots of one global limit as intervals, one history per slot, in the shape the sweep takes:
+ * an acquisition of n slots opens n intervals of that run, so one run with occupy 2 counts 2.
+ */
 export function slotHolderHistories(events: readonly SlotEventLike[], limitName: string): RunHistory[] {
-  const byRun = new Map<string, RunHistory>();
-  const sorted = events.filter((e) => e.limitName === limitName && e.flowRunId).sort((a, b) => a.occurred.localeCompare(b.occurred));
+  const bySlot = new Map<string, RunHistory>();
+  const held = new Map<string, number>();
+  const order: string[] = [];
+  const sorted = events
+    .filter((e) => e.limitName === limitName && e.flowRunId)
+    .sort((a, b) => a.occurred.localeCompare(b.occurred));
   for (const e of sorted) {
     const runId = e.flowRunId as string;
-    const history = byRun.get(runId) ?? { runId, states: [] };
-    history.states.push({ timestamp: e.occurred, type: e.event.endsWith('.acquired') ? 'RUNNING' : 'COMPLETED' });
-    byRun.set(runId, history);
+    const n = Math.max(1, e.slots ?? 1);
+    const acquired = e.event.endsWith('.acquired');
+    const before = held.get(runId) ?? 0;
+    const first = acquired ? before : Math.max(0, before - n);
+    for (let slot = first; slot < first + n; slot += 1) {
+      const key = `${runId}#${slot}`;
+      if (!bySlot.has(key)) {
+        bySlot.set(key, { runId, states: [] });
+        order.push(key);
+      }
+      bySlot.get(key)?.states.push({ timestamp: e.occurred, type: acquired ? 'RUNNING' : 'COMPLETED' });
+    }
+    held.set(runId, acquired ? before + n : first);
   }
-  return [...byRun.values()];
+  return order.map((key) => bySlot.get(key) as RunHistory);
+}
+
+/** The most slots one acquisition of the limit took. */
+export function findOccupy(events: readonly SlotEventLike[], limitName: string): number | undefined {
+  const taken = events
+    .filter((e) => e.limitName === limitName && e.event.endsWith('.acquired'))
+    .map((e) => e.slots ?? 1);
+  return taken.length ? Math.max(...taken) : undefined;
 }
 
 export function measurePeak(histories: readonly RunHistory[], asOf: string): PeakResult {

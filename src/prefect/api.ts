@@ -9,6 +9,8 @@ export interface ApiRequest {
   path: string;
   body?: unknown;
   readOnly: boolean;
+  /** A write the server applies once however often it arrives (an idempotency key, a forced state): safe to resend. */
+  retrySafe?: boolean;
 }
 
 export interface ApiResponse {
@@ -31,9 +33,73 @@ export function isPrefectCloud(apiUrl: string): boolean {
   return /^https:\/\/api\.prefect\.(cloud|dev)\b/.test(apiUrl);
 }
 
+/**
+ * An API URL without its userinfo (http://user:pass@host/api), and that userinfo as a basic-auth
+ * string `user:pass`: the URL can then be shown, the credentials never are.
+ */
+export function splitApiUrl(raw: string): { url: string; authString?: string } {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@\s]*)@/i.exec(raw);
+  if (!match) return { url: raw };
+  const url = `${match[1]}${raw.slice(match[0].length)}`;
+  const userinfo = match[2] ?? '';
+  if (!userinfo) return { url };
+  const colon = userinfo.indexOf(':');
+  const [user, pass] = colon < 0 ? [userinfo, ''] : [userinfo.slice(0, colon), userinfo.slice(colon + 1)];
+  return { url, authString: `${decodeUserinfo(user)}:${decodeUserinfo(pass)}` };
+}
+
+function decodeUserinfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The Authorization header Prefect's own client (3.9) sends: basic auth when there is an auth string, else the key. */
+export function authHeaders(credentials: {
+  apiKey?: string | undefined;
+  authString?: string | undefined;
+}): Record<string, string> {
+  const { authString } = credentials;
+  if (authString) return { authorization: `Basic ${Buffer.from(authString, 'utf8').toString('base64')}` };
+  if (credentials.apiKey) return { authorization: `Bearer ${credentials.apiKey}` };
+  return {};
+}
+
+/** The same header from the environment rehearse runs in (for the browser, which talks to the API too). */
+export const envAuthHeaders = (env: NodeJS.ProcessEnv): Record<string, string> =>
+  authHeaders({ apiKey: env.PREFECT_API_KEY, authString: env.PREFECT_API_AUTH_STRING });
+
+/** Lets `learn` see every JSON answer first: values under secret-named keys are known before anything prints them. */
+export function learningApi(api: PrefectApi, learn: (answer: unknown) => void): PrefectApi {
+  return {
+    baseUrl: api.baseUrl,
+    async request(request, options) {
+      const response = await api.request(request, options);
+      if (response.text && /^\s*[[{]/.test(response.text)) {
+        try {
+          learn(JSON.parse(response.text));
+        } catch {
+          // Not JSON after all: expectJson reports that to whoever reads it.
+        }
+      }
+      return response;
+    },
+  };
+}
+
 /** A direct client of the Prefect REST API: exact JSON, no Python start-up per call. */
-export function createPrefectApi(options: { apiUrl: string; apiKey?: string; timeoutMs: number }): PrefectApi {
-  const baseUrl = options.apiUrl.replace(/\/+$/, '');
+export function createPrefectApi(options: {
+  apiUrl: string;
+  apiKey?: string;
+  authString?: string;
+  timeoutMs: number;
+}): PrefectApi {
+  // Userinfo in the URL is basic auth: fetch refuses such URLs, and they must never be shown.
+  const split = splitApiUrl(options.apiUrl);
+  const baseUrl = split.url.replace(/\/+$/, '');
+  const auth = authHeaders({ apiKey: options.apiKey, authString: split.authString ?? options.authString });
   return {
     baseUrl,
     async request(request, { signal } = {}) {
@@ -41,8 +107,10 @@ export function createPrefectApi(options: { apiUrl: string; apiKey?: string; tim
       const started = Date.now();
       const headers: Record<string, string> = { accept: 'application/json' };
       if (request.body !== undefined) headers['content-type'] = 'application/json';
-      if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+      Object.assign(headers, auth);
       const timeout = AbortSignal.timeout(options.timeoutMs);
+      // A POST that creates something is resent only when it says a duplicate cannot result.
+      const resendable = request.readOnly || request.method !== 'POST' || request.retrySafe === true;
       const attempt = async (): Promise<Response> => {
         // SQLite-backed servers answer 503 while the database is locked: a short wait clears it.
         for (let tries = 1; ; tries += 1) {
@@ -52,7 +120,7 @@ export function createPrefectApi(options: { apiUrl: string; apiKey?: string; tim
             ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
             signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
           });
-          if (response.status !== 503 || tries >= 5) return response;
+          if (response.status !== 503 || tries >= 5 || !resendable) return response;
           await response.arrayBuffer();
           await new Promise((resolve) => setTimeout(resolve, 200 * tries));
         }

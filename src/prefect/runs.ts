@@ -1,35 +1,78 @@
 import { z } from 'zod';
 import { RehearseError } from '../errors.js';
 import { expectJson, type PrefectApi } from './api.js';
-import { FlowRunSchema, StateSchema, type FlowRun, type State } from './schemas.js';
+import { type FlowRun, FlowRunSchema, type State, StateSchema } from './schemas.js';
 
 /** Flow-run questions asked of the REST API in bulk: never one Python process per run. */
 
 const PAGE = 200;
 export const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
 
-function parseRuns(value: unknown): FlowRun[] {
+export function parseRuns(value: unknown): FlowRun[] {
   const parsed = z.array(FlowRunSchema).safeParse(value);
-  if (!parsed.success) throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned flow runs in a shape rehearse does not know');
+  if (!parsed.success)
+    throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned flow runs in a shape rehearse does not know');
   return parsed.data;
 }
 
-export async function createFlowRun(api: PrefectApi, deploymentId: string, body: { parameters: Record<string, unknown>; work_queue_name?: string; tags?: string[] }): Promise<FlowRun | undefined> {
-  const response = await api.request({ method: 'POST', path: `/deployments/${deploymentId}/create_flow_run`, body, readOnly: false });
+export interface FlowRunCreate {
+  parameters: Record<string, unknown>;
+  tags: string[];
+  /** The server returns the run it already made for a key it has seen: a resent POST creates nothing twice. */
+  idempotency_key: string;
+  work_queue_name?: string;
+}
+
+export async function createFlowRun(
+  api: PrefectApi,
+  deploymentId: string,
+  body: FlowRunCreate,
+): Promise<FlowRun | undefined> {
+  const path = `/deployments/${deploymentId}/create_flow_run`;
+  const response = await api.request({ method: 'POST', path, body, readOnly: false, retrySafe: true });
   const value = expectJson(response, 'creating a flow run');
   if (value === null) return undefined; // a dry run
   const parsed = FlowRunSchema.safeParse(value);
-  if (!parsed.success) throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned a created flow run in a shape rehearse does not know');
+  if (!parsed.success) {
+    throw new RehearseError(
+      'UNEXPECTED_OUTPUT',
+      'Prefect returned a created flow run in a shape rehearse does not know',
+    );
+  }
   return parsed.data;
 }
 
-/** Runs matching a filter, following pages of 200 (the API refuses more). */
-export async function filterFlowRuns(api: PrefectApi, filter: Record<string, unknown>, options: { max?: number; sort?: string } = {}): Promise<FlowRun[]> {
+/**
+ * Runs matching a filter, following pages of 200 (the API refuses more). A page that brings
+ * only runs already seen means the server ignored the offset: an error, never a silent undercount.
+ */
+export async function filterFlowRuns(
+  api: PrefectApi,
+  filter: Record<string, unknown>,
+  options: { max?: number; sort?: string } = {},
+): Promise<FlowRun[]> {
   const out: FlowRun[] = [];
+  const seen = new Set<string>();
   for (let offset = 0; ; offset += PAGE) {
     const body = { flow_runs: filter, sort: options.sort ?? 'START_TIME_ASC', limit: PAGE, offset };
-    const page = parseRuns(expectJson(await api.request({ method: 'POST', path: '/flow_runs/filter', body, readOnly: true }), 'listing flow runs'));
-    out.push(...page);
+    const page = parseRuns(
+      expectJson(
+        await api.request({ method: 'POST', path: '/flow_runs/filter', body, readOnly: true }),
+        'listing flow runs',
+      ),
+    );
+    const fresh = page.filter((run) => !seen.has(run.id));
+    if (page.length > 0 && fresh.length < page.length) {
+      throw new RehearseError(
+        'UNEXPECTED_OUTPUT',
+        `Prefect answered the flow runs at offset ${offset} with ${page.length - fresh.length} run(s) it had already listed: the server does not page, so the runs cannot be counted`,
+        {
+          hint: 'check that the API URL points at a Prefect server (not a proxy that drops the request body)',
+        },
+      );
+    }
+    for (const run of fresh) seen.add(run.id);
+    out.push(...fresh);
     if (page.length < PAGE || (options.max !== undefined && out.length >= options.max)) return out;
   }
 }
@@ -43,9 +86,17 @@ export async function readFlowRuns(api: PrefectApi, ids: readonly string[]): Pro
 
 export async function readStateHistory(api: PrefectApi, flowRunId: string): Promise<State[]> {
   // The trailing slash matters: without it the server answers with a redirect.
-  const response = await api.request({ method: 'GET', path: `/flow_run_states/?flow_run_id=${flowRunId}`, readOnly: true });
+  const response = await api.request({
+    method: 'GET',
+    path: `/flow_run_states/?flow_run_id=${flowRunId}`,
+    readOnly: true,
+  });
   const parsed = z.array(StateSchema).safeParse(expectJson(response, `reading the state history of ${flowRunId}`));
-  if (!parsed.success) throw new RehearseError('UNEXPECTED_OUTPUT', `Prefect returned the state history of ${flowRunId} in a shape rehearse does not know`);
+  if (!parsed.success)
+    throw new RehearseError(
+      'UNEXPECTED_OUTPUT',
+      `Prefect returned the state history of ${flowRunId} in a shape rehearse does not know`,
+    );
   return parsed.data;
 }
 
@@ -63,62 +114,97 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   return results;
 }
 
-/**
- * Cancel runs even while the rehearsal itself is being aborted (so no abort signal here):
- * a run not yet started is Cancelled outright, a started one is Cancelling so its worker stops it.
- */
-export async function cancelFlowRuns(api: PrefectApi, ids: readonly string[], tag?: string): Promise<{ runIds: string[]; cancelled: { id: string; state: string; status: number }[] }> {
-  // By tag as well as by id: a run the CLI created just before it was stopped has not told us its id.
-  const filters = [{ id: { any_: ids } }, ...(tag ? [{ tags: { all_: [tag] } }] : [])];
-  const runs = new Map<string, FlowRun>();
-  for (const filter of filters) {
-    const response = await api.request({ method: 'POST', path: '/flow_runs/filter', body: { flow_runs: filter, limit: 200 }, readOnly: true }, { signal: undefined });
-    if (response.status === 200) for (const run of parseRuns(JSON.parse(response.text))) runs.set(run.id, run);
-  }
-  const cancelled = await mapLimited([...runs.values()].filter((r) => !TERMINAL.has(r.state_type ?? '')), 4, async (run) => {
-    const type = run.state_type === 'RUNNING' || run.state_type === 'CANCELLING' ? 'CANCELLING' : 'CANCELLED';
-    const body = { state: { type, message: 'Cancelled by rehearse: the rehearsal was interrupted' }, force: true };
-    const answer = await api.request({ method: 'POST', path: `/flow_runs/${run.id}/set_state`, body, readOnly: false }, { signal: undefined });
-    return { id: run.id, state: type, status: answer.status };
-  });
-  return { runIds: [...new Set([...ids, ...runs.keys()])], cancelled };
-}
-
 export interface SlotEvent {
   occurred: string;
   event: string;
   limitName: string;
   flowRunId: string | undefined;
+  /** The slots the acquisition took or the release returned (the flow's `occupy`). */
+  slots: number;
 }
 
 const EventPageSchema = z.object({
-  events: z.array(z.object({
-    occurred: z.string(),
-    event: z.string(),
-    resource: z.record(z.string(), z.string()),
-    related: z.array(z.record(z.string(), z.string())).default([]),
-  }).passthrough()),
+  events: z.array(
+    z
+      .object({
+        id: z.string().optional(),
+        occurred: z.string(),
+        event: z.string(),
+        resource: z.record(z.string(), z.string()),
+        related: z.array(z.record(z.string(), z.string())).default([]),
+      })
+      .passthrough(),
+  ),
   next_page: z.string().nullish(),
 });
 
-/** Acquired/released events of global concurrency limits between two instants (the API pages by 50). */
-export async function readSlotEvents(api: PrefectApi, since: string, until: string, maxPages = 200): Promise<SlotEvent[]> {
+function toSlotEvent(e: z.infer<typeof EventPageSchema>['events'][number]): SlotEvent {
+  const run = e.related.find((r) => r['prefect.resource.role'] === 'flow-run')?.['prefect.resource.id'];
+  const slots = Number.parseInt(e.resource['slots-acquired'] ?? '1', 10);
+  return {
+    occurred: e.occurred,
+    event: e.event,
+    limitName: e.resource['prefect.resource.name'] ?? '',
+    flowRunId: run?.replace(/^prefect\.flow-run\./, ''),
+    slots: Number.isFinite(slots) && slots > 0 ? slots : 1,
+  };
+}
+
+/**
+ * Acquired/released events of global concurrency limits since an instant, up to `until` or else the
+ * server's now (no `until` sent: the server's clock bounds the window, not ours). The API pages by 50; running out of
+ * pages or a page that repeats one already read is an error: missing events would undercount slots.
+ */
+export async function readSlotEvents(
+  api: PrefectApi,
+  since: string,
+  options: { until?: string; maxPages?: number } = {},
+): Promise<SlotEvent[]> {
+  const maxPages = options.maxPages ?? 200;
   const out: SlotEvent[] = [];
+  const seen = new Set<string>();
   let response = await api.request({
-    method: 'POST', path: '/events/filter', readOnly: true,
-    body: { filter: { event: { name: ['prefect.concurrency-limit.acquired', 'prefect.concurrency-limit.released'] }, occurred: { since, until }, order: 'ASC' }, limit: 50 },
+    method: 'POST',
+    path: '/events/filter',
+    readOnly: true,
+    body: {
+      filter: {
+        event: { name: ['prefect.concurrency-limit.acquired', 'prefect.concurrency-limit.released'] },
+        occurred: { since, ...(options.until ? { until: options.until } : {}) },
+        order: 'ASC',
+      },
+      limit: 50,
+    },
   });
-  for (let page = 0; page < maxPages; page += 1) {
+  for (let page = 1; ; page += 1) {
     const parsed = EventPageSchema.safeParse(expectJson(response, 'reading concurrency-limit events'));
-    if (!parsed.success) throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned events in a shape rehearse does not know');
+    if (!parsed.success)
+      throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned events in a shape rehearse does not know');
+    const repeated = parsed.data.events.filter((e) => e.id !== undefined && seen.has(e.id)).length;
+    if (repeated > 0) {
+      throw new RehearseError(
+        'UNEXPECTED_OUTPUT',
+        `page ${page} of concurrency-limit events repeats ${repeated} event(s) already read: the server does not advance its pages, so occupied slots cannot be counted`,
+      );
+    }
     for (const e of parsed.data.events) {
-      const run = e.related.find((r) => r['prefect.resource.role'] === 'flow-run')?.['prefect.resource.id'];
-      out.push({ occurred: e.occurred, event: e.event, limitName: e.resource['prefect.resource.name'] ?? '', flowRunId: run?.replace(/^prefect\.flow-run\./, '') });
+      if (e.id !== undefined) seen.add(e.id);
+      out.push(toSlotEvent(e));
     }
     const next = parsed.data.next_page;
-    if (!next) break;
-    const path = next.startsWith(api.baseUrl) ? next.slice(api.baseUrl.length) : new URL(next).pathname.replace(/^\/api/, '') + new URL(next).search;
+    if (!next) return out;
+    if (page >= maxPages) {
+      throw new RehearseError(
+        'UNEXPECTED_OUTPUT',
+        `more than ${maxPages * 50} concurrency-limit events since ${since}: rehearse stopped at ${out.length} rather than count slots from part of them`,
+        {
+          hint: 'validate the rehearsal soon after it ran, or on a server whose other flows do not flood the event log',
+        },
+      );
+    }
+    const path = next.startsWith(api.baseUrl)
+      ? next.slice(api.baseUrl.length)
+      : new URL(next).pathname.replace(/^\/api/, '') + new URL(next).search;
     response = await api.request({ method: 'GET', path, readOnly: true });
   }
-  return out;
 }

@@ -1,8 +1,16 @@
 import type { Writable } from 'node:stream';
+import { maskJson, type Redactor } from '../evidence/redact.js';
 import type { CommandResult, Reporter } from './events.js';
 
+/** The document --json prints: values under secret-named keys and every known secret masked. */
+export function renderJson(result: CommandResult, redact: Redactor): string {
+  const { summary, ...rest } = result;
+  const document = { ...rest, ...(summary ? { summary } : {}) };
+  return `${JSON.stringify(maskJson(document, redact).value, null, 2)}\n`;
+}
+
 /** --json: exactly one JSON document on stdout, written when the command ends. */
-export function createJsonReporter(stream: Writable): Reporter {
+export function createJsonReporter(stream: Writable, redact: Redactor = (text) => text): Reporter {
   let result: CommandResult | undefined;
   return {
     emit(event) {
@@ -10,9 +18,8 @@ export function createJsonReporter(stream: Writable): Reporter {
     },
     async close() {
       if (!result) return;
-      const { summary, ...rest } = result;
-      const document = { ...rest, ...(summary ? { summary } : {}) };
-      await new Promise<void>((resolve) => stream.write(`${JSON.stringify(document, null, 2)}\n`, () => resolve()));
+      const text = renderJson(result, redact);
+      await new Promise<void>((resolve) => stream.write(text, () => resolve()));
     },
   };
 }

@@ -1,6 +1,6 @@
-import type { StepRecord, Summary } from '../evidence/summary.js';
 import { writeFileAtomic } from '../evidence/fsatomic.js';
-import type { Redactor } from '../evidence/redact.js';
+import { maskJson, type Redactor } from '../evidence/redact.js';
+import type { StepRecord, Summary } from '../evidence/summary.js';
 import type { CommandResult, Reporter } from './events.js';
 
 const escapeXml = (text: string): string =>
@@ -18,7 +18,9 @@ function stepCase(step: StepRecord, xml: (text: string) => string): string {
 }
 
 /** One test case per step and per guardrail; failures carry the reason. */
-export function renderJunit(summary: Summary, redact: Redactor): string {
+export function renderJunit(raw: Summary, redact: Redactor): string {
+  // Values under secret-named keys (a check's expected/found) are masked as in --json and the bundle.
+  const summary = maskJson(raw, redact).value;
   // Redact before escaping: an escaped secret would no longer match, and XML readers unescape it.
   const xml = (text: string): string => escapeXml(redact(text));
   const checks = summary.checks;

@@ -1,7 +1,8 @@
 import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { Verdict } from '../guardrails/verdict.js';
+import type { Redactor } from '../evidence/redact.js';
 import type { StepRecord } from '../evidence/summary.js';
+import type { Verdict } from '../guardrails/verdict.js';
 import type { CommandResult, RehearseEvent, Reporter } from './events.js';
 
 export interface PrettyOptions {
@@ -9,6 +10,8 @@ export interface PrettyOptions {
   color: boolean;
   /** Live elapsed-time line while a command runs (terminals only, never in CI). */
   live: boolean;
+  /** Applied to every line written, so no known secret reaches the terminal. */
+  redact?: Redactor;
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
@@ -31,9 +34,10 @@ function exitVerdict(code: number): Verdict | 'error' {
 /** Human output: one line per step, command and check, then a table of verdicts. */
 export function createPrettyReporter(options: PrettyOptions): Reporter {
   const c = new Chalk({ level: options.color ? 1 : 0 });
+  const redact = options.redact ?? ((text: string) => text);
   const out = (line: string): void => {
     clearLive();
-    options.stream.write(`${line}\n`);
+    options.stream.write(`${redact(line)}\n`);
   };
   let live: { text: string; started: number; timer: NodeJS.Timeout } | undefined;
   const stepStarted = new Map<string, number>();
@@ -47,7 +51,12 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
   function startLive(text: string): void {
     stopLive();
     if (!options.live) return;
-    live = { text: text.length > 100 ? `${text.slice(0, 97)}...` : text, started: Date.now(), timer: setInterval(drawLive, 1000) };
+    const shown = redact(text);
+    live = {
+      text: shown.length > 100 ? `${shown.slice(0, 97)}...` : shown,
+      started: Date.now(),
+      timer: setInterval(drawLive, 1000),
+    };
     live.timer.unref();
     drawLive();
   }

@@ -3,12 +3,16 @@ import fs from 'fs-extra';
 import { writeEvidence } from '../evidence/bundle.js';
 import { updateNotes } from '../evidence/notes.js';
 import type { Check } from '../guardrails/verdict.js';
+import { envAuthHeaders } from '../prefect/api.js';
 import { readFlowRuns } from '../prefect/runs.js';
 import { collectStateHistories, planWithoutRuns, selectRuns, STATE_HISTORY_FILE } from './histories.js';
 import { stepData, type Step } from './step.js';
 
 export const METADATA_FILE = 'metadata.json';
-export const SCREENSHOT_FILE = 'hotpass-e2e-staging.png';
+
+import { SCREENSHOT_FILE } from '../evidence/files.js';
+
+export { SCREENSHOT_FILE };
 
 export interface CaptureOptions {
   flowRunIds: string[];
@@ -52,8 +56,14 @@ export function captureStep(options: CaptureOptions): Step {
         reuse && taken?.status === 'captured'
           ? Promise.resolve({ ...taken, status: 'reused' as const })
           : ctx.flags.dryRun
-          ? Promise.resolve({ status: 'missing' as const, reason: 'dry run', url })
-          : captureRunPage({ url, outFile: `${shotFile}.new`, ...(primaryRun ? { expectText: [primaryRun.name] } : {}), ...(ctx.env.PREFECT_API_KEY ? { extraHeaders: { authorization: `Bearer ${ctx.env.PREFECT_API_KEY}` } } : {}) }),
+            ? Promise.resolve({ status: 'missing' as const, reason: 'dry run', url })
+            : captureRunPage({
+                url,
+                signal: ctx.signal,
+                outFile: `${shotFile}.new`,
+                ...(primaryRun ? { expectText: [primaryRun.name] } : {}),
+                extraHeaders: envAuthHeaders(ctx.env),
+              }),
       ]);
       const now = ctx.now();
       const files = [

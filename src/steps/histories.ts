@@ -1,11 +1,12 @@
 import type { Context } from '../context.js';
+import { RehearseError } from '../errors.js';
+import { STATE_HISTORY_FILE } from '../evidence/files.js';
+import type { Summary } from '../evidence/summary.js';
 import type { RunHistory } from '../guardrails/peak.js';
 import { filterFlowRuns, mapLimited, readStateHistory } from '../prefect/runs.js';
-import type { Summary } from '../evidence/summary.js';
-import { RehearseError } from '../errors.js';
 import { stepData } from './step.js';
 
-export const STATE_HISTORY_FILE = 'state-history.json';
+export { STATE_HISTORY_FILE };
 
 export interface StateHistoryFile {
   asOf: string;
@@ -48,17 +49,31 @@ export function selectRuns(summary: Summary, explicit: string[], options: { allR
 }
 
 /**
+ * "As of" on the server's clock: just after the latest state Prefect stamped. Every closed interval
+ * ends by then and every open one is open then, so the peak is exact whatever the local clock says.
+ */
+export function findServerAsOf(runs: readonly RunHistory[], fallback: Date): string {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const run of runs) for (const state of run.states) latest = Math.max(latest, Date.parse(state.timestamp));
+  return Number.isFinite(latest) ? new Date(latest + 1).toISOString() : fallback.toISOString();
+}
+
+/**
  * State histories of the rehearsal's runs and of every other run of the deployment that
  * started during the rehearsal (they hold slots too); with allRuns, of every run of the deployment.
  */
-export async function collectStateHistories(ctx: Context, selection: RunSelection, options: { allRuns: boolean }): Promise<StateHistoryFile> {
-  const asOf = ctx.now().toISOString();
-  const others = selection.deploymentId && (options.allRuns || selection.startedAt)
-    ? await filterFlowRuns(ctx.api, {
-        deployment_id: { any_: [selection.deploymentId] },
-        ...(options.allRuns ? {} : { start_time: { after_: selection.startedAt } }),
-      })
-    : [];
+export async function collectStateHistories(
+  ctx: Context,
+  selection: RunSelection,
+  options: { allRuns: boolean },
+): Promise<StateHistoryFile> {
+  const others =
+    selection.deploymentId && (options.allRuns || selection.startedAt)
+      ? await filterFlowRuns(ctx.api, {
+          deployment_id: { any_: [selection.deploymentId] },
+          ...(options.allRuns ? {} : { start_time: { after_: selection.startedAt } }),
+        })
+      : [];
   const names = new Map(others.map((r) => [r.id, r.name]));
   const ids = [...new Set([...selection.rehearsalRunIds, ...others.map((r) => r.id)])];
   const rehearsal = new Set(selection.rehearsalRunIds);
@@ -69,5 +84,10 @@ export async function collectStateHistories(ctx: Context, selection: RunSelectio
     if (done % 100 === 0) ctx.reporter.emit({ type: 'waiting', step: ctx.currentStep, message: `read ${done} of ${ids.length} state histories` });
     return { runId: id, ...(names.has(id) ? { runName: names.get(id) as string } : {}), rehearsal: rehearsal.has(id), states: states.map((s) => ({ id: s.id, timestamp: s.timestamp, type: s.type, name: s.name ?? null })) };
   });
-  return { asOf, deploymentId: selection.deploymentId, rehearsalRunIds: selection.rehearsalRunIds, runs: histories };
+  return {
+    asOf: findServerAsOf(histories, ctx.now()),
+    deploymentId: selection.deploymentId,
+    rehearsalRunIds: selection.rehearsalRunIds,
+    runs: histories,
+  };
 }

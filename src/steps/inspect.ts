@@ -1,5 +1,8 @@
-import { writeEvidence } from '../evidence/bundle.js';
+import path from 'node:path';
+import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
+import { writeEvidence } from '../evidence/bundle.js';
+import { DEPLOYMENT_FILE, manifestCopyOf } from '../evidence/files.js';
 import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
 import { judgeDeployment, type GlobalLimitLookup } from '../guardrails/deployment.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
@@ -8,7 +11,7 @@ import { fullName, readDeployment, readGlobalLimit, resolveDeploymentName } from
 import { assertRan, cliOf, diffPaths, parseCliJson } from './prefect-cli.js';
 import type { Step } from './step.js';
 
-export const DEPLOYMENT_FILE = 'deployment.json';
+export { DEPLOYMENT_FILE };
 export const INSPECT_LOG = 'deployment.inspect.log';
 /** Fields that change between two reads a moment apart. */
 const VOLATILE = new Set(['updated', 'last_polled', 'status']);
@@ -43,7 +46,12 @@ export const inspectStep: Step = {
     const checks = judgeDeployment(expected, deployment, lookup);
 
     const now = ctx.now();
-    const files = [await writeEvidence(bundle, DEPLOYMENT_FILE, `${JSON.stringify(JSON.parse(record.raw), null, 2)}\n`, now)];
+    const files = [
+      await writeEvidence(bundle, DEPLOYMENT_FILE, `${JSON.stringify(JSON.parse(record.raw), null, 2)}\n`, now),
+    ];
+    // The manifest as judged, so `rehearse verify` can judge the deployment again offline.
+    const manifestText = await fs.readFile(path.resolve(ctx.prefect.projectDir, ctx.config.manifest), 'utf8');
+    files.push(await writeEvidence(bundle, manifestCopyOf(ctx.config.manifest), manifestText, now));
     const cliNotes: string[] = [];
     const parsed = parseCliJson(cliResult);
     if (!parsed.ok) {

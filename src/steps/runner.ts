@@ -22,11 +22,17 @@ export interface StepsOutcome {
 /** Steps whose absence keeps a rehearsal from being complete (upload is filing, not evidence). */
 const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
 
-function finalStatus(summary: Summary, stoppedBy: 'error' | 'interrupt' | undefined, wholeRehearsal: boolean, before: BundleStatus, sealed: boolean): BundleStatus {
+function finalStatus(
+  summary: Summary,
+  stoppedBy: 'error' | 'interrupt' | undefined,
+  wholeRehearsal: boolean,
+  before: BundleStatus,
+  sealed: boolean,
+): BundleStatus {
+  // A sealed rehearsal stays what it was; filing it (upload), even interrupted, does not change its evidence.
+  if (sealed && (before === 'complete' || before === 'failed-to-run')) return before;
   // Once interrupted, always interrupted: steps run by hand afterwards cannot make it whole.
   if (stoppedBy === 'interrupt' || before === 'interrupted') return 'interrupted';
-  // A sealed rehearsal stays what it was; filing it (upload) does not make it partial.
-  if (sealed && (before === 'complete' || before === 'failed-to-run')) return before;
   if (stoppedBy === 'error') return 'failed-to-run';
   const done = new Set(summary.steps.filter((s) => s.status === 'ok').map((s) => s.name));
   return wholeRehearsal && EVIDENCE_STEPS.every((name) => done.has(name)) ? 'complete' : 'partial';
@@ -68,13 +74,16 @@ async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summ
   }
 }
 
-/** The exit code of a command from the steps it ran (not those of earlier runs in the same bundle). */
+/**
+ * The exit code of a command from the steps it ran (not those of earlier runs in the same bundle):
+ * the worst verdict recorded. A failed guardrail halts a release, so it stays 1 whatever came after.
+ */
 function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, checks: Check[]): number {
+  const verdict = checks.length === 0 ? undefined : worstVerdict(checks);
+  if (verdict === 'fail') return ExitCode.guardrailFailed;
   if (error) return error.exitCode;
   if (interrupted) return ExitCode.couldNotRun;
-  if (checks.length === 0) return ExitCode.ok;
-  const verdict = worstVerdict(checks);
-  return verdict === 'fail' ? ExitCode.guardrailFailed : verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
+  return verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
 }
 
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
@@ -95,7 +104,7 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     results.forEach((result, i) => {
       if (result.record.status === 'ok' && steps[i]?.afterSettle) settled.push(steps[i] as Step);
     });
-    for (const result of results) {
+    for (const [index, result] of results.entries()) {
       ctx.reporter.emit({ type: 'step-end', record: result.record });
       if (result.error && !error) {
         error = result.error;
@@ -104,7 +113,8 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
       // A step stopped before it wrote anything leaves the bundle as it was when the input was bad,
       // or when the bundle already held evidence (a failed rerun must not replace what an earlier run recorded).
       const wroteNothing = result.error && !result.interrupted && result.record.files.length === 0;
-      if (wroteNothing && (result.error?.exitCode === ExitCode.usage || options.existingBundle)) continue;
+      const keepEarlier = options.existingBundle && !steps[index]?.recordsFailure;
+      if (wroteNothing && (result.error?.exitCode === ExitCode.usage || keepEarlier)) continue;
       summary = withStep(summary, result.record);
       recorded += 1;
     }
@@ -121,7 +131,13 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
   const ran = new Set<string>(stages.flat().map((step) => step.name));
   const exitCode = exitCodeFor(error, stoppedBy === 'interrupt', summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks));
   // A finished rehearsal is sealed: from now on only its upload may touch it.
-  summary = { ...settleVerdict(summary, status), exitCode, sealed: summary.sealed || (options.wholeRehearsal && status === 'complete') };
+  // A sealed bundle keeps the exit code of its rehearsal: filing it by hand is not the rehearsal.
+  const recordedExit = initial.sealed ? initial.exitCode : exitCode;
+  summary = {
+    ...settleVerdict(summary, status),
+    exitCode: recordedExit,
+    sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
+  };
   await saveSummary(bundle, summary, ctx.now());
   await writeChecksumManifest(bundle);
   for (const step of settled) {
@@ -130,8 +146,28 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
     } catch (caught) {
       if (!isRehearseError(caught)) throw caught;
       error ??= caught;
+      // Its work is unfinished, so its row must not stay a pass.
+      const record = summary.steps.find((s) => s.name === step.name);
+      if (!record) continue;
+      const failure = {
+        code: caught.code,
+        message: bundle.redact(caught.message),
+        ...(caught.hint ? { hint: caught.hint } : {}),
+      };
+      summary = settleVerdict(
+        withStep(summary, { ...record, status: 'error', verdict: 'error', checks: [], error: failure }),
+        summary.status,
+      );
+      await saveSummary(bundle, summary, ctx.now());
+      await writeChecksumManifest(bundle);
     }
   }
-  const finalCode = error && !stoppedBy ? error.exitCode : exitCode;
-  return { summary, exitCode: finalCode, interrupted: stoppedBy === 'interrupt', untouched: false, ...(error ? { error } : {}) };
+  const finalCode = error && !stoppedBy && exitCode !== ExitCode.guardrailFailed ? error.exitCode : exitCode;
+  return {
+    summary,
+    exitCode: finalCode,
+    interrupted: stoppedBy === 'interrupt',
+    untouched: false,
+    ...(error ? { error } : {}),
+  };
 }

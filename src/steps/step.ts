@@ -22,6 +22,8 @@ export interface Step {
   run(ctx: Context, bundle: Bundle, summary: Summary): Promise<StepOutput>;
   /** Called once summary.json and SHA256SUMS are final, for steps whose work must see them (upload). */
   afterSettle?(ctx: Context, bundle: Bundle, summary: Summary): Promise<void>;
+  /** Its failure replaces its earlier record even when it wrote nothing: filing, not evidence (upload). */
+  recordsFailure?: boolean;
 }
 
 export function stepData(summary: Summary, step: StepName): Record<string, unknown> | undefined {

@@ -2,13 +2,21 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
 import type { Context } from '../context.js';
+import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, parseChecksums } from '../evidence/checksums.js';
 import { writeFileAtomic } from '../evidence/fsatomic.js';
 import { appendRehearsalLogEntry, linkBundleInPlan, locationFrom } from '../evidence/ledgers.js';
 import { STEP_NAMES, type Summary } from '../evidence/summary.js';
-import { parseUploadTarget, uploadBundle, type BundleFile, type UploadTarget } from '../evidence/upload.js';
-import { RehearseError } from '../errors.js';
+import {
+  type BundleFile,
+  parseUploadTarget,
+  type UploadLimits,
+  type UploadReport,
+  type UploadTarget,
+  uploadBundle,
+  verifyRemote,
+} from '../evidence/upload.js';
 import { worstVerdict } from '../guardrails/verdict.js';
 import type { Step } from './step.js';
 
@@ -52,29 +60,65 @@ export function ledgerVerdict(summary: Summary): 'pass' | 'fail' | 'inconclusive
   return EVIDENCE_STEPS.every((name) => done.has(name)) ? worst : 'incomplete';
 }
 
+interface UploadPlan {
+  files: BundleFile[];
+  manifest: string;
+  /** Paths whose digests SHA256SUMS no longer states; undefined when it is current. */
+  stale: string[] | undefined;
+}
+
+async function planUploadFiles(bundle: Bundle): Promise<UploadPlan> {
+  const digests = await digestBundle(bundle.dir);
+  const manifest = formatChecksums(digests);
+  const current = await fs.readFile(path.join(bundle.dir, CHECKSUM_FILE), 'utf8').catch(() => undefined);
+  const self = {
+    path: CHECKSUM_FILE,
+    sha256: createHash('sha256').update(manifest).digest('hex'),
+    bytes: Buffer.byteLength(manifest),
+  };
+  if (current === manifest) return { files: [...digests, self], manifest, stale: undefined };
+  const recorded = parseChecksums(current ?? '');
+  const stale = [...new Set([...recorded.keys(), ...digests.map((d) => d.path)])]
+    .filter((p) => recorded.get(p) !== digests.find((d) => d.path === p)?.sha256)
+    .sort();
+  return { files: [...digests, self], manifest, stale };
+}
+
 /**
  * The bundle's files and its checksum manifest as the far side will get them. Notes an operator edited
  * after the last step leave SHA256SUMS stale, and a stale manifest would fail `sha256sum -c` over there.
  */
 async function listUploadFiles(ctx: Context, bundle: Bundle, summary: Summary): Promise<BundleFile[]> {
-  const digests = await digestBundle(bundle.dir);
-  const manifest = formatChecksums(digests);
-  const manifestFile = path.join(bundle.dir, CHECKSUM_FILE);
-  const current = await fs.readFile(manifestFile, 'utf8').catch(() => undefined);
-  if (current !== manifest) {
-    const recorded = parseChecksums(current ?? '');
-    const changed = [...new Set([...recorded.keys(), ...digests.map((d) => d.path)])]
-      .filter((p) => recorded.get(p) !== digests.find((d) => d.path === p)?.sha256).sort();
+  const { files, manifest, stale } = await planUploadFiles(bundle);
+  if (stale !== undefined) {
+    const changed = stale;
     if (summary.sealed) {
       throw new RehearseError('BUNDLE_INVALID', `bundle ${bundle.name} is sealed but its files no longer match ${CHECKSUM_FILE}: ${changed.join(', ')}`, {
         hint: `run rehearse verify ${bundle.dir} to see what changed; a sealed bundle is never rewritten`,
       });
     }
-    ctx.reporter.emit({ type: 'info', message: `${CHECKSUM_FILE} was out of date (${changed.join(', ') || 'layout'})${ctx.flags.dryRun ? '' : '; rewritten before upload'}` });
-    if (!ctx.flags.dryRun) await writeFileAtomic(manifestFile, manifest);
+    ctx.reporter.emit({
+      type: 'info',
+      message: `${CHECKSUM_FILE} was out of date (${changed.join(', ') || 'layout'})${ctx.flags.dryRun ? '' : '; rewritten before upload'}`,
+    });
+    if (!ctx.flags.dryRun) await writeFileAtomic(path.join(bundle.dir, CHECKSUM_FILE), manifest);
   }
-  const self = { path: CHECKSUM_FILE, sha256: createHash('sha256').update(manifest).digest('hex'), bytes: Buffer.byteLength(manifest) };
-  return [...digests, self];
+  return files;
+}
+
+/** What a report says was sent, exactly: the files by name when they are few. */
+function describeSent(report: UploadReport, total: number): string {
+  const count = report.sent.length;
+  const names =
+    count === 0
+      ? 'nothing'
+      : count === total
+        ? `all ${plural(count, 'file')}`
+        : count <= 6
+          ? report.sent.join(', ')
+          : plural(count, 'file');
+  const kept = total - report.sent.length;
+  return `sent ${names} to ${report.destination}${kept > 0 ? `; ${plural(kept, 'file')} already there, identical` : ''}; verified ${report.verified} of ${total}`;
 }
 
 async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, destination: string): Promise<void> {
@@ -83,9 +127,19 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
   const log = path.resolve(ctx.cwd, ledgers.nextStepsLog);
   const verdict = ledgerVerdict(summary);
   const date = ctx.now().toISOString().slice(0, 10);
-  const linked = await linkBundleInPlan({ file: plan, bundleName: bundle.name, location: locationFrom(plan, destination, ctx.cwd), verdict, date });
+  const linked = await linkBundleInPlan({
+    file: plan,
+    bundleName: bundle.name,
+    location: locationFrom(plan, destination, ctx.cwd),
+    verdict,
+    date,
+  });
+  // One entry per copy: a second target is a second place the evidence lives.
   const logged = await appendRehearsalLogEntry({
-    file: log, owner: ledgers.owner, date, key: `rehearse:upload:${bundle.name}`,
+    file: log,
+    owner: ledgers.owner,
+    date,
+    key: `rehearse:upload:${bundle.name} ${locationFrom(log, destination, ctx.cwd)}`,
     text: `Backfill guardrail rehearsal ${bundle.name}: verdict ${verdict}, evidence at \`${locationFrom(log, destination, ctx.cwd)}\``,
   });
   for (const [entry, rel] of [[linked, ledgers.rehearsalPlan], [logged, ledgers.nextStepsLog]] as const) {
@@ -93,11 +147,52 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
   }
 }
 
+/** One time budget for the whole step (check, upload, final sync), obeying rehearse's own abort signal. */
+function budget(): (ctx: Context) => UploadLimits {
+  let startedAt: number | undefined;
+  return (ctx) => {
+    const allowedMs = ctx.config.timeouts.uploadSeconds * 1000;
+    startedAt ??= Date.now();
+    return { signal: ctx.signal, timeoutMs: Math.max(1, startedAt + allowedMs - Date.now()), allowedMs };
+  };
+}
+
+export type UploadStep = Step & {
+  /**
+   * Before a step by hand records anything: a message when the far copy already holds every file as it is
+   * here (nothing is sent, the bundle is left untouched), else undefined and the step runs as usual.
+   */
+  upToDate(ctx: Context, bundle: Bundle, summary: Summary): Promise<string | undefined>;
+};
+
 /** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
-export function uploadStep(options: UploadStepOptions = {}): Step {
+export function uploadStep(options: UploadStepOptions = {}): UploadStep {
+  const limits = budget();
   return {
+    async upToDate(ctx, bundle, summary) {
+      const target = resolveUploadTarget(ctx, options.to);
+      if (!target) return undefined;
+      const plan = await planUploadFiles(bundle);
+      if (plan.stale !== undefined) return undefined;
+      // Any trouble here is the upload's to meet and record; an interruption ends the command before it touches anything.
+      const mismatches = await verifyRemote({
+        bundleName: bundle.name,
+        files: plan.files,
+        target,
+        env: ctx.env,
+        ...limits(ctx),
+      }).catch((error: unknown) => {
+        if (ctx.signal.aborted) throw error;
+        return undefined;
+      });
+      if (mismatches === undefined || mismatches.length > 0) return undefined;
+      const destination = destinationOf(target, bundle.name);
+      await fileInLedgers(ctx, bundle, summary, destination);
+      return `nothing sent: all ${plural(plan.files.length, 'file')} at ${destination} already match this bundle`;
+    },
     name: 'upload',
     title: 'upload the bundle and log it',
+    recordsFailure: true,
     async run(ctx, bundle, summary) {
       const target = resolveUploadTarget(ctx, options.to);
       if (!target) {
@@ -115,8 +210,15 @@ export function uploadStep(options: UploadStepOptions = {}): Step {
         ctx.reporter.emit({ type: 'info', message: `uploading a bundle whose summary.json says ${summary.status}; the far copy says so too` });
       }
       ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
-      const report = await uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env });
-      ctx.reporter.emit({ type: 'info', message: `uploaded ${report.uploaded}, skipped ${report.skipped} identical, verified ${report.verified} of ${files.length} at ${report.destination}` });
+      const report = await uploadBundle({
+        bundleDir: bundle.dir,
+        bundleName: bundle.name,
+        files,
+        target,
+        env: ctx.env,
+        ...limits(ctx),
+      });
+      ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
       if (report.mismatches.length > 0) {
         throw new RehearseError('COMMAND_FAILED', `${plural(report.mismatches.length, 'file')} did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`, {
           hint: 'rerun rehearse upload to send them again; if they still differ, something on the far side rewrites them',
@@ -139,13 +241,23 @@ export function uploadStep(options: UploadStepOptions = {}): Step {
       const target = resolveUploadTarget(ctx, options.to);
       if (!target || ctx.flags.dryRun) return;
       const files = await listUploadFiles(ctx, bundle, summary);
-      const report = await uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env });
+      const report = await uploadBundle({
+        bundleDir: bundle.dir,
+        bundleName: bundle.name,
+        files,
+        target,
+        env: ctx.env,
+        ...limits(ctx),
+      });
       if (report.mismatches.length > 0) {
         throw new RehearseError('COMMAND_FAILED', `the final summary did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`, {
           hint: 'rerun rehearse upload for this bundle',
         });
       }
-      ctx.reporter.emit({ type: 'info', message: `far copy brought up to date: ${report.uploaded} file(s) re-sent, all ${report.verified} verified` });
+      ctx.reporter.emit({
+        type: 'info',
+        message: `far copy brought up to date: ${describeSent(report, files.length)}`,
+      });
     },
   };
 }

@@ -27,7 +27,19 @@ describe('doctor against the real sandbox', () => {
   it('passes on the healthy sandbox', async () => {
     const run = await rehearse(['doctor', '--sandbox', '--json'], { cwd: await workspace() });
     expect(run.exitCode, run.stdout).toBe(0);
-    expect(doctorChecks(run.stdout).map((c) => c.id)).toEqual(['tools.uv', 'tools.prefect', 'api.health', 'deployment.exists', 'deployment.idle', 'work_pool.ready', 'global_limit.free', 'evidence_root.writable']);
+    expect(doctorChecks(run.stdout).map((c) => c.id)).toEqual([
+      'tools.uv',
+      'tools.prefect',
+      'versions.match',
+      'api.health',
+      'deployment.exists',
+      'deployment.code',
+      'deployment.rehearsals',
+      'deployment.idle',
+      'work_pool.ready',
+      'global_limit.free',
+      'evidence_root.writable',
+    ]);
   });
 
   it('fails naming the missing worker, with the command that starts one, when the worker is stopped', async () => {
@@ -59,7 +71,7 @@ describe('doctor against the real sandbox', () => {
       expect(run.exitCode).toBe(3);
       const check = doctorChecks(run.stdout).find((c) => c.id === 'global_limit.free');
       expect(check?.reason).toContain('1 of 2 slot(s) of hotpass-backfill are held');
-      expect(check?.reason).toContain('uv run prefect gcl update hotpass-backfill --active-slots 0');
+      expect(check?.reason).toContain('fix: rehearse cleanup --all');
     } finally {
       await prefect(['gcl', 'update', 'hotpass-backfill', '--active-slots', '0']);
     }

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RehearseError } from '../../../src/errors.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { RUNBOOK_RENDER_COMMAND } from '../../../src/config/schema.js';
+import { DEPLOY_COMMAND } from '../../../src/config/schema.js';
+import { RehearseError } from '../../../src/errors.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -34,12 +34,21 @@ describe('loadConfig', () => {
       manifest: 'prefect/deployments/hotpass-backfill.yaml',
       manifestDir: 'prefect/staging',
       prefect: { command: ['uv', 'run', 'prefect'] },
-      render: { command: ['uv', 'run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill', '--no-upload', '--dry-run'] },
+      render: {
+        deployCommand: ['uv', 'run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill'],
+        readOnly: false,
+      },
       run: { since: '2024-01-01', until: '2024-01-07', logFile: 'hotpass-e2e-staging.log', parameters: {} },
-      timeouts: { commandSeconds: 120, watchSeconds: 900, apiSeconds: 30 },
-      ledgers: { nextSteps: 'Next_Steps.md', nextStepsLog: 'Next_Steps_Log.md', rehearsalPlan: 'docs/operations/staging-rehearsal-plan.md', owner: 'QA' },
+      timeouts: { commandSeconds: 120, watchSeconds: 900, apiSeconds: 30, uploadSeconds: 300 },
+      ledgers: {
+        nextSteps: 'Next_Steps.md',
+        nextStepsLog: 'Next_Steps_Log.md',
+        rehearsalPlan: 'docs/operations/staging-rehearsal-plan.md',
+        owner: 'QA',
+      },
     });
-    expect(config.render.command).toEqual(RUNBOOK_RENDER_COMMAND);
+    expect(config.render.deployCommand).toEqual(DEPLOY_COMMAND);
+    expect(config.render.command).toBeUndefined();
   });
 
   it('reads rehearse.config.json, filling in the defaults it leaves out', async () => {
@@ -47,7 +56,7 @@ describe('loadConfig', () => {
     const { config, file } = await loadConfig({ cwd: dir });
     expect(file).toBe(path.join(dir, 'rehearse.config.json'));
     expect(config.deployment).toBe('hotpass/staging');
-    expect(config.timeouts).toEqual({ commandSeconds: 60, watchSeconds: 900, apiSeconds: 30 });
+    expect(config.timeouts).toEqual({ commandSeconds: 60, watchSeconds: 900, apiSeconds: 30, uploadSeconds: 300 });
     expect(config.workPool).toBe('hotpass-backfill-pool');
   });
 

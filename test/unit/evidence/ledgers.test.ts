@@ -154,15 +154,21 @@ describe('linkBundleInPlan', () => {
   const line = '- 2026-11-26 [backfill rehearsal 20261126T012000Z](../../dist/staging/backfill/20261126T012000Z) — verdict pass';
   const plan = 'docs/operations/staging-rehearsal-plan.md';
 
-  it('adds the link as the last line of ## Evidence, before the next section, once per bundle', async () => {
+  it('adds the link as the last line of ## Evidence, before the next section, once per bundle and copy', async () => {
     await mkdir(path.dirname(at(plan)), { recursive: true });
     await writeFile(at(plan), PLAN);
     expect(await linkBundleInPlan({ file: at(plan), ...link })).toEqual({ added: true, line });
     const expected = PLAN.replace('— verdict fail\n', `— verdict fail\n${line}\n`);
     expect(await read(plan)).toBe(expected);
 
-    expect(await linkBundleInPlan({ file: at(plan), ...link, verdict: 'fail', location: 's3://evidence/x/' })).toEqual({ added: false, line });
+    expect(await linkBundleInPlan({ file: at(plan), ...link, verdict: 'fail' })).toEqual({ added: false, line });
     expect(await read(plan)).toBe(expected);
+    const second = '- 2026-11-26 [backfill rehearsal 20261126T012000Z](s3://evidence/x/) — verdict pass';
+    expect(await linkBundleInPlan({ file: at(plan), ...link, location: 's3://evidence/x/' })).toEqual({
+      added: true,
+      line: second,
+    });
+    expect(await read(plan)).toBe(expected.replace(`${line}\n`, `${line}\n${second}\n`));
   });
 
   it('creates a missing plan, and adds ## Evidence to a plan without one', async () => {

@@ -67,7 +67,7 @@ describe('uploadBundle to a directory', () => {
     const inodes = await Promise.all(files.map(async (f) => (await stat(path.join(first.destination, f.path))).ino));
 
     const rerun = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target });
-    expect(rerun).toMatchObject({ uploaded: 0, skipped: 3, verified: 3, mismatches: [] });
+    expect(rerun).toMatchObject({ uploaded: 0, skipped: 3, verified: 3, mismatches: [], sent: [] });
     expect(rerun.files.every((f) => f.action === 'skipped-identical' && f.verified)).toBe(true);
     // A rewrite goes through temp + rename, which would give each file a new inode.
     expect(await Promise.all(files.map(async (f) => (await stat(path.join(first.destination, f.path))).ino))).toEqual(inodes);
@@ -79,7 +79,7 @@ describe('uploadBundle to a directory', () => {
     ]);
 
     const repair = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target });
-    expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [] });
+    expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [], sent: ['logs/run.log'] });
     expect(repair.files.find((f) => f.action === 'uploaded')?.path).toBe('logs/run.log');
     expect((await readFile(corrupted)).equals(CONTENTS['logs/run.log']!)).toBe(true);
     expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual([]);
@@ -145,7 +145,7 @@ describe('uploadBundle to S3 (moto)', () => {
     ]);
 
     const repair = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env });
-    expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [] });
+    expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [], sent: ['logs/run.log'] });
     expect(repair.files.find((f) => f.action === 'uploaded')?.path).toBe('logs/run.log');
     expect((await getBytes(key)).equals(original)).toBe(true);
   }, 60_000);

@@ -43,7 +43,7 @@ const kinds = (report: VerifyReport) => report.problems.map((p) => [p.kind, p.pa
 describe('verifyBundle', () => {
   it('passes the intact real bundle', async () => {
     const report = await verifyBundle(bundle);
-    expect(report).toEqual({ bundle, ok: true, problems: [], files: 11 });
+    expect(report).toEqual({ bundle, ok: true, problems: [], files: 11, status: 'complete', verdict: 'pass' });
   });
 
   it('names a file with one byte changed', async () => {
@@ -91,9 +91,16 @@ describe('verifyBundle', () => {
     });
     const report = await verifyBundle(bundle);
     expect(report.ok).toBe(false);
-    expect(report.problems.map((p) => p.kind)).toEqual(['inconsistent', 'inconsistent']);
-    expect(report.problems[0]?.detail).toBe('verdict pass, but a complete bundle with its steps\' checks is fail');
+    expect(report.problems.map((p) => p.kind)).toEqual(['inconsistent', 'inconsistent', 'inconsistent']);
+    expect(report.problems[0]?.detail).toBe("verdict pass, but a complete bundle with its steps' checks is fail");
     expect(report.problems[1]?.detail).toBe('exitCode 0, but a complete bundle with these checks exits 1');
+    // Judged again from deployment.json, the check the edit failed passes.
+    expect(report.problems[2]).toEqual({
+      kind: 'inconsistent',
+      path: 'deployment.json',
+      detail:
+        'deployment.collision_strategy is recorded fail (expected "ENQUEUE", found "ENQUEUE"); judged again from the bundle it is pass (expected "ENQUEUE", found "ENQUEUE")',
+    });
   });
 
   it('catches summary.checks that differ from the steps\' checks', async () => {
@@ -136,7 +143,7 @@ describe('verifyBundle', () => {
     });
     expect((await verifyBundle(bundle)).problems.map((p) => p.detail)).toEqual([
       'concurrency.manifest_limit is fail, but the peak of 2 RUNNING runs is within its limit of 2',
-      'concurrency.work_pool_limit is pass, but only 3 run(s) are in state-history.json, so its limit of 3 was never tested',
+      'concurrency.work_pool_limit is pass, but its peak of 2 RUNNING runs never reached its limit of 3 (3 run(s) in state-history.json)',
     ]);
   });
 
@@ -214,7 +221,8 @@ describe('rehearse verify (built CLI)', () => {
     await writeFile(path.join(bundle, 'deployment.json'), '{"concurrency_limit": 99}\n');
     const changed = await run('verify', path.basename(bundle), '--json');
     expect(changed.exitCode).toBe(1);
-    expect(JSON.parse(changed.stdout)).toMatchObject({ exitCode: 1, verdict: 'fail', data: { ok: false, problems: [{ kind: 'changed', path: 'deployment.json' }] } });
+    expect(JSON.parse(changed.stdout)).toMatchObject({ exitCode: 1, verdict: 'fail', data: { ok: false } });
+    expect(JSON.parse(changed.stdout).data.problems[0]).toMatchObject({ kind: 'changed', path: 'deployment.json' });
 
     const invalid = await run('verify', path.join(work, 'nowhere'), '--json');
     expect(invalid.exitCode).toBe(2);

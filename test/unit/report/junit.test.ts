@@ -85,3 +85,19 @@ describe('renderJunit', () => {
     expect(testcase(out, 'x')).toContain('message="bell and escape[31m"');
   });
 });
+
+describe('renderJunit masks by key name', () => {
+  it("masks a secret-named value inside a check's expected/found, and learns it for the failure message", () => {
+    const learning = createRedactor([]);
+    const leaky = check(
+      'parameters.notify',
+      'fail',
+      'deployment default differs: server-default-token',
+      { notify_token: 'x' },
+      { notify_token: 'server-default-token' },
+    );
+    const xml = renderJunit(summaryOf([step('inspect', 'ok', [leaky])]), learning);
+    expect(xml).not.toContain('server-default-token');
+    expect(xml).toContain(MASK);
+  });
+});

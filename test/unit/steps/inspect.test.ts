@@ -11,7 +11,7 @@ import { SummarySchema, type Summary } from '../../../src/evidence/summary.js';
 import type { PrefectApi } from '../../../src/prefect/api.js';
 import { DEPLOYMENT_FILE, INSPECT_LOG, inspectStep } from '../../../src/steps/inspect.js';
 import { runSteps } from '../../../src/steps/runner.js';
-import { createTestContext } from '../../support/context.js';
+import { createTestContext, HOTPASS_DIR } from '../../support/context.js';
 import { createFakeApi, recorded, recordedDeployment, recordedRoutes, UNREACHABLE } from '../../support/fake-api.js';
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
 
@@ -64,8 +64,16 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
     const savedStep = saved.steps.find((s) => s.name === 'inspect');
     expect(savedStep?.checks.map((c) => c.verdict)).toEqual(Array(7).fill('pass'));
     expect(saved.checks).toHaveLength(7);
-    expect(savedStep?.files).toEqual([DEPLOYMENT_FILE, NOTES_FILE]);
-    expect(savedStep?.data).toMatchObject({ fullName: 'hotpass-backfill/hotpass-backfill', concurrencyKey: 'hotpass-backfill', deploymentLimit: 2 });
+    expect(savedStep?.files).toEqual([DEPLOYMENT_FILE, 'manifest/hotpass-backfill.yaml', NOTES_FILE]);
+    // The manifest as judged, byte for byte, so verify can judge again offline.
+    expect(await readFile(path.join(bundle.dir, 'manifest/hotpass-backfill.yaml'), 'utf8')).toBe(
+      await readFile(path.join(HOTPASS_DIR, 'prefect/deployments/hotpass-backfill.yaml'), 'utf8'),
+    );
+    expect(savedStep?.data).toMatchObject({
+      fullName: 'hotpass-backfill/hotpass-backfill',
+      concurrencyKey: 'hotpass-backfill',
+      deploymentLimit: 2,
+    });
     const processes = savedStep?.commands.filter((c) => c.kind === 'process');
     expect(processes).toEqual([expect.objectContaining({ file: 'uv', args: INSPECT_ARGV.slice(1), exitCode: 0, readOnly: true })]);
     expect(processes?.[0]?.display).toContain('prefect deployment inspect hotpass-backfill/hotpass-backfill -o json');

@@ -59,8 +59,20 @@ afterEach(async () => {
 async function run(options: { routes?: FakeRoutes; config?: ConfigInput; dryRun?: boolean; defaultBurst?: RunStepOptions['defaultBurst'] } = {}) {
   const runner = createFakeRunner([{ match: RUN_ARGV, result: CLI_OK }]);
   const api = createFakeApi(options.routes ?? burstRoutes());
-  const ctx = createTestContext({ runner, api, now: () => NOW, config: options.config ?? { run: { burst: 3 } }, flags: { dryRun: options.dryRun ?? false } });
-  const outcome = await runSteps(ctx, bundle, [runStep({ defaultBurst: options.defaultBurst ?? 'one' })], newSummary(bundle, NOW, {}), { wholeRehearsal: false });
+  const ctx = createTestContext({
+    runner,
+    api,
+    now: () => NOW,
+    config: options.config ?? { run: { burst: 3 } },
+    flags: { dryRun: options.dryRun ?? false },
+  });
+  const outcome = await runSteps(
+    ctx,
+    bundle,
+    [runStep({ defaultBurst: options.defaultBurst ?? 'one', openPage: async () => undefined })],
+    newSummary(bundle, NOW, {}),
+    { wholeRehearsal: false },
+  );
   // Bad input records no step at all (outcome.untouched); every other outcome records one.
   const step = outcome.summary.steps.find((s) => s.name === 'run') as NonNullable<ReturnType<typeof outcome.summary.steps.find>>;
   if (!step && !outcome.untouched) throw new Error('runSteps recorded no run step');
@@ -102,42 +114,60 @@ describe('the run step, through runSteps against the recorded server and CLI', (
   it.each([
     ['--burst 3', { run: { burst: 3 } }, 'one'],
     ['the whole rehearsal (one more than the strictest limit of 2)', {}, 'exceed-limit'],
-  ] as const)('with %s: creates 2 runs through the API, then runs and watches the third with the CLI', async (_name, config, defaultBurst) => {
-    const { outcome, step, runner, creates } = await run({ config, defaultBurst });
+  ] as const)(
+    'with %s: creates 2 runs through the API, then runs and watches the third with the CLI',
+    async (_name, config, defaultBurst) => {
+      const { outcome, step, runner, creates } = await run({ config, defaultBurst });
 
-    expect(outcome.error).toBeUndefined();
-    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
-    expect(step.checks.map((c) => [c.id, c.verdict])).toEqual([['runs.completed', 'pass']]);
+      expect(outcome.error).toBeUndefined();
+      expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+      expect(step.checks.map((c) => [c.id, c.verdict])).toEqual([['runs.completed', 'pass']]);
 
-    const tags = ['rehearse', `rehearse-${bundle.name}`];
-    expect(creates).toHaveLength(2);
-    for (const request of creates) expect(request.body).toEqual({ parameters: { since: '2024-01-01', until: '2024-01-07' }, tags });
+      const tags = ['rehearse', `rehearse-${bundle.name}`];
+      expect(creates).toHaveLength(2);
+      for (const request of creates) {
+        expect(request.body).toEqual({
+          parameters: { since: '2024-01-01', until: '2024-01-07' },
+          tags,
+          idempotency_key: expect.stringMatching(`^rehearse-${bundle.name}-`),
+        });
+      }
+      // One key per run of the burst: a resent creation returns its run, never a second one.
+      expect(new Set(creates.map((r) => (r.body as { idempotency_key: string }).idempotency_key)).size).toBe(2);
 
-    expect(runner.calls).toHaveLength(1);
-    const argv = [runner.calls[0]?.file ?? '', ...(runner.calls[0]?.args ?? [])];
-    expect(argv.slice(0, RUN_ARGV.length)).toEqual(RUN_ARGV);
-    expect(valueAfter(argv, '--params').map((p) => JSON.parse(p) as unknown)).toEqual([{ since: '2024-01-01', until: '2024-01-07' }]);
-    expect(valueAfter(argv, '--tag')).toEqual(tags);
-    expect(argv).toContain('--watch');
+      expect(runner.calls).toHaveLength(1);
+      const argv = [runner.calls[0]?.file ?? '', ...(runner.calls[0]?.args ?? [])];
+      expect(argv.slice(0, RUN_ARGV.length)).toEqual(RUN_ARGV);
+      expect(valueAfter(argv, '--params').map((p) => JSON.parse(p) as unknown)).toEqual([
+        { since: '2024-01-01', until: '2024-01-07' },
+      ]);
+      expect(valueAfter(argv, '--tag')).toEqual(tags);
+      expect(argv).toContain('--watch');
 
-    // The extra runs are created before the CLI runs, so a refused creation triggers nothing.
-    const kinds = step.commands.map((c) => (c.kind === 'process' ? 'cli' : c.url?.endsWith('/create_flow_run') ? 'create' : 'read'));
-    expect(kinds.lastIndexOf('create')).toBeLessThan(kinds.indexOf('cli'));
+      // The extra runs are created before the CLI runs, so a refused creation triggers nothing.
+      const kinds = step.commands.map((c) =>
+        c.kind === 'process' ? 'cli' : c.url?.endsWith('/create_flow_run') ? 'create' : 'read',
+      );
+      expect(kinds.lastIndexOf('create')).toBeLessThan(kinds.indexOf('cli'));
 
-    expect(step.data).toMatchObject({
-      primaryRunId: CLI_RUN?.id,
-      flowRunIds: [CLI_RUN?.id, CREATED_FIRST?.id, CREATED_SECOND?.id],
-      burst: 3,
-      strictestLimit: 2,
-      runUrl: `http://127.0.0.1:41107/runs/flow-run/${CLI_RUN?.id}`,
-    });
-    const log = await file(LOG_FILE);
-    expect(log.startsWith(CLI_OK.stdout)).toBe(true);
-    expect(log).toContain(`└── UUID: ${CLI_RUN?.id}`);
-    expect(log).toContain(`${CREATED_FIRST?.id} antique-eel Completed\n${CREATED_SECOND?.id} weightless-pronghorn Completed`);
-    expect(step.files).toEqual([LOG_FILE, NOTES_FILE]);
-    expect(await file(NOTES_FILE)).toContain(`| ambitious-raptor (watched) | ${CLI_RUN?.id} | Completed |`);
-  });
+      expect(step.data).toMatchObject({
+        primaryRunId: CLI_RUN?.id,
+        flowRunIds: [CLI_RUN?.id, CREATED_FIRST?.id, CREATED_SECOND?.id],
+        burst: 3,
+        strictestLimit: 2,
+        runUrl: `http://127.0.0.1:41107/runs/flow-run/${CLI_RUN?.id}`,
+      });
+      const log = await file(LOG_FILE);
+      expect(log.startsWith(CLI_OK.stdout)).toBe(true);
+      expect(log).toContain(`└── UUID: ${CLI_RUN?.id}`);
+      expect(log).toContain(
+        `${CREATED_FIRST?.id} antique-eel Completed\n${CREATED_SECOND?.id} weightless-pronghorn Completed`,
+      );
+      expect(step.files).toEqual([LOG_FILE, 'created-runs.txt', NOTES_FILE]);
+      expect(await file('created-runs.txt')).toContain(`${CLI_RUN?.id}`);
+      expect(await file(NOTES_FILE)).toContain(`| ambitious-raptor (watched) | ${CLI_RUN?.id} | Completed |`);
+    },
+  );
 
   it('fails runs.completed when a run of the burst ends Failed', async () => {
     const failed = { ...CREATED_FIRST, state_type: 'FAILED', state_name: 'Failed' } as RecordedRun;
@@ -147,7 +177,19 @@ describe('the run step, through runSteps against the recorded server and CLI', (
     expect(outcome.exitCode).toBe(1);
     const check = step.checks.find((c) => c.id === 'runs.completed');
     expect(check?.verdict).toBe('fail');
-    expect(check?.reason).toBe('run(s) ended badly: antique-eel Failed');
+    expect(check?.reason).toBe('1 run(s) ended badly: antique-eel Failed');
+  });
+
+  it('names every run that did not complete: the watched run Cancelled and another Cancelled beside it', async () => {
+    const cancel = (r: RecordedRun | undefined) =>
+      ({ ...r, state_type: 'CANCELLED', state_name: 'Cancelled' }) as RecordedRun;
+    const gone = [CLI_RUN?.id, CREATED_SECOND?.id];
+    const { step } = await run({ routes: burstRoutes(BURST.map((r) => (gone.includes(r.id) ? cancel(r) : r))) });
+    const check = step.checks.find((c) => c.id === 'runs.completed');
+    expect(check?.verdict).toBe('fail');
+    expect(check?.reason).toBe(
+      '1 run(s) ended badly: ambitious-raptor Cancelled; also Cancelled, as CANCEL_NEW turns excess runs away: weightless-pronghorn Cancelled',
+    );
   });
 
   it('passes a run of the burst that ended Cancelled: that is how CANCEL_NEW turns excess runs away', async () => {

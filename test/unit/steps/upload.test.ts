@@ -107,12 +107,16 @@ describe('the upload step to a directory', () => {
     // The far copy checks itself with the standard tool.
     expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: destination, encoding: 'utf8' })).toBe('');
 
-    expect(await read(PLAN)).toBe(PLAN_TEXT.replace(
-      '— verdict fail\n',
-      `— verdict fail\n- 2026-11-26 [backfill rehearsal ${NAME}](../../shared/evidence/${NAME}) — verdict pass\n`,
-    ));
-    expect(await read('Next_Steps_Log.md')).toBe(`${LOG_TEXT}- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal ${NAME}: verdict pass, evidence at \`shared/evidence/${NAME}\` <!-- rehearse:upload:${NAME} -->\n`);
-    expect(infos(events)).toContain(`uploaded ${n}, skipped 0 identical, verified ${n} of ${n} at ${destination}`);
+    expect(await read(PLAN)).toBe(
+      PLAN_TEXT.replace(
+        '— verdict fail\n',
+        `— verdict fail\n- 2026-11-26 [backfill rehearsal ${NAME}](../../shared/evidence/${NAME}) — verdict pass\n`,
+      ),
+    );
+    expect(await read('Next_Steps_Log.md')).toBe(
+      `${LOG_TEXT}- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal ${NAME}: verdict pass, evidence at \`shared/evidence/${NAME}\` <!-- rehearse:upload:${NAME} shared/evidence/${NAME} -->\n`,
+    );
+    expect(infos(events)).toContain(`sent all ${n} files to ${destination}; verified ${n} of ${n}`);
   });
 
   it('sends nothing on a rerun and leaves the ledgers as they were', async () => {
@@ -191,9 +195,114 @@ describe('the upload step to a directory', () => {
     expect(farSummary).toBe(await readFile(path.join(bundle.dir, 'summary.json'), 'utf8'));
     expect((JSON.parse(farSummary) as Summary).steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: record?.data?.uploaded });
 
-    const second = await runSteps(contextFor(), bundle, [step], first.summary, { wholeRehearsal: false });
+    const rerun = contextFor();
+    const second = await runSteps(rerun, bundle, [step], first.summary, { wholeRehearsal: false });
     expect(second.summary.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: 0 });
+    // The step's own record changed summary.json, so exactly it and SHA256SUMS follow it.
+    const n = (await listBundleFiles(bundle.dir)).length + 1;
+    expect(infos(rerun.reporter.events)).toContain(
+      `sent nothing to ${path.join(work, 'archive', NAME)}; ${n} files already there, identical; verified ${n} of ${n}`,
+    );
+    expect(infos(rerun.reporter.events)).toContain(
+      `far copy brought up to date: sent summary.json, SHA256SUMS to ${path.join(work, 'archive', NAME)}; ${n - 2} files already there, identical; verified ${n} of ${n}`,
+    );
     expect((await read('Next_Steps_Log.md')).match(/rehearse:upload:/g)).toHaveLength(1);
+  });
+});
+
+describe('the upload step by hand, rerun and retargeted', () => {
+  const snapshot = async (dir: string) =>
+    Promise.all(
+      (await listBundleFiles(dir)).sort().map(async (rel) => [rel, await readFile(path.join(dir, rel), 'utf8')]),
+    );
+
+  it('finds the far copy current after an upload, then sends nothing and leaves the bundle and the copy alone', async () => {
+    const step = uploadStep({ to: '../archive' });
+    const done = await runSteps(contextFor(), bundle, [step], summary, { wholeRehearsal: false });
+    const far = path.join(work, 'archive', NAME);
+    const [local, copy, ledgers] = [
+      await snapshot(bundle.dir),
+      await snapshot(far),
+      [await read(PLAN), await read('Next_Steps_Log.md')],
+    ];
+    const ctx = contextFor();
+    const n = (await listBundleFiles(bundle.dir)).length + 1;
+
+    expect(await step.upToDate(ctx, bundle, done.summary)).toBe(
+      `nothing sent: all ${n} files at ${far} already match this bundle`,
+    );
+    expect([
+      await snapshot(bundle.dir),
+      await snapshot(far),
+      [await read(PLAN), await read('Next_Steps_Log.md')],
+    ]).toEqual([local, copy, ledgers]);
+
+    // One changed byte anywhere, and the step has work to do again.
+    await writeFile(path.join(far, 'notes.md'), 'tampered\n');
+    expect(await uploadStep({ to: '../archive' }).upToDate(ctx, bundle, done.summary)).toBeUndefined();
+    await writeFile(path.join(bundle.dir, 'notes.md'), '# Rehearsal notes\n\nedited\n');
+    expect(await uploadStep({ to: '../archive' }).upToDate(ctx, bundle, done.summary)).toBeUndefined();
+    expect(await uploadStep({ to: '../never-sent' }).upToDate(ctx, bundle, done.summary)).toBeUndefined();
+  });
+
+  it('logs a second target in the plan and the log, once each', async () => {
+    await upload({ to: '../archive' });
+    await upload({ to: 'shared/evidence' });
+    await upload({ to: 'shared/evidence' });
+    const plan = await read(PLAN);
+    const log = await read('Next_Steps_Log.md');
+    expect(plan.match(new RegExp(`\\[backfill rehearsal ${NAME}\\]`, 'g'))).toHaveLength(2);
+    expect(plan).toContain(`](../../shared/evidence/${NAME}) — verdict pass`);
+    expect(plan).toContain(`](${path.join(work, 'archive', NAME)}) — verdict pass`);
+    expect(log.match(/rehearse:upload:/g)).toHaveLength(2);
+    expect(log).toContain(`evidence at \`shared/evidence/${NAME}\``);
+  });
+
+  it('a failed rerun replaces the earlier upload pass: the table never shows a pass it no longer has', async () => {
+    const first = await runSteps(contextFor(), bundle, [uploadStep({ to: '../archive' })], summary, {
+      wholeRehearsal: false,
+      existingBundle: true,
+    });
+    expect(first.summary.steps.find((s) => s.name === 'upload')?.verdict).toBe('pass');
+    await writeFile(path.join(work, 'blocked'), 'a file where the target directory should be\n');
+    const failed = await runSteps(contextFor(), bundle, [uploadStep({ to: '../blocked/evidence' })], first.summary, {
+      wholeRehearsal: false,
+      existingBundle: true,
+    });
+    const row = failed.summary.steps.find((s) => s.name === 'upload');
+    expect([failed.exitCode, row?.status, row?.verdict, row?.error?.code]).toEqual([
+      3,
+      'error',
+      'error',
+      'EVIDENCE_ROOT_UNWRITABLE',
+    ]);
+    expect(failed.summary.checks.some((c) => c.id === 'evidence.upload')).toBe(false);
+  });
+
+  it('fails its row when the final copy of the settled summary cannot be written', async () => {
+    const ctx = contextFor();
+    const far = path.join(work, 'archive', NAME);
+    // The far copy disappears between the step and its final sync: a file now stands where the directory was.
+    const emit = ctx.reporter.emit.bind(ctx.reporter);
+    ctx.reporter.emit = (event) => {
+      emit(event);
+      if (event.type === 'step-end' && event.record.name === 'upload')
+        execFileSync('sh', ['-c', `rm -rf "${far}" && echo x > "${far}"`]);
+    };
+    const outcome = await runSteps(ctx, bundle, [uploadStep({ to: '../archive' })], summary, { wholeRehearsal: false });
+    const row = outcome.summary.steps.find((s) => s.name === 'upload');
+    expect([outcome.exitCode, outcome.error?.code, row?.status, row?.verdict, row?.checks]).toEqual([
+      3,
+      'EVIDENCE_ROOT_UNWRITABLE',
+      'error',
+      'error',
+      [],
+    ]);
+    expect(row?.error?.message).toContain(far);
+    expect(outcome.summary.checks.some((c) => c.id === 'evidence.upload')).toBe(false);
+    const saved = JSON.parse(await readFile(path.join(bundle.dir, 'summary.json'), 'utf8')) as Summary;
+    expect(saved.steps.find((s) => s.name === 'upload')?.status).toBe('error');
+    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: bundle.dir, encoding: 'utf8' })).toBe('');
   });
 });
 

@@ -90,9 +90,13 @@ describe('the validate step, on recorded state histories and concurrency-limit e
       'concurrency.global_limit': 'pass',
       'runs.settled': 'pass',
     });
-    expect(step.data).toMatchObject({ peak: 2, holderPeak: 2, submitted: 3 });
-    expect(step.checks.find((c) => c.id === 'concurrency.manifest_limit')?.reason).toBe('peak 2 runs RUNNING with 3 submitted, limit 2');
-    expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toBe('peak 2 slot holders with 3 submitted, limit 2');
+    expect(step.data).toMatchObject({ peak: 2, holderPeak: 2, occupy: 1, submitted: 3 });
+    expect(step.checks.find((c) => c.id === 'concurrency.manifest_limit')?.reason).toBe(
+      "peak 2 runs RUNNING reached the manifest's deployment limit of 2 and never exceeded it (3 submitted) | peak 2 slots occupied reached the manifest's key limit of 2 and never exceeded it (3 submitted); each run occupies 1 of the 2 slot(s)",
+    );
+    expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toBe(
+      'peak 2 slots occupied reached the global limit hotpass-backfill of 2 and never exceeded it (3 submitted); each run occupies 1 of the 2 slot(s)',
+    );
     expect(step.files).toEqual([WORK_POOL_FILE, NOTES_FILE]);
     await expect(readFile(path.join(root, NEXT_STEPS), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
@@ -105,9 +109,22 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     };
     const { step, verdicts, api } = await validate(routes, await capturedBundle(LIMITED_BURST));
 
-    expect(verdicts).toMatchObject({ 'concurrency.manifest_limit': 'pass', 'concurrency.work_pool_limit': 'inconclusive', 'concurrency.global_limit': 'inconclusive' });
-    expect(step.checks.find((c) => c.id === 'concurrency.work_pool_limit')?.reason).toBe('work pool hotpass-backfill-pool has no limit: nothing to measure against (peak 2)');
-    expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toContain('global limit hotpass-backfill does not exist');
+    // The key's promise cannot be shown without the limit: no run acquired a slot.
+    expect(verdicts).toMatchObject({
+      'concurrency.manifest_limit': 'inconclusive',
+      'concurrency.deployment_limit': 'pass',
+      'concurrency.work_pool_limit': 'inconclusive',
+      'concurrency.global_limit': 'inconclusive',
+    });
+    expect(step.checks.find((c) => c.id === 'concurrency.manifest_limit')?.reason).toContain(
+      "peak 0 slots occupied under the manifest's key limit of 2 although 3 run(s) were submitted: no run acquired a slot of it",
+    );
+    expect(step.checks.find((c) => c.id === 'concurrency.work_pool_limit')?.reason).toBe(
+      'work pool hotpass-backfill-pool has no limit: nothing to measure against (peak 2 runs RUNNING)',
+    );
+    expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toContain(
+      'global limit hotpass-backfill does not exist',
+    );
     expect(api.requests.map((r) => r.path)).not.toContain('/events/filter');
   });
 
@@ -115,24 +132,38 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     const first = await validate(unlimitedRoutes(), await capturedBundle(UNLIMITED_BURST));
 
     expect(first.outcome.exitCode).toBe(1);
+    // The loosened limits were reached (peak 4 of 4) and held; the manifest's 2 was not.
     expect(first.verdicts).toEqual({
       'concurrency.manifest_limit': 'fail',
-      'concurrency.deployment_limit': 'inconclusive',
-      'concurrency.work_pool_limit': 'inconclusive',
+      'concurrency.deployment_limit': 'pass',
+      'concurrency.work_pool_limit': 'pass',
       'concurrency.global_limit': 'inconclusive',
       'runs.settled': 'pass',
     });
     const manifest = first.step.checks.find((c) => c.id === 'concurrency.manifest_limit');
-    expect(manifest?.expected).toBe(2);
-    expect(manifest?.reason).toMatch(/^4 runs RUNNING at once, limit 2: /);
-    expect(manifest?.reason).toContain('2026-11-26T01:49:36.718418Z..2026-11-26T01:49:48.590945Z: beautiful-muskox, spicy-dragon, overjoyed-rattlesnake, fast-ammonite');
+    expect(manifest?.expected).toEqual({ runsRunning: 2, slotsOccupied: 2 });
+    // The peak's own window, not the 3-run windows merely above the limit.
+    expect(manifest?.reason).toMatch(
+      /^4 runs RUNNING at once, manifest's deployment limit 2; at the peak: 2026-11-26T01:49:36.718418Z\.\.2026-11-26T01:49:48.590945Z: beautiful-muskox, spicy-dragon, overjoyed-rattlesnake, fast-ammonite; above the limit in 3 window\(s\)/,
+    );
     expect(first.step.data).toMatchObject({ peak: 4, submitted: 4, holderPeak: 0 });
 
     const tasks = await openTasks();
     expect(tasks).toHaveLength(1);
-    expect(tasks[0]).toContain(`Backfill guardrail violated in staging rehearsal ${bundle.name} (hotpass-backfill/hotpass-backfill)`);
-    expect(tasks[0]).toContain('<!-- rehearse:violation:hotpass-backfill/hotpass-backfill:concurrency.manifest_limit -->');
-    expect(await readFile(path.join(bundle.dir, NOTES_FILE), 'utf8')).toContain(`Release halted: added a task to ${NEXT_STEPS}.`);
+    expect(tasks[0]).toContain(
+      `Backfill guardrail violated in staging rehearsal ${bundle.name} (hotpass-backfill/hotpass-backfill)`,
+    );
+    expect(tasks[0]).toContain(
+      '<!-- rehearse:violation:hotpass-backfill/hotpass-backfill:concurrency.manifest_limit -->',
+    );
+    expect(tasks[0]).toContain("(4 runs RUNNING at once, manifest's deployment limit 2)");
+    // The link resolves from where Next_Steps.md lives.
+    const link = /\]\(([^)]+notes\.md)\)/.exec(tasks[0] ?? '')?.[1] ?? '';
+    expect(link).toBe(`dist/staging/backfill/${bundle.name}/notes.md`);
+    expect(await readFile(path.resolve(root, link), 'utf8')).toContain('Validate: measured concurrency');
+    expect(await readFile(path.join(bundle.dir, NOTES_FILE), 'utf8')).toContain(
+      `Release halted: added a task to ${NEXT_STEPS}.`,
+    );
 
     const second = await validate(unlimitedRoutes(), first.outcome.summary);
     expect(second.verdicts['concurrency.manifest_limit']).toBe('fail');

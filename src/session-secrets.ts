@@ -1,0 +1,50 @@
+import type { Config } from './config/schema.js';
+import { collectSecrets, createRedactor, learnSecretsIn, type SecretKeeper, secretsInUrl } from './evidence/redact.js';
+import { noteMaskedPaths } from './evidence/secret-notes.js';
+import { learningApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
+import type { Stage } from './steps/runner.js';
+import type { Step } from './steps/step.js';
+
+export interface SessionSecrets {
+  redact: SecretKeeper;
+  /** The environment for the steps and Prefect's children: basic auth from the URL as PREFECT_API_AUTH_STRING. */
+  env: NodeJS.ProcessEnv;
+  /** user:pass for the API client, from the URL's userinfo or PREFECT_API_AUTH_STRING. */
+  authString?: string;
+}
+
+/**
+ * One redactor for the whole command (the reporters' own, when the CLI made one): it knows the
+ * environment's secrets, the parameters' and the API URL's credentials, and learns more as it goes.
+ */
+export function prepareSecrets(env: NodeJS.ProcessEnv, config: Config, redactor?: SecretKeeper): SessionSecrets {
+  const redact = redactor ?? createRedactor([]);
+  redact.learn(collectSecrets(env, [config.run.parameters]));
+  const rawUrl = env.PREFECT_API_URL ?? config.prefect.apiUrl ?? '';
+  redact.learn(secretsInUrl(rawUrl));
+  const fromUrl = splitApiUrl(rawUrl).authString;
+  const authString = fromUrl ?? env.PREFECT_API_AUTH_STRING;
+  if (authString) redact.learn([authString, authString.slice(authString.indexOf(':') + 1)]);
+  // Prefect's CLI reads the credentials from its inherited environment, so they are never displayed.
+  const withAuth = fromUrl ? { ...env, PREFECT_API_AUTH_STRING: fromUrl } : env;
+  return { redact, env: withAuth, ...(authString ? { authString } : {}) };
+}
+
+/** The API client whose answers teach the redactor, so a server-side secret is masked before it is printed. */
+export const learningClient = (api: PrefectApi, redact: SecretKeeper): PrefectApi =>
+  learningApi(api, (answer) => learnSecretsIn(redact, answer));
+
+/** After each step, notes.md names the JSON paths masked so far in the bundle. */
+function withMaskedNotes(step: Step): Step {
+  return {
+    ...step,
+    async run(ctx, bundle, summary) {
+      const output = await step.run(ctx, bundle, summary);
+      const notes = await noteMaskedPaths(bundle, ctx.now());
+      return notes && !output.files.includes(notes) ? { ...output, files: [...output.files, notes] } : output;
+    },
+  };
+}
+
+export const noteMaskedAfterEachStep = (stages: Stage[]): Stage[] =>
+  stages.map((stage) => (Array.isArray(stage) ? stage.map(withMaskedNotes) : withMaskedNotes(stage)));

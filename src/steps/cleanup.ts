@@ -1,0 +1,186 @@
+import type { Context } from '../context.js';
+import { loadExpectedGuardrails } from '../guardrails/manifest.js';
+import { type CancelledRun, cancelFlowRuns } from '../prefect/cancel.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
+import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
+import { filterFlowRuns, TERMINAL } from '../prefect/runs.js';
+import type { Deployment, FlowRun } from '../prefect/schemas.js';
+
+/** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
+export type CleanupScope = { tag: string; runIds: string[] } | { all: true };
+
+export interface SlotRelease {
+  limit: string;
+  activeSlots: number;
+  /** Live runs that may hold slots of this limit; while there are any, its slots are left alone. */
+  liveHolders: number;
+  action: 'freed' | 'kept' | 'none' | 'would free';
+  status?: number;
+}
+
+export interface CleanupReport {
+  deployment: string;
+  liveWorkers: number;
+  runs: { id: string; name: string; from: string; to: string; forced: boolean; status?: number }[];
+  leftOver: string[];
+  slots: SlotRelease[];
+}
+
+const STARTED = ['PENDING', 'RUNNING', 'CANCELLING'];
+const REHEARSE_TAG = /^rehearse-(.+)$/;
+// A worker is live while it heartbeats; Prefect marks it OFFLINE after a few missed beats.
+const isLive = (worker: { status?: string | null | undefined }): boolean => worker.status === 'ONLINE';
+
+/** Unfinished runs of the deployment that carry `tag` (all of them with no tag). */
+async function openRunsOf(ctx: Context, deploymentId: string, tag?: string): Promise<FlowRun[]> {
+  const filter = {
+    deployment_id: { any_: [deploymentId] },
+    state: { type: { not_any_: [...TERMINAL] } },
+    ...(tag ? { tags: { all_: [tag] } } : {}),
+  };
+  return filterFlowRuns(ctx.api, filter);
+}
+
+/** Limits the deployment's runs take slots of: its own, and the global limit its concurrency key names. */
+async function limitNames(ctx: Context, deployment: Deployment): Promise<string[]> {
+  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
+  const keys = [
+    deployment.parameters.concurrency_key,
+    ctx.config.run.parameters.concurrency_key,
+    expected?.concurrencyKey,
+  ];
+  const names = keys.filter((k): k is string => typeof k === 'string' && k !== '' && !INVALID_LIMIT_NAME.test(k));
+  const own = deployment.global_concurrency_limit?.name;
+  return [...new Set([...(own ? [own] : []), ...names])];
+}
+
+/**
+ * `prefect gcl update NAME --active-slots 0`, through the API, for limits no live run can be holding:
+ * a run killed with its server or worker never gives its slot back. With live holders nothing is
+ * touched, since how many slots each holds is the flow's business.
+ */
+async function freeSlots(ctx: Context, deployment: Deployment, ending: ReadonlySet<string>): Promise<SlotRelease[]> {
+  // In a dry run the runs cleanup would end are still live: count them as ended, as they would be.
+  const started = await filterFlowRuns(ctx.api, { state: { type: { any_: STARTED } } });
+  const live = started.filter((run) => !ending.has(run.id));
+  const out: SlotRelease[] = [];
+  for (const name of await limitNames(ctx, deployment)) {
+    const limit = await readGlobalLimit(ctx.api, name);
+    if (!limit) continue;
+    const holders = live.filter(
+      (run) =>
+        run.deployment_id === deployment.id ||
+        (name !== deployment.global_concurrency_limit?.name && run.parameters?.concurrency_key === name),
+    ).length;
+    const row: SlotRelease = { limit: name, activeSlots: limit.active_slots, liveHolders: holders, action: 'none' };
+    if (limit.active_slots > 0 && holders > 0) row.action = 'kept';
+    if (limit.active_slots > 0 && holders === 0) {
+      const path = `/v2/concurrency_limits/${limit.id}`;
+      const response = await ctx.api.request({ method: 'PATCH', path, body: { active_slots: 0 }, readOnly: false });
+      row.action = ctx.flags.dryRun ? 'would free' : 'freed';
+      row.status = response.status;
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+type RunRow = CleanupReport['runs'][number];
+
+function planned(run: FlowRun, workers: number): RunRow {
+  const started = run.state_type === 'RUNNING' || run.state_type === 'CANCELLING';
+  const from = run.state_name ?? run.state_type ?? '?';
+  const to = started && workers > 0 ? 'CANCELLING' : 'CANCELLED';
+  return { id: run.id, name: run.name, from, to, forced: started && workers === 0 };
+}
+
+const done = (r: CancelledRun): RunRow => ({
+  id: r.id,
+  name: r.name,
+  from: r.from,
+  to: r.state,
+  forced: Boolean(r.forced),
+  status: r.status,
+});
+
+/**
+ * Cancel a rehearsal's leftover runs and free the slots they held. With a live worker in the pool a
+ * started run first gets Cancelling (its worker stops the process) and a grace period; one no worker
+ * owns is forced Cancelled at once, since Cancelling would stay so forever.
+ */
+export async function cleanupRehearsal(
+  ctx: Context,
+  scope: CleanupScope,
+  options: { graceMs?: number } = {},
+): Promise<CleanupReport> {
+  const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
+  const { deployment } = await readDeployment(ctx.api, ref);
+  const pool = deployment.work_pool_name ?? ctx.config.workPool;
+  const workers = (await listWorkers(ctx.api, pool).catch(() => [])).filter(isLive).length;
+  const open = await openRunsOf(ctx, deployment.id, 'all' in scope ? 'rehearse' : scope.tag);
+  const report: CleanupReport = { deployment: fullName(ref), liveWorkers: workers, runs: [], leftOver: [], slots: [] };
+  if (ctx.flags.dryRun) {
+    report.runs = open.map((run) => planned(run, workers));
+  } else if (open.length > 0 || ('runIds' in scope && scope.runIds.length > 0)) {
+    const ids = [...new Set([...open.map((r) => r.id), ...('runIds' in scope ? scope.runIds : [])])];
+    const outcome = await cancelFlowRuns(ctx.api, ids, 'tag' in scope ? scope.tag : undefined, {
+      reason: 'Cancelled by rehearse cleanup: a leftover run of a rehearsal',
+      graceMs: workers > 0 ? (options.graceMs ?? 20_000) : 0,
+    });
+    report.runs = outcome.cancelled.map(done);
+    report.leftOver = outcome.leftOver;
+  }
+  report.slots = await freeSlots(ctx, deployment, new Set(ctx.flags.dryRun ? open.map((r) => r.id) : []));
+  return report;
+}
+
+/** What cleanup did (or, in a dry run, would do), one line each. */
+export function describeCleanup(report: CleanupReport, dryRun: boolean): string[] {
+  const would = dryRun ? 'would ' : '';
+  const why = report.liveWorkers ? ' (forced: no worker stopped it)' : ' (forced: no live worker in the pool)';
+  const lines =
+    report.runs.length === 0
+      ? [`no unfinished rehearsal run on ${report.deployment}`]
+      : report.runs.map((r) => `${r.name} (${r.id}): ${r.from} -> ${would}${r.to}${r.forced ? why : ''}`);
+  for (const slot of report.slots) {
+    const name = `limit ${slot.limit}`;
+    if (slot.action === 'none') lines.push(`${name}: no slot held`);
+    else if (slot.action === 'kept') {
+      const held = `${slot.activeSlots} slot(s) held, left as is`;
+      lines.push(`${name}: ${held}: ${slot.liveHolders} live run(s) may hold them`);
+    } else lines.push(`${name}: ${would}free ${slot.activeSlots} slot(s) no live run holds (active slots -> 0)`);
+  }
+  if (report.leftOver.length) {
+    lines.push(`${report.leftOver.length} run(s) could not be cancelled: ${report.leftOver.join(', ')}`);
+  }
+  return lines;
+}
+
+/**
+ * Runs of another rehearsal still live on the deployment take slots of the same limits and would be
+ * counted with ours: say so before this one starts. Only a warning: the rehearsal's own checks judge.
+ */
+export async function warnOtherRehearsals(ctx: Context, bundleName: string): Promise<void> {
+  try {
+    const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
+    const { deployment } = await readDeployment(ctx.api, ref);
+    const mine = `rehearse-${bundleName}`;
+    const others = new Map<string, number>();
+    for (const run of await openRunsOf(ctx, deployment.id, 'rehearse')) {
+      const tag = (run.tags ?? []).find((t) => REHEARSE_TAG.test(t) && t !== mine);
+      if (tag) others.set(tag, (others.get(tag) ?? 0) + 1);
+    }
+    for (const [tag, count] of others) {
+      const bundle = REHEARSE_TAG.exec(tag)?.[1] ?? tag;
+      ctx.reporter.emit({
+        type: 'warn',
+        message:
+          `${count} unfinished run(s) of another rehearsal (bundle ${bundle}) on ${fullName(ref)}: they share ` +
+          "its limits and will be counted with this rehearsal's; wait for them, or end them with " +
+          `\`rehearse cleanup --bundle <evidence root>/${bundle}\``,
+      });
+    }
+  } catch {
+    // The steps themselves report an unreachable server or a missing deployment, with their hints.
+  }
+}

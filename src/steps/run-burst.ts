@@ -1,0 +1,106 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import type { Context } from '../context.js';
+import { RehearseError } from '../errors.js';
+import { type Bundle, writeEvidence } from '../evidence/bundle.js';
+import type { DeploymentRef } from '../prefect/queries.js';
+import { createFlowRun } from '../prefect/runs.js';
+import type { Deployment, FlowRun } from '../prefect/schemas.js';
+
+/** Every flow run the rehearsal made, one line each, appended the moment the server returns it. */
+export const CREATED_RUNS_FILE = 'created-runs.txt';
+/** A pause between creations: a SQLite-backed server answers a rush of writes with 503s. */
+export const CREATE_GAP_MS = 100;
+
+/** What the run step settled on before anything is created. */
+export interface RunPlan {
+  ref: DeploymentRef;
+  deployment: Deployment;
+  parameters: Record<string, unknown>;
+  burst: number;
+  strictest: number | undefined;
+  /** `rehearse` and `rehearse-<bundle>`: the second finds this rehearsal's runs on the server. */
+  tags: string[];
+  tag: string;
+  workQueue: string | undefined;
+  startedAt: string;
+  /** Unique to this attempt, so a resent creation returns its run and a rerun on the bundle makes new ones. */
+  keyPrefix: string;
+}
+
+export interface RunLedger {
+  readonly ids: readonly string[];
+  has(id: string): boolean;
+  add(run: Pick<FlowRun, 'id' | 'name'> & { name?: string }, how: string): Promise<void>;
+}
+
+export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    // The listener goes when the timer fires: one left per sleep piles up on the rehearsal's signal.
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal.aborted) done();
+    else signal.addEventListener('abort', done, { once: true });
+  });
+
+/** Refuse, before anything is created, a burst larger than the configured maximum. */
+export function checkBurst(burst: number, maxBurst: number): void {
+  if (burst <= maxBurst) return;
+  throw new RehearseError('USAGE', `a burst of ${burst} runs is above the maximum of ${maxBurst}`, {
+    details: [
+      'one run more than the strictest limit is enough to exercise a guardrail;',
+      'hundreds of runs only load the server (a SQLite one answers 503) and leave runs to clean up',
+    ],
+    hint: `use --burst ${maxBurst} or less, or raise run.maxBurst in rehearse.config`,
+  });
+}
+
+/**
+ * The list of created runs, on disk as well as in memory: a kill after a creation still leaves
+ * its id in the bundle. In a dry run nothing is created and nothing is written.
+ */
+export async function openRunLedger(bundle: Bundle, plan: RunPlan, dryRun: boolean, now: Date): Promise<RunLedger> {
+  const ids: string[] = [];
+  const file = path.join(bundle.dir, CREATED_RUNS_FILE);
+  if (!dryRun) {
+    const header = `# flow runs created by the run step started ${plan.startedAt} (tag ${plan.tag}), as created\n`;
+    await writeEvidence(bundle, CREATED_RUNS_FILE, header, now);
+  }
+  return {
+    ids,
+    has: (id) => ids.includes(id),
+    async add(run, how) {
+      if (ids.includes(run.id)) return;
+      ids.push(run.id);
+      if (!dryRun)
+        await fs.appendFile(file, bundle.redact(`${new Date().toISOString()} ${run.id} ${run.name ?? ''} ${how}\n`));
+    },
+  };
+}
+
+/**
+ * The runs created through the API: all of them with a work queue (the CLI has none), otherwise
+ * all but the one the CLI creates and watches. One at a time, a short gap apart, each with a key.
+ */
+export async function createBurst(ctx: Context, plan: RunPlan, ledger: RunLedger): Promise<FlowRun[]> {
+  const count = plan.workQueue ? plan.burst : plan.burst - 1;
+  const created: FlowRun[] = [];
+  for (let i = 0; i < count && !ctx.signal.aborted; i += 1) {
+    if (i > 0) await sleep(CREATE_GAP_MS, ctx.signal);
+    const body = {
+      parameters: plan.parameters,
+      tags: plan.tags,
+      idempotency_key: `${plan.keyPrefix}-${i}`,
+      ...(plan.workQueue ? { work_queue_name: plan.workQueue } : {}),
+    };
+    const run = await createFlowRun(ctx.api, plan.deployment.id, body);
+    if (!run) continue; // a dry run
+    created.push(run);
+    await ledger.add(run, 'api');
+  }
+  return created;
+}

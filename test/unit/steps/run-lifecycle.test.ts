@@ -1,0 +1,317 @@
+import { getEventListeners } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../../src/config/schema.js';
+import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
+import { newSummary } from '../../../src/evidence/summary-io.js';
+import type { ApiRequest } from '../../../src/prefect/api.js';
+import type { Command, ProcessResult, ProcessRunner, RunOptions } from '../../../src/process/command.js';
+import { runStep } from '../../../src/steps/run.js';
+import { sleep } from '../../../src/steps/run-burst.js';
+import { runSteps } from '../../../src/steps/runner.js';
+import { createTestContext } from '../../support/context.js';
+import {
+  createFakeApi,
+  type FakeResponse,
+  type FakeRoutes,
+  recordedDeployment,
+  recordedRoutes,
+} from '../../support/fake-api.js';
+
+const NOW = new Date('2026-11-26T01:20:00Z');
+const DEPLOYMENT_ID = recordedDeployment().id as string;
+const CREATE_PATH = `/deployments/${DEPLOYMENT_ID}/create_flow_run`;
+const runId = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const CLI_RUN = runId(99);
+
+interface ServerRun {
+  id: string;
+  name: string;
+  state_type: string;
+  state_name: string;
+  tags: string[];
+  parameters: Record<string, unknown>;
+}
+
+/**
+ * A server with state: create_flow_run makes Scheduled runs (503 from the `failAt`-th on),
+ * /flow_runs/filter answers by id or by tag, set_state moves a run.
+ */
+function fakeServer(options: { failAt?: number; finalAfterPolls?: number; finalAt?: number } = {}) {
+  const runs = new Map<string, ServerRun>();
+  let creates = 0;
+  let polls = 0;
+  const add = (id: string, tags: string[]): void => {
+    runs.set(id, {
+      id,
+      name: `run-${id.slice(-2)}`,
+      state_type: 'SCHEDULED',
+      state_name: 'Scheduled',
+      tags,
+      parameters: {},
+    });
+  };
+  const create = (request: ApiRequest): FakeResponse => {
+    creates += 1;
+    if (options.failAt !== undefined && creates >= options.failAt)
+      return { status: 503, text: '{"exception_message":"Service Unavailable"}' };
+    const id = runId(creates);
+    add(id, (request.body as { tags: string[] }).tags);
+    return { status: 201, text: JSON.stringify(runs.get(id)) };
+  };
+  const filter = (request: ApiRequest): FakeResponse => {
+    const where = (request.body as { flow_runs: { id?: { any_: string[] }; tags?: { all_: string[] } } }).flow_runs;
+    polls += 1;
+    const finalNow = options.finalAt !== undefined && Date.now() >= options.finalAt;
+    if ((options.finalAfterPolls !== undefined && polls > options.finalAfterPolls) || finalNow) {
+      for (const run of runs.values()) Object.assign(run, { state_type: 'COMPLETED', state_name: 'Completed' });
+    }
+    const found = [...runs.values()].filter(
+      (r) =>
+        (!where.id || where.id.any_.includes(r.id)) &&
+        (!where.tags || where.tags.all_.every((t) => r.tags.includes(t))),
+    );
+    return { status: 200, text: JSON.stringify(found) };
+  };
+  const setState =
+    (id: string) =>
+    (request: ApiRequest): FakeResponse => {
+      const type = (request.body as { state: { type: string } }).state.type;
+      Object.assign(runs.get(id) ?? {}, {
+        state_type: type,
+        state_name: type === 'CANCELLED' ? 'Cancelled' : 'Cancelling',
+      });
+      return { status: 201, text: '{"status":"ACCEPT"}' };
+    };
+  const routes: FakeRoutes = {
+    ...recordedRoutes(),
+    [`POST ${CREATE_PATH}`]: create,
+    'POST /flow_runs/filter': filter,
+    ...Object.fromEntries(
+      [...Array.from({ length: 20 }, (_, i) => runId(i + 1)), CLI_RUN].map((id) => [
+        `POST /flow_runs/${id}/set_state`,
+        setState(id),
+      ]),
+    ),
+  };
+  return { runs, routes, add };
+}
+
+/**
+ * `prefect deployment run --watch` as it behaves under CANCEL_NEW: it creates its run, prints
+ * its id, then watches until something stops it.
+ */
+function watchingCli(
+  server: ReturnType<typeof fakeServer>,
+  options: { hang: boolean },
+): ProcessRunner & { calls: Command[]; stopped: boolean } {
+  const self = {
+    calls: [] as Command[],
+    stopped: false,
+    async run(command: Command, runOptions: RunOptions = {}): Promise<ProcessResult> {
+      self.calls.push(command);
+      const tags = command.args.flatMap((arg, i) => (command.args[i - 1] === '--tag' ? [arg] : []));
+      server.add(CLI_RUN, tags);
+      const stdout = `Created flow run 'run-99'.\n└── UUID: ${CLI_RUN}\n`;
+      runOptions.onStdoutLine?.(`└── UUID: ${CLI_RUN}`);
+      const signal = runOptions.signal;
+      if (options.hang && signal) {
+        await new Promise<void>((resolve) =>
+          signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+        self.stopped = true;
+      }
+      const base = { command, stdout, stderr: '', startedAt: NOW.toISOString(), durationMs: 0, timedOut: false };
+      return self.stopped ? { ...base, exitCode: null, cancelled: true } : { ...base, exitCode: 0, cancelled: false };
+    },
+  };
+  return self;
+}
+
+let root: string;
+let bundle: Bundle;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'rehearse-run-life-'));
+  bundle = await createBundle(root, NOW, (text) => text);
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function rehearse(
+  server: ReturnType<typeof fakeServer>,
+  runner: ProcessRunner,
+  options: {
+    config?: ConfigInput;
+    leaveRuns?: boolean;
+    signal?: AbortSignal;
+    onRequest?: (r: ApiRequest) => void;
+  } = {},
+) {
+  const fake = createFakeApi(server.routes);
+  const api: typeof fake = {
+    ...fake,
+    request: async (request, requestOptions) => {
+      options.onRequest?.(request);
+      return fake.request(request, requestOptions);
+    },
+  };
+  const base = createTestContext({
+    runner,
+    api,
+    now: () => NOW,
+    config: options.config ?? { run: { burst: 4 } },
+    flags: { leaveRuns: options.leaveRuns ?? false },
+  });
+  const ctx = options.signal ? { ...base, signal: options.signal } : base;
+  const outcome = await runSteps(
+    ctx,
+    bundle,
+    [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
+    newSummary(bundle, NOW, {}),
+    { wholeRehearsal: false },
+  );
+  const step = outcome.summary.steps.find((s) => s.name === 'run');
+  const creates = api.requests.filter((r) => r.path === CREATE_PATH);
+  const cancels = api.requests.filter((r) => r.path.endsWith('/set_state'));
+  return { outcome, step, creates, cancels, reporter: base.reporter };
+}
+
+const file = (rel: string) => readFile(path.join(bundle.dir, rel), 'utf8');
+
+describe('the run step never leaves its runs behind', () => {
+  it('cancels the runs already created when the server fails mid-burst, and records each of them', async () => {
+    const server = fakeServer({ failAt: 3 });
+    const cli = watchingCli(server, { hang: false });
+    const { outcome, step, creates, cancels, reporter } = await rehearse(server, cli, {
+      config: { run: { burst: 5 } },
+    });
+
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error?.code).toBe('API_ERROR');
+    expect(outcome.error?.message).toContain('2 unfinished run(s) cancelled on the server');
+    expect(creates).toHaveLength(3);
+    expect(cli.calls).toEqual([]);
+    expect(cancels.map((r) => [r.path, (r.body as { state: { type: string } }).state.type])).toEqual([
+      [`/flow_runs/${runId(1)}/set_state`, 'CANCELLED'],
+      [`/flow_runs/${runId(2)}/set_state`, 'CANCELLED'],
+    ]);
+    expect([...server.runs.values()].map((r) => r.state_type)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect(step?.status).toBe('error');
+    expect(step?.data?.flowRunIds).toEqual([runId(1), runId(2)]);
+    expect(step?.files).toEqual(['hotpass-e2e-staging.log', 'created-runs.txt']);
+    const created = await file('created-runs.txt');
+    expect(created).toContain(`${runId(1)} run-01 api`);
+    expect(created).toContain(`${runId(2)} run-02 api`);
+    expect(await file('hotpass-e2e-staging.log')).toContain('2 unfinished run(s) cancelled on the server');
+    expect(reporter.events.some((e) => e.type === 'info' && e.message.includes('cancelled on the server'))).toBe(true);
+  });
+
+  it('with --leave-runs, cancels nothing and says so', async () => {
+    const server = fakeServer({ failAt: 3 });
+    const { outcome, cancels } = await rehearse(server, watchingCli(server, { hang: false }), {
+      config: { run: { burst: 5 } },
+      leaveRuns: true,
+    });
+    expect(outcome.exitCode).toBe(3);
+    expect(cancels).toEqual([]);
+    expect(outcome.error?.message).toContain('2 run(s) left as they were (--leave-runs)');
+    expect([...server.runs.values()].map((r) => r.state_type)).toEqual(['SCHEDULED', 'SCHEDULED']);
+  });
+
+  it.each([
+    ['above the default maximum of 50', { run: { burst: 51 } }, 'above the maximum of 50'],
+    ['above a configured maximum', { run: { burst: 4, maxBurst: 3 } }, 'a burst of 4 runs is above the maximum of 3'],
+  ])('refuses a burst %s with exit 2 before creating anything', async (_name, config, message) => {
+    const server = fakeServer();
+    const cli = watchingCli(server, { hang: false });
+    const { outcome, creates } = await rehearse(server, cli, { config });
+    expect(outcome.exitCode).toBe(2);
+    expect(outcome.error?.code).toBe('USAGE');
+    expect(outcome.error?.message).toContain(message);
+    expect(outcome.untouched).toBe(true);
+    expect(creates).toEqual([]);
+    expect(cli.calls).toEqual([]);
+  });
+
+  it('sends one stable idempotency key per run of the burst, and marks the creation safe to resend', async () => {
+    const server = fakeServer({ finalAfterPolls: 0 });
+    const { creates } = await rehearse(server, watchingCli(server, { hang: false }));
+    const keys = creates.map((r) => (r.body as { idempotency_key: string }).idempotency_key);
+    expect(keys).toHaveLength(3);
+    expect(keys.map((k) => k.replace(/.*-/, ''))).toEqual(['0', '1', '2']);
+    expect(new Set(keys.map((k) => k.replace(/-\d+$/, '')))).toEqual(new Set([keys[0]?.replace(/-\d+$/, '')]));
+    expect(keys[0]).toMatch(new RegExp(`^rehearse-${bundle.name}-`));
+    expect(creates.every((r) => r.retrySafe === true)).toBe(true);
+  });
+
+  it('ends the watch as soon as every run is final, stopping a CLI that would watch forever', async () => {
+    const server = fakeServer({ finalAfterPolls: 2 });
+    const cli = watchingCli(server, { hang: true });
+    const started = Date.now();
+    const { outcome, step } = await rehearse(server, cli);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(outcome.error).toBeUndefined();
+    expect(cli.stopped).toBe(true);
+    expect(step?.status).toBe('ok');
+    expect(step?.data?.primaryRunId).toBe(CLI_RUN);
+    expect(step?.data?.flowRunIds).toEqual([CLI_RUN, runId(1), runId(2), runId(3)]);
+    expect(await file('hotpass-e2e-staging.log')).toContain(
+      "rehearse stopped the CLI's watch: every run of the rehearsal was final",
+    );
+  });
+
+  it('polls once every 2 s after the CLI has ended on its own, never in a tight loop', async () => {
+    const server = fakeServer({ finalAt: Date.now() + 3000 });
+    let filters = 0;
+    const cli = watchingCli(server, { hang: false });
+    const onRequest = (r: ApiRequest): void => {
+      if (r.path === '/flow_runs/filter') filters += 1;
+    };
+    const { outcome, step } = await rehearse(server, cli, { onRequest });
+    expect(outcome.error).toBeUndefined();
+    expect(step?.status).toBe('ok');
+    // About 3 s of waiting: a poll when the CLI ends, then one every 2 s.
+    expect(filters).toBeLessThanOrEqual(6);
+  });
+
+  it("cancels every run, the CLI's included, when the watch times out", async () => {
+    const server = fakeServer();
+    const cli = watchingCli(server, { hang: true });
+    const { outcome, step, cancels } = await rehearse(server, cli, {
+      config: { run: { burst: 2 }, timeouts: { watchSeconds: 1 } },
+    });
+    expect(outcome.error?.code).toBe('TIMEOUT');
+    expect(outcome.exitCode).toBe(3);
+    expect(cli.stopped).toBe(true);
+    expect(cancels.map((r) => r.path).sort()).toEqual(
+      [`/flow_runs/${CLI_RUN}/set_state`, `/flow_runs/${runId(1)}/set_state`].sort(),
+    );
+    expect([...server.runs.values()].every((r) => r.state_type === 'CANCELLED')).toBe(true);
+    expect(step?.data?.cancelled).toHaveLength(2);
+  });
+
+  it('cancels the runs on an interrupt during the watch and records the step as interrupted', async () => {
+    const server = fakeServer();
+    const controller = new AbortController();
+    const cli = watchingCli(server, { hang: true });
+    setTimeout(() => controller.abort(), 300);
+    const { outcome, step, cancels } = await rehearse(server, cli, { signal: controller.signal });
+    expect(outcome.interrupted).toBe(true);
+    expect(outcome.exitCode).toBe(3);
+    expect(step?.status).toBe('interrupted');
+    expect(cancels).toHaveLength(4);
+    expect([...server.runs.values()].every((r) => r.state_type === 'CANCELLED')).toBe(true);
+    expect(step?.data?.interrupted).toBe(true);
+  });
+});
+
+describe('sleep', () => {
+  it('leaves no abort listener behind once it has slept (MaxListenersExceededWarning on long watches)', async () => {
+    const controller = new AbortController();
+    for (let i = 0; i < 15; i += 1) await sleep(1, controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+});
