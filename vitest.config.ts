@@ -6,12 +6,25 @@ export default defineConfig({
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     projects: [
       {
+        // Pure logic over recorded Prefect answers: Node and `npm ci` only (no uv, Chromium or build).
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Generous so a loaded machine cannot fail a test; no test judges time.
+          testTimeout: 30_000,
         },
       },
       {
+        // Real local services, no Prefect: Chromium, the moto S3 server (through uv), the built CLI.
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // A real Prefect server, worker and deployment, driven through the built CLI.
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],

@@ -57,17 +57,19 @@ function buildHistories(count) {
     slots[slot] = completed;
     const state = (type, name, us) => ({ id: randomUUID(), timestamp: iso(us), type, name });
     // Through JSON, as validate gets each run's history from the API: flat strings, no cons strings.
-    histories[i] = JSON.parse(JSON.stringify({
-      runId: randomUUID(),
-      runName: `bench-run-${i}`,
-      states: [
-        state('SCHEDULED', 'Scheduled', scheduled),
-        busy ? state('SCHEDULED', 'AwaitingConcurrencySlot', waitedAt) : state('SCHEDULED', 'Late', waitedAt),
-        state('PENDING', 'Pending', pending),
-        state('RUNNING', 'Running', running),
-        state('COMPLETED', 'Completed', completed),
-      ],
-    }));
+    histories[i] = JSON.parse(
+      JSON.stringify({
+        runId: randomUUID(),
+        runName: `bench-run-${i}`,
+        states: [
+          state('SCHEDULED', 'Scheduled', scheduled),
+          busy ? state('SCHEDULED', 'AwaitingConcurrencySlot', waitedAt) : state('SCHEDULED', 'Late', waitedAt),
+          state('PENDING', 'Pending', pending),
+          state('RUNNING', 'Running', running),
+          state('COMPLETED', 'Completed', completed),
+        ],
+      }),
+    );
   }
   return { histories, asOf: iso(Math.max(...slots) + second) };
 }
@@ -108,23 +110,26 @@ for (let i = 0; i < repeats; i += 1) {
 }
 const computePeakRssKB = canReset ? peakRssKB() : undefined;
 const sorted = [...timesMs].sort((a, b) => a - b);
-const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-process.stdout.write(`${JSON.stringify({
-  runs,
-  states: runs * 5,
-  repeats,
-  coldMs,
-  timesMs,
-  medianMs: median,
-  peak: result.peak,
-  windows: result.windows.length,
-  intervals: result.intervals.length,
-  gcExposed: typeof globalThis.gc === 'function',
-  rssAtStartBytes: rssAtStart,
-  rssWithHistoriesBytes: before.rss,
-  heapWithHistoriesBytes: before.heapUsed,
-  heapUsedDeltaBytes: heapAfterFirst - before.heapUsed,
-  // Peak RSS from the moment the histories were in memory (Linux only): node + histories + computation.
-  computePeakRssKB: computePeakRssKB ?? null,
-  maxRssKB: process.resourceUsage().maxRSS,
-})}\n`);
+const median =
+  sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+process.stdout.write(
+  `${JSON.stringify({
+    runs,
+    states: runs * 5,
+    repeats,
+    coldMs,
+    timesMs,
+    medianMs: median,
+    peak: result.peak,
+    windows: result.windows.length,
+    intervals: result.intervals.length,
+    gcExposed: typeof globalThis.gc === 'function',
+    rssAtStartBytes: rssAtStart,
+    rssWithHistoriesBytes: before.rss,
+    heapWithHistoriesBytes: before.heapUsed,
+    heapUsedDeltaBytes: heapAfterFirst - before.heapUsed,
+    // Peak RSS from the moment the histories were in memory (Linux only): node + histories + computation.
+    computePeakRssKB: computePeakRssKB ?? null,
+    maxRssKB: process.resourceUsage().maxRSS,
+  })}\n`,
+);

@@ -1,5 +1,5 @@
-import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, isRehearseError, RehearseError } from './errors.js';
 import type { SecretKeeper } from './evidence/redact.js';
 import type { CommandResult, Reporter } from './report/events.js';
@@ -147,7 +147,12 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
         command: name,
         exitCode: error.exitCode,
         verdict: 'error',
-        error: { code: error.code, message: error.message, details: error.details, ...(error.hint ? { hint: error.hint } : {}) },
+        error: {
+          code: error.code,
+          message: error.message,
+          details: error.details,
+          ...(error.hint ? { hint: error.hint } : {}),
+        },
       };
     } finally {
       for (const signal of SIGNALS) process.off(signal, onSignal);
@@ -164,7 +169,12 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       env: io.env,
       ...(flags.config ? { configFile: flags.config } : {}),
       overrides: { ...overridesFrom(flags), ...extra },
-      flags: { dryRun: Boolean(flags.dryRun), ci, failFast: Boolean(flags.failFast), leaveRuns: Boolean(flags.leaveRuns) },
+      flags: {
+        dryRun: Boolean(flags.dryRun),
+        ci,
+        failFast: Boolean(flags.failFast),
+        leaveRuns: Boolean(flags.leaveRuns),
+      },
       sandbox: Boolean(flags.sandbox),
       ...(flags.bundle ? { bundle: flags.bundle } : {}),
       newBundle: Boolean(flags.newBundle),
@@ -196,38 +206,65 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
   const positiveInt = (flag: string, value: string | undefined): number | undefined => {
     if (value === undefined) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new RehearseError('USAGE', `${flag} expects a whole number of at least 1, got '${value}'`, { hint: `e.g. ${flag} 3` });
+    if (!Number.isInteger(n) || n < 1)
+      throw new RehearseError('USAGE', `${flag} expects a whole number of at least 1, got '${value}'`, {
+        hint: `e.g. ${flag} 3`,
+      });
     return n;
   };
-  const parseParams = (pairs: string[] = []): Record<string, unknown> => Object.fromEntries(pairs.map((pair) => {
-    const eq = pair.indexOf('=');
-    if (eq < 1) throw new RehearseError('USAGE', `--param expects key=value, got '${pair}'`, { hint: 'the value is read as JSON when it parses, e.g. --param day_seconds=2' });
-    const raw = pair.slice(eq + 1);
-    let value: unknown = raw;
-    try { value = JSON.parse(raw); } catch { /* a plain string */ }
-    return [pair.slice(0, eq), value];
-  }));
+  const parseParams = (pairs: string[] = []): Record<string, unknown> =>
+    Object.fromEntries(
+      pairs.map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq < 1)
+          throw new RehearseError('USAGE', `--param expects key=value, got '${pair}'`, {
+            hint: 'the value is read as JSON when it parses, e.g. --param day_seconds=2',
+          });
+        const raw = pair.slice(eq + 1);
+        let value: unknown = raw;
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          /* a plain string */
+        }
+        return [pair.slice(0, eq), value];
+      }),
+    );
   const runOverrides = (flags: StepFlags): Record<string, unknown> => {
     const burst = positiveInt('--burst', flags.burst);
     const watch = positiveInt('--watch-timeout', flags.watchTimeout);
     const params = parseParams(flags.param);
     return {
-      run: { since: flags.since, until: flags.until, workQueue: flags.workQueue, burst, ...(flags.param ? { parameters: params } : {}) },
+      run: {
+        since: flags.since,
+        until: flags.until,
+        workQueue: flags.workQueue,
+        burst,
+        ...(flags.param ? { parameters: params } : {}),
+      },
       ...(watch ? { timeouts: { watchSeconds: watch } } : {}),
     };
   };
-  const withRunOptions = (command: Command): Command => command
-    .option('--since <date>', 'first day of the backfill window (YYYY-MM-DD; default 2024-01-01)')
-    .option('--until <date>', 'last day of the backfill window (YYYY-MM-DD; default 2024-01-07)')
-    .option('--work-queue <queue>', 'target this work queue of the deployment\'s pool (created if missing)')
-    .option('--burst <n>', 'submit n runs at once so the concurrency guardrail is exercised')
-    .option('--param <key=value>', 'extra flow parameter (JSON value), repeatable', collect)
-    .option('--watch-timeout <seconds>', 'give up watching after this long (default 900)');
-  const withRunSelection = (command: Command): Command => command
-    .option('--flow-run <id>', 'flow run to look at instead of the bundle\'s (repeatable)', collect)
-    .option('--all-runs', 'consider every run of the deployment, not only those of this rehearsal');
+  const withRunOptions = (command: Command): Command =>
+    command
+      .option('--since <date>', 'first day of the backfill window (YYYY-MM-DD; default 2024-01-01)')
+      .option('--until <date>', 'last day of the backfill window (YYYY-MM-DD; default 2024-01-07)')
+      .option('--work-queue <queue>', "target this work queue of the deployment's pool (created if missing)")
+      .option('--burst <n>', 'submit n runs at once so the concurrency guardrail is exercised')
+      .option('--param <key=value>', 'extra flow parameter (JSON value), repeatable', collect)
+      .option('--watch-timeout <seconds>', 'give up watching after this long (default 900)');
+  const withRunSelection = (command: Command): Command =>
+    command
+      .option('--flow-run <id>', "flow run to look at instead of the bundle's (repeatable)", collect)
+      .option('--all-runs', 'consider every run of the deployment, not only those of this rehearsal');
 
-  const stepCommands: { name: string; description: string; example: string; extra?: (c: Command) => Command; run: (flags: StepFlags, reporter: Reporter) => Promise<CommandResult> }[] = [
+  const stepCommands: {
+    name: string;
+    description: string;
+    example: string;
+    extra?: (c: Command) => Command;
+    run: (flags: StepFlags, reporter: Reporter) => Promise<CommandResult>;
+  }[] = [
     {
       name: 'backfill',
       description: 'the whole rehearsal: preflight, render, inspect, run, capture, validate, upload, into one bundle',
@@ -245,7 +282,8 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
     },
     {
       name: 'doctor',
-      description: 'the runbook\'s troubleshooting as checks: tools, API, deployment, live worker, global limit free, evidence root',
+      description:
+        "the runbook's troubleshooting as checks: tools, API, deployment, live worker, global limit free, evidence root",
       example: 'rehearse doctor --sandbox\n  $ PREFECT_API_URL=https://staging/api rehearse doctor --json',
       run: async (flags, reporter) => (await import('./commands/doctor.js')).doctor(session(flags, reporter)),
     },
@@ -258,7 +296,8 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
     {
       name: 'inspect',
       description: 'runbook step 2: export the live deployment and judge its guardrails against the manifest',
-      example: 'rehearse inspect --sandbox\n  $ PREFECT_API_URL=https://staging/api rehearse inspect --deployment hotpass-backfill --json',
+      example:
+        'rehearse inspect --sandbox\n  $ PREFECT_API_URL=https://staging/api rehearse inspect --deployment hotpass-backfill --json',
       run: async (flags, reporter) => (await import('./commands/inspect.js')).inspect(session(flags, reporter)),
     },
     {
@@ -275,25 +314,37 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       description: 'runbook step 4: export flow-run metadata and state histories; screenshot the run page',
       example: 'rehearse capture --sandbox\n  $ rehearse capture --flow-run 43fba3f4-0ca6-49a0-a00e-bfeb335a1d0c',
       extra: withRunSelection,
-      run: async (flags, reporter) => (await import('./commands/capture.js')).capture(session(flags, reporter), { flowRunIds: flags.flowRun ?? [], allRuns: Boolean(flags.allRuns) }),
+      run: async (flags, reporter) =>
+        (await import('./commands/capture.js')).capture(session(flags, reporter), {
+          flowRunIds: flags.flowRun ?? [],
+          allRuns: Boolean(flags.allRuns),
+        }),
     },
     {
       name: 'validate',
       description: 'runbook step 5: measure the true peak of RUNNING runs and judge every limit; a violation exits 1',
       example: 'rehearse validate --sandbox\n  $ rehearse validate --bundle dist/staging/backfill/20261126T011109Z',
       extra: withRunSelection,
-      run: async (flags, reporter) => (await import('./commands/validate.js')).validate(session(flags, reporter), { flowRunIds: flags.flowRun ?? [], allRuns: Boolean(flags.allRuns) }),
+      run: async (flags, reporter) =>
+        (await import('./commands/validate.js')).validate(session(flags, reporter), {
+          flowRunIds: flags.flowRun ?? [],
+          allRuns: Boolean(flags.allRuns),
+        }),
     },
     {
       name: 'upload',
       description: 'runbook step 6: copy the bundle to a directory or S3 bucket, verify every checksum there, log it',
-      example: 'rehearse upload --to /mnt/evidence/staging\n  $ AWS_ENDPOINT_URL=http://127.0.0.1:5000 rehearse upload --to s3://evidence/backfill',
-      extra: (c) => c.option('--to <target>', 'a directory, or s3://bucket/prefix (default: upload.to in rehearse.config)'),
+      example:
+        'rehearse upload --to /mnt/evidence/staging\n  $ AWS_ENDPOINT_URL=http://127.0.0.1:5000 rehearse upload --to s3://evidence/backfill',
+      extra: (c) =>
+        c.option('--to <target>', 'a directory, or s3://bucket/prefix (default: upload.to in rehearse.config)'),
       run: async (flags, reporter) => (await import('./commands/upload.js')).upload(session(flags, reporter), flags.to),
     },
   ];
   for (const spec of stepCommands) {
-    const command = addRehearsalOptions(program.command(spec.name).description(spec.description).addHelpText('after', `\nExample:\n  $ ${spec.example}`));
+    const command = addRehearsalOptions(
+      program.command(spec.name).description(spec.description).addHelpText('after', `\nExample:\n  $ ${spec.example}`),
+    );
     (spec.extra ? spec.extra(command) : command).action(async (flags: StepFlags) => {
       await execute(flags, spec.name, (reporter) => spec.run(flags, reporter));
     });
@@ -476,7 +527,12 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      )
+        return ExitCode.ok;
       return ExitCode.usage;
     }
     process.stderr.write(`rehearse: internal error: ${(error as Error).message}\n`);

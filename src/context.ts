@@ -1,9 +1,9 @@
 import type { Config } from './config/schema.js';
+import type { Redactor } from './evidence/redact.js';
+import type { CommandRecord } from './evidence/summary.js';
+import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './process/command.js';
 import { formatCommand } from './process/command.js';
-import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
-import type { CommandRecord } from './evidence/summary.js';
-import type { Redactor } from './evidence/redact.js';
 import type { Reporter } from './report/events.js';
 
 export interface RunFlags {
@@ -46,7 +46,13 @@ export interface Context {
 
 /** A context of one step's own, so steps that run side by side keep separate journals. */
 export function forStep(ctx: Omit<Context, 'runner' | 'api' | 'journal' | 'currentStep'>, step: string): Context {
-  const stepCtx: Context = { ...ctx, currentStep: step, journal: [], runner: ctx.gateways.runner, api: ctx.gateways.api };
+  const stepCtx: Context = {
+    ...ctx,
+    currentStep: step,
+    journal: [],
+    runner: ctx.gateways.runner,
+    api: ctx.gateways.api,
+  };
   stepCtx.runner = journaledRunner(stepCtx, ctx.gateways.runner);
   stepCtx.api = journaledApi(stepCtx, ctx.gateways.api);
   return stepCtx;
@@ -86,7 +92,16 @@ function recordHttp(response: ApiResponse, redact: Redactor): CommandRecord {
 
 /** A dry run: read-only commands run, the others are announced and answered with a stand-in result. */
 function skippedResult(command: Command): ProcessResult {
-  return { command, exitCode: 0, stdout: '', stderr: '', startedAt: new Date().toISOString(), durationMs: 0, timedOut: false, cancelled: false };
+  return {
+    command,
+    exitCode: 0,
+    stdout: '',
+    stderr: '',
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    timedOut: false,
+    cancelled: false,
+  };
 }
 
 /** Wraps the runner so every call is journaled, reported and, in a dry run, only printed unless read-only. */
@@ -103,8 +118,12 @@ export function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner
       const result = await inner.run(command, { signal: c.signal, ...options });
       c.journal.push(recordProcess(result, c.redact));
       c.reporter.emit({
-        type: 'command-end', step: c.currentStep, display, ok: result.exitCode === 0 && !result.timedOut,
-        exitCode: result.exitCode, durationMs: result.durationMs,
+        type: 'command-end',
+        step: c.currentStep,
+        display,
+        ok: result.exitCode === 0 && !result.timedOut,
+        exitCode: result.exitCode,
+        durationMs: result.durationMs,
       });
       return result;
     },
@@ -116,10 +135,27 @@ export function journaledApi(c: Context, inner: PrefectApi): PrefectApi {
     baseUrl: inner.baseUrl,
     async request(request: ApiRequest, options = {}) {
       if (c.flags.dryRun && !request.readOnly) {
-        const display = `${request.method} ${inner.baseUrl}${request.path} ${request.body === undefined ? '' : c.redact(JSON.stringify(request.body))}`.trim();
+        const display =
+          `${request.method} ${inner.baseUrl}${request.path} ${request.body === undefined ? '' : c.redact(JSON.stringify(request.body))}`.trim();
         c.reporter.emit({ type: 'command-start', step: c.currentStep, display, dryRun: true });
-        c.journal.push({ kind: 'http', display, method: request.method, url: `${inner.baseUrl}${request.path}`, readOnly: false, startedAt: new Date().toISOString(), durationMs: 0, planned: true });
-        return { request, url: `${inner.baseUrl}${request.path}`, status: 299, text: 'null', startedAt: new Date().toISOString(), durationMs: 0 };
+        c.journal.push({
+          kind: 'http',
+          display,
+          method: request.method,
+          url: `${inner.baseUrl}${request.path}`,
+          readOnly: false,
+          startedAt: new Date().toISOString(),
+          durationMs: 0,
+          planned: true,
+        });
+        return {
+          request,
+          url: `${inner.baseUrl}${request.path}`,
+          status: 299,
+          text: 'null',
+          startedAt: new Date().toISOString(),
+          durationMs: 0,
+        };
       }
       const response = await inner.request(request, { signal: c.signal, ...options });
       c.journal.push(recordHttp(response, c.redact));

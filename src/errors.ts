@@ -60,7 +60,11 @@ export class RehearseError extends Error {
   /** What a step had found before it failed (created run ids, say), kept in summary.json. */
   readonly data: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; details?: string[]; cause?: unknown; data?: Record<string, unknown> } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; details?: string[]; cause?: unknown; data?: Record<string, unknown> } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RehearseError';
     this.code = code;

@@ -40,7 +40,10 @@ export interface SessionOptions {
   redactor?: SecretKeeper;
 }
 
-export async function resolvePrefectTarget(config: Config, options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>): Promise<PrefectTarget> {
+export async function resolvePrefectTarget(
+  config: Config,
+  options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>,
+): Promise<PrefectTarget> {
   if (options.sandbox) {
     // A running sandbox is used as it is, a stopped worker included: doctor must be able to see that.
     const running = await readSandboxState(defaultStateDir(options.env));
@@ -65,7 +68,14 @@ export async function resolvePrefectTarget(config: Config, options: Pick<Session
   return { apiUrl, env: prefectEnv(apiUrl), projectDir: path.resolve(options.cwd, config.projectDir), sandbox: false };
 }
 
-async function chooseBundle(command: string, config: Config, options: SessionOptions, redact: Redactor, now: Date, startsRehearsal: boolean): Promise<{ bundle: Bundle; fresh: boolean }> {
+async function chooseBundle(
+  command: string,
+  config: Config,
+  options: SessionOptions,
+  redact: Redactor,
+  now: Date,
+  startsRehearsal: boolean,
+): Promise<{ bundle: Bundle; fresh: boolean }> {
   if (options.flags.dryRun) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-dry-run-'));
     return { bundle: await createBundle(dir, now, redact), fresh: true };
@@ -223,7 +233,9 @@ async function fillBundle(
   });
   const { exitCode } = outcome;
   // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.
-  const summary = options.flags.dryRun ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false } : outcome.summary;
+  const summary = options.flags.dryRun
+    ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false }
+    : outcome.summary;
   if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));
   else if (outcome.untouched && fresh) await fs.remove(bundle.dir);
   const keptBundle = !options.flags.dryRun && !(outcome.untouched && fresh);
@@ -234,6 +246,15 @@ async function fillBundle(
     verdict: outcome.error ? 'error' : summary.verdict,
     ...(keptBundle ? { bundle: path.relative(options.cwd, bundle.dir) || bundle.dir } : {}),
     summary,
-    ...(outcome.error ? { error: { code: outcome.error.code, message: redact(outcome.error.message), details: outcome.error.details.map(redact), ...(outcome.error.hint ? { hint: outcome.error.hint } : {}) } } : {}),
+    ...(outcome.error
+      ? {
+          error: {
+            code: outcome.error.code,
+            message: redact(outcome.error.message),
+            details: outcome.error.details.map(redact),
+            ...(outcome.error.hint ? { hint: outcome.error.hint } : {}),
+          },
+        }
+      : {}),
   };
 }

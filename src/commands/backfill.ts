@@ -1,8 +1,8 @@
 import type { CommandResult } from '../report/events.js';
 import { runRehearsal, type SessionOptions } from '../session.js';
 import { captureStep } from '../steps/capture.js';
-import { inspectStep } from '../steps/inspect.js';
 import { preflightStep } from '../steps/doctor.js';
+import { inspectStep } from '../steps/inspect.js';
 import { renderStep } from '../steps/render.js';
 import { runStep } from '../steps/run.js';
 import type { Stage } from '../steps/runner.js';

@@ -77,7 +77,13 @@ export async function sandboxDownCommand(options: SandboxCommandOptions): Promis
 export async function sandboxStatusCommand(options: SandboxCommandOptions): Promise<CommandResult> {
   const state = await readSandboxState(options.stateDir);
   if (!state) {
-    return { command: 'sandbox status', exitCode: ExitCode.couldNotRun, verdict: 'error', data: { running: false }, lines: ['sandbox: not running (start it with `rehearse sandbox up`)'] };
+    return {
+      command: 'sandbox status',
+      exitCode: ExitCode.couldNotRun,
+      verdict: 'error',
+      data: { running: false },
+      lines: ['sandbox: not running (start it with `rehearse sandbox up`)'],
+    };
   }
   const health = await sandboxHealth(state);
   const running = health.api && health.worker;
@@ -101,7 +107,12 @@ export async function sandboxStatusCommand(options: SandboxCommandOptions): Prom
 export async function sandboxEnvCommand(options: SandboxCommandOptions): Promise<CommandResult> {
   const state = await readSandboxState(options.stateDir);
   if (!state) {
-    return { command: 'sandbox env', exitCode: ExitCode.couldNotRun, verdict: 'error', lines: ['# sandbox not running: start it with `rehearse sandbox up`'] };
+    return {
+      command: 'sandbox env',
+      exitCode: ExitCode.couldNotRun,
+      verdict: 'error',
+      lines: ['# sandbox not running: start it with `rehearse sandbox up`'],
+    };
   }
   const env = sandboxProcessEnv(state);
   const keep = ['PREFECT_API_URL', 'PREFECT_HOME', 'PREFECT_CLI_PROMPT', 'DO_NOT_TRACK', 'UV_PYTHON_DOWNLOADS'];

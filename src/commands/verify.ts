@@ -11,7 +11,8 @@ export interface VerifyOptions {
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-const describeProblem = (problem: VerifyProblem): string => `${problem.kind}: ${problem.path ? `${problem.path}: ` : ''}${problem.detail}`;
+const describeProblem = (problem: VerifyProblem): string =>
+  `${problem.kind}: ${problem.path ? `${problem.path}: ` : ''}${problem.detail}`;
 
 /**
  * 0 only for an intact bundle of a passed rehearsal; 1 for a tampered or inconsistent bundle, or an intact

@@ -2,7 +2,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import type { z } from 'zod';
 import { RehearseError } from '../errors.js';
-import { ConfigSchema, type Config } from './schema.js';
+import { type Config, ConfigSchema } from './schema.js';
 
 export const CONFIG_FILES = ['rehearse.config.json', 'rehearse.config.yaml', 'rehearse.config.yml'];
 
@@ -10,7 +10,8 @@ export const CONFIG_FILES = ['rehearse.config.json', 'rehearse.config.yaml', 're
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-    if (issue.code === 'unrecognized_keys') return `${where}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    if (issue.code === 'unrecognized_keys')
+      return `${where}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
     return `${where}: ${issue.message}`;
   });
 }
@@ -19,12 +20,18 @@ async function readConfigFile(cwd: string, explicit?: string): Promise<{ file?: 
   const candidates = explicit ? [path.resolve(cwd, explicit)] : CONFIG_FILES.map((name) => path.join(cwd, name));
   const found = candidates.filter((file) => fs.existsSync(file));
   if (explicit && found.length === 0) {
-    throw new RehearseError('CONFIG_INVALID', `config file not found: ${explicit}`, { hint: 'pass an existing file to --config' });
+    throw new RehearseError('CONFIG_INVALID', `config file not found: ${explicit}`, {
+      hint: 'pass an existing file to --config',
+    });
   }
   if (found.length > 1) {
-    throw new RehearseError('CONFIG_INVALID', `more than one config file: ${found.map((f) => path.basename(f)).join(', ')}`, {
-      hint: 'keep one rehearse.config file in the working directory',
-    });
+    throw new RehearseError(
+      'CONFIG_INVALID',
+      `more than one config file: ${found.map((f) => path.basename(f)).join(', ')}`,
+      {
+        hint: 'keep one rehearse.config file in the working directory',
+      },
+    );
   }
   const file = found[0];
   if (!file) return { data: {} };
@@ -34,10 +41,14 @@ async function readConfigFile(cwd: string, explicit?: string): Promise<{ file?: 
     const { parse } = await import('yaml');
     return { file, data: parse(text) ?? {} };
   } catch (error) {
-    throw new RehearseError('CONFIG_INVALID', `${path.basename(file)} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}`, {
-      details: [(error as Error).message.split('\n')[0] ?? ''],
-      hint: 'fix the syntax, or delete the file to use the defaults',
-    });
+    throw new RehearseError(
+      'CONFIG_INVALID',
+      `${path.basename(file)} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}`,
+      {
+        details: [(error as Error).message.split('\n')[0] ?? ''],
+        hint: 'fix the syntax, or delete the file to use the defaults',
+      },
+    );
   }
 }
 
@@ -46,8 +57,7 @@ function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>)
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue;
     const current = out[key];
-    out[key] =
-      isPlainObject(current) && isPlainObject(value) ? mergeDeep(current, value) : value;
+    out[key] = isPlainObject(current) && isPlainObject(value) ? mergeDeep(current, value) : value;
   }
   return out;
 }
@@ -62,12 +72,20 @@ export interface LoadedConfig {
 }
 
 /** Defaults < file < flags. Flags arrive in the config's own shape. */
-export async function loadConfig(options: { cwd: string; file?: string; overrides?: Record<string, unknown> }): Promise<LoadedConfig> {
+export async function loadConfig(options: {
+  cwd: string;
+  file?: string;
+  overrides?: Record<string, unknown>;
+}): Promise<LoadedConfig> {
   const { file, data } = await readConfigFile(options.cwd, options.file);
   if (!isPlainObject(data)) {
-    throw new RehearseError('CONFIG_INVALID', `${file ? path.basename(file) : 'config'} must hold an object of settings`, {
-      hint: 'see "Configuration" in the README',
-    });
+    throw new RehearseError(
+      'CONFIG_INVALID',
+      `${file ? path.basename(file) : 'config'} must hold an object of settings`,
+      {
+        hint: 'see "Configuration" in the README',
+      },
+    );
   }
   const fileResult = ConfigSchema.safeParse(data);
   if (!fileResult.success) {

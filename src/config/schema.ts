@@ -3,7 +3,16 @@ import { DropSchema, WindowConfigSchema } from './window.js';
 
 /** The runbook's render command: the deploy command with the dry-run flags of the runbook's hotpass. */
 export const RUNBOOK_RENDER_COMMAND = [
-  'uv', 'run', 'hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill', '--no-upload', '--dry-run',
+  'uv',
+  'run',
+  'hotpass',
+  'deploy',
+  '--manifest-dir',
+  'prefect/staging',
+  '--flow',
+  'backfill',
+  '--no-upload',
+  '--dry-run',
 ];
 
 /** How the runbook's hotpass applies the staging overlay; the render adds the dry-run flags its help lists. */
@@ -22,7 +31,13 @@ const isoDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
   // Only a well-formed date is checked for being real, so a malformed one gets one message.
-  .refine((value) => !/^\d{4}-\d{2}-\d{2}$/.test(value) || (!Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value)), 'is not a real date');
+  .refine(
+    (value) =>
+      !/^\d{4}-\d{2}-\d{2}$/.test(value) ||
+      (!Number.isNaN(Date.parse(`${value}T00:00:00Z`)) &&
+        new Date(`${value}T00:00:00Z`).toISOString().startsWith(value)),
+    'is not a real date',
+  );
 
 /** rehearse.config.(json|yaml): every key optional, defaults are the runbook's names. */
 export const ConfigSchema = z
@@ -55,7 +70,10 @@ export const ConfigSchema = z
       .object({
         since: isoDate.default('2024-01-01'),
         until: isoDate.default('2024-01-07'),
-        logFile: z.string().regex(/^[^/\\]+$/, 'expected a file name, not a path').default('hotpass-e2e-staging.log'),
+        logFile: z
+          .string()
+          .regex(/^[^/\\]+$/, 'expected a file name, not a path')
+          .default('hotpass-e2e-staging.log'),
         workQueue: z.string().min(1).optional(),
         burst: z.number().int().positive().optional(),
         /** Runs one rehearsal may create: more would only load a staging server's database, not test a limit. */
@@ -87,7 +105,11 @@ export const ConfigSchema = z
       .strict()
       .default({ commandSeconds: 120, watchSeconds: 900, apiSeconds: 30, uploadSeconds: 300 }),
     upload: z
-      .object({ to: z.string().min(1).optional(), endpoint: z.string().url().optional(), region: z.string().optional() })
+      .object({
+        to: z.string().min(1).optional(),
+        endpoint: z.string().url().optional(),
+        region: z.string().optional(),
+      })
       .strict()
       .default({}),
     /** Guardrail values expected beyond the manifest; one set here also accepts a drift from the last passing bundle. */

@@ -123,8 +123,7 @@ export async function claimBundle(dir: string, command: string, now: Date): Prom
 export function reportAbandoned(reporter: Reporter, found: readonly AbandonedBundle[], cwd: string): void {
   for (const bundle of found) {
     const dir = path.relative(cwd, bundle.dir) || bundle.dir;
-    const message =
-      `bundle ${dir} abandoned: ${ownerText(bundle.owner)} died without recording how it ended; ` + cleanupAdvice(dir);
+    const message = `bundle ${dir} abandoned: ${ownerText(bundle.owner)} died without recording how it ended; ${cleanupAdvice(dir)}`;
     reporter.emit({ type: 'warn', message });
   }
 }

@@ -17,7 +17,10 @@ export interface Bundle {
 
 /** yyyyMMdd'T'HHmmss'Z' in UTC, whatever the local zone (and its daylight-saving changes). */
 export function bundleNameFor(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 async function ensureWritableRoot(root: string): Promise<void> {
@@ -25,9 +28,13 @@ async function ensureWritableRoot(root: string): Promise<void> {
     await fs.ensureDir(root);
     await fs.access(root, fs.constants.W_OK);
   } catch (error) {
-    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, {
-      hint: 'free space or fix permissions there, or choose another root with --evidence-root',
-    });
+    throw new RehearseError(
+      'EVIDENCE_ROOT_UNWRITABLE',
+      `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      {
+        hint: 'free space or fix permissions there, or choose another root with --evidence-root',
+      },
+    );
   }
 }
 
@@ -42,13 +49,19 @@ export async function createBundle(root: string, now: Date, redact: Redactor): P
       return { dir, name, redact };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot create a bundle under ${root} (${(error as NodeJS.ErrnoException).code})`, {
-          hint: 'free space or fix permissions there, or choose another root with --evidence-root',
-        });
+        throw new RehearseError(
+          'EVIDENCE_ROOT_UNWRITABLE',
+          `cannot create a bundle under ${root} (${(error as NodeJS.ErrnoException).code})`,
+          {
+            hint: 'free space or fix permissions there, or choose another root with --evidence-root',
+          },
+        );
       }
     }
   }
-  throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `no free bundle name under ${root}`, { hint: 'remove stale bundles' });
+  throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `no free bundle name under ${root}`, {
+    hint: 'remove stale bundles',
+  });
 }
 
 export async function readSummary(dir: string): Promise<Summary | undefined> {
@@ -66,7 +79,9 @@ export async function openBundle(
 ): Promise<Bundle> {
   const abs = path.resolve(dir);
   if (!(await fs.pathExists(abs)) || !(await fs.stat(abs)).isDirectory()) {
-    throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, { hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)' });
+    throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, {
+      hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)',
+    });
   }
   const summary = await readSummary(abs);
   if (!summary) {
@@ -75,9 +90,13 @@ export async function openBundle(
     });
   }
   if (summary.sealed && !options.allowSealed) {
-    throw new RehearseError('BUNDLE_SEALED', `bundle ${summary.bundle} is sealed (its rehearsal finished); it is never changed`, {
-      hint: 'start a new rehearsal, or omit --bundle to start a new bundle',
-    });
+    throw new RehearseError(
+      'BUNDLE_SEALED',
+      `bundle ${summary.bundle} is sealed (its rehearsal finished); it is never changed`,
+      {
+        hint: 'start a new rehearsal, or omit --bundle to start a new bundle',
+      },
+    );
   }
   if (summary.status === 'abandoned' && !options.allowAbandoned) {
     throw new RehearseError(
@@ -95,9 +114,15 @@ export async function openBundle(
 const NOT_ADOPTED = new Set(['abandoned', 'failed-to-run']);
 
 /** The newest bundle under root that is still open for steps run by hand (or, with includeSealed, the newest). */
-export async function findOpenBundle(root: string, options: { includeSealed?: boolean } = {}): Promise<string | undefined> {
+export async function findOpenBundle(
+  root: string,
+  options: { includeSealed?: boolean } = {},
+): Promise<string | undefined> {
   if (!(await fs.pathExists(root))) return undefined;
-  const names = (await fs.readdir(root)).filter((n) => BUNDLE_NAME.test(n)).sort().reverse();
+  const names = (await fs.readdir(root))
+    .filter((n) => BUNDLE_NAME.test(n))
+    .sort()
+    .reverse();
   for (const name of names) {
     const summary = await readSummary(path.join(root, name));
     if (summary && (options.includeSealed || (!summary.sealed && !NOT_ADOPTED.has(summary.status))))
@@ -110,7 +135,12 @@ export async function findOpenBundle(root: string, options: { includeSealed?: bo
  * Write one evidence file. A file a rerun replaces is kept under superseded/, never lost.
  * Text is redacted; buffers (images) are written as they are.
  */
-export async function writeEvidence(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
+export async function writeEvidence(
+  bundle: Bundle,
+  rel: string,
+  content: string | Buffer,
+  stamp: Date,
+): Promise<string> {
   try {
     return await writeEvidenceFile(bundle, rel, content, stamp);
   } catch (error) {
@@ -134,7 +164,8 @@ async function writeEvidenceFile(bundle: Bundle, rel: string, content: string | 
     if (old.equals(typeof data === 'string' ? Buffer.from(data) : data)) return rel;
     if (rel !== SUMMARY_FILE && rel !== 'notes.md') {
       let keep = path.join(bundle.dir, 'superseded', bundleNameFor(stamp), rel);
-      for (let n = 2; await fs.pathExists(keep); n += 1) keep = path.join(bundle.dir, 'superseded', `${bundleNameFor(stamp)}-${n}`, rel);
+      for (let n = 2; await fs.pathExists(keep); n += 1)
+        keep = path.join(bundle.dir, 'superseded', `${bundleNameFor(stamp)}-${n}`, rel);
       await fs.ensureDir(path.dirname(keep));
       await fs.rename(file, keep);
     }

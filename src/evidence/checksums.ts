@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import path from 'node:path';
 import fs from 'fs-extra';
 import { LOCK_FILE } from './lock.js';
 

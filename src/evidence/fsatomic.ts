@@ -1,5 +1,5 @@
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import fs from 'fs-extra';
 
 /** Write through a temp file in the same directory and rename, so a reader never sees half a file. */

@@ -19,7 +19,8 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
  */
 export function ledgerMarker(key: string): string {
   const folded = key.trim().replace(/-{2,}/g, '-').replace(/</g, '‹').replace(/>/g, '›');
-  if (folded === '' || /[\r\n]/.test(folded)) throw new Error(`ledger key ${JSON.stringify(key)} must be one non-empty line`);
+  if (folded === '' || /[\r\n]/.test(folded))
+    throw new Error(`ledger key ${JSON.stringify(key)} must be one non-empty line`);
   return `<!-- ${folded} -->`;
 }
 
@@ -111,18 +112,28 @@ async function readLedger(file: string): Promise<string | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read the ledger ${file} (${code ?? String(error)})`, { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error });
+    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read the ledger ${file} (${code ?? String(error)})`, {
+      hint: 'fix its permissions, or point rehearse.config ledgers at another file',
+      cause: error,
+    });
   }
 }
 
 async function writeLedger(file: string, text: string): Promise<void> {
   await writeFileAtomic(file, text).catch((error: NodeJS.ErrnoException) => {
-    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot write the ledger ${file} (${error.code ?? error.message})`, { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error });
+    throw new RehearseError(
+      'EVIDENCE_ROOT_UNWRITABLE',
+      `cannot write the ledger ${file} (${error.code ?? error.message})`,
+      { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error },
+    );
   });
 }
 
 /** Reads a ledger, asks `plan` what to do with it, and writes the result unless an entry was already there. */
-async function updateLedger(file: string, plan: (current: string | undefined) => { existing?: string; next: string; line: string }): Promise<LedgerEntry> {
+async function updateLedger(
+  file: string,
+  plan: (current: string | undefined) => { existing?: string; next: string; line: string },
+): Promise<LedgerEntry> {
   const { existing, next, line } = plan(await readLedger(file));
   if (existing !== undefined) return { added: false, line: existing };
   await writeLedger(file, next);
@@ -130,18 +141,33 @@ async function updateLedger(file: string, plan: (current: string | undefined) =>
 }
 
 /** A task in Next_Steps.md's `## Tasks`, unless an open task with the same key is already there. */
-export async function appendNextStepsTask(options: { file: string; owner: string; text: string; key: string }): Promise<LedgerEntry> {
+export async function appendNextStepsTask(options: {
+  file: string;
+  owner: string;
+  text: string;
+  key: string;
+}): Promise<LedgerEntry> {
   const line = taskLine(options.owner, options.text, options.key);
   const marker = ledgerMarker(options.key);
   return updateLedger(options.file, (current) => ({
-    existing: current === undefined ? undefined : splitLines(current).lines.find((l) => isOpenTask(l) && l.includes(marker)),
-    next: current === undefined ? `# Next steps\n\n${TASKS_HEADING}\n\n${line}\n` : appendToSection(current, TASKS_HEADING, line),
+    existing:
+      current === undefined ? undefined : splitLines(current).lines.find((l) => isOpenTask(l) && l.includes(marker)),
+    next:
+      current === undefined
+        ? `# Next steps\n\n${TASKS_HEADING}\n\n${line}\n`
+        : appendToSection(current, TASKS_HEADING, line),
     line,
   }));
 }
 
 /** A done entry at the end of Next_Steps_Log.md, once per key. */
-export async function appendRehearsalLogEntry(options: { file: string; owner: string; date: string; text: string; key: string }): Promise<LedgerEntry> {
+export async function appendRehearsalLogEntry(options: {
+  file: string;
+  owner: string;
+  date: string;
+  text: string;
+  key: string;
+}): Promise<LedgerEntry> {
   const line = logLine(options.date, options.owner, options.text, options.key);
   const marker = ledgerMarker(options.key);
   return updateLedger(options.file, (current) => ({

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import type { Check } from '../guardrails/verdict.js';
-import { writeEvidence, type Bundle } from './bundle.js';
+import { type Bundle, writeEvidence } from './bundle.js';
 
 export const NOTES_FILE = 'notes.md';
 const OPERATOR_HEADING = '## Operator notes';
@@ -26,7 +26,10 @@ export function table(headers: string[], rows: unknown[][]): string {
 export function deviationsMarkdown(checks: readonly Check[]): string {
   const deviations = checks.filter((c) => c.verdict !== 'pass');
   if (deviations.length === 0) return `All ${checks.length} checks matched the manifest.`;
-  return table(['check', 'verdict', 'expected', 'found', 'why'], deviations.map((c) => [c.id, c.verdict, c.expected, c.actual, c.reason]));
+  return table(
+    ['check', 'verdict', 'expected', 'found', 'why'],
+    deviations.map((c) => [c.id, c.verdict, c.expected, c.actual, c.reason]),
+  );
 }
 
 function skeleton(bundleName: string): string {
@@ -36,14 +39,26 @@ function skeleton(bundleName: string): string {
 const pending = new Map<string, Promise<unknown>>();
 
 /** Replace (or add) one step's section, keeping everything an operator wrote. Steps side by side take turns. */
-export async function updateNotes(bundle: Bundle, section: string, heading: string, body: string, now: Date): Promise<string> {
+export async function updateNotes(
+  bundle: Bundle,
+  section: string,
+  heading: string,
+  body: string,
+  now: Date,
+): Promise<string> {
   const previous = pending.get(bundle.dir) ?? Promise.resolve();
   const next = previous.catch(() => undefined).then(() => rewriteNotes(bundle, section, heading, body, now));
   pending.set(bundle.dir, next);
   return next;
 }
 
-async function rewriteNotes(bundle: Bundle, section: string, heading: string, body: string, now: Date): Promise<string> {
+async function rewriteNotes(
+  bundle: Bundle,
+  section: string,
+  heading: string,
+  body: string,
+  now: Date,
+): Promise<string> {
   const file = path.join(bundle.dir, NOTES_FILE);
   const current = (await fs.pathExists(file)) ? await fs.readFile(file, 'utf8') : skeleton(bundle.name);
   const block = `${begin(section)}\n## ${heading}\n\n${body.trim()}\n${end(section)}`;
@@ -54,7 +69,10 @@ async function rewriteNotes(bundle: Bundle, section: string, heading: string, bo
     next = current.slice(0, start) + block + current.slice(stop + end(section).length);
   } else {
     const operator = current.indexOf(OPERATOR_HEADING);
-    next = operator >= 0 ? `${current.slice(0, operator)}${block}\n\n${current.slice(operator)}` : `${current.trimEnd()}\n\n${block}\n`;
+    next =
+      operator >= 0
+        ? `${current.slice(0, operator)}${block}\n\n${current.slice(operator)}`
+        : `${current.trimEnd()}\n\n${block}\n`;
   }
   return writeEvidence(bundle, NOTES_FILE, next, now);
 }

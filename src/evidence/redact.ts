@@ -1,7 +1,21 @@
 export const MASK = '***REDACTED***';
 
 /** Words that mark a name as secret, matched as whole parts of the name (so PWD and XAUTHORITY stay readable). */
-const SECRET_WORDS = new Set(['key', 'apikey', 'token', 'secret', 'password', 'passwd', 'pwd', 'passphrase', 'credential', 'credentials', 'auth', 'authorization', 'cookie']);
+const SECRET_WORDS = new Set([
+  'key',
+  'apikey',
+  'token',
+  'secret',
+  'password',
+  'passwd',
+  'pwd',
+  'passphrase',
+  'credential',
+  'credentials',
+  'auth',
+  'authorization',
+  'cookie',
+]);
 /** Run-together names such as SECRETKEY or signingkey. */
 const SECRET_INSIDE = /(secret|token|passw|apikey|signingkey|privatekey|accesskey)/;
 /** Names that look secret but hold no secret, tested on the snake_case form of the name. */
@@ -12,7 +26,11 @@ const NOT_SECRET = new RegExp(
 );
 
 function nameParts(name: string): string[] {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
 }
 
 export function looksSecret(name: string): boolean {
@@ -117,8 +135,14 @@ function walkSchemaMap(map: Record<string, unknown>, path: string, out: SecretFi
 }
 
 function walkSchema(schema: unknown, path: string, secretProperty: boolean, out: SecretFinding[]): void {
-  if (Array.isArray(schema)) return schema.forEach((item, i) => walkSchema(item, `${path}[${i}]`, secretProperty, out));
-  if (!isObject(schema)) return walkValue(schema, path, false, out);
+  if (Array.isArray(schema)) {
+    schema.forEach((item, i) => walkSchema(item, `${path}[${i}]`, secretProperty, out));
+    return;
+  }
+  if (!isObject(schema)) {
+    walkValue(schema, path, false, out);
+    return;
+  }
   for (const [key, inner] of Object.entries(schema)) {
     const at = childPath(path, key);
     if (SCHEMA_VALUES.has(key)) walkValue(inner, at, secretProperty, out);

@@ -1,6 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
@@ -17,7 +17,16 @@ export interface ScreenshotRequest {
 }
 
 export type ScreenshotResult =
-  | { status: 'captured'; file: string; width: number; height: number; bytes: number; url: string; durationMs: number; matchedText?: string }
+  | {
+      status: 'captured';
+      file: string;
+      width: number;
+      height: number;
+      bytes: number;
+      url: string;
+      durationMs: number;
+      matchedText?: string;
+    }
   | { status: 'missing'; reason: string; url: string };
 
 const DEFAULT_TIMEOUT_MS = 45_000;
@@ -99,7 +108,9 @@ async function writeAtomically(file: string, data: Buffer): Promise<void> {
 /** A browser already on the run's page, so the shot can be taken the moment the run ends. */
 export interface RunPage {
   readonly url: string;
-  capture(request: Omit<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders'> & { requireAll?: boolean }): Promise<ScreenshotResult>;
+  capture(
+    request: Omit<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders'> & { requireAll?: boolean },
+  ): Promise<ScreenshotResult>;
   close(): Promise<void>;
 }
 
@@ -115,9 +126,12 @@ export async function openRunPage(
   const executablePath = request.executablePath ?? findChromium();
   if (executablePath === undefined) {
     const looked = chromiumCandidates(process.env).join(', ');
-    return missing(`no Chromium found (looked in ${looked}); install Debian's chromium package or set REHEARSE_CHROMIUM`);
+    return missing(
+      `no Chromium found (looked in ${looked}); install Debian's chromium package or set REHEARSE_CHROMIUM`,
+    );
   }
-  if (!isExecutableFile(executablePath)) return missing(`Chromium executable not found or not executable at ${executablePath}`);
+  if (!isExecutableFile(executablePath))
+    return missing(`Chromium executable not found or not executable at ${executablePath}`);
   let playwright: typeof import('playwright-core');
   try {
     playwright = await import('playwright-core');
@@ -163,19 +177,33 @@ export async function openRunPage(
       close: () => opened.close().catch(() => undefined),
       // The UI refreshes an open run page by itself: a short look first, a reload only if it has not.
       capture: async (shot) => {
-        const quick = await shootPage(page, url, { ...shot, timeoutMs: Math.min(LIVE_PAGE_LOOK_MS, shot.timeoutMs ?? DEFAULT_TIMEOUT_MS) }, false);
+        const quick = await shootPage(
+          page,
+          url,
+          { ...shot, timeoutMs: Math.min(LIVE_PAGE_LOOK_MS, shot.timeoutMs ?? DEFAULT_TIMEOUT_MS) },
+          false,
+        );
         return quick.status === 'captured' ? quick : shootPage(page, url, shot, true);
       },
     };
   } catch (err) {
     await browser?.close().catch(() => undefined);
-    return missing(isTimeout(err) ? `timed out after ${timeoutMs} ms while opening ${url}` : `failed while opening ${url}: ${firstLine(err)}`);
+    return missing(
+      isTimeout(err)
+        ? `timed out after ${timeoutMs} ms while opening ${url}`
+        : `failed while opening ${url}: ${firstLine(err)}`,
+    );
   }
 }
 
 type Page = Awaited<ReturnType<Browser['newPage']>>;
 
-async function shootPage(page: Page, url: string, request: Omit<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders'> & { requireAll?: boolean }, reload: boolean): Promise<ScreenshotResult> {
+async function shootPage(
+  page: Page,
+  url: string,
+  request: Omit<ScreenshotRequest, 'url' | 'executablePath' | 'extraHeaders'> & { requireAll?: boolean },
+  reload: boolean,
+): Promise<ScreenshotResult> {
   const started = Date.now();
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const remaining = () => Math.max(1, started + timeoutMs - Date.now());
@@ -220,9 +248,10 @@ async function shootPage(page: Page, url: string, request: Omit<ScreenshotReques
         sleep(2_000).then(() => ''),
       ]).catch(() => '');
       const snippet = shown.replace(/\s+/g, ' ').trim().slice(0, 120);
-      const wanted = expectText.length > 0
-        ? `${request.requireAll ? 'not all' : 'none'} of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
-        : `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
+      const wanted =
+        expectText.length > 0
+          ? `${request.requireAll ? 'not all' : 'none'} of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
+          : `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
       return missing(`${wanted} within ${timeoutMs} ms on ${url}; page showed: ${JSON.stringify(snippet)}`);
     }
 
@@ -236,8 +265,14 @@ async function shootPage(page: Page, url: string, request: Omit<ScreenshotReques
     stage = `writing ${request.outFile}`;
     await writeAtomically(request.outFile, png);
     return {
-      status: 'captured', file: request.outFile, width: size.width, height: size.height, bytes: png.length, url,
-      durationMs: Date.now() - started, ...(matchedText !== undefined ? { matchedText } : {}),
+      status: 'captured',
+      file: request.outFile,
+      width: size.width,
+      height: size.height,
+      bytes: png.length,
+      url,
+      durationMs: Date.now() - started,
+      ...(matchedText !== undefined ? { matchedText } : {}),
     };
   } catch (err) {
     if (isTimeout(err)) return missing(`timed out after ${timeoutMs} ms while ${stage}`);
@@ -252,7 +287,11 @@ export async function captureRunPage(request: ScreenshotRequest): Promise<Screen
   if ('status' in page) return page;
   try {
     const timeoutMs = Math.max(1, (request.timeoutMs ?? DEFAULT_TIMEOUT_MS) - (Date.now() - started));
-    return await page.capture({ outFile: request.outFile, timeoutMs, ...(request.expectText ? { expectText: request.expectText } : {}) });
+    return await page.capture({
+      outFile: request.outFile,
+      timeoutMs,
+      ...(request.expectText ? { expectText: request.expectText } : {}),
+    });
   } finally {
     await page.close();
   }

@@ -1,8 +1,15 @@
-import path from 'node:path';
 import { createRequire } from 'node:module';
-import { writeEvidence, type Bundle } from './bundle.js';
+import path from 'node:path';
 import { worstVerdict } from '../guardrails/verdict.js';
-import { STEP_NAMES, SUMMARY_FILE, SUMMARY_SCHEMA, type BundleStatus, type StepRecord, type Summary } from './summary.js';
+import { type Bundle, writeEvidence } from './bundle.js';
+import {
+  type BundleStatus,
+  STEP_NAMES,
+  type StepRecord,
+  SUMMARY_FILE,
+  SUMMARY_SCHEMA,
+  type Summary,
+} from './summary.js';
 
 const require = createRequire(import.meta.url);
 export const TOOL_VERSION: string = (require('../../package.json') as { version: string }).version;
@@ -41,7 +48,12 @@ export function settleVerdict(summary: Summary, status: BundleStatus): Summary {
 }
 
 export async function saveSummary(bundle: Bundle, summary: Summary, now: Date): Promise<void> {
-  await writeEvidence(bundle, SUMMARY_FILE, `${JSON.stringify({ ...summary, updatedAt: now.toISOString() }, null, 2)}\n`, now);
+  await writeEvidence(
+    bundle,
+    SUMMARY_FILE,
+    `${JSON.stringify({ ...summary, updatedAt: now.toISOString() }, null, 2)}\n`,
+    now,
+  );
 }
 
 export const summaryPath = (bundle: Bundle): string => path.join(bundle.dir, SUMMARY_FILE);

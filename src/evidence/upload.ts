@@ -6,11 +6,21 @@ import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RehearseError } from '../errors.js';
 
-export interface BundleFile { path: string; sha256: string; bytes: number }
+export interface BundleFile {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
 export type UploadTarget =
   | { kind: 'dir'; path: string }
   | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
-export interface UploadFileResult { path: string; action: 'uploaded' | 'skipped-identical'; verified: boolean; remoteSha256?: string; problem?: string }
+export interface UploadFileResult {
+  path: string;
+  action: 'uploaded' | 'skipped-identical';
+  verified: boolean;
+  remoteSha256?: string;
+  problem?: string;
+}
 export interface UploadReport {
   target: string;
   destination: string;
@@ -27,17 +37,24 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 export function parseUploadTarget(to: string, opts: { endpoint?: string; region?: string } = {}): UploadTarget {
   const trimmed = to.trim();
-  if (trimmed === '') throw new RehearseError('USAGE', 'upload target is empty: pass --to s3://bucket/prefix or a directory');
+  if (trimmed === '')
+    throw new RehearseError('USAGE', 'upload target is empty: pass --to s3://bucket/prefix or a directory');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(trimmed)?.[1]?.toLowerCase();
   if (scheme === 'file') return { kind: 'dir', path: fileURLToPath(trimmed) };
   if (scheme === undefined) return { kind: 'dir', path: path.resolve(trimmed) };
   if (scheme !== 's3') {
-    throw new RehearseError('USAGE', `upload target '${to}' uses an unsupported scheme '${scheme}://': use s3://bucket/prefix or a directory`);
+    throw new RehearseError(
+      'USAGE',
+      `upload target '${to}' uses an unsupported scheme '${scheme}://': use s3://bucket/prefix or a directory`,
+    );
   }
   const [bucket = '', ...rest] = trimmed.slice('s3://'.length).split('/');
   if (bucket === '') throw new RehearseError('USAGE', `upload target '${to}' has no bucket: use s3://bucket/prefix`);
   if (!BUCKET_NAME.test(bucket)) {
-    throw new RehearseError('USAGE', `upload target '${to}' has an invalid bucket name '${bucket}': use 3-63 lowercase letters, digits, dots or hyphens`);
+    throw new RehearseError(
+      'USAGE',
+      `upload target '${to}' has an invalid bucket name '${bucket}': use 3-63 lowercase letters, digits, dots or hyphens`,
+    );
   }
   return {
     kind: 's3',
@@ -77,10 +94,16 @@ export async function uploadBundle(
   const limit = Math.max(1, options.concurrency ?? 4);
   checkNames(options.bundleName, files);
   // A local file that no longer matches its manifest would leave a far side that never verifies: stop before touching it.
-  const drifted = (await mapLimit(files, limit, async (file) => ((await localHash(bundleDir, file)) === expectedOf(file) ? null : file.path)))
-    .filter((p): p is string => p !== null);
+  const drifted = (
+    await mapLimit(files, limit, async (file) =>
+      (await localHash(bundleDir, file)) === expectedOf(file) ? null : file.path,
+    )
+  ).filter((p): p is string => p !== null);
   if (drifted.length > 0) {
-    throw new RehearseError('BUNDLE_INVALID', `bundle files changed since they were hashed: ${drifted.join(', ')}: rebuild the bundle before uploading`);
+    throw new RehearseError(
+      'BUNDLE_INVALID',
+      `bundle files changed since they were hashed: ${drifted.join(', ')}: rebuild the bundle before uploading`,
+    );
   }
   const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
@@ -88,13 +111,22 @@ export async function uploadBundle(
     const results = await mapLimit(files, limit, async (file): Promise<UploadFileResult> => {
       const expected = expectedOf(file);
       const before = await far.hash(file.path);
-      if (before === expected) return { path: file.path, action: 'skipped-identical', verified: true, remoteSha256: before };
+      if (before === expected)
+        return { path: file.path, action: 'skipped-identical', verified: true, remoteSha256: before };
       await far.put(file.path, path.join(bundleDir, ...file.path.split('/')), file);
       const after = await far.hash(file.path);
       const verified = after === expected;
       return {
-        path: file.path, action: 'uploaded', verified, ...(after === null ? {} : { remoteSha256: after }),
-        ...(verified ? {} : { problem: after === null ? 'missing on the far side after upload' : `far side has sha256 ${after} after upload` }),
+        path: file.path,
+        action: 'uploaded',
+        verified,
+        ...(after === null ? {} : { remoteSha256: after }),
+        ...(verified
+          ? {}
+          : {
+              problem:
+                after === null ? 'missing on the far side after upload' : `far side has sha256 ${after} after upload`,
+            }),
       };
     });
     return {
@@ -105,7 +137,11 @@ export async function uploadBundle(
       uploaded: results.filter((r) => r.action === 'uploaded').length,
       skipped: results.filter((r) => r.action === 'skipped-identical').length,
       verified: results.filter((r) => r.verified).length,
-      mismatches: files.flatMap((file, i) => (results[i]?.verified ? [] : [{ path: file.path, expected: expectedOf(file), found: results[i]?.remoteSha256 ?? null }])),
+      mismatches: files.flatMap((file, i) =>
+        results[i]?.verified
+          ? []
+          : [{ path: file.path, expected: expectedOf(file), found: results[i]?.remoteSha256 ?? null }],
+      ),
     };
   } finally {
     far.close();
@@ -204,7 +240,10 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
     async check(forWrite) {
       if (!forWrite) return;
       await mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
-        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot create ${root} (${error.code ?? error.message}): choose a writable --to directory`);
+        throw new RehearseError(
+          'EVIDENCE_ROOT_UNWRITABLE',
+          `cannot create ${root} (${error.code ?? error.message}): choose a writable --to directory`,
+        );
       });
     },
     async hash(rel) {
@@ -214,7 +253,10 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read ${at(rel)} (${code ?? String(error)}): check the --to directory`);
+        throw new RehearseError(
+          'EVIDENCE_ROOT_UNWRITABLE',
+          `cannot read ${at(rel)} (${code ?? String(error)}): check the --to directory`,
+        );
       }
     },
     async put(rel, local) {
@@ -229,7 +271,10 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
       } catch (error) {
         await rm(temp, { force: true });
         const code = (error as NodeJS.ErrnoException).code ?? String(error);
-        throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot write ${dest} (${code}): choose a writable --to directory`);
+        throw new RehearseError(
+          'EVIDENCE_ROOT_UNWRITABLE',
+          `cannot write ${dest} (${code}): choose a writable --to directory`,
+        );
       }
     },
     close() {},
@@ -247,13 +292,19 @@ async function s3FarSide(
   const s3 = await import('@aws-sdk/client-s3');
   const endpoint = target.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const region = target.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  const {
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: sessionToken,
+  } = env;
   const client: S3Client = new s3.S3Client({
     region,
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: target.forcePathStyle ?? endpoint !== undefined,
     // Without keys in the environment, the SDK's own chain (profiles, SSO, instance roles) decides.
-    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+    ...(accessKeyId && secretAccessKey
+      ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } }
+      : {}),
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
   });
@@ -325,7 +376,10 @@ async function s3FarSide(
 }
 
 function joinKey(...parts: string[]): string {
-  return parts.flatMap((part) => part.split('/')).filter((segment) => segment !== '').join('/');
+  return parts
+    .flatMap((part) => part.split('/'))
+    .filter((segment) => segment !== '')
+    .join('/');
 }
 
 function expectedOf(file: BundleFile): string {
@@ -335,21 +389,37 @@ function expectedOf(file: BundleFile): string {
 async function localHash(bundleDir: string, file: BundleFile): Promise<string> {
   const local = path.join(bundleDir, ...file.path.split('/'));
   return sha256File(local).catch((error: NodeJS.ErrnoException) => {
-    throw new RehearseError('BUNDLE_INVALID', `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`);
+    throw new RehearseError(
+      'BUNDLE_INVALID',
+      `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`,
+    );
   });
 }
 
 function checkNames(bundleName: string, files: BundleFile[]): void {
   const bad = (segment: string) => segment === '' || segment === '.' || segment === '..' || segment.includes('\\');
-  if (bundleName.includes('/') || bad(bundleName)) throw new RehearseError('BUNDLE_INVALID', `bundle name '${bundleName}' is not a single path segment`);
+  if (bundleName.includes('/') || bad(bundleName))
+    throw new RehearseError('BUNDLE_INVALID', `bundle name '${bundleName}' is not a single path segment`);
   for (const file of files) {
     if (file.path.split('/').some(bad)) {
-      throw new RehearseError('BUNDLE_INVALID', `bundle file path '${file.path}' must be relative with '/' separators and no '.' or '..' segments`);
+      throw new RehearseError(
+        'BUNDLE_INVALID',
+        `bundle file path '${file.path}' must be relative with '/' separators and no '.' or '..' segments`,
+      );
     }
   }
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'TimeoutError']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'TimeoutError',
+]);
 
 function s3Failure(
   error: unknown,
@@ -362,31 +432,52 @@ function s3Failure(
   const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
-  const fail = (code: 'NOT_FOUND' | 'API_ERROR' | 'API_UNREACHABLE', message: string) => new RehearseError(code, message, { cause: error });
+  const fail = (code: 'NOT_FOUND' | 'API_ERROR' | 'API_UNREACHABLE', message: string) =>
+    new RehearseError(code, message, { cause: error });
   // HeadBucket answers a bare 404 (no body, so no NoSuchBucket code).
   if (name === 'NoSuchBucket' || (status === 404 && what === 'check bucket')) {
     return fail('NOT_FOUND', `bucket '${ctx.bucket}' does not exist at ${ctx.where}: create it or fix --to`);
   }
   if (status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken/.test(name)) {
-    return fail('API_ERROR', `access denied to ${url} at ${ctx.where} (${name}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and the bucket policy`);
+    return fail(
+      'API_ERROR',
+      `access denied to ${url} at ${ctx.where} (${name}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and the bucket policy`,
+    );
   }
   if (status === 301 || name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') {
-    return fail('API_ERROR', `bucket '${ctx.bucket}' is not in region ${ctx.region}: set AWS_REGION to the bucket's region`);
+    return fail(
+      'API_ERROR',
+      `bucket '${ctx.bucket}' is not in region ${ctx.region}: set AWS_REGION to the bucket's region`,
+    );
   }
   if (name === 'CredentialsProviderError') {
-    return fail('API_ERROR', `no AWS credentials found for ${url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)`);
+    return fail(
+      'API_ERROR',
+      `no AWS credentials found for ${url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)`,
+    );
   }
   if (UNREACHABLE.has(e.code ?? name)) {
-    return fail('API_UNREACHABLE', `could not reach S3 at ${ctx.where} (${e.code ?? name}): check the endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and that it is running`);
+    return fail(
+      'API_UNREACHABLE',
+      `could not reach S3 at ${ctx.where} (${e.code ?? name}): check the endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL) and that it is running`,
+    );
   }
-  return fail('API_ERROR', `S3 ${what} of ${url} at ${ctx.where} failed (${name}: ${e.message ?? 'no message'}): check the target and credentials`);
+  return fail(
+    'API_ERROR',
+    `S3 ${what} of ${url} at ${ctx.where} failed (${name}: ${e.message ?? 'no message'}): check the target and credentials`,
+  );
 }
 
 // So a browser opens the report from the bucket instead of downloading it.
 const CONTENT_TYPES: Record<string, string> = {
-  '.json': 'application/json', '.html': 'text/html; charset=utf-8', '.md': 'text/markdown; charset=utf-8', '.txt': 'text/plain; charset=utf-8', '.log': 'text/plain; charset=utf-8',
+  '.json': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.log': 'text/plain; charset=utf-8',
 };
-const contentTypeOf = (rel: string) => CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream';
+const contentTypeOf = (rel: string) =>
+  CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream';
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

@@ -47,18 +47,35 @@ export interface VerifyReport {
 const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
 /** The global limit bounds slot holders, whose events are not in the bundle: judged from the recorded holder peak. */
 const SLOT_HOLDER_CHECKS = new Set(['concurrency.global_limit']);
-const EXIT_CODE_OF: Record<Verdict, number> = { pass: ExitCode.ok, fail: ExitCode.guardrailFailed, inconclusive: ExitCode.inconclusive };
+const EXIT_CODE_OF: Record<Verdict, number> = {
+  pass: ExitCode.ok,
+  fail: ExitCode.guardrailFailed,
+  inconclusive: ExitCode.inconclusive,
+};
 
 const StateHistoryFileSchema = z.object({
   asOf: z.string(),
-  runs: z.array(z.object({
-    runId: z.string(),
-    runName: z.string().optional(),
-    states: z.array(z.object({ id: z.string().optional(), timestamp: z.string(), type: z.string(), name: z.string().nullable().optional() })),
-  })),
+  runs: z.array(
+    z.object({
+      runId: z.string(),
+      runName: z.string().optional(),
+      states: z.array(
+        z.object({
+          id: z.string().optional(),
+          timestamp: z.string(),
+          type: z.string(),
+          name: z.string().nullable().optional(),
+        }),
+      ),
+    }),
+  ),
 });
 
-const inconsistent = (detail: string, file?: string): VerifyProblem => ({ kind: 'inconsistent', ...(file ? { path: file } : {}), detail });
+const inconsistent = (detail: string, file?: string): VerifyProblem => ({
+  kind: 'inconsistent',
+  ...(file ? { path: file } : {}),
+  detail,
+});
 
 const isUnder = (rel: string, refused: ReadonlySet<string>): boolean =>
   [...refused].some((link) => rel === link || rel.startsWith(`${link}/`));
@@ -121,10 +138,17 @@ function parseSummary(raw: unknown): { summary: Summary } | { problem: VerifyPro
   if (parsed.success) return { summary: parsed.data };
   const issues = formatIssues(parsed.error.issues);
   const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
-  return { problem: { kind: 'summary-invalid', path: SUMMARY_FILE, detail: `does not match ${SUMMARY_SCHEMA}: ${issues.slice(0, 3).join('; ')}${more}` } };
+  return {
+    problem: {
+      kind: 'summary-invalid',
+      path: SUMMARY_FILE,
+      detail: `does not match ${SUMMARY_SCHEMA}: ${issues.slice(0, 3).join('; ')}${more}`,
+    },
+  };
 }
 
-const ran = (summary: Summary, name: string): StepRecord | undefined => summary.steps.find((s) => s.name === name && s.status === 'ok');
+const ran = (summary: Summary, name: string): StepRecord | undefined =>
+  summary.steps.find((s) => s.name === name && s.status === 'ok');
 
 /** The verdicts summary.json states follow from the checks its steps recorded. */
 function checkVerdicts(summary: Summary): VerifyProblem[] {
@@ -132,20 +156,40 @@ function checkVerdicts(summary: Summary): VerifyProblem[] {
   const fromSteps = summary.steps.flatMap((s) => s.checks);
   const recorded = summary.checks.map((c) => `${c.id} ${c.verdict}`);
   const derived = fromSteps.map((c) => `${c.id} ${c.verdict}`);
-  const at = Array.from({ length: Math.max(recorded.length, derived.length) }, (_, i) => i).find((i) => recorded[i] !== derived[i]);
+  const at = Array.from({ length: Math.max(recorded.length, derived.length) }, (_, i) => i).find(
+    (i) => recorded[i] !== derived[i],
+  );
   if (at !== undefined) {
-    problems.push(inconsistent(`checks are not those of its steps: check #${at + 1} is ${recorded[at] ?? 'absent'}, the steps recorded ${derived[at] ?? 'nothing'}`, SUMMARY_FILE));
+    problems.push(
+      inconsistent(
+        `checks are not those of its steps: check #${at + 1} is ${recorded[at] ?? 'absent'}, the steps recorded ${derived[at] ?? 'nothing'}`,
+        SUMMARY_FILE,
+      ),
+    );
   }
   for (const step of summary.steps.filter((s) => s.status === 'ok')) {
     const verdict = step.checks.length ? worstVerdict(step.checks) : 'pass';
-    if (step.verdict !== verdict) problems.push(inconsistent(`the ${step.name} step says ${step.verdict}, its checks give ${verdict}`, SUMMARY_FILE));
+    if (step.verdict !== verdict)
+      problems.push(
+        inconsistent(`the ${step.name} step says ${step.verdict}, its checks give ${verdict}`, SUMMARY_FILE),
+      );
   }
 
   const settled = settleVerdict({ ...summary, checks: fromSteps }, summary.status).verdict;
   if (summary.verdict === 'pass' && summary.status !== 'complete') {
-    problems.push(inconsistent(`verdict pass, but the bundle is ${summary.status}: only a complete rehearsal can pass`, SUMMARY_FILE));
+    problems.push(
+      inconsistent(
+        `verdict pass, but the bundle is ${summary.status}: only a complete rehearsal can pass`,
+        SUMMARY_FILE,
+      ),
+    );
   } else if (summary.verdict !== settled) {
-    problems.push(inconsistent(`verdict ${summary.verdict}, but a ${summary.status} bundle with its steps' checks is ${settled}`, SUMMARY_FILE));
+    problems.push(
+      inconsistent(
+        `verdict ${summary.verdict}, but a ${summary.status} bundle with its steps' checks is ${settled}`,
+        SUMMARY_FILE,
+      ),
+    );
   }
   if (summary.status === 'complete') {
     const absent = EVIDENCE_STEPS.filter((name) => !ran(summary, name));
@@ -154,7 +198,13 @@ function checkVerdicts(summary: Summary): VerifyProblem[] {
       problems.push(inconsistent(`status complete, but not every evidence step ran: ${said.join(', ')}`, SUMMARY_FILE));
     }
     const exitCode = fromSteps.length ? EXIT_CODE_OF[worstVerdict(fromSteps)] : ExitCode.ok;
-    if (summary.exitCode !== exitCode) problems.push(inconsistent(`exitCode ${summary.exitCode}, but a complete bundle with these checks exits ${exitCode}`, SUMMARY_FILE));
+    if (summary.exitCode !== exitCode)
+      problems.push(
+        inconsistent(
+          `exitCode ${summary.exitCode}, but a complete bundle with these checks exits ${exitCode}`,
+          SUMMARY_FILE,
+        ),
+      );
   }
   return problems;
 }
@@ -162,13 +212,16 @@ function checkVerdicts(summary: Summary): VerifyProblem[] {
 async function checkStepFiles(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const listed = summary.steps.flatMap((step) => [...new Set(step.files)].map((rel) => ({ step: step.name, rel })));
   const present = await Promise.all(listed.map(({ rel }) => isFileInside(dir, rel)));
-  return listed.filter((_, i) => !present[i]).map(({ step, rel }) => inconsistent(`the ${step} step lists it, but it is not in the bundle`, rel));
+  return listed
+    .filter((_, i) => !present[i])
+    .map(({ step, rel }) => inconsistent(`the ${step} step lists it, but it is not in the bundle`, rel));
 }
 
 /** Recomputes the peak of RUNNING runs from the state histories the validate step judged, and holds its verdicts to it. */
 async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const validate = ran(summary, 'validate');
-  const judged = validate?.checks.filter((c) => c.id.startsWith('concurrency.') && typeof c.expected === 'number') ?? [];
+  const judged =
+    validate?.checks.filter((c) => c.id.startsWith('concurrency.') && typeof c.expected === 'number') ?? [];
   if (!validate || (judged.length === 0 && validate.data?.peak === undefined)) return [];
   const text = await readBundleText(dir, STATE_HISTORY_FILE);
   if (text === undefined)
@@ -181,13 +234,20 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
     histories = StateHistoryFileSchema.parse(JSON.parse(text));
     peak = computePeakConcurrency(histories.runs, histories.asOf).peak;
   } catch (error) {
-    const detail = error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
+    const detail =
+      error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
     return [inconsistent(`cannot recompute the peak from it: ${detail}`, STATE_HISTORY_FILE)];
   }
 
   const problems: VerifyProblem[] = [];
   const recorded = validate.data?.peak;
-  if (recorded !== peak) problems.push(inconsistent(`the validate step recorded a peak of ${String(recorded)} RUNNING runs; its state histories give ${peak}`, STATE_HISTORY_FILE));
+  if (recorded !== peak)
+    problems.push(
+      inconsistent(
+        `the validate step recorded a peak of ${String(recorded)} RUNNING runs; its state histories give ${peak}`,
+        STATE_HISTORY_FILE,
+      ),
+    );
   const submitted = histories.runs.length;
   for (const check of judged) {
     const limit = check.expected as number;
@@ -196,7 +256,9 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
     if (measured === undefined) continue;
     const what = holders ? 'slot holders (as recorded)' : 'RUNNING runs';
     if (measured > limit && check.verdict !== 'fail') {
-      problems.push(inconsistent(`${check.id} is ${check.verdict}, but ${measured} ${what} at once is above its limit of ${limit}`));
+      problems.push(
+        inconsistent(`${check.id} is ${check.verdict}, but ${measured} ${what} at once is above its limit of ${limit}`),
+      );
     } else if (measured <= limit && check.verdict === 'fail') {
       problems.push(
         inconsistent(`${check.id} is fail, but the peak of ${measured} ${what} is within its limit of ${limit}`),
@@ -244,15 +306,25 @@ async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string;
 /** Re-checks a bundle offline: its files against SHA256SUMS, summary.json against its schema, the verdicts against the evidence. */
 export async function verifyBundle(dir: string): Promise<VerifyReport> {
   const bundle = path.resolve(dir);
-  const isDir = await fs.stat(bundle).then((s) => s.isDirectory(), () => false);
-  if (!isDir) throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, { hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)' });
+  const isDir = await fs.stat(bundle).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir)
+    throw new RehearseError('BUNDLE_INVALID', `no bundle directory at ${dir}`, {
+      hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)',
+    });
   const hasManifest = await fs.pathExists(path.join(bundle, CHECKSUM_FILE));
   const raw = await readJsonIfAny(bundle, SUMMARY_FILE);
   const namesSchema = (raw.value as { schema?: unknown } | null | undefined)?.schema === SUMMARY_SCHEMA;
   if (!hasManifest && !namesSchema) {
-    throw new RehearseError('BUNDLE_INVALID', `${dir} is not a rehearse bundle (no ${CHECKSUM_FILE}, no ${SUMMARY_FILE} of ${SUMMARY_SCHEMA})`, {
-      hint: 'pass a bundle directory made by rehearse (dist/staging/backfill/<timestamp>), or a copy of one',
-    });
+    throw new RehearseError(
+      'BUNDLE_INVALID',
+      `${dir} is not a rehearse bundle (no ${CHECKSUM_FILE}, no ${SUMMARY_FILE} of ${SUMMARY_SCHEMA})`,
+      {
+        hint: 'pass a bundle directory made by rehearse (dist/staging/backfill/<timestamp>), or a copy of one',
+      },
+    );
   }
 
   const contents = await walkBundle(bundle);
@@ -260,8 +332,10 @@ export async function verifyBundle(dir: string): Promise<VerifyReport> {
   const refused = new Set(contents.problems.map((p) => p.path ?? ''));
   const problems = [...contents.problems, ...(await checkManifest(bundle, present, refused))];
   let summary: Summary | undefined;
-  if (raw.text === undefined) problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: 'the bundle has no summary.json' });
-  else if (raw.error !== undefined) problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: `not JSON: ${raw.error}` });
+  if (raw.text === undefined)
+    problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: 'the bundle has no summary.json' });
+  else if (raw.error !== undefined)
+    problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: `not JSON: ${raw.error}` });
   else {
     const parsed = parseSummary(raw.value);
     if ('problem' in parsed) problems.push(parsed.problem);

@@ -67,7 +67,7 @@ export async function findBaseline(root: string, deployment: string, except: str
     if (name === except) continue;
     const file = path.join(root, name, 'summary.json');
     const summary = (await fs.readJson(file).catch(() => undefined)) as StoredSummary | undefined;
-    if (!summary || summary.verdict !== 'pass' || summary.target?.deployment !== deployment) continue;
+    if (summary?.verdict !== 'pass' || summary.target?.deployment !== deployment) continue;
     const snapshot = summary.steps?.find((s) => s.name === 'validate')?.data?.guardrails;
     const createdAt = summary.createdAt ?? '';
     if (!snapshot || (best && createdAt <= best.createdAt)) continue;

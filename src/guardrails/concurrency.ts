@@ -1,4 +1,4 @@
-import { computePeakConcurrency, windowsAbove, type PeakResult, type PeakWindow, type RunHistory } from './peak.js';
+import { computePeakConcurrency, type PeakResult, type PeakWindow, type RunHistory, windowsAbove } from './peak.js';
 import type { Check } from './verdict.js';
 
 export type LimitId =

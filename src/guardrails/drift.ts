@@ -29,7 +29,11 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Leaves of a parameters object as dotted paths; arrays and empty objects are leaves. */
-export function flattenParameters(value: Record<string, unknown>, prefix = '', out: DriftValues = new Map()): DriftValues {
+export function flattenParameters(
+  value: Record<string, unknown>,
+  prefix = '',
+  out: DriftValues = new Map(),
+): DriftValues {
   for (const [key, child] of Object.entries(value)) {
     const dotted = prefix ? `${prefix}.${key}` : key;
     if (isPlainObject(child) && Object.keys(child).length > 0) flattenParameters(child, dotted, out);
@@ -68,7 +72,14 @@ export function valuesOfDeployment(deployment: Deployment): DriftValues {
 export function canonicalJson(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   return JSON.stringify(value, (_key, node: unknown) =>
-    isPlainObject(node) ? Object.fromEntries(Object.keys(node).sort().map((k) => [k, node[k]])) : node);
+    isPlainObject(node)
+      ? Object.fromEntries(
+          Object.keys(node)
+            .sort()
+            .map((k) => [k, node[k]]),
+        )
+      : node,
+  );
 }
 
 /** A row for every key any source has; drifted unless all three hold it with the same JSON value. */

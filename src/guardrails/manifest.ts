@@ -1,8 +1,8 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { z } from 'zod';
-import { RehearseError } from '../errors.js';
 import { formatIssues } from '../config/load.js';
+import { RehearseError } from '../errors.js';
 
 const StrategySchema = z.enum(['ENQUEUE', 'CANCEL_NEW']);
 
@@ -16,7 +16,10 @@ export const ManifestSchema = z
     parameters: z.record(z.string(), z.unknown()).default({}),
     schedule: z.object({ active: z.boolean().optional() }).passthrough().nullish(),
     concurrency_limit: z
-      .union([z.number().int().positive(), z.object({ limit: z.number().int().positive(), collision_strategy: StrategySchema.optional() }).passthrough()])
+      .union([
+        z.number().int().positive(),
+        z.object({ limit: z.number().int().positive(), collision_strategy: StrategySchema.optional() }).passthrough(),
+      ])
       .nullish(),
     collision_strategy: StrategySchema.optional(),
   })
@@ -39,7 +42,12 @@ export interface ExpectedGuardrails {
 }
 
 export function getPath(value: unknown, dotted: string): unknown {
-  return dotted.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), value);
+  return dotted
+    .split('.')
+    .reduce<unknown>(
+      (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
+      value,
+    );
 }
 
 export function expectedFromManifest(manifest: Manifest, source: string): ExpectedGuardrails {
@@ -68,7 +76,9 @@ export async function parseManifestText(text: string, source: string): Promise<M
   try {
     doc = parse(text);
   } catch (error) {
-    throw new RehearseError('CONFIG_INVALID', `manifest ${source} is not valid YAML`, { details: [(error as Error).message.split('\n')[0] ?? ''] });
+    throw new RehearseError('CONFIG_INVALID', `manifest ${source} is not valid YAML`, {
+      details: [(error as Error).message.split('\n')[0] ?? ''],
+    });
   }
   const parsed = ManifestSchema.safeParse(doc);
   if (!parsed.success) {

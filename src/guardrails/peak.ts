@@ -1,10 +1,28 @@
 import { RehearseError } from '../errors.js';
 
-export interface StateRecord { id?: string; timestamp: string; type: string; name?: string | null }
-export interface RunHistory { runId: string; runName?: string; states: StateRecord[] }
-export interface RunningInterval { runId: string; start: string; end: string; open: boolean }
+export interface StateRecord {
+  id?: string;
+  timestamp: string;
+  type: string;
+  name?: string | null;
+}
+export interface RunHistory {
+  runId: string;
+  runName?: string;
+  states: StateRecord[];
+}
+export interface RunningInterval {
+  runId: string;
+  start: string;
+  end: string;
+  open: boolean;
+}
 /** A maximal window during which a constant set of runs was RUNNING at once. */
-export interface PeakWindow { start: string; end: string; runIds: string[] }
+export interface PeakWindow {
+  start: string;
+  end: string;
+  runIds: string[];
+}
 export interface PeakResult {
   peak: number;
   windows: PeakWindow[];
@@ -17,7 +35,11 @@ export interface PeakResult {
 export const MAX_WINDOWS = 20;
 
 /** A merged RUNNING interval with its instants in microseconds, half-open: [from, to). */
-interface Span { interval: RunningInterval; from: number; to: number }
+interface Span {
+  interval: RunningInterval;
+  from: number;
+  to: number;
+}
 
 /** NaN unless `count` decimal digits start at `at`. */
 function readDigits(text: string, at: number, count: number): number {
@@ -47,13 +69,16 @@ function countDaysFromEpoch(year: number, month: number, day: number): number {
   const era = Math.floor(y / 400);
   const yearOfEra = y - era * 400;
   const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  return era * 146_097 + yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear - 719_468;
+  return (
+    era * 146_097 + yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear - 719_468
+  );
 }
 
 /** Prefect's UTC shape, YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00), read by hand: Date.parse dominates the cost at 100k runs. */
 function readUtcMicros(text: string): number {
   const zone = text.endsWith('Z') ? text.length - 1 : text.endsWith('+00:00') ? text.length - 6 : -1;
-  if (zone < 19 || text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return NaN;
+  if (zone < 19 || text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':')
+    return NaN;
   if (zone > 19 && (zone === 20 || text[19] !== '.' || Number.isNaN(readDigits(text, 20, zone - 20)))) return NaN;
   const days = countDaysFromEpoch(readDigits(text, 0, 4), readDigits(text, 5, 2), readDigits(text, 8, 2));
   const seconds = ((days * 24 + readDigits(text, 11, 2)) * 60 + readDigits(text, 14, 2)) * 60 + readDigits(text, 17, 2);
@@ -66,7 +91,10 @@ function parseInstant(timestamp: string): number {
   if (!Number.isNaN(utc)) return utc;
   const ms = Date.parse(timestamp);
   if (Number.isNaN(ms)) {
-    throw new RehearseError('UNEXPECTED_OUTPUT', `Prefect returned a state with an unreadable timestamp: ${JSON.stringify(timestamp)}`);
+    throw new RehearseError(
+      'UNEXPECTED_OUTPUT',
+      `Prefect returned a state with an unreadable timestamp: ${JSON.stringify(timestamp)}`,
+    );
   }
   const dot = timestamp.indexOf('.');
   return Math.floor(ms / 1000) * 1_000_000 + (dot < 0 ? 0 : readFractionMicros(timestamp, dot));
@@ -151,7 +179,10 @@ function findPeak(events: Float64Array): number {
 }
 
 /** Segments [from, to) between consecutive event instants whose constant count satisfies `qualifies`, in time order. */
-function* sweepSegments(events: Float64Array, qualifies: (count: number) => boolean): Generator<{ from: number; to: number; count: number }> {
+function* sweepSegments(
+  events: Float64Array,
+  qualifies: (count: number) => boolean,
+): Generator<{ from: number; to: number; count: number }> {
   let count = 0;
   for (let i = 0; i < events.length; ) {
     const at = Math.floor(events[i]! / 2);
@@ -176,7 +207,11 @@ function describeWindow(spans: readonly Span[], from: number, to: number): PeakW
   return { start, end, runIds: runIds.sort() };
 }
 
-function collectWindows(spans: readonly Span[], events: Float64Array, qualifies: (count: number) => boolean): PeakWindow[] {
+function collectWindows(
+  spans: readonly Span[],
+  events: Float64Array,
+  qualifies: (count: number) => boolean,
+): PeakWindow[] {
   const windows: PeakWindow[] = [];
   let last: { to: number; count: number; key: string } | undefined;
   for (const segment of sweepSegments(events, qualifies)) {

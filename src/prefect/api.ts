@@ -128,11 +128,28 @@ export function createPrefectApi(options: {
       try {
         const response = await attempt();
         const text = await response.text();
-        return { request, url, status: response.status, text, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
+        return {
+          request,
+          url,
+          status: response.status,
+          text,
+          startedAt: new Date(started).toISOString(),
+          durationMs: Date.now() - started,
+        };
       } catch (error) {
         const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-        const message = timeout.aborted ? `no answer within ${options.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (error as Error).message);
-        return { request, url, status: 0, text: '', startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, networkError: message };
+        const message = timeout.aborted
+          ? `no answer within ${options.timeoutMs} ms`
+          : (cause?.code ?? cause?.message ?? (error as Error).message);
+        return {
+          request,
+          url,
+          status: 0,
+          text: '',
+          startedAt: new Date(started).toISOString(),
+          durationMs: Date.now() - started,
+          networkError: message,
+        };
       }
     },
   };
@@ -141,14 +158,21 @@ export function createPrefectApi(options: {
 /** Throws an actionable error unless the response is a 2xx; returns the parsed JSON body. */
 export function expectJson(response: ApiResponse, what: string): unknown {
   if (response.status === 0) {
-    throw new RehearseError('API_UNREACHABLE', `the Prefect API at ${response.url.replace(response.request.path, '')} did not answer while ${what} (${response.networkError})`, {
-      hint: 'check PREFECT_API_URL, or start the local stack with `rehearse sandbox up`',
-    });
+    throw new RehearseError(
+      'API_UNREACHABLE',
+      `the Prefect API at ${response.url.replace(response.request.path, '')} did not answer while ${what} (${response.networkError})`,
+      {
+        hint: 'check PREFECT_API_URL, or start the local stack with `rehearse sandbox up`',
+      },
+    );
   }
   if (response.status < 200 || response.status >= 300) {
     throw new RehearseError('API_ERROR', `the Prefect API answered ${response.status} while ${what}`, {
       details: [`${response.request.method} ${response.url}`, response.text.slice(0, 400)],
-      hint: response.status === 401 || response.status === 403 ? 'set PREFECT_API_KEY to a key with access to this workspace' : 'see the details above',
+      hint:
+        response.status === 401 || response.status === 403
+          ? 'set PREFECT_API_KEY to a key with access to this workspace'
+          : 'see the details above',
     });
   }
   try {

@@ -1,5 +1,5 @@
-import type { Command } from '../process/command.js';
 import type { PrefectTarget } from '../context.js';
+import type { Command } from '../process/command.js';
 
 /** Pure builders of the Prefect CLI commands the runbook uses, corrected for Prefect 3. */
 
@@ -12,15 +12,35 @@ export interface PrefectCli {
 
 export function prefectCommand(cli: PrefectCli, args: string[], readOnly: boolean, timeoutMs = cli.timeoutMs): Command {
   const [file, ...prefix] = cli.base;
-  return { file: file ?? 'uv', args: [...prefix, ...args], cwd: cli.target.projectDir, env: cli.target.env, readOnly, timeoutMs };
+  return {
+    file: file ?? 'uv',
+    args: [...prefix, ...args],
+    cwd: cli.target.projectDir,
+    env: cli.target.env,
+    readOnly,
+    timeoutMs,
+  };
 }
 
 export const inspectDeploymentCommand = (cli: PrefectCli, fullName: string): Command =>
   prefectCommand(cli, ['deployment', 'inspect', fullName, '-o', 'json'], true);
 
-export function runDeploymentCommand(cli: PrefectCli, fullName: string, parameters: Record<string, unknown>, watchTimeoutSeconds: number, tags: string[] = []): Command {
+export function runDeploymentCommand(
+  cli: PrefectCli,
+  fullName: string,
+  parameters: Record<string, unknown>,
+  watchTimeoutSeconds: number,
+  tags: string[] = [],
+): Command {
   const args = [
-    'deployment', 'run', fullName, '--params', JSON.stringify(parameters), '--watch', '--watch-timeout', String(Math.round(watchTimeoutSeconds)),
+    'deployment',
+    'run',
+    fullName,
+    '--params',
+    JSON.stringify(parameters),
+    '--watch',
+    '--watch-timeout',
+    String(Math.round(watchTimeoutSeconds)),
     ...tags.flatMap((tag) => ['--tag', tag]),
   ];
   // The CLI's own watch timeout ends first; ours is the backstop for a hung process.

@@ -2,8 +2,14 @@ import { z } from 'zod';
 import { RehearseError } from '../errors.js';
 import { expectJson, type PrefectApi } from './api.js';
 import {
-  DeploymentSchema, FlowSchema, GlobalConcurrencyLimitSchema, WorkPoolSchema, WorkerSchema,
-  type Deployment, type GlobalConcurrencyLimit, type WorkPool,
+  type Deployment,
+  DeploymentSchema,
+  FlowSchema,
+  type GlobalConcurrencyLimit,
+  GlobalConcurrencyLimitSchema,
+  WorkerSchema,
+  type WorkPool,
+  WorkPoolSchema,
 } from './schemas.js';
 
 /** One small function per question asked of the Prefect API; each fails with what to do. */
@@ -33,22 +39,50 @@ export async function resolveDeploymentName(api: PrefectApi, name: string): Prom
   if (slash > 0) return { flow: name.slice(0, slash), deployment: name.slice(slash + 1) };
   const found = parseWith(
     z.array(DeploymentSchema),
-    expectJson(await api.request({ method: 'POST', path: '/deployments/filter', body: { deployments: { name: { any_: [name] } }, limit: 50 }, readOnly: true }), `looking up deployment ${name}`),
+    expectJson(
+      await api.request({
+        method: 'POST',
+        path: '/deployments/filter',
+        body: { deployments: { name: { any_: [name] } }, limit: 50 },
+        readOnly: true,
+      }),
+      `looking up deployment ${name}`,
+    ),
     'deployments',
   );
   if (found.length === 0) {
-    const all = parseWith(z.array(DeploymentSchema), expectJson(await api.request({ method: 'POST', path: '/deployments/filter', body: { limit: 20 }, readOnly: true }), 'listing deployments'), 'deployments');
+    const all = parseWith(
+      z.array(DeploymentSchema),
+      expectJson(
+        await api.request({ method: 'POST', path: '/deployments/filter', body: { limit: 20 }, readOnly: true }),
+        'listing deployments',
+      ),
+      'deployments',
+    );
     throw new RehearseError('NOT_FOUND', `no deployment named '${name}' on this server`, {
-      details: all.length ? [`deployments here: ${all.map((d) => d.name).join(', ')}`] : ['this server has no deployments'],
+      details: all.length
+        ? [`deployments here: ${all.map((d) => d.name).join(', ')}`]
+        : ['this server has no deployments'],
       hint: 'set --deployment (or "deployment" in rehearse.config) to one of them, as flow/deployment',
     });
   }
   const flows = parseWith(
     z.array(FlowSchema),
-    expectJson(await api.request({ method: 'POST', path: '/flows/filter', body: { flows: { id: { any_: found.map((d) => d.flow_id) } } }, readOnly: true }), 'looking up flows'),
+    expectJson(
+      await api.request({
+        method: 'POST',
+        path: '/flows/filter',
+        body: { flows: { id: { any_: found.map((d) => d.flow_id) } } },
+        readOnly: true,
+      }),
+      'looking up flows',
+    ),
     'flows',
   );
-  const refs = found.map((d) => ({ flow: flows.find((f) => f.id === d.flow_id)?.name ?? d.flow_id, deployment: d.name }));
+  const refs = found.map((d) => ({
+    flow: flows.find((f) => f.id === d.flow_id)?.name ?? d.flow_id,
+    deployment: d.name,
+  }));
   if (refs.length > 1) {
     throw new RehearseError('USAGE', `deployment name '${name}' is ambiguous`, {
       details: refs.map((r) => `  ${fullName(r)}`),
@@ -65,7 +99,11 @@ export interface DeploymentRecord {
 }
 
 export async function readDeployment(api: PrefectApi, ref: DeploymentRef): Promise<DeploymentRecord> {
-  const response = await api.request({ method: 'GET', path: `/deployments/name/${enc(ref.flow)}/${enc(ref.deployment)}`, readOnly: true });
+  const response = await api.request({
+    method: 'GET',
+    path: `/deployments/name/${enc(ref.flow)}/${enc(ref.deployment)}`,
+    readOnly: true,
+  });
   if (response.status === 404) {
     throw new RehearseError('NOT_FOUND', `deployment ${fullName(ref)} does not exist on ${api.baseUrl}`, {
       hint: 'check the name (flow/deployment), or deploy it first',
@@ -79,24 +117,42 @@ export async function readDeployment(api: PrefectApi, ref: DeploymentRef): Promi
 export async function readGlobalLimit(api: PrefectApi, name: string): Promise<GlobalConcurrencyLimit | undefined> {
   const response = await api.request({ method: 'GET', path: `/v2/concurrency_limits/${enc(name)}`, readOnly: true });
   if (response.status === 404) return undefined;
-  return parseWith(GlobalConcurrencyLimitSchema, expectJson(response, `reading global concurrency limit ${name}`), 'a global concurrency limit');
+  return parseWith(
+    GlobalConcurrencyLimitSchema,
+    expectJson(response, `reading global concurrency limit ${name}`),
+    'a global concurrency limit',
+  );
 }
 
-export async function readWorkPool(api: PrefectApi, name: string): Promise<{ pool: WorkPool; raw: string } | undefined> {
+export async function readWorkPool(
+  api: PrefectApi,
+  name: string,
+): Promise<{ pool: WorkPool; raw: string } | undefined> {
   const response = await api.request({ method: 'GET', path: `/work_pools/${enc(name)}`, readOnly: true });
   if (response.status === 404) return undefined;
-  return { pool: parseWith(WorkPoolSchema, expectJson(response, `reading work pool ${name}`), 'a work pool'), raw: response.text };
+  return {
+    pool: parseWith(WorkPoolSchema, expectJson(response, `reading work pool ${name}`), 'a work pool'),
+    raw: response.text,
+  };
 }
 
 export async function listWorkers(api: PrefectApi, pool: string): Promise<z.infer<typeof WorkerSchema>[]> {
-  const response = await api.request({ method: 'POST', path: `/work_pools/${enc(pool)}/workers/filter`, body: {}, readOnly: true });
+  const response = await api.request({
+    method: 'POST',
+    path: `/work_pools/${enc(pool)}/workers/filter`,
+    body: {},
+    readOnly: true,
+  });
   return parseWith(z.array(WorkerSchema), expectJson(response, `listing workers of ${pool}`), 'workers');
 }
 
 export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detail: string }> {
   const response = await api.request({ method: 'GET', path: '/health', readOnly: true });
   if (response.status === 0) return { ok: false, detail: response.networkError ?? 'no answer' };
-  return { ok: response.status === 200 && response.text.trim() === 'true', detail: `HTTP ${response.status} ${response.text.slice(0, 80)}` };
+  return {
+    ok: response.status === 200 && response.text.trim() === 'true',
+    detail: `HTTP ${response.status} ${response.text.slice(0, 80)}`,
+  };
 }
 
 export async function readServerVersion(api: PrefectApi): Promise<string | undefined> {

@@ -49,7 +49,9 @@ export function quoteArg(arg: string): string {
 
 /** The command as an operator would type it (with `withEnv`, the variables it sets first). */
 export function formatCommand(command: Command, options: { withEnv?: boolean } = {}): string {
-  const env = options.withEnv ? Object.entries(command.env ?? {}).map(([key, value]) => `${key}=${quoteArg(value)}`) : [];
+  const env = options.withEnv
+    ? Object.entries(command.env ?? {}).map(([key, value]) => `${key}=${quoteArg(value)}`)
+    : [];
   return [...env, command.file, ...command.args].map((part, i) => (i < env.length ? part : quoteArg(part))).join(' ');
 }
 

@@ -34,9 +34,10 @@ export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: No
         });
       }
       const result = await subprocess;
-      const spawnError = result.exitCode === undefined && !result.timedOut && !result.isCanceled && result.failed
-        ? (result.originalMessage ?? result.shortMessage)
-        : undefined;
+      const spawnError =
+        result.exitCode === undefined && !result.timedOut && !result.isCanceled && result.failed
+          ? (result.originalMessage ?? result.shortMessage)
+          : undefined;
       return {
         command,
         exitCode: result.exitCode ?? null,

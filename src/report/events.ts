@@ -1,5 +1,5 @@
-import type { Check } from '../guardrails/verdict.js';
 import type { StepRecord, Summary } from '../evidence/summary.js';
+import type { Check } from '../guardrails/verdict.js';
 
 /** What core code says; reporters decide how it looks. Core code never prints. */
 export type RehearseEvent =

@@ -4,7 +4,11 @@ import type { StepRecord, Summary } from '../evidence/summary.js';
 import type { CommandResult, Reporter } from './events.js';
 
 const escapeXml = (text: string): string =>
-  text.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch] as string)
+  text
+    .replace(
+      /[<>&"']/g,
+      (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch] as string,
+    )
     // eslint-disable-next-line no-control-regex
     .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
 
@@ -32,16 +36,18 @@ export function renderJunit(raw: Summary, redact: Redactor): string {
     ...checks.map((c) => {
       const head = `    <testcase classname="rehearse.guardrails.${xml(c.step)}" name="${xml(c.id)}">`;
       const detail = xml(`expected ${JSON.stringify(c.expected ?? null)}, found ${JSON.stringify(c.actual ?? null)}`);
-      if (c.verdict === 'fail') return `${head}<failure message="${xml(c.reason)}" type="guardrail">${detail}</failure></testcase>`;
-      if (c.verdict === 'inconclusive') return `${head}<skipped message="${xml(`inconclusive: ${c.reason}`)}"/></testcase>`;
+      if (c.verdict === 'fail')
+        return `${head}<failure message="${xml(c.reason)}" type="guardrail">${detail}</failure></testcase>`;
+      if (c.verdict === 'inconclusive')
+        return `${head}<skipped message="${xml(`inconclusive: ${c.reason}`)}"/></testcase>`;
       return `${head}</testcase>`;
     }),
   ];
   const total = summary.steps.length + checks.length;
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="rehearse" tests="${total}" failures="${failures}" errors="${errors}" skipped="${skipped}">\n` +
-      `  <testsuite name="rehearse ${xml(summary.bundle)}" tests="${total}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${summary.createdAt}">\n` +
-      `${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`
+    `  <testsuite name="rehearse ${xml(summary.bundle)}" tests="${total}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${summary.createdAt}">\n` +
+    `${cases.join('\n')}\n  </testsuite>\n</testsuites>\n`
   );
 }
 

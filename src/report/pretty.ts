@@ -18,12 +18,18 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 
 function verdictLabel(c: ChalkInstance, verdict: Verdict | 'error' | 'skipped' | 'incomplete'): string {
   switch (verdict) {
-    case 'pass': return c.green('PASS');
-    case 'fail': return c.red.bold('FAIL');
-    case 'inconclusive': return c.yellow('INCONCLUSIVE');
-    case 'incomplete': return c.yellow('INCOMPLETE');
-    case 'skipped': return c.dim('SKIPPED');
-    default: return c.red('ERROR');
+    case 'pass':
+      return c.green('PASS');
+    case 'fail':
+      return c.red.bold('FAIL');
+    case 'inconclusive':
+      return c.yellow('INCONCLUSIVE');
+    case 'incomplete':
+      return c.yellow('INCOMPLETE');
+    case 'skipped':
+      return c.dim('SKIPPED');
+    default:
+      return c.red('ERROR');
   }
 }
 
@@ -46,7 +52,8 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
     if (live && options.live) options.stream.write('\r\x1b[2K');
   }
   function drawLive(): void {
-    if (live && options.live) options.stream.write(`\r\x1b[2K${c.cyan('…')} ${live.text} ${c.dim(seconds(Date.now() - live.started))}`);
+    if (live && options.live)
+      options.stream.write(`\r\x1b[2K${c.cyan('…')} ${live.text} ${c.dim(seconds(Date.now() - live.started))}`);
   }
   function startLive(text: string): void {
     stopLive();
@@ -71,7 +78,11 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
     const summary = result.summary;
     if (!summary) return;
     out('');
-    const rows: [string, string, string][] = summary.steps.map((s: StepRecord) => [s.name, verdictLabel(c, s.verdict), seconds(s.durationMs)]);
+    const rows: [string, string, string][] = summary.steps.map((s: StepRecord) => [
+      s.name,
+      verdictLabel(c, s.verdict),
+      seconds(s.durationMs),
+    ]);
     for (const check of summary.checks) rows.push([`  ${check.id}`, verdictLabel(c, check.verdict), '']);
     const width = Math.max(...rows.map((r) => r[0].length), 10);
     out(c.bold(`${'step / check'.padEnd(width)}  verdict`));
@@ -107,7 +118,8 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
         case 'step-end': {
           stopLive();
           const r = event.record;
-          if (r.error) out(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
+          if (r.error)
+            out(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
           out(`  ${c.dim(`${r.name} ${r.status} in ${seconds(r.durationMs)}`)}`);
           break;
         }
@@ -130,11 +142,17 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
           if (r.bundle) out(`${c.dim('bundle:')} ${r.bundle}`);
           if (r.dryRun) {
             const planned = r.summary?.steps.flatMap((step) => step.commands).filter((c) => c.planned).length ?? 0;
-            out(`${c.bold('dry run:')} ${planned} command(s) above would run; read-only ones ran, nothing was triggered or written ${c.dim(`(exit ${r.exitCode})`)}`);
+            out(
+              `${c.bold('dry run:')} ${planned} command(s) above would run; read-only ones ran, nothing was triggered or written ${c.dim(`(exit ${r.exitCode})`)}`,
+            );
           } else if (r.summary?.status === 'partial') {
-            out(`${c.bold(`${r.command}:`)} ${verdictLabel(c, exitVerdict(r.exitCode))} ${c.dim(`(exit ${r.exitCode}; the bundle is partial until every step has run, e.g. by rehearse backfill)`)}`);
+            out(
+              `${c.bold(`${r.command}:`)} ${verdictLabel(c, exitVerdict(r.exitCode))} ${c.dim(`(exit ${r.exitCode}; the bundle is partial until every step has run, e.g. by rehearse backfill)`)}`,
+            );
           } else if (r.summary) {
-            out(`${c.bold('verdict:')} ${verdictLabel(c, r.summary.verdict)} ${c.dim(`(bundle ${r.summary.status}, exit ${r.exitCode})`)}`);
+            out(
+              `${c.bold('verdict:')} ${verdictLabel(c, r.summary.verdict)} ${c.dim(`(bundle ${r.summary.status}, exit ${r.exitCode})`)}`,
+            );
           }
           break;
         }

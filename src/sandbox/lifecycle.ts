@@ -229,4 +229,3 @@ export async function sandboxDown(stateDir: string, options: { purge?: boolean }
   if (options.purge) await fs.remove(stateDir);
   return { stopped, wasRunning: state !== undefined };
 }
-

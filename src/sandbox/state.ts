@@ -6,7 +6,13 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../evidence/fsatomic.js';
 
 /** The stand-in hotpass project shipped with rehearse. */
-export const FIXTURE_PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'hotpass');
+export const FIXTURE_PROJECT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'fixtures',
+  'hotpass',
+);
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.REHEARSE_SANDBOX_HOME) return path.resolve(env.REHEARSE_SANDBOX_HOME);

@@ -5,8 +5,8 @@ import { updateNotes } from '../evidence/notes.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import { readFlowRuns } from '../prefect/runs.js';
-import { collectStateHistories, planWithoutRuns, selectRuns, STATE_HISTORY_FILE } from './histories.js';
-import { stepData, type Step } from './step.js';
+import { collectStateHistories, planWithoutRuns, STATE_HISTORY_FILE, selectRuns } from './histories.js';
+import { type Step, stepData } from './step.js';
 
 export const METADATA_FILE = 'metadata.json';
 
@@ -36,11 +36,14 @@ export function captureStep(options: CaptureOptions): Step {
     name: 'capture',
     title: 'capture run metadata, state histories and the run page',
     async run(ctx, bundle, summary) {
-      if (planWithoutRuns(ctx, summary, options.flowRunIds, [
-        `POST ${ctx.prefect.apiUrl}/flow_runs/filter (the rehearsal's runs) > ${METADATA_FILE}`,
-        `GET ${ctx.prefect.apiUrl}/flow_run_states/?flow_run_id=<each run> > ${STATE_HISTORY_FILE}`,
-        `chromium --headless <run page> > ${SCREENSHOT_FILE}`,
-      ])) return { checks: [], files: [] };
+      if (
+        planWithoutRuns(ctx, summary, options.flowRunIds, [
+          `POST ${ctx.prefect.apiUrl}/flow_runs/filter (the rehearsal's runs) > ${METADATA_FILE}`,
+          `GET ${ctx.prefect.apiUrl}/flow_run_states/?flow_run_id=<each run> > ${STATE_HISTORY_FILE}`,
+          `chromium --headless <run page> > ${SCREENSHOT_FILE}`,
+        ])
+      )
+        return { checks: [], files: [] };
       const selection = selectRuns(summary, options.flowRunIds);
       const primary = selection.rehearsalRunIds[0] as string;
       const runs = await readFlowRuns(ctx.api, selection.rehearsalRunIds);
@@ -73,20 +76,57 @@ export function captureStep(options: CaptureOptions): Step {
       let check: Check;
       if (shot.status === 'reused') {
         files.push(SCREENSHOT_FILE);
-        check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'pass', reason: `${shot.width}x${shot.height} of ${shot.url}, taken as the run ended${shot.matchedText ? `, showing ${shot.matchedText}` : ''}` };
+        check = {
+          id: 'evidence.screenshot',
+          step: 'capture',
+          title: 'screenshot of the run page',
+          verdict: 'pass',
+          reason: `${shot.width}x${shot.height} of ${shot.url}, taken as the run ended${shot.matchedText ? `, showing ${shot.matchedText}` : ''}`,
+        };
       } else if (shot.status === 'captured') {
         files.push(await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(`${shotFile}.new`), now));
         await fs.remove(`${shotFile}.new`);
-        check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'pass', reason: `${shot.width}x${shot.height} of ${url}${shot.matchedText ? ` showing ${shot.matchedText}` : ''}` };
+        check = {
+          id: 'evidence.screenshot',
+          step: 'capture',
+          title: 'screenshot of the run page',
+          verdict: 'pass',
+          reason: `${shot.width}x${shot.height} of ${url}${shot.matchedText ? ` showing ${shot.matchedText}` : ''}`,
+        };
       } else {
-        check = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page', verdict: 'inconclusive', reason: `no screenshot: ${shot.reason}` };
+        check = {
+          id: 'evidence.screenshot',
+          step: 'capture',
+          title: 'screenshot of the run page',
+          verdict: 'inconclusive',
+          reason: `no screenshot: ${shot.reason}`,
+        };
       }
       const transitions = histories.runs.reduce((n, r) => n + r.states.length, 0);
-      files.push(await updateNotes(bundle, 'capture', 'Capture', [
-        `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,
-        shot.status !== 'missing' ? `Screenshot of ${shot.url} in ${SCREENSHOT_FILE}.` : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
-      ].join('\n\n'), now));
-      return { checks: [check], files, data: { flowRunIds: selection.rehearsalRunIds, runsWithHistory: histories.runs.length, screenshot: shot.status, url } };
+      files.push(
+        await updateNotes(
+          bundle,
+          'capture',
+          'Capture',
+          [
+            `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,
+            shot.status !== 'missing'
+              ? `Screenshot of ${shot.url} in ${SCREENSHOT_FILE}.`
+              : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
+          ].join('\n\n'),
+          now,
+        ),
+      );
+      return {
+        checks: [check],
+        files,
+        data: {
+          flowRunIds: selection.rehearsalRunIds,
+          runsWithHistory: histories.runs.length,
+          screenshot: shot.status,
+          url,
+        },
+      };
     },
   };
 }

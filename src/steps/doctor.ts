@@ -38,7 +38,10 @@ import type { Step } from './step.js';
 const lastLine = (text: string): string => text.trim().split('\n').at(-1) ?? '';
 
 /** A worker is live when it has sent a heartbeat within three of its own intervals. */
-export function isLive(worker: { last_heartbeat_time?: string | null; heartbeat_interval_seconds?: unknown; status?: string | null }, now: Date): boolean {
+export function isLive(
+  worker: { last_heartbeat_time?: string | null; heartbeat_interval_seconds?: unknown; status?: string | null },
+  now: Date,
+): boolean {
   if (!worker.last_heartbeat_time) return false;
   const interval = typeof worker.heartbeat_interval_seconds === 'number' ? worker.heartbeat_interval_seconds : 30;
   return now.getTime() - Date.parse(worker.last_heartbeat_time) <= interval * 3 * 1000 && worker.status !== 'OFFLINE';
@@ -232,7 +235,14 @@ async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serve
   const url = ctx.prefect.apiUrl;
   const checks: DoctorCheck[] = [];
   if (isPrefectCloud(url) && !ctx.env.PREFECT_API_KEY) {
-    checks.push(bad('api.key', 'API key for Prefect Cloud', `${url} is Prefect Cloud and PREFECT_API_KEY is not set`, 'export PREFECT_API_KEY=<a key with access to this workspace>'));
+    checks.push(
+      bad(
+        'api.key',
+        'API key for Prefect Cloud',
+        `${url} is Prefect Cloud and PREFECT_API_KEY is not set`,
+        'export PREFECT_API_KEY=<a key with access to this workspace>',
+      ),
+    );
   }
   const health = await checkHealth(ctx.api);
   if (!health.ok) {

@@ -27,14 +27,21 @@ export function planWithoutRuns(ctx: Context, summary: Summary, explicit: string
   const run = stepData(summary, 'run') ?? {};
   const known = explicit.length > 0 || (Array.isArray(run.flowRunIds) && run.flowRunIds.length > 0);
   if (!ctx.flags.dryRun || known) return false;
-  for (const line of what) ctx.reporter.emit({ type: 'command-start', step: ctx.currentStep, display: line, dryRun: true });
+  for (const line of what)
+    ctx.reporter.emit({ type: 'command-start', step: ctx.currentStep, display: line, dryRun: true });
   return true;
 }
 
 /** The rehearsal's runs, from the run step's record or from --flow-run; with allRuns, none are needed. */
-export function selectRuns(summary: Summary, explicit: string[], options: { allRuns?: boolean; deploymentId?: string } = {}): RunSelection {
+export function selectRuns(
+  summary: Summary,
+  explicit: string[],
+  options: { allRuns?: boolean; deploymentId?: string } = {},
+): RunSelection {
   const run = stepData(summary, 'run') ?? {};
-  const fromRun = Array.isArray(run.flowRunIds) ? run.flowRunIds.filter((id): id is string => typeof id === 'string') : [];
+  const fromRun = Array.isArray(run.flowRunIds)
+    ? run.flowRunIds.filter((id): id is string => typeof id === 'string')
+    : [];
   const ids = explicit.length ? explicit : fromRun;
   if (ids.length === 0 && !options.allRuns) {
     throw new RehearseError('USAGE', 'no flow runs to look at: this bundle has no run step', {
@@ -42,7 +49,7 @@ export function selectRuns(summary: Summary, explicit: string[], options: { allR
     });
   }
   return {
-    deploymentId: typeof run.deploymentId === 'string' ? run.deploymentId : options.deploymentId ?? null,
+    deploymentId: typeof run.deploymentId === 'string' ? run.deploymentId : (options.deploymentId ?? null),
     rehearsalRunIds: ids,
     startedAt: typeof run.startedAt === 'string' ? run.startedAt : null,
   };
@@ -81,8 +88,18 @@ export async function collectStateHistories(
   const histories = await mapLimited(ids, 8, async (id) => {
     const states = await readStateHistory(ctx.api, id);
     done += 1;
-    if (done % 100 === 0) ctx.reporter.emit({ type: 'waiting', step: ctx.currentStep, message: `read ${done} of ${ids.length} state histories` });
-    return { runId: id, ...(names.has(id) ? { runName: names.get(id) as string } : {}), rehearsal: rehearsal.has(id), states: states.map((s) => ({ id: s.id, timestamp: s.timestamp, type: s.type, name: s.name ?? null })) };
+    if (done % 100 === 0)
+      ctx.reporter.emit({
+        type: 'waiting',
+        step: ctx.currentStep,
+        message: `read ${done} of ${ids.length} state histories`,
+      });
+    return {
+      runId: id,
+      ...(names.has(id) ? { runName: names.get(id) as string } : {}),
+      rehearsal: rehearsal.has(id),
+      states: states.map((s) => ({ id: s.id, timestamp: s.timestamp, type: s.type, name: s.name ?? null })),
+    };
   });
   return {
     asOf: findServerAsOf(histories, ctx.now()),

@@ -4,7 +4,7 @@ import { RehearseError } from '../errors.js';
 import { writeEvidence } from '../evidence/bundle.js';
 import { DEPLOYMENT_FILE, manifestCopyOf } from '../evidence/files.js';
 import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
-import { judgeDeployment, type GlobalLimitLookup } from '../guardrails/deployment.js';
+import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { inspectDeploymentCommand } from '../prefect/commands.js';
 import { fullName, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
@@ -25,14 +25,22 @@ export const inspectStep: Step = {
     const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
     const [cliResult, apiRecord] = await Promise.all([
       ctx.runner.run(inspectDeploymentCommand(cliOf(ctx), fullName(ref))),
-      readDeployment(ctx.api, ref).then((value) => ({ value }), (error: unknown) => ({ error })),
+      readDeployment(ctx.api, ref).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
     ]);
     assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
     if ('error' in apiRecord) {
       // Keep what the CLI printed (often Prefect's own error text) before giving up.
       const file = await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, ctx.now());
       const error = apiRecord.error;
-      if (error instanceof RehearseError) throw new RehearseError(error.code, error.message, { details: error.details, ...(error.hint ? { hint: error.hint } : {}), data: { files: [file] } });
+      if (error instanceof RehearseError)
+        throw new RehearseError(error.code, error.message, {
+          details: error.details,
+          ...(error.hint ? { hint: error.hint } : {}),
+          data: { files: [file] },
+        });
       throw error;
     }
     const record = apiRecord.value;
@@ -40,9 +48,10 @@ export const inspectStep: Step = {
     const key = deployment.parameters.concurrency_key;
     // The limit the manifest promises; a drifted key is its own check, so each breakage names one check.
     const limitName = expected.concurrencyKey ?? (typeof key === 'string' ? key : undefined);
-    const lookup: GlobalLimitLookup = limitName === undefined
-      ? { name: undefined }
-      : { name: limitName, limit: /[/%&><]/.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName) };
+    const lookup: GlobalLimitLookup =
+      limitName === undefined
+        ? { name: undefined }
+        : { name: limitName, limit: /[/%&><]/.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName) };
     const checks = judgeDeployment(expected, deployment, lookup);
 
     const now = ctx.now();
@@ -55,13 +64,19 @@ export const inspectStep: Step = {
     const cliNotes: string[] = [];
     const parsed = parseCliJson(cliResult);
     if (!parsed.ok) {
-      cliNotes.push(`\`prefect deployment inspect\` ${parsed.reason}; its output is kept in ${INSPECT_LOG}, and ${DEPLOYMENT_FILE} holds the API's record.`);
+      cliNotes.push(
+        `\`prefect deployment inspect\` ${parsed.reason}; its output is kept in ${INSPECT_LOG}, and ${DEPLOYMENT_FILE} holds the API's record.`,
+      );
     } else {
       const { automations: _automations, ...cliRecord } = parsed.value as Record<string, unknown>;
       const changed = diffPaths(JSON.parse(record.raw), cliRecord).filter((p) => !VOLATILE.has(p));
-      if (changed.length > 0) cliNotes.push(`\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's exact record and the CLI's output is in ${INSPECT_LOG}.`);
+      if (changed.length > 0)
+        cliNotes.push(
+          `\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's exact record and the CLI's output is in ${INSPECT_LOG}.`,
+        );
     }
-    if (cliNotes.length > 0) files.push(await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, now));
+    if (cliNotes.length > 0)
+      files.push(await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, now));
     const body = [
       `Deployment \`${fullName(ref)}\` (${deployment.id}) against \`${expected.source}\`.`,
       '',

@@ -36,6 +36,8 @@ export function parseDeployArgs(args: readonly string[]): DeployInvocation {
     const arg = args[i] ?? '';
     const eq = arg.indexOf('=');
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    // A flag's value is either after '=' or the next argument, which the loop then skips.
+    // biome-ignore lint/suspicious/noAssignInExpressions: advancing past the value is the point
     const value = (): string | undefined => (eq > 0 ? arg.slice(eq + 1) : args[(i += 1)]);
     if (flag === '--manifest-dir') found.manifestDir = value();
     else if (flag === '--flow') found.flows.push(value() ?? '');

@@ -60,7 +60,9 @@ export function rejectedOptions(output: string): string[] {
     const named = tokens.filter((token) => FLAG.test(token));
     flags.push(...(named.length > 0 ? named : tokens));
   }
-  for (const match of output.matchAll(/(?:no such option|unknown option)s?\b[:\s]*['"`‘]?(-{1,2}[A-Za-z0-9][\w-]*)/gi)) {
+  for (const match of output.matchAll(
+    /(?:no such option|unknown option)s?\b[:\s]*['"`‘]?(-{1,2}[A-Za-z0-9][\w-]*)/gi,
+  )) {
     if (match[1]) flags.push(match[1]);
   }
   return [...new Set(flags.map((flag) => flag.replace(/=.*$/, '')))];

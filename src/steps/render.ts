@@ -38,7 +38,10 @@ function driftMarkdown(rows: DriftRow[], sources: { repo: string; staging: strin
   return [
     `${drifted.length} of ${rows.length} keys differ between ${between}:`,
     '',
-    table(['key', 'repository', 'staging render', 'live'], drifted.map((r) => [r.key, shown(r.repo), shown(r.rendered), shown(r.live)])),
+    table(
+      ['key', 'repository', 'staging render', 'live'],
+      drifted.map((r) => [r.key, shown(r.repo), shown(r.rendered), shown(r.live)]),
+    ),
   ].join('\n');
 }
 

@@ -1,9 +1,9 @@
-import { forStep, type Context } from '../context.js';
-import { writeChecksumManifest, type Bundle } from '../evidence/bundle.js';
-import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
-import { type BundleStatus, type StepRecord, type Summary } from '../evidence/summary.js';
+import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
-import { worstVerdict, type Check } from '../guardrails/verdict.js';
+import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
+import type { BundleStatus, StepRecord, Summary } from '../evidence/summary.js';
+import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
+import { type Check, worstVerdict } from '../guardrails/verdict.js';
 import type { Step } from './step.js';
 
 /** A step, or steps that do not depend on each other and run side by side. */
@@ -44,7 +44,12 @@ function writtenBefore(error: RehearseError): string[] {
   return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
 }
 
-async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summary): Promise<{ record: StepRecord; error?: RehearseError; interrupted: boolean }> {
+async function runOne(
+  parent: Context,
+  bundle: Bundle,
+  step: Step,
+  summary: Summary,
+): Promise<{ record: StepRecord; error?: RehearseError; interrupted: boolean }> {
   const ctx = forStep(parent, step.name);
   const started = ctx.now();
   ctx.reporter.emit({ type: 'step-start', step: step.name, title: step.title });
@@ -53,21 +58,41 @@ async function runOne(parent: Context, bundle: Bundle, step: Step, summary: Summ
     const output = await step.run(ctx, bundle, summary);
     output.checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
     const record: StepRecord = {
-      name: step.name, title: step.title,
+      name: step.name,
+      title: step.title,
       status: output.skipped ? 'skipped' : 'ok',
       verdict: output.skipped ? 'skipped' : output.checks.length ? worstVerdict(output.checks) : 'pass',
-      startedAt: started.toISOString(), durationMs: elapsed(), files: output.files, commands: ctx.journal, checks: output.checks,
-      ...(output.data || output.skipped ? { data: { ...output.data, ...(output.skipped ? { skipped: output.skipped } : {}) } } : {}),
+      startedAt: started.toISOString(),
+      durationMs: elapsed(),
+      files: output.files,
+      commands: ctx.journal,
+      checks: output.checks,
+      ...(output.data || output.skipped
+        ? { data: { ...output.data, ...(output.skipped ? { skipped: output.skipped } : {}) } }
+        : {}),
     };
     return { record, interrupted: false };
   } catch (caught) {
     const interrupted = ctx.signal.aborted;
     if (!isRehearseError(caught) && !interrupted) throw caught;
-    const failure = isRehearseError(caught) ? caught : new RehearseError('INTERRUPTED', 'interrupted', { cause: caught });
+    const failure = isRehearseError(caught)
+      ? caught
+      : new RehearseError('INTERRUPTED', 'interrupted', { cause: caught });
     const record: StepRecord = {
-      name: step.name, title: step.title, status: interrupted ? 'interrupted' : 'error', verdict: 'error',
-      startedAt: started.toISOString(), durationMs: elapsed(), files: writtenBefore(failure), commands: ctx.journal, checks: [],
-      error: { code: failure.code, message: bundle.redact(failure.message), ...(failure.hint ? { hint: failure.hint } : {}) },
+      name: step.name,
+      title: step.title,
+      status: interrupted ? 'interrupted' : 'error',
+      verdict: 'error',
+      startedAt: started.toISOString(),
+      durationMs: elapsed(),
+      files: writtenBefore(failure),
+      commands: ctx.journal,
+      checks: [],
+      error: {
+        code: failure.code,
+        message: bundle.redact(failure.message),
+        ...(failure.hint ? { hint: failure.hint } : {}),
+      },
       ...(failure.data ? { data: failure.data } : {}),
     };
     return { record, error: failure, interrupted };
@@ -87,7 +112,13 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
 }
 
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
-export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], initial: Summary, options: { wholeRehearsal: boolean; existingBundle?: boolean }): Promise<StepsOutcome> {
+export async function runSteps(
+  ctx: Context,
+  bundle: Bundle,
+  stages: Stage[],
+  initial: Summary,
+  options: { wholeRehearsal: boolean; existingBundle?: boolean },
+): Promise<StepsOutcome> {
   let summary: Summary = { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
@@ -129,7 +160,11 @@ export async function runSteps(ctx: Context, bundle: Bundle, stages: Stage[], in
   }
   const status = finalStatus(summary, stoppedBy, options.wholeRehearsal, initial.status, initial.sealed);
   const ran = new Set<string>(stages.flat().map((step) => step.name));
-  const exitCode = exitCodeFor(error, stoppedBy === 'interrupt', summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks));
+  const exitCode = exitCodeFor(
+    error,
+    stoppedBy === 'interrupt',
+    summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks),
+  );
   // A finished rehearsal is sealed: from now on only its upload may touch it.
   // A sealed bundle keeps the exit code of its rehearsal: filing it by hand is not the rehearsal.
   const recordedExit = initial.sealed ? initial.exitCode : exitCode;

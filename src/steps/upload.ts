@@ -39,7 +39,10 @@ export function resolveUploadTarget(ctx: Context, to: string | undefined): Uploa
   const chosen = to ?? ctx.config.upload.to;
   if (chosen === undefined || chosen.trim() === '') return undefined;
   const { endpoint, region } = ctx.config.upload;
-  return parseUploadTarget(isUrl(chosen) ? chosen : path.resolve(ctx.cwd, chosen), { ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) });
+  return parseUploadTarget(isUrl(chosen) ? chosen : path.resolve(ctx.cwd, chosen), {
+    ...(endpoint ? { endpoint } : {}),
+    ...(region ? { region } : {}),
+  });
 }
 
 /** Where uploadBundle puts the bundle, known before anything is sent (a dry run prints it). */
@@ -93,9 +96,13 @@ async function listUploadFiles(ctx: Context, bundle: Bundle, summary: Summary): 
   if (stale !== undefined) {
     const changed = stale;
     if (summary.sealed) {
-      throw new RehearseError('BUNDLE_INVALID', `bundle ${bundle.name} is sealed but its files no longer match ${CHECKSUM_FILE}: ${changed.join(', ')}`, {
-        hint: `run rehearse verify ${bundle.dir} to see what changed; a sealed bundle is never rewritten`,
-      });
+      throw new RehearseError(
+        'BUNDLE_INVALID',
+        `bundle ${bundle.name} is sealed but its files no longer match ${CHECKSUM_FILE}: ${changed.join(', ')}`,
+        {
+          hint: `run rehearse verify ${bundle.dir} to see what changed; a sealed bundle is never rewritten`,
+        },
+      );
     }
     ctx.reporter.emit({
       type: 'info',
@@ -142,8 +149,14 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
     key: `rehearse:upload:${bundle.name} ${locationFrom(log, destination, ctx.cwd)}`,
     text: `Backfill guardrail rehearsal ${bundle.name}: verdict ${verdict}, evidence at \`${locationFrom(log, destination, ctx.cwd)}\``,
   });
-  for (const [entry, rel] of [[linked, ledgers.rehearsalPlan], [logged, ledgers.nextStepsLog]] as const) {
-    ctx.reporter.emit({ type: 'info', message: entry.added ? `${rel}: added ${entry.line}` : `${rel}: already there, ${entry.line}` });
+  for (const [entry, rel] of [
+    [linked, ledgers.rehearsalPlan],
+    [logged, ledgers.nextStepsLog],
+  ] as const) {
+    ctx.reporter.emit({
+      type: 'info',
+      message: entry.added ? `${rel}: added ${entry.line}` : `${rel}: already there, ${entry.line}`,
+    });
   }
 }
 
@@ -197,17 +210,28 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       const target = resolveUploadTarget(ctx, options.to);
       if (!target) {
         if (!options.optional) throw new RehearseError('USAGE', 'no upload target', { hint: NO_TARGET_HINT });
-        ctx.reporter.emit({ type: 'info', message: `no upload target, so the bundle stays at ${bundle.dir} (${NO_TARGET_HINT})` });
+        ctx.reporter.emit({
+          type: 'info',
+          message: `no upload target, so the bundle stays at ${bundle.dir} (${NO_TARGET_HINT})`,
+        });
         return { checks: [], files: [], skipped: 'no upload target' };
       }
       const files = await listUploadFiles(ctx, bundle, summary);
       const destination = destinationOf(target, bundle.name);
       if (ctx.flags.dryRun) {
-        ctx.reporter.emit({ type: 'command-start', step: 'upload', display: `upload ${plural(files.length, 'file')} to ${destination}`, dryRun: true });
+        ctx.reporter.emit({
+          type: 'command-start',
+          step: 'upload',
+          display: `upload ${plural(files.length, 'file')} to ${destination}`,
+          dryRun: true,
+        });
         return { checks: [], files: [] };
       }
       if (summary.status === 'interrupted' || summary.status === 'failed-to-run') {
-        ctx.reporter.emit({ type: 'info', message: `uploading a bundle whose summary.json says ${summary.status}; the far copy says so too` });
+        ctx.reporter.emit({
+          type: 'info',
+          message: `uploading a bundle whose summary.json says ${summary.status}; the far copy says so too`,
+        });
       }
       ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
       const report = await uploadBundle({
@@ -220,20 +244,36 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       });
       ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
       if (report.mismatches.length > 0) {
-        throw new RehearseError('COMMAND_FAILED', `${plural(report.mismatches.length, 'file')} did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`, {
-          hint: 'rerun rehearse upload to send them again; if they still differ, something on the far side rewrites them',
-          details: report.mismatches.map((m) => `${m.path}: expected sha256 ${m.expected}, found ${m.found ?? 'nothing'}`),
-          data: { destination: report.destination, mismatches: report.mismatches },
-        });
+        throw new RehearseError(
+          'COMMAND_FAILED',
+          `${plural(report.mismatches.length, 'file')} did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`,
+          {
+            hint: 'rerun rehearse upload to send them again; if they still differ, something on the far side rewrites them',
+            details: report.mismatches.map(
+              (m) => `${m.path}: expected sha256 ${m.expected}, found ${m.found ?? 'nothing'}`,
+            ),
+            data: { destination: report.destination, mismatches: report.mismatches },
+          },
+        );
       }
       await fileInLedgers(ctx, bundle, summary, report.destination);
       return {
-        checks: [{
-          id: 'evidence.upload', step: 'upload', title: 'bundle uploaded and verified', verdict: 'pass',
-          reason: `${plural(report.verified, 'file')} verified at ${report.destination}`,
-        }],
+        checks: [
+          {
+            id: 'evidence.upload',
+            step: 'upload',
+            title: 'bundle uploaded and verified',
+            verdict: 'pass',
+            reason: `${plural(report.verified, 'file')} verified at ${report.destination}`,
+          },
+        ],
         files: [],
-        data: { destination: report.destination, uploaded: report.uploaded, skipped: report.skipped, verified: report.verified },
+        data: {
+          destination: report.destination,
+          uploaded: report.uploaded,
+          skipped: report.skipped,
+          verified: report.verified,
+        },
       };
     },
     // The far copy's summary.json must say what the local one says once the rehearsal is settled.
@@ -250,9 +290,13 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
         ...limits(ctx),
       });
       if (report.mismatches.length > 0) {
-        throw new RehearseError('COMMAND_FAILED', `the final summary did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`, {
-          hint: 'rerun rehearse upload for this bundle',
-        });
+        throw new RehearseError(
+          'COMMAND_FAILED',
+          `the final summary did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`,
+          {
+            hint: 'rerun rehearse upload for this bundle',
+          },
+        );
       }
       ctx.reporter.emit({
         type: 'info',

@@ -41,12 +41,25 @@ export interface ValidateOptions {
   allRuns: boolean;
 }
 
-async function loadHistories(ctx: Parameters<Step['run']>[0], bundleDir: string, summary: Parameters<Step['run']>[2], options: ValidateOptions, deploymentId: string): Promise<{ histories: StateHistoryFile; fresh: boolean }> {
+async function loadHistories(
+  ctx: Parameters<Step['run']>[0],
+  bundleDir: string,
+  summary: Parameters<Step['run']>[2],
+  options: ValidateOptions,
+  deploymentId: string,
+): Promise<{ histories: StateHistoryFile; fresh: boolean }> {
   const file = path.join(bundleDir, STATE_HISTORY_FILE);
   if (options.flowRunIds.length === 0 && !options.allRuns && (await fs.pathExists(file))) {
     return { histories: (await fs.readJson(file)) as StateHistoryFile, fresh: false };
   }
-  return { histories: await collectStateHistories(ctx, selectRuns(summary, options.flowRunIds, { allRuns: options.allRuns, deploymentId }), { allRuns: options.allRuns }), fresh: true };
+  return {
+    histories: await collectStateHistories(
+      ctx,
+      selectRuns(summary, options.flowRunIds, { allRuns: options.allRuns, deploymentId }),
+      { allRuns: options.allRuns },
+    ),
+    fresh: true,
+  };
 }
 
 /** Runbook step 5: prove from what Prefect recorded that no more runs ran at once than the guardrails allow. */
@@ -65,7 +78,10 @@ export function validateStep(options: ValidateOptions): Step {
       )
         return { checks: [], files: [] };
       const runData = stepData(summary, 'run') ?? {};
-      const ref = await resolveDeploymentName(ctx.api, typeof runData.fullName === 'string' ? runData.fullName : ctx.config.deployment);
+      const ref = await resolveDeploymentName(
+        ctx.api,
+        typeof runData.fullName === 'string' ? runData.fullName : ctx.config.deployment,
+      );
       const [{ deployment }, expected] = await Promise.all([
         readDeployment(ctx.api, ref),
         loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest),
@@ -77,10 +93,16 @@ export function validateStep(options: ValidateOptions): Step {
         readWorkPool(ctx.api, poolName),
         key && !/[/%&><]/.test(key) ? readGlobalLimit(ctx.api, key) : Promise.resolve(undefined),
       ]);
-      if (!pool) throw new RehearseError('NOT_FOUND', `work pool ${poolName} does not exist on ${ctx.api.baseUrl}`, { hint: 'check --work-pool, or the deployment\'s work pool' });
+      if (!pool)
+        throw new RehearseError('NOT_FOUND', `work pool ${poolName} does not exist on ${ctx.api.baseUrl}`, {
+          hint: "check --work-pool, or the deployment's work pool",
+        });
       const now = ctx.now();
-      const files = [await writeEvidence(bundle, WORK_POOL_FILE, `${JSON.stringify(JSON.parse(pool.raw), null, 2)}\n`, now)];
-      if (fresh) files.push(await writeEvidence(bundle, STATE_HISTORY_FILE, `${JSON.stringify(histories, null, 2)}\n`, now));
+      const files = [
+        await writeEvidence(bundle, WORK_POOL_FILE, `${JSON.stringify(JSON.parse(pool.raw), null, 2)}\n`, now),
+      ];
+      if (fresh)
+        files.push(await writeEvidence(bundle, STATE_HISTORY_FILE, `${JSON.stringify(histories, null, 2)}\n`, now));
 
       const asOf = histories.asOf;
       const peak = measurePeak(histories.runs, asOf);
@@ -196,7 +218,14 @@ export function validateStep(options: ValidateOptions): Step {
       checks.push(...judgeDrift(guardrails, baseline, ctx.config.expect));
 
       if (summary.status === 'interrupted') {
-        checks.push({ id: 'evidence.complete', step: 'validate', title: 'the rehearsal ran to its end', verdict: 'inconclusive', reason: 'this bundle\'s rehearsal was interrupted: its runs were cut short, so the evidence cannot prove the guardrail held; rerun the rehearsal' });
+        checks.push({
+          id: 'evidence.complete',
+          step: 'validate',
+          title: 'the rehearsal ran to its end',
+          verdict: 'inconclusive',
+          reason:
+            "this bundle's rehearsal was interrupted: its runs were cut short, so the evidence cannot prove the guardrail held; rerun the rehearsal",
+        });
       }
       const violations = checks.filter((c) => c.verdict === 'fail');
       let task: string | undefined;
@@ -213,7 +242,9 @@ export function validateStep(options: ValidateOptions): Step {
           text: `Backfill guardrail violated in staging rehearsal ${bundle.name} (${fullName(ref)}): ${violations.map((v) => `${v.title} (${headlineOf(v)})`).join('; ')}; overlapping runs and times in [${bundle.name}/${NOTES_FILE}](${notesLink}). Restore the guardrails from ${expected.source} and rerun the rehearsal; the release is halted.`,
           key: `rehearse:violation:${fullName(ref)}:${violations.map((v) => v.id).join(',')}`,
         });
-        task = result.added ? `added a task to ${ctx.config.ledgers.nextSteps}` : `an open task in ${ctx.config.ledgers.nextSteps} already tracks this`;
+        task = result.added
+          ? `added a task to ${ctx.config.ledgers.nextSteps}`
+          : `an open task in ${ctx.config.ledgers.nextSteps} already tracks this`;
         ctx.reporter.emit({ type: 'warn', message: `release halted: ${task}` });
       }
       const peakRows = peak.windows

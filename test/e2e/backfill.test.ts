@@ -2,11 +2,19 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngSize } from '../../src/evidence/screenshot.js';
-import { api, failing, parseJson, prefect, rehearse, workspace, type JsonOutput } from './support.js';
+import { api, failing, type JsonOutput, parseJson, prefect, rehearse, workspace } from './support.js';
 
 const BUNDLE_FILES = [
-  'render.log', 'deployment.json', 'hotpass-e2e-staging.log', 'metadata.json', 'state-history.json',
-  'work-pool.json', 'hotpass-e2e-staging.png', 'notes.md', 'summary.json', 'SHA256SUMS',
+  'render.log',
+  'deployment.json',
+  'hotpass-e2e-staging.log',
+  'metadata.json',
+  'state-history.json',
+  'work-pool.json',
+  'hotpass-e2e-staging.png',
+  'notes.md',
+  'summary.json',
+  'SHA256SUMS',
 ];
 
 const stepData = (out: JsonOutput, name: string): Record<string, unknown> =>
@@ -42,9 +50,19 @@ describe('rehearse backfill against the real sandbox', () => {
 
     // The far copy is the final bundle, and the ledgers link it once.
     const far = path.join(cwd, 'shared', path.basename(dir));
-    expect(await fs.readFile(path.join(far, 'summary.json'), 'utf8')).toBe(await fs.readFile(path.join(dir, 'summary.json'), 'utf8'));
-    expect((await fs.readFile(path.join(cwd, 'Next_Steps_Log.md'), 'utf8')).split('\n').filter((line) => line.includes(path.basename(dir)))).toHaveLength(1);
-    expect((await fs.readFile(path.join(cwd, 'docs/operations/staging-rehearsal-plan.md'), 'utf8')).split('\n').filter((line) => line.includes(path.basename(dir)))).toHaveLength(1);
+    expect(await fs.readFile(path.join(far, 'summary.json'), 'utf8')).toBe(
+      await fs.readFile(path.join(dir, 'summary.json'), 'utf8'),
+    );
+    expect(
+      (await fs.readFile(path.join(cwd, 'Next_Steps_Log.md'), 'utf8'))
+        .split('\n')
+        .filter((line) => line.includes(path.basename(dir))),
+    ).toHaveLength(1);
+    expect(
+      (await fs.readFile(path.join(cwd, 'docs/operations/staging-rehearsal-plan.md'), 'utf8'))
+        .split('\n')
+        .filter((line) => line.includes(path.basename(dir))),
+    ).toHaveLength(1);
   });
 
   describe('with the limits loosened on the server', () => {
@@ -60,7 +78,10 @@ describe('rehearse backfill against the real sandbox', () => {
     });
 
     it('a burst of 4 runs more at once: exit 1, the guardrail and the overlapping runs named, one task in Next_Steps.md', async () => {
-      const run = await rehearse(['backfill', '--sandbox', '--json', '--burst', '4', '--param', 'day_seconds=2', '--watch-timeout', '240'], { cwd });
+      const run = await rehearse(
+        ['backfill', '--sandbox', '--json', '--burst', '4', '--param', 'day_seconds=2', '--watch-timeout', '240'],
+        { cwd },
+      );
       const out = parseJson(run);
       expect(run.exitCode, run.stderr).toBe(1);
       const validate = stepData(out, 'validate');
@@ -69,30 +90,59 @@ describe('rehearse backfill against the real sandbox', () => {
       const check = out.summary?.checks.find((c) => c.id === 'concurrency.manifest_limit');
       const ids = stepData(out, 'run').flowRunIds as string[];
       const history = await fs.readJson(path.join(cwd, out.bundle as string, 'state-history.json'));
-      const names = history.runs.filter((r: { runId: string }) => ids.includes(r.runId)).map((r: { runName?: string; runId: string }) => r.runName ?? r.runId);
+      const names = history.runs
+        .filter((r: { runId: string }) => ids.includes(r.runId))
+        .map((r: { runName?: string; runId: string }) => r.runName ?? r.runId);
       expect(names.filter((name: string) => check?.reason.includes(name)).length).toBeGreaterThan(2);
 
-      const tasks = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8')).split('\n').filter((l) => l.startsWith('- [ ] **QA** — Backfill guardrail violated'));
+      const tasks = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8'))
+        .split('\n')
+        .filter((l) => l.startsWith('- [ ] **QA** — Backfill guardrail violated'));
       expect(tasks).toHaveLength(1);
 
       // Validating the same runs again (a rerun by hand, in a new bundle) adds no second task.
-      const again = await rehearse(['validate', '--sandbox', '--json', '--new-bundle', ...ids.flatMap((id) => ['--flow-run', id])], { cwd });
+      const again = await rehearse(
+        ['validate', '--sandbox', '--json', '--new-bundle', ...ids.flatMap((id) => ['--flow-run', id])],
+        { cwd },
+      );
       expect(again.exitCode, again.stdout).toBe(1);
-      const after = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8')).split('\n').filter((l) => l.startsWith('- [ ] **QA** — Backfill guardrail violated'));
+      const after = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8'))
+        .split('\n')
+        .filter((l) => l.startsWith('- [ ] **QA** — Backfill guardrail violated'));
       expect(after).toEqual(tasks);
     });
   });
 
   it('a single run leaves the concurrency guardrail inconclusive, never a pass', async () => {
-    const run = await rehearse(['run', '--sandbox', '--json', '--new-bundle', '--since', '2024-01-01', '--until', '2024-01-01', '--watch-timeout', '180'], { cwd });
+    const run = await rehearse(
+      [
+        'run',
+        '--sandbox',
+        '--json',
+        '--new-bundle',
+        '--since',
+        '2024-01-01',
+        '--until',
+        '2024-01-01',
+        '--watch-timeout',
+        '180',
+      ],
+      { cwd },
+    );
     expect(run.exitCode, run.stdout).toBe(0);
     // capture by hand, naming the run: it takes its own screenshot of the run page
-    const runId = (parseJson(run).summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[])[0] as string;
+    const runId = (
+      parseJson(run).summary!.steps.find((s) => s.name === 'run')!.data!.flowRunIds as string[]
+    )[0] as string;
     const capture = await rehearse(['capture', '--sandbox', '--json', '--flow-run', runId], { cwd });
     const captured = parseJson(capture);
     expect(capture.exitCode, capture.stdout).toBe(0);
-    expect(captured.summary?.checks.find((c) => c.id === 'evidence.screenshot')?.reason).not.toContain('taken as the run ended');
-    expect(readPngSize(await fs.readFile(path.join(cwd, captured.bundle as string, 'hotpass-e2e-staging.png')))).toEqual({ width: 1440, height: 900 });
+    expect(captured.summary?.checks.find((c) => c.id === 'evidence.screenshot')?.reason).not.toContain(
+      'taken as the run ended',
+    );
+    expect(
+      readPngSize(await fs.readFile(path.join(cwd, captured.bundle as string, 'hotpass-e2e-staging.png'))),
+    ).toEqual({ width: 1440, height: 900 });
     const validate = await rehearse(['validate', '--sandbox', '--json'], { cwd });
     const out = parseJson(validate);
     expect(validate.exitCode).toBe(4);

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import fs from 'fs-extra';
 import { execa } from 'execa';
+import fs from 'fs-extra';
 import type { TestProject } from 'vitest/node';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
@@ -16,7 +16,11 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-e2e-'));
   const env = { ...process.env, REHEARSE_SANDBOX_HOME: home, CI: '1' };
-  const up = await execa('node', [path.join(repo, 'bin/rehearse.js'), 'sandbox', 'up'], { env, reject: false, all: true });
+  const up = await execa('node', [path.join(repo, 'bin/rehearse.js'), 'sandbox', 'up'], {
+    env,
+    reject: false,
+    all: true,
+  });
   if (up.exitCode !== 0) throw new Error(`sandbox up failed (exit ${up.exitCode}):\n${up.all}`);
   project.provide('sandboxHome', home);
   return async () => {

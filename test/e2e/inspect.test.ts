@@ -34,15 +34,28 @@ describe('rehearse inspect against the real sandbox', () => {
     expect(out.summary?.checks.map((c) => c.verdict)).toEqual(Array(7).fill('pass'));
     const dir = path.join(cwd, out.bundle as string);
     expect(path.basename(dir)).toMatch(/^\d{8}T\d{6}Z$/);
-    for (const file of ['deployment.json', 'notes.md', 'summary.json', 'SHA256SUMS']) expect(await fs.pathExists(path.join(dir, file)), file).toBe(true);
+    for (const file of ['deployment.json', 'notes.md', 'summary.json', 'SHA256SUMS'])
+      expect(await fs.pathExists(path.join(dir, file)), file).toBe(true);
     const stored = await fs.readJson(path.join(dir, 'deployment.json'));
     const live = await api<Record<string, unknown>>('GET', `/deployments/${deployment.id}`);
-    expect({ ...stored, updated: null, last_polled: null, status: null }).toEqual({ ...live, updated: null, last_polled: null, status: null });
+    expect({ ...stored, updated: null, last_polled: null, status: null }).toEqual({
+      ...live,
+      updated: null,
+      last_polled: null,
+      status: null,
+    });
   });
 
   it('accepts the runbook bare name and a full flow/deployment name alike', async () => {
-    const bare = parseJson(await rehearse(['inspect', '--sandbox', '--new-bundle', '--json', '--deployment', 'hotpass-backfill'], { cwd }));
-    const full = parseJson(await rehearse(['inspect', '--sandbox', '--new-bundle', '--json', '--deployment', 'hotpass-backfill/hotpass-backfill'], { cwd }));
+    const bare = parseJson(
+      await rehearse(['inspect', '--sandbox', '--new-bundle', '--json', '--deployment', 'hotpass-backfill'], { cwd }),
+    );
+    const full = parseJson(
+      await rehearse(
+        ['inspect', '--sandbox', '--new-bundle', '--json', '--deployment', 'hotpass-backfill/hotpass-backfill'],
+        { cwd },
+      ),
+    );
     expect(bare.exitCode).toBe(0);
     expect(full.exitCode).toBe(0);
     expect(bare.bundle).not.toBe(full.bundle);
@@ -97,7 +110,13 @@ describe('rehearse inspect against the real sandbox', () => {
     {
       name: 'backfill flag flipped',
       check: 'parameters.pipeline.backfill',
-      apply: () => patchDeployment({ parameters: { ...deployment.parameters, parameters: { pipeline: { ...deployment.parameters.parameters.pipeline, backfill: false } } } }),
+      apply: () =>
+        patchDeployment({
+          parameters: {
+            ...deployment.parameters,
+            parameters: { pipeline: { ...deployment.parameters.parameters.pipeline, backfill: false } },
+          },
+        }),
       restore: () => patchDeployment({ parameters: deployment.parameters }),
     },
   ];
@@ -105,7 +124,7 @@ describe('rehearse inspect against the real sandbox', () => {
   for (const breakage of breakages) {
     it(`fails naming exactly ${breakage.check} when the ${breakage.name}, and passes once restored`, async () => {
       await breakage.apply();
-      let broken;
+      let broken: Awaited<ReturnType<typeof inspect>>;
       try {
         broken = await inspect();
       } finally {
@@ -127,7 +146,9 @@ describe('rehearse inspect against the real sandbox', () => {
     try {
       const run = await rehearse(['inspect', '--sandbox', '--new-bundle'], { cwd });
       expect(run.exitCode).toBe(1);
-      expect(run.stdout).toMatch(/FAIL global concurrency limit of the concurrency key — global concurrency limit 'hotpass-backfill' is inactive/);
+      expect(run.stdout).toMatch(
+        /FAIL global concurrency limit of the concurrency key — global concurrency limit 'hotpass-backfill' is inactive/,
+      );
     } finally {
       await prefect(['gcl', 'update', KEY, '--enable']);
     }

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import fs from 'fs-extra';
 import { execa } from 'execa';
+import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopGroup } from '../../src/process/daemon.js';
 import { readSandboxState, type SandboxState } from '../../src/sandbox/state.js';
@@ -11,7 +11,12 @@ import { repo, workspace } from './support.js';
 describe('the API going away during a watched run', () => {
   let home: string;
   let state: SandboxState;
-  const cli = (args: string[], cwd: string) => execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], { cwd, env: { ...process.env, REHEARSE_SANDBOX_HOME: home, CI: '1' }, reject: false });
+  const cli = (args: string[], cwd: string) =>
+    execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
+      cwd,
+      env: { ...process.env, REHEARSE_SANDBOX_HOME: home, CI: '1' },
+      reject: false,
+    });
 
   beforeAll(async () => {
     home = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-outage-'));
@@ -35,23 +40,47 @@ describe('the API going away during a watched run', () => {
 
   it('stops the watch, exits 3 with a one-screen message, and leaves a bundle that says it could not run', async () => {
     const cwd = await workspace();
-    const child = cli(['run', '--sandbox', '--new-bundle', '--since', '2024-01-01', '--until', '2024-01-03', '--param', 'day_seconds=20', '--json'], cwd);
+    const child = cli(
+      [
+        'run',
+        '--sandbox',
+        '--new-bundle',
+        '--since',
+        '2024-01-01',
+        '--until',
+        '2024-01-03',
+        '--param',
+        'day_seconds=20',
+        '--json',
+      ],
+      cwd,
+    );
     let runs: { state_type: string }[] = [];
     for (let i = 0; i < 90 && !runs.some((r) => r.state_type === 'RUNNING'); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const response = await fetch(`${state.apiUrl}/flow_runs/filter`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+      const response = await fetch(`${state.apiUrl}/flow_runs/filter`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      }).catch(() => undefined);
       runs = response?.ok ? ((await response.json()) as { state_type: string }[]) : [];
     }
     expect(runs.some((r) => r.state_type === 'RUNNING')).toBe(true);
     await stopGroup(state.server.pid);
     const result = await child;
     expect(result.exitCode, result.stderr).toBe(3);
-    const out = JSON.parse(result.stdout) as { bundle: string; error: { code: string; message: string }; summary: { status: string; verdict: string } };
+    const out = JSON.parse(result.stdout) as {
+      bundle: string;
+      error: { code: string; message: string };
+      summary: { status: string; verdict: string };
+    };
     expect(out.error.code).toBe('API_UNREACHABLE');
     expect(out.error.message).toContain('stopped answering');
     expect(out.summary).toMatchObject({ status: 'failed-to-run', verdict: 'incomplete' });
     expect(result.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
-    expect(await fs.readFile(path.join(cwd, out.bundle, 'hotpass-e2e-staging.log'), 'utf8')).toContain('stopped answering');
+    expect(await fs.readFile(path.join(cwd, out.bundle, 'hotpass-e2e-staging.log'), 'utf8')).toContain(
+      'stopped answering',
+    );
   });
 
   it('sandbox down stops exactly what up started and leaves none of its processes running', async () => {

@@ -1,9 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
-import fs from 'fs-extra';
 import { execa } from 'execa';
+import fs from 'fs-extra';
 import { inject } from 'vitest';
-import { readSandboxState, sandboxProcessEnv, type SandboxState } from '../../src/sandbox/state.js';
+import { readSandboxState, type SandboxState, sandboxProcessEnv } from '../../src/sandbox/state.js';
 
 export const repo = path.resolve(import.meta.dirname, '..', '..');
 
@@ -20,7 +20,10 @@ export interface CliRun {
 }
 
 /** Runs the built CLI as an operator would, in its own working directory. */
-export async function rehearse(args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliRun> {
+export async function rehearse(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<CliRun> {
   const result = await execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
     cwd: options.cwd,
     env: { ...process.env, REHEARSE_SANDBOX_HOME: inject('sandboxHome'), CI: '1', ...options.env },
@@ -34,7 +37,11 @@ export async function rehearse(args: string[], options: { cwd: string; env?: Rec
 export async function prefect(args: string[]): Promise<CliRun> {
   const state = await sandbox();
   for (let attempt = 1; ; attempt += 1) {
-    const result = await execa('uv', ['run', 'prefect', ...args], { cwd: state.projectDir, env: { ...process.env, ...sandboxProcessEnv(state) }, reject: false });
+    const result = await execa('uv', ['run', 'prefect', ...args], {
+      cwd: state.projectDir,
+      env: { ...process.env, ...sandboxProcessEnv(state) },
+      reject: false,
+    });
     if (result.exitCode === 0) return { exitCode: 0, stdout: result.stdout, stderr: result.stderr };
     // The sandbox's SQLite answers 503 while another writer holds the database: try again shortly.
     const locked = /503|Service Unavailable|database is locked/.test(result.stdout + result.stderr);
@@ -70,7 +77,12 @@ export interface JsonOutput {
   exitCode: number;
   verdict: string;
   bundle?: string;
-  summary?: { status: string; verdict: string; checks: { id: string; verdict: string; reason: string }[]; steps: { name: string; status: string; data?: Record<string, unknown> }[] };
+  summary?: {
+    status: string;
+    verdict: string;
+    checks: { id: string; verdict: string; reason: string }[];
+    steps: { name: string; status: string; data?: Record<string, unknown> }[];
+  };
   error?: { code: string; message: string };
 }
 
@@ -82,4 +94,8 @@ export function parseJson(run: CliRun): JsonOutput {
   }
 }
 
-export const failing = (out: JsonOutput): string[] => (out.summary?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id).sort();
+export const failing = (out: JsonOutput): string[] =>
+  (out.summary?.checks ?? [])
+    .filter((c) => c.verdict === 'fail')
+    .map((c) => c.id)
+    .sort();

@@ -1,13 +1,18 @@
-import path from 'node:path';
 import { createHash } from 'node:crypto';
-import fs from 'fs-extra';
+import path from 'node:path';
 import { execa } from 'execa';
+import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { stopGroup } from '../../src/process/daemon.js';
 import { api, parseJson, prefect, rehearse, repo, sandbox, workspace } from './support.js';
 
-interface DoctorCheck { id: string; verdict: string; reason: string }
-const doctorChecks = (stdout: string): DoctorCheck[] => (JSON.parse(stdout) as { data: { checks: DoctorCheck[] } }).data.checks;
+interface DoctorCheck {
+  id: string;
+  verdict: string;
+  reason: string;
+}
+const doctorChecks = (stdout: string): DoctorCheck[] =>
+  (JSON.parse(stdout) as { data: { checks: DoctorCheck[] } }).data.checks;
 
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -16,7 +21,10 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
     for (const entry of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
       const p = path.join(rel, entry.name);
       if (entry.isDirectory()) await walk(p);
-      else out[p] = createHash('sha256').update(await fs.readFile(path.join(dir, p))).digest('hex');
+      else
+        out[p] = createHash('sha256')
+          .update(await fs.readFile(path.join(dir, p)))
+          .digest('hex');
     }
   };
   await walk('');
@@ -49,7 +57,10 @@ describe('doctor against the real sandbox', () => {
     try {
       let checks: DoctorCheck[] = [];
       for (let i = 0; i < 20; i += 1) {
-        const run = await rehearse(['doctor', '--sandbox', '--json', '--deployment', 'hotpass-backfill/hotpass-backfill'], { cwd });
+        const run = await rehearse(
+          ['doctor', '--sandbox', '--json', '--deployment', 'hotpass-backfill/hotpass-backfill'],
+          { cwd },
+        );
         checks = doctorChecks(run.stdout);
         if (run.exitCode === 3) break;
         await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -82,14 +93,29 @@ describe('--dry-run', () => {
   it('prints every command it would run, exactly, runs only read-only ones, and writes nothing', async () => {
     const cwd = await workspace();
     const before = await api<unknown[]>('POST', '/flow_runs/filter', {});
-    const run = await rehearse(['backfill', '--sandbox', '--dry-run', '--json', '--to', path.join(cwd, 'shared')], { cwd });
+    const run = await rehearse(['backfill', '--sandbox', '--dry-run', '--json', '--to', path.join(cwd, 'shared')], {
+      cwd,
+    });
     expect(run.exitCode, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout) as { dryRun: boolean; bundle?: string; summary: { verdict: string; steps: { name: string; commands: { display: string; planned?: boolean; readOnly: boolean }[] }[] } };
+    const out = JSON.parse(run.stdout) as {
+      dryRun: boolean;
+      bundle?: string;
+      summary: {
+        verdict: string;
+        steps: { name: string; commands: { display: string; planned?: boolean; readOnly: boolean }[] }[];
+      };
+    };
     expect(out.dryRun).toBe(true);
     expect(out.bundle).toBeUndefined();
     expect(out.summary.verdict).toBe('incomplete');
     const planned = out.summary.steps.flatMap((s) => s.commands.filter((c) => c.planned).map((c) => c.display));
-    expect(planned.some((d) => /^PREFECT_API_URL=\S+ .*uv run prefect deployment run hotpass-backfill\/hotpass-backfill --params '\{"since":"2024-01-01","until":"2024-01-07"\}' --watch/.test(d))).toBe(true);
+    expect(
+      planned.some((d) =>
+        /^PREFECT_API_URL=\S+ .*uv run prefect deployment run hotpass-backfill\/hotpass-backfill --params '\{"since":"2024-01-01","until":"2024-01-07"\}' --watch/.test(
+          d,
+        ),
+      ),
+    ).toBe(true);
     const ran = out.summary.steps.flatMap((s) => s.commands.filter((c) => !c.planned));
     expect(ran.every((c) => c.readOnly)).toBe(true);
     expect(ran.some((c) => c.display.includes('deployment inspect'))).toBe(true);
@@ -104,7 +130,23 @@ describe('secrets never reach the evidence', () => {
     const cwd = await workspace();
     const apiKey = 'pnu_FAKEKEYplantedBYtheTEST0123456789';
     const token = 'tok-PLANTED-secret-9f8e7d';
-    const run = await rehearse(['backfill', '--sandbox', '--burst', '1', '--since', '2024-01-01', '--until', '2024-01-02', '--param', `notify_token=${token}`, '--junit', 'junit.xml'], { cwd, env: { PREFECT_API_KEY: apiKey } });
+    const run = await rehearse(
+      [
+        'backfill',
+        '--sandbox',
+        '--burst',
+        '1',
+        '--since',
+        '2024-01-01',
+        '--until',
+        '2024-01-02',
+        '--param',
+        `notify_token=${token}`,
+        '--junit',
+        'junit.xml',
+      ],
+      { cwd, env: { PREFECT_API_KEY: apiKey } },
+    );
     expect([0, 4]).toContain(run.exitCode);
     const grep = await execa('grep', ['-r', '-l', '-e', apiKey, '-e', token, cwd], { reject: false });
     expect(grep.stdout).toBe('');
@@ -113,7 +155,10 @@ describe('secrets never reach the evidence', () => {
     expect(run.stdout + run.stderr).not.toContain(apiKey);
     // The parameter did reach Prefect (masked in the evidence), so the test is not vacuous.
     const bundles = await fs.readdir(path.join(cwd, 'dist/staging/backfill'));
-    const metadata = await fs.readFile(path.join(cwd, 'dist/staging/backfill', bundles[0] as string, 'metadata.json'), 'utf8');
+    const metadata = await fs.readFile(
+      path.join(cwd, 'dist/staging/backfill', bundles[0] as string, 'metadata.json'),
+      'utf8',
+    );
     expect(metadata).toContain('"notify_token": "***REDACTED***"');
     expect(await fs.readFile(path.join(cwd, 'junit.xml'), 'utf8')).toContain('<testcase');
   });
@@ -123,16 +168,34 @@ describe('interruption', () => {
   it('SIGINT during a watched burst leaves a bundle marked interrupted, the created runs cancelled, and no later pass', async () => {
     const cwd = await workspace();
     const state = await sandbox();
-    const child = execa('node', [path.join(repo, 'bin/rehearse.js'), 'run', '--sandbox', '--new-bundle', '--burst', '3', '--param', 'day_seconds=5', '--json'], {
-      cwd, env: { ...process.env, REHEARSE_SANDBOX_HOME: state.stateDir, CI: '1' }, reject: false,
-    });
+    const child = execa(
+      'node',
+      [
+        path.join(repo, 'bin/rehearse.js'),
+        'run',
+        '--sandbox',
+        '--new-bundle',
+        '--burst',
+        '3',
+        '--param',
+        'day_seconds=5',
+        '--json',
+      ],
+      {
+        cwd,
+        env: { ...process.env, REHEARSE_SANDBOX_HOME: state.stateDir, CI: '1' },
+        reject: false,
+      },
+    );
     // Wait until the burst runs on the server, then interrupt as an operator would.
     const since = new Date(Date.now() - 5000).toISOString();
     let running = 0;
     let created = 0;
     for (let i = 0; i < 90 && (running === 0 || created < 3); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const runs = await api<{ state_type: string; tags: string[] }[]>('POST', '/flow_runs/filter', { flow_runs: { tags: { all_: ['rehearse'] }, expected_start_time: { after_: since } } });
+      const runs = await api<{ state_type: string; tags: string[] }[]>('POST', '/flow_runs/filter', {
+        flow_runs: { tags: { all_: ['rehearse'] }, expected_start_time: { after_: since } },
+      });
       running = runs.filter((r) => r.state_type === 'RUNNING').length;
       created = runs.length;
     }
@@ -140,7 +203,14 @@ describe('interruption', () => {
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(3);
-    const out = JSON.parse(result.stdout) as { bundle: string; summary: { status: string; verdict: string; steps: { name: string; status: string; data: { flowRunIds: string[]; cancelled: unknown[] } }[] } };
+    const out = JSON.parse(result.stdout) as {
+      bundle: string;
+      summary: {
+        status: string;
+        verdict: string;
+        steps: { name: string; status: string; data: { flowRunIds: string[]; cancelled: unknown[] } }[];
+      };
+    };
     expect(out.summary.status).toBe('interrupted');
     const runStep = out.summary.steps.find((s) => s.name === 'run');
     expect(runStep?.status).toBe('interrupted');
@@ -148,17 +218,30 @@ describe('interruption', () => {
 
     let states: string[] = [];
     for (let i = 0; i < 60; i += 1) {
-      const runs = await api<{ state_type: string }[]>('POST', '/flow_runs/filter', { flow_runs: { id: { any_: runStep?.data.flowRunIds } } });
+      const runs = await api<{ state_type: string }[]>('POST', '/flow_runs/filter', {
+        flow_runs: { id: { any_: runStep?.data.flowRunIds } },
+      });
       states = runs.map((r) => r.state_type);
       if (states.every((s) => s === 'CANCELLED')) break;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     // Queued runs end Cancelled; a running one is stopped by its worker (Prefect may then call it Crashed).
-    expect(states.every((s) => s === 'CANCELLED' || s === 'CRASHED'), states.join()).toBe(true);
+    expect(
+      states.every((s) => s === 'CANCELLED' || s === 'CRASHED'),
+      states.join(),
+    ).toBe(true);
     expect(states.filter((s) => s === 'CANCELLED').length).toBeGreaterThan(0);
     for (const id of runStep?.data.flowRunIds ?? []) {
-      const history = await api<{ type: string; message: string | null }[]>('GET', `/flow_run_states/?flow_run_id=${id}`);
-      expect(history.some((st) => (st.type === 'CANCELLING' || st.type === 'CANCELLED') && (st.message ?? '').includes('rehearse')), id).toBe(true);
+      const history = await api<{ type: string; message: string | null }[]>(
+        'GET',
+        `/flow_run_states/?flow_run_id=${id}`,
+      );
+      expect(
+        history.some(
+          (st) => (st.type === 'CANCELLING' || st.type === 'CANCELLED') && (st.message ?? '').includes('rehearse'),
+        ),
+        id,
+      ).toBe(true);
     }
 
     const dir = path.join(cwd, out.bundle);
@@ -187,18 +270,67 @@ describe('bad input: one screen, the right exit code, earlier bundles untouched'
     const notABundle = await workspace();
     await fs.writeFile(path.join(cwd, 'not-a-dir'), 'x');
 
-    const cases: { name: string; args: string[]; code: number; says: RegExp; setup?: () => Promise<void>; teardown?: () => Promise<void> }[] = [
-      { name: '--since after --until', args: ['run', '--sandbox', '--since', '2024-02-01', '--until', '2024-01-01'], code: 2, says: /run\.since: since is after until/ },
-      { name: 'a date that is not one', args: ['run', '--sandbox', '--since', '2024-13-45'], code: 2, says: /run\.since: is not a real date/ },
-      { name: 'a malformed date', args: ['run', '--sandbox', '--until', 'next tuesday'], code: 2, says: /run\.until: expected a date as YYYY-MM-DD/ },
-      { name: 'a bundle path that is not a bundle', args: ['capture', '--sandbox', '--bundle', notABundle], code: 2, says: /is not a rehearse bundle/ },
-      { name: 'a deployment that does not exist', args: ['inspect', '--sandbox', '--deployment', 'no-such-deployment'], code: 3, says: /no deployment named 'no-such-deployment'.*\n.*hotpass-backfill/ },
-      { name: 'a work pool that does not exist', args: ['doctor', '--sandbox', '--deployment', 'no-such-deployment', '--work-pool', 'no-such-pool'], code: 3, says: /work pool no-such-pool does not exist/ },
-      { name: 'a parameter the deployment refuses', args: ['run', '--sandbox', '--param', 'not_a_param=1'], code: 2, says: /does not accept parameter\(s\) not_a_param[\s\S]*it accepts: since, until/ },
-      { name: 'an evidence root that cannot be written', args: ['inspect', '--sandbox', '--evidence-root', 'not-a-dir/bundles'], code: 3, says: /cannot write to the evidence root/ },
+    const cases: {
+      name: string;
+      args: string[];
+      code: number;
+      says: RegExp;
+      setup?: () => Promise<void>;
+      teardown?: () => Promise<void>;
+    }[] = [
+      {
+        name: '--since after --until',
+        args: ['run', '--sandbox', '--since', '2024-02-01', '--until', '2024-01-01'],
+        code: 2,
+        says: /run\.since: since is after until/,
+      },
+      {
+        name: 'a date that is not one',
+        args: ['run', '--sandbox', '--since', '2024-13-45'],
+        code: 2,
+        says: /run\.since: is not a real date/,
+      },
+      {
+        name: 'a malformed date',
+        args: ['run', '--sandbox', '--until', 'next tuesday'],
+        code: 2,
+        says: /run\.until: expected a date as YYYY-MM-DD/,
+      },
+      {
+        name: 'a bundle path that is not a bundle',
+        args: ['capture', '--sandbox', '--bundle', notABundle],
+        code: 2,
+        says: /is not a rehearse bundle/,
+      },
+      {
+        name: 'a deployment that does not exist',
+        args: ['inspect', '--sandbox', '--deployment', 'no-such-deployment'],
+        code: 3,
+        says: /no deployment named 'no-such-deployment'.*\n.*hotpass-backfill/,
+      },
+      {
+        name: 'a work pool that does not exist',
+        args: ['doctor', '--sandbox', '--deployment', 'no-such-deployment', '--work-pool', 'no-such-pool'],
+        code: 3,
+        says: /work pool no-such-pool does not exist/,
+      },
+      {
+        name: 'a parameter the deployment refuses',
+        args: ['run', '--sandbox', '--param', 'not_a_param=1'],
+        code: 2,
+        says: /does not accept parameter\(s\) not_a_param[\s\S]*it accepts: since, until/,
+      },
+      {
+        name: 'an evidence root that cannot be written',
+        args: ['inspect', '--sandbox', '--evidence-root', 'not-a-dir/bundles'],
+        code: 3,
+        says: /cannot write to the evidence root/,
+      },
       {
         name: 'a config file with wrong types and unknown keys',
-        args: ['inspect', '--sandbox'], code: 2, says: /rehearse\.config\.json is invalid[\s\S]*deployment: .*string[\s\S]*unknown key\(s\) 'burts'/,
+        args: ['inspect', '--sandbox'],
+        code: 2,
+        says: /rehearse\.config\.json is invalid[\s\S]*deployment: .*string[\s\S]*unknown key\(s\) 'burts'/,
         setup: () => fs.writeJson(path.join(cwd, 'rehearse.config.json'), { deployment: 5, run: { burts: 3 } }),
         teardown: () => fs.remove(path.join(cwd, 'rehearse.config.json')),
       },
@@ -218,7 +350,10 @@ describe('bad input: one screen, the right exit code, earlier bundles untouched'
 
   it('Prefect printing an error where JSON was expected: the raw output is kept in the bundle', async () => {
     const cwd = await workspace();
-    const run = await rehearse(['inspect', '--sandbox', '--json', '--deployment', 'hotpass-backfill/no-such-deployment'], { cwd });
+    const run = await rehearse(
+      ['inspect', '--sandbox', '--json', '--deployment', 'hotpass-backfill/no-such-deployment'],
+      { cwd },
+    );
     expect(run.exitCode).toBe(3);
     const out = parseJson(run);
     expect(out.error?.code).toBe('NOT_FOUND');

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { ConfigSchema, type ConfigInput } from '../../src/config/schema.js';
-import { forStep, type Context, type RunFlags } from '../../src/context.js';
+import { type ConfigInput, ConfigSchema } from '../../src/config/schema.js';
+import { type Context, forStep, type RunFlags } from '../../src/context.js';
 import type { Redactor } from '../../src/evidence/redact.js';
-import { prefectEnv } from '../../src/prefect/commands.js';
 import type { PrefectApi } from '../../src/prefect/api.js';
+import { prefectEnv } from '../../src/prefect/commands.js';
 import type { ProcessRunner } from '../../src/process/command.js';
 import type { RehearseEvent, Reporter } from '../../src/report/events.js';
 
@@ -16,7 +16,13 @@ export interface RecordingReporter extends Reporter {
 
 export function createRecordingReporter(): RecordingReporter {
   const events: RehearseEvent[] = [];
-  return { events, emit: (event) => { events.push(event); }, close: async () => undefined };
+  return {
+    events,
+    emit: (event) => {
+      events.push(event);
+    },
+    close: async () => undefined,
+  };
 }
 
 /**
@@ -36,17 +42,25 @@ export function createTestContext(options: {
   env?: NodeJS.ProcessEnv;
 }): Context & { reporter: RecordingReporter } {
   const reporter = createRecordingReporter();
-  const ctx = forStep({
-    cwd: options.cwd ?? options.projectDir ?? HOTPASS_DIR,
-    env: options.env ?? {},
-    config: ConfigSchema.parse(options.config ?? {}),
-    prefect: { apiUrl: options.api.baseUrl, env: prefectEnv(options.api.baseUrl), projectDir: options.projectDir ?? HOTPASS_DIR, sandbox: false },
-    gateways: { runner: options.runner, api: options.api },
-    reporter,
-    flags: { dryRun: false, ci: true, failFast: false, leaveRuns: false, ...options.flags },
-    redact: options.redact ?? ((text) => text),
-    signal: new AbortController().signal,
-    now: options.now ?? (() => new Date('2026-11-26T01:20:00Z')),
-  }, 'test') as Context & { reporter: RecordingReporter };
+  const ctx = forStep(
+    {
+      cwd: options.cwd ?? options.projectDir ?? HOTPASS_DIR,
+      env: options.env ?? {},
+      config: ConfigSchema.parse(options.config ?? {}),
+      prefect: {
+        apiUrl: options.api.baseUrl,
+        env: prefectEnv(options.api.baseUrl),
+        projectDir: options.projectDir ?? HOTPASS_DIR,
+        sandbox: false,
+      },
+      gateways: { runner: options.runner, api: options.api },
+      reporter,
+      flags: { dryRun: false, ci: true, failFast: false, leaveRuns: false, ...options.flags },
+      redact: options.redact ?? ((text) => text),
+      signal: new AbortController().signal,
+      now: options.now ?? (() => new Date('2026-11-26T01:20:00Z')),
+    },
+    'test',
+  ) as Context & { reporter: RecordingReporter };
   return ctx;
 }

@@ -36,7 +36,9 @@ export function recorded(name: string): string {
 
 /** The recorded deployment as a fresh, mutable object. */
 export function recordedDeployment(): Record<string, unknown> & { parameters: Record<string, unknown> } {
-  return JSON.parse(recorded('deployment.api.json')) as Record<string, unknown> & { parameters: Record<string, unknown> };
+  return JSON.parse(recorded('deployment.api.json')) as Record<string, unknown> & {
+    parameters: Record<string, unknown>;
+  };
 }
 
 /**
@@ -59,7 +61,10 @@ export function recordedRoutes(options: { deploymentText?: string } = {}): FakeR
 }
 
 /** A PrefectApi answering from a table; a route not in it gets `fallback` (404 unless told). */
-export function createFakeApi(routes: FakeRoutes, options: { fallback?: FakeResponse; baseUrl?: string } = {}): FakeApi {
+export function createFakeApi(
+  routes: FakeRoutes,
+  options: { fallback?: FakeResponse; baseUrl?: string } = {},
+): FakeApi {
   const baseUrl = options.baseUrl ?? FAKE_API_URL;
   const requests: ApiRequest[] = [];
   const served = new Map<string, number>();
@@ -82,8 +87,12 @@ export function createFakeApi(routes: FakeRoutes, options: { fallback?: FakeResp
       requests.push(request);
       const answer = answerFor(request);
       return {
-        request, url: `${baseUrl}${request.path}`, status: answer.status, text: answer.text,
-        startedAt: '2026-11-26T01:20:00.000Z', durationMs: 0,
+        request,
+        url: `${baseUrl}${request.path}`,
+        status: answer.status,
+        text: answer.text,
+        startedAt: '2026-11-26T01:20:00.000Z',
+        durationMs: 0,
         ...(answer.networkError === undefined ? {} : { networkError: answer.networkError }),
       };
     },

@@ -45,8 +45,14 @@ export function createFakeRunner(entries: readonly FakeEntry[]): FakeRunner {
       if (!entry) throw new Error(`fake runner: no entry for ${argvOf(command).join(' ')}`);
       const { exitCode, stdout, stderr, timedOut = false, spawnError } = entry.result;
       return {
-        command, exitCode, stdout, stderr, timedOut, cancelled: false,
-        startedAt: '2026-11-26T01:20:00.000Z', durationMs: 0,
+        command,
+        exitCode,
+        stdout,
+        stderr,
+        timedOut,
+        cancelled: false,
+        startedAt: '2026-11-26T01:20:00.000Z',
+        durationMs: 0,
         ...(spawnError === undefined ? {} : { spawnError }),
       };
     },

@@ -1,8 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export interface MotoServer { endpoint: string; stop(): Promise<void> }
+export interface MotoServer {
+  endpoint: string;
+  stop(): Promise<void>;
+}
 
 const SERVICES_DIR = fileURLToPath(new URL('../services', import.meta.url));
 
@@ -25,15 +28,21 @@ export async function startMoto(options: { timeoutMs?: number } = {}): Promise<M
 }
 
 async function startOnce(port: number, timeoutMs: number): Promise<MotoServer> {
-  const child = spawn('uv', ['run', '--locked', '--project', SERVICES_DIR, 'moto_server', '-H', '127.0.0.1', '-p', String(port)], {
-    // Own process group, so stop() reaches uv and the python it starts.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UV_PYTHON_DOWNLOADS: 'never' },
-  });
+  const child = spawn(
+    'uv',
+    ['run', '--locked', '--project', SERVICES_DIR, 'moto_server', '-H', '127.0.0.1', '-p', String(port)],
+    {
+      // Own process group, so stop() reaches uv and the python it starts.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, UV_PYTHON_DOWNLOADS: 'never' },
+    },
+  );
   let output = '';
   // moto logs every request; the pipes must be drained or it blocks once they fill.
-  const keep = (chunk: Buffer) => { output = (output + chunk.toString('utf8')).slice(-4000); };
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-4000);
+  };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<string>((resolve) => {
@@ -41,7 +50,9 @@ async function startOnce(port: number, timeoutMs: number): Promise<MotoServer> {
     child.once('error', (error) => resolve(`failed to start: ${error.message}`));
   });
   let gone: string | undefined;
-  void exited.then((why) => { gone = why; });
+  void exited.then((why) => {
+    gone = why;
+  });
   const killOnExit = () => killGroup(child, 'SIGKILL');
   process.once('exit', killOnExit);
   const server: MotoServer = {
@@ -65,7 +76,9 @@ async function startOnce(port: number, timeoutMs: number): Promise<MotoServer> {
     }
   }
   await server.stop();
-  throw new Error(`moto server on port ${port} ${gone ?? `did not answer within ${timeoutMs} ms`}; its output:\n${output}`);
+  throw new Error(
+    `moto server on port ${port} ${gone ?? `did not answer within ${timeoutMs} ms`}; its output:\n${output}`,
+  );
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -104,10 +117,15 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** A client of the moto server, with the given bucket already created: what every S3 test starts from. */
-export async function clientWithBucket(moto: MotoServer, bucket: string): Promise<import('@aws-sdk/client-s3').S3Client> {
+export async function clientWithBucket(
+  moto: MotoServer,
+  bucket: string,
+): Promise<import('@aws-sdk/client-s3').S3Client> {
   const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
   const s3 = new S3Client({
-    endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true,
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
   });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));

@@ -1,6 +1,6 @@
 import type { ApiRequest } from '../../src/prefect/api.js';
 import type { StateHistoryFile } from '../../src/steps/histories.js';
-import { recorded, type FakeResponse } from './fake-api.js';
+import { type FakeResponse, recorded } from './fake-api.js';
 
 /**
  * Bursts recorded from the Prefect 3.9.1 sandbox (fixtures/prefect/3.9.1):
@@ -12,7 +12,13 @@ export const LIMITED_BURST = 'flow-runs.burst.json';
 export const UNLIMITED_BURST = 'flow-runs.burst-unlimited.json';
 
 /** A flow run as /flow_runs/filter returned it; the fields the tests read, the rest untouched. */
-export type RecordedRun = Record<string, unknown> & { id: string; name: string; deployment_id: string; state_type: string; state_name: string };
+export type RecordedRun = Record<string, unknown> & {
+  id: string;
+  name: string;
+  deployment_id: string;
+  state_type: string;
+  state_name: string;
+};
 export type RecordedState = Record<string, unknown> & { id: string; type: string; name: string; timestamp: string };
 
 export function recordedRuns(file: string): RecordedRun[] {
@@ -49,14 +55,19 @@ interface EventsBody {
  * only those named and within `occurred`, newest first unless ASC is asked. All 22 recorded fit one page.
  */
 export function recordedEventsRoute(): (request: ApiRequest) => FakeResponse {
-  const page = JSON.parse(recorded('events.concurrency-limit.json')) as { events: { occurred: string; event: string }[] };
+  const page = JSON.parse(recorded('events.concurrency-limit.json')) as {
+    events: { occurred: string; event: string }[];
+  };
   return (request) => {
     const filter = (request.body as EventsBody | undefined)?.filter ?? {};
     const since = filter.occurred?.since ? Date.parse(filter.occurred.since) : -Infinity;
     const until = filter.occurred?.until ? Date.parse(filter.occurred.until) : Infinity;
     const names = filter.event?.name;
     const events = page.events
-      .filter((e) => (!names || names.includes(e.event)) && Date.parse(e.occurred) >= since && Date.parse(e.occurred) <= until)
+      .filter(
+        (e) =>
+          (!names || names.includes(e.event)) && Date.parse(e.occurred) >= since && Date.parse(e.occurred) <= until,
+      )
       .sort((a, b) => (filter.order === 'ASC' ? 1 : -1) * (Date.parse(a.occurred) - Date.parse(b.occurred)));
     return { status: 200, text: JSON.stringify({ events, total: events.length, next_page: null }) };
   };

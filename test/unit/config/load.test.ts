@@ -17,7 +17,10 @@ afterEach(async () => {
 const write = (name: string, text: string) => writeFile(path.join(dir, name), text);
 
 async function rejection(options: Parameters<typeof loadConfig>[0]): Promise<RehearseError> {
-  const error: unknown = await loadConfig(options).then(() => undefined, (caught: unknown) => caught);
+  const error: unknown = await loadConfig(options).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(RehearseError);
   return error as RehearseError;
 }
@@ -52,7 +55,10 @@ describe('loadConfig', () => {
   });
 
   it('reads rehearse.config.json, filling in the defaults it leaves out', async () => {
-    await write('rehearse.config.json', JSON.stringify({ deployment: 'hotpass/staging', timeouts: { commandSeconds: 60 } }));
+    await write(
+      'rehearse.config.json',
+      JSON.stringify({ deployment: 'hotpass/staging', timeouts: { commandSeconds: 60 } }),
+    );
     const { config, file } = await loadConfig({ cwd: dir });
     expect(file).toBe(path.join(dir, 'rehearse.config.json'));
     expect(config.deployment).toBe('hotpass/staging');
@@ -61,7 +67,10 @@ describe('loadConfig', () => {
   });
 
   it('reads rehearse.config.yaml', async () => {
-    await write('rehearse.config.yaml', 'workPool: staging-pool\nprefect:\n  command: [prefect]\n  apiUrl: http://prefect.internal:4200/api\n');
+    await write(
+      'rehearse.config.yaml',
+      'workPool: staging-pool\nprefect:\n  command: [prefect]\n  apiUrl: http://prefect.internal:4200/api\n',
+    );
     const { config } = await loadConfig({ cwd: dir });
     expect(config.workPool).toBe('staging-pool');
     expect(config.prefect).toEqual({ command: ['prefect'], apiUrl: 'http://prefect.internal:4200/api' });
@@ -74,8 +83,14 @@ describe('loadConfig', () => {
   });
 
   it('lets flags override the file, key by key inside nested settings', async () => {
-    await write('rehearse.config.json', JSON.stringify({ deployment: 'from-file', run: { since: '2024-02-01', until: '2024-02-07' } }));
-    const { config } = await loadConfig({ cwd: dir, overrides: { deployment: 'from-flag', run: { until: '2024-02-03' }, workPool: undefined } });
+    await write(
+      'rehearse.config.json',
+      JSON.stringify({ deployment: 'from-file', run: { since: '2024-02-01', until: '2024-02-07' } }),
+    );
+    const { config } = await loadConfig({
+      cwd: dir,
+      overrides: { deployment: 'from-flag', run: { until: '2024-02-03' }, workPool: undefined },
+    });
     expect(config.deployment).toBe('from-flag');
     expect([config.run.since, config.run.until]).toEqual(['2024-02-01', '2024-02-03']);
     expect(config.workPool).toBe('hotpass-backfill-pool');
@@ -83,15 +98,20 @@ describe('loadConfig', () => {
 
   describe('rejects a bad file with CONFIG_INVALID (exit 2) and one `path: message` per problem', () => {
     it('a value of the wrong type', async () => {
-      await write('rehearse.config.json', JSON.stringify({ timeouts: { commandSeconds: '120' }, run: { since: '1 Jan 2024' } }));
+      await write(
+        'rehearse.config.json',
+        JSON.stringify({ timeouts: { commandSeconds: '120' }, run: { since: '1 Jan 2024' } }),
+      );
       const error = await rejection({ cwd: dir });
       expect([error.code, error.exitCode]).toEqual(['CONFIG_INVALID', 2]);
       expect(error.message).toBe('rehearse.config.json is invalid');
       expect(error.details).toHaveLength(2);
-      expect(error.details).toEqual(expect.arrayContaining([
-        expect.stringMatching(/^timeouts\.commandSeconds: .+/),
-        'run.since: expected a date as YYYY-MM-DD',
-      ]));
+      expect(error.details).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^timeouts\.commandSeconds: .+/),
+          'run.since: expected a date as YYYY-MM-DD',
+        ]),
+      );
     });
 
     it('an unknown key at the top level', async () => {
@@ -116,7 +136,10 @@ describe('loadConfig', () => {
     it('a file that is not an object of settings', async () => {
       await write('rehearse.config.yaml', '- deployment\n');
       const error = await rejection({ cwd: dir });
-      expect([error.code, error.message]).toEqual(['CONFIG_INVALID', 'rehearse.config.yaml must hold an object of settings']);
+      expect([error.code, error.message]).toEqual([
+        'CONFIG_INVALID',
+        'rehearse.config.yaml must hold an object of settings',
+      ]);
     });
   });
 

@@ -2,8 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
-import { writeEvidence } from '../../../src/evidence/bundle.js';
 import { isRehearseError } from '../../../src/errors.js';
+import { writeEvidence } from '../../../src/evidence/bundle.js';
 
 describe('writeEvidence on a disk that refuses the write', () => {
   it('says which file could not be written and what to do, as an exit-3 error rather than a crash', async () => {

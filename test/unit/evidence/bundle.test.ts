@@ -1,10 +1,16 @@
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RehearseError } from '../../../src/errors.js';
 import {
-  BUNDLE_NAME, bundleNameFor, createBundle, findOpenBundle, openBundle, writeEvidence, type Bundle,
+  BUNDLE_NAME,
+  type Bundle,
+  bundleNameFor,
+  createBundle,
+  findOpenBundle,
+  openBundle,
+  writeEvidence,
 } from '../../../src/evidence/bundle.js';
 import { createRedactor, MASK } from '../../../src/evidence/redact.js';
 import { newSummary, saveSummary } from '../../../src/evidence/summary-io.js';
@@ -22,7 +28,10 @@ afterEach(async () => {
 });
 
 async function rejection(promise: Promise<unknown>): Promise<RehearseError> {
-  const error: unknown = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error: unknown = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(RehearseError);
   return error as RehearseError;
 }
@@ -82,7 +91,9 @@ describe('writeEvidence', () => {
     await writeEvidence(bundle, 'deployment.json', '{"limit": 2}\n', NOW);
     expect(await writeEvidence(bundle, 'deployment.json', '{"limit": 5}\n', LATER)).toBe('deployment.json');
     expect(await readFile(path.join(bundle.dir, 'deployment.json'), 'utf8')).toBe('{"limit": 5}\n');
-    expect(await readFile(path.join(bundle.dir, 'superseded', '20261126T012500Z', 'deployment.json'), 'utf8')).toBe('{"limit": 2}\n');
+    expect(await readFile(path.join(bundle.dir, 'superseded', '20261126T012500Z', 'deployment.json'), 'utf8')).toBe(
+      '{"limit": 2}\n',
+    );
   });
 
   it('supersedes nothing when the rerun writes the same bytes', async () => {

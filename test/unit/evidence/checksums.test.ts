@@ -4,8 +4,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBundle, writeChecksumManifest, writeEvidence, type Bundle } from '../../../src/evidence/bundle.js';
-import { CHECKSUM_FILE, digestBundle, formatChecksums, listBundleFiles, parseChecksums } from '../../../src/evidence/checksums.js';
+import { type Bundle, createBundle, writeChecksumManifest, writeEvidence } from '../../../src/evidence/bundle.js';
+import {
+  CHECKSUM_FILE,
+  digestBundle,
+  formatChecksums,
+  listBundleFiles,
+  parseChecksums,
+} from '../../../src/evidence/checksums.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const FILES: Record<string, string | Buffer> = {
@@ -36,7 +42,9 @@ describe('digestBundle', () => {
     expect(await listBundleFiles(bundle.dir)).toEqual(Object.keys(FILES).sort());
     const digests = await digestBundle(bundle.dir);
     expect(digests.map((d) => [d.path, d.sha256, d.bytes])).toEqual(
-      Object.keys(FILES).sort().map((rel) => [rel, sha256(FILES[rel]!), Buffer.byteLength(FILES[rel]!)]),
+      Object.keys(FILES)
+        .sort()
+        .map((rel) => [rel, sha256(FILES[rel]!), Buffer.byteLength(FILES[rel]!)]),
     );
   });
 });
@@ -47,7 +55,11 @@ describe('SHA256SUMS', () => {
     const check = sha256sumCheck(bundle.dir);
     expect(check.stderr).toBe('');
     expect(check.status).toBe(0);
-    expect(check.stdout.trim().split('\n').sort()).toEqual(Object.keys(FILES).sort().map((rel) => `${rel}: OK`));
+    expect(check.stdout.trim().split('\n').sort()).toEqual(
+      Object.keys(FILES)
+        .sort()
+        .map((rel) => `${rel}: OK`),
+    );
   });
 
   it('makes `sha256sum -c` fail once a file is changed after sealing', async () => {
@@ -75,7 +87,9 @@ describe('SHA256SUMS', () => {
 
   it('ignores lines that are not checksum entries', () => {
     const line = `${'a'.repeat(64)}  summary.json`;
-    expect(parseChecksums(`# comment\n\n${'a'.repeat(63)}  short.txt\n${line}\n`)).toEqual(new Map([['summary.json', 'a'.repeat(64)]]));
+    expect(parseChecksums(`# comment\n\n${'a'.repeat(63)}  short.txt\n${line}\n`)).toEqual(
+      new Map([['summary.json', 'a'.repeat(64)]]),
+    );
   });
 
   it('is rewritten whole, so it lists a file added later', async () => {

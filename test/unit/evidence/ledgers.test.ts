@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  appendNextStepsTask, appendRehearsalLogEntry, ledgerMarker, linkBundleInPlan, locationFrom,
+  appendNextStepsTask,
+  appendRehearsalLogEntry,
+  ledgerMarker,
+  linkBundleInPlan,
+  locationFrom,
 } from '../../../src/evidence/ledgers.js';
 
 const KEY = 'rehearse:guardrail:hotpass-backfill/hotpass-backfill';
@@ -59,17 +63,24 @@ describe('appendNextStepsTask', () => {
   it('adds the task as the last line of ## Tasks, before ## Done, in the ledger style', async () => {
     await writeFile(at('Next_Steps.md'), NEXT_STEPS);
     expect(await task('Next_Steps.md')).toEqual({ added: true, line: NEW_TASK });
-    expect(await read('Next_Steps.md')).toBe(NEXT_STEPS.replace(
-      '- [ ] **Data** — Re-run the lineage smoke tests once Marquez is back.\n',
-      `- [ ] **Data** — Re-run the lineage smoke tests once Marquez is back.\n${NEW_TASK}\n`,
-    ));
+    expect(await read('Next_Steps.md')).toBe(
+      NEXT_STEPS.replace(
+        '- [ ] **Data** — Re-run the lineage smoke tests once Marquez is back.\n',
+        `- [ ] **Data** — Re-run the lineage smoke tests once Marquez is back.\n${NEW_TASK}\n`,
+      ),
+    );
   });
 
   it('adds nothing on a rerun: the open task with the key is returned as it is', async () => {
     await writeFile(at('Next_Steps.md'), NEXT_STEPS);
     await task('Next_Steps.md');
     const once = await read('Next_Steps.md');
-    const again = await appendNextStepsTask({ file: at('Next_Steps.md'), owner: 'Platform', text: 'worded differently', key: KEY });
+    const again = await appendNextStepsTask({
+      file: at('Next_Steps.md'),
+      owner: 'Platform',
+      text: 'worded differently',
+      key: KEY,
+    });
     expect(again).toEqual({ added: false, line: NEW_TASK });
     expect(await read('Next_Steps.md')).toBe(once);
     expect(await readdir(dir)).toEqual(['Next_Steps.md']);
@@ -92,7 +103,9 @@ describe('appendNextStepsTask', () => {
   it('appends a ## Tasks section to a file without one', async () => {
     await writeFile(at('Next_Steps.md'), '# Next steps\n\n## Done\n\n- [x] **QA** — Review the sandbox runbook.\n\n');
     await task('Next_Steps.md');
-    expect(await read('Next_Steps.md')).toBe(`# Next steps\n\n## Done\n\n- [x] **QA** — Review the sandbox runbook.\n\n## Tasks\n\n${NEW_TASK}\n`);
+    expect(await read('Next_Steps.md')).toBe(
+      `# Next steps\n\n## Done\n\n- [x] **QA** — Review the sandbox runbook.\n\n## Tasks\n\n${NEW_TASK}\n`,
+    );
   });
 
   it('fills an empty ## Tasks section, keeping a blank line before the next heading', async () => {
@@ -102,7 +115,8 @@ describe('appendNextStepsTask', () => {
   });
 
   it('looks past ## lines inside fenced code and keeps CRLF line endings', async () => {
-    const crlf = '# Next steps\r\n\r\n## Tasks\r\n\r\nTemplate:\r\n\r\n```\r\n## not a heading\r\n```\r\n\r\n- [ ] **Data** — Fix the exporter.\r\n\r\n## Done\r\n';
+    const crlf =
+      '# Next steps\r\n\r\n## Tasks\r\n\r\nTemplate:\r\n\r\n```\r\n## not a heading\r\n```\r\n\r\n- [ ] **Data** — Fix the exporter.\r\n\r\n## Done\r\n';
     await writeFile(at('Next_Steps.md'), crlf);
     await task('Next_Steps.md');
     expect(await read('Next_Steps.md')).toBe(crlf.replace('exporter.\r\n', `exporter.\r\n${NEW_TASK}\r\n`));
@@ -124,15 +138,24 @@ describe('ledgerMarker', () => {
 });
 
 describe('appendRehearsalLogEntry', () => {
-  const entry = { owner: 'QA', date: '2026-11-26', text: 'Backfill guardrail rehearsal 20261126T012000Z: verdict pass', key: 'rehearse:upload:20261126T012000Z' };
-  const line = '- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal 20261126T012000Z: verdict pass <!-- rehearse:upload:20261126T012000Z -->';
+  const entry = {
+    owner: 'QA',
+    date: '2026-11-26',
+    text: 'Backfill guardrail rehearsal 20261126T012000Z: verdict pass',
+    key: 'rehearse:upload:20261126T012000Z',
+  };
+  const line =
+    '- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal 20261126T012000Z: verdict pass <!-- rehearse:upload:20261126T012000Z -->';
 
   it('appends the entry at the end in the log style, once', async () => {
     await writeFile(at('Next_Steps_Log.md'), LOG);
     expect(await appendRehearsalLogEntry({ file: at('Next_Steps_Log.md'), ...entry })).toEqual({ added: true, line });
     expect(await read('Next_Steps_Log.md')).toBe(`${LOG}${line}\n`);
 
-    expect(await appendRehearsalLogEntry({ file: at('Next_Steps_Log.md'), ...entry, date: '2026-11-27' })).toEqual({ added: false, line });
+    expect(await appendRehearsalLogEntry({ file: at('Next_Steps_Log.md'), ...entry, date: '2026-11-27' })).toEqual({
+      added: false,
+      line,
+    });
     expect(await read('Next_Steps_Log.md')).toBe(`${LOG}${line}\n`);
   });
 
@@ -145,13 +168,21 @@ describe('appendRehearsalLogEntry', () => {
   });
 
   it('refuses a date that is not YYYY-MM-DD', async () => {
-    await expect(appendRehearsalLogEntry({ file: at('Next_Steps_Log.md'), ...entry, date: '26/11/2026' })).rejects.toThrow(/YYYY-MM-DD/);
+    await expect(
+      appendRehearsalLogEntry({ file: at('Next_Steps_Log.md'), ...entry, date: '26/11/2026' }),
+    ).rejects.toThrow(/YYYY-MM-DD/);
   });
 });
 
 describe('linkBundleInPlan', () => {
-  const link = { bundleName: '20261126T012000Z', location: '../../dist/staging/backfill/20261126T012000Z', verdict: 'pass', date: '2026-11-26' };
-  const line = '- 2026-11-26 [backfill rehearsal 20261126T012000Z](../../dist/staging/backfill/20261126T012000Z) — verdict pass';
+  const link = {
+    bundleName: '20261126T012000Z',
+    location: '../../dist/staging/backfill/20261126T012000Z',
+    verdict: 'pass',
+    date: '2026-11-26',
+  };
+  const line =
+    '- 2026-11-26 [backfill rehearsal 20261126T012000Z](../../dist/staging/backfill/20261126T012000Z) — verdict pass';
   const plan = 'docs/operations/staging-rehearsal-plan.md';
 
   it('adds the link as the last line of ## Evidence, before the next section, once per bundle and copy', async () => {
@@ -176,12 +207,20 @@ describe('linkBundleInPlan', () => {
     expect(await read('missing.md')).toBe(`# Staging rehearsal plan\n\n## Evidence\n\n${line}\n`);
     await writeFile(at('bare.md'), '# Staging rehearsal plan\n\nRehearse before every release.\n');
     await linkBundleInPlan({ file: at('bare.md'), ...link });
-    expect(await read('bare.md')).toBe(`# Staging rehearsal plan\n\nRehearse before every release.\n\n## Evidence\n\n${line}\n`);
+    expect(await read('bare.md')).toBe(
+      `# Staging rehearsal plan\n\nRehearse before every release.\n\n## Evidence\n\n${line}\n`,
+    );
   });
 
   it('puts a location with spaces in angle brackets so the link still works', async () => {
-    const { line: spaced } = await linkBundleInPlan({ file: at('p.md'), ...link, location: '../shared evidence/20261126T012000Z' });
-    expect(spaced).toBe('- 2026-11-26 [backfill rehearsal 20261126T012000Z](<../shared evidence/20261126T012000Z>) — verdict pass');
+    const { line: spaced } = await linkBundleInPlan({
+      file: at('p.md'),
+      ...link,
+      location: '../shared evidence/20261126T012000Z',
+    });
+    expect(spaced).toBe(
+      '- 2026-11-26 [backfill rehearsal 20261126T012000Z](<../shared evidence/20261126T012000Z>) — verdict pass',
+    );
   });
 });
 
@@ -189,10 +228,20 @@ describe('locationFrom', () => {
   it('links a copy inside the repository relatively, and anything else as it is', () => {
     const repo = '/srv/hotpass';
     const planFile = '/srv/hotpass/docs/operations/staging-rehearsal-plan.md';
-    expect(locationFrom(planFile, '/srv/hotpass/evidence/20261126T012000Z', repo)).toBe('../../evidence/20261126T012000Z');
-    expect(locationFrom('/srv/hotpass/Next_Steps_Log.md', '/srv/hotpass/evidence/20261126T012000Z', repo)).toBe('evidence/20261126T012000Z');
-    expect(locationFrom(planFile, '/mnt/shared/evidence/20261126T012000Z', repo)).toBe('/mnt/shared/evidence/20261126T012000Z');
-    expect(locationFrom(planFile, '/srv/hotpass-archive/20261126T012000Z', repo)).toBe('/srv/hotpass-archive/20261126T012000Z');
-    expect(locationFrom(planFile, 's3://evidence/team/20261126T012000Z/', repo)).toBe('s3://evidence/team/20261126T012000Z/');
+    expect(locationFrom(planFile, '/srv/hotpass/evidence/20261126T012000Z', repo)).toBe(
+      '../../evidence/20261126T012000Z',
+    );
+    expect(locationFrom('/srv/hotpass/Next_Steps_Log.md', '/srv/hotpass/evidence/20261126T012000Z', repo)).toBe(
+      'evidence/20261126T012000Z',
+    );
+    expect(locationFrom(planFile, '/mnt/shared/evidence/20261126T012000Z', repo)).toBe(
+      '/mnt/shared/evidence/20261126T012000Z',
+    );
+    expect(locationFrom(planFile, '/srv/hotpass-archive/20261126T012000Z', repo)).toBe(
+      '/srv/hotpass-archive/20261126T012000Z',
+    );
+    expect(locationFrom(planFile, 's3://evidence/team/20261126T012000Z/', repo)).toBe(
+      's3://evidence/team/20261126T012000Z/',
+    );
   });
 });

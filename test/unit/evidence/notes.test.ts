@@ -2,7 +2,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { deviationsMarkdown, NOTES_FILE, table, updateNotes } from '../../../src/evidence/notes.js';
 import { createRedactor, MASK } from '../../../src/evidence/redact.js';
 import type { Check } from '../../../src/guardrails/verdict.js';
@@ -66,14 +66,28 @@ describe('updateNotes', () => {
 });
 
 describe('deviationsMarkdown', () => {
-  const check = (id: string, verdict: Check['verdict'], reason: string): Check => ({ id, step: 'inspect', title: id, verdict, reason, expected: 2, actual: 5 });
+  const check = (id: string, verdict: Check['verdict'], reason: string): Check => ({
+    id,
+    step: 'inspect',
+    title: id,
+    verdict,
+    reason,
+    expected: 2,
+    actual: 5,
+  });
 
   it('says so when every check passed', () => {
-    expect(deviationsMarkdown([check('a', 'pass', 'ok'), check('b', 'pass', 'ok')])).toBe('All 2 checks matched the manifest.');
+    expect(deviationsMarkdown([check('a', 'pass', 'ok'), check('b', 'pass', 'ok')])).toBe(
+      'All 2 checks matched the manifest.',
+    );
   });
 
   it('tabulates only the checks that did not pass, escaping pipes and newlines', () => {
-    const text = deviationsMarkdown([check('a', 'pass', 'ok'), check('b', 'fail', 'allows 5 | not 2\nsee docs'), check('c', 'inconclusive', 'no limit')]);
+    const text = deviationsMarkdown([
+      check('a', 'pass', 'ok'),
+      check('b', 'fail', 'allows 5 | not 2\nsee docs'),
+      check('c', 'inconclusive', 'no limit'),
+    ]);
     expect(text.split('\n')).toEqual([
       '| check | verdict | expected | found | why |',
       '| --- | --- | --- | --- | --- |',

@@ -14,19 +14,47 @@ const API_KEY = 'pnu_3f9a1c2b7d4e5f60718293a4b5c6d7e8f9a0';
 const NOTIFY_TOKEN = 'xoxb-1111-2222-notify';
 
 describe('looksSecret', () => {
-  it.each(['PREFECT_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'PGPASSWORD', 'notify_token', 'notifyToken', 'smtp_passwd', 'BASIC_AUTH'])('treats %s as secret', (name) => {
+  it.each([
+    'PREFECT_API_KEY',
+    'AWS_SECRET_ACCESS_KEY',
+    'GITHUB_TOKEN',
+    'DB_PASSWORD',
+    'PGPASSWORD',
+    'notify_token',
+    'notifyToken',
+    'smtp_passwd',
+    'BASIC_AUTH',
+  ])('treats %s as secret', (name) => {
     expect(looksSecret(name)).toBe(true);
   });
 
   // PWD, OLDPWD, XAUTHORITY and GIT_AUTHOR_NAME are in every shell: masking them would mask paths and names in the evidence.
-  it.each(['concurrency_key', 'PREFECT_API_URL', 'AWS_ACCESS_KEY_ID', 'AWS_REGION', 'SSH_AUTH_SOCK', 'TOKEN_FILE', 'archive_root', 'PWD', 'OLDPWD', 'XAUTHORITY', 'GIT_AUTHOR_NAME'])('does not treat %s as secret', (name) => {
+  it.each([
+    'concurrency_key',
+    'PREFECT_API_URL',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_REGION',
+    'SSH_AUTH_SOCK',
+    'TOKEN_FILE',
+    'archive_root',
+    'PWD',
+    'OLDPWD',
+    'XAUTHORITY',
+    'GIT_AUTHOR_NAME',
+  ])('does not treat %s as secret', (name) => {
     expect(looksSecret(name)).toBe(false);
   });
 });
 
 describe('collectSecrets', () => {
   it('takes secret-named values from the environment and skips the rest', () => {
-    const secrets = collectSecrets({ PREFECT_API_KEY: API_KEY, PREFECT_API_URL: 'http://127.0.0.1:4200/api', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', HOME: '/home/qa', PWD: '/work/main' });
+    const secrets = collectSecrets({
+      PREFECT_API_KEY: API_KEY,
+      PREFECT_API_URL: 'http://127.0.0.1:4200/api',
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      HOME: '/home/qa',
+      PWD: '/work/main',
+    });
     expect(secrets).toEqual([API_KEY]);
   });
 
@@ -52,7 +80,9 @@ describe('collectSecrets', () => {
 });
 
 describe('createRedactor', () => {
-  const redact = createRedactor(collectSecrets({ PREFECT_API_KEY: API_KEY }, [{ notify_token: NOTIFY_TOKEN, concurrency_key: 'hotpass-backfill' }]));
+  const redact = createRedactor(
+    collectSecrets({ PREFECT_API_KEY: API_KEY }, [{ notify_token: NOTIFY_TOKEN, concurrency_key: 'hotpass-backfill' }]),
+  );
 
   it('masks every occurrence of each secret', () => {
     const text = `Authorization: Bearer ${API_KEY}\n--params {"notify_token": "${NOTIFY_TOKEN}"} again ${API_KEY}`;

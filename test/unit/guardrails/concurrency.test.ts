@@ -233,15 +233,36 @@ describe('slotHolderHistories, from the recorded concurrency-limit events', () =
   it("turns each run's acquired and released events into one holding interval per slot", async () => {
     const holders = slotHolderHistories(await slotEvents(...LIMITED_WINDOW), 'hotpass-backfill');
     expect(holders).toEqual([
-      { runId: '82d8546f-0725-45af-9b8f-c20485454e6c', states: [{ timestamp: '2026-11-26T01:28:37.087097Z', type: 'RUNNING' }, { timestamp: '2026-11-26T01:28:44.172856Z', type: 'COMPLETED' }] },
-      { runId: '34488f86-11b8-4ab6-8c44-3911ceff7a47', states: [{ timestamp: '2026-11-26T01:28:37.162525Z', type: 'RUNNING' }, { timestamp: '2026-11-26T01:28:44.256911Z', type: 'COMPLETED' }] },
-      { runId: '5162db9a-b77d-488c-9971-6472528d5ee4', states: [{ timestamp: '2026-11-26T01:28:51.715404Z', type: 'RUNNING' }, { timestamp: '2026-11-26T01:28:58.790787Z', type: 'COMPLETED' }] },
+      {
+        runId: '82d8546f-0725-45af-9b8f-c20485454e6c',
+        states: [
+          { timestamp: '2026-11-26T01:28:37.087097Z', type: 'RUNNING' },
+          { timestamp: '2026-11-26T01:28:44.172856Z', type: 'COMPLETED' },
+        ],
+      },
+      {
+        runId: '34488f86-11b8-4ab6-8c44-3911ceff7a47',
+        states: [
+          { timestamp: '2026-11-26T01:28:37.162525Z', type: 'RUNNING' },
+          { timestamp: '2026-11-26T01:28:44.256911Z', type: 'COMPLETED' },
+        ],
+      },
+      {
+        runId: '5162db9a-b77d-488c-9971-6472528d5ee4',
+        states: [
+          { timestamp: '2026-11-26T01:28:51.715404Z', type: 'RUNNING' },
+          { timestamp: '2026-11-26T01:28:58.790787Z', type: 'COMPLETED' },
+        ],
+      },
     ]);
     expect(measurePeak(holders, LIMITED.asOf).peak).toBe(2);
   });
 
   it('shows all four runs of the unthrottled burst holding a slot at once', async () => {
-    const holders = slotHolderHistories(await slotEvents('2026-11-26T01:49:20.000Z', '2026-11-26T01:49:55.000Z'), 'hotpass-backfill');
+    const holders = slotHolderHistories(
+      await slotEvents('2026-11-26T01:49:20.000Z', '2026-11-26T01:49:55.000Z'),
+      'hotpass-backfill',
+    );
     expect(holders.map((h) => h.runId).sort()).toEqual(UNLIMITED.rehearsalRunIds.slice().sort());
     expect(measurePeak(holders, UNLIMITED.asOf).peak).toBe(4);
   });

@@ -14,7 +14,10 @@ const withLimit = (lines: string): string => {
 };
 
 async function rejection(text: string, source = 'broken.yaml'): Promise<RehearseError> {
-  const error: unknown = await parseManifestText(text, source).then(() => undefined, (caught: unknown) => caught);
+  const error: unknown = await parseManifestText(text, source).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(RehearseError);
   return error as RehearseError;
 }
@@ -42,12 +45,18 @@ describe('expectedFromManifest', () => {
   });
 
   it('reads a top-level CANCEL_NEW beside the integer form', async () => {
-    const expected = expectedFromManifest(await parseManifestText(withLimit('concurrency_limit: 4\ncollision_strategy: CANCEL_NEW\n'), 'm.yaml'), 'm.yaml');
+    const expected = expectedFromManifest(
+      await parseManifestText(withLimit('concurrency_limit: 4\ncollision_strategy: CANCEL_NEW\n'), 'm.yaml'),
+      'm.yaml',
+    );
     expect([expected.deploymentLimit, expected.collisionStrategy]).toEqual([4, 'CANCEL_NEW']);
   });
 
   it('defaults the collision strategy to ENQUEUE, as Prefect does', async () => {
-    const expected = expectedFromManifest(await parseManifestText(withLimit('concurrency_limit: 2\n'), 'm.yaml'), 'm.yaml');
+    const expected = expectedFromManifest(
+      await parseManifestText(withLimit('concurrency_limit: 2\n'), 'm.yaml'),
+      'm.yaml',
+    );
     expect(expected.collisionStrategy).toBe('ENQUEUE');
   });
 

@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../../src/config/schema.js';
+import { createRedactor, MASK } from '../../../src/evidence/redact.js';
 import { createPrefectApi, envAuthHeaders, splitApiUrl } from '../../../src/prefect/api.js';
 import { learningClient, prepareSecrets } from '../../../src/session-secrets.js';
-import { createRedactor, MASK } from '../../../src/evidence/redact.js';
 
 const seen: { url: string; authorization?: string }[] = [];
 let server: http.Server;
@@ -109,8 +109,14 @@ describe('learningClient', () => {
     const answer = JSON.stringify({ name: 'hotpass-backfill', parameters: { notify_token: 'server-default-token' } });
     const inner = {
       baseUrl: 'http://h/api',
-      request: async (request: Parameters<ReturnType<typeof createPrefectApi>['request']>[0]) =>
-        ({ request, url: 'http://h/api/x', status: 200, text: answer, startedAt: '', durationMs: 0 }),
+      request: async (request: Parameters<ReturnType<typeof createPrefectApi>['request']>[0]) => ({
+        request,
+        url: 'http://h/api/x',
+        status: 200,
+        text: answer,
+        startedAt: '',
+        durationMs: 0,
+      }),
     };
     expect(redact('└── Parameters: server-default-token')).toContain('server-default-token');
     const response = await learningClient(inner, redact).request({ method: 'GET', path: '/x', readOnly: true });

@@ -55,7 +55,7 @@ describe('waitForServerStart', () => {
 describe('pollUntil', () => {
   it('is true once the probe is, and false at the deadline', async () => {
     let n = 0;
-    expect(await pollUntil(async () => (n += 1) >= 2, { timeoutMs: 1_000, intervalMs: 5 })).toBe(true);
+    expect(await pollUntil(async () => ++n >= 2, { timeoutMs: 1_000, intervalMs: 5 })).toBe(true);
     expect(await pollUntil(async () => false, { timeoutMs: 30, intervalMs: 5 })).toBe(false);
   });
 });

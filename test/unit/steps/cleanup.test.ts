@@ -49,7 +49,7 @@ function fakeServer(runs: Run[], slots: Record<string, number>, workers: 'online
     (!f.tags || f.tags.all_.every((t) => r.tags.includes(t))) &&
     (!f.deployment_id || f.deployment_id.any_.includes(r.deployment_id)) &&
     (!f.state?.type.any_ || f.state.type.any_.includes(r.state_type)) &&
-    (!f.state?.type.not_any_ || !f.state.type.not_any_.includes(r.state_type));
+    !f.state?.type.not_any_?.includes(r.state_type);
   const answer = (request: ApiRequest): FakeResponse => {
     const body = request.body as Record<string, unknown> | undefined;
     if (request.path === '/flow_runs/filter') {
@@ -59,7 +59,7 @@ function fakeServer(runs: Run[], slots: Record<string, number>, workers: 'online
     const setState = /^\/flow_runs\/(.+)\/set_state$/.exec(request.path);
     if (setState) {
       const target = runs.find((r) => r.id === setState[1]);
-      const type = (body?.state as { type: string }).type;
+      const type = (body!.state as { type: string }).type;
       if (target) Object.assign(target, { state_type: type, state_name: type[0] + type.slice(1).toLowerCase() });
       return { status: 201, text: '{"status":"ACCEPT"}' };
     }
@@ -87,11 +87,11 @@ function fakeServer(runs: Run[], slots: Record<string, number>, workers: 'online
   delete (routes as Record<string, unknown>)['GET /v2/concurrency_limits/hotpass-backfill'];
   const api = createFakeApi(routes, { fallback: { status: 599, text: '' } });
   const request = api.request.bind(api);
-  api.request = (r) =>
-    routes[`${r.method} ${r.path}` as keyof typeof routes]
-      ? request(r)
-      : (api.requests.push(r),
-        Promise.resolve({ request: r, url: r.path, ...answer(r), startedAt: '', durationMs: 0 }));
+  api.request = (r) => {
+    if (routes[`${r.method} ${r.path}` as keyof typeof routes]) return request(r);
+    api.requests.push(r);
+    return Promise.resolve({ request: r, url: r.path, ...answer(r), startedAt: '', durationMs: 0 });
+  };
   return { api, limits };
 }
 

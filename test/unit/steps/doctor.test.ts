@@ -4,18 +4,24 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBundle } from '../../../src/evidence/bundle.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
-import { isLive, preflightStep, runDoctor, type DoctorCheck } from '../../../src/steps/doctor.js';
+import { type DoctorCheck, isLive, preflightStep, runDoctor } from '../../../src/steps/doctor.js';
 import { runSteps } from '../../../src/steps/runner.js';
 import { createTestContext } from '../../support/context.js';
-import { createFakeApi, recorded, recordedRoutes, UNREACHABLE, type FakeRoutes } from '../../support/fake-api.js';
+import { createFakeApi, type FakeRoutes, recorded, recordedRoutes, UNREACHABLE } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
 import { LIMITED_BURST, recordedRuns } from '../../support/recorded-runs.js';
 
 // What uv 0.13.9 printed in fixtures/hotpass: `uv --version` and `uv pip show prefect` (the Requires line shortened).
 const UV_VERSION = 'uv 0.13.9 (x86_64-unknown-linux-gnu)\n';
-const PIP_SHOW = 'Name: prefect\nVersion: 3.9.1\nLocation: /work/main/fixtures/hotpass/.venv/lib/python3.11/site-packages\nRequires: aiosqlite, alembic, anyio, httpx, pydantic\nRequired-by: hotpass\n';
+const PIP_SHOW =
+  'Name: prefect\nVersion: 3.9.1\nLocation: /work/main/fixtures/hotpass/.venv/lib/python3.11/site-packages\nRequires: aiosqlite, alembic, anyio, httpx, pydantic\nRequired-by: hotpass\n';
 
-const WORKER = (JSON.parse(recorded('workers.json')) as Record<string, unknown>[])[0] as { last_heartbeat_time: string; heartbeat_interval_seconds: number; status: string; name: string };
+const WORKER = (JSON.parse(recorded('workers.json')) as Record<string, unknown>[])[0] as {
+  last_heartbeat_time: string;
+  heartbeat_interval_seconds: number;
+  status: string;
+  name: string;
+};
 const HEARTBEAT = Date.parse(WORKER.last_heartbeat_time);
 const at = (msAfterHeartbeat: number): Date => new Date(HEARTBEAT + msAfterHeartbeat);
 /** 14 s after the recorded worker's last heartbeat: it is live. */
@@ -28,10 +34,16 @@ const withJson = (text: string, change: (value: Record<string, unknown>) => void
   change(value);
   return JSON.stringify(value);
 };
-const gcl = (change: (value: Record<string, unknown>) => void) => ({ status: 200, text: withJson(recorded('gcl.json'), change) });
+const gcl = (change: (value: Record<string, unknown>) => void) => ({
+  status: 200,
+  text: withJson(recorded('gcl.json'), change),
+});
 
 /** The recorded server, with no run of the deployment under way. */
-const healthyRoutes = (): FakeRoutes => ({ ...recordedRoutes(), 'POST /flow_runs/filter': { status: 200, text: '[]' } });
+const healthyRoutes = (): FakeRoutes => ({
+  ...recordedRoutes(),
+  'POST /flow_runs/filter': { status: 200, text: '[]' },
+});
 
 let cwd: string;
 beforeEach(async () => {
@@ -41,7 +53,9 @@ afterEach(async () => {
   await rm(cwd, { recursive: true, force: true });
 });
 
-function contextFor(options: { routes?: FakeRoutes; unreachable?: boolean; now?: Date; baseUrl?: string; env?: NodeJS.ProcessEnv } = {}) {
+function contextFor(
+  options: { routes?: FakeRoutes; unreachable?: boolean; now?: Date; baseUrl?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   const runner = createFakeRunner([
     { match: ['uv', '--version'], result: { exitCode: 0, stdout: UV_VERSION, stderr: '' } },
     { match: ['uv', 'pip', 'show', 'prefect'], result: { exitCode: 0, stdout: PIP_SHOW, stderr: '' } },
@@ -65,7 +79,7 @@ async function doctor(options: Parameters<typeof contextFor>[0] = {}) {
 const failed = (checks: DoctorCheck[]) => checks.filter((c) => c.verdict === 'fail').map((c) => c.id);
 
 describe('runDoctor against the recorded server', () => {
-  it('passes every check on a healthy setup, reading prefect\'s version without starting Python', async () => {
+  it("passes every check on a healthy setup, reading prefect's version without starting Python", async () => {
     const { checks, byId, runner } = await doctor();
 
     expect(checks.map((c) => c.id)).toEqual([
@@ -117,7 +131,14 @@ describe('runDoctor against the recorded server', () => {
   });
 
   it('fails global_limit.free, blocking, when a slot of the global limit is held', async () => {
-    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active_slots = 1; }) } });
+    const { checks, byId } = await doctor({
+      routes: {
+        ...healthyRoutes(),
+        [GCL_ROUTE]: gcl((g) => {
+          g.active_slots = 1;
+        }),
+      },
+    });
 
     expect(failed(checks)).toEqual(['global_limit.free']);
     const check = byId('global_limit.free');
@@ -127,11 +148,21 @@ describe('runDoctor against the recorded server', () => {
   });
 
   it('fails global_limit.free when the limit is inactive, but not blocking: the rehearsal goes on to record it', async () => {
-    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active = false; g.active_slots = 1; }) } });
+    const { checks, byId } = await doctor({
+      routes: {
+        ...healthyRoutes(),
+        [GCL_ROUTE]: gcl((g) => {
+          g.active = false;
+          g.active_slots = 1;
+        }),
+      },
+    });
 
     expect(failed(checks)).toEqual(['global_limit.free']);
     expect(byId('global_limit.free')?.blocking).toBe(false);
-    expect(byId('global_limit.free')?.reason).toContain('global concurrency limit hotpass-backfill is inactive; fix: uv run prefect gcl enable hotpass-backfill');
+    expect(byId('global_limit.free')?.reason).toContain(
+      'global concurrency limit hotpass-backfill is inactive; fix: uv run prefect gcl enable hotpass-backfill',
+    );
   });
 
   it('fails api.health when the API does not answer, and asks the server nothing else', async () => {
@@ -151,7 +182,11 @@ describe('runDoctor against the recorded server', () => {
     expect(without.byId('api.key')?.blocking).toBe(true);
     expect(without.byId('api.key')?.reason).toContain(`${CLOUD_URL} is Prefect Cloud and PREFECT_API_KEY is not set`);
 
-    const withKey = await doctor({ routes, baseUrl: CLOUD_URL, env: { PREFECT_API_KEY: 'pnu_3f9a1c2b7d4e5f60718293a4' } });
+    const withKey = await doctor({
+      routes,
+      baseUrl: CLOUD_URL,
+      env: { PREFECT_API_KEY: 'pnu_3f9a1c2b7d4e5f60718293a4' },
+    });
     expect(failed(withKey.checks)).toEqual([]);
     expect(withKey.checks.map((c) => c.id)).not.toContain('api.key');
   });
@@ -165,14 +200,26 @@ describe('preflight: only blocking failures stop the rehearsal', () => {
   }
 
   it('goes on past an inactive global limit', async () => {
-    const outcome = await preflight({ ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active = false; }) });
+    const outcome = await preflight({
+      ...healthyRoutes(),
+      [GCL_ROUTE]: gcl((g) => {
+        g.active = false;
+      }),
+    });
     expect(outcome.error).toBeUndefined();
   });
 
   it('stops before anything is triggered when a slot is held', async () => {
-    const outcome = await preflight({ ...healthyRoutes(), [GCL_ROUTE]: gcl((g) => { g.active_slots = 1; }) });
+    const outcome = await preflight({
+      ...healthyRoutes(),
+      [GCL_ROUTE]: gcl((g) => {
+        g.active_slots = 1;
+      }),
+    });
     expect(outcome.error?.code).toBe('COMMAND_FAILED');
-    expect(outcome.error?.details).toEqual([expect.stringContaining('global limit exists, active and free: 1 of 2 slot(s)')]);
+    expect(outcome.error?.details).toEqual([
+      expect.stringContaining('global limit exists, active and free: 1 of 2 slot(s)'),
+    ]);
   });
 });
 

@@ -48,7 +48,7 @@ describe('paging that cannot undercount', () => {
     expect(events).toHaveLength(22);
     expect(new Set(events.map((e) => e.slots))).toEqual(new Set([1]));
     // No `until`: the server's own clock ends the window.
-    expect((api.requests[0]?.body as { filter: { occurred: Record<string, string> } }).filter.occurred).toEqual({
+    expect((api.requests[0]!.body as { filter: { occurred: Record<string, string> } }).filter.occurred).toEqual({
       since: '2026-11-26T01:00:00Z',
     });
   });

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
-import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import { collectSecrets, createRedactor } from '../../../src/evidence/redact.js';
+import { type Summary, SummarySchema } from '../../../src/evidence/summary.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
-import { SummarySchema, type Summary } from '../../../src/evidence/summary.js';
 import type { PrefectApi } from '../../../src/prefect/api.js';
 import { DEPLOYMENT_FILE, INSPECT_LOG, inspectStep } from '../../../src/steps/inspect.js';
 import { runSteps } from '../../../src/steps/runner.js';
@@ -16,7 +16,16 @@ import { createFakeApi, recorded, recordedDeployment, recordedRoutes, UNREACHABL
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
-const INSPECT_ARGV = ['uv', 'run', 'prefect', 'deployment', 'inspect', 'hotpass-backfill/hotpass-backfill', '-o', 'json'];
+const INSPECT_ARGV = [
+  'uv',
+  'run',
+  'prefect',
+  'deployment',
+  'inspect',
+  'hotpass-backfill/hotpass-backfill',
+  '-o',
+  'json',
+];
 const SHELL_ENV = { PWD: '/work/main', OLDPWD: '/work', PREFECT_API_KEY: 'pnu_3f9a1c2b7d4e5f60718293a4' };
 const CLI_OK: FakeResult = { exitCode: 0, stdout: recorded('deployment.inspect.stdout'), stderr: '' };
 
@@ -34,8 +43,20 @@ afterEach(async () => {
 /** Runs the inspect step as `rehearse inspect` does: one step, through the runner, into the bundle. */
 async function inspect(options: { cli: FakeResult; api: PrefectApi; config?: ConfigInput }) {
   const runner = createFakeRunner([{ match: INSPECT_ARGV, result: options.cli }]);
-  const ctx = createTestContext({ runner, api: options.api, now: () => NOW, redact: bundle.redact, ...(options.config ? { config: options.config } : {}) });
-  const outcome = await runSteps(ctx, bundle, [inspectStep], newSummary(bundle, NOW, { deployment: ctx.config.deployment }), { wholeRehearsal: false });
+  const ctx = createTestContext({
+    runner,
+    api: options.api,
+    now: () => NOW,
+    redact: bundle.redact,
+    ...(options.config ? { config: options.config } : {}),
+  });
+  const outcome = await runSteps(
+    ctx,
+    bundle,
+    [inspectStep],
+    newSummary(bundle, NOW, { deployment: ctx.config.deployment }),
+    { wholeRehearsal: false },
+  );
   const step = outcome.summary.steps.find((s) => s.name === 'inspect');
   if (!step) throw new Error('runSteps recorded no inspect step');
   return { outcome, step, runner };
@@ -75,13 +96,19 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
       deploymentLimit: 2,
     });
     const processes = savedStep?.commands.filter((c) => c.kind === 'process');
-    expect(processes).toEqual([expect.objectContaining({ file: 'uv', args: INSPECT_ARGV.slice(1), exitCode: 0, readOnly: true })]);
+    expect(processes).toEqual([
+      expect.objectContaining({ file: 'uv', args: INSPECT_ARGV.slice(1), exitCode: 0, readOnly: true }),
+    ]);
     expect(processes?.[0]?.display).toContain('prefect deployment inspect hotpass-backfill/hotpass-backfill -o json');
-    const http = savedStep?.commands.filter((c) => c.kind === 'http').map((c) => [c.display.replace(/^(\w+) http:\/\/[^/]+\/api/, '$1 '), c.status]);
-    expect(http).toEqual(expect.arrayContaining([
-      ['GET /deployments/name/hotpass-backfill/hotpass-backfill', 200],
-      ['GET /v2/concurrency_limits/hotpass-backfill', 200],
-    ]));
+    const http = savedStep?.commands
+      .filter((c) => c.kind === 'http')
+      .map((c) => [c.display.replace(/^(\w+) http:\/\/[^/]+\/api/, '$1 '), c.status]);
+    expect(http).toEqual(
+      expect.arrayContaining([
+        ['GET /deployments/name/hotpass-backfill/hotpass-backfill', 200],
+        ['GET /v2/concurrency_limits/hotpass-backfill', 200],
+      ]),
+    );
     // One step by hand leaves the bundle partial: no verdict of pass before the whole rehearsal.
     expect([saved.status, saved.verdict]).toEqual(['partial', 'incomplete']);
   });
@@ -108,13 +135,18 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
 
   it('judges from the API when the CLI rejects the name (exit 1), keeping its raw output', async () => {
     const bareNameError = recorded('deployment.inspect.bare-name.stdout');
-    const { outcome, step } = await inspect({ cli: { exitCode: 1, stdout: bareNameError, stderr: '' }, api: createFakeApi(recordedRoutes()) });
+    const { outcome, step } = await inspect({
+      cli: { exitCode: 1, stdout: bareNameError, stderr: '' },
+      api: createFakeApi(recordedRoutes()),
+    });
 
     expect(outcome.error).toBeUndefined();
     expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
     expect(step.checks.filter((c) => c.verdict === 'pass')).toHaveLength(7);
     expect(await file(INSPECT_LOG)).toBe(bareNameError);
-    expect(await file(NOTES_FILE)).toContain("exit 1: Invalid deployment name. Expected '<flow-name>/<deployment-name>'");
+    expect(await file(NOTES_FILE)).toContain(
+      "exit 1: Invalid deployment name. Expected '<flow-name>/<deployment-name>'",
+    );
     expect(JSON.parse(await file(DEPLOYMENT_FILE))).toEqual(JSON.parse(recorded('deployment.api.json')));
     expect(step.commands.find((c) => c.kind === 'process')?.exitCode).toBe(1);
   });
@@ -122,7 +154,10 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
   it('fails a drifted deployment on the check that drifted', async () => {
     const api = recordedDeployment();
     (api.global_concurrency_limit as { limit: number }).limit = 5;
-    const { step } = await inspect({ cli: CLI_OK, api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })) });
+    const { step } = await inspect({
+      cli: CLI_OK,
+      api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })),
+    });
     expect(step.verdict).toBe('fail');
     expect(step.checks.filter((c) => c.verdict !== 'pass').map((c) => c.id)).toEqual(['deployment.concurrency_limit']);
     expect(await file(NOTES_FILE)).toMatch(/\| deployment\.concurrency_limit \| fail \| 2 \| 5 \|/);
@@ -131,19 +166,26 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
   it.each([
     ['the bare runbook name', {}],
     ['a flow/deployment name', { deployment: 'hotpass-backfill/hotpass-backfill' }],
-  ])('stops with API_UNREACHABLE when the API does not answer (%s), and the bundle failed to run', async (_name, config: ConfigInput) => {
-    const { outcome, step } = await inspect({ cli: CLI_OK, api: createFakeApi({}, { fallback: UNREACHABLE }), config });
+  ])(
+    'stops with API_UNREACHABLE when the API does not answer (%s), and the bundle failed to run',
+    async (_name, config: ConfigInput) => {
+      const { outcome, step } = await inspect({
+        cli: CLI_OK,
+        api: createFakeApi({}, { fallback: UNREACHABLE }),
+        config,
+      });
 
-    expect(outcome.error?.code).toBe('API_UNREACHABLE');
-    expect(outcome.error?.exitCode).toBe(3);
-    expect([step.status, step.verdict, step.error?.code]).toEqual(['error', 'error', 'API_UNREACHABLE']);
-    expect(step.error?.message).toContain('ECONNREFUSED');
-    expect(step.checks).toEqual([]);
+      expect(outcome.error?.code).toBe('API_UNREACHABLE');
+      expect(outcome.error?.exitCode).toBe(3);
+      expect([step.status, step.verdict, step.error?.code]).toEqual(['error', 'error', 'API_UNREACHABLE']);
+      expect(step.error?.message).toContain('ECONNREFUSED');
+      expect(step.checks).toEqual([]);
 
-    const saved = await savedSummary();
-    expect(saved.status).toBe('failed-to-run');
-    expect(saved.verdict).not.toBe('pass');
-    expect(saved.steps.find((s) => s.name === 'inspect')?.error?.code).toBe('API_UNREACHABLE');
-    expect(await readdir(bundle.dir)).not.toContain(DEPLOYMENT_FILE);
-  });
+      const saved = await savedSummary();
+      expect(saved.status).toBe('failed-to-run');
+      expect(saved.verdict).not.toBe('pass');
+      expect(saved.steps.find((s) => s.name === 'inspect')?.error?.code).toBe('API_UNREACHABLE');
+      expect(await readdir(bundle.dir)).not.toContain(DEPLOYMENT_FILE);
+    },
+  );
 });

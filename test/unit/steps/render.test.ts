@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RUNBOOK_RENDER_COMMAND, type ConfigInput } from '../../../src/config/schema.js';
-import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { type ConfigInput, RUNBOOK_RENDER_COMMAND } from '../../../src/config/schema.js';
+import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import { createRedactor } from '../../../src/evidence/redact.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
@@ -66,11 +66,21 @@ async function render(options: RenderOptions = {}) {
   ];
   const runner = createFakeRunner(entries);
   const ctx = createTestContext({
-    runner, api: options.api ?? createFakeApi(recordedRoutes()), now: () => NOW, redact: bundle.redact, projectDir,
+    runner,
+    api: options.api ?? createFakeApi(recordedRoutes()),
+    now: () => NOW,
+    redact: bundle.redact,
+    projectDir,
     ...(options.config ? { config: options.config } : {}),
     ...(options.dryRun ? { flags: { dryRun: true } } : {}),
   });
-  const outcome = await runSteps(ctx, bundle, [renderStep], newSummary(bundle, NOW, { deployment: ctx.config.deployment }), { wholeRehearsal: false });
+  const outcome = await runSteps(
+    ctx,
+    bundle,
+    [renderStep],
+    newSummary(bundle, NOW, { deployment: ctx.config.deployment }),
+    { wholeRehearsal: false },
+  );
   const step = outcome.summary.steps.find((s) => s.name === 'render');
   const argvs = runner.calls.map((c) => [c.file, ...c.args]);
   return { outcome, step, runner, argvs, events: ctx.reporter.events };

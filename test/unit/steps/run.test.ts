@@ -2,18 +2,24 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigSchema, type ConfigInput } from '../../../src/config/schema.js';
-import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { type ConfigInput, ConfigSchema } from '../../../src/config/schema.js';
+import { RehearseError } from '../../../src/errors.js';
+import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
-import { RehearseError } from '../../../src/errors.js';
 import { DeploymentSchema } from '../../../src/prefect/schemas.js';
+import { checkParameters, type RunStepOptions, runStep } from '../../../src/steps/run.js';
 import { runSteps } from '../../../src/steps/runner.js';
-import { checkParameters, runStep, type RunStepOptions } from '../../../src/steps/run.js';
 import { createTestContext } from '../../support/context.js';
-import { createFakeApi, recorded, recordedDeployment, recordedRoutes, type FakeRoutes } from '../../support/fake-api.js';
+import {
+  createFakeApi,
+  type FakeRoutes,
+  recorded,
+  recordedDeployment,
+  recordedRoutes,
+} from '../../support/fake-api.js';
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
-import { LIMITED_BURST, recordedRuns, recordedStates, type RecordedRun } from '../../support/recorded-runs.js';
+import { LIMITED_BURST, type RecordedRun, recordedRuns, recordedStates } from '../../support/recorded-runs.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const LOG_FILE = 'hotpass-e2e-staging.log';
@@ -23,16 +29,27 @@ const CREATE_PATH = `/deployments/${DEPLOYMENT_ID}/create_flow_run`;
 
 // The recorded burst: the API created antique-eel and weightless-pronghorn, the CLI ambitious-raptor.
 const BURST = recordedRuns(LIMITED_BURST);
-const [CREATED_FIRST, CREATED_SECOND, CLI_RUN] = ['82d8546f-0725-45af-9b8f-c20485454e6c', '34488f86-11b8-4ab6-8c44-3911ceff7a47', '5162db9a-b77d-488c-9971-6472528d5ee4']
-  .map((id) => BURST.find((r) => r.id === id) as RecordedRun);
+const [CREATED_FIRST, CREATED_SECOND, CLI_RUN] = [
+  '82d8546f-0725-45af-9b8f-c20485454e6c',
+  '34488f86-11b8-4ab6-8c44-3911ceff7a47',
+  '5162db9a-b77d-488c-9971-6472528d5ee4',
+].map((id) => BURST.find((r) => r.id === id) as RecordedRun);
 const CLI_OK: FakeResult = { exitCode: 0, stdout: recorded('deployment.run.stdout'), stderr: '' };
 
 /** What create_flow_run answers: the recorded run as it was when created, Scheduled and not yet started. */
 function asCreated(run: RecordedRun): string {
   const scheduled = recordedStates(run.id)[0];
   return JSON.stringify({
-    ...run, state_type: 'SCHEDULED', state_name: 'Scheduled', state: scheduled, state_id: scheduled?.id,
-    start_time: null, end_time: null, run_count: 0, total_run_time: 0, infrastructure_pid: null,
+    ...run,
+    state_type: 'SCHEDULED',
+    state_name: 'Scheduled',
+    state: scheduled,
+    state_id: scheduled?.id,
+    start_time: null,
+    end_time: null,
+    run_count: 0,
+    total_run_time: 0,
+    infrastructure_pid: null,
   });
 }
 
@@ -40,7 +57,10 @@ function asCreated(run: RecordedRun): string {
 function burstRoutes(finalRuns: RecordedRun[] = BURST): FakeRoutes {
   return {
     ...recordedRoutes(),
-    [`POST ${CREATE_PATH}`]: [{ status: 201, text: asCreated(CREATED_FIRST as RecordedRun) }, { status: 201, text: asCreated(CREATED_SECOND as RecordedRun) }],
+    [`POST ${CREATE_PATH}`]: [
+      { status: 201, text: asCreated(CREATED_FIRST as RecordedRun) },
+      { status: 201, text: asCreated(CREATED_SECOND as RecordedRun) },
+    ],
     'POST /flow_runs/filter': { status: 200, text: JSON.stringify(finalRuns) },
   };
 }
@@ -56,7 +76,14 @@ afterEach(async () => {
 });
 
 /** `rehearse run` as the command runs it: the one step, through the runner, into the bundle. */
-async function run(options: { routes?: FakeRoutes; config?: ConfigInput; dryRun?: boolean; defaultBurst?: RunStepOptions['defaultBurst'] } = {}) {
+async function run(
+  options: {
+    routes?: FakeRoutes;
+    config?: ConfigInput;
+    dryRun?: boolean;
+    defaultBurst?: RunStepOptions['defaultBurst'];
+  } = {},
+) {
   const runner = createFakeRunner([{ match: RUN_ARGV, result: CLI_OK }]);
   const api = createFakeApi(options.routes ?? burstRoutes());
   const ctx = createTestContext({
@@ -74,20 +101,25 @@ async function run(options: { routes?: FakeRoutes; config?: ConfigInput; dryRun?
     { wholeRehearsal: false },
   );
   // Bad input records no step at all (outcome.untouched); every other outcome records one.
-  const step = outcome.summary.steps.find((s) => s.name === 'run') as NonNullable<ReturnType<typeof outcome.summary.steps.find>>;
+  const step = outcome.summary.steps.find((s) => s.name === 'run') as NonNullable<
+    ReturnType<typeof outcome.summary.steps.find>
+  >;
   if (!step && !outcome.untouched) throw new Error('runSteps recorded no run step');
   const creates = api.requests.filter((r) => r.path === CREATE_PATH);
   return { outcome, step, runner, api, creates };
 }
 
 const file = (rel: string) => readFile(path.join(bundle.dir, rel), 'utf8');
-const valueAfter = (argv: readonly string[], flag: string): string[] => argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1] ?? ''] : []));
+const valueAfter = (argv: readonly string[], flag: string): string[] =>
+  argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1] ?? ''] : []));
 
 describe('checkParameters, against the recorded deployment', () => {
   const deployment = DeploymentSchema.parse(recordedDeployment());
 
   it('accepts the window and the parameters the flow declares', () => {
-    expect(() => checkParameters(deployment, { since: '2024-01-01', until: '2024-01-07', day_seconds: 2 })).not.toThrow();
+    expect(() =>
+      checkParameters(deployment, { since: '2024-01-01', until: '2024-01-07', day_seconds: 2 }),
+    ).not.toThrow();
   });
 
   it('refuses a key the flow does not declare, listing the ones it accepts', () => {
@@ -101,7 +133,9 @@ describe('checkParameters, against the recorded deployment', () => {
     const error = caught as RehearseError;
     expect(error.code).toBe('USAGE');
     expect(error.message).toBe('deployment hotpass-backfill does not accept parameter(s) window_days, dry');
-    expect(error.details).toEqual(['it accepts: since, until, runs, archive_root, restore_root, parameters, concurrency_limit, concurrency_key, day_seconds, notify_token']);
+    expect(error.details).toEqual([
+      'it accepts: since, until, runs, archive_root, restore_root, parameters, concurrency_limit, concurrency_key, day_seconds, notify_token',
+    ]);
   });
 
   it('lets anything through when the deployment publishes no parameter schema', () => {
@@ -201,11 +235,15 @@ describe('the run step, through runSteps against the recorded server and CLI', (
   it('refuses --since after --until in the configuration, before a context exists', () => {
     const parsed = ConfigSchema.safeParse({ run: { since: '2024-01-07', until: '2024-01-01', burst: 3 } });
     expect(parsed.success).toBe(false);
-    expect(parsed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['run.since: since is after until: the window runs from since to until']);
+    expect(parsed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'run.since: since is after until: the window runs from since to until',
+    ]);
   });
 
   it('refuses a parameter the deployment does not accept with USAGE before triggering anything', async () => {
-    const { outcome, step, runner, creates } = await run({ config: { run: { burst: 3, parameters: { window_days: 7 } } } });
+    const { outcome, step, runner, creates } = await run({
+      config: { run: { burst: 3, parameters: { window_days: 7 } } },
+    });
 
     expect(outcome.error?.code).toBe('USAGE');
     expect(outcome.error?.message).toContain('does not accept parameter(s) window_days');

@@ -2,17 +2,30 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBundle, type Bundle } from '../../../src/evidence/bundle.js';
+import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
-import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
 import type { BundleStatus, Summary } from '../../../src/evidence/summary.js';
+import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
 import { STATE_HISTORY_FILE } from '../../../src/steps/histories.js';
 import { runSteps } from '../../../src/steps/runner.js';
 import { validateStep, WORK_POOL_FILE } from '../../../src/steps/validate.js';
 import { createTestContext } from '../../support/context.js';
-import { createFakeApi, NOT_FOUND, recorded, recordedDeployment, recordedRoutes, type FakeRoutes } from '../../support/fake-api.js';
+import {
+  createFakeApi,
+  type FakeRoutes,
+  NOT_FOUND,
+  recorded,
+  recordedDeployment,
+  recordedRoutes,
+} from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
-import { LIMITED_BURST, recordedEventsRoute, recordedRuns, stateHistoryOf, UNLIMITED_BURST } from '../../support/recorded-runs.js';
+import {
+  LIMITED_BURST,
+  recordedEventsRoute,
+  recordedRuns,
+  stateHistoryOf,
+  UNLIMITED_BURST,
+} from '../../support/recorded-runs.js';
 
 const NOW = new Date('2026-11-26T02:00:00Z');
 const NEXT_STEPS = 'Next_Steps.md';
@@ -37,8 +50,18 @@ function unlimitedRoutes(): FakeRoutes {
   (deployment.global_concurrency_limit as { limit: number }).limit = 4;
   return {
     ...recordedRoutes({ deploymentText: JSON.stringify(deployment) }),
-    [POOL_ROUTE]: { status: 200, text: withJson(recorded('work-pool.api.json'), (p) => { p.concurrency_limit = 4; }) },
-    [GCL_ROUTE]: { status: 200, text: withJson(recorded('gcl.json'), (g) => { g.active = false; }) },
+    [POOL_ROUTE]: {
+      status: 200,
+      text: withJson(recorded('work-pool.api.json'), (p) => {
+        p.concurrency_limit = 4;
+      }),
+    },
+    [GCL_ROUTE]: {
+      status: 200,
+      text: withJson(recorded('gcl.json'), (g) => {
+        g.active = false;
+      }),
+    },
     'POST /events/filter': recordedEventsRoute(),
   };
 }
@@ -56,11 +79,26 @@ afterEach(async () => {
 /** A bundle after run and capture of a recorded burst: the run step's record and state-history.json. */
 async function capturedBundle(burst: keyof typeof AS_OF, status?: BundleStatus): Promise<Summary> {
   const runs = recordedRuns(burst);
-  await writeFile(path.join(bundle.dir, STATE_HISTORY_FILE), `${JSON.stringify(stateHistoryOf(burst, AS_OF[burst]), null, 2)}\n`);
+  await writeFile(
+    path.join(bundle.dir, STATE_HISTORY_FILE),
+    `${JSON.stringify(stateHistoryOf(burst, AS_OF[burst]), null, 2)}\n`,
+  );
   const summary = withStep(newSummary(bundle, NOW, { deployment: 'hotpass-backfill' }), {
-    name: 'run', title: 'trigger and watch the rehearsal run', status: 'ok', verdict: 'pass', startedAt: STARTED_AT[burst], durationMs: 30_000,
-    files: [], commands: [], checks: [],
-    data: { fullName: 'hotpass-backfill/hotpass-backfill', deploymentId: runs[0]?.deployment_id, flowRunIds: runs.map((r) => r.id), startedAt: STARTED_AT[burst] },
+    name: 'run',
+    title: 'trigger and watch the rehearsal run',
+    status: 'ok',
+    verdict: 'pass',
+    startedAt: STARTED_AT[burst],
+    durationMs: 30_000,
+    files: [],
+    commands: [],
+    checks: [],
+    data: {
+      fullName: 'hotpass-backfill/hotpass-backfill',
+      deploymentId: runs[0]?.deployment_id,
+      flowRunIds: runs.map((r) => r.id),
+      startedAt: STARTED_AT[burst],
+    },
   });
   return status ? { ...summary, status } : summary;
 }
@@ -69,14 +107,17 @@ async function capturedBundle(burst: keyof typeof AS_OF, status?: BundleStatus):
 async function validate(routes: FakeRoutes, initial: Summary) {
   const api = createFakeApi(routes);
   const ctx = createTestContext({ runner: createFakeRunner([]), api, now: () => NOW, cwd: root });
-  const outcome = await runSteps(ctx, bundle, [validateStep({ flowRunIds: [], allRuns: false })], initial, { wholeRehearsal: false });
+  const outcome = await runSteps(ctx, bundle, [validateStep({ flowRunIds: [], allRuns: false })], initial, {
+    wholeRehearsal: false,
+  });
   const step = outcome.summary.steps.find((s) => s.name === 'validate');
   if (!step) throw new Error('runSteps recorded no validate step');
   const verdicts = Object.fromEntries(step.checks.map((c) => [c.id, c.verdict]));
   return { outcome, step, verdicts, api, reporter: ctx.reporter };
 }
 
-const openTasks = async (): Promise<string[]> => (await readFile(path.join(root, NEXT_STEPS), 'utf8')).split('\n').filter((line) => line.startsWith('- [ ]'));
+const openTasks = async (): Promise<string[]> =>
+  (await readFile(path.join(root, NEXT_STEPS), 'utf8')).split('\n').filter((line) => line.startsWith('- [ ]'));
 
 describe('the validate step, on recorded state histories and concurrency-limit events', () => {
   it('passes every limit the recorded burst of 3 was held to (peak 2 under limit 2), and adds no task', async () => {
@@ -104,7 +145,12 @@ describe('the validate step, on recorded state histories and concurrency-limit e
   it('judges a limit nothing enforces inconclusive, never pass', async () => {
     const routes: FakeRoutes = {
       ...limitedRoutes(),
-      [POOL_ROUTE]: { status: 200, text: withJson(recorded('work-pool.api.json'), (p) => { p.concurrency_limit = null; }) },
+      [POOL_ROUTE]: {
+        status: 200,
+        text: withJson(recorded('work-pool.api.json'), (p) => {
+          p.concurrency_limit = null;
+        }),
+      },
       [GCL_ROUTE]: NOT_FOUND,
     };
     const { step, verdicts, api } = await validate(routes, await capturedBundle(LIMITED_BURST));
@@ -168,14 +214,22 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     const second = await validate(unlimitedRoutes(), first.outcome.summary);
     expect(second.verdicts['concurrency.manifest_limit']).toBe('fail');
     expect(await openTasks()).toEqual(tasks);
-    expect(second.reporter.events).toContainEqual({ type: 'warn', message: `release halted: an open task in ${NEXT_STEPS} already tracks this` });
+    expect(second.reporter.events).toContainEqual({
+      type: 'warn',
+      message: `release halted: an open task in ${NEXT_STEPS} already tracks this`,
+    });
   });
 
   it('is inconclusive, never pass, on a bundle whose rehearsal was interrupted', async () => {
-    const { outcome, step, verdicts } = await validate(limitedRoutes(), await capturedBundle(LIMITED_BURST, 'interrupted'));
+    const { outcome, step, verdicts } = await validate(
+      limitedRoutes(),
+      await capturedBundle(LIMITED_BURST, 'interrupted'),
+    );
 
     expect(verdicts['evidence.complete']).toBe('inconclusive');
-    expect(step.checks.filter((c) => c.id !== 'evidence.complete').map((c) => c.verdict)).toEqual(Array(5).fill('pass'));
+    expect(step.checks.filter((c) => c.id !== 'evidence.complete').map((c) => c.verdict)).toEqual(
+      Array(5).fill('pass'),
+    );
     expect(step.verdict).toBe('inconclusive');
     expect(outcome.exitCode).toBe(4);
     expect([outcome.summary.status, outcome.summary.verdict]).toEqual(['interrupted', 'incomplete']);

@@ -3,14 +3,17 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  parseUploadTarget, sha256File, uploadBundle, verifyRemote, type BundleFile, type UploadTarget,
+  type BundleFile,
+  parseUploadTarget,
+  sha256File,
+  type UploadTarget,
+  uploadBundle,
+  verifyRemote,
 } from '../../../src/evidence/upload.js';
-import { clientWithBucket, startMoto, type MotoServer } from '../../support/moto.js';
+import { clientWithBucket, type MotoServer, startMoto } from '../../support/moto.js';
 
 const BUNDLE = 'rehearsal-2026-01-01T00-00-00Z';
 const CONTENTS: Record<string, Buffer> = {
@@ -70,12 +73,18 @@ describe('uploadBundle to a directory', () => {
     expect(rerun).toMatchObject({ uploaded: 0, skipped: 3, verified: 3, mismatches: [], sent: [] });
     expect(rerun.files.every((f) => f.action === 'skipped-identical' && f.verified)).toBe(true);
     // A rewrite goes through temp + rename, which would give each file a new inode.
-    expect(await Promise.all(files.map(async (f) => (await stat(path.join(first.destination, f.path))).ino))).toEqual(inodes);
+    expect(await Promise.all(files.map(async (f) => (await stat(path.join(first.destination, f.path))).ino))).toEqual(
+      inodes,
+    );
 
     const corrupted = path.join(first.destination, 'logs', 'run.log');
     await writeFile(corrupted, flipOneByte(CONTENTS['logs/run.log']!));
     expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual([
-      { path: 'logs/run.log', expected: sha(CONTENTS['logs/run.log']!), found: sha(flipOneByte(CONTENTS['logs/run.log']!)) },
+      {
+        path: 'logs/run.log',
+        expected: sha(CONTENTS['logs/run.log']!),
+        found: sha(flipOneByte(CONTENTS['logs/run.log']!)),
+      },
     ]);
 
     const repair = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target });
@@ -107,7 +116,10 @@ describe('uploadBundle to S3 (moto)', () => {
   beforeAll(async () => {
     moto = await startMoto();
     env = {
-      AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: moto.endpoint,
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL_S3: moto.endpoint,
     };
     s3 = await clientWithBucket(moto, 'evidence');
   }, 180_000);
@@ -125,11 +137,23 @@ describe('uploadBundle to S3 (moto)', () => {
   it('uploads, skips identical objects on rerun, detects and repairs a corrupted object', async () => {
     const target = parseUploadTarget('s3://evidence//team/rehearsals/');
     const first = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env });
-    expect(first).toMatchObject({ uploaded: 3, skipped: 0, verified: 3, mismatches: [], destination: `s3://evidence/team/rehearsals/${BUNDLE}/` });
+    expect(first).toMatchObject({
+      uploaded: 3,
+      skipped: 0,
+      verified: 3,
+      mismatches: [],
+      destination: `s3://evidence/team/rehearsals/${BUNDLE}/`,
+    });
     for (const [rel, bytes] of Object.entries(CONTENTS)) {
       expect((await getBytes(`team/rehearsals/${BUNDLE}/${rel}`)).equals(bytes)).toBe(true);
     }
-    const head = await s3.send(new HeadObjectCommand({ Bucket: 'evidence', Key: `team/rehearsals/${BUNDLE}/report.md`, ChecksumMode: 'ENABLED' }));
+    const head = await s3.send(
+      new HeadObjectCommand({
+        Bucket: 'evidence',
+        Key: `team/rehearsals/${BUNDLE}/report.md`,
+        ChecksumMode: 'ENABLED',
+      }),
+    );
     expect(head.Metadata?.sha256).toBe(sha(CONTENTS['report.md']!));
     expect(head.ChecksumSHA256).toBe(createHash('sha256').update(CONTENTS['report.md']!).digest('base64'));
 
@@ -139,7 +163,14 @@ describe('uploadBundle to S3 (moto)', () => {
     // Corrupt the bytes but keep the metadata claiming the original hash: only a download-and-hash check catches this.
     const key = `team/rehearsals/${BUNDLE}/logs/run.log`;
     const original = CONTENTS['logs/run.log']!;
-    await s3.send(new PutObjectCommand({ Bucket: 'evidence', Key: key, Body: flipOneByte(original), Metadata: { sha256: sha(original) } }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'evidence',
+        Key: key,
+        Body: flipOneByte(original),
+        Metadata: { sha256: sha(original) },
+      }),
+    );
     expect(await verifyRemote({ bundleName: BUNDLE, files, target, env })).toEqual([
       { path: 'logs/run.log', expected: sha(original), found: sha(flipOneByte(original)) },
     ]);
@@ -153,9 +184,17 @@ describe('uploadBundle to S3 (moto)', () => {
   it('takes the endpoint from the target, with an empty prefix, and reports missing objects', async () => {
     const target = parseUploadTarget('s3://evidence', { endpoint: moto.endpoint, region: 'us-east-1' });
     const credentialsOnly = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
-    expect(await verifyRemote({ bundleName: 'never-uploaded', files, target, env: credentialsOnly }))
-      .toEqual(files.map((f) => ({ path: f.path, expected: f.sha256, found: null })));
-    const report = await uploadBundle({ bundleDir, bundleName: 'at-root', files, target, env: credentialsOnly, concurrency: 1 });
+    expect(await verifyRemote({ bundleName: 'never-uploaded', files, target, env: credentialsOnly })).toEqual(
+      files.map((f) => ({ path: f.path, expected: f.sha256, found: null })),
+    );
+    const report = await uploadBundle({
+      bundleDir,
+      bundleName: 'at-root',
+      files,
+      target,
+      env: credentialsOnly,
+      concurrency: 1,
+    });
     expect(report).toMatchObject({ uploaded: 3, verified: 3, destination: 's3://evidence/at-root/' });
     expect((await getBytes('at-root/manifest.json')).equals(CONTENTS['manifest.json']!)).toBe(true);
   }, 60_000);
@@ -163,21 +202,28 @@ describe('uploadBundle to S3 (moto)', () => {
   it('fails with a message naming a missing bucket and what to do', async () => {
     const target = parseUploadTarget('s3://no-such-bucket/x');
     const upload = uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env });
-    await expect(upload).rejects.toThrow(`bucket 'no-such-bucket' does not exist at ${moto.endpoint}: create it or fix --to`);
+    await expect(upload).rejects.toThrow(
+      `bucket 'no-such-bucket' does not exist at ${moto.endpoint}: create it or fix --to`,
+    );
     await expect(verifyRemote({ bundleName: BUNDLE, files, target, env })).rejects.toThrow(/no-such-bucket/);
   }, 60_000);
 
   it('fails with a message naming an unreachable endpoint', async () => {
     const port = await closedPort();
     const target = parseUploadTarget('s3://evidence/x', { endpoint: `http://127.0.0.1:${port}` });
-    await expect(uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env }))
-      .rejects.toThrow(`could not reach S3 at http://127.0.0.1:${port} (ECONNREFUSED)`);
+    await expect(uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env })).rejects.toThrow(
+      `could not reach S3 at http://127.0.0.1:${port} (ECONNREFUSED)`,
+    );
   }, 60_000);
 });
 
 describe('parseUploadTarget', () => {
   it('parses s3 URLs, normalizing the prefix', () => {
-    expect(parseUploadTarget('s3://bucket/some/prefix')).toEqual({ kind: 's3', bucket: 'bucket', prefix: 'some/prefix' });
+    expect(parseUploadTarget('s3://bucket/some/prefix')).toEqual({
+      kind: 's3',
+      bucket: 'bucket',
+      prefix: 'some/prefix',
+    });
     expect(parseUploadTarget('s3://bucket')).toEqual({ kind: 's3', bucket: 'bucket', prefix: '' });
     expect(parseUploadTarget('s3://bucket/')).toEqual({ kind: 's3', bucket: 'bucket', prefix: '' });
     expect(parseUploadTarget('S3://bucket//a///b/')).toEqual({ kind: 's3', bucket: 'bucket', prefix: 'a/b' });
@@ -185,7 +231,12 @@ describe('parseUploadTarget', () => {
 
   it('carries the endpoint and region options, with path-style addressing for an endpoint', () => {
     expect(parseUploadTarget('s3://bucket/p', { endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1' })).toEqual({
-      kind: 's3', bucket: 'bucket', prefix: 'p', endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1', forcePathStyle: true,
+      kind: 's3',
+      bucket: 'bucket',
+      prefix: 'p',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'eu-west-1',
+      forcePathStyle: true,
     });
   });
 

@@ -1,7 +1,7 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +119,8 @@ describe('captureRunPage', () => {
       });
 
       expect(result.status, JSON.stringify(result)).toBe('missing');
-      if (result.status === 'missing') expect(result.reason).toContain("Can't connect to Server API at http://127.0.0.1:4200/api");
+      if (result.status === 'missing')
+        expect(result.reason).toContain("Can't connect to Server API at http://127.0.0.1:4200/api");
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(existsSync(outFile)).toBe(false);
     },

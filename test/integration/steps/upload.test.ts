@@ -5,19 +5,19 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
-import { createBundle, writeChecksumManifest, writeEvidence, type Bundle } from '../../../src/evidence/bundle.js';
-import { CHECKSUM_FILE, listBundleFiles } from '../../../src/evidence/checksums.js';
-import { newSummary, saveSummary, withStep } from '../../../src/evidence/summary-io.js';
-import type { StepName, StepRecord, Summary } from '../../../src/evidence/summary.js';
 import { isRehearseError } from '../../../src/errors.js';
-import type { RehearseEvent } from '../../../src/report/events.js';
+import { type Bundle, createBundle, writeChecksumManifest, writeEvidence } from '../../../src/evidence/bundle.js';
+import { CHECKSUM_FILE, listBundleFiles } from '../../../src/evidence/checksums.js';
+import type { StepName, StepRecord, Summary } from '../../../src/evidence/summary.js';
+import { newSummary, saveSummary, withStep } from '../../../src/evidence/summary-io.js';
 import type { Verdict } from '../../../src/guardrails/verdict.js';
+import type { RehearseEvent } from '../../../src/report/events.js';
 import { runSteps } from '../../../src/steps/runner.js';
-import { ledgerVerdict, uploadStep, type UploadStepOptions } from '../../../src/steps/upload.js';
+import { ledgerVerdict, type UploadStepOptions, uploadStep } from '../../../src/steps/upload.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
-import { clientWithBucket, startMoto, type MotoServer } from '../../support/moto.js';
+import { clientWithBucket, type MotoServer, startMoto } from '../../support/moto.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const NAME = '20261126T012000Z';
@@ -40,7 +40,14 @@ let summary: Summary;
 
 function stepRecord(name: StepName, verdict: Verdict): StepRecord {
   return {
-    name, title: name, status: 'ok', verdict, startedAt: NOW.toISOString(), durationMs: 1, files: [], commands: [],
+    name,
+    title: name,
+    status: 'ok',
+    verdict,
+    startedAt: NOW.toISOString(),
+    durationMs: 1,
+    files: [],
+    commands: [],
     checks: [{ id: `${name}.fixture`, step: name, title: `${name} fixture`, verdict, reason: 'fixture' }],
   };
 }
@@ -60,8 +67,12 @@ async function buildBundle(): Promise<void> {
 function contextFor(options: { config?: ConfigInput; dryRun?: boolean; env?: NodeJS.ProcessEnv } = {}) {
   // No process or API call belongs in an upload: the fake runner throws on any, the fake API answers 404.
   const ctx = createTestContext({
-    runner: createFakeRunner([]), api: createFakeApi({}), projectDir: repo, now: () => NOW,
-    ...(options.config ? { config: options.config } : {}), flags: { dryRun: options.dryRun ?? false },
+    runner: createFakeRunner([]),
+    api: createFakeApi({}),
+    projectDir: repo,
+    now: () => NOW,
+    ...(options.config ? { config: options.config } : {}),
+    flags: { dryRun: options.dryRun ?? false },
   });
   ctx.env = options.env ?? {};
   return ctx;
@@ -96,16 +107,28 @@ describe('the upload step to a directory', () => {
     const destination = path.join(repo, 'shared/evidence', NAME);
     const n = local.length + 1;
     expect(output).toEqual({
-      checks: [{ id: 'evidence.upload', step: 'upload', title: 'bundle uploaded and verified', verdict: 'pass', reason: `${n} files verified at ${destination}` }],
+      checks: [
+        {
+          id: 'evidence.upload',
+          step: 'upload',
+          title: 'bundle uploaded and verified',
+          verdict: 'pass',
+          reason: `${n} files verified at ${destination}`,
+        },
+      ],
       files: [],
       data: { destination, uploaded: n, skipped: 0, verified: n },
     });
     expect((await listBundleFiles(destination)).sort()).toEqual(local);
     for (const rel of [...local, CHECKSUM_FILE]) {
-      expect((await readFile(path.join(destination, rel))).equals(await readFile(path.join(bundle.dir, rel)))).toBe(true);
+      expect((await readFile(path.join(destination, rel))).equals(await readFile(path.join(bundle.dir, rel)))).toBe(
+        true,
+      );
     }
     // The far copy checks itself with the standard tool.
-    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: destination, encoding: 'utf8' })).toBe('');
+    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: destination, encoding: 'utf8' })).toBe(
+      '',
+    );
 
     expect(await read(PLAN)).toBe(
       PLAN_TEXT.replace(
@@ -142,10 +165,18 @@ describe('the upload step to a directory', () => {
   });
 
   it('rewrites SHA256SUMS gone stale since the last step, so sha256sum -c passes on the far side', async () => {
-    await writeFile(path.join(bundle.dir, 'notes.md'), '# Rehearsal notes\n\n## Operator notes\n\nWorker restarted at 01:05.\n');
+    await writeFile(
+      path.join(bundle.dir, 'notes.md'),
+      '# Rehearsal notes\n\n## Operator notes\n\nWorker restarted at 01:05.\n',
+    );
     const { output, events } = await upload({ to: '../archive' });
     expect(infos(events)).toContain('SHA256SUMS was out of date (notes.md); rewritten before upload');
-    expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: String(output.data?.destination), encoding: 'utf8' })).toBe('');
+    expect(
+      execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], {
+        cwd: String(output.data?.destination),
+        encoding: 'utf8',
+      }),
+    ).toBe('');
     expect(execFileSync('sha256sum', ['-c', '--quiet', CHECKSUM_FILE], { cwd: bundle.dir, encoding: 'utf8' })).toBe('');
   });
 
@@ -153,7 +184,10 @@ describe('the upload step to a directory', () => {
     summary = { ...summary, sealed: true };
     await writeFile(path.join(bundle.dir, 'deployment.json'), '{"name":"edited"}\n');
     const failure = await upload({ to: '../archive' }).catch((error: unknown) => error);
-    expect(isRehearseError(failure) && [failure.code, failure.message]).toEqual(['BUNDLE_INVALID', `bundle ${NAME} is sealed but its files no longer match SHA256SUMS: deployment.json`]);
+    expect(isRehearseError(failure) && [failure.code, failure.message]).toEqual([
+      'BUNDLE_INVALID',
+      `bundle ${NAME} is sealed but its files no longer match SHA256SUMS: deployment.json`,
+    ]);
     expect(await readdir(work)).toEqual(['hotpass']);
     expect(await read('Next_Steps_Log.md')).toBe(LOG_TEXT);
   });
@@ -166,7 +200,9 @@ describe('the upload step to a directory', () => {
   it('stops with USAGE when there is no target, and only notes it when the upload is optional', async () => {
     const failure = await upload({}).catch((error: unknown) => error);
     expect(isRehearseError(failure) && [failure.code, failure.message, failure.hint]).toEqual([
-      'USAGE', 'no upload target', 'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config',
+      'USAGE',
+      'no upload target',
+      'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config',
     ]);
     const { output, events } = await upload({ optional: true });
     expect(output).toEqual({ checks: [], files: [], skipped: 'no upload target' });
@@ -178,7 +214,12 @@ describe('the upload step to a directory', () => {
     const { output, events } = await upload({ to: '../archive' }, { dryRun: true });
     const n = (await listBundleFiles(bundle.dir)).length + 1;
     expect(events.filter((e) => e.type === 'command-start')).toEqual([
-      { type: 'command-start', step: 'upload', display: `upload ${n} files to ${path.join(work, 'archive', NAME)}`, dryRun: true },
+      {
+        type: 'command-start',
+        step: 'upload',
+        display: `upload ${n} files to ${path.join(work, 'archive', NAME)}`,
+        dryRun: true,
+      },
     ]);
     expect(output.checks).toEqual([]);
     expect(await readdir(work)).toEqual(['hotpass']);
@@ -190,10 +231,16 @@ describe('the upload step to a directory', () => {
     const step = uploadStep({ to: '../archive' });
     const first = await runSteps(ctx, bundle, [step], summary, { wholeRehearsal: false });
     const record = first.summary.steps.find((s) => s.name === 'upload');
-    expect([record?.status, record?.verdict, record?.checks.map((c) => c.id)]).toEqual(['ok', 'pass', ['evidence.upload']]);
+    expect([record?.status, record?.verdict, record?.checks.map((c) => c.id)]).toEqual([
+      'ok',
+      'pass',
+      ['evidence.upload'],
+    ]);
     const farSummary = await readFile(path.join(work, 'archive', NAME, 'summary.json'), 'utf8');
     expect(farSummary).toBe(await readFile(path.join(bundle.dir, 'summary.json'), 'utf8'));
-    expect((JSON.parse(farSummary) as Summary).steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: record?.data?.uploaded });
+    expect((JSON.parse(farSummary) as Summary).steps.find((s) => s.name === 'upload')?.data).toMatchObject({
+      uploaded: record?.data?.uploaded,
+    });
 
     const rerun = contextFor();
     const second = await runSteps(rerun, bundle, [step], first.summary, { wholeRehearsal: false });
@@ -314,7 +361,9 @@ describe('ledgerVerdict', () => {
     expect(ledgerVerdict(withStep(base(), stepRecord('inspect', 'pass')))).toBe('incomplete');
     expect(ledgerVerdict(withStep(base(), stepRecord('inspect', 'fail')))).toBe('fail');
     expect(ledgerVerdict(withStep(summary, stepRecord('validate', 'inconclusive')))).toBe('inconclusive');
-    expect(ledgerVerdict(withStep(summary, { ...stepRecord('capture', 'pass'), status: 'error', checks: [] }))).toBe('incomplete');
+    expect(ledgerVerdict(withStep(summary, { ...stepRecord('capture', 'pass'), status: 'error', checks: [] }))).toBe(
+      'incomplete',
+    );
   });
 });
 
@@ -333,7 +382,9 @@ describe('the upload step to S3 (moto)', () => {
   }, 30_000);
 
   it('uploads and verifies every object, links the s3 URL, and sends nothing on a rerun', async () => {
-    const config: ConfigInput = { upload: { to: 's3://evidence/staging/backfill', endpoint: moto.endpoint, region: 'us-east-1' } };
+    const config: ConfigInput = {
+      upload: { to: 's3://evidence/staging/backfill', endpoint: moto.endpoint, region: 'us-east-1' },
+    };
     const local = await listBundleFiles(bundle.dir);
     const n = local.length + 1;
     const destination = `s3://evidence/staging/backfill/${NAME}/`;
@@ -341,8 +392,12 @@ describe('the upload step to S3 (moto)', () => {
     const { output } = await upload({}, { config, env });
     expect(output.data).toEqual({ destination, uploaded: n, skipped: 0, verified: n });
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'evidence', Prefix: `staging/backfill/${NAME}/` }));
-    expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([...local, CHECKSUM_FILE].map((rel) => `staging/backfill/${NAME}/${rel}`).sort());
-    const sums = await s3.send(new GetObjectCommand({ Bucket: 'evidence', Key: `staging/backfill/${NAME}/${CHECKSUM_FILE}` }));
+    expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(
+      [...local, CHECKSUM_FILE].map((rel) => `staging/backfill/${NAME}/${rel}`).sort(),
+    );
+    const sums = await s3.send(
+      new GetObjectCommand({ Bucket: 'evidence', Key: `staging/backfill/${NAME}/${CHECKSUM_FILE}` }),
+    );
     expect(await sums.Body?.transformToString()).toBe(await readFile(path.join(bundle.dir, CHECKSUM_FILE), 'utf8'));
     expect(await read(PLAN)).toContain(`- 2026-11-26 [backfill rehearsal ${NAME}](${destination}) — verdict pass\n`);
     expect(await read('Next_Steps_Log.md')).toContain(`evidence at \`${destination}\``);

@@ -9,7 +9,11 @@ const ANSI = /\x1b\[[0-9;]*m/;
 /** The built CLI on a real terminal (util-linux `script` gives it a TTY). */
 async function onTerminal(args: string, env: Record<string, string> = {}): Promise<string> {
   const clean = { ...process.env, CI: '', NO_COLOR: '', ...env };
-  const result = await execa('script', ['-qc', `node bin/rehearse.js ${args}`, '/dev/null'], { cwd: repo, env: clean, reject: false });
+  const result = await execa('script', ['-qc', `node bin/rehearse.js ${args}`, '/dev/null'], {
+    cwd: repo,
+    env: clean,
+    reject: false,
+  });
   return result.stdout;
 }
 
