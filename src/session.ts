@@ -40,6 +40,15 @@ export interface SessionOptions {
   redactor?: SecretKeeper;
 }
 
+/**
+ * With --sandbox the project is the checkout rehearse runs in when it holds the manifest (an
+ * operator's copy, edited), else the project the sandbox hosts.
+ */
+async function sandboxProjectDir(config: Config, cwd: string, hosted: string): Promise<string> {
+  const local = path.resolve(cwd, config.projectDir);
+  return (await fs.pathExists(path.join(local, config.manifest))) ? local : hosted;
+}
+
 export async function resolvePrefectTarget(
   config: Config,
   options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>,
@@ -48,7 +57,8 @@ export async function resolvePrefectTarget(
     // A running sandbox is used as it is, a stopped worker included: doctor must be able to see that.
     const running = await readSandboxState(defaultStateDir(options.env));
     if (running && (await checkHealth(sandboxApi(running))).ok) {
-      return { apiUrl: running.apiUrl, env: prefectEnv(running.apiUrl), projectDir: running.projectDir, sandbox: true };
+      const projectDir = await sandboxProjectDir(config, options.cwd, running.projectDir);
+      return { apiUrl: running.apiUrl, env: prefectEnv(running.apiUrl), projectDir, sandbox: true };
     }
     const { state, alreadyRunning } = await sandboxUp({
       stateDir: defaultStateDir(options.env),
@@ -56,7 +66,8 @@ export async function resolvePrefectTarget(
       onProgress: (message) => options.reporter.emit({ type: 'info', message: `sandbox: ${message}` }),
     });
     if (!alreadyRunning) options.reporter.emit({ type: 'info', message: `sandbox: up at ${state.apiUrl}` });
-    return { apiUrl: state.apiUrl, env: prefectEnv(state.apiUrl), projectDir: state.projectDir, sandbox: true };
+    const projectDir = await sandboxProjectDir(config, options.cwd, state.projectDir);
+    return { apiUrl: state.apiUrl, env: prefectEnv(state.apiUrl), projectDir, sandbox: true };
   }
   // Userinfo is basic auth (see session-secrets.ts), never part of a URL rehearse shows or records.
   const apiUrl = splitApiUrl(options.env.PREFECT_API_URL ?? config.prefect.apiUrl ?? '').url;

@@ -1,11 +1,14 @@
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { isAlive } from '../../src/process/daemon.js';
+import { sandboxProcessEnv } from '../../src/sandbox/state.js';
 import { failing, parseJson } from './support.js';
 import {
+  copyUpstreamFixture,
   rehearseUpstream,
   startUpstreamSandbox,
   stopUpstreamSandbox,
@@ -129,5 +132,131 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
     const skipped = /Concurrency limits \['hotpass\/backfill'\] do not exist - skipping acquisition/g;
     expect(log.match(skipped)).toHaveLength(2);
     expect((await deployment()).paused).toBe(true);
+  });
+
+  describe('rehearsed as an operator would: init, doctor and its fixes, backfill, the rename advice', () => {
+    let project: string;
+    const EVIDENCE = [
+      'render.log',
+      'rendered/specs.json',
+      'deployment.json',
+      'hotpass-e2e-staging.log',
+      'metadata.json',
+      'state-history.json',
+      'work-pool.json',
+      'hotpass-e2e-staging.png',
+      'notes.md',
+      'summary.json',
+      'SHA256SUMS',
+    ];
+    interface DoctorCheck {
+      id: string;
+      verdict: string;
+      reason: string;
+      fix?: string;
+    }
+    const doctor = async (): Promise<{ exitCode: number; checks: DoctorCheck[] }> => {
+      const run = await rehearseUpstream(['doctor', '--sandbox', '--json'], { cwd: project });
+      return {
+        exitCode: run.exitCode,
+        checks: (JSON.parse(run.stdout) as { data: { checks: DoctorCheck[] } }).data.checks,
+      };
+    };
+    /** A printed fix, run as printed, in the project with the sandbox's environment. */
+    const runFix = async (fix: string): Promise<void> => {
+      const env = { ...process.env, ...sandboxProcessEnv(await upstreamSandbox()) };
+      const result = await execa('sh', ['-c', fix], { cwd: project, env, reject: false, stdin: 'ignore' });
+      expect(result.exitCode, `${fix}\n${result.stdout}\n${result.stderr}`).toBe(0);
+    };
+    const backfill = async () => {
+      const run = await rehearseUpstream(['backfill', '--sandbox', '--json', '--until', '2024-01-02'], {
+        cwd: project,
+      });
+      return { run, out: parseJson(run) };
+    };
+
+    beforeAll(async () => {
+      project = await copyUpstreamFixture();
+    });
+
+    it('init writes a config that loads: the live deployment, its pool, the runs window, the key left undecided', async () => {
+      const run = await rehearseUpstream(['init', '--sandbox'], { cwd: project });
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+      const config = parse(await fs.readFile(path.join(project, 'rehearse.config.yaml'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(config).toMatchObject({
+        deployment: 'hotpass-backfill/hotpass-backfill',
+        workPool: 'default-agent-pool',
+        run: { window: { mode: 'runs' } },
+      });
+      expect(run.stdout + run.stderr).toContain('hotpass/backfill');
+    });
+
+    it('doctor names the paused deployment; its fix un-pauses it and turns no schedule on', async () => {
+      const before = await doctor();
+      expect(before.exitCode).toBe(3);
+      const paused = before.checks.find((c) => c.id === 'deployment.exists');
+      expect(paused).toMatchObject({ verdict: 'fail' });
+      expect(paused?.reason).toContain('paused');
+      await runFix(paused?.fix ?? '');
+      const after = await doctor();
+      expect(after.checks.find((c) => c.id === 'deployment.exists')?.verdict).toBe('pass');
+      const live = await deployment();
+      expect(live.paused).toBe(false);
+      expect(live.schedules.map((s) => s.active)).toEqual([false]);
+      const scheduled = await upstreamApi<unknown[]>('POST', '/flow_runs/filter', {
+        flow_runs: { deployment_id: { any_: [live.id] }, state: { type: { any_: ['SCHEDULED'] } } },
+      });
+      expect(scheduled).toEqual([]);
+      // What remains is the key: a guardrail failure for the rehearsal to record, with the rename advice.
+      const key = after.checks.find((c) => c.id === 'global_limit.free');
+      expect(key?.reason).toContain('hotpass/backfill');
+      expect(key?.fix).toContain('rename the key');
+    });
+
+    it('backfill completes with every evidence file, runs carrying runs entries, and fails global_limit', async () => {
+      const { run, out } = await backfill();
+      expect(run.exitCode, run.stderr).toBe(1);
+      expect(out.summary?.status).toBe('complete');
+      expect(failing(out)).toEqual(['global_limit']);
+      const bundle = path.join(project, out.bundle ?? '');
+      for (const file of EVIDENCE) expect(await fs.pathExists(path.join(bundle, file)), file).toBe(true);
+      const ids = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
+      expect(ids.length).toBeGreaterThan(1);
+      const runs = await upstreamApi<{ parameters: Record<string, unknown> }[]>('POST', '/flow_runs/filter', {
+        flow_runs: { id: { any_: ids } },
+      });
+      for (const flowRun of runs) {
+        expect(flowRun.parameters.runs).toEqual([
+          { run_date: '2024-01-01', version: 'latest' },
+          { run_date: '2024-01-02', version: 'latest' },
+        ]);
+        expect(Object.keys(flowRun.parameters)).not.toContain('since');
+        expect(Object.keys(flowRun.parameters)).not.toContain('until');
+      }
+    });
+
+    it('after following the advice (rename the key, create that limit) the rehearsal passes', async () => {
+      const advice = (await doctor()).checks.find((c) => c.id === 'global_limit.free');
+      const create = /`([^`]*gcl create[^`]*)`/.exec(advice?.fix ?? '')?.[1];
+      const renamed = /rename the key \(e\.g\. `([^`]+)`\)/.exec(advice?.fix ?? '')?.[1];
+      expect([create, renamed]).toEqual(['uv run prefect gcl create hotpass-backfill --limit 2', 'hotpass-backfill']);
+      const manifest = path.join(project, 'prefect/deployments/hotpass-backfill.yaml');
+      const text = await fs.readFile(manifest, 'utf8');
+      await fs.writeFile(manifest, text.replace('concurrency_key: hotpass/backfill', `concurrency_key: ${renamed}`));
+      const live = await deployment();
+      await upstreamApi('PATCH', `/deployments/${live.id}`, {
+        parameters: { ...live.parameters, concurrency_key: renamed },
+      });
+      await runFix(create ?? '');
+
+      const { run, out } = await backfill();
+      expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);
+      expect(out.summary?.verdict).toBe('pass');
+      const global = out.summary?.checks.find((c) => c.id === 'concurrency.global_limit');
+      expect(global?.verdict).toBe('pass');
+    });
   });
 });

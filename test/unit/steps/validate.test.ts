@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../../src/config/schema.js';
 import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import type { BundleStatus, Summary } from '../../../src/evidence/summary.js';
@@ -104,9 +105,15 @@ async function capturedBundle(burst: keyof typeof AS_OF, status?: BundleStatus):
 }
 
 /** `rehearse validate` on the bundle, started in `root` (where Next_Steps.md lives). */
-async function validate(routes: FakeRoutes, initial: Summary) {
+async function validate(routes: FakeRoutes, initial: Summary, config?: ConfigInput) {
   const api = createFakeApi(routes);
-  const ctx = createTestContext({ runner: createFakeRunner([]), api, now: () => NOW, cwd: root });
+  const ctx = createTestContext({
+    runner: createFakeRunner([]),
+    api,
+    now: () => NOW,
+    cwd: root,
+    ...(config ? { config } : {}),
+  });
   const outcome = await runSteps(ctx, bundle, [validateStep({ flowRunIds: [], allRuns: false })], initial, {
     wholeRehearsal: false,
   });
@@ -156,18 +163,22 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     const { step, verdicts, api } = await validate(routes, await capturedBundle(LIMITED_BURST));
 
     // The key's promise cannot be shown without the limit: no run acquired a slot.
-    expect(verdicts).toMatchObject({
+    // A pool with no limit that nothing promises is no guardrail of this rehearsal: no check at all.
+    expect(verdicts).toEqual({
       'concurrency.manifest_limit': 'inconclusive',
       'concurrency.deployment_limit': 'pass',
-      'concurrency.work_pool_limit': 'inconclusive',
       'concurrency.global_limit': 'inconclusive',
+      'runs.settled': 'pass',
     });
     expect(step.checks.find((c) => c.id === 'concurrency.manifest_limit')?.reason).toContain(
       "peak 0 slots occupied under the manifest's key limit of 2 although 3 run(s) were submitted: no run acquired a slot of it",
     );
-    expect(step.checks.find((c) => c.id === 'concurrency.work_pool_limit')?.reason).toBe(
-      'work pool hotpass-backfill-pool has no limit: nothing to measure against (peak 2 runs RUNNING)',
-    );
+    // Expected by the configuration, the missing pool limit is judged: never a pass.
+    const expecting = await validate(routes, await capturedBundle(LIMITED_BURST), { expect: { workPoolLimit: 2 } });
+    expect(expecting.step.checks.find((c) => c.id === 'concurrency.work_pool_limit')).toMatchObject({
+      verdict: 'inconclusive',
+      reason: 'work pool hotpass-backfill-pool has no limit: nothing to measure against (peak 2 runs RUNNING)',
+    });
     expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toContain(
       'global limit hotpass-backfill does not exist',
     );
