@@ -251,8 +251,12 @@ describe('interruption', () => {
     expect(validated.summary?.verdict).not.toBe('pass');
     expect(validated.summary?.status).toBe('interrupted');
     const verify = await rehearse(['verify', dir, '--json'], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(0);
-    expect(JSON.parse(verify.stdout).verdict).not.toBe('pass');
+    // Intact (every file matches) but it proves nothing: exit 4, never 0.
+    expect(verify.exitCode, verify.stdout).toBe(4);
+    expect(JSON.parse(verify.stdout)).toMatchObject({
+      verdict: 'incomplete',
+      data: { ok: true, status: 'interrupted' },
+    });
 
     // A run killed while it held a slot of the global limit leaves that slot taken until the server
     // reclaims its lease (doctor reports it as held); free it so the suites after this one start clean.
