@@ -23,6 +23,8 @@ const stepData = (out: JsonOutput, name: string): Record<string, unknown> =>
 describe('rehearse backfill against the real sandbox', () => {
   let cwd: string;
   let deploymentId: string;
+  /** The healthy rehearsal's bundle: the baseline the loosened one is compared with. */
+  let firstBundle: string;
 
   beforeAll(async () => {
     cwd = await workspace();
@@ -34,6 +36,7 @@ describe('rehearse backfill against the real sandbox', () => {
     const out = parseJson(run);
     expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);
     expect(out.summary).toMatchObject({ status: 'complete', verdict: 'pass' });
+    firstBundle = out.bundle as string;
     const dir = path.join(cwd, out.bundle as string);
     for (const file of BUNDLE_FILES) expect(await fs.pathExists(path.join(dir, file)), file).toBe(true);
     for (const file of BUNDLE_FILES.filter((f) => f.endsWith('.json'))) await fs.readJson(path.join(dir, file));
@@ -65,6 +68,30 @@ describe('rehearse backfill against the real sandbox', () => {
     ).toHaveLength(1);
   });
 
+  it('verify passes the healthy bundle and fails it once deployment.json is edited, even with SHA256SUMS recomputed', async () => {
+    const dir = path.join(cwd, firstBundle);
+    const clean = await rehearse(['verify', dir, '--json'], { cwd });
+    expect(clean.exitCode, clean.stdout).toBe(0);
+    const file = path.join(dir, 'deployment.json');
+    const record = await fs.readJson(file);
+    record.global_concurrency_limit.limit = 4;
+    record.concurrency_options = { collision_strategy: 'CANCEL_NEW' };
+    await fs.writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+    // Recompute the checksums as someone covering their tracks would.
+    const sums = (await fs.readFile(path.join(dir, 'SHA256SUMS'), 'utf8')).split('\n').filter(Boolean);
+    const { createHash } = await import('node:crypto');
+    const digest = createHash('sha256')
+      .update(await fs.readFile(file))
+      .digest('hex');
+    await fs.writeFile(
+      path.join(dir, 'SHA256SUMS'),
+      `${sums.map((line) => (line.endsWith('  deployment.json') ? `${digest}  deployment.json` : line)).join('\n')}\n`,
+    );
+    const tampered = await rehearse(['verify', dir, '--json'], { cwd });
+    expect(tampered.exitCode, tampered.stdout).toBe(1);
+    expect(tampered.stdout).toContain('deployment.concurrency_limit');
+  });
+
   describe('with the limits loosened on the server', () => {
     beforeAll(async () => {
       await api('PATCH', `/deployments/${deploymentId}`, { concurrency_limit: 4 });
@@ -87,6 +114,12 @@ describe('rehearse backfill against the real sandbox', () => {
       const validate = stepData(out, 'validate');
       expect(validate.peak as number).toBeGreaterThan(2);
       expect(failing(out)).toContain('concurrency.manifest_limit');
+      // Against the last passing rehearsal of this deployment (the healthy one above), by name.
+      const pool = out.summary?.checks.find((c) => c.id === 'baseline.work_pool_limit');
+      expect(pool?.verdict).toBe('fail');
+      expect(pool?.reason).toContain('work-pool limit changed 2 → 4');
+      expect(pool?.reason).toContain(path.basename(firstBundle));
+      expect(failing(out)).toContain('baseline.deployment_limit');
       const check = out.summary?.checks.find((c) => c.id === 'concurrency.manifest_limit');
       const ids = stepData(out, 'run').flowRunIds as string[];
       const history = await fs.readJson(path.join(cwd, out.bundle as string, 'state-history.json'));
