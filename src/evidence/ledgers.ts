@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
-import { writeFileAtomic } from './fsatomic.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** What a ledger update did: `line` is the line added, or the one already there that made adding it unnecessary. */
 export interface LedgerEntry {

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { sleep } from '../util/sleep.js';
 
 export interface ScreenshotRequest {
   url: string;
@@ -90,19 +89,6 @@ function firstLine(err: unknown): string {
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && err.name === 'TimeoutError';
-}
-
-async function writeAtomically(file: string, data: Buffer): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** A browser already on the run's page, so the shot can be taken the moment the run ends. */
@@ -263,7 +249,7 @@ async function shootPage(
     if (!size) return missing('the browser returned a screenshot that is not a valid PNG');
 
     stage = `writing ${request.outFile}`;
-    await writeAtomically(request.outFile, png);
+    await writeFileAtomic(request.outFile, png);
     return {
       status: 'captured',
       file: request.outFile,

@@ -6,6 +6,11 @@ export const SUMMARY_SCHEMA = 'rehearse.summary/v1';
 export const STEP_NAMES = ['preflight', 'render', 'inspect', 'run', 'capture', 'validate', 'upload'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
+/** The steps whose evidence a verdict rests on (preflight checks, upload files): a complete rehearsal has them all. */
+export const EVIDENCE_STEPS: readonly StepName[] = STEP_NAMES.filter(
+  (name) => name !== 'preflight' && name !== 'upload',
+);
+
 const VerdictSchema = z.enum(['pass', 'fail', 'inconclusive']);
 
 export const CheckRecordSchema = z.object({

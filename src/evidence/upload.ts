@@ -1,10 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RehearseError } from '../errors.js';
+import { copyFileAtomic } from '../util/atomic-write.js';
+import { mapLimited } from '../util/map-limited.js';
+import { sha256OfFile } from './checksums.js';
 
 export interface BundleFile {
   path: string;
@@ -65,13 +67,6 @@ export function parseUploadTarget(to: string, opts: { endpoint?: string; region?
   };
 }
 
-/** Streams the file through SHA-256; hex digest. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** The caller's abort signal and a deadline of our own over one whole upload or check, retries included. */
 export interface UploadLimits {
   signal?: AbortSignal;
@@ -95,7 +90,7 @@ export async function uploadBundle(
   checkNames(options.bundleName, files);
   // A local file that no longer matches its manifest would leave a far side that never verifies: stop before touching it.
   const drifted = (
-    await mapLimit(files, limit, async (file) =>
+    await mapLimited(files, limit, async (file) =>
       (await localHash(bundleDir, file)) === expectedOf(file) ? null : file.path,
     )
   ).filter((p): p is string => p !== null);
@@ -108,7 +103,7 @@ export async function uploadBundle(
   const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
     await far.check(true);
-    const results = await mapLimit(files, limit, async (file): Promise<UploadFileResult> => {
+    const results = await mapLimited(files, limit, async (file): Promise<UploadFileResult> => {
       const expected = expectedOf(file);
       const before = await far.hash(file.path);
       if (before === expected)
@@ -161,7 +156,7 @@ export async function verifyRemote(
   const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
     await far.check(false);
-    const found = await mapLimit(options.files, 4, (file) => far.hash(file.path));
+    const found = await mapLimited(options.files, 4, (file) => far.hash(file.path));
     return options.files.flatMap((file, i) => {
       const expected = expectedOf(file);
       const sha = found[i] ?? null;
@@ -249,7 +244,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
     async hash(rel) {
       stopIfEnded();
       try {
-        return await sha256File(at(rel));
+        return await sha256OfFile(at(rel));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -261,15 +256,10 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
     },
     async put(rel, local) {
       const dest = at(rel);
-      // Same directory as the destination so the rename is atomic: a reader never sees a half-copied file.
-      const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
       stopIfEnded();
       try {
-        await mkdir(path.dirname(dest), { recursive: true });
-        await copyFile(local, temp);
-        await rename(temp, dest);
+        await copyFileAtomic(local, dest);
       } catch (error) {
-        await rm(temp, { force: true });
         const code = (error as NodeJS.ErrnoException).code ?? String(error);
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
@@ -388,7 +378,7 @@ function expectedOf(file: BundleFile): string {
 
 async function localHash(bundleDir: string, file: BundleFile): Promise<string> {
   const local = path.join(bundleDir, ...file.path.split('/'));
-  return sha256File(local).catch((error: NodeJS.ErrnoException) => {
+  return sha256OfFile(local).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'BUNDLE_INVALID',
       `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`,
@@ -478,22 +468,3 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 const contentTypeOf = (rel: string) =>
   CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream';
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index]!);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { PrefectApi } from '../prefect/api.js';
+import { INVALID_LIMIT_NAME, suggestLimitName } from '../prefect/fixes.js';
 import { DEFAULT_RUN_VERSION } from '../prefect/parameters.js';
 import { checkHealth } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
@@ -7,9 +8,6 @@ import type { InitPlan } from './config-text.js';
 import { deployCommandOf, probeDeployCli } from './deploy-cli.js';
 import { chooseWindow, type LiveFacts, readLive } from './live.js';
 import { readProject } from './project.js';
-
-/** Characters Prefect refuses in a global concurrency limit's name. */
-const UNNAMEABLE = /[/%&><]/;
 
 export interface PlanInput {
   cwd: string;
@@ -104,9 +102,9 @@ export async function planInit(input: PlanInput): Promise<InitPlan> {
       : typeof manifest?.parameters.concurrency_key === 'string'
         ? manifest.parameters.concurrency_key
         : undefined;
-  if (concurrencyKey && UNNAMEABLE.test(concurrencyKey)) {
+  if (concurrencyKey && INVALID_LIMIT_NAME.test(concurrencyKey)) {
     undecided.push(
-      `concurrency key ${concurrencyKey} cannot name a Prefect global limit (/ % & > < are refused): global_limit fails until the key is renamed (e.g. ${concurrencyKey.replace(/[/%&><]+/g, '-')}) and that limit created`,
+      `concurrency key ${concurrencyKey} cannot name a Prefect global limit (/ % & > < are refused): global_limit fails until the key is renamed (e.g. ${suggestLimitName(concurrencyKey)}) and that limit created`,
     );
   }
 

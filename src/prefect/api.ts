@@ -1,4 +1,5 @@
 import { RehearseError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -122,7 +123,7 @@ export function createPrefectApi(options: {
           });
           if (response.status !== 503 || tries >= 5 || !resendable) return response;
           await response.arrayBuffer();
-          await new Promise((resolve) => setTimeout(resolve, 200 * tries));
+          await sleep(200 * tries);
         }
       };
       try {

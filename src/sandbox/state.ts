@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fs from 'fs-extra';
 import { z } from 'zod';
-import { writeFileAtomic } from '../evidence/fsatomic.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** The stand-in hotpass project shipped with rehearse. */
 export const FIXTURE_PROJECT = path.resolve(

@@ -3,7 +3,8 @@ import { RehearseError } from '../errors.js';
 import { filterFlowRuns, readFlowRuns, TERMINAL } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import type { Command, ProcessResult } from '../process/command.js';
-import { type RunLedger, type RunPlan, sleep } from './run-burst.js';
+import { sleep } from '../util/sleep.js';
+import type { RunLedger, RunPlan } from './run-burst.js';
 
 export const RUN_ID_LINE = /^└── UUID: ([0-9a-f-]{36})$/m;
 export const URL_LINE = /^└── URL: (\S+)$/m;

@@ -5,9 +5,8 @@ import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, parseChecksums } from '../evidence/checksums.js';
-import { writeFileAtomic } from '../evidence/fsatomic.js';
 import { appendRehearsalLogEntry, linkBundleInPlan, locationFrom } from '../evidence/ledgers.js';
-import { STEP_NAMES, type Summary } from '../evidence/summary.js';
+import { EVIDENCE_STEPS, type Summary } from '../evidence/summary.js';
 import {
   type BundleFile,
   parseUploadTarget,
@@ -18,10 +17,8 @@ import {
   verifyRemote,
 } from '../evidence/upload.js';
 import { worstVerdict } from '../guardrails/verdict.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Step } from './step.js';
-
-/** The steps whose evidence a verdict rests on; without all of them a rehearsal proves nothing. */
-const EVIDENCE_STEPS = STEP_NAMES.filter((name) => name !== 'preflight' && name !== 'upload');
 
 const isUrl = (to: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(to.trim());
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -16,6 +16,7 @@ import {
 } from '../guardrails/concurrency.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import { readSlotEvents, TERMINAL } from '../prefect/runs.js';
 import {
@@ -91,7 +92,7 @@ export function validateStep(options: ValidateOptions): Step {
       const key = expected.concurrencyKey;
       const [pool, gcl] = await Promise.all([
         readWorkPool(ctx.api, poolName),
-        key && !/[/%&><]/.test(key) ? readGlobalLimit(ctx.api, key) : Promise.resolve(undefined),
+        key && !INVALID_LIMIT_NAME.test(key) ? readGlobalLimit(ctx.api, key) : Promise.resolve(undefined),
       ]);
       if (!pool)
         throw new RehearseError('NOT_FOUND', `work pool ${poolName} does not exist on ${ctx.api.baseUrl}`, {
