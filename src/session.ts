@@ -40,7 +40,7 @@ export interface SessionOptions {
   redactor?: SecretKeeper;
 }
 
-export async function resolvePrefectTarget(
+async function resolvePrefectTarget(
   config: Config,
   options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>,
 ): Promise<PrefectTarget> {

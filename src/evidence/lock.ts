@@ -42,7 +42,7 @@ export function readProcessStart(pid: number): string | undefined {
   }
 }
 
-export function isProcessAlive(pid: number): boolean {
+function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

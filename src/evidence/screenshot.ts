@@ -1,5 +1,4 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sleep } from '../util/sleep.js';

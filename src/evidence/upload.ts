@@ -16,7 +16,7 @@ export interface BundleFile {
 export type UploadTarget =
   | { kind: 'dir'; path: string }
   | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
-export interface UploadFileResult {
+interface UploadFileResult {
   path: string;
   action: 'uploaded' | 'skipped-identical';
   verified: boolean;

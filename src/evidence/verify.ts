@@ -23,7 +23,7 @@ import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from '.
 import { recheckInspect } from './verify-inspect.js';
 import { checkStatus } from './verify-status.js';
 
-export type VerifyProblemKind =
+type VerifyProblemKind =
   | 'missing'
   | 'changed'
   | 'unlisted'

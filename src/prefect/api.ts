@@ -1,7 +1,7 @@
 import { RehearseError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /** An API call as a value, like a Command: recorded in summary.json as made. */
 export interface ApiRequest {
@@ -58,7 +58,7 @@ function decodeUserinfo(text: string): string {
 }
 
 /** The Authorization header Prefect's own client (3.9) sends: basic auth when there is an auth string, else the key. */
-export function authHeaders(credentials: {
+function authHeaders(credentials: {
   apiKey?: string | undefined;
   authString?: string | undefined;
 }): Record<string, string> {

@@ -22,7 +22,7 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 const ProcessInfo = z.object({ pid: z.number().int(), log: z.string() });
 
-export const SandboxStateSchema = z.object({
+const SandboxStateSchema = z.object({
   version: z.literal(1),
   apiUrl: z.string(),
   uiUrl: z.string(),

@@ -8,7 +8,7 @@ import { readFlowRuns } from '../prefect/runs.js';
 import { collectStateHistories, planWithoutRuns, STATE_HISTORY_FILE, selectRuns } from './histories.js';
 import { type Step, stepData } from './step.js';
 
-export const METADATA_FILE = 'metadata.json';
+const METADATA_FILE = 'metadata.json';
 
 import { SCREENSHOT_FILE } from '../evidence/files.js';
 

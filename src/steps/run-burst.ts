@@ -11,7 +11,7 @@ import { sleep } from '../util/sleep.js';
 /** Every flow run the rehearsal made, one line each, appended the moment the server returns it. */
 export const CREATED_RUNS_FILE = 'created-runs.txt';
 /** A pause between creations: a SQLite-backed server answers a rush of writes with 503s. */
-export const CREATE_GAP_MS = 100;
+const CREATE_GAP_MS = 100;
 
 /** What the run step settled on before anything is created. */
 export interface RunPlan {

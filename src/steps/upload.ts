@@ -32,7 +32,7 @@ export interface UploadStepOptions {
 const NO_TARGET_HINT = 'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config';
 
 /** The target from --to or the config; a relative directory is relative to where rehearse runs. */
-export function resolveUploadTarget(ctx: Context, to: string | undefined): UploadTarget | undefined {
+function resolveUploadTarget(ctx: Context, to: string | undefined): UploadTarget | undefined {
   const chosen = to ?? ctx.config.upload.to;
   if (chosen === undefined || chosen.trim() === '') return undefined;
   const { endpoint, region } = ctx.config.upload;
@@ -43,7 +43,7 @@ export function resolveUploadTarget(ctx: Context, to: string | undefined): Uploa
 }
 
 /** Where uploadBundle puts the bundle, known before anything is sent (a dry run prints it). */
-export function destinationOf(target: UploadTarget, bundleName: string): string {
+function destinationOf(target: UploadTarget, bundleName: string): string {
   if (target.kind === 'dir') return path.join(target.path, bundleName);
   return `s3://${[target.bucket, ...target.prefix.split('/'), bundleName].filter(Boolean).join('/')}/`;
 }

@@ -9,7 +9,7 @@ import type { CliRun } from './support.js';
  * A sandbox of its own hosting fixtures/hotpass-upstream (Prefect 3.5.0, the upstream project's
  * deploy), beside the suite's shared one. A test file starts it in beforeAll and stops it in afterAll.
  */
-export const repo = path.resolve(import.meta.dirname, '..', '..');
+const repo = path.resolve(import.meta.dirname, '..', '..');
 export const UPSTREAM_FIXTURE = path.join(repo, 'fixtures', 'hotpass-upstream');
 const cli = path.join(repo, 'bin', 'rehearse.js');
 
@@ -94,7 +94,7 @@ export async function upstreamApi<T = unknown>(method: string, route: string, bo
 }
 
 /** A copy of the fixture's files (manifests, sources, pyproject) without its environment, to edit freely. */
-export async function copyUpstreamFixture(): Promise<string> {
+async function copyUpstreamFixture(): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-upstream-copy-'));
   await fs.copy(UPSTREAM_FIXTURE, dir, { filter: (src) => !/[/\\](\.venv|__pycache__|dist)$/.test(src) });
   return dir;
