@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { worstVerdict } from '../guardrails/verdict.js';
 import { type Bundle, writeEvidence } from './bundle.js';
 import {
