@@ -271,15 +271,11 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
   };
 }
 
-async function s3FarSide(
+function createS3Client(
+  s3: typeof import('@aws-sdk/client-s3'),
   target: Extract<UploadTarget, { kind: 's3' }>,
-  bundleName: string,
   env: NodeJS.ProcessEnv,
-  deadline: Deadline,
-): Promise<FarSide> {
-  // The SDK's documented switch for its notice that later releases will need a newer Node; it reads only process.env.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const s3 = await import('@aws-sdk/client-s3');
+): { client: S3Client; endpoint: string | undefined; region: string } {
   const endpoint = target.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const region = target.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
   const {
@@ -298,6 +294,19 @@ async function s3FarSide(
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
   });
+  return { client, endpoint, region };
+}
+
+async function s3FarSide(
+  target: Extract<UploadTarget, { kind: 's3' }>,
+  bundleName: string,
+  env: NodeJS.ProcessEnv,
+  deadline: Deadline,
+): Promise<FarSide> {
+  // The SDK's documented switch for its notice that later releases will need a newer Node; it reads only process.env.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const s3 = await import('@aws-sdk/client-s3');
+  const { client, endpoint, region } = createS3Client(s3, target, env);
   const bucket = target.bucket;
   const base = joinKey(target.prefix, bundleName);
   const ctx = { bucket, where: endpoint ?? `AWS S3 (${region})`, region, deadline };

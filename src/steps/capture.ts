@@ -31,10 +31,12 @@ export function runPageUrl(apiUrl: string, runId: string, printed: unknown): str
 }
 
 /** Runbook step 4: flow-run metadata, every state transition, and a screenshot of the run page. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function captureStep(options: CaptureOptions): Step {
   return {
     name: 'capture',
     title: 'capture run metadata, state histories and the run page',
+    // biome-ignore lint/complexity/noExcessiveLinesPerFunction: see captureStep
     async run(ctx, bundle, summary) {
       if (
         planWithoutRuns(ctx, summary, options.flowRunIds, [

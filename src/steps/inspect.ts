@@ -21,6 +21,7 @@ const VOLATILE = new Set(['updated', 'last_polled', 'status']);
 export const inspectStep: Step = {
   name: 'inspect',
   title: 'inspect the deployment',
+  // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when the dry-run rule moves into the runner
   async run(ctx, bundle) {
     const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest);
     const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);

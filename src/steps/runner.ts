@@ -109,6 +109,7 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
 }
 
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the stage loop and the settling are reshaped by the runner's dry-run rule; split then
 export async function runSteps(
   ctx: Context,
   bundle: Bundle,

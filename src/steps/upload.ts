@@ -176,6 +176,7 @@ export type UploadStep = Step & {
 };
 
 /** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function uploadStep(options: UploadStepOptions = {}): UploadStep {
   const limits = budget();
   return {
