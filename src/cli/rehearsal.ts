@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandResult, Reporter } from '../report/events.js';
+import type { SessionOptions } from '../session.js';
 import {
   addExamples,
   addRehearsalOptions,
@@ -16,6 +17,11 @@ interface StepFlags extends RunFlags {
   to?: string;
 }
 
+interface RunSelection {
+  flowRunIds: string[];
+  allRuns: boolean;
+}
+
 interface StepCommand {
   name: string;
   description: string;
@@ -24,7 +30,22 @@ interface StepCommand {
   run: (cli: CliRuntime, flags: StepFlags, reporter: Reporter) => Promise<CommandResult>;
 }
 
-const runSelection = (flags: StepFlags) => ({ flowRunIds: flags.flowRun ?? [], allRuns: Boolean(flags.allRuns) });
+/** capture and validate: a step over the bundle's runs, or the runs --flow-run and --all-runs name. */
+function selectionCommand(
+  name: string,
+  description: string,
+  examples: string[],
+  run: (session: SessionOptions, selection: RunSelection) => Promise<CommandResult>,
+): StepCommand {
+  return {
+    name,
+    description,
+    examples,
+    options: withRunSelection,
+    run: (cli, flags, reporter) =>
+      run(cli.session(flags, reporter), { flowRunIds: flags.flowRun ?? [], allRuns: Boolean(flags.allRuns) }),
+  };
+}
 
 /** The runbook's commands, in the order `rehearse --help` lists them; each lazy-loads its code when it runs. */
 const STEP_COMMANDS: StepCommand[] = [
@@ -76,22 +97,18 @@ const STEP_COMMANDS: StepCommand[] = [
     run: async (cli, flags, reporter) =>
       (await import('../commands/run.js')).run(cli.session(flags, reporter, runOverrides(flags))),
   },
-  {
-    name: 'capture',
-    description: 'runbook step 4: export flow-run metadata and state histories; screenshot the run page',
-    examples: ['rehearse capture --sandbox', 'rehearse capture --flow-run 43fba3f4-0ca6-49a0-a00e-bfeb335a1d0c'],
-    options: withRunSelection,
-    run: async (cli, flags, reporter) =>
-      (await import('../commands/capture.js')).capture(cli.session(flags, reporter), runSelection(flags)),
-  },
-  {
-    name: 'validate',
-    description: 'runbook step 5: measure the true peak of RUNNING runs and judge every limit; a violation exits 1',
-    examples: ['rehearse validate --sandbox', 'rehearse validate --bundle dist/staging/backfill/20261126T011109Z'],
-    options: withRunSelection,
-    run: async (cli, flags, reporter) =>
-      (await import('../commands/validate.js')).validate(cli.session(flags, reporter), runSelection(flags)),
-  },
+  selectionCommand(
+    'capture',
+    'runbook step 4: export flow-run metadata and state histories; screenshot the run page',
+    ['rehearse capture --sandbox', 'rehearse capture --flow-run 43fba3f4-0ca6-49a0-a00e-bfeb335a1d0c'],
+    async (session, selection) => (await import('../commands/capture.js')).capture(session, selection),
+  ),
+  selectionCommand(
+    'validate',
+    'runbook step 5: measure the true peak of RUNNING runs and judge every limit; a violation exits 1',
+    ['rehearse validate --sandbox', 'rehearse validate --bundle dist/staging/backfill/20261126T011109Z'],
+    async (session, selection) => (await import('../commands/validate.js')).validate(session, selection),
+  ),
   {
     name: 'upload',
     description: 'runbook step 6: copy the bundle to a directory or S3 bucket, verify every checksum there, log it',

@@ -179,6 +179,8 @@ export type UploadStep = Step & {
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function uploadStep(options: UploadStepOptions = {}): UploadStep {
   const limits = budget();
+  const sendBundle = (ctx: Context, bundle: Bundle, files: BundleFile[], target: UploadTarget) =>
+    uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env, ...limits(ctx) });
   return {
     async upToDate(ctx, bundle, summary) {
       const target = resolveUploadTarget(ctx, options.to);
@@ -232,14 +234,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
         });
       }
       ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
-      const report = await uploadBundle({
-        bundleDir: bundle.dir,
-        bundleName: bundle.name,
-        files,
-        target,
-        env: ctx.env,
-        ...limits(ctx),
-      });
+      const report = await sendBundle(ctx, bundle, files, target);
       ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
       if (report.mismatches.length > 0) {
         throw new RehearseError(
@@ -279,14 +274,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       const target = resolveUploadTarget(ctx, options.to);
       if (!target || ctx.flags.dryRun) return;
       const files = await listUploadFiles(ctx, bundle, summary);
-      const report = await uploadBundle({
-        bundleDir: bundle.dir,
-        bundleName: bundle.name,
-        files,
-        target,
-        env: ctx.env,
-        ...limits(ctx),
-      });
+      const report = await sendBundle(ctx, bundle, files, target);
       if (report.mismatches.length > 0) {
         throw new RehearseError(
           'COMMAND_FAILED',
