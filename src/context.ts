@@ -105,7 +105,7 @@ function skippedResult(command: Command): ProcessResult {
 }
 
 /** Wraps the runner so every call is journaled, reported and, in a dry run, only printed unless read-only. */
-export function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner {
+function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner {
   return {
     async run(command: Command, options: RunOptions = {}) {
       const dryRun = c.flags.dryRun && !command.readOnly;
@@ -130,7 +130,7 @@ export function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner
   };
 }
 
-export function journaledApi(c: Context, inner: PrefectApi): PrefectApi {
+function journaledApi(c: Context, inner: PrefectApi): PrefectApi {
   return {
     baseUrl: inner.baseUrl,
     async request(request: ApiRequest, options = {}) {

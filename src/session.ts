@@ -49,7 +49,7 @@ async function sandboxProjectDir(config: Config, cwd: string, hosted: string): P
   return (await fs.pathExists(path.join(local, config.manifest))) ? local : hosted;
 }
 
-export async function resolvePrefectTarget(
+async function resolvePrefectTarget(
   config: Config,
   options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>,
 ): Promise<PrefectTarget> {

@@ -1,20 +1,6 @@
 import { z } from 'zod';
 import { DropSchema, WindowConfigSchema } from './window.js';
 
-/** The runbook's render command: the deploy command with the dry-run flags of the runbook's hotpass. */
-export const RUNBOOK_RENDER_COMMAND = [
-  'uv',
-  'run',
-  'hotpass',
-  'deploy',
-  '--manifest-dir',
-  'prefect/staging',
-  '--flow',
-  'backfill',
-  '--no-upload',
-  '--dry-run',
-];
-
 /** How the runbook's hotpass applies the staging overlay; the render adds the dry-run flags its help lists. */
 export const DEPLOY_COMMAND = [
   'uv',
@@ -26,6 +12,9 @@ export const DEPLOY_COMMAND = [
   '--flow',
   'backfill',
 ];
+
+/** The runbook's render command: the deploy command with the dry-run flags of the runbook's hotpass. */
+export const RUNBOOK_RENDER_COMMAND = [...DEPLOY_COMMAND, '--no-upload', '--dry-run'];
 
 const isoDate = z
   .string()

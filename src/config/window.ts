@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** How the backfill window (since..until) becomes flow parameters; see src/prefect/parameters.ts. */
-export const WINDOW_MODES = ['auto', 'since-until', 'runs', 'template', 'none'] as const;
+const WINDOW_MODES = ['auto', 'since-until', 'runs', 'template', 'none'] as const;
 export type WindowMode = (typeof WINDOW_MODES)[number];
 
 export const WindowConfigSchema = z

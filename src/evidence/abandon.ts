@@ -15,7 +15,7 @@ export interface AbandonedBundle {
   owner?: LockOwner;
 }
 
-export const cleanupAdvice = (dir: string): string =>
+const cleanupAdvice = (dir: string): string =>
   `its flow runs may still be running and holding concurrency slots: run \`rehearse cleanup --bundle ${dir}\``;
 
 /** The command that died in a bundle, as far as its lock says. */

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums } from './checksums.js';
-import { writeFileAtomic } from './fsatomic.js';
 import { type Redactor, redactDocument } from './redact.js';
 import { SUMMARY_FILE, type Summary, SummarySchema } from './summary.js';
 

@@ -18,6 +18,10 @@ export async function sha256OfFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Files SHA256SUMS does not list: itself, the bundle's lock, and temp files of writes under way. */
+export const isUnsummed = (rel: string): boolean =>
+  rel === CHECKSUM_FILE || rel === LOCK_FILE || /(^|\/)\.[^/]+\.tmp$/.test(rel);
+
 /** Every regular file under dir (posix relative paths, sorted), except the checksum manifest and temp files. */
 export async function listBundleFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -26,13 +30,7 @@ export async function listBundleFiles(dir: string): Promise<string[]> {
     for (const entry of entries) {
       const relPath = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await walk(relPath);
-      else if (
-        entry.isFile() &&
-        relPath !== CHECKSUM_FILE &&
-        relPath !== LOCK_FILE &&
-        !/(^|\/)\.[^/]+\.tmp$/.test(relPath)
-      )
-        out.push(relPath);
+      else if (entry.isFile() && !isUnsummed(relPath)) out.push(relPath);
     }
   };
   await walk('');

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
-import { writeFileAtomic } from './fsatomic.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** What a ledger update did: `line` is the line added, or the one already there that made adding it unnecessary. */
 export interface LedgerEntry {
@@ -30,16 +30,16 @@ const isHeading = (line: string): boolean => /^#{1,2}\s/.test(line);
 // An indented line continues the list item above it.
 const continuesList = (line: string): boolean => /^\s*([-*+]|\d+[.)])\s/.test(line) || /^\s+\S/.test(line);
 
-export function taskLine(owner: string, text: string, key: string): string {
+function taskLine(owner: string, text: string, key: string): string {
   return `- [ ] **${oneLine(owner)}** — ${oneLine(text)} ${ledgerMarker(key)}`;
 }
 
-export function logLine(date: string, owner: string, text: string, key: string): string {
+function logLine(date: string, owner: string, text: string, key: string): string {
   if (!ISO_DATE.test(date)) throw new Error(`log date '${date}' is not YYYY-MM-DD`);
   return `- [x] **${date} · ${oneLine(owner)}** — ${oneLine(text)} ${ledgerMarker(key)}`;
 }
 
-export function planLine(date: string, bundleName: string, location: string, verdict: string): string {
+function planLine(date: string, bundleName: string, location: string, verdict: string): string {
   if (!ISO_DATE.test(date)) throw new Error(`plan date '${date}' is not YYYY-MM-DD`);
   return `- ${date} ${planLink(bundleName, location)} — verdict ${verdict}`;
 }
@@ -87,7 +87,7 @@ function insertInRegion(lines: readonly string[], after: number, end: number, en
 }
 
 /** Adds `entry` as the last line of the section under `heading`, adding the section at the end when missing. */
-export function appendToSection(text: string, heading: string, entry: string): string {
+function appendToSection(text: string, heading: string, entry: string): string {
   const doc = splitLines(text);
   const headings = headingIndexes(doc.lines);
   const at = headings.find((i) => doc.lines[i]!.trim().toLowerCase() === heading.toLowerCase());
@@ -101,7 +101,7 @@ export function appendToSection(text: string, heading: string, entry: string): s
 }
 
 /** Adds `entry` after the last non-blank line of the file. */
-export function appendToEnd(text: string, entry: string): string {
+function appendToEnd(text: string, entry: string): string {
   const doc = splitLines(text);
   return joinLines({ ...doc, lines: insertInRegion(doc.lines, -1, doc.lines.length, entry) });
 }

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'fs-extra';
 import { z } from 'zod';
 import { RehearseError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 
 /** Held by the command working in a bundle; left behind only when that command died without a word. */
 export const LOCK_FILE = '.rehearse.lock';
@@ -42,7 +42,7 @@ export function readProcessStart(pid: number): string | undefined {
   }
 }
 
-export function isProcessAlive(pid: number): boolean {
+function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

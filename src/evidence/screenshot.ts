@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { sleep } from '../util/sleep.js';
 
 export interface ScreenshotRequest {
   url: string;
@@ -92,19 +90,6 @@ function isTimeout(err: unknown): boolean {
   return err instanceof Error && err.name === 'TimeoutError';
 }
 
-async function writeAtomically(file: string, data: Buffer): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 /** A browser already on the run's page, so the shot can be taken the moment the run ends. */
 export interface RunPage {
   readonly url: string;
@@ -124,14 +109,8 @@ export async function openRunPage(
   const remaining = () => Math.max(1, started + timeoutMs - Date.now());
   const missing = (reason: string) => ({ status: 'missing' as const, reason, url });
   const executablePath = request.executablePath ?? findChromium();
-  if (executablePath === undefined) {
-    const looked = chromiumCandidates(process.env).join(', ');
-    return missing(
-      `no Chromium found (looked in ${looked}); install Debian's chromium package or set REHEARSE_CHROMIUM`,
-    );
-  }
-  if (!isExecutableFile(executablePath))
-    return missing(`Chromium executable not found or not executable at ${executablePath}`);
+  const unusable = whyChromiumUnusable(executablePath);
+  if (unusable !== undefined || executablePath === undefined) return missing(unusable ?? 'no Chromium');
   let playwright: typeof import('playwright-core');
   try {
     playwright = await import('playwright-core');
@@ -140,26 +119,7 @@ export async function openRunPage(
   }
   let browser: Browser | undefined;
   try {
-    // Playwright's own signal handlers would close the browser and exit 130/129 before rehearse
-    // could cancel its runs and record the interruption: rehearse handles signals and closes it.
-    browser = await playwright.chromium.launch({
-      executablePath,
-      headless: true,
-      args: LAUNCH_ARGS,
-      timeout: remaining(),
-      handleSIGINT: false,
-      handleSIGTERM: false,
-      handleSIGHUP: false,
-    });
-    if (request.signal?.aborted) throw new Error('interrupted');
-    const launched = browser;
-    request.signal?.addEventListener(
-      'abort',
-      () => {
-        void launched.close().catch(() => undefined);
-      },
-      { once: true },
-    );
+    browser = await launchChromium(playwright, executablePath, remaining(), request.signal);
     const context = await browser.newContext({
       viewport: { width: 1440, height: 900 },
       deviceScaleFactor: 1,
@@ -196,7 +156,81 @@ export async function openRunPage(
   }
 }
 
+/** Why the Chromium at executablePath cannot be used, or undefined when it can. */
+function whyChromiumUnusable(executablePath: string | undefined): string | undefined {
+  if (executablePath === undefined) {
+    const looked = chromiumCandidates(process.env).join(', ');
+    return `no Chromium found (looked in ${looked}); install Debian's chromium package or set REHEARSE_CHROMIUM`;
+  }
+  if (!isExecutableFile(executablePath)) return `Chromium executable not found or not executable at ${executablePath}`;
+  return undefined;
+}
+
+async function launchChromium(
+  playwright: typeof import('playwright-core'),
+  executablePath: string,
+  timeout: number,
+  signal: AbortSignal | undefined,
+): Promise<Browser> {
+  // Playwright's own signal handlers would close the browser and exit 130/129 before rehearse
+  // could cancel its runs and record the interruption: rehearse handles signals and closes it.
+  const browser = await playwright.chromium.launch({
+    executablePath,
+    headless: true,
+    args: LAUNCH_ARGS,
+    timeout,
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+  });
+  if (signal?.aborted) {
+    await browser.close().catch(() => undefined);
+    throw new Error('interrupted');
+  }
+  signal?.addEventListener(
+    'abort',
+    () => {
+      void browser.close().catch(() => undefined);
+    },
+    { once: true },
+  );
+  return browser;
+}
+
 type Page = Awaited<ReturnType<Browser['newPage']>>;
+
+/** Wait until the page shows enough text (and the expected texts), or the UI's own API error. */
+async function waitForRunPage(
+  page: Page,
+  expectText: string[],
+  requireAll: boolean,
+  timeout: number,
+): Promise<{ matched?: string; apiError?: string }> {
+  const handle = await page.waitForFunction(
+    ({ texts, all, minText, apiError }) => {
+      const doc = (globalThis as unknown as PageGlobals).document;
+      const text = doc.body?.innerText ?? '';
+      const broken = text.split('\n').find((line) => line.includes(apiError));
+      if (broken !== undefined) return { apiError: broken.trim() };
+      if (text.trim().length <= minText) return false;
+      if (texts.length === 0) return { matched: undefined };
+      const found = texts.filter((t) => text.includes(t));
+      return (all ? found.length === texts.length : found.length > 0) ? { matched: found.join(', ') } : false;
+    },
+    { texts: expectText, all: requireAll, minText: MIN_BODY_TEXT, apiError: UI_API_ERROR },
+    { timeout, polling: 250 },
+  );
+  return (await handle.jsonValue()) as { matched?: string; apiError?: string };
+}
+
+/** The start of what the page shows, for a message; empty when the page does not answer soon. */
+async function readPageSnippet(page: Page): Promise<string> {
+  const shown = await Promise.race([
+    page.evaluate(() => (globalThis as unknown as PageGlobals).document.body?.innerText ?? ''),
+    sleep(2_000).then(() => ''),
+  ]).catch(() => '');
+  return shown.replace(/\s+/g, ' ').trim().slice(0, 120);
+}
 
 async function shootPage(
   page: Page,
@@ -224,35 +258,17 @@ async function shootPage(
     stage = 'waiting for the run page to render';
     let matchedText: string | undefined;
     try {
-      const handle = await page.waitForFunction(
-        ({ texts, all, minText, apiError }) => {
-          const doc = (globalThis as unknown as PageGlobals).document;
-          const text = doc.body?.innerText ?? '';
-          const broken = text.split('\n').find((line) => line.includes(apiError));
-          if (broken !== undefined) return { apiError: broken.trim() };
-          if (text.trim().length <= minText) return false;
-          if (texts.length === 0) return { matched: undefined };
-          const found = texts.filter((t) => text.includes(t));
-          return (all ? found.length === texts.length : found.length > 0) ? { matched: found.join(', ') } : false;
-        },
-        { texts: expectText, all: request.requireAll ?? false, minText: MIN_BODY_TEXT, apiError: UI_API_ERROR },
-        { timeout: remaining(), polling: 250 },
-      );
-      const outcome = (await handle.jsonValue()) as { matched?: string; apiError?: string };
+      const outcome = await waitForRunPage(page, expectText, request.requireAll ?? false, remaining());
       if (outcome.apiError !== undefined) return missing(`the Prefect UI could not reach its API: ${outcome.apiError}`);
       matchedText = outcome.matched;
     } catch (err) {
       if (!isTimeout(err)) throw err;
-      const shown = await Promise.race([
-        page.evaluate(() => (globalThis as unknown as PageGlobals).document.body?.innerText ?? ''),
-        sleep(2_000).then(() => ''),
-      ]).catch(() => '');
-      const snippet = shown.replace(/\s+/g, ' ').trim().slice(0, 120);
       const wanted =
         expectText.length > 0
           ? `${request.requireAll ? 'not all' : 'none'} of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
           : `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
-      return missing(`${wanted} within ${timeoutMs} ms on ${url}; page showed: ${JSON.stringify(snippet)}`);
+      const snippet = JSON.stringify(await readPageSnippet(page));
+      return missing(`${wanted} within ${timeoutMs} ms on ${url}; page showed: ${snippet}`);
     }
 
     await sleep(Math.min(SETTLE_MS, remaining()));
@@ -263,7 +279,7 @@ async function shootPage(
     if (!size) return missing('the browser returned a screenshot that is not a valid PNG');
 
     stage = `writing ${request.outFile}`;
-    await writeAtomically(request.outFile, png);
+    await writeFileAtomic(request.outFile, png);
     return {
       status: 'captured',
       file: request.outFile,

@@ -34,7 +34,7 @@ export async function listMaskedPaths(dir: string): Promise<string[]> {
   return found;
 }
 
-export function maskedNotesMarkdown(paths: readonly string[]): string {
+function maskedNotesMarkdown(paths: readonly string[]): string {
   const listed = paths.slice(0, MAX_LISTED).map((p) => `- \`${p}\``);
   if (paths.length > MAX_LISTED) listed.push(`- and ${paths.length - MAX_LISTED} more`);
   return [

@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { worstVerdict } from '../guardrails/verdict.js';
 import { type Bundle, writeEvidence } from './bundle.js';
 import {
@@ -12,7 +11,7 @@ import {
 } from './summary.js';
 
 const require = createRequire(import.meta.url);
-export const TOOL_VERSION: string = (require('../../package.json') as { version: string }).version;
+const TOOL_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 export function newSummary(bundle: Bundle, now: Date, target: Record<string, unknown>): Summary {
   return {
@@ -55,5 +54,3 @@ export async function saveSummary(bundle: Bundle, summary: Summary, now: Date): 
     now,
   );
 }
-
-export const summaryPath = (bundle: Bundle): string => path.join(bundle.dir, SUMMARY_FILE);

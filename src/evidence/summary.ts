@@ -6,9 +6,14 @@ export const SUMMARY_SCHEMA = 'rehearse.summary/v1';
 export const STEP_NAMES = ['preflight', 'render', 'inspect', 'run', 'capture', 'validate', 'upload'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
+/** The steps whose evidence a verdict rests on (preflight checks, upload files): a complete rehearsal has them all. */
+export const EVIDENCE_STEPS: readonly StepName[] = STEP_NAMES.filter(
+  (name) => name !== 'preflight' && name !== 'upload',
+);
+
 const VerdictSchema = z.enum(['pass', 'fail', 'inconclusive']);
 
-export const CheckRecordSchema = z.object({
+const CheckRecordSchema = z.object({
   id: z.string(),
   step: z.string(),
   title: z.string(),
@@ -18,7 +23,7 @@ export const CheckRecordSchema = z.object({
   reason: z.string(),
 });
 
-export const CommandRecordSchema = z.object({
+const CommandRecordSchema = z.object({
   kind: z.enum(['process', 'http']),
   display: z.string(),
   file: z.string().optional(),
@@ -39,10 +44,9 @@ export const CommandRecordSchema = z.object({
 });
 export type CommandRecord = z.infer<typeof CommandRecordSchema>;
 
-export const StepStatusSchema = z.enum(['ok', 'error', 'skipped', 'interrupted']);
-export type StepStatus = z.infer<typeof StepStatusSchema>;
+const StepStatusSchema = z.enum(['ok', 'error', 'skipped', 'interrupted']);
 
-export const StepRecordSchema = z.object({
+const StepRecordSchema = z.object({
   name: z.string(),
   title: z.string(),
   status: StepStatusSchema,
@@ -58,14 +62,7 @@ export const StepRecordSchema = z.object({
 export type StepRecord = z.infer<typeof StepRecordSchema>;
 
 // 'abandoned': the command that worked in it died without a word (SIGKILL, a crash); set by the next command that looks.
-export const BundleStatusSchema = z.enum([
-  'in-progress',
-  'partial',
-  'complete',
-  'interrupted',
-  'failed-to-run',
-  'abandoned',
-]);
+const BundleStatusSchema = z.enum(['in-progress', 'partial', 'complete', 'interrupted', 'failed-to-run', 'abandoned']);
 export type BundleStatus = z.infer<typeof BundleStatusSchema>;
 
 export const SummarySchema = z.object({

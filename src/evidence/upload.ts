@@ -1,10 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RehearseError } from '../errors.js';
+import { copyFileAtomic } from '../util/atomic-write.js';
+import { mapLimited } from '../util/map-limited.js';
+import { sha256OfFile } from './checksums.js';
 
 export interface BundleFile {
   path: string;
@@ -14,7 +16,7 @@ export interface BundleFile {
 export type UploadTarget =
   | { kind: 'dir'; path: string }
   | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
-export interface UploadFileResult {
+interface UploadFileResult {
   path: string;
   action: 'uploaded' | 'skipped-identical';
   verified: boolean;
@@ -65,13 +67,6 @@ export function parseUploadTarget(to: string, opts: { endpoint?: string; region?
   };
 }
 
-/** Streams the file through SHA-256; hex digest. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** The caller's abort signal and a deadline of our own over one whole upload or check, retries included. */
 export interface UploadLimits {
   signal?: AbortSignal;
@@ -95,7 +90,7 @@ export async function uploadBundle(
   checkNames(options.bundleName, files);
   // A local file that no longer matches its manifest would leave a far side that never verifies: stop before touching it.
   const drifted = (
-    await mapLimit(files, limit, async (file) =>
+    await mapLimited(files, limit, async (file) =>
       (await localHash(bundleDir, file)) === expectedOf(file) ? null : file.path,
     )
   ).filter((p): p is string => p !== null);
@@ -108,7 +103,7 @@ export async function uploadBundle(
   const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
     await far.check(true);
-    const results = await mapLimit(files, limit, async (file): Promise<UploadFileResult> => {
+    const results = await mapLimited(files, limit, async (file): Promise<UploadFileResult> => {
       const expected = expectedOf(file);
       const before = await far.hash(file.path);
       if (before === expected)
@@ -161,7 +156,7 @@ export async function verifyRemote(
   const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
   try {
     await far.check(false);
-    const found = await mapLimit(options.files, 4, (file) => far.hash(file.path));
+    const found = await mapLimited(options.files, 4, (file) => far.hash(file.path));
     return options.files.flatMap((file, i) => {
       const expected = expectedOf(file);
       const sha = found[i] ?? null;
@@ -249,7 +244,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
     async hash(rel) {
       stopIfEnded();
       try {
-        return await sha256File(at(rel));
+        return await sha256OfFile(at(rel));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -261,15 +256,10 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
     },
     async put(rel, local) {
       const dest = at(rel);
-      // Same directory as the destination so the rename is atomic: a reader never sees a half-copied file.
-      const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
       stopIfEnded();
       try {
-        await mkdir(path.dirname(dest), { recursive: true });
-        await copyFile(local, temp);
-        await rename(temp, dest);
+        await copyFileAtomic(local, dest);
       } catch (error) {
-        await rm(temp, { force: true });
         const code = (error as NodeJS.ErrnoException).code ?? String(error);
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
@@ -281,15 +271,11 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
   };
 }
 
-async function s3FarSide(
+function createS3Client(
+  s3: typeof import('@aws-sdk/client-s3'),
   target: Extract<UploadTarget, { kind: 's3' }>,
-  bundleName: string,
   env: NodeJS.ProcessEnv,
-  deadline: Deadline,
-): Promise<FarSide> {
-  // The SDK's documented switch for its notice that later releases will need a newer Node; it reads only process.env.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const s3 = await import('@aws-sdk/client-s3');
+): { client: S3Client; endpoint: string | undefined; region: string } {
   const endpoint = target.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
   const region = target.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
   const {
@@ -308,6 +294,19 @@ async function s3FarSide(
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
   });
+  return { client, endpoint, region };
+}
+
+async function s3FarSide(
+  target: Extract<UploadTarget, { kind: 's3' }>,
+  bundleName: string,
+  env: NodeJS.ProcessEnv,
+  deadline: Deadline,
+): Promise<FarSide> {
+  // The SDK's documented switch for its notice that later releases will need a newer Node; it reads only process.env.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const s3 = await import('@aws-sdk/client-s3');
+  const { client, endpoint, region } = createS3Client(s3, target, env);
   const bucket = target.bucket;
   const base = joinKey(target.prefix, bundleName);
   const ctx = { bucket, where: endpoint ?? `AWS S3 (${region})`, region, deadline };
@@ -388,7 +387,7 @@ function expectedOf(file: BundleFile): string {
 
 async function localHash(bundleDir: string, file: BundleFile): Promise<string> {
   const local = path.join(bundleDir, ...file.path.split('/'));
-  return sha256File(local).catch((error: NodeJS.ErrnoException) => {
+  return sha256OfFile(local).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'BUNDLE_INVALID',
       `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`,
@@ -478,22 +477,3 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 const contentTypeOf = (rel: string) =>
   CONTENT_TYPES[path.posix.extname(rel).toLowerCase()] ?? 'application/octet-stream';
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index]!);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

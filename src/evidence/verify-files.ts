@@ -1,7 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { CHECKSUM_FILE } from './checksums.js';
-import { LOCK_FILE } from './lock.js';
+import { isUnsummed } from './checksums.js';
 import type { VerifyProblem } from './verify.js';
 
 /**
@@ -15,9 +14,6 @@ export interface BundleContents {
   problems: VerifyProblem[];
 }
 
-const isSkipped = (rel: string): boolean =>
-  rel === CHECKSUM_FILE || rel === LOCK_FILE || /(^|\/)\.[^/]+\.tmp$/.test(rel);
-
 export async function walkBundle(dir: string): Promise<BundleContents> {
   const files: string[] = [];
   const problems: VerifyProblem[] = [];
@@ -27,7 +23,7 @@ export async function walkBundle(dir: string): Promise<BundleContents> {
       const relPath = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await walk(relPath);
       else if (entry.isFile()) {
-        if (!isSkipped(relPath)) files.push(relPath);
+        if (!isUnsummed(relPath)) files.push(relPath);
       } else if (entry.isSymbolicLink()) {
         const to = await fs.readlink(path.join(dir, relPath)).catch(() => '?');
         problems.push({

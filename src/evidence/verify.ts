@@ -10,13 +10,20 @@ import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
 import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from './files.js';
 import { readPngSize } from './screenshot.js';
-import { type StepRecord, SUMMARY_FILE, SUMMARY_SCHEMA, type Summary, SummarySchema } from './summary.js';
+import {
+  EVIDENCE_STEPS,
+  type StepRecord,
+  SUMMARY_FILE,
+  SUMMARY_SCHEMA,
+  type Summary,
+  SummarySchema,
+} from './summary.js';
 import { settleVerdict } from './summary-io.js';
 import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
 import { recheckInspect } from './verify-inspect.js';
 import { checkStatus } from './verify-status.js';
 
-export type VerifyProblemKind =
+type VerifyProblemKind =
   | 'missing'
   | 'changed'
   | 'unlisted'
@@ -43,8 +50,6 @@ export interface VerifyReport {
   verdict?: Summary['verdict'];
 }
 
-/** Steps whose evidence a complete rehearsal needs (upload is filing, not evidence), as in the runner. */
-const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
 /** The global limit bounds slot holders, whose events are not in the bundle: judged from the recorded holder peak. */
 const SLOT_HOLDER_CHECKS = new Set(['concurrency.global_limit']);
 const EXIT_CODE_OF: Record<Verdict, number> = {

@@ -1,14 +1,14 @@
 import { computePeakConcurrency, type PeakResult, type PeakWindow, type RunHistory, windowsAbove } from './peak.js';
 import type { Check } from './verdict.js';
 
-export type LimitId =
+type LimitId =
   | 'concurrency.manifest_limit'
   | 'concurrency.deployment_limit'
   | 'concurrency.work_pool_limit'
   | 'concurrency.global_limit';
 
 /** What a limit bounds: runs RUNNING (deployment and work-pool limits) or occupied slots (a global limit). */
-export type Measure = 'running' | 'slots';
+type Measure = 'running' | 'slots';
 
 /** One limit that applies to the rehearsal's runs, and where it comes from. */
 export interface AppliedLimit {
@@ -31,7 +31,7 @@ export interface SlotEventLike {
   slots?: number;
 }
 
-export interface Measured {
+interface Measured {
   histories: readonly RunHistory[];
   peak: PeakResult;
 }
@@ -60,13 +60,13 @@ function describeWindows(windows: readonly PeakWindow[], names: Map<string, stri
   return windows.slice(0, 3).map(one).join('; ') + (windows.length > 3 ? `; ${windows.length - 3} more` : '');
 }
 
-export interface Shield {
+interface Shield {
   by: AppliedLimit;
   capacity: number;
 }
 
 /** The tightest other limit that keeps `applied` from ever being reached, with the most it lets through. */
-export function findShield(
+function findShield(
   applied: AppliedLimit,
   others: readonly AppliedLimit[],
   occupy: number | undefined,

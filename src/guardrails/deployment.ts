@@ -27,7 +27,7 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-export function judgeDeploymentLimit(expected: ExpectedGuardrails, deployment: Deployment): Check {
+function judgeDeploymentLimit(expected: ExpectedGuardrails, deployment: Deployment): Check {
   const title = 'deployment concurrency limit';
   const gcl = deployment.global_concurrency_limit;
   const actual = gcl ? (gcl.active ? gcl.limit : `${gcl.limit} (inactive)`) : null;
@@ -79,7 +79,7 @@ export function judgeDeploymentLimit(expected: ExpectedGuardrails, deployment: D
   );
 }
 
-export function judgeCollisionStrategy(expected: ExpectedGuardrails, deployment: Deployment): Check {
+function judgeCollisionStrategy(expected: ExpectedGuardrails, deployment: Deployment): Check {
   const actual =
     deployment.concurrency_options?.collision_strategy ?? (deployment.global_concurrency_limit ? 'ENQUEUE' : null);
   const verdict = actual === expected.collisionStrategy ? 'pass' : 'fail';
@@ -98,7 +98,7 @@ export function judgeCollisionStrategy(expected: ExpectedGuardrails, deployment:
 }
 
 /** `id` names the parameter as the runbook does; `dotted` is its path in the deployment's parameters. */
-export function judgeParameter(
+function judgeParameter(
   expected: ExpectedGuardrails,
   deployment: Deployment,
   id: string,
@@ -126,7 +126,7 @@ export function judgeParameter(
   );
 }
 
-export function judgeWorkPool(expected: ExpectedGuardrails, deployment: Deployment): Check {
+function judgeWorkPool(expected: ExpectedGuardrails, deployment: Deployment): Check {
   const actual = deployment.work_pool_name ?? null;
   if (!expected.workPool)
     return check('deployment.work_pool', 'work pool', 'inconclusive', 'the manifest names no work pool', null, actual);
@@ -147,7 +147,7 @@ export function judgeWorkPool(expected: ExpectedGuardrails, deployment: Deployme
  * The global limit the flow acquires through its concurrency_key. A missing or inactive limit
  * lets the flow run unthrottled (Prefect only logs the former, and says nothing of the latter).
  */
-export function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLookup): Check {
+function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLookup): Check {
   const id = 'global_limit';
   const title = 'global concurrency limit of the concurrency key';
   if (lookup.name === undefined)

@@ -18,7 +18,7 @@ export type DriftValues = Map<string, unknown>;
  * `parameters` (so `concurrency_limit` is the flow parameter, `deployment.concurrency_limit` the
  * deployment's limit, and `concurrency_key` is the concurrency key, itself a flow parameter).
  */
-export const DEPLOYMENT_KEYS = [
+const DEPLOYMENT_KEYS = [
   'deployment.concurrency_limit',
   'deployment.collision_strategy',
   'deployment.work_pool',
@@ -42,7 +42,7 @@ export function flattenParameters(
   return out;
 }
 
-export function valuesOfManifest(manifest: Manifest): DriftValues {
+function valuesOfManifest(manifest: Manifest): DriftValues {
   const expected = expectedFromManifest(manifest, manifest.name);
   const limit = expected.deploymentLimit ?? null;
   return new Map<string, unknown>([
@@ -56,7 +56,7 @@ export function valuesOfManifest(manifest: Manifest): DriftValues {
   ]);
 }
 
-export function valuesOfDeployment(deployment: Deployment): DriftValues {
+function valuesOfDeployment(deployment: Deployment): DriftValues {
   const gcl = deployment.global_concurrency_limit;
   return new Map<string, unknown>([
     // An inactive limit throttles nothing, so it counts as no limit.
@@ -83,7 +83,7 @@ export function canonicalJson(value: unknown): string | undefined {
 }
 
 /** A row for every key any source has; drifted unless all three hold it with the same JSON value. */
-export function compareValues(repo: DriftValues, rendered: DriftValues, live: DriftValues): DriftRow[] {
+function compareValues(repo: DriftValues, rendered: DriftValues, live: DriftValues): DriftRow[] {
   const parameterKeys = [...new Set([...repo.keys(), ...rendered.keys(), ...live.keys()])]
     .filter((key) => !(DEPLOYMENT_KEYS as readonly string[]).includes(key))
     .sort();

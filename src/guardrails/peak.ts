@@ -1,6 +1,6 @@
 import { RehearseError } from '../errors.js';
 
-export interface StateRecord {
+interface StateRecord {
   id?: string;
   timestamp: string;
   type: string;
@@ -32,7 +32,7 @@ export interface PeakResult {
 }
 
 /** Reports stay readable and the per-window run-set scans stay bounded. */
-export const MAX_WINDOWS = 20;
+const MAX_WINDOWS = 20;
 
 /** A merged RUNNING interval with its instants in microseconds, half-open: [from, to). */
 interface Span {

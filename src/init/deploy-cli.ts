@@ -9,13 +9,13 @@ export interface DeployCli {
 }
 
 /** `uv run <script> deploy --help` (or the script itself without uv): read-only, under a deadline. */
-export function deployHelpCommand(script: string, projectDir: string, usesUv: boolean, timeoutMs: number): Command {
+function deployHelpCommand(script: string, projectDir: string, usesUv: boolean, timeoutMs: number): Command {
   const [file, ...args] = usesUv ? ['uv', 'run', script, 'deploy', '--help'] : [script, 'deploy', '--help'];
   return { file: file as string, args, cwd: projectDir, readOnly: true, timeoutMs };
 }
 
 /** Long options a help text lists, in order of first mention. */
-export function flagsOfHelp(text: string): string[] {
+function flagsOfHelp(text: string): string[] {
   const flags: string[] = [];
   for (const match of text.matchAll(/(?:^|[\s,[(])(--[a-z0-9][a-z0-9-]*)/gim)) {
     const flag = match[1] as string;
@@ -25,7 +25,7 @@ export function flagsOfHelp(text: string): string[] {
 }
 
 /** The render step runs a deploy command only with the --dry-run its --help lists (src/steps/render-plan.ts). */
-export function hasDryRun(flags: string[]): boolean {
+function hasDryRun(flags: string[]): boolean {
   return flags.includes('--dry-run');
 }
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { PrefectApi } from '../prefect/api.js';
+import { INVALID_LIMIT_NAME, suggestLimitName } from '../prefect/fixes.js';
 import { DEFAULT_RUN_VERSION } from '../prefect/parameters.js';
 import { checkHealth } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
@@ -7,9 +8,6 @@ import type { InitPlan } from './config-text.js';
 import { deployCommandOf, probeDeployCli } from './deploy-cli.js';
 import { chooseWindow, type LiveFacts, readLive } from './live.js';
 import { readProject } from './project.js';
-
-/** Characters Prefect refuses in a global concurrency limit's name. */
-const UNNAMEABLE = /[/%&><]/;
 
 export interface PlanInput {
   cwd: string;
@@ -53,13 +51,10 @@ async function readServer(
   return live;
 }
 
-/** Reads the checkout, its deploy CLI and (when it answers) the server; decides what it can. */
-export async function planInit(input: PlanInput): Promise<InitPlan> {
-  const undecided: string[] = [];
-  input.onProgress(`reading ${path.relative(input.cwd, input.projectDir) || '.'}/prefect/deployments`);
-  const project = await readProject(input.projectDir);
-  const manifest = project.manifest;
-  if (!manifest)
+type Project = Awaited<ReturnType<typeof readProject>>;
+
+function noteManifestDoubts(project: Project, undecided: string[]): void {
+  if (!project.manifest)
     undecided.push('no deployment manifest under prefect/deployments: set manifest, deployment and workPool by hand');
   for (const problem of project.problems) undecided.push(`manifest not read: ${problem}`);
   if (project.otherManifests.length) {
@@ -67,7 +62,9 @@ export async function planInit(input: PlanInput): Promise<InitPlan> {
       `init chose ${project.manifestPath} of ${[project.manifestPath, ...project.otherManifests].join(', ')}: set manifest if the backfill is another`,
     );
   }
+}
 
+async function probeDeploy(input: PlanInput, project: Project, undecided: string[]) {
   input.onProgress(
     project.scripts.length
       ? `asking ${project.scripts.slice(0, 3).join(', ')} for their deploy --help`
@@ -85,6 +82,38 @@ export async function planInit(input: PlanInput): Promise<InitPlan> {
       `render: no deploy command answered --help${probe.tried.length ? ` (${probe.tried.join('; ')})` : ' (pyproject.toml lists no console script)'}`,
     );
   }
+  return probe;
+}
+
+/** The live deployment's concurrency key, else the manifest's; one Prefect cannot name is noted. */
+function chooseConcurrencyKey(
+  live: LiveFacts | undefined,
+  manifest: Project['manifest'],
+  undecided: string[],
+): string | undefined {
+  const liveKey = live?.deployment.parameters.concurrency_key;
+  const concurrencyKey =
+    typeof liveKey === 'string'
+      ? liveKey
+      : typeof manifest?.parameters.concurrency_key === 'string'
+        ? manifest.parameters.concurrency_key
+        : undefined;
+  if (concurrencyKey && INVALID_LIMIT_NAME.test(concurrencyKey)) {
+    undecided.push(
+      `concurrency key ${concurrencyKey} cannot name a Prefect global limit (/ % & > < are refused): global_limit fails until the key is renamed (e.g. ${suggestLimitName(concurrencyKey)}) and that limit created`,
+    );
+  }
+  return concurrencyKey;
+}
+
+/** Reads the checkout, its deploy CLI and (when it answers) the server; decides what it can. */
+export async function planInit(input: PlanInput): Promise<InitPlan> {
+  const undecided: string[] = [];
+  input.onProgress(`reading ${path.relative(input.cwd, input.projectDir) || '.'}/prefect/deployments`);
+  const project = await readProject(input.projectDir);
+  const manifest = project.manifest;
+  noteManifestDoubts(project, undecided);
+  const probe = await probeDeploy(input, project, undecided);
 
   const live = await readServer(input, input.deployment ?? manifest?.name, undecided);
   const deployment = live?.fullName ?? input.deployment ?? manifest?.name;
@@ -97,18 +126,7 @@ export async function planInit(input: PlanInput): Promise<InitPlan> {
   const workPool = livePool ?? manifest?.work_pool;
   if (!workPool) undecided.push('workPool: neither the manifest nor the server names one');
 
-  const liveKey = live?.deployment.parameters.concurrency_key;
-  const concurrencyKey =
-    typeof liveKey === 'string'
-      ? liveKey
-      : typeof manifest?.parameters.concurrency_key === 'string'
-        ? manifest.parameters.concurrency_key
-        : undefined;
-  if (concurrencyKey && UNNAMEABLE.test(concurrencyKey)) {
-    undecided.push(
-      `concurrency key ${concurrencyKey} cannot name a Prefect global limit (/ % & > < are refused): global_limit fails until the key is renamed (e.g. ${concurrencyKey.replace(/[/%&><]+/g, '-')}) and that limit created`,
-    );
-  }
+  const concurrencyKey = chooseConcurrencyKey(live, manifest, undecided);
 
   const window = chooseWindow(live, manifest?.parameters ?? {});
   if (window.problem) undecided.push(`the window: ${window.problem}; fill run.window with a template`);

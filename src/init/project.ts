@@ -22,7 +22,7 @@ export interface ProjectFacts {
 const MANIFEST_DIR = 'prefect/deployments';
 
 /** Names from a `[project.scripts]` table: `name = "module:function"` lines until the next table. */
-export function scriptsOf(pyproject: string): string[] {
+function scriptsOf(pyproject: string): string[] {
   const names: string[] = [];
   let inScripts = false;
   for (const line of pyproject.split('\n')) {

@@ -1,6 +1,7 @@
 import { RehearseError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /** An API call as a value, like a Command: recorded in summary.json as made. */
 export interface ApiRequest {
@@ -57,7 +58,7 @@ function decodeUserinfo(text: string): string {
 }
 
 /** The Authorization header Prefect's own client (3.9) sends: basic auth when there is an auth string, else the key. */
-export function authHeaders(credentials: {
+function authHeaders(credentials: {
   apiKey?: string | undefined;
   authString?: string | undefined;
 }): Record<string, string> {
@@ -122,7 +123,7 @@ export function createPrefectApi(options: {
           });
           if (response.status !== 503 || tries >= 5 || !resendable) return response;
           await response.arrayBuffer();
-          await new Promise((resolve) => setTimeout(resolve, 200 * tries));
+          await sleep(200 * tries);
         }
       };
       try {

@@ -1,5 +1,7 @@
+import { mapLimited } from '../util/map-limited.js';
+import { sleep } from '../util/sleep.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './api.js';
-import { mapLimited, parseRuns, TERMINAL } from './runs.js';
+import { parseRuns, TERMINAL } from './runs.js';
 import type { FlowRun } from './schemas.js';
 
 /**
@@ -36,7 +38,6 @@ export interface CancelOutcome {
 }
 
 const RETRY_MS = 1000;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const failed = (response: ApiResponse): boolean => response.status === 0 || response.status >= 500;
 
 async function requestPatiently(api: PrefectApi, request: ApiRequest, deadline: number): Promise<ApiResponse> {

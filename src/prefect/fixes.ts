@@ -11,7 +11,7 @@ export const INVALID_LIMIT_NAME = /[/%&><]/;
 
 /** A name Prefect accepts for a key it refuses: every run of refused characters becomes a dash. */
 export function suggestLimitName(key: string): string {
-  const name = key.replace(/[/%&><]+/g, '-').replace(/^-+|-+$/g, '');
+  const name = key.replace(new RegExp(`${INVALID_LIMIT_NAME.source}+`, 'g'), '-').replace(/^-+|-+$/g, '');
   return name || 'rehearse-limit';
 }
 

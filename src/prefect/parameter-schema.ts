@@ -41,7 +41,7 @@ export function readParameterSchema(raw: unknown): ParameterSchema | undefined {
 }
 
 /** Follows `$ref` (a few hops at most, so a self-referencing model cannot loop). */
-export function resolveRef(schema: ParameterSchema, node: JsonSchema): JsonSchema {
+function resolveRef(schema: ParameterSchema, node: JsonSchema): JsonSchema {
   let current = node;
   for (let hops = 0; hops < 8 && typeof current.$ref === 'string'; hops += 1) {
     const name = current.$ref.replace(/^#\/(definitions|\$defs)\//, '');
@@ -53,7 +53,7 @@ export function resolveRef(schema: ParameterSchema, node: JsonSchema): JsonSchem
 }
 
 /** The alternatives a value may take: the branches of anyOf/oneOf, else the node itself. */
-export function branchesOf(schema: ParameterSchema, node: JsonSchema): JsonSchema[] {
+function branchesOf(schema: ParameterSchema, node: JsonSchema): JsonSchema[] {
   const resolved = resolveRef(schema, node);
   const alternatives = [resolved.anyOf, resolved.oneOf].find(Array.isArray) as unknown[] | undefined;
   if (!alternatives) return [resolved];

@@ -100,20 +100,6 @@ export async function readStateHistory(api: PrefectApi, flowRunId: string): Prom
   return parsed.data;
 }
 
-/** Apply fn to items with at most `limit` in flight, keeping order. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
 export interface SlotEvent {
   occurred: string;
   event: string;

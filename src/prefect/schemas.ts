@@ -14,7 +14,7 @@ export const GlobalConcurrencyLimitSchema = z
   .passthrough();
 export type GlobalConcurrencyLimit = z.infer<typeof GlobalConcurrencyLimitSchema>;
 
-export const CollisionStrategySchema = z.enum(['ENQUEUE', 'CANCEL_NEW']);
+const CollisionStrategySchema = z.enum(['ENQUEUE', 'CANCEL_NEW']);
 
 export const DeploymentSchema = z
   .object({

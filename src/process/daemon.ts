@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'fs-extra';
+import { sleep } from '../util/sleep.js';
 import type { Command } from './command.js';
 
 /** Start a long-lived process in its own process group, output to a log file, and let it outlive us. */
@@ -31,8 +32,6 @@ export function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** SIGTERM the whole group, then SIGKILL what is left after the grace period. */
 export async function stopGroup(pid: number, graceMs = 10_000): Promise<'stopped' | 'killed' | 'not-running'> {

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './command.js';
 
-export const DEFAULT_TIMEOUT_MS = 120_000;
+const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** The execa-backed gateway: timeouts, no rejection, stdin closed, output kept whole. */
 export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): ProcessRunner {

@@ -1,6 +1,6 @@
-import { writeFileAtomic } from '../evidence/fsatomic.js';
 import { maskJson, type Redactor } from '../evidence/redact.js';
 import type { StepRecord, Summary } from '../evidence/summary.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { CommandResult, Reporter } from './events.js';
 
 const escapeXml = (text: string): string =>

@@ -37,86 +37,121 @@ function exitVerdict(code: number): Verdict | 'error' {
   return code === 0 ? 'pass' : code === 1 ? 'fail' : code === 4 ? 'inconclusive' : 'error';
 }
 
-/** Human output: one line per step, command and check, then a table of verdicts. */
-export function createPrettyReporter(options: PrettyOptions): Reporter {
-  const c = new Chalk({ level: options.color ? 1 : 0 });
-  const redact = options.redact ?? ((text: string) => text);
-  const out = (line: string): void => {
-    clearLive();
-    options.stream.write(`${redact(line)}\n`);
-  };
-  let live: { text: string; started: number; timer: NodeJS.Timeout } | undefined;
-  const stepStarted = new Map<string, number>();
+type WriteLine = (line: string) => void;
 
-  function clearLive(): void {
+interface LiveLine {
+  start(text: string): void;
+  stop(): void;
+  clear(): void;
+}
+
+/** The one line a terminal redraws each second while a command runs; nothing when options.live is off. */
+function createLiveLine(options: PrettyOptions, c: ChalkInstance, redact: Redactor): LiveLine {
+  let live: { text: string; started: number; timer: NodeJS.Timeout } | undefined;
+  const clear = (): void => {
     if (live && options.live) options.stream.write('\r\x1b[2K');
-  }
-  function drawLive(): void {
+  };
+  const draw = (): void => {
     if (live && options.live)
       options.stream.write(`\r\x1b[2K${c.cyan('…')} ${live.text} ${c.dim(seconds(Date.now() - live.started))}`);
-  }
-  function startLive(text: string): void {
-    stopLive();
+  };
+  const stop = (): void => {
+    if (!live) return;
+    clearInterval(live.timer);
+    clear();
+    live = undefined;
+  };
+  const start = (text: string): void => {
+    stop();
     if (!options.live) return;
     const shown = redact(text);
     live = {
       text: shown.length > 100 ? `${shown.slice(0, 97)}...` : shown,
       started: Date.now(),
-      timer: setInterval(drawLive, 1000),
+      timer: setInterval(draw, 1000),
     };
     live.timer.unref();
-    drawLive();
-  }
-  function stopLive(): void {
-    if (!live) return;
-    clearInterval(live.timer);
-    clearLive();
-    live = undefined;
-  }
+    draw();
+  };
+  return { start, stop, clear };
+}
 
-  function finalTable(result: CommandResult): void {
-    const summary = result.summary;
-    if (!summary) return;
-    out('');
-    const rows: [string, string, string][] = summary.steps.map((s: StepRecord) => [
-      s.name,
-      verdictLabel(c, s.verdict),
-      seconds(s.durationMs),
-    ]);
-    for (const check of summary.checks) rows.push([`  ${check.id}`, verdictLabel(c, check.verdict), '']);
-    const width = Math.max(...rows.map((r) => r[0].length), 10);
-    out(c.bold(`${'step / check'.padEnd(width)}  verdict`));
-    for (const [name, verdict, time] of rows) out(`${name.padEnd(width)}  ${verdict}${time ? c.dim(`  ${time}`) : ''}`);
-  }
+function writeFinalTable(c: ChalkInstance, out: WriteLine, result: CommandResult): void {
+  const summary = result.summary;
+  if (!summary) return;
+  out('');
+  const rows: [string, string, string][] = summary.steps.map((s: StepRecord) => [
+    s.name,
+    verdictLabel(c, s.verdict),
+    seconds(s.durationMs),
+  ]);
+  for (const check of summary.checks) rows.push([`  ${check.id}`, verdictLabel(c, check.verdict), '']);
+  const width = Math.max(...rows.map((r) => r[0].length), 10);
+  out(c.bold(`${'step / check'.padEnd(width)}  verdict`));
+  for (const [name, verdict, time] of rows) out(`${name.padEnd(width)}  ${verdict}${time ? c.dim(`  ${time}`) : ''}`);
+}
 
+function writeDone(c: ChalkInstance, out: WriteLine, r: CommandResult): void {
+  writeFinalTable(c, out, r);
+  for (const line of r.lines ?? []) out(line);
+  if (r.error) {
+    out(`${c.red('error:')} ${r.error.message}`);
+    for (const d of r.error.details ?? []) out(`  ${d}`);
+    if (r.error.hint) out(`${c.dim('what to do:')} ${r.error.hint}`);
+  }
+  if (r.bundle) out(`${c.dim('bundle:')} ${r.bundle}`);
+  if (r.dryRun) {
+    const planned = r.summary?.steps.flatMap((step) => step.commands).filter((c) => c.planned).length ?? 0;
+    out(
+      `${c.bold('dry run:')} ${planned} command(s) above would run; read-only ones ran, nothing was triggered or written ${c.dim(`(exit ${r.exitCode})`)}`,
+    );
+  } else if (r.summary?.status === 'partial') {
+    out(
+      `${c.bold(`${r.command}:`)} ${verdictLabel(c, exitVerdict(r.exitCode))} ${c.dim(`(exit ${r.exitCode}; the bundle is partial until every step has run, e.g. by rehearse backfill)`)}`,
+    );
+  } else if (r.summary) {
+    out(
+      `${c.bold('verdict:')} ${verdictLabel(c, r.summary.verdict)} ${c.dim(`(bundle ${r.summary.status}, exit ${r.exitCode})`)}`,
+    );
+  }
+}
+
+/** Human output: one line per step, command and check, then a table of verdicts. */
+export function createPrettyReporter(options: PrettyOptions): Reporter {
+  const c = new Chalk({ level: options.color ? 1 : 0 });
+  const redact = options.redact ?? ((text: string) => text);
+  const live = createLiveLine(options, c, redact);
+  const out: WriteLine = (line) => {
+    live.clear();
+    options.stream.write(`${redact(line)}\n`);
+  };
   return {
     emit(event: RehearseEvent) {
       switch (event.type) {
         case 'step-start':
-          stepStarted.set(event.step, Date.now());
           out(`${c.bold.blue('▶')} ${c.bold(event.step)} ${c.dim(`— ${event.title}`)}`);
           break;
         case 'command-start':
           if (event.dryRun) out(`  ${c.yellow('would run')} ${event.display}`);
           else {
             out(`  ${c.dim('$')} ${event.display}`);
-            startLive(event.display);
+            live.start(event.display);
           }
           break;
         case 'command-end':
-          stopLive();
+          live.stop();
           if (!event.ok) out(`    ${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(seconds(event.durationMs))}`);
           else out(`    ${c.dim(`exit 0 · ${seconds(event.durationMs)}`)}`);
           break;
         case 'waiting':
-          if (options.live) startLive(event.message);
+          if (options.live) live.start(event.message);
           else out(`  ${c.dim('…')} ${event.message}`);
           break;
         case 'check':
           out(`  ${verdictLabel(c, event.check.verdict)} ${event.check.title} ${c.dim(`— ${event.check.reason}`)}`);
           break;
         case 'step-end': {
-          stopLive();
+          live.stop();
           const r = event.record;
           if (r.error)
             out(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
@@ -129,37 +164,14 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
         case 'warn':
           out(`${c.yellow('!')} ${event.message}`);
           break;
-        case 'done': {
-          stopLive();
-          const r = event.result;
-          finalTable(r);
-          for (const line of r.lines ?? []) out(line);
-          if (r.error) {
-            out(`${c.red('error:')} ${r.error.message}`);
-            for (const d of r.error.details ?? []) out(`  ${d}`);
-            if (r.error.hint) out(`${c.dim('what to do:')} ${r.error.hint}`);
-          }
-          if (r.bundle) out(`${c.dim('bundle:')} ${r.bundle}`);
-          if (r.dryRun) {
-            const planned = r.summary?.steps.flatMap((step) => step.commands).filter((c) => c.planned).length ?? 0;
-            out(
-              `${c.bold('dry run:')} ${planned} command(s) above would run; read-only ones ran, nothing was triggered or written ${c.dim(`(exit ${r.exitCode})`)}`,
-            );
-          } else if (r.summary?.status === 'partial') {
-            out(
-              `${c.bold(`${r.command}:`)} ${verdictLabel(c, exitVerdict(r.exitCode))} ${c.dim(`(exit ${r.exitCode}; the bundle is partial until every step has run, e.g. by rehearse backfill)`)}`,
-            );
-          } else if (r.summary) {
-            out(
-              `${c.bold('verdict:')} ${verdictLabel(c, r.summary.verdict)} ${c.dim(`(bundle ${r.summary.status}, exit ${r.exitCode})`)}`,
-            );
-          }
+        case 'done':
+          live.stop();
+          writeDone(c, out, event.result);
           break;
-        }
       }
     },
     async close() {
-      stopLive();
+      live.stop();
     },
   };
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
 import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { listWorkers, readGlobalLimit } from '../prefect/queries.js';
 import type { Command, ProcessRunner } from '../process/command.js';
 import { succeeded } from '../process/command.js';
@@ -12,9 +13,6 @@ import { pollUntil } from './wait.js';
 
 type ProcessEnvSource = Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectDir' | 'projectEnv'>;
 export const DEFAULT_POOL = 'hotpass-backfill-pool';
-// Prefect refuses these characters in a global concurrency limit's name.
-const NAMEABLE_LIMIT = /^[^/%&><]+$/;
-
 export function sandboxApi(state: Pick<SandboxState, 'apiUrl'>): PrefectApi {
   return createPrefectApi({ apiUrl: state.apiUrl, timeoutMs: 5_000 });
 }
@@ -72,7 +70,7 @@ export async function applyGuardrails(
   })();
   const limitSetup = (async () => {
     const key = expected.concurrencyKey;
-    if (!project.createsGuardrails || !key || !NAMEABLE_LIMIT.test(key)) return;
+    if (!project.createsGuardrails || !key || INVALID_LIMIT_NAME.test(key)) return;
     const limit = String(expected.keyLimit ?? expected.deploymentLimit ?? 1);
     const existing = await readGlobalLimit(sandboxApi(state), key);
     const args = existing

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fs from 'fs-extra';
 import { z } from 'zod';
-import { writeFileAtomic } from '../evidence/fsatomic.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** The stand-in hotpass project shipped with rehearse. */
 export const FIXTURE_PROJECT = path.resolve(
@@ -22,7 +22,7 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 const ProcessInfo = z.object({ pid: z.number().int(), log: z.string() });
 
-export const SandboxStateSchema = z.object({
+const SandboxStateSchema = z.object({
   version: z.literal(1),
   apiUrl: z.string(),
   uiUrl: z.string(),

@@ -1,4 +1,4 @@
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../util/sleep.js';
 
 export interface PollOptions {
   timeoutMs: number;

@@ -8,7 +8,7 @@ import { readFlowRuns } from '../prefect/runs.js';
 import { collectStateHistories, planWithoutRuns, STATE_HISTORY_FILE, selectRuns } from './histories.js';
 import { type Step, stepData } from './step.js';
 
-export const METADATA_FILE = 'metadata.json';
+const METADATA_FILE = 'metadata.json';
 
 import { SCREENSHOT_FILE } from '../evidence/files.js';
 
@@ -31,10 +31,12 @@ export function runPageUrl(apiUrl: string, runId: string, printed: unknown): str
 }
 
 /** Runbook step 4: flow-run metadata, every state transition, and a screenshot of the run page. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function captureStep(options: CaptureOptions): Step {
   return {
     name: 'capture',
     title: 'capture run metadata, state histories and the run page',
+    // biome-ignore lint/complexity/noExcessiveLinesPerFunction: see captureStep
     async run(ctx, bundle, summary) {
       if (
         planWithoutRuns(ctx, summary, options.flowRunIds, [

@@ -9,7 +9,7 @@ import type { Deployment, FlowRun } from '../prefect/schemas.js';
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
 export type CleanupScope = { tag: string; runIds: string[] } | { all: true };
 
-export interface SlotRelease {
+interface SlotRelease {
   limit: string;
   activeSlots: number;
   /** Live runs that may hold slots of this limit; while there are any, its slots are left alone. */

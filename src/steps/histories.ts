@@ -3,7 +3,8 @@ import { RehearseError } from '../errors.js';
 import { STATE_HISTORY_FILE } from '../evidence/files.js';
 import type { Summary } from '../evidence/summary.js';
 import type { RunHistory } from '../guardrails/peak.js';
-import { filterFlowRuns, mapLimited, readStateHistory } from '../prefect/runs.js';
+import { filterFlowRuns, readStateHistory } from '../prefect/runs.js';
+import { mapLimited } from '../util/map-limited.js';
 import { stepData } from './step.js';
 
 export { STATE_HISTORY_FILE };

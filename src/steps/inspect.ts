@@ -7,6 +7,7 @@ import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { inspectDeploymentCommand } from '../prefect/commands.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
 import { assertRan, cliOf, diffPaths, parseCliJson } from './prefect-cli.js';
 import type { Step } from './step.js';
@@ -20,6 +21,7 @@ const VOLATILE = new Set(['updated', 'last_polled', 'status']);
 export const inspectStep: Step = {
   name: 'inspect',
   title: 'inspect the deployment',
+  // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when the dry-run rule moves into the runner
   async run(ctx, bundle) {
     const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest);
     const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
@@ -51,7 +53,10 @@ export const inspectStep: Step = {
     const lookup: GlobalLimitLookup =
       limitName === undefined
         ? { name: undefined }
-        : { name: limitName, limit: /[/%&><]/.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName) };
+        : {
+            name: limitName,
+            limit: INVALID_LIMIT_NAME.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName),
+          };
     const checks = judgeDeployment(expected, deployment, lookup);
 
     const now = ctx.now();

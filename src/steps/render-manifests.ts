@@ -134,7 +134,7 @@ export function renderSpec(source: ManifestSource, invocation: DeployInvocation)
 }
 
 /** The manifests the command selects, rendered; none selected is an error naming the ids there are. */
-export function selectSpecs(
+function selectSpecs(
   sources: readonly ManifestSource[],
   invocation: DeployInvocation,
   manifestDir: string,

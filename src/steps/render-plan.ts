@@ -34,7 +34,7 @@ function commandOf(ctx: Context, argv: readonly string[], readOnly: boolean): Co
   };
 }
 
-export function refuseUndeclared(command: readonly string[]): RehearseError {
+function refuseUndeclared(command: readonly string[]): RehearseError {
   return new RehearseError('CONFIG_INVALID', `render.command \`${command.join(' ')}\` is not declared read-only`, {
     details: [
       'rehearse cannot tell whether it only renders or also registers deployments in staging,',

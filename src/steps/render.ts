@@ -13,7 +13,7 @@ import { SPECS_FILE } from './render-output.js';
 import { planRender, type RenderPlan } from './render-plan.js';
 import type { Step } from './step.js';
 
-export { RENDER_LOG, RENDERED_DIR, SPECS_FILE } from './render-output.js';
+export { RENDER_LOG, SPECS_FILE } from './render-output.js';
 
 async function readRepositoryManifest(projectDir: string, rel: string): Promise<Manifest> {
   const file = path.resolve(projectDir, rel);

@@ -6,11 +6,12 @@ import { type Bundle, writeEvidence } from '../evidence/bundle.js';
 import type { DeploymentRef } from '../prefect/queries.js';
 import { createFlowRun } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
+import { sleep } from '../util/sleep.js';
 
 /** Every flow run the rehearsal made, one line each, appended the moment the server returns it. */
 export const CREATED_RUNS_FILE = 'created-runs.txt';
 /** A pause between creations: a SQLite-backed server answers a rush of writes with 503s. */
-export const CREATE_GAP_MS = 100;
+const CREATE_GAP_MS = 100;
 
 /** What the run step settled on before anything is created. */
 export interface RunPlan {
@@ -33,19 +34,6 @@ export interface RunLedger {
   has(id: string): boolean;
   add(run: Pick<FlowRun, 'id' | 'name'> & { name?: string }, how: string): Promise<void>;
 }
-
-export const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    // The listener goes when the timer fires: one left per sleep piles up on the rehearsal's signal.
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    if (signal.aborted) done();
-    else signal.addEventListener('abort', done, { once: true });
-  });
 
 /** Refuse, before anything is created, a burst larger than the configured maximum. */
 export function checkBurst(burst: number, maxBurst: number): void {

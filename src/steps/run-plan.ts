@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { buildWindowParameters } from '../prefect/parameters.js';
 import { readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import type { Deployment } from '../prefect/schemas.js';
@@ -49,7 +50,7 @@ async function strictestLimit(ctx: Context, deployment: Deployment): Promise<num
   const key = expected?.concurrencyKey;
   const [pool, gcl] = await Promise.all([
     deployment.work_pool_name ? readWorkPool(ctx.api, deployment.work_pool_name) : undefined,
-    key && !/[/%&><]/.test(key) ? readGlobalLimit(ctx.api, key) : undefined,
+    key && !INVALID_LIMIT_NAME.test(key) ? readGlobalLimit(ctx.api, key) : undefined,
   ]);
   const live = deployment.global_concurrency_limit;
   const limits = [

@@ -3,10 +3,11 @@ import { RehearseError } from '../errors.js';
 import { filterFlowRuns, readFlowRuns, TERMINAL } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import type { Command, ProcessResult } from '../process/command.js';
-import { type RunLedger, type RunPlan, sleep } from './run-burst.js';
+import { sleep } from '../util/sleep.js';
+import type { RunLedger, RunPlan } from './run-burst.js';
 
-export const RUN_ID_LINE = /^└── UUID: ([0-9a-f-]{36})$/m;
-export const URL_LINE = /^└── URL: (\S+)$/m;
+const RUN_ID_LINE = /^└── UUID: ([0-9a-f-]{36})$/m;
+const URL_LINE = /^└── URL: (\S+)$/m;
 const POLL_MS = 2000;
 /** Polls in a row the API may miss before the rehearsal gives up on it. */
 const MISSES_ALLOWED = 3;
@@ -15,7 +16,7 @@ const MISSES_ALLOWED = 3;
  * Why the watch ended. The API decides, not the CLI: its watch can hang on a run that ended
  * before it started watching (CANCEL_NEW), or on a server that went away.
  */
-export type WatchEnd = 'all-final' | 'cli-ended' | 'api-lost' | 'timeout' | 'interrupted';
+type WatchEnd = 'all-final' | 'cli-ended' | 'api-lost' | 'timeout' | 'interrupted';
 
 export interface WatchResult {
   end: WatchEnd;

@@ -21,9 +21,8 @@ import { type WatchResult, watchRuns } from './run-watch.js';
 import type { Step } from './step.js';
 
 export { checkParameters } from './run-plan.js';
-export { RUN_ID_LINE } from './run-watch.js';
 
-export type RunPageOpener = (request: {
+type RunPageOpener = (request: {
   url: string;
   signal: AbortSignal;
   extraHeaders?: Record<string, string>;

@@ -1,7 +1,7 @@
 import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
-import type { BundleStatus, StepRecord, Summary } from '../evidence/summary.js';
+import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
 import { type Check, worstVerdict } from '../guardrails/verdict.js';
 import type { Step } from './step.js';
@@ -18,9 +18,6 @@ export interface StepsOutcome {
   error?: RehearseError;
   interrupted: boolean;
 }
-
-/** Steps whose absence keeps a rehearsal from being complete (upload is filing, not evidence). */
-const EVIDENCE_STEPS = ['render', 'inspect', 'run', 'capture', 'validate'];
 
 function finalStatus(
   summary: Summary,
@@ -112,6 +109,7 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
 }
 
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the stage loop and the settling are reshaped by the runner's dry-run rule; split then
 export async function runSteps(
   ctx: Context,
   bundle: Bundle,

@@ -5,9 +5,8 @@ import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, parseChecksums } from '../evidence/checksums.js';
-import { writeFileAtomic } from '../evidence/fsatomic.js';
 import { appendRehearsalLogEntry, linkBundleInPlan, locationFrom } from '../evidence/ledgers.js';
-import { STEP_NAMES, type Summary } from '../evidence/summary.js';
+import { EVIDENCE_STEPS, type Summary } from '../evidence/summary.js';
 import {
   type BundleFile,
   parseUploadTarget,
@@ -18,10 +17,8 @@ import {
   verifyRemote,
 } from '../evidence/upload.js';
 import { worstVerdict } from '../guardrails/verdict.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Step } from './step.js';
-
-/** The steps whose evidence a verdict rests on; without all of them a rehearsal proves nothing. */
-const EVIDENCE_STEPS = STEP_NAMES.filter((name) => name !== 'preflight' && name !== 'upload');
 
 const isUrl = (to: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(to.trim());
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -35,7 +32,7 @@ export interface UploadStepOptions {
 const NO_TARGET_HINT = 'pass --to PATH or --to s3://bucket/prefix, or set upload.to in rehearse.config';
 
 /** The target from --to or the config; a relative directory is relative to where rehearse runs. */
-export function resolveUploadTarget(ctx: Context, to: string | undefined): UploadTarget | undefined {
+function resolveUploadTarget(ctx: Context, to: string | undefined): UploadTarget | undefined {
   const chosen = to ?? ctx.config.upload.to;
   if (chosen === undefined || chosen.trim() === '') return undefined;
   const { endpoint, region } = ctx.config.upload;
@@ -46,7 +43,7 @@ export function resolveUploadTarget(ctx: Context, to: string | undefined): Uploa
 }
 
 /** Where uploadBundle puts the bundle, known before anything is sent (a dry run prints it). */
-export function destinationOf(target: UploadTarget, bundleName: string): string {
+function destinationOf(target: UploadTarget, bundleName: string): string {
   if (target.kind === 'dir') return path.join(target.path, bundleName);
   return `s3://${[target.bucket, ...target.prefix.split('/'), bundleName].filter(Boolean).join('/')}/`;
 }
@@ -179,8 +176,11 @@ export type UploadStep = Step & {
 };
 
 /** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function uploadStep(options: UploadStepOptions = {}): UploadStep {
   const limits = budget();
+  const sendBundle = (ctx: Context, bundle: Bundle, files: BundleFile[], target: UploadTarget) =>
+    uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env, ...limits(ctx) });
   return {
     async upToDate(ctx, bundle, summary) {
       const target = resolveUploadTarget(ctx, options.to);
@@ -234,14 +234,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
         });
       }
       ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
-      const report = await uploadBundle({
-        bundleDir: bundle.dir,
-        bundleName: bundle.name,
-        files,
-        target,
-        env: ctx.env,
-        ...limits(ctx),
-      });
+      const report = await sendBundle(ctx, bundle, files, target);
       ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
       if (report.mismatches.length > 0) {
         throw new RehearseError(
@@ -281,14 +274,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       const target = resolveUploadTarget(ctx, options.to);
       if (!target || ctx.flags.dryRun) return;
       const files = await listUploadFiles(ctx, bundle, summary);
-      const report = await uploadBundle({
-        bundleDir: bundle.dir,
-        bundleName: bundle.name,
-        files,
-        target,
-        env: ctx.env,
-        ...limits(ctx),
-      });
+      const report = await sendBundle(ctx, bundle, files, target);
       if (report.mismatches.length > 0) {
         throw new RehearseError(
           'COMMAND_FAILED',

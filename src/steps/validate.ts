@@ -16,6 +16,7 @@ import {
 } from '../guardrails/concurrency.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import { readSlotEvents, TERMINAL } from '../prefect/runs.js';
 import {
@@ -62,7 +63,6 @@ async function loadHistories(
   };
 }
 
-/** Runbook step 5: prove from what Prefect recorded that no more runs ran at once than the guardrails allow. */
 /**
  * A pool with no limit bounds nothing, and no manifest promises one: that is no guardrail of this
  * rehearsal, so it gets no check (an inconclusive one would hold every such rehearsal at exit 4).
@@ -73,10 +73,13 @@ function isUnpromisedPoolLimit(limit: AppliedLimit, expected: number | null | un
   return limit.id === 'concurrency.work_pool_limit' && limit.limit === undefined && expected == null;
 }
 
+/** Runbook step 5: prove from what Prefect recorded that no more runs ran at once than the guardrails allow. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function validateStep(options: ValidateOptions): Step {
   return {
     name: 'validate',
     title: 'measure peak concurrency and judge every limit',
+    // biome-ignore lint/complexity/noExcessiveLinesPerFunction: see validateStep
     async run(ctx, bundle, summary) {
       if (
         !options.allRuns &&
@@ -101,7 +104,7 @@ export function validateStep(options: ValidateOptions): Step {
       const key = expected.concurrencyKey;
       const [pool, gcl] = await Promise.all([
         readWorkPool(ctx.api, poolName),
-        key && !/[/%&><]/.test(key) ? readGlobalLimit(ctx.api, key) : Promise.resolve(undefined),
+        key && !INVALID_LIMIT_NAME.test(key) ? readGlobalLimit(ctx.api, key) : Promise.resolve(undefined),
       ]);
       if (!pool)
         throw new RehearseError('NOT_FOUND', `work pool ${poolName} does not exist on ${ctx.api.baseUrl}`, {

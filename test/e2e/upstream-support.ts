@@ -9,7 +9,7 @@ import type { CliRun } from './support.js';
  * A sandbox of its own hosting fixtures/hotpass-upstream (Prefect 3.5.0, the upstream project's
  * deploy), beside the suite's shared one. A test file starts it in beforeAll and stops it in afterAll.
  */
-export const repo = path.resolve(import.meta.dirname, '..', '..');
+const repo = path.resolve(import.meta.dirname, '..', '..');
 export const UPSTREAM_FIXTURE = path.join(repo, 'fixtures', 'hotpass-upstream');
 const cli = path.join(repo, 'bin', 'rehearse.js');
 

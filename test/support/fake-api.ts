@@ -13,7 +13,7 @@ export interface FakeResponse {
  * What a route answers: one response every time; a list answered in turn, its last repeating
  * (runs created one after another); or a function of the request, for a server that filters.
  */
-export type FakeRoute = FakeResponse | readonly FakeResponse[] | ((request: ApiRequest) => FakeResponse);
+type FakeRoute = FakeResponse | readonly FakeResponse[] | ((request: ApiRequest) => FakeResponse);
 
 /** Routes keyed `METHOD path`, e.g. `GET /deployments/name/hotpass-backfill/hotpass-backfill`. */
 export type FakeRoutes = Record<string, FakeRoute>;
@@ -23,7 +23,7 @@ export interface FakeApi extends PrefectApi {
   readonly requests: ApiRequest[];
 }
 
-export const FAKE_API_URL = 'http://127.0.0.1:4200/api';
+const FAKE_API_URL = 'http://127.0.0.1:4200/api';
 export const NOT_FOUND: FakeResponse = { status: 404, text: '{"detail":"Not Found"}' };
 export const UNREACHABLE: FakeResponse = { status: 0, text: '', networkError: 'ECONNREFUSED' };
 

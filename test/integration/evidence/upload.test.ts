@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256OfFile } from '../../../src/evidence/checksums.js';
 import {
   type BundleFile,
   parseUploadTarget,
-  sha256File,
   type UploadTarget,
   uploadBundle,
   verifyRemote,
@@ -48,12 +48,12 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-describe('sha256File', () => {
+describe('sha256OfFile', () => {
   it('streams a file into the hex SHA-256 digest', async () => {
     const file = path.join(work, 'abc.txt');
     await writeFile(file, 'abc');
-    expect(await sha256File(file)).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    expect(await sha256File(path.join(bundleDir, 'logs/run.log'))).toBe(sha(CONTENTS['logs/run.log']!));
+    expect(await sha256OfFile(file)).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(await sha256OfFile(path.join(bundleDir, 'logs/run.log'))).toBe(sha(CONTENTS['logs/run.log']!));
   });
 });
 

@@ -9,8 +9,8 @@ import { newSummary } from '../../../src/evidence/summary-io.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from '../../../src/process/command.js';
 import { runStep } from '../../../src/steps/run.js';
-import { sleep } from '../../../src/steps/run-burst.js';
 import { runSteps } from '../../../src/steps/runner.js';
+import { sleep } from '../../../src/util/sleep.js';
 import { createTestContext } from '../../support/context.js';
 import {
   createFakeApi,

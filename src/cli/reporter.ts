@@ -1,0 +1,45 @@
+import type { SecretKeeper } from '../evidence/redact.js';
+import type { Reporter } from '../report/events.js';
+import { chooseTerminal, type TerminalFlags } from './terminal.js';
+
+export interface ReporterFlags extends TerminalFlags {
+  junit?: string;
+  param?: string[];
+}
+
+/** Reporters load when a command runs, so --help and --version start as fast as commander allows. */
+export async function makeReporter(
+  flags: ReporterFlags,
+  env: NodeJS.ProcessEnv,
+  redact: SecretKeeper,
+): Promise<Reporter> {
+  const [{ createPrettyReporter }, { combineReporters }] = await Promise.all([
+    import('../report/pretty.js'),
+    import('../report/events.js'),
+  ]);
+  const { stream, color, live } = chooseTerminal(flags, env);
+  const reporters = [createPrettyReporter({ stream, color, live, redact })];
+  if (flags.json) reporters.push((await import('../report/json.js')).createJsonReporter(process.stdout, redact));
+  if (flags.junit) reporters.push((await import('../report/junit.js')).createJunitReporter(flags.junit, redact));
+  return combineReporters(reporters);
+}
+
+/** The one redactor of a command: every reporter and the session share it, so what one learns all mask. */
+export async function makeRedactor(flags: ReporterFlags, env: NodeJS.ProcessEnv): Promise<SecretKeeper> {
+  const { collectSecrets, createRedactor } = await import('../evidence/redact.js');
+  // --param values named like secrets, as parsed JSON (a nested token) and as typed (digits parse as a number).
+  const params = (flags.param ?? []).map((pair) => {
+    const [key, raw] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
+    return { [key]: parseJsonOrString(raw), [`${key}_as_typed`]: raw };
+  });
+  return createRedactor(collectSecrets(env, params));
+}
+
+/** A --param value is JSON when it parses, else the plain string. */
+export function parseJsonOrString(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}

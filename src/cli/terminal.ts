@@ -1,0 +1,26 @@
+/** The one place that decides whether rehearse runs under CI and whether it may use colour. */
+
+export interface TerminalFlags {
+  ci?: boolean;
+  color?: boolean;
+  json?: boolean;
+}
+
+export function detectCi(flags: TerminalFlags, env: NodeJS.ProcessEnv): boolean {
+  return Boolean(flags.ci) || Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
+}
+
+export interface TerminalChoice {
+  ci: boolean;
+  stream: NodeJS.WriteStream;
+  color: boolean;
+  live: boolean;
+}
+
+/** With --json, progress moves to stderr so stdout carries only the JSON summary. */
+export function chooseTerminal(flags: TerminalFlags, env: NodeJS.ProcessEnv): TerminalChoice {
+  const ci = detectCi(flags, env);
+  const stream = flags.json ? process.stderr : process.stdout;
+  const tty = Boolean(stream.isTTY);
+  return { ci, stream, color: flags.color !== false && !env.NO_COLOR && !ci && tty, live: !ci && tty };
+}
