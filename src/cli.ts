@@ -28,6 +28,7 @@ interface RehearsalFlags extends CommonFlags {
   manifest?: string;
   failFast?: boolean;
   leaveRuns?: boolean;
+  signingKey?: string;
 }
 
 /** Reporters load when a command runs, so --help and --version start as fast as commander allows. */
@@ -85,7 +86,11 @@ function addRehearsalOptions(command: Command): Command {
     .option('--deployment <name>', 'flow/deployment, or a bare deployment name (default: hotpass-backfill)')
     .option('--work-pool <name>', 'work pool (default: hotpass-backfill-pool)')
     .option('--manifest <file>', 'deployment manifest that holds the expected guardrails')
-    .option('--dry-run', 'print every command it would run; run only read-only ones; write nothing');
+    .option('--dry-run', 'print every command it would run; run only read-only ones; write nothing')
+    .option(
+      '--signing-key <file>',
+      "sign the bundle's attestation with this private key (PEM; default $REHEARSE_SIGNING_KEY_FILE)",
+    );
 }
 
 function overridesFrom(flags: RehearsalFlags): Record<string, unknown> {
@@ -181,6 +186,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       reporter,
       signal: controller.signal,
       ...(secrets ? { redactor: secrets } : {}),
+      ...(flags.signingKey ? { signingKey: flags.signingKey } : {}),
     };
   }
 
@@ -431,10 +437,61 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
       )
       .addHelpText(
         'after',
-        '\nExample:\n  $ rehearse verify dist/staging/backfill/20261126T013217Z\n  $ rehearse verify /mnt/evidence/staging/20261126T013217Z --json',
+        '\nExample:\n  $ rehearse verify dist/staging/backfill/20261126T013217Z\n  $ rehearse verify /mnt/evidence/staging/20261126T013217Z --key rehearse-signing.pub.pem --json',
       ),
-  ).action(async (dir: string, flags: CommonFlags) => {
-    await execute(flags, 'verify', async () => (await import('./commands/verify.js')).verify({ dir, cwd: io.cwd }));
+  )
+    .option('--key <file>', 'public key (PEM): the attestation must be signed by it and match every file')
+    .action(async (dir: string, flags: CommonFlags & { key?: string }) => {
+      await execute(flags, 'verify', async () =>
+        (await import('./commands/verify.js')).verify({ dir, cwd: io.cwd, ...(flags.key ? { key: flags.key } : {}) }),
+      );
+    });
+
+  addCommonOptions(
+    program
+      .command('attest')
+      .argument('[bundle]', 'the bundle directory (default: the newest under the evidence root)')
+      .description("write the bundle's in-toto test-result statement, in a DSSE envelope signed with your key")
+      .option('--signing-key <file>', 'Ed25519 or ECDSA P-256 private key, PEM (default $REHEARSE_SIGNING_KEY_FILE)')
+      .option('-c, --config <file>', 'config file (default: rehearse.config.json|yaml in the working directory)')
+      .option('--evidence-root <dir>', 'where bundles are (default: dist/staging/backfill)')
+      .addHelpText(
+        'after',
+        '\nExample:\n  $ rehearse attest dist/staging/backfill/20261126T013217Z --signing-key ~/.config/rehearse/rehearse-signing.key.pem',
+      ),
+  ).action(
+    async (
+      dir: string | undefined,
+      flags: CommonFlags & { signingKey?: string; config?: string; evidenceRoot?: string },
+    ) => {
+      await execute(flags, 'attest', async () =>
+        (await import('./commands/attest.js')).attest({
+          cwd: io.cwd,
+          env: io.env,
+          ...(dir ? { dir } : {}),
+          ...(flags.signingKey ? { signingKey: flags.signingKey } : {}),
+          ...(flags.config ? { configFile: flags.config } : {}),
+          ...(flags.evidenceRoot ? { evidenceRoot: flags.evidenceRoot } : {}),
+        }),
+      );
+    },
+  );
+
+  addCommonOptions(
+    program
+      .command('keygen')
+      .description('write a key pair for signing attestations (the private key mode 0600, never printed)')
+      .requiredOption('--out <dir>', 'directory for rehearse-signing.key.pem and rehearse-signing.pub.pem')
+      .option('--type <type>', 'ed25519 or ecdsa-p256 (default ed25519)')
+      .addHelpText('after', '\nExample:\n  $ rehearse keygen --out ~/.config/rehearse --type ecdsa-p256'),
+  ).action(async (flags: CommonFlags & { out: string; type?: string }) => {
+    await execute(flags, 'keygen', async () =>
+      (await import('./commands/keygen.js')).keygen({
+        cwd: io.cwd,
+        out: flags.out,
+        ...(flags.type ? { type: flags.type } : {}),
+      }),
+    );
   });
 
   const sandbox = program
