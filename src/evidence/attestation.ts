@@ -1,4 +1,5 @@
 import path from 'node:path';
+import fs from 'fs-extra';
 import { z } from 'zod';
 import { type Bundle, writeChecksumManifest } from './bundle.js';
 import { digestBundle } from './checksums.js';
@@ -133,4 +134,18 @@ export async function attestBundle(bundle: Bundle, summary: Summary, now: Date, 
   await writeFileAtomic(path.join(bundle.dir, ATTESTATION_FILE), `${JSON.stringify(envelope)}\n`);
   await writeChecksumManifest(bundle);
   return attested;
+}
+
+/**
+ * A command that changes a bundle takes back its statement first: until the command settles the bundle again,
+ * no attestation vouches for files it is rewriting (a command that dies leaves none, never a stale one).
+ */
+export async function withdrawAttestation(bundle: Bundle, summary: Summary, now: Date): Promise<Summary> {
+  const file = path.join(bundle.dir, ATTESTATION_FILE);
+  if (!summary.attestation && !(await fs.pathExists(file))) return summary;
+  await fs.remove(file);
+  const body = `Withdrawn: the bundle is being changed, so no statement vouches for it until the command working in it settles it and writes a new \`${ATTESTATION_FILE}\`.`;
+  await updateNotes(bundle, 'attestation', 'Attestation', body, now);
+  const { attestation: _withdrawn, ...rest } = summary;
+  return rest;
 }

@@ -1,5 +1,6 @@
 import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
+import { withdrawAttestation } from '../evidence/attestation.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
 import type { BundleStatus, StepRecord, Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
@@ -161,6 +162,7 @@ export async function runSteps(
       recorded += 1;
     }
     if (recorded === 0 && stoppedBy === 'error') break;
+    summary = await withdrawAttestation(bundle, summary, ctx.now());
     await saveSummary(bundle, summary, ctx.now());
     await writeChecksumManifest(bundle);
     if (stoppedBy) break;

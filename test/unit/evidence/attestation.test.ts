@@ -10,6 +10,7 @@ import {
   resultOf,
   type Statement,
   StatementSchema,
+  withdrawAttestation,
 } from '../../../src/evidence/attestation.js';
 import { type Bundle, readSummary } from '../../../src/evidence/bundle.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, parseChecksums } from '../../../src/evidence/checksums.js';
@@ -22,8 +23,13 @@ import {
   type SigningKey,
   type VerifyingKey,
 } from '../../../src/evidence/keys.js';
-import type { Summary } from '../../../src/evidence/summary.js';
+import type { StepName, Summary } from '../../../src/evidence/summary.js';
 import { verifyBundle } from '../../../src/evidence/verify.js';
+import { runSteps } from '../../../src/steps/runner.js';
+import type { Step } from '../../../src/steps/step.js';
+import { createTestContext } from '../../support/context.js';
+import { createFakeApi } from '../../support/fake-api.js';
+import { createFakeRunner } from '../../support/fake-runner.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
 /** A real, complete, passing bundle made by `rehearse backfill --sandbox --burst 3` (limit 2, peak 2). */
@@ -221,6 +227,36 @@ describe('the attestation of a bundle', () => {
       ],
       ['attestation', 'extra.txt', expect.stringContaining('added after it was attested')],
     ]);
+  });
+
+  it('is withdrawn while a command changes the bundle, and written again when the runner settles it', async () => {
+    const { signer, verifier } = await keyPair();
+    const summary = await attest(signer);
+    const seen: boolean[] = [];
+    const step = (name: StepName): Step => ({
+      name,
+      title: name,
+      run: async () => {
+        seen.push(await fs.pathExists(file(ATTESTATION_FILE)));
+        return { checks: [], files: [] };
+      },
+    });
+    const ctx = createTestContext({ runner: createFakeRunner([]), api: createFakeApi({}), now: () => NOW, cwd: work });
+    const outcome = await runSteps(ctx, bundle, [step('preflight'), step('upload')], summary, {
+      wholeRehearsal: false,
+      existingBundle: true,
+      attest: (b, s) => attestBundle(b, s, NOW, signer),
+    });
+    expect(seen).toEqual([true, false]);
+    expect(outcome.summary.attestation).toMatchObject({ signed: true, keyid: signer.keyid });
+    const report = await verifyBundle(bundle.dir, { key: verifier });
+    expect(report.attestation).toEqual({ state: 'verified', keyids: [signer.keyid] });
+    expect(report.problems.filter((p) => p.kind === 'attestation')).toEqual([]);
+
+    const withdrawn = await withdrawAttestation(bundle, outcome.summary, NOW);
+    expect(withdrawn.attestation).toBeUndefined();
+    expect(await fs.pathExists(file(ATTESTATION_FILE))).toBe(false);
+    expect(await readFile(file('notes.md'), 'utf8')).toContain('Withdrawn: the bundle is being changed');
   });
 
   it('maps verdicts to test results: only a pass is PASSED, what proves nothing is WARNED', () => {
