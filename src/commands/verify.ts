@@ -18,7 +18,7 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 const describeProblem = (problem: VerifyProblem): string =>
   `${problem.kind}: ${problem.path ? `${problem.path}: ` : ''}${problem.detail}`;
 
-function describeAttestation(report: VerifyReport): string {
+function attestationLine(report: VerifyReport): string {
   const { state, keyids } = report.attestation ?? { state: 'absent', keyids: [] };
   if (state === 'verified')
     return `attestation: signed by ${keyids.join(', ')}; the signature verifies with the given key and every subject matches its file`;
@@ -58,7 +58,7 @@ export async function verify(options: VerifyOptions): Promise<CommandResult> {
       ? [
           `verified: ${plural(report.files, 'file')} match ${CHECKSUM_FILE}, and the verdicts follow from the evidence`,
           `the bundle is ${status}; its verdict: ${verdict}${verdict === 'pass' ? '' : ' (not a pass)'}`,
-          describeAttestation(report),
+          attestationLine(report),
         ]
       : report.problems.map(describeProblem),
   };
