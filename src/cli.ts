@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import { defineAttestCommands } from './cli/attest.js';
 import { defineCleanupCommand } from './cli/cleanup.js';
 import { defineInitCommand } from './cli/init.js';
 import { defineRehearsalCommands } from './cli/rehearsal.js';
@@ -23,6 +24,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
   defineCleanupCommand(program, cli);
   defineInitCommand(program, cli);
   defineVerifyCommand(program, cli);
+  defineAttestCommands(program, cli);
   defineSandboxCommands(program, cli);
   try {
     await program.parseAsync(argv);

@@ -1,5 +1,6 @@
 import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
+import { withdrawAttestation } from '../evidence/attestation.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
 import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
@@ -115,8 +116,19 @@ export async function runSteps(
   bundle: Bundle,
   stages: Stage[],
   initial: Summary,
-  options: { wholeRehearsal: boolean; existingBundle?: boolean },
+  options: {
+    wholeRehearsal: boolean;
+    existingBundle?: boolean;
+    /** Writes the settled summary.json, the attestation over the bundle, then SHA256SUMS. */
+    attest?: (bundle: Bundle, summary: Summary) => Promise<Summary>;
+  },
 ): Promise<StepsOutcome> {
+  const settleFiles = async (settled: Summary): Promise<Summary> => {
+    if (options.attest) return options.attest(bundle, settled);
+    await saveSummary(bundle, settled, ctx.now());
+    await writeChecksumManifest(bundle);
+    return settled;
+  };
   let summary: Summary = { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
@@ -148,6 +160,7 @@ export async function runSteps(
       recorded += 1;
     }
     if (recorded === 0 && stoppedBy === 'error') break;
+    summary = await withdrawAttestation(bundle, summary, ctx.now());
     await saveSummary(bundle, summary, ctx.now());
     await writeChecksumManifest(bundle);
     if (stoppedBy) break;
@@ -171,8 +184,7 @@ export async function runSteps(
     exitCode: recordedExit,
     sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
   };
-  await saveSummary(bundle, summary, ctx.now());
-  await writeChecksumManifest(bundle);
+  summary = await settleFiles(summary);
   for (const step of settled) {
     try {
       await step.afterSettle?.(forStep(ctx, step.name), bundle, summary);
@@ -191,8 +203,7 @@ export async function runSteps(
         withStep(summary, { ...record, status: 'error', verdict: 'error', checks: [], error: failure }),
         summary.status,
       );
-      await saveSummary(bundle, summary, ctx.now());
-      await writeChecksumManifest(bundle);
+      summary = await settleFiles(summary);
     }
   }
   const finalCode = error && !stoppedBy && exitCode !== ExitCode.guardrailFailed ? error.exitCode : exitCode;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +33,13 @@ describe('rehearse backfill against the real sandbox', () => {
   });
 
   it('exits 0 with a complete bundle: every file present and parseable, the run page captured, peak equal to the limit under a burst of limit + 1', async () => {
-    const run = await rehearse(['backfill', '--sandbox', '--json', '--to', path.join(cwd, 'shared')], { cwd });
+    // Signed as CI signs: a key outside the evidence, named by the environment.
+    const keys = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-e2e-keys-'));
+    expect((await rehearse(['keygen', '--out', keys], { cwd })).exitCode).toBe(0);
+    const run = await rehearse(['backfill', '--sandbox', '--json', '--to', path.join(cwd, 'shared')], {
+      cwd,
+      env: { REHEARSE_SIGNING_KEY_FILE: path.join(keys, 'rehearse-signing.key.pem') },
+    });
     const out = parseJson(run);
     expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);
     expect(out.summary).toMatchObject({ status: 'complete', verdict: 'pass' });
@@ -66,6 +73,13 @@ describe('rehearse backfill against the real sandbox', () => {
         .split('\n')
         .filter((line) => line.includes(path.basename(dir))),
     ).toHaveLength(1);
+
+    // The far copy carries the signed attestation of the settled bundle; the reviewer's check passes.
+    expect((await fs.readJson(path.join(dir, 'summary.json'))).attestation).toMatchObject({ signed: true });
+    const reviewed = await rehearse(['verify', far, '--key', path.join(keys, 'rehearse-signing.pub.pem')], { cwd });
+    expect(reviewed.exitCode, reviewed.stdout).toBe(0);
+    expect(reviewed.stdout).toContain('the signature verifies with the given key');
+    await fs.remove(keys);
   });
 
   it('verify passes the healthy bundle and fails it once deployment.json is edited, even with SHA256SUMS recomputed', async () => {
