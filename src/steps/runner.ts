@@ -1,6 +1,7 @@
 import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
+import { writeReport } from '../evidence/report/write.js';
 import type { BundleStatus, StepRecord, Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
 import { type Check, worstVerdict } from '../guardrails/verdict.js';
@@ -111,6 +112,15 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
   return verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
 }
 
+/** report.html and concurrency.svg follow the settled summary; a report that cannot be drawn never fails the evidence. */
+async function refreshReport(ctx: Context, bundle: Bundle): Promise<void> {
+  try {
+    await writeReport(bundle.dir);
+  } catch (caught) {
+    ctx.reporter.emit({ type: 'warn', message: `report.html not refreshed: ${(caught as Error).message}` });
+  }
+}
+
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
 export async function runSteps(
   ctx: Context,
@@ -174,6 +184,7 @@ export async function runSteps(
     sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
   };
   await saveSummary(bundle, summary, ctx.now());
+  await refreshReport(ctx, bundle);
   await writeChecksumManifest(bundle);
   for (const step of settled) {
     try {
@@ -194,6 +205,7 @@ export async function runSteps(
         summary.status,
       );
       await saveSummary(bundle, summary, ctx.now());
+      await refreshReport(ctx, bundle);
       await writeChecksumManifest(bundle);
     }
   }
