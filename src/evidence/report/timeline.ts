@@ -1,4 +1,10 @@
-import { computePeakConcurrency, type RunHistory, type StateRecord, windowsAbove } from '../../guardrails/peak.js';
+import {
+  computePeakConcurrency,
+  type PeakWindow,
+  type RunHistory,
+  type StateRecord,
+  windowsAbove,
+} from '../../guardrails/peak.js';
 
 /** state-history.json as the capture and validate steps write it. */
 export interface HistoryFile {
@@ -105,6 +111,22 @@ function countRunning(intervals: { start: string; end: string }[]): { at: number
   return steps;
 }
 
+/** One stretch above a limit is one shaded window, even when the set of runs in it changes (3, then 4, then 3). */
+function mergeTouching(windows: readonly PeakWindow[]): PeakWindow[] {
+  const merged: PeakWindow[] = [];
+  for (const window of windows) {
+    const last = merged[merged.length - 1];
+    if (last && timeOf(last.end) === timeOf(window.start)) {
+      merged[merged.length - 1] = {
+        start: last.start,
+        end: window.end,
+        runIds: [...new Set([...last.runIds, ...window.runIds])].sort(),
+      };
+    } else merged.push(window);
+  }
+  return merged;
+}
+
 /** One line per limit value; the lowest is the one that binds. */
 export function groupLimits(limits: Record<string, number>): LimitLine[] {
   const byValue = new Map<number, string[]>();
@@ -128,7 +150,7 @@ export function buildTimeline(
   const names = new Map(rows.map((row) => [row.runId, row.runName]));
   const lines = groupLimits({ ...limits, ...slotLimits });
   const overflows = groupLimits(limits).flatMap((line) =>
-    windowsAbove(file.runs, line.value, file.asOf).map((w) => ({
+    mergeTouching(windowsAbove(file.runs, line.value, file.asOf)).map((w) => ({
       from: timeOf(w.start),
       to: timeOf(w.end),
       limit: line.value,

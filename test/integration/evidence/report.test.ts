@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fs from 'fs-extra';
-import { chromium } from 'playwright-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { report } from '../../../src/commands/report.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums } from '../../../src/evidence/checksums.js';
 import { REPORT_FILE } from '../../../src/evidence/report/write.js';
-import { LAUNCH_ARGS } from '../../../src/evidence/screenshot.js';
 import type { Summary } from '../../../src/evidence/summary.js';
+import { openReport } from '../../support/report-browser.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -27,63 +26,13 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Opened {
-  consoleErrors: string[];
-  requests: string[];
-  runs: number;
-  limits: string[];
-  overflows: { limit: string | null; runs: string | null; label: string }[];
-  png: Buffer;
-}
-
-/** Open report.html from file:// in Debian's Chromium and record what it asked for and what it drew. */
-async function openReport(file: string): Promise<Opened> {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: LAUNCH_ARGS,
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-  });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const consoleErrors: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
-    });
-    page.on('pageerror', (error) => consoleErrors.push(error.message));
-    page.on('request', (request) => requests.push(request.url()));
-    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
-    const overflows = await page.locator('#timeline g.overflow').evaluateAll((nodes) =>
-      nodes.map((node) => ({
-        limit: node.getAttribute('data-limit'),
-        runs: node.getAttribute('data-runs'),
-        label: node.textContent ?? '',
-      })),
-    );
-    return {
-      consoleErrors,
-      requests,
-      runs: await page.locator('#timeline g.run').count(),
-      limits: await page
-        .locator('#timeline g.limit')
-        .evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-limit') ?? '')),
-      overflows,
-      png: await page.screenshot({ fullPage: true }),
-    };
-  } finally {
-    await browser.close();
-  }
-}
-
 describe('report.html in Chromium', () => {
   it('opens offline with no console error and no request beyond itself, one row per run, no overflow', async () => {
     await report({ cwd: work, bundle });
     const file = path.join(bundle, REPORT_FILE);
     const opened = await openReport(file);
     expect(opened.consoleErrors).toEqual([]);
-    expect(opened.requests.filter((url) => !url.startsWith('data:'))).toEqual([pathToFileURL(file).href]);
+    expect(opened.requests).toEqual([pathToFileURL(file).href]);
     const history = JSON.parse(await readFile(path.join(bundle, 'state-history.json'), 'utf8')) as {
       runs: unknown[];
     };

@@ -74,6 +74,18 @@ describe('buildTimeline', () => {
     expect(svg).toContain('above 2: run-a, run-b, run-c');
   });
 
+  it('shades one window for one stretch above the limit, whoever comes and goes in it', () => {
+    const stretch: HistoryFile = {
+      asOf: at(40),
+      runs: [run('a', 5, 20), run('b', 10, 30), run('c', 8, 25), run('d', 12, 15)],
+    };
+    const model = buildTimeline(stretch, { deployment_limit: 2 });
+    expect(model.peak).toBe(4);
+    expect(model.overflows).toMatchObject([
+      { from: Date.parse(at(10)), to: Date.parse(at(20)), runIds: ['a', 'b', 'c', 'd'] },
+    ]);
+  });
+
   it('shades nothing for a slot limit: a RUNNING run may still wait for its slot', () => {
     expect(buildTimeline(overflow, {}, { 'global_limit (slots)': 2 }).overflows).toEqual([]);
   });
