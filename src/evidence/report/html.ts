@@ -19,6 +19,12 @@ const EXIT_MEANINGS: Record<number, string> = {
   4: 'inconclusive: the evidence proves nothing either way',
 };
 
+/** Exit 0 of a bundle that is not a pass (steps run by hand) says only that those steps passed. */
+const exitMeaning = (summary: Summary): string =>
+  summary.exitCode === 0 && summary.verdict !== 'pass'
+    ? `the steps that ran passed; the bundle is ${summary.status}`
+    : (EXIT_MEANINGS[summary.exitCode] ?? 'unknown');
+
 const STYLE = `body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1040px;padding:16px;color:#1c1c1c}
 h1{font-size:20px}h2{font-size:17px;border-bottom:1px solid #ddd;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
@@ -33,7 +39,7 @@ const text = (value: unknown): string => (typeof value === 'string' ? value : ''
 
 function renderBanner(summary: Summary): string {
   const rows: [string, string][] = [
-    ['exit code', `${summary.exitCode} (${EXIT_MEANINGS[summary.exitCode] ?? 'unknown'})`],
+    ['exit code', `${summary.exitCode} (${exitMeaning(summary)})`],
     ['status', summary.status],
     ['deployment', text(summary.target.deployment)],
     ['work pool', text(summary.target.workPool)],

@@ -73,6 +73,14 @@ describe('rehearse report', () => {
     expect(await fs.pathExists(path.join(bundle, REPORT_FILE))).toBe(false);
   });
 
+  it('never calls exit 0 of an incomplete bundle a pass', async () => {
+    const summary = { ...(await readSummary(bundle)), verdict: 'incomplete', status: 'partial' } as const;
+    const { html } = await buildReport(bundle, summary);
+    expect(html).toContain('Backfill rehearsal: INCOMPLETE');
+    expect(html).toContain('0 (the steps that ran passed; the bundle is partial)');
+    expect(html).not.toContain('every guardrail held');
+  });
+
   it('says so when a bundle has no state histories yet', async () => {
     await rm(path.join(bundle, 'state-history.json'));
     const { html, svg } = await buildReport(bundle, await readSummary(bundle));
