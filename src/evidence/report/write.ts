@@ -23,20 +23,31 @@ const numbersIn = (value: unknown): Record<string, number> =>
 
 const shortLabel = (id: string): string => id.replace(/^concurrency\./, '');
 
-/** The limits the bundle judged against: validate's, else what inspect and run recorded. */
+const GLOBAL_LIMIT = 'concurrency.global_limit';
+
+/**
+ * The limits the bundle judged against: validate's applied limits and the manifest's, else what inspect
+ * and run recorded. The global limit bounds occupied slots, so it is kept apart.
+ */
 export function limitsOf(summary: Summary): { running: Record<string, number>; slots: Record<string, number> } {
   const data = (name: string): Record<string, unknown> => summary.steps.find((s) => s.name === name)?.data ?? {};
-  const measured = numbersIn(data('validate').limits);
-  const running = Object.fromEntries(Object.entries(measured).map(([id, value]) => [shortLabel(id), value]));
+  const applied = numbersIn(data('validate').limits);
+  const manifest = summary.checks.find((c) => c.id === 'concurrency.manifest_limit')?.expected;
+  if (typeof manifest === 'number') applied['concurrency.manifest_limit'] = manifest;
+  const running: Record<string, number> = {};
+  const slots: Record<string, number> = {};
+  for (const [id, value] of Object.entries(applied)) {
+    if (id === GLOBAL_LIMIT) slots[`${shortLabel(id)} (slots)`] = value;
+    else running[shortLabel(id)] = value;
+  }
+  const global = summary.checks.find((c) => c.id === GLOBAL_LIMIT)?.expected;
+  if (Object.keys(slots).length === 0 && typeof global === 'number') slots['global_limit (slots)'] = global;
   if (Object.keys(running).length === 0) {
     const deployment = data('inspect').deploymentLimit;
     const strictest = data('run').strictestLimit;
     if (typeof deployment === 'number') running.deployment_limit = deployment;
     else if (typeof strictest === 'number') running.strictest_limit = strictest;
   }
-  const global = summary.checks.find((c) => c.id === 'concurrency.global_limit' || c.id === 'global_limit');
-  const slots: Record<string, number> =
-    typeof global?.expected === 'number' ? { 'global_limit (slots)': global.expected } : {};
   return { running, slots };
 }
 

@@ -7,7 +7,7 @@ import { report } from '../../../../src/commands/report.js';
 import { isRehearseError } from '../../../../src/errors.js';
 import { CHECKSUM_FILE, parseChecksums, sha256OfFile } from '../../../../src/evidence/checksums.js';
 import { renderNotesMarkdown } from '../../../../src/evidence/report/escape.js';
-import { buildReport, REPORT_FILE, TIMELINE_FILE } from '../../../../src/evidence/report/write.js';
+import { buildReport, limitsOf, REPORT_FILE, TIMELINE_FILE } from '../../../../src/evidence/report/write.js';
 import type { Summary } from '../../../../src/evidence/summary.js';
 import { verifyBundle } from '../../../../src/evidence/verify.js';
 
@@ -103,6 +103,29 @@ describe('rehearse report', () => {
     expect(html).toMatch(/<tr><td><code>concurrency.manifest_limit<\/code>/);
     const caught = await report({ cwd: work, compare: [bundle] }).catch((error: unknown) => error);
     expect(isRehearseError(caught) && caught.code).toBe('USAGE');
+  });
+});
+
+describe('limitsOf', () => {
+  it("takes validate's applied limits and the manifest's, the global limit apart as slots, a disabled one not at all", async () => {
+    const summary = await readSummary(bundle);
+    const validate = summary.steps.find((s) => s.name === 'validate')!;
+    // The loosened throttle, as validate records it: deployment and pool at 4, the global limit off.
+    validate.data = {
+      ...validate.data,
+      limits: {
+        'concurrency.deployment_limit': 4,
+        'concurrency.work_pool_limit': 4,
+        'concurrency.global_limit': null,
+      },
+    };
+    summary.checks = summary.checks.filter((c) => c.id !== 'concurrency.global_limit');
+    expect(limitsOf(summary)).toEqual({
+      running: { deployment_limit: 4, work_pool_limit: 4, manifest_limit: 2 },
+      slots: {},
+    });
+    validate.data.limits = { 'concurrency.global_limit': 2 };
+    expect(limitsOf(summary).slots).toEqual({ 'global_limit (slots)': 2 });
   });
 });
 
