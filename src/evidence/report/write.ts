@@ -32,10 +32,13 @@ const GLOBAL_LIMIT = 'concurrency.global_limit';
 export function limitsOf(summary: Summary): { running: Record<string, number>; slots: Record<string, number> } {
   const data = (name: string): Record<string, unknown> => summary.steps.find((s) => s.name === name)?.data ?? {};
   const applied = numbersIn(data('validate').limits);
+  // The manifest's promise: a number (older bundles) or { runsRunning, slotsOccupied }.
   const manifest = summary.checks.find((c) => c.id === 'concurrency.manifest_limit')?.expected;
-  if (typeof manifest === 'number') applied['concurrency.manifest_limit'] = manifest;
+  const promise = typeof manifest === 'number' ? { runsRunning: manifest } : numbersIn(manifest);
   const running: Record<string, number> = {};
   const slots: Record<string, number> = {};
+  if (promise.runsRunning !== undefined) running.manifest_limit = promise.runsRunning;
+  if (promise.slotsOccupied !== undefined) slots['manifest key limit (slots)'] = promise.slotsOccupied;
   for (const [id, value] of Object.entries(applied)) {
     if (id === GLOBAL_LIMIT) slots[`${shortLabel(id)} (slots)`] = value;
     else running[shortLabel(id)] = value;

@@ -124,8 +124,17 @@ describe('limitsOf', () => {
       running: { deployment_limit: 4, work_pool_limit: 4, manifest_limit: 2 },
       slots: {},
     });
+    // The manifest's promise as validate records it today: what it bounds, by measure.
+    const manifest = summary.checks.find((c) => c.id === 'concurrency.manifest_limit')!;
+    manifest.expected = { runsRunning: 2, slotsOccupied: 2 };
+    expect(limitsOf(summary)).toEqual({
+      running: { deployment_limit: 4, work_pool_limit: 4, manifest_limit: 2 },
+      slots: { 'manifest key limit (slots)': 2 },
+    });
+    delete validate.data.limits;
+    manifest.expected = { slotsOccupied: 2 };
     validate.data.limits = { 'concurrency.global_limit': 2 };
-    expect(limitsOf(summary).slots).toEqual({ 'global_limit (slots)': 2 });
+    expect(limitsOf(summary).slots).toEqual({ 'global_limit (slots)': 2, 'manifest key limit (slots)': 2 });
   });
 });
 
