@@ -4,6 +4,7 @@ import { defineAttestCommands } from './cli/attest.js';
 import { defineCleanupCommand } from './cli/cleanup.js';
 import { defineInitCommand } from './cli/init.js';
 import { defineRehearsalCommands } from './cli/rehearsal.js';
+import { defineReportCommand } from './cli/report.js';
 import { createRuntime, type MainIo } from './cli/runtime.js';
 import { defineSandboxCommands } from './cli/sandbox.js';
 import { defineVerifyCommand } from './cli/verify.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
   defineInitCommand(program, cli);
   defineVerifyCommand(program, cli);
   defineAttestCommands(program, cli);
+  defineReportCommand(program, cli);
   defineSandboxCommands(program, cli);
   try {
     await program.parseAsync(argv);

@@ -2,6 +2,7 @@ import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
 import { withdrawAttestation } from '../evidence/attestation.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
+import { writeReport } from '../evidence/report/write.js';
 import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
 import { type Check, worstVerdict } from '../guardrails/verdict.js';
@@ -109,6 +110,15 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
   return verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
 }
 
+/** report.html and concurrency.svg follow the settled summary; a report that cannot be drawn never fails the evidence. */
+async function refreshReport(ctx: Context, bundle: Bundle): Promise<void> {
+  try {
+    await writeReport(bundle.dir);
+  } catch (caught) {
+    ctx.reporter.emit({ type: 'warn', message: `report.html not refreshed: ${(caught as Error).message}` });
+  }
+}
+
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the stage loop and the settling are reshaped by the runner's dry-run rule; split then
 export async function runSteps(
@@ -123,9 +133,11 @@ export async function runSteps(
     attest?: (bundle: Bundle, summary: Summary) => Promise<Summary>;
   },
 ): Promise<StepsOutcome> {
+  // The report is drawn from the saved summary; the attestation and SHA256SUMS then cover it.
   const settleFiles = async (settled: Summary): Promise<Summary> => {
-    if (options.attest) return options.attest(bundle, settled);
     await saveSummary(bundle, settled, ctx.now());
+    await refreshReport(ctx, bundle);
+    if (options.attest) return options.attest(bundle, settled);
     await writeChecksumManifest(bundle);
     return settled;
   };
