@@ -205,9 +205,12 @@ export async function runRehearsal(
 }
 
 /** The settled bundle gets its attestation, signed when the operator gave a key. */
-function attestWith(ctx: Context, key: SigningKey | undefined): (bundle: Bundle, summary: Summary) => Promise<Summary> {
-  return async (bundle, summary) => {
-    const attested = await attestBundle(bundle, summary, ctx.now(), key);
+function attestWith(
+  ctx: Context,
+  key: SigningKey | undefined,
+): (bundle: Bundle, summary: Summary, drawReport: () => Promise<void>) => Promise<Summary> {
+  return async (bundle, summary, drawReport) => {
+    const attested = await attestBundle(bundle, summary, ctx.now(), key, drawReport);
     ctx.reporter.emit({ type: 'info', message: describeAttestation(attested) });
     return attested;
   };

@@ -5,6 +5,7 @@ import { claimBundle } from '../evidence/abandon.js';
 import { ATTESTATION_FILE, attestBundle, describeAttestation } from '../evidence/attestation.js';
 import { findOpenBundle, openBundle, readSummary } from '../evidence/bundle.js';
 import { collectSecrets, createRedactor } from '../evidence/redact.js';
+import { writeReport } from '../evidence/report/write.js';
 import { resolveSigningKey } from '../evidence/signing.js';
 import type { CommandResult } from '../report/events.js';
 
@@ -52,7 +53,10 @@ export async function attest(options: AttestOptions): Promise<CommandResult> {
   try {
     const summary = await readSummary(bundle.dir);
     if (!summary) throw new RehearseError('BUNDLE_INVALID', `${dir} has no valid summary.json`);
-    const attested = await attestBundle(bundle, summary, new Date(), key);
+    // The report shows the attestation section of notes.md, so it is drawn again before the statement covers it.
+    const attested = await attestBundle(bundle, summary, new Date(), key, async () => {
+      await writeReport(bundle.dir);
+    });
     const rel = path.relative(options.cwd, bundle.dir) || bundle.dir;
     return {
       command: 'attest',

@@ -120,7 +120,14 @@ function attestationNote(attestation: NonNullable<Summary['attestation']>): stri
  * notes.md and summary.json first say whether the statement is signed, then the statement covers them,
  * then SHA256SUMS covers the statement: each file is final before the one that vouches for it is written.
  */
-export async function attestBundle(bundle: Bundle, summary: Summary, now: Date, key?: SigningKey): Promise<Summary> {
+export async function attestBundle(
+  bundle: Bundle,
+  summary: Summary,
+  now: Date,
+  key?: SigningKey,
+  /** Files drawn from notes.md and summary.json (the report): written once those are final, so the statement covers them. */
+  beforeStatement?: () => Promise<void>,
+): Promise<Summary> {
   const attestation = {
     file: ATTESTATION_FILE,
     signed: Boolean(key),
@@ -129,6 +136,7 @@ export async function attestBundle(bundle: Bundle, summary: Summary, now: Date, 
   await updateNotes(bundle, 'attestation', 'Attestation', attestationNote(attestation), now);
   const attested: Summary = { ...summary, attestation };
   await saveSummary(bundle, attested, now);
+  await beforeStatement?.();
   const statement = await buildStatement(bundle.dir, attested);
   const envelope = sealEnvelope(Buffer.from(JSON.stringify(statement), 'utf8'), IN_TOTO_PAYLOAD_TYPE, key);
   await writeFileAtomic(path.join(bundle.dir, ATTESTATION_FILE), `${JSON.stringify(envelope)}\n`);

@@ -130,14 +130,14 @@ export async function runSteps(
     wholeRehearsal: boolean;
     existingBundle?: boolean;
     /** Writes the settled summary.json, the attestation over the bundle, then SHA256SUMS. */
-    attest?: (bundle: Bundle, summary: Summary) => Promise<Summary>;
+    attest?: (bundle: Bundle, summary: Summary, drawReport: () => Promise<void>) => Promise<Summary>;
   },
 ): Promise<StepsOutcome> {
-  // The report is drawn from the saved summary; the attestation and SHA256SUMS then cover it.
+  // The report is drawn from the final summary.json and notes.md; the attestation and SHA256SUMS then cover it.
   const settleFiles = async (settled: Summary): Promise<Summary> => {
+    if (options.attest) return options.attest(bundle, settled, () => refreshReport(ctx, bundle));
     await saveSummary(bundle, settled, ctx.now());
     await refreshReport(ctx, bundle);
-    if (options.attest) return options.attest(bundle, settled);
     await writeChecksumManifest(bundle);
     return settled;
   };

@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
+import { ATTESTATION_FILE } from '../attestation.js';
 import { readSummary } from '../bundle.js';
 import { CHECKSUM_FILE, listBundleFiles } from '../checksums.js';
 import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from '../files.js';
@@ -69,8 +70,12 @@ export async function buildReport(dir: string, summary: Summary): Promise<BuiltR
   const svg = model ? renderTimelineSvg(model) : undefined;
   const notesPath = path.join(dir, NOTES_FILE);
   const shotPath = path.join(dir, SCREENSHOT_FILE);
-  const listed = await listBundleFiles(dir);
-  const files = [...new Set([...listed, CHECKSUM_FILE, ...(svg ? [TIMELINE_FILE] : [])])]
+  // Files written after the report are listed from the summary, so the bundle's copy and a redraw agree:
+  // SHA256SUMS, and the attestation that covers the report itself.
+  const attestation = summary.attestation?.file;
+  const listed = (await listBundleFiles(dir)).filter((f) => f !== ATTESTATION_FILE);
+  const later = [CHECKSUM_FILE, ...(svg ? [TIMELINE_FILE] : []), ...(attestation ? [attestation] : [])];
+  const files = [...new Set([...listed, ...later])]
     .filter((f) => f !== REPORT_FILE && (svg || f !== TIMELINE_FILE))
     .sort();
   const html = renderReportHtml({
