@@ -29,8 +29,7 @@ export type ScreenshotResult =
 
 const DEFAULT_TIMEOUT_MS = 45_000;
 const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-/** Also used by the report test, so the report is checked in the browser the screenshots use. */
-export const LAUNCH_ARGS = [
+const LAUNCH_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

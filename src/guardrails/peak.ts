@@ -1,6 +1,6 @@
 import { RehearseError } from '../errors.js';
 
-export interface StateRecord {
+interface StateRecord {
   id?: string;
   timestamp: string;
   type: string;
