@@ -16,6 +16,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The attestation tests make a key pair with the openssl commands the README documents.
+if ! command -v openssl >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  say "installing Debian's openssl (the README's key-pair commands, checked by the tests)"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
 if ! command -v uv >/dev/null 2>&1; then
   say "installing uv"
   python3 -m pip install --quiet uv
@@ -33,5 +40,5 @@ uv sync --quiet --locked --project fixtures/hotpass
 say "preparing the upstream-shaped stand-in (fixtures/hotpass-upstream: Python 3.13, prefect 3.5.0)"
 # From inside the directory, so pyenv's shims read its .python-version and python3.13 resolves.
 (cd fixtures/hotpass-upstream && uv sync --quiet --locked)
-say "preparing the S3-compatible test server (test/services, moto)"
+say "preparing the test services (test/services: the moto S3 server, securesystemslib)"
 uv sync --quiet --locked --project test/services

@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import { defineAttestCommands } from './cli/attest.js';
 import { defineCleanupCommand } from './cli/cleanup.js';
 import { defineInitCommand } from './cli/init.js';
 import { defineRehearsalCommands } from './cli/rehearsal.js';
+import { defineReportCommand } from './cli/report.js';
 import { createRuntime, type MainIo } from './cli/runtime.js';
 import { defineSandboxCommands } from './cli/sandbox.js';
 import { defineVerifyCommand } from './cli/verify.js';
@@ -23,6 +25,8 @@ export async function main(argv: string[], io: MainIo = { env: process.env, cwd:
   defineCleanupCommand(program, cli);
   defineInitCommand(program, cli);
   defineVerifyCommand(program, cli);
+  defineAttestCommands(program, cli);
+  defineReportCommand(program, cli);
   defineSandboxCommands(program, cli);
   try {
     await program.parseAsync(argv);

@@ -6,8 +6,11 @@ import type { Config } from './config/schema.js';
 import { type Context, forStep, type PrefectTarget, type RunFlags } from './context.js';
 import { RehearseError } from './errors.js';
 import { claimBundle, reportAbandoned, sweepAbandoned } from './evidence/abandon.js';
+import { attestBundle, describeAttestation } from './evidence/attestation.js';
 import { type Bundle, createBundle, findOpenBundle, openBundle, readSummary } from './evidence/bundle.js';
+import type { SigningKey } from './evidence/keys.js';
 import type { Redactor, SecretKeeper } from './evidence/redact.js';
+import { resolveSigningKey } from './evidence/signing.js';
 import type { Summary } from './evidence/summary.js';
 import { newSummary } from './evidence/summary-io.js';
 import { createPrefectApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
@@ -38,6 +41,8 @@ export interface SessionOptions {
   signal: AbortSignal;
   /** The reporters' redactor, so the terminal, --json and JUnit mask what the steps learn. */
   redactor?: SecretKeeper;
+  /** --signing-key FILE (else REHEARSE_SIGNING_KEY_FILE): signs the bundle's attestation. */
+  signingKey?: string;
 }
 
 /**
@@ -181,18 +186,37 @@ export async function runRehearsal(
 ): Promise<CommandResult> {
   const { ctx, config, redact } = await openSession(command, options, { prefect: shape.prefect ?? true });
   const { now } = ctx;
+  const signingKey = await resolveSigningKey({
+    ...(options.signingKey ? { flag: options.signingKey } : {}),
+    env: options.env,
+    cwd: options.cwd,
+    evidenceDirs: [config.evidenceRoot, ...(options.bundle ? [options.bundle] : [])],
+  });
   const { bundle, fresh } = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
   // Held while this command writes the bundle: a second command waits or is refused, a killed one is detected.
   const lock = options.flags.dryRun ? undefined : await claimBundle(bundle.dir, command, now());
   try {
     if (command === 'backfill' || command === 'run') await warnOtherRehearsals(ctx, bundle.name);
-    return await fillBundle(command, steps, options, shape, { ctx, config, redact }, { bundle, fresh });
+    const session = { ctx, config, redact, ...(signingKey ? { signingKey } : {}) };
+    return await fillBundle(command, steps, options, shape, session, { bundle, fresh });
   } finally {
     await lock?.release();
   }
 }
 
-type Session = { ctx: Context; config: Config; redact: Redactor };
+/** The settled bundle gets its attestation, signed when the operator gave a key. */
+function attestWith(
+  ctx: Context,
+  key: SigningKey | undefined,
+): (bundle: Bundle, summary: Summary, drawReport: () => Promise<void>) => Promise<Summary> {
+  return async (bundle, summary, drawReport) => {
+    const attested = await attestBundle(bundle, summary, ctx.now(), key, drawReport);
+    ctx.reporter.emit({ type: 'info', message: describeAttestation(attested) });
+    return attested;
+  };
+}
+
+type Session = { ctx: Context; config: Config; redact: Redactor; signingKey?: SigningKey };
 
 async function fillBundle(
   command: string,
@@ -241,6 +265,7 @@ async function fillBundle(
   const outcome = await runSteps(ctx, bundle, noteMaskedAfterEachStep(steps), initial, {
     ...shape,
     existingBundle: !fresh,
+    ...(options.flags.dryRun ? {} : { attest: attestWith(ctx, session.signingKey) }),
   });
   const { exitCode } = outcome;
   // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.

@@ -22,7 +22,11 @@ export function addRehearsalOptions(command: Command): Command {
     .option('--deployment <name>', 'flow/deployment, or a bare deployment name (default: hotpass-backfill)')
     .option('--work-pool <name>', 'work pool (default: hotpass-backfill-pool)')
     .option('--manifest <file>', 'deployment manifest that holds the expected guardrails')
-    .option('--dry-run', 'print every command it would run; run only read-only ones; write nothing');
+    .option('--dry-run', 'print every command it would run; run only read-only ones; write nothing')
+    .option(
+      '--signing-key <file>',
+      "sign the bundle's attestation with this private key (PEM; default $REHEARSE_SIGNING_KEY_FILE)",
+    );
 }
 
 /** The help text's closing examples, one `$ ` line each. */

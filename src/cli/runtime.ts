@@ -25,6 +25,7 @@ export interface RehearsalFlags extends CommonFlags {
   manifest?: string;
   failFast?: boolean;
   leaveRuns?: boolean;
+  signingKey?: string;
 }
 
 /** What every command's wiring shares: the process's io, the abort signal, and the one way to run a command. */
@@ -79,6 +80,7 @@ export function createRuntime(io: MainIo): CliRuntime {
         reporter,
         signal: guard.signal,
         ...(secrets ? { redactor: secrets } : {}),
+        ...(flags.signingKey ? { signingKey: flags.signingKey } : {}),
       };
     },
   };

@@ -13,11 +13,17 @@ export function defineVerifyCommand(program: Command, cli: CliRuntime): void {
     addExamples(
       command,
       'rehearse verify dist/staging/backfill/20261126T013217Z',
-      'rehearse verify /mnt/evidence/staging/20261126T013217Z --json',
+      'rehearse verify /mnt/evidence/staging/20261126T013217Z --key rehearse-signing.pub.pem --json',
     ),
-  ).action(async (dir: string, flags: CommonFlags) => {
-    await cli.execute(flags, 'verify', async () =>
-      (await import('../commands/verify.js')).verify({ dir, cwd: cli.io.cwd }),
-    );
-  });
+  )
+    .option('--key <file>', 'public key (PEM): the attestation must be signed by it and match every file')
+    .action(async (dir: string, flags: CommonFlags & { key?: string }) => {
+      await cli.execute(flags, 'verify', async () =>
+        (await import('../commands/verify.js')).verify({
+          dir,
+          cwd: cli.io.cwd,
+          ...(flags.key ? { key: flags.key } : {}),
+        }),
+      );
+    });
 }

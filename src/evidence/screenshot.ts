@@ -29,7 +29,8 @@ export type ScreenshotResult =
 
 const DEFAULT_TIMEOUT_MS = 45_000;
 const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-const LAUNCH_ARGS = [
+/** Also used by the report test, so the report is checked in the browser the screenshots use. */
+export const LAUNCH_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

@@ -79,6 +79,10 @@ export const SummarySchema = z.object({
   target: z.record(z.string(), z.unknown()).default({}),
   steps: z.array(StepRecordSchema),
   checks: z.array(CheckRecordSchema),
+  /** The bundle's in-toto attestation: whether it is signed and by which key (its id, never the key). */
+  attestation: z
+    .object({ file: z.string(), signed: z.boolean(), keyid: z.string().optional(), keyType: z.string().optional() })
+    .optional(),
   /** Who was working in an abandoned bundle when it died, and when the next command noticed. */
   abandoned: z
     .object({

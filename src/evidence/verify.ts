@@ -9,6 +9,7 @@ import { computePeakConcurrency } from '../guardrails/peak.js';
 import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
 import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from './files.js';
+import type { VerifyingKey } from './keys.js';
 import { readPngSize } from './screenshot.js';
 import {
   EVIDENCE_STEPS,
@@ -19,6 +20,7 @@ import {
   SummarySchema,
 } from './summary.js';
 import { settleVerdict } from './summary-io.js';
+import { type AttestationFinding, checkAttestation } from './verify-attestation.js';
 import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
 import { recheckInspect } from './verify-inspect.js';
 import { checkStatus } from './verify-status.js';
@@ -31,7 +33,8 @@ type VerifyProblemKind =
   | 'summary-invalid'
   | 'inconsistent'
   | 'not-regular'
-  | 'outside';
+  | 'outside'
+  | 'attestation';
 export interface VerifyProblem {
   kind: VerifyProblemKind;
   path?: string;
@@ -48,6 +51,8 @@ export interface VerifyReport {
   /** What summary.json says of the rehearsal, when it could be read. */
   status?: Summary['status'];
   verdict?: Summary['verdict'];
+  /** Whether attestation.intoto.jsonl is there, signed, and (with a key) verified; by which key ids. */
+  attestation?: Omit<AttestationFinding, 'problems'>;
 }
 
 /** The global limit bounds slot holders, whose events are not in the bundle: judged from the recorded holder peak. */
@@ -309,7 +314,7 @@ async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string;
 }
 
 /** Re-checks a bundle offline: its files against SHA256SUMS, summary.json against its schema, the verdicts against the evidence. */
-export async function verifyBundle(dir: string): Promise<VerifyReport> {
+export async function verifyBundle(dir: string, options: { key?: VerifyingKey } = {}): Promise<VerifyReport> {
   const bundle = path.resolve(dir);
   const isDir = await fs.stat(bundle).then(
     (s) => s.isDirectory(),
@@ -360,11 +365,14 @@ export async function verifyBundle(dir: string): Promise<VerifyReport> {
       ...(await checkStatus(bundle, summary)),
     );
   }
+  const { problems: attested, ...attestation } = await checkAttestation(bundle, present, summary, options.key);
+  problems.push(...attested);
   return {
     bundle,
     ok: problems.length === 0,
     problems,
     files: present.length,
+    attestation,
     ...(summary ? { status: summary.status, verdict: summary.verdict } : {}),
   };
 }

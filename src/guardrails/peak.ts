@@ -1,6 +1,6 @@
 import { RehearseError } from '../errors.js';
 
-interface StateRecord {
+export interface StateRecord {
   id?: string;
   timestamp: string;
   type: string;

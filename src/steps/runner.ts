@@ -1,6 +1,8 @@
 import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
+import { withdrawAttestation } from '../evidence/attestation.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
+import { writeReport } from '../evidence/report/write.js';
 import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
 import { type Check, worstVerdict } from '../guardrails/verdict.js';
@@ -108,6 +110,15 @@ function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, che
   return verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
 }
 
+/** report.html and concurrency.svg follow the settled summary; a report that cannot be drawn never fails the evidence. */
+async function refreshReport(ctx: Context, bundle: Bundle): Promise<void> {
+  try {
+    await writeReport(bundle.dir);
+  } catch (caught) {
+    ctx.reporter.emit({ type: 'warn', message: `report.html not refreshed: ${(caught as Error).message}` });
+  }
+}
+
 /** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the stage loop and the settling are reshaped by the runner's dry-run rule; split then
 export async function runSteps(
@@ -115,8 +126,21 @@ export async function runSteps(
   bundle: Bundle,
   stages: Stage[],
   initial: Summary,
-  options: { wholeRehearsal: boolean; existingBundle?: boolean },
+  options: {
+    wholeRehearsal: boolean;
+    existingBundle?: boolean;
+    /** Writes the settled summary.json, the attestation over the bundle, then SHA256SUMS. */
+    attest?: (bundle: Bundle, summary: Summary, drawReport: () => Promise<void>) => Promise<Summary>;
+  },
 ): Promise<StepsOutcome> {
+  // The report is drawn from the final summary.json and notes.md; the attestation and SHA256SUMS then cover it.
+  const settleFiles = async (settled: Summary): Promise<Summary> => {
+    if (options.attest) return options.attest(bundle, settled, () => refreshReport(ctx, bundle));
+    await saveSummary(bundle, settled, ctx.now());
+    await refreshReport(ctx, bundle);
+    await writeChecksumManifest(bundle);
+    return settled;
+  };
   let summary: Summary = { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' };
   let stoppedBy: 'error' | 'interrupt' | undefined;
   let error: RehearseError | undefined;
@@ -148,6 +172,7 @@ export async function runSteps(
       recorded += 1;
     }
     if (recorded === 0 && stoppedBy === 'error') break;
+    summary = await withdrawAttestation(bundle, summary, ctx.now());
     await saveSummary(bundle, summary, ctx.now());
     await writeChecksumManifest(bundle);
     if (stoppedBy) break;
@@ -171,8 +196,7 @@ export async function runSteps(
     exitCode: recordedExit,
     sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
   };
-  await saveSummary(bundle, summary, ctx.now());
-  await writeChecksumManifest(bundle);
+  summary = await settleFiles(summary);
   for (const step of settled) {
     try {
       await step.afterSettle?.(forStep(ctx, step.name), bundle, summary);
@@ -191,8 +215,7 @@ export async function runSteps(
         withStep(summary, { ...record, status: 'error', verdict: 'error', checks: [], error: failure }),
         summary.status,
       );
-      await saveSummary(bundle, summary, ctx.now());
-      await writeChecksumManifest(bundle);
+      summary = await settleFiles(summary);
     }
   }
   const finalCode = error && !stoppedBy && exitCode !== ExitCode.guardrailFailed ? error.exitCode : exitCode;

@@ -1,7 +1,10 @@
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngSize } from '../../src/evidence/screenshot.js';
+import { openReport } from '../support/report-browser.js';
 import { api, failing, type JsonOutput, parseJson, prefect, rehearse, workspace } from './support.js';
 
 const BUNDLE_FILES = [
@@ -15,6 +18,8 @@ const BUNDLE_FILES = [
   'notes.md',
   'summary.json',
   'SHA256SUMS',
+  'report.html',
+  'concurrency.svg',
 ];
 
 const stepData = (out: JsonOutput, name: string): Record<string, unknown> =>
@@ -32,7 +37,13 @@ describe('rehearse backfill against the real sandbox', () => {
   });
 
   it('exits 0 with a complete bundle: every file present and parseable, the run page captured, peak equal to the limit under a burst of limit + 1', async () => {
-    const run = await rehearse(['backfill', '--sandbox', '--json', '--to', path.join(cwd, 'shared')], { cwd });
+    // Signed as CI signs: a key outside the evidence, named by the environment.
+    const keys = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-e2e-keys-'));
+    expect((await rehearse(['keygen', '--out', keys], { cwd })).exitCode).toBe(0);
+    const run = await rehearse(['backfill', '--sandbox', '--json', '--to', path.join(cwd, 'shared')], {
+      cwd,
+      env: { REHEARSE_SIGNING_KEY_FILE: path.join(keys, 'rehearse-signing.key.pem') },
+    });
     const out = parseJson(run);
     expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);
     expect(out.summary).toMatchObject({ status: 'complete', verdict: 'pass' });
@@ -51,6 +62,25 @@ describe('rehearse backfill against the real sandbox', () => {
     expect(history.runs.filter((r: { rehearsal: boolean }) => r.rehearsal)).toHaveLength(3);
     expect(await fs.readFile(path.join(dir, 'hotpass-e2e-staging.log'), 'utf8')).toMatch(/└── UUID: [0-9a-f-]{36}/);
 
+    // The report: offline in Chromium, one row per run, the limit at 2 and nothing above it.
+    const shown = await openReport(path.join(dir, 'report.html'));
+    expect(shown.consoleErrors).toEqual([]);
+    expect(shown.requests).toEqual([pathToFileURL(path.join(dir, 'report.html')).href]);
+    expect(shown.runs).toBe(history.runs.length);
+    expect(shown.limits).toEqual(['2']);
+    expect(shown.overflows).toEqual([]);
+    // A copy elsewhere, reported again with no server in sight, gives the same file.
+    const copy = path.join(cwd, 'copied', path.basename(dir));
+    await fs.copy(dir, copy);
+    const again = await rehearse(['report', copy, '--json'], {
+      cwd,
+      env: { PREFECT_API_URL: 'http://127.0.0.1:9/api' },
+    });
+    expect(again.exitCode, again.stdout).toBe(0);
+    expect(await fs.readFile(path.join(copy, 'report.html'), 'utf8')).toBe(
+      await fs.readFile(path.join(dir, 'report.html'), 'utf8'),
+    );
+
     // The far copy is the final bundle, and the ledgers link it once.
     const far = path.join(cwd, 'shared', path.basename(dir));
     expect(await fs.readFile(path.join(far, 'summary.json'), 'utf8')).toBe(
@@ -66,6 +96,13 @@ describe('rehearse backfill against the real sandbox', () => {
         .split('\n')
         .filter((line) => line.includes(path.basename(dir))),
     ).toHaveLength(1);
+
+    // The far copy carries the signed attestation of the settled bundle; the reviewer's check passes.
+    expect((await fs.readJson(path.join(dir, 'summary.json'))).attestation).toMatchObject({ signed: true });
+    const reviewed = await rehearse(['verify', far, '--key', path.join(keys, 'rehearse-signing.pub.pem')], { cwd });
+    expect(reviewed.exitCode, reviewed.stdout).toBe(0);
+    expect(reviewed.stdout).toContain('the signature verifies with the given key');
+    await fs.remove(keys);
   });
 
   it('verify passes the healthy bundle and fails it once deployment.json is edited, even with SHA256SUMS recomputed', async () => {
@@ -127,6 +164,14 @@ describe('rehearse backfill against the real sandbox', () => {
         .filter((r: { runId: string }) => ids.includes(r.runId))
         .map((r: { runName?: string; runId: string }) => r.runName ?? r.runId);
       expect(names.filter((name: string) => check?.reason.includes(name)).length).toBeGreaterThan(2);
+
+      // The report shades the stretch above the manifest's limit of 2 and names the runs in it.
+      const shown = await openReport(path.join(cwd, out.bundle as string, 'report.html'));
+      expect(shown.consoleErrors).toEqual([]);
+      expect(shown.runs).toBe(history.runs.length);
+      const above2 = shown.overflows.filter((o) => o.limit === '2');
+      expect(above2.length).toBeGreaterThan(0);
+      expect(above2[0]?.runs?.split(' ').filter((id) => ids.includes(id)).length).toBeGreaterThan(2);
 
       const tasks = (await fs.readFile(path.join(cwd, 'Next_Steps.md'), 'utf8'))
         .split('\n')

@@ -245,13 +245,16 @@ describe('the upload step to a directory', () => {
     const rerun = contextFor();
     const second = await runSteps(rerun, bundle, [step], first.summary, { wholeRehearsal: false });
     expect(second.summary.steps.find((s) => s.name === 'upload')?.data).toMatchObject({ uploaded: 0 });
-    // The step's own record changed summary.json, so exactly it and SHA256SUMS follow it.
+    // The step's own record changed summary.json, so exactly it, the report drawn from it and SHA256SUMS follow it.
     const n = (await listBundleFiles(bundle.dir)).length + 1;
     expect(infos(rerun.reporter.events)).toContain(
       `sent nothing to ${path.join(work, 'archive', NAME)}; ${n} files already there, identical; verified ${n} of ${n}`,
     );
     expect(infos(rerun.reporter.events)).toContain(
-      `far copy brought up to date: sent summary.json, SHA256SUMS to ${path.join(work, 'archive', NAME)}; ${n - 2} files already there, identical; verified ${n} of ${n}`,
+      `far copy brought up to date: sent report.html, summary.json, SHA256SUMS to ${path.join(work, 'archive', NAME)}; ${n - 3} files already there, identical; verified ${n} of ${n}`,
+    );
+    expect(await readFile(path.join(work, 'archive', NAME, 'report.html'), 'utf8')).toBe(
+      await readFile(path.join(bundle.dir, 'report.html'), 'utf8'),
     );
     expect((await read('Next_Steps_Log.md')).match(/rehearse:upload:/g)).toHaveLength(1);
   });

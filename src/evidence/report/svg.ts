@@ -1,0 +1,164 @@
+import { escapeHtml } from './escape.js';
+import type { TimelineModel } from './timeline.js';
+
+const STATE_COLOURS: Record<string, string> = {
+  SCHEDULED: '#9db4d0',
+  AwaitingConcurrencySlot: '#f0a03c',
+  PENDING: '#e8d45c',
+  RUNNING: '#2f9e5a',
+  COMPLETED: '#1f6f3f',
+  FAILED: '#c9352b',
+  CRASHED: '#8b1e17',
+  CANCELLING: '#8a8a8a',
+  CANCELLED: '#5c5c5c',
+  PAUSED: '#7b68b5',
+};
+const OTHER_COLOUR = '#b0b0b0';
+const LEGEND = [
+  'SCHEDULED',
+  'PENDING',
+  'AwaitingConcurrencySlot',
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CRASHED',
+  'CANCELLED',
+];
+
+const WIDTH = 1000;
+const LABEL = 210;
+const PLOT = WIDTH - LABEL - 20;
+const AXIS = 34;
+const ROW = 16;
+const CHART = 110;
+const FINAL_MARK = 4;
+const TICK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
+
+/** Fixed decimals keep the file byte-identical wherever it is rebuilt. */
+const n = (value: number): string => (Math.round(value * 10) / 10).toFixed(1).replace(/\.0$/, '');
+
+interface Layout {
+  x: (at: number) => number;
+  rowsTop: number;
+  chartTop: number;
+  height: number;
+  yCount: (count: number) => number;
+}
+
+function layOut(model: TimelineModel): Layout {
+  const span = model.end - model.start;
+  const rowsTop = AXIS;
+  const chartTop = rowsTop + model.rows.length * ROW + 24;
+  const top = Math.max(model.peak, ...model.limits.map((l) => l.value), 1) + 1;
+  return {
+    x: (at) => LABEL + ((at - model.start) / span) * PLOT,
+    rowsTop,
+    chartTop,
+    height: chartTop + CHART + 46,
+    yCount: (count) => chartTop + CHART - (count / top) * CHART,
+  };
+}
+
+function drawAxis(model: TimelineModel, layout: Layout): string {
+  const seconds = (model.end - model.start) / 1000;
+  const step = TICK_STEPS.find((s) => seconds / s <= 10) ?? Math.ceil(seconds / 10);
+  const ticks: string[] = [];
+  for (let t = 0; t <= seconds; t += step) {
+    const x = n(layout.x(model.start + t * 1000));
+    ticks.push(
+      `<line class="tick" x1="${x}" x2="${x}" y1="${AXIS - 6}" y2="${layout.chartTop + CHART}"/>` +
+        `<text x="${x}" y="${AXIS - 10}" text-anchor="middle">+${t}s</text>`,
+    );
+  }
+  const origin = new Date(model.start).toISOString();
+  return `<g class="axis"><text x="4" y="${AXIS - 10}">from ${escapeHtml(origin)}</text>${ticks.join('')}</g>`;
+}
+
+function drawRows(model: TimelineModel, layout: Layout): string {
+  return model.rows
+    .map((row, i) => {
+      const y = layout.rowsTop + i * ROW;
+      const segments = row.segments.map((s) => {
+        const x = layout.x(s.from);
+        const final = s.last && s.to === s.from;
+        const width = final ? FINAL_MARK : Math.max(layout.x(s.to) - x, 0.5);
+        const fill = STATE_COLOURS[s.kind] ?? OTHER_COLOUR;
+        const tip = `${row.runName}: ${s.name} from ${new Date(s.from).toISOString()}`;
+        return `<rect class="state" data-state="${escapeHtml(s.kind)}" x="${n(x)}" y="${y + 2}" width="${n(width)}" height="${ROW - 4}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`;
+      });
+      const label = `${row.runName}${row.rehearsal ? '' : ' (other)'}`;
+      return `<g class="run${row.rehearsal ? ' rehearsal' : ''}" data-run-id="${escapeHtml(row.runId)}"><text x="4" y="${y + ROW - 4}">${escapeHtml(label)}</text>${segments.join('')}</g>`;
+    })
+    .join('');
+}
+
+function drawCounts(model: TimelineModel, layout: Layout): string {
+  const base = layout.yCount(0);
+  let d = `M${n(layout.x(model.start))},${n(base)}`;
+  let count = 0;
+  for (const step of model.running) {
+    d += ` H${n(layout.x(step.at))} V${n(layout.yCount(step.count))}`;
+    count = step.count;
+  }
+  d += ` H${n(layout.x(model.end))}${count ? ` V${n(base)}` : ''}`;
+  const limits = model.limits.map((limit) => {
+    const y = n(layout.yCount(limit.value));
+    const label = `limit ${limit.value}: ${limit.labels.join(', ')}`;
+    return `<g class="limit" data-limit="${limit.value}"><line x1="${LABEL}" x2="${LABEL + PLOT}" y1="${y}" y2="${y}"/><text x="${LABEL + PLOT}" y="${Number(y) - 3}" text-anchor="end">${escapeHtml(label)}</text></g>`;
+  });
+  const top = Math.max(model.peak, ...model.limits.map((l) => l.value), 1) + 1;
+  const every = Math.ceil(top / 6);
+  const scale: string[] = [];
+  for (let count = 0; count <= top; count += every) {
+    scale.push(`<text x="${LABEL - 6}" y="${n(layout.yCount(count) + 4)}" text-anchor="end">${count}</text>`);
+  }
+  return (
+    `<g class="counts"><text x="4" y="${layout.chartTop + 12}">RUNNING runs (peak ${model.peak})</text>${scale.join('')}` +
+    `<line class="base" x1="${LABEL}" x2="${LABEL + PLOT}" y1="${n(base)}" y2="${n(base)}"/>` +
+    `<path class="running" d="${d}"/>${limits.join('')}</g>`
+  );
+}
+
+function drawOverflows(model: TimelineModel, layout: Layout): string {
+  return model.overflows
+    .map((w, i) => {
+      const x = layout.x(w.from);
+      const width = Math.max(layout.x(w.to) - x, 1);
+      const label = `above ${w.limit}: ${w.runNames.join(', ')}`;
+      const y = layout.chartTop + CHART + 16 + (i % 2) * 12;
+      return `<g class="overflow" data-limit="${w.limit}" data-runs="${escapeHtml(w.runIds.join(' '))}"><rect x="${n(x)}" y="${layout.rowsTop}" width="${n(width)}" height="${n(layout.chartTop + CHART - layout.rowsTop)}"><title>${escapeHtml(label)}</title></rect><text x="${n(x)}" y="${y}">${escapeHtml(label)}</text></g>`;
+    })
+    .join('');
+}
+
+function drawLegend(layout: Layout): string {
+  const y = layout.height - 8;
+  let x = 4;
+  const items = LEGEND.map((kind) => {
+    const item = `<rect x="${x}" y="${y - 9}" width="10" height="10" fill="${STATE_COLOURS[kind]}"/><text x="${x + 14}" y="${y}">${kind}</text>`;
+    x += 30 + kind.length * 7;
+    return item;
+  });
+  return `<g class="legend">${items.join('')}</g>`;
+}
+
+const SVG_STYLE =
+  'text{font:11px sans-serif;fill:#222}.tick{stroke:#e4e4e4}.base{stroke:#888}' +
+  '.running{fill:none;stroke:#2f9e5a;stroke-width:2}.limit line{stroke:#c9352b;stroke-dasharray:6 3;stroke-width:1.5}' +
+  '.limit text{fill:#c9352b}.overflow rect{fill:#c9352b;fill-opacity:.15;stroke:#c9352b;stroke-opacity:.5}' +
+  '.overflow text{fill:#8b1e17;font-weight:bold}';
+
+/** The timeline as one standalone SVG document: runs by state, the RUNNING count, limits, overflows. */
+export function renderTimelineSvg(model: TimelineModel): string {
+  const layout = layOut(model);
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${WIDTH}" height="${n(layout.height)}" viewBox="0 0 ${WIDTH} ${n(layout.height)}" role="img" aria-label="concurrency timeline">` +
+    `<style>${SVG_STYLE}</style><rect width="100%" height="100%" fill="#fff"/>` +
+    drawAxis(model, layout) +
+    drawOverflows(model, layout) +
+    drawRows(model, layout) +
+    drawCounts(model, layout) +
+    drawLegend(layout) +
+    '</svg>\n'
+  );
+}
