@@ -29,6 +29,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
+          setupFiles: ['test/e2e/settle.ts'],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,

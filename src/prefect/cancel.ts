@@ -38,6 +38,7 @@ export interface CancelOutcome {
 }
 
 const RETRY_MS = 1000;
+const CONFIRM_ROUNDS = 4;
 const failed = (response: ApiResponse): boolean => response.status === 0 || response.status >= 500;
 
 async function requestPatiently(api: PrefectApi, request: ApiRequest, deadline: number): Promise<ApiResponse> {
@@ -128,13 +129,33 @@ export async function cancelFlowRuns(
   const filters = [...(ids.length ? [{ id: { any_: ids } }] : []), ...(tag ? [{ tags: { all_: [tag] } }] : [])];
   const found = await listRuns(api, filters, deadline);
   if (!found) return { runIds: [...ids], cancelled: [], leftOver: [...ids] };
-  const open = [...found.values()].filter((r) => !TERMINAL.has(r.state_type ?? ''));
+  const cancelled = new Map<string, CancelledRun>();
+  let open = [...found.values()].filter((r) => !TERMINAL.has(r.state_type ?? ''));
+  // A worker that picked a run up as it was cancelled can still move it on (Pending -> Running):
+  // read the runs again after each round and cancel what is still open, until all are final.
+  for (let round = 0; open.length > 0 && round < CONFIRM_ROUNDS && Date.now() < deadline; round += 1) {
+    const ended = await cancelRound(api, open, settings, deadline);
+    for (const run of ended) cancelled.set(run.id, { ...run, from: cancelled.get(run.id)?.from ?? run.from });
+    await sleep(RETRY_MS);
+    const now = await listRuns(api, [{ id: { any_: [...found.keys()] } }], deadline);
+    open = now ? [...now.values()].filter((r) => !TERMINAL.has(r.state_type ?? '')) : open;
+  }
+  const failedIds = [...cancelled.values()].filter((r) => r.status < 200 || r.status >= 300).map((r) => r.id);
+  const leftOver = [...new Set([...failedIds, ...open.map((r) => r.id)])];
+  return { runIds: [...new Set([...ids, ...found.keys()])], cancelled: [...cancelled.values()], leftOver };
+}
+
+async function cancelRound(
+  api: PrefectApi,
+  open: FlowRun[],
+  settings: Required<CancelOptions>,
+  deadline: number,
+): Promise<CancelledRun[]> {
   const cancelled = await mapLimited(open, 4, async (run): Promise<CancelledRun> => {
     const state = cancelTypeFor(run);
     const status = await setState(api, run.id, state, settings.reason, deadline);
     return { id: run.id, name: run.name, from: run.state_name ?? run.state_type ?? '?', state, status };
   });
   await settleCancelling(api, cancelled, settings, deadline);
-  const leftOver = cancelled.filter((r) => r.status < 200 || r.status >= 300).map((r) => r.id);
-  return { runIds: [...new Set([...ids, ...found.keys()])], cancelled, leftOver };
+  return cancelled;
 }

@@ -1,0 +1,53 @@
+import { afterAll } from 'vitest';
+import { api } from './support.js';
+
+/**
+ * The suite shares one sandbox, so a test file that leaves runs or held slots behind (a failing
+ * case stops before its own clean-up) would make the next file fail for its own reasons. After each
+ * file, every unfinished run is ended and every held slot freed, and what was found is printed.
+ */
+const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
+
+interface Run {
+  id: string;
+  name: string;
+  state_type: string;
+}
+
+const unfinished = () =>
+  api<Run[]>('POST', '/flow_runs/filter', { flow_runs: { state: { type: { not_any_: FINAL } } }, limit: 200 });
+
+const setState = (run: Run, type: string) =>
+  api('POST', `/flow_runs/${run.id}/set_state`, {
+    state: { type, message: 'ended by the end-to-end suite between test files' },
+    force: true,
+  });
+
+async function endRuns(): Promise<string[]> {
+  const open = await unfinished();
+  for (const run of open)
+    await setState(run, ['RUNNING', 'CANCELLING'].includes(run.state_type) ? 'CANCELLING' : 'CANCELLED');
+  // A worker stops a Cancelling run's process within a few seconds; one it does not is forced.
+  for (let i = 0; i < 20 && (await unfinished()).length > 0; i += 1) await new Promise((r) => setTimeout(r, 1000));
+  for (const run of await unfinished()) await setState(run, 'CANCELLED');
+  return open.map((run) => `${run.name} (${run.state_type})`);
+}
+
+async function freeSlots(): Promise<string[]> {
+  const limits = await api<{ id: string; name: string; active_slots: number }[]>(
+    'POST',
+    '/v2/concurrency_limits/filter',
+    { limit: 200 },
+  );
+  const held = limits.filter((limit) => limit.active_slots > 0);
+  for (const limit of held) await api('PATCH', `/v2/concurrency_limits/${limit.id}`, { active_slots: 0 });
+  return held.map((limit) => `${limit.name} (${limit.active_slots})`);
+}
+
+afterAll(async () => {
+  const runs = await endRuns();
+  const slots = await freeSlots();
+  if (runs.length || slots.length) {
+    console.warn(`a test file left ${runs.length} run(s) unfinished and slots held: ${[...runs, ...slots].join(', ')}`);
+  }
+});
