@@ -1,7 +1,29 @@
+import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './command.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+
+/**
+ * Whole lines out of a byte stream. A chunk may end inside a multi-byte character (`└──` is three
+ * bytes each): the decoder keeps the partial bytes for the next chunk instead of mangling them.
+ */
+export function lineSplitter(onLine: (line: string) => void): { write(chunk: Buffer): void; end(): void } {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  return {
+    write(chunk) {
+      pending += decoder.write(chunk);
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    },
+    end() {
+      pending += decoder.end();
+      if (pending) onLine(pending);
+    },
+  };
+}
 
 /** The execa-backed gateway: timeouts, no rejection, stdin closed, output kept whole. */
 export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): ProcessRunner {
@@ -22,16 +44,9 @@ export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: No
       });
       if (options.onStdoutLine) {
         const onLine = options.onStdoutLine;
-        let pending = '';
-        subprocess.stdout?.on('data', (chunk: Buffer) => {
-          pending += chunk.toString('utf8');
-          const lines = pending.split('\n');
-          pending = lines.pop() ?? '';
-          for (const line of lines) onLine(line);
-        });
-        subprocess.stdout?.on('end', () => {
-          if (pending) onLine(pending);
-        });
+        const splitter = lineSplitter(onLine);
+        subprocess.stdout?.on('data', (chunk: Buffer) => splitter.write(chunk));
+        subprocess.stdout?.on('end', () => splitter.end());
       }
       const result = await subprocess;
       const spawnError =

@@ -125,33 +125,42 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
     live.clear();
     options.stream.write(`${redact(line)}\n`);
   };
+  // Steps of one stage run side by side: while more than one is under way, each line names its step.
+  const active = new Set<string>();
+  const tag = (step: string): string => (active.size > 1 ? c.cyan(`[${step}] `) : '');
   return {
     emit(event: RehearseEvent) {
       switch (event.type) {
         case 'step-start':
+          active.add(event.step);
           out(`${c.bold.blue('▶')} ${c.bold(event.step)} ${c.dim(`— ${event.title}`)}`);
           break;
         case 'command-start':
-          if (event.dryRun) out(`  ${c.yellow('would run')} ${event.display}`);
+          if (event.dryRun) out(`  ${tag(event.step)}${c.yellow('would run')} ${event.display}`);
           else {
-            out(`  ${c.dim('$')} ${event.display}`);
+            out(`  ${tag(event.step)}${c.dim('$')} ${event.display}`);
             live.start(event.display);
           }
           break;
-        case 'command-end':
+        case 'command-end': {
           live.stop();
-          if (!event.ok) out(`    ${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(seconds(event.durationMs))}`);
-          else out(`    ${c.dim(`exit 0 · ${seconds(event.durationMs)}`)}`);
+          const took = seconds(event.durationMs);
+          if (!event.ok) out(`    ${tag(event.step)}${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(took)}`);
+          else out(`    ${tag(event.step)}${c.dim(`exit 0 · ${took}`)}`);
           break;
+        }
         case 'waiting':
           if (options.live) live.start(event.message);
-          else out(`  ${c.dim('…')} ${event.message}`);
+          else out(`  ${tag(event.step)}${c.dim('…')} ${event.message}`);
           break;
-        case 'check':
-          out(`  ${verdictLabel(c, event.check.verdict)} ${event.check.title} ${c.dim(`— ${event.check.reason}`)}`);
+        case 'check': {
+          const { check } = event;
+          out(`  ${tag(check.step)}${verdictLabel(c, check.verdict)} ${check.title} ${c.dim(`— ${check.reason}`)}`);
           break;
+        }
         case 'step-end': {
           live.stop();
+          active.delete(event.record.name);
           const r = event.record;
           if (r.error)
             out(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);

@@ -14,8 +14,29 @@ import type { Step } from './step.js';
 
 export { DEPLOYMENT_FILE };
 export const INSPECT_LOG = 'deployment.inspect.log';
-/** Fields that change between two reads a moment apart. */
-const VOLATILE = new Set(['updated', 'last_polled', 'status']);
+/**
+ * Console markup eats `[tag]`-shaped text from strings: a value the CLI printed differently is
+ * markup's doing only when the API's string has such a tag. Anything else differs because the two
+ * reads were a moment apart (slots taken, `updated` moved on) and is no finding.
+ */
+const MARKUP_TAG = /\[[^\]\s]*\]/;
+
+function valueAt(record: unknown, dotted: string): unknown {
+  return dotted
+    .split('.')
+    .reduce<unknown>(
+      (value, key) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined),
+      record,
+    );
+}
+
+/** Paths whose value the CLI's console markup altered. */
+function markupAltered(apiRecord: unknown, cliRecord: unknown): string[] {
+  return diffPaths(apiRecord, cliRecord).filter((p) => {
+    const value = valueAt(apiRecord, p);
+    return typeof value === 'string' && MARKUP_TAG.test(value);
+  });
+}
 
 /** Runbook step 2: export the live deployment and judge its guardrails against the manifest. */
 export const inspectStep: Step = {
@@ -74,7 +95,7 @@ export const inspectStep: Step = {
       );
     } else {
       const { automations: _automations, ...cliRecord } = parsed.value as Record<string, unknown>;
-      const changed = diffPaths(JSON.parse(record.raw), cliRecord).filter((p) => !VOLATILE.has(p));
+      const changed = markupAltered(JSON.parse(record.raw), cliRecord);
       if (changed.length > 0)
         cliNotes.push(
           `\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's exact record and the CLI's output is in ${INSPECT_LOG}.`,

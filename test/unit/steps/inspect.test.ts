@@ -133,6 +133,21 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
     expect((JSON.parse(await file(DEPLOYMENT_FILE)) as typeof api).parameters.name_pattern).toBe('^[a-z]+$');
   });
 
+  it('says nothing of markup when the two reads differ only because runs took slots in between', async () => {
+    const api = recordedDeployment();
+    const cli = JSON.parse(recorded('deployment.inspect.stdout')) as Record<string, Record<string, unknown>>;
+    const limit = cli.global_concurrency_limit as Record<string, unknown>;
+    limit.active_slots = 2;
+    limit.updated = '2026-11-28T03:05:01.999999Z';
+    const { step } = await inspect({
+      cli: { exitCode: 0, stdout: `${JSON.stringify(cli, null, 2)}\n`, stderr: '' },
+      api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })),
+    });
+    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+    expect(await file(NOTES_FILE)).not.toContain('console markup');
+    expect(step.files).not.toContain(INSPECT_LOG);
+  });
+
   it('judges from the API when the CLI rejects the name (exit 1), keeping its raw output', async () => {
     const bareNameError = recorded('deployment.inspect.bare-name.stdout');
     const { outcome, step } = await inspect({

@@ -1,0 +1,48 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createPrettyReporter } from '../../../src/report/pretty.js';
+
+function capture(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+const record = (name: string) => ({
+  name,
+  title: name,
+  status: 'ok' as const,
+  verdict: 'pass' as const,
+  startedAt: '2026-11-28T03:00:00.000Z',
+  durationMs: 100,
+  commands: [],
+  checks: [],
+  files: [],
+});
+
+describe('the human reporter (as --ci prints it)', () => {
+  it('names the step on each line while two steps run side by side, and not while one runs alone', async () => {
+    const out = capture();
+    const reporter = createPrettyReporter({ stream: out.stream, color: false, live: false });
+    reporter.emit({ type: 'step-start', step: 'render', title: 'render the manifests' });
+    reporter.emit({ type: 'command-start', step: 'render', display: 'uv run hotpass deploy --dry-run', dryRun: false });
+    reporter.emit({ type: 'step-start', step: 'inspect', title: 'inspect the deployment' });
+    reporter.emit({
+      type: 'command-start',
+      step: 'inspect',
+      display: 'uv run prefect deployment inspect x',
+      dryRun: false,
+    });
+    reporter.emit({ type: 'command-end', step: 'render', display: '', ok: true, exitCode: 0, durationMs: 900 });
+    reporter.emit({ type: 'step-end', record: record('render') as never });
+    reporter.emit({ type: 'command-end', step: 'inspect', display: '', ok: false, exitCode: 1, durationMs: 1200 });
+    await reporter.close();
+    const lines = out.text().split('\n');
+    expect(lines).toContain('  $ uv run hotpass deploy --dry-run');
+    expect(lines).toContain('  [inspect] $ uv run prefect deployment inspect x');
+    expect(lines).toContain('    [render] exit 0 · 0.9s');
+    // render has ended: inspect runs alone again.
+    expect(lines).toContain('    exit 1 1.2s');
+  });
+});
