@@ -804,7 +804,7 @@ async function serverValidationRows(sandbox) {
       stepMs: summary.steps.find((s) => s.name === 'validate')?.durationMs,
     };
   }
-  raw.serverValidation = { creation, apiRetries, results };
+  raw.serverValidation = { creation, apiRetries: { ...apiRetries }, results };
   const big = results[1000];
   const small = results[100];
   const growth = big.ms / small.ms;
@@ -825,7 +825,41 @@ async function serverValidationRows(sandbox) {
   notes.push(
     `row 4: writing the histories took ${ms(creation[100].ms)} (100 runs) and ${ms(creation[1000].ms)} (1,000 runs), 4 requests per run, ${WRITE_CONCURRENCY} run at a time (${apiRetries.count} request(s) retried after a 503 "database is locked" or a reset connection); validate exit codes ${small.exitCode} / ${big.exitCode} (0 all pass, 1 a limit exceeded, 4 inconclusive: any is fine here, only time and completion count).`,
   );
-  return { validate100KB: small.maxRssKB, validate1000KB: big.maxRssKB };
+  return { validate100KB: small.maxRssKB, validate1000KB: big.maxRssKB, sqliteWrite: creation[1000] };
+}
+
+/** Runs written at once to PostgreSQL, which takes concurrent writers (SQLite answers 503 to them). */
+const POSTGRES_WRITE_CONCURRENCY = 16;
+
+/** Row 7: the same 1,000 histories written to a PostgreSQL sandbox, concurrently, beside row 4's SQLite figure. */
+async function postgresWriteRows(sandbox, sqliteWrite) {
+  const deployment = await api(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
+  const size = 1000;
+  log(`row 7: writing ${size} finished run histories to PostgreSQL, ${POSTGRES_WRITE_CONCURRENCY} at a time`);
+  const retriedBefore = apiRetries.count;
+  const started = performance.now();
+  await mapLimited(
+    Array.from({ length: size }, (_, i) => i),
+    POSTGRES_WRITE_CONCURRENCY,
+    (i) => createHistory(sandbox.apiUrl, deployment, `bench-pg-${String(i).padStart(4, '0')}`),
+  );
+  const took = performance.now() - started;
+  const count = await api(sandbox.apiUrl, 'POST', '/flow_runs/count', {
+    flow_runs: { deployment_id: { any_: [deployment.id] }, tags: { all_: ['rehearse-bench'] } },
+  });
+  if (count < size) throw new Error(`PostgreSQL holds ${count} bench runs, expected ${size}`);
+  const retried = apiRetries.count - retriedBefore;
+  raw.postgresWrite = { ms: took, size, concurrency: POSTGRES_WRITE_CONCURRENCY, retried };
+  const beside = sqliteWrite
+    ? `; SQLite ${ms(sqliteWrite.ms)} at ${sqliteWrite.concurrency} at a time (${x(sqliteWrite.ms / took)} slower)`
+    : '; no SQLite figure (row 4 did not run)';
+  addRow({
+    row: '7 write 1,000 runs (PostgreSQL)',
+    figure: `${ms(took)} at ${POSTGRES_WRITE_CONCURRENCY} at a time, ${retried} retried${beside}`,
+    goal: '< 60 s',
+    ...(sqliteWrite ? { ratio: took / sqliteWrite.ms } : {}),
+    ...judge(took < 60_000, `${ms(took)} for ${size} runs (${size * 4} requests)`),
+  });
 }
 
 function memoryRows(backfill, validate) {
@@ -864,7 +898,7 @@ function memoryRows(backfill, validate) {
 // ---------------------------------------------------------------------------------------------
 // the sandbox: started for the bench, stopped at the end whatever happens
 
-async function withSandbox(body) {
+async function withSandbox(body, upArgs = []) {
   const work = mkdtemp('rehearse-bench-');
   const home = path.join(work, 'sandbox');
   const sandbox = { work, home, cleanup: [work] };
@@ -879,8 +913,12 @@ async function withSandbox(body) {
   stopSandbox = down;
   try {
     log(`sandbox up (REHEARSE_SANDBOX_HOME=${home})`);
-    const up = await runProcess(node, [cli, 'sandbox', 'up', '--ci'], { env, timeoutMs: 420_000, label: 'sandbox up' });
-    raw.sandboxUpMs = up.ms;
+    const up = await runProcess(node, [cli, 'sandbox', 'up', ...upArgs, '--ci'], {
+      env,
+      timeoutMs: 420_000,
+      label: `sandbox up ${upArgs.join(' ')}`.trim(),
+    });
+    raw[upArgs.length ? 'postgresSandboxUpMs' : 'sandboxUpMs'] = up.ms;
     if (up.code !== 0) throw new Error(`sandbox up exited ${up.code}: ${tail(up.stdout + up.stderr, 12)}`);
     const printed = spawnSync(node, [cli, 'sandbox', 'env'], { cwd: repo, env, encoding: 'utf8' });
     if (printed.status !== 0)
@@ -982,6 +1020,12 @@ async function main() {
       failRow('2/4 sandbox', error);
     }
     memoryRows(backfill, validate);
+    noteLoad('row 7');
+    try {
+      await withSandbox((sandbox) => postgresWriteRows(sandbox, validate?.sqliteWrite), ['--database', 'postgres']);
+    } catch (error) {
+      failRow('7 write 1,000 runs (PostgreSQL)', error);
+    }
   }
   raw.load = loads;
   const busy = loads.filter((l) => l.load1 > os.cpus().length * 0.5);

@@ -23,6 +23,20 @@ if ! command -v openssl >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
 
+# `sandbox up --database postgres` (and the end-to-end suite's staging-shaped sandbox) runs a
+# PostgreSQL cluster of its own; the package's system cluster is not created, nothing uses it.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's postgresql (the sandbox's --database postgres)"
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/rehearse.conf
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    say "PostgreSQL is missing: install it with 'sudo apt-get install postgresql' (needed by sandbox up --database postgres)"
+  fi
+fi
+
 if ! command -v uv >/dev/null 2>&1; then
   say "installing uv"
   python3 -m pip install --quiet uv

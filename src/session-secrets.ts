@@ -30,6 +30,13 @@ export function prepareSecrets(env: NodeJS.ProcessEnv, config: Config, redactor?
   return { redact, env: withAuth, ...(authString ? { authString } : {}) };
 }
 
+/** An auth-enabled sandbox's own string, for the API client and every Prefect child alike; masked like any other. */
+export function withSandboxAuth(secrets: SessionSecrets, sandboxAuth: string | undefined): SessionSecrets {
+  if (!sandboxAuth) return secrets;
+  secrets.redact.learn([sandboxAuth, sandboxAuth.slice(sandboxAuth.indexOf(':') + 1)]);
+  return { ...secrets, env: { ...secrets.env, PREFECT_API_AUTH_STRING: sandboxAuth }, authString: sandboxAuth };
+}
+
 /** The API client whose answers teach the redactor, so a server-side secret is masked before it is printed. */
 export const learningClient = (api: PrefectApi, redact: SecretKeeper): PrefectApi =>
   learningApi(api, (answer) => learnSecretsIn(redact, answer));

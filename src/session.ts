@@ -21,7 +21,7 @@ import { createProcessRunner } from './process/runner.js';
 import type { CommandResult, Reporter } from './report/events.js';
 import { sandboxApi, sandboxUp } from './sandbox/lifecycle.js';
 import { defaultStateDir, readSandboxState } from './sandbox/state.js';
-import { learningClient, noteMaskedAfterEachStep, prepareSecrets } from './session-secrets.js';
+import { learningClient, noteMaskedAfterEachStep, prepareSecrets, withSandboxAuth } from './session-secrets.js';
 import { warnOtherRehearsals } from './steps/cleanup.js';
 import { runSteps, type Stage } from './steps/runner.js';
 
@@ -54,16 +54,18 @@ async function sandboxProjectDir(config: Config, cwd: string, hosted: string): P
   return (await fs.pathExists(path.join(local, config.manifest))) ? local : hosted;
 }
 
+/** The server to rehearse against; with --sandbox, also the sandbox's auth string when it demands one. */
 async function resolvePrefectTarget(
   config: Config,
   options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>,
-): Promise<PrefectTarget> {
+): Promise<PrefectTarget & { sandboxAuth?: string }> {
   if (options.sandbox) {
     // A running sandbox is used as it is, a stopped worker included: doctor must be able to see that.
     const running = await readSandboxState(defaultStateDir(options.env));
     if (running && (await checkHealth(sandboxApi(running))).ok) {
       const projectDir = await sandboxProjectDir(config, options.cwd, running.projectDir);
-      return { apiUrl: running.apiUrl, env: prefectEnv(running.apiUrl), projectDir, sandbox: true };
+      const auth = running.authString ? { sandboxAuth: running.authString } : {};
+      return { apiUrl: running.apiUrl, env: prefectEnv(running.apiUrl), projectDir, sandbox: true, ...auth };
     }
     const { state, alreadyRunning } = await sandboxUp({
       stateDir: defaultStateDir(options.env),
@@ -72,7 +74,8 @@ async function resolvePrefectTarget(
     });
     if (!alreadyRunning) options.reporter.emit({ type: 'info', message: `sandbox: up at ${state.apiUrl}` });
     const projectDir = await sandboxProjectDir(config, options.cwd, state.projectDir);
-    return { apiUrl: state.apiUrl, env: prefectEnv(state.apiUrl), projectDir, sandbox: true };
+    const auth = state.authString ? { sandboxAuth: state.authString } : {};
+    return { apiUrl: state.apiUrl, env: prefectEnv(state.apiUrl), projectDir, sandbox: true, ...auth };
   }
   // Userinfo is basic auth (see session-secrets.ts), never part of a URL rehearse shows or records.
   const apiUrl = splitApiUrl(options.env.PREFECT_API_URL ?? config.prefect.apiUrl ?? '').url;
@@ -135,9 +138,12 @@ export async function openSession(
     ...(options.configFile ? { file: options.configFile } : {}),
     overrides: options.overrides,
   });
-  const { redact, env, authString } = prepareSecrets(options.env, config, options.redactor);
+  const secrets = prepareSecrets(options.env, config, options.redactor);
   const offline = needs.prefect === false ? offlineTarget(config, options.cwd) : undefined;
-  const prefect = offline?.prefect ?? (await resolvePrefectTarget(config, options));
+  const target: PrefectTarget & { sandboxAuth?: string } =
+    offline?.prefect ?? (await resolvePrefectTarget(config, options));
+  const { sandboxAuth, ...prefect } = target;
+  const { redact, env, authString } = withSandboxAuth(secrets, sandboxAuth);
   const rawApi =
     offline?.api ??
     learningClient(
@@ -146,6 +152,7 @@ export async function openSession(
         ...(env.PREFECT_API_KEY ? { apiKey: env.PREFECT_API_KEY } : {}),
         ...(authString ? { authString } : {}),
         timeoutMs: config.timeouts.apiSeconds * 1000,
+        env,
       }),
       redact,
     );

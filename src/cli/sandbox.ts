@@ -9,6 +9,8 @@ type SandboxFlags = CommonFlags & {
   purge?: boolean;
   projectDir?: string;
   workers?: string;
+  database?: string;
+  auth?: boolean;
 };
 
 type SandboxVerb = 'up' | 'down' | 'status' | 'env';
@@ -31,12 +33,20 @@ export function defineSandboxCommands(program: Command, cli: CliRuntime): void {
       '--project-dir <dir>',
       'host this project (its uv environment, manifest and own deploy command) instead of fixtures/hotpass',
     )
-    .option('--workers <n>', 'process workers to start on the pool (default 1)');
+    .option('--workers <n>', 'process workers to start on the pool (default 1)')
+    .addOption(
+      new Option(
+        '--database <kind>',
+        "the server's database: its embedded SQLite (default), or a PostgreSQL cluster of its own",
+      ).choices(['sqlite', 'postgres']),
+    )
+    .option('--auth', 'start the server with a basic-auth string, as a self-hosted staging server (see `sandbox env`)');
   addCommonOptions(
     addExamples(
       up,
       'rehearse sandbox up && rehearse inspect --sandbox',
       'rehearse sandbox up --project-dir fixtures/hotpass-upstream --workers 2',
+      'rehearse sandbox up --database postgres --workers 2 --auth',
     ),
   ).action(sandboxAction(cli, 'up'));
   const down = verb('down', 'stop exactly what `sandbox up` started').option(
@@ -67,6 +77,8 @@ function sandboxAction(cli: CliRuntime, name: SandboxVerb) {
         signal: cli.signal,
         ...(flags.projectDir ? { projectDir: flags.projectDir } : {}),
         ...(flags.workers ? { workers: flags.workers } : {}),
+        ...(name === 'up' && flags.database ? { database: flags.database as 'sqlite' | 'postgres' } : {}),
+        ...(name === 'up' && flags.auth ? { auth: true } : {}),
       };
       const run = {
         up: commands.sandboxUpCommand,

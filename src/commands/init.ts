@@ -44,12 +44,20 @@ async function serverOf(options: InitOptions): Promise<{ api?: PrefectApi; apiFr
   if (options.sandbox) {
     const state = await readSandboxState(defaultStateDir(options.env));
     if (!state) return { noApiReason: 'the sandbox is not running: start it with `rehearse sandbox up`' };
-    return { api: createPrefectApi({ apiUrl: state.apiUrl, timeoutMs: API_TIMEOUT_MS }), apiFrom: 'sandbox' };
+    const auth = state.authString ? { authString: state.authString } : {};
+    return { api: createPrefectApi({ apiUrl: state.apiUrl, ...auth, timeoutMs: API_TIMEOUT_MS }), apiFrom: 'sandbox' };
   }
   const raw = options.env.PREFECT_API_URL;
   if (!raw) return { noApiReason: 'PREFECT_API_URL is not set, and --sandbox was not given' };
+  const authString = splitApiUrl(raw).authString ?? options.env.PREFECT_API_AUTH_STRING;
   return {
-    api: createPrefectApi({ apiUrl: splitApiUrl(raw).url, ...(apiKey ? { apiKey } : {}), timeoutMs: API_TIMEOUT_MS }),
+    // The client takes the credentials out of the URL itself, and never shows them.
+    api: createPrefectApi({
+      apiUrl: raw,
+      ...(apiKey ? { apiKey } : {}),
+      ...(authString ? { authString } : {}),
+      timeoutMs: API_TIMEOUT_MS,
+    }),
     apiFrom: 'PREFECT_API_URL',
   };
 }

@@ -1,10 +1,17 @@
 import { ExitCode, RehearseError } from '../errors.js';
 import type { ProcessRunner } from '../process/command.js';
+import { quoteArg } from '../process/command.js';
 import { createProcessRunner } from '../process/runner.js';
 import type { CommandResult, Reporter } from '../report/events.js';
 import { sandboxDown, sandboxHealth, sandboxUp } from '../sandbox/lifecycle.js';
 import { describeSandboxProject } from '../sandbox/project.js';
-import { readSandboxState, type SandboxState, sandboxProcessEnv } from '../sandbox/state.js';
+import {
+  authStringFile,
+  publicSandboxState,
+  readSandboxState,
+  type SandboxState,
+  sandboxProcessEnv,
+} from '../sandbox/state.js';
 
 export interface SandboxCommandOptions {
   stateDir: string;
@@ -16,6 +23,8 @@ export interface SandboxCommandOptions {
   projectDir?: string;
   /** As typed after --workers. */
   workers?: string | number;
+  database?: 'sqlite' | 'postgres';
+  auth?: boolean;
   cwd?: string;
   signal?: AbortSignal;
 }
@@ -42,6 +51,8 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
     ...(options.port ? { port: options.port } : {}),
     ...(options.projectDir ? { project: describeSandboxProject(options.projectDir, options.cwd) } : {}),
     ...(workers ? { workers } : {}),
+    ...(options.database ? { database: options.database } : {}),
+    ...(options.auth ? { auth: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (message) => options.reporter.emit({ type: 'info', message: `sandbox: ${message}` }),
   });
@@ -49,10 +60,11 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
     command: 'sandbox up',
     exitCode: ExitCode.ok,
     verdict: 'pass',
-    data: { alreadyRunning, ...state },
+    data: { alreadyRunning, ...publicSandboxState(state) },
     lines: [
       alreadyRunning ? `sandbox already running at ${state.apiUrl}` : `sandbox up at ${state.apiUrl}`,
       `  UI          ${state.uiUrl}`,
+      `  database    ${describeDatabase(state)}`,
       `  project     ${hosting(state)}`,
       `  deployed by ${state.deployCommand?.join(' ') ?? '?'}`,
       `  deployment  ${state.deployment ?? '?'} on pool ${state.workPool ?? '?'} (worker pid ${workerPids(state)})`,
@@ -61,6 +73,12 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
     ],
   };
 }
+
+const describeDatabase = (state: SandboxState): string =>
+  (state.postgres
+    ? `PostgreSQL on 127.0.0.1:${state.postgres.port} (data in ${state.postgres.dataDir})`
+    : `SQLite in ${state.prefectHome}`) +
+  (state.authString ? '; basic auth on (`rehearse sandbox env` exports the string)' : '');
 
 const workerPids = (state: SandboxState): string =>
   (state.workers ?? (state.worker ? [state.worker] : [])).map((w) => w.pid).join(', ') || '-';
@@ -92,12 +110,13 @@ export async function sandboxStatusCommand(options: SandboxCommandOptions): Prom
     command: 'sandbox status',
     exitCode: running ? ExitCode.ok : ExitCode.couldNotRun,
     verdict: running ? 'pass' : 'error',
-    data: { running, health, ...state },
+    data: { running, health, ...publicSandboxState(state) },
     lines: [
       `sandbox ${running ? 'up' : 'degraded'}: API ${state.apiUrl} (${health.api ? 'healthy' : 'not answering'})`,
       `  server  pid ${state.server.pid} ${mark(health.server)}`,
       `  worker  pid ${workerPids(state)} ${mark(health.worker)} on pool ${state.workPool ?? '?'}`,
       `  project ${hosting(state)}`,
+      `  database ${describeDatabase(state)}`,
       `  deployment ${state.deployment ?? '?'}; started ${state.startedAt}; state in ${state.stateDir}`,
     ],
   };
@@ -122,9 +141,16 @@ export async function sandboxEnvCommand(options: SandboxCommandOptions): Promise
     command: 'sandbox env',
     exitCode: ExitCode.ok,
     verdict: 'pass',
-    data: Object.fromEntries(keep.map((k) => [k, env[k]])),
+    data: {
+      ...Object.fromEntries(keep.map((k) => [k, env[k]])),
+      ...(state.authString ? { PREFECT_API_AUTH_STRING_FILE: authStringFile(state.stateDir) } : {}),
+    },
     lines: [
       ...keep.map((k) => `export ${k}=${JSON.stringify(env[k])}`),
+      // The auth string is read from its file by the shell, never printed: output can be logged.
+      ...(state.authString
+        ? [`export PREFECT_API_AUTH_STRING="$(cat ${quoteArg(authStringFile(state.stateDir))})"`]
+        : []),
       `# then: cd ${JSON.stringify(state.projectDir)} && uv run prefect deployment inspect ${state.deployment ?? 'hotpass-backfill/hotpass-backfill'} -o json`,
     ],
   };

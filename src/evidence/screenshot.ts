@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sleep } from '../util/sleep.js';
 
@@ -126,6 +126,7 @@ export async function openRunPage(
       deviceScaleFactor: 1,
       ...(request.extraHeaders ? { extraHTTPHeaders: request.extraHeaders } : {}),
     });
+    await signInToUi(context, request.extraHeaders);
     const page = await context.newPage();
     const response = await page.goto(url, { waitUntil: 'domcontentloaded', timeout: remaining() });
     if (response && response.status() >= 400) {
@@ -155,6 +156,23 @@ export async function openRunPage(
         : `failed while opening ${url}: ${firstLine(err)}`,
     );
   }
+}
+
+/**
+ * A server with basic auth shows its UI's login page to a browser that has not signed in: the UI
+ * keeps the base64 credentials in localStorage (`prefect-password`) and sends them itself, so they
+ * are put there before the page loads. Nothing of them is written anywhere else.
+ */
+async function signInToUi(context: BrowserContext, headers: Record<string, string> | undefined): Promise<void> {
+  const basic = /^Basic (.+)$/.exec(headers?.authorization ?? '')?.[1];
+  if (!basic) return;
+  // Runs in the page, where localStorage exists (the project's types know Node only).
+  await context.addInitScript((token: string) => {
+    (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem(
+      'prefect-password',
+      token,
+    );
+  }, basic);
 }
 
 /** Why the Chromium at executablePath cannot be used, or undefined when it can. */

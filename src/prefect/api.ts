@@ -1,5 +1,6 @@
 import { RehearseError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
+import { fetchFor } from './http.js';
 
 type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -96,6 +97,8 @@ export function createPrefectApi(options: {
   apiKey?: string;
   authString?: string;
   timeoutMs: number;
+  /** Where HTTP(S)_PROXY and NO_PROXY are read from (the process's environment by default). */
+  env?: NodeJS.ProcessEnv;
 }): PrefectApi {
   // Userinfo in the URL is basic auth: fetch refuses such URLs, and they must never be shown.
   const split = splitApiUrl(options.apiUrl);
@@ -113,9 +116,10 @@ export function createPrefectApi(options: {
       // A POST that creates something is resent only when it says a duplicate cannot result.
       const resendable = request.readOnly || request.method !== 'POST' || request.retrySafe === true;
       const attempt = async (): Promise<Response> => {
+        const send = await fetchFor(options.env ?? process.env);
         // SQLite-backed servers answer 503 while the database is locked: a short wait clears it.
         for (let tries = 1; ; tries += 1) {
-          const response = await fetch(url, {
+          const response = await send(url, {
             method: request.method,
             headers,
             ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
@@ -172,7 +176,7 @@ export function expectJson(response: ApiResponse, what: string): unknown {
       details: [`${response.request.method} ${response.url}`, response.text.slice(0, 400)],
       hint:
         response.status === 401 || response.status === 403
-          ? 'set PREFECT_API_KEY to a key with access to this workspace'
+          ? 'set PREFECT_API_AUTH_STRING (user:pass) for a self-hosted server with basic auth, or PREFECT_API_KEY for Prefect Cloud'
           : 'see the details above',
     });
   }

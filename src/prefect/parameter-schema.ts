@@ -25,12 +25,28 @@ const isObject = (value: unknown): value is JsonSchema =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
+ * Parameter names in the flow's signature order. Prefect records each one's `position`; a server
+ * on PostgreSQL keeps the schema as JSONB, which does not keep the keys in their order.
+ */
+export function parameterNames(properties: Record<string, unknown>): string[] {
+  const position = (name: string): number => {
+    const value = properties[name];
+    const at = isObject(value) ? value.position : undefined;
+    return typeof at === 'number' ? at : Number.MAX_SAFE_INTEGER;
+  };
+  return Object.keys(properties).sort((a, b) => position(a) - position(b) || a.localeCompare(b));
+}
+
+/**
  * undefined when the deployment carries no schema, or one listing no parameter (what a deployment
  * registered without its flow gets): then nothing can be checked.
  */
 export function readParameterSchema(raw: unknown): ParameterSchema | undefined {
   if (!isObject(raw) || !isObject(raw.properties) || Object.keys(raw.properties).length === 0) return undefined;
-  const properties = Object.fromEntries(Object.entries(raw.properties).map(([k, v]) => [k, isObject(v) ? v : {}]));
+  const given = raw.properties;
+  const properties = Object.fromEntries(
+    parameterNames(given).map((k) => [k, isObject(given[k]) ? (given[k] as JsonSchema) : {}]),
+  );
   const required = Array.isArray(raw.required) ? raw.required.filter((r): r is string => typeof r === 'string') : [];
   const definitions: Record<string, JsonSchema> = {};
   for (const key of ['definitions', '$defs']) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import fs from 'fs-extra';
@@ -6,6 +7,8 @@ import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { checkHealth, readServerVersion } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
 import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
+import { createProcessRunner } from '../process/runner.js';
+import { connectionUrl, removePostgres, startPostgres, stopPostgres } from './postgres.js';
 import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
 import {
   applyGuardrails,
@@ -16,7 +19,14 @@ import {
   waitForWorkers,
 } from './project-setup.js';
 import { findServerLogCause } from './server-log.js';
-import { readSandboxState, removeSandboxState, type SandboxState, sandboxWorkers, writeSandboxState } from './state.js';
+import {
+  readSandboxState,
+  removeSandboxState,
+  type SandboxState,
+  sandboxWorkers,
+  writeAuthStringFile,
+  writeSandboxState,
+} from './state.js';
 import { waitForServerStart } from './wait.js';
 
 export { applyGuardrails, sandboxApi };
@@ -30,6 +40,10 @@ export interface SandboxOptions {
   project?: SandboxProject;
   /** Process workers to start on the pool (default 1). */
   workers?: number;
+  /** The server's database: its embedded SQLite (default) or a PostgreSQL cluster of the sandbox's own. */
+  database?: 'sqlite' | 'postgres';
+  /** Start the server with a basic-auth string, as a self-hosted staging server is. */
+  auth?: boolean;
   /** The uv executable (tests substitute a tiny program). */
   uv?: string;
   signal?: AbortSignal;
@@ -92,6 +106,7 @@ async function reuseRunning(options: SandboxOptions, progress: (m: string) => vo
       hint: 'stop it first with `rehearse sandbox down`, or give this one its own --state-dir',
     });
   }
+  refuseOtherShape(previous, options);
   const health = await sandboxHealth(previous);
   if (health.api && health.worker) return { state: previous, alreadyRunning: true };
   if (health.api && health.server && previous.workPool) {
@@ -108,6 +123,17 @@ async function reuseRunning(options: SandboxOptions, progress: (m: string) => vo
   return undefined;
 }
 
+/** A running sandbox is reused only when it is what was asked for: another database or auth setting is refused. */
+function refuseOtherShape(previous: SandboxState, options: SandboxOptions): void {
+  const runs = { database: previous.postgres ? 'postgres' : 'sqlite', auth: Boolean(previous.authString) };
+  const asked = { database: options.database ?? runs.database, auth: options.auth ?? runs.auth };
+  if (asked.database === runs.database && asked.auth === runs.auth) return;
+  const shape = (s: typeof runs): string => `${s.database}${s.auth ? ' with auth' : ''}`;
+  throw new RehearseError('USAGE', `a sandbox on ${shape(runs)} already runs in ${options.stateDir}`, {
+    hint: `stop it with \`rehearse sandbox down\` before starting one on ${shape(asked)}`,
+  });
+}
+
 async function pickPort(requested: number | undefined): Promise<number> {
   if (requested === undefined) return freePort();
   if (!(await portIsFree(requested))) {
@@ -118,6 +144,14 @@ async function pickPort(requested: number | undefined): Promise<number> {
   return requested;
 }
 
+/** What only the server is given: its database and the auth string it demands. */
+function serverEnv(state: SandboxState): Record<string, string> {
+  return {
+    ...(state.postgres ? { PREFECT_API_DATABASE_CONNECTION_URL: connectionUrl(state.postgres) } : {}),
+    ...(state.authString ? { PREFECT_SERVER_API_AUTH_STRING: state.authString } : {}),
+  };
+}
+
 /** Start the server from the project's own environment and wait until it answers, or say why it died. */
 async function startServer(
   options: SandboxOptions,
@@ -125,7 +159,8 @@ async function startServer(
   state: SandboxState,
 ): Promise<SandboxState> {
   const args = ['prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(state.port), '--analytics-off'];
-  const pid = await spawnDetached(projectCommand(state, args, options.uv), state.server.log);
+  const command = projectCommand(state, args, options.uv);
+  const pid = await spawnDetached({ ...command, env: { ...command.env, ...serverEnv(state) } }, state.server.log);
   const started = { ...state, server: { pid, log: state.server.log } };
   await writeSandboxState(started);
   const healthy = async (): Promise<boolean> => (await checkHealth(sandboxApi(started))).ok;
@@ -143,6 +178,30 @@ async function startServer(
       : await serverFailure(started, outcome);
   await sandboxDown(options.stateDir);
   throw error;
+}
+
+async function startCluster(options: SandboxOptions, progress: (m: string) => void) {
+  const port = await freePort();
+  progress(`starting the sandbox's PostgreSQL on 127.0.0.1:${port}`);
+  const cluster = await startPostgres(options.runner, { stateDir: options.stateDir, port });
+  // Recorded at once, so a failure further on still stops the cluster.
+  await writeSandboxState({ ...placeholderState(options.stateDir), postgres: cluster });
+  return cluster;
+}
+
+/** The state of a sandbox whose server has not started yet: enough for `down` to stop what has. */
+function placeholderState(stateDir: string): SandboxState {
+  return {
+    version: 1,
+    apiUrl: '',
+    uiUrl: '',
+    port: 0,
+    stateDir,
+    prefectHome: path.join(stateDir, 'prefect-home'),
+    projectDir: '',
+    startedAt: new Date().toISOString(),
+    server: { pid: 0, log: path.join(stateDir, 'server.log') },
+  };
 }
 
 /** Start (or find running) the local server, pool, deployment, limits and workers for one project. */
@@ -164,6 +223,7 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
   }
   const port = await pickPort(options.port);
   await fs.ensureDir(options.stateDir);
+  const postgres = options.database === 'postgres' ? await startCluster(options, progress) : undefined;
   progress(`starting the Prefect server of ${project.dir} on 127.0.0.1:${port}`);
   let state: SandboxState = await startServer(options, project, {
     version: 1,
@@ -180,7 +240,10 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
     deployment: `hotpass-backfill/${expected.deploymentName}`,
     ...(expected.workPool ? { workPool: expected.workPool } : {}),
     ...(expected.concurrencyKey ? { concurrencyKey: expected.concurrencyKey } : {}),
+    ...(postgres ? { postgres } : {}),
+    ...(options.auth ? { authString: `rehearse:${randomBytes(18).toString('base64url')}` } : {}),
   });
+  await writeAuthStringFile(state);
   const pool = expected.workPool ?? DEFAULT_POOL;
   const count = Math.max(1, options.workers ?? 1);
   try {
@@ -210,7 +273,10 @@ export interface DownResult {
 }
 
 /** Stop exactly what up started (by the PIDs it recorded), workers first. */
-export async function sandboxDown(stateDir: string, options: { purge?: boolean } = {}): Promise<DownResult> {
+export async function sandboxDown(
+  stateDir: string,
+  options: { purge?: boolean; runner?: ProcessRunner } = {},
+): Promise<DownResult> {
   const state = await readSandboxState(stateDir);
   const stopped: DownResult['stopped'] = [];
   if (state) {
@@ -224,8 +290,15 @@ export async function sandboxDown(stateDir: string, options: { purge?: boolean }
     for (const pid of await processesWithEnv('PREFECT_HOME', state.prefectHome)) {
       stopped.push({ name: 'flow run', pid, outcome: await stopGroup(pid, 5_000) });
     }
+    if (state.postgres) {
+      const { pid, outcome } = await stopPostgres(options.runner ?? createProcessRunner(), state.postgres);
+      stopped.push({ name: 'postgres', pid, outcome });
+    }
     await removeSandboxState(stateDir);
   }
-  if (options.purge) await fs.remove(stateDir);
+  if (options.purge) {
+    await removePostgres(stateDir);
+    await fs.remove(stateDir);
+  }
   return { stopped, wasRunning: state !== undefined };
 }

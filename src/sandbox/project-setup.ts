@@ -11,10 +11,14 @@ import type { SandboxProject } from './project.js';
 import { type SandboxState, sandboxProcessEnv } from './state.js';
 import { pollUntil } from './wait.js';
 
-type ProcessEnvSource = Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectDir' | 'projectEnv'>;
+type ProcessEnvSource = Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectDir' | 'projectEnv' | 'authString'>;
 export const DEFAULT_POOL = 'hotpass-backfill-pool';
-export function sandboxApi(state: Pick<SandboxState, 'apiUrl'>): PrefectApi {
-  return createPrefectApi({ apiUrl: state.apiUrl, timeoutMs: 5_000 });
+export function sandboxApi(state: Pick<SandboxState, 'apiUrl' | 'authString'>): PrefectApi {
+  return createPrefectApi({
+    apiUrl: state.apiUrl,
+    ...(state.authString ? { authString: state.authString } : {}),
+    timeoutMs: 5_000,
+  });
 }
 
 /** `uv run ARGS` in the hosted project's directory, so its own environment (and Prefect version) runs it. */

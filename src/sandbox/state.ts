@@ -43,6 +43,19 @@ const SandboxStateSchema = z.object({
   deployment: z.string().optional(),
   workPool: z.string().optional(),
   concurrencyKey: z.string().optional(),
+  /** `--database postgres`: the sandbox's own cluster; absent for the embedded SQLite database. */
+  postgres: z
+    .object({
+      dataDir: z.string(),
+      port: z.number().int(),
+      bin: z.string(),
+      log: z.string(),
+      runAs: z.string().optional(),
+      password: z.string(),
+    })
+    .optional(),
+  /** `--auth`: the server's basic-auth string (user:pass); every client of the sandbox sends it. */
+  authString: z.string().optional(),
 });
 export type SandboxState = z.infer<typeof SandboxStateSchema>;
 
@@ -59,19 +72,41 @@ export async function readSandboxState(stateDir: string): Promise<SandboxState |
 }
 
 export async function writeSandboxState(state: SandboxState): Promise<void> {
-  await writeFileAtomic(stateFile(state.stateDir), `${JSON.stringify(state, null, 2)}\n`);
+  // It holds the sandbox's auth string and database password: readable by its owner only.
+  await writeFileAtomic(stateFile(state.stateDir), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** The `--auth` string alone, readable by its owner only: `sandbox env` points at it instead of printing it. */
+export const authStringFile = (stateDir: string): string => path.join(stateDir, 'api-auth-string');
+
+export async function writeAuthStringFile(state: SandboxState): Promise<void> {
+  if (state.authString) await writeFileAtomic(authStringFile(state.stateDir), state.authString, { mode: 0o600 });
 }
 
 export async function removeSandboxState(stateDir: string): Promise<void> {
   await fs.remove(stateFile(stateDir));
 }
 
-/** Environment for the sandbox's own server and worker processes. */
+/** What the sandbox's state file may show: everything but its secrets (the auth string, the database password). */
+export function publicSandboxState(state: SandboxState): Omit<SandboxState, 'authString' | 'postgres'> & {
+  database: 'sqlite' | 'postgres';
+  auth: boolean;
+  postgres?: Omit<NonNullable<SandboxState['postgres']>, 'password'>;
+} {
+  const { authString, postgres, ...rest } = state;
+  const database = postgres ? 'postgres' : 'sqlite';
+  if (!postgres) return { ...rest, database, auth: Boolean(authString) };
+  const { password: _password, ...cluster } = postgres;
+  return { ...rest, database, auth: Boolean(authString), postgres: cluster };
+}
+
+/** Environment for the sandbox's own server and worker processes, and for any client of it. */
 export function sandboxProcessEnv(
-  state: Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectEnv'>,
+  state: Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectEnv' | 'authString'>,
 ): Record<string, string> {
   return {
     ...state.projectEnv,
+    ...(state.authString ? { PREFECT_API_AUTH_STRING: state.authString } : {}),
     PREFECT_HOME: state.prefectHome,
     PREFECT_API_URL: state.apiUrl,
     // The UI asks the server where its API is; without this it points at the default port 4200.

@@ -231,6 +231,32 @@ async function checkDeployment(ctx: Context): Promise<{ checks: DoctorCheck[]; d
   };
 }
 
+/**
+ * /health answers anyone; the rest of the API answers 401 to a client without the credentials a
+ * self-hosted server's PREFECT_SERVER_API_AUTH_STRING (or Prefect Cloud) demands.
+ */
+async function checkAuth(ctx: Context): Promise<DoctorCheck> {
+  const title = 'API accepts our credentials';
+  const response = await ctx.api.request({ method: 'GET', path: '/admin/version', readOnly: true });
+  const sent = ctx.env.PREFECT_API_AUTH_STRING
+    ? 'the basic-auth string in PREFECT_API_AUTH_STRING'
+    : ctx.env.PREFECT_API_KEY
+      ? 'the key in PREFECT_API_KEY'
+      : 'no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)';
+  if (response.status === 401 || response.status === 403) {
+    return bad(
+      'api.auth',
+      title,
+      `${ctx.prefect.apiUrl} answered HTTP ${response.status} to ${sent}`,
+      ctx.prefect.sandbox
+        ? 'the sandbox demands its auth string: `eval "$(rehearse sandbox env)"` exports it'
+        : "export PREFECT_API_AUTH_STRING=<user:pass>, the server's PREFECT_SERVER_API_AUTH_STRING (or " +
+            'PREFECT_API_KEY for Prefect Cloud)',
+    );
+  }
+  return ok('api.auth', title, response.status === 200 ? `accepted ${sent}` : `HTTP ${response.status}`);
+}
+
 async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serverVersion?: string }> {
   const url = ctx.prefect.apiUrl;
   const checks: DoctorCheck[] = [];
@@ -256,8 +282,11 @@ async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serve
     );
     return { checks };
   }
+  const auth = await checkAuth(ctx);
+  if (auth.verdict === 'fail') return { checks: [...checks, auth] };
   const serverVersion = await readServerVersion(ctx.api);
   checks.push(ok('api.health', 'Prefect API healthy', `${url} answers, server ${serverVersion ?? 'version unknown'}`));
+  checks.push(auth);
   const { checks: deploymentChecks, deployment } = await checkDeployment(ctx);
   checks.push(...deploymentChecks);
   checks.push(await checkPool(ctx, poolToCheck(ctx, deployment), deployment));

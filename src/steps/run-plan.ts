@@ -4,6 +4,7 @@ import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
+import { parameterNames } from '../prefect/parameter-schema.js';
 import { buildWindowParameters } from '../prefect/parameters.js';
 import { readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import type { Deployment } from '../prefect/schemas.js';
@@ -30,7 +31,7 @@ function checkWindow(since: string, until: string): void {
 
 /** Refuse, before anything is triggered, parameters the deployment would refuse. */
 export function checkParameters(deployment: Deployment, parameters: Record<string, unknown>): void {
-  const accepted = Object.keys(deployment.parameter_openapi_schema?.properties ?? {});
+  const accepted = parameterNames(deployment.parameter_openapi_schema?.properties ?? {});
   if (accepted.length === 0) return;
   const unknown = Object.keys(parameters).filter((key) => !accepted.includes(key));
   if (unknown.length > 0) {

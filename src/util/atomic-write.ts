@@ -6,9 +6,13 @@ import path from 'node:path';
  * Write through a temp file in the same directory, flushed to disk, then renamed: a reader never sees
  * half a file, and a crash after the rename cannot leave an empty one.
  */
-export async function writeFileAtomic(file: string, content: string | Buffer): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  content: string | Buffer,
+  options: { mode?: number } = {},
+): Promise<void> {
   await replaceAtomically(file, async (temp) => {
-    const handle = await open(temp, 'w');
+    const handle = await open(temp, 'w', options.mode ?? 0o666);
     try {
       await handle.writeFile(content);
       await handle.sync();

@@ -199,7 +199,8 @@ describe('render changes nothing in staging', () => {
     const deploymentsBefore = await api<unknown[]>('POST', '/deployments/filter', {});
     const before = await readDeployment();
 
-    const run = await rehearse(['render', '--json'], { cwd, env: { PREFECT_API_URL: state.apiUrl } });
+    const auth: Record<string, string> = state.authString ? { PREFECT_API_AUTH_STRING: state.authString } : {};
+    const run = await rehearse(['render', '--json'], { cwd, env: { PREFECT_API_URL: state.apiUrl, ...auth } });
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     type Commands = { kind: string; args?: string[] }[];
     const out = JSON.parse(run.stdout) as {

@@ -12,8 +12,8 @@ const PLANTED = {
   paramToken: 'planted-param-token-71d9',
   configNested: 'planted-config-secret-c4a0',
   deploymentDefault: 'planted-deploy-default-9e61',
-  urlPassword: 'planted-url-pass-3f77',
-  urlUser: 'planted-url-user',
+  /** The sandbox's own auth string's password, read at start: a credential the server really demands. */
+  urlPassword: '',
 };
 
 interface DeploymentRecord {
@@ -62,10 +62,14 @@ describe('no secret leaks, on the real sandbox', () => {
       parameters: { ...deployment.parameters, notify_token: PLANTED.deploymentDefault },
     });
     const url = new URL(state.apiUrl);
-    // Prefect's server ignores credentials when it has no auth string set: the URL still reaches it.
-    const withUserinfo = `${url.protocol}//${PLANTED.urlUser}:${PLANTED.urlPassword}@${url.host}${url.pathname}`;
+    // The sandbox demands basic auth: given only as the URL's userinfo, it must work and never show.
+    const [user, password] = (state.authString ?? '').split(/:(.*)/s) as [string, string];
+    expect(password.length).toBeGreaterThan(8);
+    PLANTED.urlPassword = password;
+    const withUserinfo = `${url.protocol}//${user}:${encodeURIComponent(password)}@${url.host}${url.pathname}`;
+    const { PREFECT_API_AUTH_STRING: _given, ...sandboxEnv } = sandboxProcessEnv(state);
     env = {
-      ...sandboxProcessEnv(state),
+      ...sandboxEnv,
       PREFECT_API_URL: withUserinfo,
       PREFECT_API_KEY: PLANTED.envKey,
       HOTPASS_SLACK_TOKEN: PLANTED.envToken,

@@ -50,13 +50,17 @@ export async function prefect(args: string[]): Promise<CliRun> {
   }
 }
 
+/** The sandbox demands its basic-auth string of every client, the tests included. */
+const authHeader = (state: SandboxState): Record<string, string> =>
+  state.authString ? { authorization: `Basic ${Buffer.from(state.authString).toString('base64')}` } : {};
+
 export async function api<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
   const state = await sandbox();
   let response: Response;
   for (let attempt = 1; ; attempt += 1) {
     response = await fetch(`${state.apiUrl}${route}`, {
       method,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...authHeader(state) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     // As rehearse's own client does: a 503 from the sandbox's SQLite is a locked database, worth a retry.

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { stopGroup } from '../../src/process/daemon.js';
+import { sandboxWorkers } from '../../src/sandbox/state.js';
 import { api, parseJson, prefect, rehearse, repo, sandbox, workspace } from './support.js';
 
 interface DoctorCheck {
@@ -40,6 +41,7 @@ describe('doctor against the real sandbox', () => {
       'tools.prefect',
       'versions.match',
       'api.health',
+      'api.auth',
       'deployment.exists',
       'deployment.code',
       'deployment.rehearsals',
@@ -53,7 +55,7 @@ describe('doctor against the real sandbox', () => {
   it('fails naming the missing worker, with the command that starts one, when the worker is stopped', async () => {
     const cwd = await workspace();
     const state = await sandbox();
-    await stopGroup(state.worker?.pid as number);
+    await Promise.all(sandboxWorkers(state).map((w) => stopGroup(w.pid)));
     try {
       let checks: DoctorCheck[] = [];
       for (let i = 0; i < 20; i += 1) {
@@ -322,7 +324,7 @@ describe('bad input: one screen, the right exit code, earlier bundles untouched'
         name: 'a parameter the deployment refuses',
         args: ['run', '--sandbox', '--param', 'not_a_param=1'],
         code: 2,
-        says: /does not accept parameter\(s\) not_a_param[\s\S]*it accepts: since, until/,
+        says: /does not accept parameter\(s\) not_a_param[\s\S]*it accepts: since, until, runs/,
       },
       {
         name: 'an evidence root that cannot be written',

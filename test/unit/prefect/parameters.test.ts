@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ConfigInput, ConfigSchema } from '../../../src/config/schema.js';
 import { RehearseError } from '../../../src/errors.js';
-import { describeParameters, readParameterSchema } from '../../../src/prefect/parameter-schema.js';
+import { describeParameters, parameterNames, readParameterSchema } from '../../../src/prefect/parameter-schema.js';
 import { buildWindowParameters, daysOf, type WindowInput } from '../../../src/prefect/parameters.js';
 import { recordedDeployment } from '../../support/fake-api.js';
 
@@ -248,5 +248,25 @@ describe('config and schema reading', () => {
   it('counts the days of the window, both ends included, across a month end', () => {
     expect(daysOf('2024-02-28', '2024-03-01')).toEqual(['2024-02-28', '2024-02-29', '2024-03-01']);
     expect(daysOf('2024-01-01', '2024-01-01')).toEqual(['2024-01-01']);
+  });
+});
+
+describe('parameter names from a schema a PostgreSQL server returned', () => {
+  it('come back in the flow’s signature order (position), not JSONB’s key order', () => {
+    const jsonbOrder = {
+      runs: { position: 2 },
+      since: { position: 0 },
+      until: { position: 1 },
+      parameters: { position: 5 },
+      day_seconds: { position: 8 },
+    };
+    expect(parameterNames(jsonbOrder)).toEqual(['since', 'until', 'runs', 'parameters', 'day_seconds']);
+    expect(Object.keys(readParameterSchema({ properties: jsonbOrder })?.properties ?? {})).toEqual([
+      'since',
+      'until',
+      'runs',
+      'parameters',
+      'day_seconds',
+    ]);
   });
 });

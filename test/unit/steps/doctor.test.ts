@@ -87,6 +87,7 @@ describe('runDoctor against the recorded server', () => {
       'tools.prefect',
       'versions.match',
       'api.health',
+      'api.auth',
       'deployment.exists',
       'deployment.code',
       'deployment.rehearsals',
@@ -103,6 +104,25 @@ describe('runDoctor against the recorded server', () => {
     expect(byId('work_pool.ready')?.reason).toBe('hotpass-backfill-pool: 1 live worker(s)');
     expect(byId('evidence_root.writable')?.reason).toBe(path.join(cwd, 'dist/staging/backfill'));
     expect(runner.calls.map((c) => [c.file, ...c.args].join(' '))).toEqual(['uv --version', 'uv pip show prefect']);
+  });
+
+  it('fails api.auth naming the missing auth string when the server answers 401, and asks it nothing else', async () => {
+    const unauthorized = { status: 401, text: '{"exception_message":"Unauthorized"}' };
+    const { checks, byId } = await doctor({ routes: { ...healthyRoutes(), 'GET /admin/version': unauthorized } });
+    expect(failed(checks)).toEqual(['api.auth']);
+    expect(checks.map((c) => c.id)).not.toContain('deployment.exists');
+    expect(byId('api.auth')?.reason).toContain('answered HTTP 401 to no credentials');
+    expect(byId('api.auth')?.fix).toContain('PREFECT_API_AUTH_STRING');
+  });
+
+  it('names the auth string it sent when the server refuses it', async () => {
+    const unauthorized = { status: 401, text: '{"exception_message":"Unauthorized"}' };
+    const { byId } = await doctor({
+      routes: { ...healthyRoutes(), 'GET /admin/version': unauthorized },
+      env: { PREFECT_API_AUTH_STRING: 'admin:wrong' },
+    });
+    expect(byId('api.auth')?.reason).toContain('the basic-auth string in PREFECT_API_AUTH_STRING');
+    expect(JSON.stringify(byId('api.auth'))).not.toContain('admin:wrong');
   });
 
   it('fails work_pool.ready when the worker was last heard from long ago, with the command that starts one', async () => {
