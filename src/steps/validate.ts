@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
 import { writeEvidence } from '../evidence/bundle.js';
+import { SLOT_HISTORY_FILE } from '../evidence/files.js';
 import { appendNextStepsTask } from '../evidence/ledgers.js';
 import { NOTES_FILE, table, updateNotes } from '../evidence/notes.js';
 import { findBaseline, type GuardrailSnapshot, judgeDrift } from '../guardrails/baseline.js';
@@ -174,6 +175,11 @@ export function validateStep(options: ValidateOptions): Step {
         asOf,
       );
       const holderPeak = measurePeak(holders, holdersAsOf);
+      if (gclLive && key) {
+        // The report draws occupied slots beside RUNNING runs from this file alone.
+        const slotHistory = { asOf: holdersAsOf, limit: key, occupy: findOccupy(events, key) ?? null, runs: holders };
+        files.push(await writeEvidence(bundle, SLOT_HISTORY_FILE, `${JSON.stringify(slotHistory, null, 2)}\n`, now));
+      }
       const waited = histories.runs.filter((r) => r.states.some((s) => s.name === 'AwaitingConcurrencySlot'));
       const evidence: LimitEvidence = {
         running: { histories: histories.runs, peak },

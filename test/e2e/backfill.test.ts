@@ -13,6 +13,7 @@ const BUNDLE_FILES = [
   'hotpass-e2e-staging.log',
   'metadata.json',
   'state-history.json',
+  'slot-history.json',
   'work-pool.json',
   'hotpass-e2e-staging.png',
   'notes.md',
@@ -69,6 +70,10 @@ describe('rehearse backfill against the real sandbox', () => {
     expect(shown.runs).toBe(history.runs.length);
     expect(shown.limits).toEqual(['2']);
     expect(shown.overflows).toEqual([]);
+    // Occupied slots of the global limit, from slot-history.json, beside the RUNNING count.
+    const svgText = await fs.readFile(path.join(dir, 'concurrency.svg'), 'utf8');
+    expect(svgText).toContain('<path class="slots"');
+    expect(svgText).toContain('occupied slots of hotpass-backfill (peak 2)');
     // A copy elsewhere, reported again with no server in sight, gives the same file.
     const copy = path.join(cwd, 'copied', path.basename(dir));
     await fs.copy(dir, copy);

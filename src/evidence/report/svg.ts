@@ -49,7 +49,7 @@ function layOut(model: TimelineModel): Layout {
   const span = model.end - model.start;
   const rowsTop = AXIS;
   const chartTop = rowsTop + model.rows.length * ROW + 24;
-  const top = Math.max(model.peak, ...model.limits.map((l) => l.value), 1) + 1;
+  const top = Math.max(model.peak, model.slots?.peak ?? 0, ...model.limits.map((l) => l.value), 1) + 1;
   return {
     x: (at) => LABEL + ((at - model.start) / span) * PLOT,
     rowsTop,
@@ -92,21 +92,31 @@ function drawRows(model: TimelineModel, layout: Layout): string {
     .join('');
 }
 
-function drawCounts(model: TimelineModel, layout: Layout): string {
+/** A count as a step line from the chart's start to its end. */
+function stepPath(model: TimelineModel, layout: Layout, steps: { at: number; count: number }[]): string {
   const base = layout.yCount(0);
   let d = `M${n(layout.x(model.start))},${n(base)}`;
   let count = 0;
-  for (const step of model.running) {
-    d += ` H${n(layout.x(step.at))} V${n(layout.yCount(step.count))}`;
+  for (const step of steps) {
+    d += ` H${n(layout.x(Math.min(Math.max(step.at, model.start), model.end)))} V${n(layout.yCount(step.count))}`;
     count = step.count;
   }
-  d += ` H${n(layout.x(model.end))}${count ? ` V${n(base)}` : ''}`;
+  return `${d} H${n(layout.x(model.end))}${count ? ` V${n(base)}` : ''}`;
+}
+
+function drawCounts(model: TimelineModel, layout: Layout): string {
+  const base = layout.yCount(0);
+  const d = stepPath(model, layout, model.running);
+  const slots = model.slots
+    ? `<path class="slots" d="${stepPath(model, layout, model.slots.steps)}"/>` +
+      `<text class="slots-label" x="4" y="${layout.chartTop + 26}">occupied slots of ${escapeHtml(model.slots.limit)} (peak ${model.slots.peak})</text>`
+    : '';
   const limits = model.limits.map((limit) => {
     const y = n(layout.yCount(limit.value));
     const label = `limit ${limit.value}: ${limit.labels.join(', ')}`;
     return `<g class="limit" data-limit="${limit.value}"><line x1="${LABEL}" x2="${LABEL + PLOT}" y1="${y}" y2="${y}"/><text x="${LABEL + PLOT}" y="${Number(y) - 3}" text-anchor="end">${escapeHtml(label)}</text></g>`;
   });
-  const top = Math.max(model.peak, ...model.limits.map((l) => l.value), 1) + 1;
+  const top = Math.max(model.peak, model.slots?.peak ?? 0, ...model.limits.map((l) => l.value), 1) + 1;
   const every = Math.ceil(top / 6);
   const scale: string[] = [];
   for (let count = 0; count <= top; count += every) {
@@ -115,7 +125,7 @@ function drawCounts(model: TimelineModel, layout: Layout): string {
   return (
     `<g class="counts"><text x="4" y="${layout.chartTop + 12}">RUNNING runs (peak ${model.peak})</text>${scale.join('')}` +
     `<line class="base" x1="${LABEL}" x2="${LABEL + PLOT}" y1="${n(base)}" y2="${n(base)}"/>` +
-    `<path class="running" d="${d}"/>${limits.join('')}</g>`
+    `<path class="running" d="${d}"/>${slots}${limits.join('')}</g>`
   );
 }
 
@@ -144,7 +154,8 @@ function drawLegend(layout: Layout): string {
 
 const SVG_STYLE =
   'text{font:11px sans-serif;fill:#222}.tick{stroke:#e4e4e4}.base{stroke:#888}' +
-  '.running{fill:none;stroke:#2f9e5a;stroke-width:2}.limit line{stroke:#c9352b;stroke-dasharray:6 3;stroke-width:1.5}' +
+  '.running{fill:none;stroke:#2f9e5a;stroke-width:2}.slots{fill:none;stroke:#6a4fc3;stroke-width:2;stroke-dasharray:2 2}' +
+  '.slots-label{fill:#6a4fc3}.limit line{stroke:#c9352b;stroke-dasharray:6 3;stroke-width:1.5}' +
   '.limit text{fill:#c9352b}.overflow rect{fill:#c9352b;fill-opacity:.15;stroke:#c9352b;stroke-opacity:.5}' +
   '.overflow text{fill:#8b1e17;font-weight:bold}';
 

@@ -6,6 +6,13 @@ import {
   windowsAbove,
 } from '../../guardrails/peak.js';
 
+/** slot-history.json as validate writes it: one pseudo-run per holder, RUNNING while it held a slot. */
+export interface SlotHistoryFile {
+  asOf: string;
+  limit: string;
+  runs: RunHistory[];
+}
+
 /** state-history.json as the capture and validate steps write it. */
 export interface HistoryFile {
   asOf: string;
@@ -47,6 +54,8 @@ export interface TimelineModel {
   /** The count of RUNNING runs after each change, in time order. */
   running: { at: number; count: number }[];
   peak: number;
+  /** Occupied slots of the global limit after each change (slot-history.json), when the bundle has them. */
+  slots?: { limit: string; steps: { at: number; count: number }[]; peak: number };
   limits: LimitLine[];
   overflows: OverflowWindow[];
 }
@@ -111,6 +120,11 @@ function countRunning(intervals: { start: string; end: string }[]): { at: number
   return steps;
 }
 
+function countSlots(file: SlotHistoryFile): NonNullable<TimelineModel['slots']> {
+  const held = computePeakConcurrency(file.runs, file.asOf);
+  return { limit: file.limit, steps: countRunning(held.intervals), peak: held.peak };
+}
+
 /** One stretch above a limit is one shaded window, even when the set of runs in it changes (3, then 4, then 3). */
 function mergeTouching(windows: readonly PeakWindow[]): PeakWindow[] {
   const merged: PeakWindow[] = [];
@@ -143,6 +157,7 @@ export function buildTimeline(
   file: HistoryFile,
   limits: Record<string, number>,
   slotLimits: Record<string, number> = {},
+  slotFile?: SlotHistoryFile,
 ): TimelineModel {
   const asOfAt = timeOf(file.asOf);
   const rows = orderRuns(file).map(({ run, rehearsal }) => buildRow(run, rehearsal, asOfAt));
@@ -172,6 +187,7 @@ export function buildTimeline(
     rows,
     running: countRunning(peak.intervals),
     peak: peak.peak,
+    ...(slotFile ? { slots: countSlots(slotFile) } : {}),
     limits: lines,
     overflows,
   };

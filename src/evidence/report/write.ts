@@ -5,12 +5,12 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import { ATTESTATION_FILE } from '../attestation.js';
 import { readSummary } from '../bundle.js';
 import { CHECKSUM_FILE, listBundleFiles } from '../checksums.js';
-import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from '../files.js';
+import { SCREENSHOT_FILE, SLOT_HISTORY_FILE, STATE_HISTORY_FILE } from '../files.js';
 import { NOTES_FILE } from '../notes.js';
 import { SUMMARY_FILE, type Summary } from '../summary.js';
 import { renderReportHtml } from './html.js';
 import { renderTimelineSvg } from './svg.js';
-import { buildTimeline, type HistoryFile } from './timeline.js';
+import { buildTimeline, type HistoryFile, type SlotHistoryFile } from './timeline.js';
 
 export const REPORT_FILE = 'report.html';
 export const TIMELINE_FILE = 'concurrency.svg';
@@ -66,7 +66,9 @@ export async function buildReport(dir: string, summary: Summary): Promise<BuiltR
   const historyPath = path.join(dir, STATE_HISTORY_FILE);
   const history = (await fs.pathExists(historyPath)) ? ((await fs.readJson(historyPath)) as HistoryFile) : undefined;
   const limits = limitsOf(summary);
-  const model = history ? buildTimeline(history, limits.running, limits.slots) : undefined;
+  const slotPath = path.join(dir, SLOT_HISTORY_FILE);
+  const slotFile = (await fs.pathExists(slotPath)) ? ((await fs.readJson(slotPath)) as SlotHistoryFile) : undefined;
+  const model = history ? buildTimeline(history, limits.running, limits.slots, slotFile) : undefined;
   const svg = model ? renderTimelineSvg(model) : undefined;
   const notesPath = path.join(dir, NOTES_FILE);
   const shotPath = path.join(dir, SCREENSHOT_FILE);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
+import { SLOT_HISTORY_FILE } from '../../../src/evidence/files.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import type { BundleStatus, Summary } from '../../../src/evidence/summary.js';
 import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
@@ -145,7 +146,11 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     expect(step.checks.find((c) => c.id === 'concurrency.global_limit')?.reason).toBe(
       'peak 2 slots occupied reached the global limit hotpass-backfill of 2 and never exceeded it (3 submitted); each run occupies 1 of the 2 slot(s)',
     );
-    expect(step.files).toEqual([WORK_POOL_FILE, NOTES_FILE]);
+    expect(step.files).toEqual([WORK_POOL_FILE, SLOT_HISTORY_FILE, NOTES_FILE]);
+    // The occupied slots, as the report draws them: each holder's interval from the recorded events.
+    const slots = JSON.parse(await readFile(path.join(bundle.dir, SLOT_HISTORY_FILE), 'utf8'));
+    expect(slots).toMatchObject({ limit: 'hotpass-backfill', occupy: 1 });
+    expect(slots.runs.length).toBeGreaterThanOrEqual(3);
     await expect(readFile(path.join(root, NEXT_STEPS), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -126,3 +126,30 @@ describe('renderTimelineSvg', () => {
     expect(renderTimelineSvg(buildTimeline(history, LIMITS))).toBe(renderTimelineSvg(buildTimeline(history, LIMITS)));
   });
 });
+
+describe('occupied slots beside RUNNING runs', () => {
+  /** Two holders of hotpass-backfill: one slot from 6s to 19s, another from 11s to 29s. */
+  const holder = (id: string, from: number, to: number) => ({
+    runId: id,
+    states: [
+      { timestamp: at(from), type: 'RUNNING', name: 'Holding' },
+      { timestamp: at(to), type: 'COMPLETED', name: 'Released' },
+    ],
+  });
+  const slotFile = { asOf: at(40), limit: 'hotpass-backfill', runs: [holder('a', 6, 19), holder('b', 11, 29)] };
+
+  it('draws the count of occupied slots of the global limit as its own step line, with its peak', () => {
+    const model = buildTimeline(overflow, { deployment_limit: 2 }, { 'global_limit (slots)': 2 }, slotFile);
+    expect(model.slots?.peak).toBe(2);
+    expect(model.slots?.steps.map((s) => s.count)).toEqual([1, 2, 1, 0]);
+    const svg = renderTimelineSvg(model);
+    expect(svg).toContain('<path class="slots"');
+    expect(svg).toContain('occupied slots of hotpass-backfill (peak 2)');
+  });
+
+  it('draws no slot line for a bundle without slot-history.json', () => {
+    const model = buildTimeline(overflow, { deployment_limit: 2 });
+    expect(model.slots).toBeUndefined();
+    expect(renderTimelineSvg(model)).not.toContain('class="slots"');
+  });
+});
