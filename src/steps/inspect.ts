@@ -82,7 +82,8 @@ export const inspectStep: Step = {
 
     const now = ctx.now();
     const files = [
-      await writeEvidence(bundle, DEPLOYMENT_FILE, `${JSON.stringify(JSON.parse(record.raw), null, 2)}\n`, now),
+      // The API's bytes as they came (a masked secret aside): a reviewer can diff them with a GET of their own.
+      await writeEvidence(bundle, DEPLOYMENT_FILE, record.raw, now),
     ];
     // The manifest as judged, so `rehearse verify` can judge the deployment again offline.
     const manifestText = await fs.readFile(path.resolve(ctx.prefect.projectDir, ctx.config.manifest), 'utf8');
@@ -98,7 +99,7 @@ export const inspectStep: Step = {
       const changed = markupAltered(JSON.parse(record.raw), cliRecord);
       if (changed.length > 0)
         cliNotes.push(
-          `\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's exact record and the CLI's output is in ${INSPECT_LOG}.`,
+          `\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's record, value for value, and the CLI's output is in ${INSPECT_LOG}.`,
         );
     }
     if (cliNotes.length > 0)

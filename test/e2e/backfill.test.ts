@@ -70,6 +70,8 @@ describe('rehearse backfill against the real sandbox', () => {
     expect(shown.runs).toBe(history.runs.length);
     expect(shown.limits).toEqual(['2']);
     expect(shown.overflows).toEqual([]);
+    // No false note: the CLI and API reads a moment apart (slots taken in between) are no markup damage.
+    expect(await fs.readFile(path.join(dir, 'notes.md'), 'utf8')).not.toContain('markup');
     // Occupied slots of the global limit, from slot-history.json, beside the RUNNING count.
     const svgText = await fs.readFile(path.join(dir, 'concurrency.svg'), 'utf8');
     expect(svgText).toContain('<path class="slots"');

@@ -1,3 +1,5 @@
+import path from 'node:path';
+import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { startProxy } from '../support/proxy.js';
 import { parseJson, rehearse, sandbox, workspace } from './support.js';
@@ -14,6 +16,7 @@ describe('a rehearsal through an HTTP proxy', () => {
       const out = parseJson(run);
       expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);
       expect(out.summary).toMatchObject({ status: 'complete', verdict: 'pass' });
+      expect(await fs.readFile(path.join(cwd, out.bundle as string, 'notes.md'), 'utf8')).not.toContain('markup');
       const host = `127.0.0.1:${state.port}`;
       // undici tunnels (CONNECT); Prefect's httpx client forwards absolute-form requests.
       expect(proxy.log.filter((line) => line === `CONNECT ${host}`).length).toBeGreaterThan(0);

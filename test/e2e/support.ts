@@ -54,6 +54,14 @@ export async function prefect(args: string[]): Promise<CliRun> {
 const authHeader = (state: SandboxState): Record<string, string> =>
   state.authString ? { authorization: `Basic ${Buffer.from(state.authString).toString('base64')}` } : {};
 
+/** A GET's body exactly as the server sent it. */
+export async function apiText(route: string): Promise<string> {
+  const state = await sandbox();
+  const response = await fetch(`${state.apiUrl}${route}`, { headers: authHeader(state) });
+  if (!response.ok) throw new Error(`GET ${route}: ${response.status}`);
+  return response.text();
+}
+
 export async function api<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
   const state = await sandbox();
   let response: Response;

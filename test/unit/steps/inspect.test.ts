@@ -77,7 +77,8 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
     expect(step.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
     expect(runner.calls.map((c) => [c.file, ...c.args])).toEqual([INSPECT_ARGV]);
 
-    expect(JSON.parse(await file(DEPLOYMENT_FILE))).toEqual(JSON.parse(recorded('deployment.api.json')));
+    // The API's bytes, as recorded from the real server, not a re-serialisation of them.
+    expect(await file(DEPLOYMENT_FILE)).toBe(recorded('deployment.api.json'));
     expect(await file(NOTES_FILE)).toContain('All 7 checks matched the manifest.');
     expect(await readdir(bundle.dir)).not.toContain(INSPECT_LOG);
 
@@ -162,7 +163,8 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
     expect(await file(NOTES_FILE)).toContain(
       "exit 1: Invalid deployment name. Expected '<flow-name>/<deployment-name>'",
     );
-    expect(JSON.parse(await file(DEPLOYMENT_FILE))).toEqual(JSON.parse(recorded('deployment.api.json')));
+    // The API's bytes, as recorded from the real server, not a re-serialisation of them.
+    expect(await file(DEPLOYMENT_FILE)).toBe(recorded('deployment.api.json'));
     expect(step.commands.find((c) => c.kind === 'process')?.exitCode).toBe(1);
   });
 
