@@ -4,10 +4,11 @@ import { ExitCode, RehearseError } from '../errors.js';
 import { abandonIfOrphaned, markAbandoned, reportAbandoned, sweepAbandoned } from '../evidence/abandon.js';
 import { findOpenBundle, openBundle, readSummary } from '../evidence/bundle.js';
 import { type BundleLock, lockBundle } from '../evidence/lock.js';
+import type { Summary } from '../evidence/summary.js';
 import type { CommandResult } from '../report/events.js';
 import { openSession, type SessionOptions } from '../session.js';
 import { type CleanupScope, cleanupRehearsal, describeCleanup } from '../steps/cleanup.js';
-import { stepData } from '../steps/step.js';
+import { runStepData } from '../steps/run-data.js';
 
 export interface CleanupFlags {
   /** Every unfinished rehearsal run of the deployment, not one bundle's. */
@@ -17,8 +18,17 @@ export interface CleanupFlags {
 
 const ONE_OR_ALL = 'pass --bundle DIR for one rehearsal, or --all for every rehearsal run of the deployment';
 
-const runIdsOf = (data: Record<string, unknown> | undefined): string[] =>
-  Array.isArray(data?.flowRunIds) ? data.flowRunIds.filter((id): id is string => typeof id === 'string') : [];
+/**
+ * The run ids the run step recorded. Cleanup must work on any bundle, a damaged one included: an
+ * unreadable hand-off leaves it finding the runs by the bundle's tag alone.
+ */
+function runIdsOf(summary: Summary | undefined): string[] {
+  try {
+    return summary ? (runStepData(summary)?.flowRunIds ?? []) : [];
+  } catch {
+    return [];
+  }
+}
 
 interface Target {
   scope: CleanupScope;
@@ -44,7 +54,7 @@ async function chooseTarget(ctx: Context, options: SessionOptions, root: string)
     }
   }
   const summary = await readSummary(bundle.dir);
-  const scope = { tag: `rehearse-${bundle.name}`, runIds: summary ? runIdsOf(stepData(summary, 'run')) : [] };
+  const scope = { tag: `rehearse-${bundle.name}`, runIds: runIdsOf(summary) };
   return { scope, bundleDir: bundle.dir, ...(lock ? { lock } : {}) };
 }
 

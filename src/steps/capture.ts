@@ -6,7 +6,8 @@ import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import { readFlowRuns } from '../prefect/runs.js';
 import { collectStateHistories, planWithoutRuns, STATE_HISTORY_FILE, selectRuns } from './histories.js';
-import { type Step, stepData } from './step.js';
+import { runStepData, type ScreenshotRecord } from './run-data.js';
+import type { Step } from './step.js';
 
 const METADATA_FILE = 'metadata.json';
 
@@ -20,9 +21,7 @@ export interface CaptureOptions {
 }
 
 /** What the run step or capture recorded of the run page's screenshot. */
-export type ScreenshotRecord =
-  | { status: 'captured'; url: string; width: number; height: number; matchedText?: string }
-  | { status: 'missing'; url: string; reason: string };
+export type { ScreenshotRecord };
 
 /** The run's page in the UI: the URL the CLI printed, else the server's own UI. */
 export function runPageUrl(apiUrl: string, runId: string, printed: unknown): string {
@@ -50,11 +49,11 @@ export function captureStep(options: CaptureOptions): Step {
       const primary = selection.rehearsalRunIds[0] as string;
       const runs = await readFlowRuns(ctx.api, selection.rehearsalRunIds);
       const primaryRun = runs.find((r) => r.id === primary);
-      const url = runPageUrl(ctx.prefect.apiUrl, primary, stepData(summary, 'run')?.runUrl);
+      const url = runPageUrl(ctx.prefect.apiUrl, primary, runStepData(summary)?.runUrl);
       const shotFile = path.join(bundle.dir, SCREENSHOT_FILE);
       const { captureRunPage } = await import('../evidence/screenshot.js');
       // The run step shoots the page the moment the run ends; that picture is the one to keep.
-      const taken = stepData(summary, 'run')?.screenshot as ScreenshotRecord | undefined;
+      const taken = runStepData(summary)?.screenshot;
       const reuse = options.flowRunIds.length === 0 && taken?.status === 'captured' && (await fs.pathExists(shotFile));
       const [histories, shot] = await Promise.all([
         collectStateHistories(ctx, selection, { allRuns: options.allRuns }),

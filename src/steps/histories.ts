@@ -5,7 +5,7 @@ import type { Summary } from '../evidence/summary.js';
 import type { RunHistory } from '../guardrails/peak.js';
 import { filterFlowRuns, readStateHistory } from '../prefect/runs.js';
 import { mapLimited } from '../util/map-limited.js';
-import { stepData } from './step.js';
+import { runStepData } from './run-data.js';
 
 export { STATE_HISTORY_FILE };
 
@@ -25,8 +25,7 @@ export interface RunSelection {
 
 /** In a dry run the run step triggered nothing: say what would be read, and stop there. */
 export function planWithoutRuns(ctx: Context, summary: Summary, explicit: string[], what: string[]): boolean {
-  const run = stepData(summary, 'run') ?? {};
-  const known = explicit.length > 0 || (Array.isArray(run.flowRunIds) && run.flowRunIds.length > 0);
+  const known = explicit.length > 0 || (runStepData(summary)?.flowRunIds.length ?? 0) > 0;
   if (!ctx.flags.dryRun || known) return false;
   for (const line of what)
     ctx.reporter.emit({ type: 'command-start', step: ctx.currentStep, display: line, dryRun: true });
@@ -39,20 +38,17 @@ export function selectRuns(
   explicit: string[],
   options: { allRuns?: boolean; deploymentId?: string } = {},
 ): RunSelection {
-  const run = stepData(summary, 'run') ?? {};
-  const fromRun = Array.isArray(run.flowRunIds)
-    ? run.flowRunIds.filter((id): id is string => typeof id === 'string')
-    : [];
-  const ids = explicit.length ? explicit : fromRun;
+  const run = runStepData(summary);
+  const ids = explicit.length ? explicit : (run?.flowRunIds ?? []);
   if (ids.length === 0 && !options.allRuns) {
     throw new RehearseError('USAGE', 'no flow runs to look at: this bundle has no run step', {
       hint: 'run `rehearse run` first, name the runs with --flow-run ID (repeatable), or take every run of the deployment with --all-runs',
     });
   }
   return {
-    deploymentId: typeof run.deploymentId === 'string' ? run.deploymentId : (options.deploymentId ?? null),
+    deploymentId: run?.deploymentId ?? options.deploymentId ?? null,
     rehearsalRunIds: ids,
-    startedAt: typeof run.startedAt === 'string' ? run.startedAt : null,
+    startedAt: run?.startedAt ?? null,
   };
 }
 

@@ -25,7 +25,3 @@ export interface Step {
   /** Its failure replaces its earlier record even when it wrote nothing: filing, not evidence (upload). */
   recordsFailure?: boolean;
 }
-
-export function stepData(summary: Summary, step: StepName): Record<string, unknown> | undefined {
-  return summary.steps.find((s) => s.name === step)?.data;
-}

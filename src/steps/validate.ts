@@ -27,7 +27,8 @@ import {
   type StateHistoryFile,
   selectRuns,
 } from './histories.js';
-import { type Step, stepData } from './step.js';
+import { runStepData } from './run-data.js';
+import type { Step } from './step.js';
 
 export const WORK_POOL_FILE = 'work-pool.json';
 
@@ -91,11 +92,7 @@ export function validateStep(options: ValidateOptions): Step {
         ])
       )
         return { checks: [], files: [] };
-      const runData = stepData(summary, 'run') ?? {};
-      const ref = await resolveDeploymentName(
-        ctx.api,
-        typeof runData.fullName === 'string' ? runData.fullName : ctx.config.deployment,
-      );
+      const ref = await resolveDeploymentName(ctx.api, runStepData(summary)?.fullName ?? ctx.config.deployment);
       const [{ deployment }, expected] = await Promise.all([
         readDeployment(ctx.api, ref),
         loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest),
