@@ -26,7 +26,12 @@ export async function startUpstreamSandbox(extraArgs: string[] = []): Promise<Sa
   home = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-e2e-upstream-'));
   const started = Date.now();
   const up = await execa('node', [cli, 'sandbox', 'up', '--project-dir', UPSTREAM_FIXTURE, ...extraArgs], {
-    env: { ...process.env, REHEARSE_SANDBOX_HOME: home, CI: '1' },
+    // Each runs entry holds every slot of the key (occupy = the limit), so runs take turns: entries of
+    // 5 s (the workers and their flow runs inherit this) keep a run holding them long enough for the
+    // next to be RUNNING and waiting beside it, however slowly a loaded machine starts flow processes.
+    // With 1-s entries the runs never overlapped on a busy CI machine and the deployment limit was,
+    // rightly, judged inconclusive.
+    env: { ...process.env, REHEARSE_SANDBOX_HOME: home, CI: '1', HOTPASS_STANDIN_ENTRY_SECONDS: '5' },
     reject: false,
     all: true,
     timeout: 600_000,
