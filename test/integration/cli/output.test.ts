@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -35,8 +36,16 @@ describe('terminal output conventions (built CLI)', () => {
   });
 
   it('--version and --help answer without loading a command', async () => {
-    const version = await execa('node', ['bin/rehearse.js', '--version'], { cwd: repo });
-    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const { version: packaged } = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8'));
+    // --version and -V print the package's version and load no module of the CLI to do it.
+    for (const flag of ['--version', '-V']) {
+      const version = await execa('node', ['bin/rehearse.js', flag], {
+        cwd: repo,
+        env: { NODE_DEBUG: 'module' },
+      });
+      expect(version.stdout).toBe(packaged);
+      expect(version.stderr).not.toContain('dist/cli.js');
+    }
     const help = await execa('node', ['bin/rehearse.js', 'validate', '--help'], { cwd: repo });
     expect(help.stdout).toContain('Example:');
   });
