@@ -163,8 +163,12 @@ describe('rehearse inspect against the real sandbox', () => {
       const out = parseJson(run);
       expect(run.exitCode, run.stderr).toBe(1);
       expect(failing(out)).toEqual(['deployment.collision_strategy']);
-      const steps = Object.fromEntries((out.summary?.steps ?? []).map((s) => [s.name, s.status]));
-      expect(steps).toMatchObject({ inspect: 'ok', run: 'error' });
+      // The run step refused before it created anything (bad input writes no step record).
+      expect(out.error?.code).toBe('USAGE');
+      expect(out.error?.message).toContain('does not accept parameter(s) not_a_param');
+      const steps = (out.summary?.steps ?? []).map((s) => `${s.name} ${s.status} ${s.verdict}`);
+      expect(steps).toContain('inspect ok fail');
+      expect(steps.some((s) => s.startsWith('run '))).toBe(false);
     } finally {
       await patchDeployment({ concurrency_options: { collision_strategy: 'ENQUEUE' } });
     }
