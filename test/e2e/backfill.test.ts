@@ -75,7 +75,7 @@ describe('rehearse backfill against the real sandbox', () => {
     // Occupied slots of the global limit, from slot-history.json, beside the RUNNING count.
     const svgText = await fs.readFile(path.join(dir, 'concurrency.svg'), 'utf8');
     expect(svgText).toContain('<path class="slots"');
-    expect(svgText).toContain('occupied slots of hotpass-backfill (peak 2)');
+    expect(svgText).toContain('occupied slots of</tspan><tspan x="4" dy="13">hotpass-backfill (peak 2)</tspan>');
     // A copy elsewhere, reported again with no server in sight, gives the same file.
     const copy = path.join(cwd, 'copied', path.basename(dir));
     await fs.copy(dir, copy);

@@ -93,7 +93,7 @@ export interface JsonOutput {
     status: string;
     verdict: string;
     checks: { id: string; verdict: string; reason: string }[];
-    steps: { name: string; status: string; data?: Record<string, unknown> }[];
+    steps: { name: string; status: string; verdict: string; data?: Record<string, unknown> }[];
   };
   error?: { code: string; message: string };
 }

@@ -92,6 +92,8 @@ function drawRows(model: TimelineModel, layout: Layout): string {
     .join('');
 }
 
+const shorten = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 /** A count as a step line from the chart's start to its end. */
 function stepPath(model: TimelineModel, layout: Layout, steps: { at: number; count: number }[]): string {
   const base = layout.yCount(0);
@@ -109,7 +111,9 @@ function drawCounts(model: TimelineModel, layout: Layout): string {
   const d = stepPath(model, layout, model.running);
   const slots = model.slots
     ? `<path class="slots" d="${stepPath(model, layout, model.slots.steps)}"/>` +
-      `<text class="slots-label" x="4" y="${layout.chartTop + 26}">occupied slots of ${escapeHtml(model.slots.limit)} (peak ${model.slots.peak})</text>`
+      // Two short lines, so the label stays clear of the count scale whatever the key's name.
+      `<text class="slots-label" x="4" y="${layout.chartTop + 28}"><tspan x="4">occupied slots of</tspan>` +
+      `<tspan x="4" dy="13">${escapeHtml(shorten(model.slots.limit, 26))} (peak ${model.slots.peak})</tspan></text>`
     : '';
   const limits = model.limits.map((limit) => {
     const y = n(layout.yCount(limit.value));

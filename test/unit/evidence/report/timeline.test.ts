@@ -144,7 +144,9 @@ describe('occupied slots beside RUNNING runs', () => {
     expect(model.slots?.steps.map((s) => s.count)).toEqual([1, 2, 1, 0]);
     const svg = renderTimelineSvg(model);
     expect(svg).toContain('<path class="slots"');
-    expect(svg).toContain('occupied slots of hotpass-backfill (peak 2)');
+    expect(svg).toContain(
+      '<tspan x="4">occupied slots of</tspan><tspan x="4" dy="13">hotpass-backfill (peak 2)</tspan>',
+    );
   });
 
   it('draws no slot line for a bundle without slot-history.json', () => {
