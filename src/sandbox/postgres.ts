@@ -81,10 +81,10 @@ async function runOrFail(runner: ProcessRunner, command: Command, what: string, 
  * may not be able to reach the sandbox home (under /root, say): then the data lives in a directory
  * of the temporary area named after the home, and `<home>/postgres` links to it.
  */
-async function clusterDir(stateDir: string, runAs: string | undefined): Promise<string> {
+async function clusterDir(runner: ProcessRunner, stateDir: string, runAs: string | undefined): Promise<string> {
   const home = path.join(stateDir, 'postgres');
   if (!runAs) return home;
-  const reachable = await canReach(runAs, stateDir);
+  const reachable = await canReach(runner, runAs, stateDir);
   if (reachable) {
     await fs.ensureDir(home);
     return home;
@@ -96,15 +96,14 @@ async function clusterDir(stateDir: string, runAs: string | undefined): Promise<
   return away;
 }
 
-async function canReach(user: string, dir: string): Promise<boolean> {
-  const { execa } = await import('execa');
-  const result = await execa('runuser', ['-u', user, '--', 'test', '-x', dir], { reject: false, timeout: 10_000 });
-  return result.exitCode === 0;
+async function canReach(runner: ProcessRunner, user: string, dir: string): Promise<boolean> {
+  const test = { file: 'runuser', args: ['-u', user, '--', 'test', '-x', dir], readOnly: true, timeoutMs: 10_000 };
+  return succeeded(await runner.run(test));
 }
 
-async function ownBy(user: string, dir: string): Promise<void> {
-  const { execa } = await import('execa');
-  await execa('chown', ['-R', `${user}:`, dir], { timeout: 30_000 });
+async function ownBy(runner: ProcessRunner, user: string, dir: string): Promise<void> {
+  const chown = { file: 'chown', args: ['-R', `${user}:`, dir], readOnly: false, timeoutMs: 30_000 };
+  await runOrFail(runner, chown, `giving ${dir} to the ${user} user`);
 }
 
 /**
@@ -118,7 +117,7 @@ export async function startPostgres(
 ): Promise<PostgresCluster> {
   const bin = await findPostgresBin(options.env);
   const runAs = isRoot() ? 'postgres' : undefined;
-  const base = await clusterDir(options.stateDir, runAs);
+  const base = await clusterDir(runner, options.stateDir, runAs);
   const dataDir = path.join(base, 'data');
   const log = path.join(base, 'postgres.log');
   const passwordFile = path.join(options.stateDir, 'postgres.password');
@@ -134,7 +133,7 @@ export async function startPostgres(
     await fs.writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
     await initCluster(runner, cluster, base);
   }
-  if (runAs) await ownBy(runAs, base);
+  if (runAs) await ownBy(runner, runAs, base);
   const settings = [
     `-p ${cluster.port}`,
     `-k '${base}'`,
@@ -160,7 +159,7 @@ async function initCluster(runner: ProcessRunner, cluster: PostgresCluster, base
   await fs.ensureDir(base);
   const pwfile = path.join(base, '.initdb-password');
   await fs.writeFile(pwfile, `${cluster.password}\n`, { mode: 0o600 });
-  if (cluster.runAs) await ownBy(cluster.runAs, base);
+  if (cluster.runAs) await ownBy(runner, cluster.runAs, base);
   try {
     const args = [
       '-D',
