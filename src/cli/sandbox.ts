@@ -11,6 +11,7 @@ type SandboxFlags = CommonFlags & {
   workers?: string;
   database?: string;
   auth?: boolean;
+  timing?: string;
 };
 
 type SandboxVerb = 'up' | 'down' | 'status' | 'env';
@@ -40,7 +41,13 @@ export function defineSandboxCommands(program: Command, cli: CliRuntime): void {
         "the server's database: its embedded SQLite (default), or a PostgreSQL cluster of its own",
       ).choices(['sqlite', 'postgres']),
     )
-    .option('--auth', 'start the server with a basic-auth string, as a self-hosted staging server (see `sandbox env`)');
+    .option('--auth', 'start the server with a basic-auth string, as a self-hosted staging server (see `sandbox env`)')
+    .addOption(
+      new Option(
+        '--timing <pace>',
+        "quick: workers poll every second and queued runs retry every 2 s (default); staging: Prefect's own intervals",
+      ).choices(['quick', 'staging']),
+    );
   addCommonOptions(
     addExamples(
       up,
@@ -78,6 +85,7 @@ function sandboxAction(cli: CliRuntime, name: SandboxVerb) {
         ...(flags.projectDir ? { projectDir: flags.projectDir } : {}),
         ...(flags.workers ? { workers: flags.workers } : {}),
         ...(name === 'up' && flags.database ? { database: flags.database as 'sqlite' | 'postgres' } : {}),
+        ...(name === 'up' && flags.timing ? { timing: flags.timing as 'quick' | 'staging' } : {}),
         ...(name === 'up' && flags.auth ? { auth: true } : {}),
       };
       const run = {

@@ -25,6 +25,7 @@ export interface SandboxCommandOptions {
   workers?: string | number;
   database?: 'sqlite' | 'postgres';
   auth?: boolean;
+  timing?: 'quick' | 'staging';
   cwd?: string;
   signal?: AbortSignal;
 }
@@ -53,6 +54,7 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
     ...(workers ? { workers } : {}),
     ...(options.database ? { database: options.database } : {}),
     ...(options.auth ? { auth: true } : {}),
+    ...(options.timing ? { timing: options.timing } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (message) => options.reporter.emit({ type: 'info', message: `sandbox: ${message}` }),
   });
@@ -65,6 +67,7 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
       alreadyRunning ? `sandbox already running at ${state.apiUrl}` : `sandbox up at ${state.apiUrl}`,
       `  UI          ${state.uiUrl}`,
       `  database    ${describeDatabase(state)}`,
+      `  timing      ${describeTiming(state)}`,
       `  project     ${hosting(state)}`,
       `  deployed by ${state.deployCommand?.join(' ') ?? '?'}`,
       `  deployment  ${state.deployment ?? '?'} on pool ${state.workPool ?? '?'} (worker pid ${workerPids(state)})`,
@@ -79,6 +82,11 @@ const describeDatabase = (state: SandboxState): string =>
     ? `PostgreSQL on 127.0.0.1:${state.postgres.port} (data in ${state.postgres.dataDir})`
     : `SQLite in ${state.prefectHome}`) +
   (state.authString ? '; basic auth on (`rehearse sandbox env` exports the string)' : '');
+
+const describeTiming = (state: SandboxState): string =>
+  state.timing === 'staging'
+    ? "staging: Prefect's own polling (10 s) and slot retry (30 s)"
+    : 'quick: workers poll every 1 s, queued runs retry every 2 s (`--timing staging` for the defaults)';
 
 const workerPids = (state: SandboxState): string =>
   (state.workers ?? (state.worker ? [state.worker] : [])).map((w) => w.pid).join(', ') || '-';
@@ -117,6 +125,7 @@ export async function sandboxStatusCommand(options: SandboxCommandOptions): Prom
       `  worker  pid ${workerPids(state)} ${mark(health.worker)} on pool ${state.workPool ?? '?'}`,
       `  project ${hosting(state)}`,
       `  database ${describeDatabase(state)}`,
+      `  timing ${describeTiming(state)}`,
       `  deployment ${state.deployment ?? '?'}; started ${state.startedAt}; state in ${state.stateDir}`,
     ],
   };

@@ -42,6 +42,8 @@ export interface SandboxOptions {
   workers?: number;
   /** The server's database: its embedded SQLite (default) or a PostgreSQL cluster of the sandbox's own. */
   database?: 'sqlite' | 'postgres';
+  /** Quick pickup (default) or Prefect's own polling and retry intervals, as on a staging server. */
+  timing?: 'quick' | 'staging';
   /** Start the server with a basic-auth string, as a self-hosted staging server is. */
   auth?: boolean;
   /** The uv executable (tests substitute a tiny program). */
@@ -123,12 +125,21 @@ async function reuseRunning(options: SandboxOptions, progress: (m: string) => vo
   return undefined;
 }
 
-/** A running sandbox is reused only when it is what was asked for: another database or auth setting is refused. */
+/** A running sandbox is reused only when it is what was asked for: another database, auth or timing is refused. */
 function refuseOtherShape(previous: SandboxState, options: SandboxOptions): void {
-  const runs = { database: previous.postgres ? 'postgres' : 'sqlite', auth: Boolean(previous.authString) };
-  const asked = { database: options.database ?? runs.database, auth: options.auth ?? runs.auth };
-  if (asked.database === runs.database && asked.auth === runs.auth) return;
-  const shape = (s: typeof runs): string => `${s.database}${s.auth ? ' with auth' : ''}`;
+  const runs = {
+    database: previous.postgres ? 'postgres' : 'sqlite',
+    auth: Boolean(previous.authString),
+    timing: previous.timing ?? 'quick',
+  };
+  const asked = {
+    database: options.database ?? runs.database,
+    auth: options.auth ?? runs.auth,
+    timing: options.timing ?? runs.timing,
+  };
+  if (asked.database === runs.database && asked.auth === runs.auth && asked.timing === runs.timing) return;
+  const shape = (s: typeof runs): string =>
+    `${s.database}${s.auth ? ' with auth' : ''}${s.timing === 'staging' ? ' with staging timing' : ''}`;
   throw new RehearseError('USAGE', `a sandbox on ${shape(runs)} already runs in ${options.stateDir}`, {
     hint: `stop it with \`rehearse sandbox down\` before starting one on ${shape(asked)}`,
   });
@@ -242,6 +253,7 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
     ...(expected.concurrencyKey ? { concurrencyKey: expected.concurrencyKey } : {}),
     ...(postgres ? { postgres } : {}),
     ...(options.auth ? { authString: `rehearse:${randomBytes(18).toString('base64url')}` } : {}),
+    ...(options.timing === 'staging' ? { timing: 'staging' as const } : {}),
   });
   await writeAuthStringFile(state);
   const pool = expected.workPool ?? DEFAULT_POOL;

@@ -56,6 +56,8 @@ const SandboxStateSchema = z.object({
     .optional(),
   /** `--auth`: the server's basic-auth string (user:pass); every client of the sandbox sends it. */
   authString: z.string().optional(),
+  /** `--timing`: quick pickup (the default) or Prefect's own defaults, as a staging server has them. */
+  timing: z.enum(['quick', 'staging']).optional(),
 });
 export type SandboxState = z.infer<typeof SandboxStateSchema>;
 
@@ -100,9 +102,24 @@ export function publicSandboxState(state: SandboxState): Omit<SandboxState, 'aut
   return { ...rest, database, auth: Boolean(authString), postgres: cluster };
 }
 
+/**
+ * `--timing quick` (the default): the sandbox's server and workers react within about a second instead of
+ * Prefect's defaults (slot retry 30 s, polling 10 s, prefetch 10 s, heartbeat 30 s). Only waiting changes:
+ * limits, strategy, and how long a run holds its slot stay as deployed. `--timing staging` keeps the defaults.
+ */
+export const QUICK_TIMING: Readonly<Record<string, string>> = {
+  // A queued run retries its deployment slot every 2 s instead of 30 s.
+  PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS: '2',
+  // The worker asks for scheduled runs every second, and takes those due within 5 s.
+  PREFECT_WORKER_QUERY_SECONDS: '1',
+  PREFECT_WORKER_PREFETCH_SECONDS: '5',
+  // A stopped worker is seen as gone after three missed heartbeats: 15 s instead of 90 s.
+  PREFECT_WORKER_HEARTBEAT_SECONDS: '5',
+};
+
 /** Environment for the sandbox's own server and worker processes, and for any client of it. */
 export function sandboxProcessEnv(
-  state: Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectEnv' | 'authString'>,
+  state: Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectEnv' | 'authString' | 'timing'>,
 ): Record<string, string> {
   return {
     ...state.projectEnv,
@@ -116,12 +133,7 @@ export function sandboxProcessEnv(
     PREFECT_CLI_PROMPT: 'false',
     PREFECT_CLI_COLORS: 'false',
     PREFECT_CLI_WRAP_LINES: 'false',
-    // A queued run retries its slot every 2 s instead of 30 s, and the worker polls every second.
-    PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS: '2',
-    PREFECT_WORKER_QUERY_SECONDS: '1',
-    PREFECT_WORKER_PREFETCH_SECONDS: '5',
-    // A stopped worker is seen as gone after three missed heartbeats: 15 s instead of 90 s.
-    PREFECT_WORKER_HEARTBEAT_SECONDS: '5',
+    ...(state.timing === 'staging' ? {} : QUICK_TIMING),
     UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never',
   };
 }

@@ -97,6 +97,14 @@ describe('rehearse sandbox against the real stack', () => {
       expect(other.exitCode).toBe(0);
       const sqlite = await rehearse(['sandbox', 'up', '--database', 'sqlite'], { cwd: home, env });
       expect([sqlite.exitCode, sqlite.stdout]).toEqual([2, expect.stringContaining('postgres with auth already runs')]);
+      const staging = await rehearse(['sandbox', 'up', '--database', 'postgres', '--auth', '--timing', 'staging'], {
+        cwd: home,
+        env,
+      });
+      expect([staging.exitCode, staging.stdout]).toEqual([
+        2,
+        expect.stringContaining('on postgres with auth with staging timing'),
+      ]);
 
       const down = await rehearse(['sandbox', 'down'], { cwd: home, env });
       expect(down.exitCode, down.stdout).toBe(0);

@@ -4,7 +4,7 @@ import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { RehearseError } from '../../../src/errors.js';
 import { connectionUrl, findPostgresBin } from '../../../src/sandbox/postgres.js';
-import { publicSandboxState, type SandboxState, sandboxProcessEnv } from '../../../src/sandbox/state.js';
+import { publicSandboxState, QUICK_TIMING, type SandboxState, sandboxProcessEnv } from '../../../src/sandbox/state.js';
 
 const STATE: SandboxState = {
   version: 1,
@@ -46,6 +46,15 @@ describe('the sandbox on PostgreSQL with auth', () => {
     expect(sandboxProcessEnv(STATE).PREFECT_API_AUTH_STRING).toBe('rehearse:auth-secret-2');
     const { authString: _a, ...open } = STATE;
     expect(sandboxProcessEnv(open).PREFECT_API_AUTH_STRING).toBeUndefined();
+  });
+
+  it("gives workers and server quick pickup by default, and Prefect's own intervals with --timing staging", () => {
+    const quick = sandboxProcessEnv(STATE);
+    expect(quick).toMatchObject({ PREFECT_WORKER_QUERY_SECONDS: '1', PREFECT_WORKER_PREFETCH_SECONDS: '5' });
+    expect(quick.PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS).toBe('2');
+    const staging = sandboxProcessEnv({ ...STATE, timing: 'staging' });
+    for (const name of Object.keys(QUICK_TIMING)) expect(staging[name]).toBeUndefined();
+    expect(staging.PREFECT_API_URL).toBe(STATE.apiUrl);
   });
 
   it('finds initdb where REHEARSE_PG_BIN says, and says how to install PostgreSQL when it is nowhere', async () => {
