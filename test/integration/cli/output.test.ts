@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { helpTexts, main } from '../../../src/cli.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
 const bundle = path.join(repo, 'fixtures', 'bundles', 'complete');
@@ -46,7 +47,37 @@ describe('terminal output conventions (built CLI)', () => {
       expect(version.stdout).toBe(packaged);
       expect(version.stderr).not.toContain('dist/cli.js');
     }
-    const help = await execa('node', ['bin/rehearse.js', 'validate', '--help'], { cwd: repo });
+    // --help prints the text the build stored, loading nothing of the CLI either.
+    const help = await execa('node', ['bin/rehearse.js', 'validate', '--help'], {
+      cwd: repo,
+      env: { NODE_DEBUG: 'module' },
+    });
     expect(help.stdout).toContain('Example:');
+    expect(help.stderr).not.toContain('commander');
+    expect(help.stderr).not.toContain('dist/cli.js');
+  });
+
+  it('prints for every command the very help commander gives, from the stored copy', async () => {
+    const stored: Record<string, string> = JSON.parse(await readFile(path.join(repo, 'dist', 'help.json'), 'utf8'));
+    // The build's copy is the help of these sources: a command added or reworded without a build shows here.
+    expect(stored).toEqual(helpTexts());
+    expect(Object.keys(stored)).toEqual(expect.arrayContaining(['', 'backfill', 'sandbox', 'sandbox up', 'verify']));
+    for (const [names, text] of Object.entries(stored)) {
+      const args = [...names.split(' ').filter(Boolean), '--help'];
+      const printed = await execa('node', ['bin/rehearse.js', ...args], { cwd: repo });
+      expect(printed.stdout, names).toBe(text.trimEnd());
+      // ...and commander, asked directly, prints the same.
+      const written: string[] = [];
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+        written.push(String(chunk));
+        return true;
+      });
+      try {
+        expect(await main(['node', 'rehearse', ...args], { env: {}, cwd: repo })).toBe(0);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(written.join(''), names).toBe(text);
+    }
   });
 });
