@@ -1,17 +1,23 @@
-// One size of the in-process validation bench, in its own node process so sizes do not share a heap:
-//   node --expose-gc bench/peak-child.js <runs> <repeats>
-// Builds a synthetic state history of <runs> runs (5 states each, Prefect-shaped: ISO timestamps
-// with microseconds, state ids), calls computePeakConcurrency once cold, then times it <repeats>
-// times, and prints one JSON line (times, peak RSS, heap growth).
+// One size of the in-process peak bench, in its own node process so sizes do not share a heap:
+//   node bench/peak-child.js <runs> <repeats> [file|direct]
+// Makes a synthetic state history of <runs> runs (5 states each, Prefect-shaped: ISO timestamps with
+// microseconds, state ids), one run at a time so nothing holds them all. `file` (the default) writes it as
+// state-history.json in the layout the steps write, then reads it back as `rehearse verify` does, one run at a
+// time into the RUNNING stretches the sweep needs; `direct` hands the runs straight to the collector (1M runs
+// would be a 1 GB file). Then it times the sweep once cold and <repeats> times, and prints one JSON line.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { computePeakConcurrency } from '../dist/guardrails/peak.js';
+import { openStateHistory } from '../dist/evidence/state-history.js';
+import { peakOf, runningSpanCollector } from '../dist/guardrails/peak.js';
 
 const runs = Number(process.argv[2]);
 const repeats = Number(process.argv[3] ?? 5);
-if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(repeats) || repeats < 1) {
-  process.stderr.write('usage: node --expose-gc bench/peak-child.js <runs> <repeats>\n');
+const mode = process.argv[4] ?? 'file';
+if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(repeats) || repeats < 1 || !/^(file|direct)$/.test(mode)) {
+  process.stderr.write('usage: node bench/peak-child.js <runs> <repeats> [file|direct]\n');
   process.exit(2);
 }
 
@@ -37,14 +43,14 @@ function iso(us) {
  * A deployment with a limit of 2 that held: runs arrive every ~4 s; a run that finds both slots
  * taken waits in AwaitingConcurrencySlot, otherwise the worker picks it up a little Late.
  * Scheduled -> (AwaitingConcurrencySlot | Late) -> Pending -> Running -> Completed.
+ * Yields one run at a time; the last value returned is the instant after every run ended.
  */
-function buildHistories(count) {
+function* synthetic(count) {
   const random = prng(20240101);
   const second = 1_000_000;
   const between = (lo, hi) => Math.round((lo + random() * (hi - lo)) * second);
   const slots = [0, 0];
   let t = Date.UTC(2024, 0, 1) * 1000;
-  const histories = new Array(count);
   for (let i = 0; i < count; i += 1) {
     t += between(1, 7);
     const scheduled = t;
@@ -56,59 +62,77 @@ function buildHistories(count) {
     const completed = running + between(2, 6);
     slots[slot] = completed;
     const state = (type, name, us) => ({ id: randomUUID(), timestamp: iso(us), type, name });
-    // Through JSON, as validate gets each run's history from the API: flat strings, no cons strings.
-    histories[i] = JSON.parse(
-      JSON.stringify({
-        runId: randomUUID(),
-        runName: `bench-run-${i}`,
-        states: [
-          state('SCHEDULED', 'Scheduled', scheduled),
-          busy ? state('SCHEDULED', 'AwaitingConcurrencySlot', waitedAt) : state('SCHEDULED', 'Late', waitedAt),
-          state('PENDING', 'Pending', pending),
-          state('RUNNING', 'Running', running),
-          state('COMPLETED', 'Completed', completed),
-        ],
-      }),
-    );
+    yield {
+      runId: randomUUID(),
+      runName: `bench-run-${i}`,
+      rehearsal: true,
+      states: [
+        state('SCHEDULED', 'Scheduled', scheduled),
+        busy ? state('SCHEDULED', 'AwaitingConcurrencySlot', waitedAt) : state('SCHEDULED', 'Late', waitedAt),
+        state('PENDING', 'Pending', pending),
+        state('RUNNING', 'Running', running),
+        state('COMPLETED', 'Completed', completed),
+      ],
+    };
   }
-  return { histories, asOf: iso(Math.max(...slots) + second) };
+  return iso(Math.max(...slots) + second);
 }
 
-/** Linux: reset the peak-RSS mark (VmHWM) so the computation's own peak can be read; undefined elsewhere. */
-function resetPeakRss() {
-  try {
-    fs.writeFileSync('/proc/self/clear_refs', '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
-function peakRssKB() {
-  try {
-    return Number(/^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
-  } catch {
-    return undefined;
-  }
+/** The instant after the last run ended, from a pass that keeps nothing (the header needs it first). */
+function lastInstant(count) {
+  const walk = synthetic(count);
+  for (let next = walk.next(); ; next = walk.next()) if (next.done) return next.value;
 }
 
-const rssAtStart = process.memoryUsage().rss;
-const { histories, asOf } = buildHistories(runs);
-globalThis.gc?.();
-const canReset = resetPeakRss();
-const before = process.memoryUsage();
-// The first call runs cold (as in `rehearse validate`, which computes once per process); it is reported
-// apart, and the timed calls that follow measure the algorithm rather than the JIT warming up.
+/** state-history.json in the steps' layout (JSON.stringify with two spaces), written one run at a time. */
+function writeHistoryFile(file, count, asOf) {
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, `{\n  "asOf": "${asOf}",\n  "deploymentId": null,\n  "rehearsalRunIds": [],\n  "runs": [\n`);
+  let written = 0;
+  for (const run of synthetic(count)) {
+    written += 1;
+    const text = JSON.stringify(run, null, 2).replace(/\n/g, '\n    ');
+    fs.writeSync(fd, `    ${text}${written < count ? ',' : ''}\n`);
+  }
+  fs.writeSync(fd, '  ]\n}\n');
+  fs.closeSync(fd);
+  return fs.statSync(file).size;
+}
+
+const asOf = lastInstant(runs);
+let fileBytes = null;
+let dir;
+let collectMs;
+const collector = runningSpanCollector(asOf);
+const collectStarted = performance.now();
+if (mode === 'file') {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearse-bench-peak-'));
+  const file = path.join(dir, 'state-history.json');
+  fileBytes = writeHistoryFile(file, runs, asOf);
+  const readStarted = performance.now();
+  const reader = await openStateHistory(file);
+  for await (const run of reader.runs) collector.add(run);
+  collectMs = performance.now() - readStarted;
+} else {
+  // Through JSON, as a reader or the API hands runs over: flat strings, not the generator's concatenations.
+  for (const run of synthetic(runs)) collector.add(JSON.parse(JSON.stringify(run)));
+  collectMs = performance.now() - collectStarted;
+}
+const spans = collector.finish();
+if (dir) fs.rmSync(dir, { recursive: true, force: true });
+const rssWithSpansBytes = process.memoryUsage().rss;
+
+// The first sweep runs cold (as in `rehearse validate`, which computes once per process); it is reported
+// apart, and the timed sweeps that follow measure the algorithm rather than the JIT warming up.
 const coldStarted = performance.now();
-let result = computePeakConcurrency(histories, asOf);
+let result = peakOf(spans);
 const coldMs = performance.now() - coldStarted;
-const heapAfterFirst = process.memoryUsage().heapUsed;
 const timesMs = [];
 for (let i = 0; i < repeats; i += 1) {
   const started = performance.now();
-  result = computePeakConcurrency(histories, asOf);
+  result = peakOf(spans);
   timesMs.push(performance.now() - started);
 }
-const computePeakRssKB = canReset ? peakRssKB() : undefined;
 const sorted = [...timesMs].sort((a, b) => a - b);
 const median =
   sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
@@ -116,20 +140,18 @@ process.stdout.write(
   `${JSON.stringify({
     runs,
     states: runs * 5,
+    mode,
+    fileBytes,
     repeats,
+    collectMs,
     coldMs,
     timesMs,
     medianMs: median,
     peak: result.peak,
     windows: result.windows.length,
     intervals: result.intervals.length,
-    gcExposed: typeof globalThis.gc === 'function',
-    rssAtStartBytes: rssAtStart,
-    rssWithHistoriesBytes: before.rss,
-    heapWithHistoriesBytes: before.heapUsed,
-    heapUsedDeltaBytes: heapAfterFirst - before.heapUsed,
-    // Peak RSS from the moment the histories were in memory (Linux only): node + histories + computation.
-    computePeakRssKB: computePeakRssKB ?? null,
+    rssWithSpansBytes,
+    // The whole process at its largest: node, the generator, the reader and the sweep.
     maxRssKB: process.resourceUsage().maxRSS,
   })}\n`,
 );

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { isUnsummed } from './checksums.js';
+import { isUnsummed, walkEntries } from './checksums.js';
 import type { VerifyProblem } from './verify.js';
 
 /**
@@ -17,30 +17,24 @@ export interface BundleContents {
 export async function walkBundle(dir: string): Promise<BundleContents> {
   const files: string[] = [];
   const problems: VerifyProblem[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
-    for (const entry of entries) {
-      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) await walk(relPath);
-      else if (entry.isFile()) {
-        if (!isUnsummed(relPath)) files.push(relPath);
-      } else if (entry.isSymbolicLink()) {
-        const to = await fs.readlink(path.join(dir, relPath)).catch(() => '?');
-        problems.push({
-          kind: 'not-regular',
-          path: relPath,
-          detail: `a symbolic link (to ${to}): a bundle holds only regular files`,
-        });
-      } else {
-        problems.push({
-          kind: 'not-regular',
-          path: relPath,
-          detail: 'not a regular file (a FIFO, socket or device): a bundle holds only regular files',
-        });
-      }
+  for (const { rel, entry } of await walkEntries(dir)) {
+    if (entry.isFile()) {
+      if (!isUnsummed(rel)) files.push(rel);
+    } else if (entry.isSymbolicLink()) {
+      const to = await fs.readlink(path.join(dir, rel)).catch(() => '?');
+      problems.push({
+        kind: 'not-regular',
+        path: rel,
+        detail: `a symbolic link (to ${to}): a bundle holds only regular files`,
+      });
+    } else {
+      problems.push({
+        kind: 'not-regular',
+        path: rel,
+        detail: 'not a regular file (a FIFO, socket or device): a bundle holds only regular files',
+      });
     }
-  };
-  await walk('');
+  }
   return { files: files.sort(), problems };
 }
 
@@ -55,6 +49,12 @@ export function isPlainBundlePath(rel: string): boolean {
  * way, to a regular file inside the bundle; undefined otherwise (absent, a link, outside).
  */
 export async function readBundleFile(dir: string, rel: string): Promise<Buffer | undefined> {
+  const full = await bundleFilePath(dir, rel);
+  return full === undefined ? undefined : fs.readFile(full);
+}
+
+/** The path of a bundle file under the same rules as readBundleFile, for a reader that streams it. */
+export async function bundleFilePath(dir: string, rel: string): Promise<string | undefined> {
   if (!isPlainBundlePath(rel)) return undefined;
   const full = path.join(dir, ...rel.split('/'));
   const stat = await fs.lstat(full).catch(() => undefined);
@@ -64,7 +64,7 @@ export async function readBundleFile(dir: string, rel: string): Promise<Buffer |
     undefined,
   ]);
   if (realDir === undefined || realFull !== path.join(realDir, ...rel.split('/'))) return undefined;
-  return fs.readFile(full);
+  return full;
 }
 
 export async function readBundleText(dir: string, rel: string): Promise<string | undefined> {

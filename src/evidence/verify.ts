@@ -5,12 +5,13 @@ import { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import { ExitCode, RehearseError } from '../errors.js';
 import { isPassWithoutReaching } from '../guardrails/concurrency.js';
-import { computePeakConcurrency } from '../guardrails/peak.js';
+import { peakOf, runningSpanCollector } from '../guardrails/peak.js';
 import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
 import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from './files.js';
 import type { VerifyingKey } from './keys.js';
 import { readPngSize } from './screenshot.js';
+import { openStateHistory } from './state-history.js';
 import {
   EVIDENCE_STEPS,
   type StepRecord,
@@ -21,7 +22,7 @@ import {
 } from './summary.js';
 import { settleVerdict } from './summary-io.js';
 import { type AttestationFinding, checkAttestation } from './verify-attestation.js';
-import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
+import { bundleFilePath, isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
 import { recheckInspect } from './verify-inspect.js';
 import { checkStatus } from './verify-status.js';
 
@@ -62,24 +63,6 @@ const EXIT_CODE_OF: Record<Verdict, number> = {
   fail: ExitCode.guardrailFailed,
   inconclusive: ExitCode.inconclusive,
 };
-
-const StateHistoryFileSchema = z.object({
-  asOf: z.string(),
-  runs: z.array(
-    z.object({
-      runId: z.string(),
-      runName: z.string().optional(),
-      states: z.array(
-        z.object({
-          id: z.string().optional(),
-          timestamp: z.string(),
-          type: z.string(),
-          name: z.string().nullable().optional(),
-        }),
-      ),
-    }),
-  ),
-});
 
 const inconsistent = (detail: string, file?: string): VerifyProblem => ({
   kind: 'inconsistent',
@@ -233,16 +216,21 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
   const judged =
     validate?.checks.filter((c) => c.id.startsWith('concurrency.') && typeof c.expected === 'number') ?? [];
   if (!validate || (judged.length === 0 && validate.data?.peak === undefined)) return [];
-  const text = await readBundleText(dir, STATE_HISTORY_FILE);
-  if (text === undefined)
+  const file = await bundleFilePath(dir, STATE_HISTORY_FILE);
+  if (file === undefined)
     return [
       inconsistent('the validate step measured concurrency from it, but it is not in the bundle', STATE_HISTORY_FILE),
     ];
-  let histories: z.infer<typeof StateHistoryFileSchema>;
+  let submitted: number;
   let peak: number;
   try {
-    histories = StateHistoryFileSchema.parse(JSON.parse(text));
-    peak = computePeakConcurrency(histories.runs, histories.asOf).peak;
+    // One run at a time: a bundle of 100k runs holds ~100 MB of state history.
+    const reader = await openStateHistory(file);
+    const collector = runningSpanCollector(reader.header.asOf);
+    for await (const run of reader.runs) collector.add(run);
+    const spans = collector.finish();
+    submitted = spans.runs;
+    peak = peakOf(spans).peak;
   } catch (error) {
     const detail =
       error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
@@ -258,7 +246,6 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
         STATE_HISTORY_FILE,
       ),
     );
-  const submitted = histories.runs.length;
   for (const check of judged) {
     const limit = check.expected as number;
     const holders = SLOT_HOLDER_CHECKS.has(check.id);

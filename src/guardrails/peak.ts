@@ -139,17 +139,40 @@ export function runningIntervals(history: RunHistory, asOf: string): RunningInte
   return spans.map((span) => span.interval);
 }
 
-function collectAllSpans(histories: readonly RunHistory[], asOf: string): { spans: Span[]; neverRan: string[] } {
+/**
+ * The merged RUNNING stretches of a set of runs, in start order: all the sweep needs, a few numbers and strings a
+ * run. Collected one run at a time, so a reader can hand runs over as it parses them and keep none.
+ */
+export interface RunningSpans {
+  spans: Span[];
+  neverRan: string[];
+  runs: number;
+}
+
+function collectRunningSpans(histories: Iterable<RunHistory>, asOf: string): RunningSpans {
+  const collector = runningSpanCollector(asOf);
+  for (const history of histories) collector.add(history);
+  return collector.finish();
+}
+
+/** Takes runs one at a time (as a streaming reader hands them over) and keeps only their RUNNING stretches. */
+export function runningSpanCollector(asOf: string): { add(history: RunHistory): void; finish(): RunningSpans } {
   const asOfAt = parseInstant(asOf);
   const spans: Span[] = [];
   const neverRan: string[] = [];
-  for (const history of histories) {
-    const before = spans.length;
-    collectSpans(history, asOf, asOfAt, spans);
-    if (spans.length === before) neverRan.push(history.runId);
-  }
-  spans.sort((a, b) => a.from - b.from);
-  return { spans, neverRan };
+  let runs = 0;
+  return {
+    add(history) {
+      const before = spans.length;
+      collectSpans(history, asOf, asOfAt, spans);
+      if (spans.length === before) neverRan.push(history.runId);
+      runs += 1;
+    },
+    finish() {
+      spans.sort((a, b) => a.from - b.from);
+      return { spans, neverRan, runs };
+    },
+  };
 }
 
 /**
@@ -230,21 +253,24 @@ function collectWindows(
 }
 
 /** The true peak of simultaneously RUNNING runs, with the (first MAX_WINDOWS) windows at which it was reached. */
-export function computePeakConcurrency(histories: readonly RunHistory[], asOf: string): PeakResult {
-  const { spans, neverRan } = collectAllSpans(histories, asOf);
+export function computePeakConcurrency(histories: Iterable<RunHistory>, asOf: string): PeakResult {
+  return peakOf(collectRunningSpans(histories, asOf));
+}
+
+export function peakOf({ spans, neverRan, runs }: RunningSpans): PeakResult {
   const events = buildSweepEvents(spans);
   const peak = findPeak(events);
   return {
     peak,
     windows: peak === 0 ? [] : collectWindows(spans, events, (count) => count === peak),
     intervals: spans.map((span) => span.interval),
-    runsThatRan: histories.length - neverRan.length,
+    runsThatRan: runs - neverRan.length,
     runsThatNeverRan: neverRan,
   };
 }
 
 /** Peak count over time bounded by a given limit: the windows in which more than `limit` runs were RUNNING at once (first MAX_WINDOWS). */
-export function windowsAbove(histories: readonly RunHistory[], limit: number, asOf: string): PeakWindow[] {
-  const { spans } = collectAllSpans(histories, asOf);
+export function windowsAbove(histories: Iterable<RunHistory>, limit: number, asOf: string): PeakWindow[] {
+  const { spans } = collectRunningSpans(histories, asOf);
   return collectWindows(spans, buildSweepEvents(spans), (count) => count > limit);
 }

@@ -1,0 +1,92 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import type { RunHistory } from '../guardrails/peak.js';
+
+/** One run of state-history.json: what the peak needs of it, checked as it is read. */
+const RunHistorySchema = z.object({
+  runId: z.string(),
+  runName: z.string().optional(),
+  states: z.array(
+    z.object({
+      id: z.string().optional(),
+      timestamp: z.string(),
+      type: z.string(),
+      name: z.string().nullable().optional(),
+    }),
+  ),
+});
+
+/** Everything in state-history.json but its runs. */
+const HeaderSchema = z.looseObject({ asOf: z.string() });
+type StateHistoryHeader = z.infer<typeof HeaderSchema>;
+
+export interface StateHistoryReader {
+  header: StateHistoryHeader;
+  /** The runs in file order, each parsed and checked as it is reached; none are kept. */
+  runs: AsyncGenerator<RunHistory>;
+}
+
+// The layout the capture and validate steps write (JSON.stringify with two spaces): the runs array opens on its
+// own line and each run is an object whose first and last lines sit at four spaces.
+const RUNS_OPEN = '  "runs": [';
+const RUN_OPEN = '    {';
+const RUN_CLOSE = /^ {4}\},?$/;
+const RUNS_CLOSE = /^ {2}\],?$/;
+
+/**
+ * Opens state-history.json for a reader that wants one run at a time: a 100k-run file is ~100 MB of JSON, and
+ * only one run of it is parsed at once. A file in another layout (still valid JSON) is parsed whole instead.
+ */
+export async function openStateHistory(file: string): Promise<StateHistoryReader> {
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })[Symbol.asyncIterator]();
+  const head: string[] = [];
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    head.push(next.value);
+    if (next.value === RUNS_OPEN) {
+      const { runs: _none, ...header } = HeaderSchema.parse(JSON.parse(`${head.join('\n')}]}`));
+      return { header, runs: streamRuns(file, lines, header) };
+    }
+  }
+  await lines.return?.();
+  return readWhole(file);
+}
+
+async function* streamRuns(
+  file: string,
+  lines: AsyncIterator<string>,
+  header: StateHistoryHeader,
+): AsyncGenerator<RunHistory> {
+  let handed = 0;
+  let run: string[] = [];
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const line = next.value;
+    if (run.length === 0 && line === RUN_OPEN) run.push('{');
+    else if (run.length > 0 && RUN_CLOSE.test(line)) {
+      run.push('}');
+      yield RunHistorySchema.parse(JSON.parse(run.join('\n')));
+      handed += 1;
+      run = [];
+    } else if (run.length > 0) run.push(line);
+    else if (RUNS_CLOSE.test(line)) return;
+    else {
+      // Not the layout this reader knows: read the file whole and go on after the runs already handed over.
+      await lines.return?.();
+      const whole = await readWhole(file);
+      if (whole.header.asOf !== header.asOf) throw new Error(`${file} changed while it was read`);
+      for await (const rest of whole.runs) if (handed-- <= 0) yield rest;
+      return;
+    }
+  }
+}
+
+async function readWhole(file: string): Promise<StateHistoryReader> {
+  const { runs, ...rest } = z
+    .looseObject({ asOf: z.string(), runs: z.array(z.unknown()) })
+    .parse(JSON.parse(await readFile(file, 'utf8')));
+  async function* each(): AsyncGenerator<RunHistory> {
+    for (const run of runs) yield RunHistorySchema.parse(run);
+  }
+  return { header: rest, runs: each() };
+}
