@@ -793,7 +793,14 @@ async function serverValidationRows(sandbox) {
     const summary = readJson(path.join(bundle, 'summary.json'));
     const commands = recordedCommands(summary);
     const http = commands.filter((c) => c.kind === 'http');
+    const since = readJson(historyFile)
+      .runs.flatMap((r) => r.states.map((st) => st.timestamp))
+      .sort()[0];
+    const bare = {};
+    for (const concurrency of [8, 16])
+      bare[concurrency] = await bareReads(sandbox, deployments[size].id, since, concurrency);
     results[size] = {
+      bare,
       ms: run.ms,
       exitCode: run.code,
       histories,
@@ -817,6 +824,14 @@ async function serverValidationRows(sandbox) {
     goal: '< 15 s',
     ...judge(big.ms < 15_000, `${ms(big.ms)}: ${big.httpRequests} API requests, ${ms(big.httpMs)} of request time`),
   });
+  const yardstick = big.bare[8];
+  addRow({
+    row: '4 validate 1,000 runs vs a bare client',
+    figure: `${x(big.ms / yardstick.ms)} (${ms(big.ms)} vs ${ms(yardstick.ms)} for the same ${yardstick.requests} reads with plain fetch, 8 at a time, in its own node; 16 at a time: ${ms(big.bare[16].ms)})`,
+    goal: '≤ 1.5x',
+    ratio: big.ms / yardstick.ms,
+    ...judge(big.ms / yardstick.ms <= 1.5, `${ms(big.ms - yardstick.ms)} more than the reads alone`),
+  });
   addRow({
     row: '4 validate growth 100 → 1,000',
     figure: `${x(growth)} (${ms(big.ms)} vs ${ms(small.ms)})`,
@@ -828,6 +843,20 @@ async function serverValidationRows(sandbox) {
     `row 4: writing the histories took ${ms(creation[100].ms)} (100 runs) and ${ms(creation[1000].ms)} (1,000 runs), 4 requests per run, ${WRITE_CONCURRENCY} run at a time (${apiRetries.count} request(s) retried after a 503 "database is locked" or a reset connection); validate exit codes ${small.exitCode} / ${big.exitCode} (0 all pass, 1 a limit exceeded, 4 inconclusive: any is fine here, only time and completion count).`,
   );
   return { validate100KB: small.maxRssKB, validate1000KB: big.maxRssKB, sqliteWrite: creation[1000] };
+}
+
+/** bench/bare-reads.js: validate's reads with plain fetch, timed as a whole process like rehearse. */
+async function bareReads(sandbox, deploymentId, since, concurrency) {
+  const run = await runProcess(
+    node,
+    [path.join(benchDir, 'bare-reads.js'), sandbox.apiUrl, deploymentId, since, String(concurrency)],
+    {
+      timeoutMs: 300_000,
+      label: `bare reads, ${concurrency} at a time`,
+    },
+  );
+  if (run.code !== 0) throw new Error(`bare-reads exited ${run.code}: ${tail(run.stdout + run.stderr, 8)}`);
+  return { ...JSON.parse(run.stdout.trim().split('\n').at(-1)), wallMs: run.ms, ms: run.ms };
 }
 
 /** Runs written at once to PostgreSQL, which takes concurrent writers (SQLite answers 503 to them). */
