@@ -10,6 +10,12 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Unit tests mock no module and stub no global (spies are restored after each test), so files
+          // can share a worker: a fresh one per file cost ~20 s of start-up, more than the tests themselves.
+          pool: 'threads',
+          isolate: false,
+          // Vitest keeps a core for itself by default, which on two cores leaves one worker.
+          maxWorkers: '100%',
           // Generous so a loaded machine cannot fail a test; no test judges time.
           testTimeout: 30_000,
         },

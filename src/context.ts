@@ -5,6 +5,7 @@ import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './process/command.js';
 import { formatCommand } from './process/command.js';
 import type { Reporter } from './report/events.js';
+import { sleep } from './util/sleep.js';
 
 export interface RunFlags {
   dryRun: boolean;
@@ -22,6 +23,16 @@ export interface PrefectTarget {
   sandbox: boolean;
 }
 
+/** Time as deadlines and waits see it; unit tests inject one that waits in simulated time. */
+export interface Clock {
+  /** Milliseconds, as Date.now(): what deadlines are measured against. */
+  now(): number;
+  /** Waits ms, or less when the signal aborts first; never rejects, so callers check the signal after it. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+const systemClock: Clock = { now: () => Date.now(), sleep };
+
 /** Everything a step gets: typed, injected, no globals. */
 export interface Context {
   cwd: string;
@@ -38,16 +49,22 @@ export interface Context {
   flags: RunFlags;
   redact: Redactor;
   signal: AbortSignal;
+  /** The wall time evidence is stamped with. */
   now: () => Date;
+  /** Deadlines and the waits between polls and retries. */
+  clock: Clock;
   /** Every command and API call the current step made, in order. */
   journal: CommandRecord[];
   currentStep: string;
 }
 
-/** A context of one step's own, so steps that run side by side keep separate journals. */
-export function forStep(ctx: Omit<Context, 'runner' | 'api' | 'journal' | 'currentStep'>, step: string): Context {
+type SessionParts = Omit<Context, 'runner' | 'api' | 'journal' | 'currentStep' | 'clock'> & { clock?: Clock };
+
+/** A context of one step's own, so steps that run side by side keep separate journals; the system clock unless told. */
+export function forStep(ctx: SessionParts, step: string): Context {
   const stepCtx: Context = {
     ...ctx,
+    clock: ctx.clock ?? systemClock,
     currentStep: step,
     journal: [],
     runner: ctx.gateways.runner,

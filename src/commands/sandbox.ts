@@ -100,16 +100,21 @@ export async function sandboxDownCommand(options: SandboxCommandOptions): Promis
   return { command: 'sandbox down', exitCode: ExitCode.ok, verdict: 'pass', data: { ...result }, lines };
 }
 
+/** What a command about the sandbox answers when none is running: exit 3, and `line` says how to start one. */
+const notRunning = (command: string, line: string, data?: Record<string, unknown>): CommandResult => ({
+  command,
+  exitCode: ExitCode.couldNotRun,
+  verdict: 'error',
+  ...(data ? { data } : {}),
+  lines: [line],
+});
+
 export async function sandboxStatusCommand(options: SandboxCommandOptions): Promise<CommandResult> {
   const state = await readSandboxState(options.stateDir);
   if (!state) {
-    return {
-      command: 'sandbox status',
-      exitCode: ExitCode.couldNotRun,
-      verdict: 'error',
-      data: { running: false },
-      lines: ['sandbox: not running (start it with `rehearse sandbox up`)'],
-    };
+    return notRunning('sandbox status', 'sandbox: not running (start it with `rehearse sandbox up`)', {
+      running: false,
+    });
   }
   const health = await sandboxHealth(state);
   const running = health.api && health.worker;
@@ -134,14 +139,7 @@ export async function sandboxStatusCommand(options: SandboxCommandOptions): Prom
 /** `eval "$(rehearse sandbox env)"` points an operator's shell at the sandbox. */
 export async function sandboxEnvCommand(options: SandboxCommandOptions): Promise<CommandResult> {
   const state = await readSandboxState(options.stateDir);
-  if (!state) {
-    return {
-      command: 'sandbox env',
-      exitCode: ExitCode.couldNotRun,
-      verdict: 'error',
-      lines: ['# sandbox not running: start it with `rehearse sandbox up`'],
-    };
-  }
+  if (!state) return notRunning('sandbox env', '# sandbox not running: start it with `rehearse sandbox up`');
   const env = sandboxProcessEnv(state);
   const keep = ['PREFECT_API_URL', 'PREFECT_HOME', 'PREFECT_CLI_PROMPT', 'DO_NOT_TRACK', 'UV_PYTHON_DOWNLOADS'];
   // The hosted project's own switches (HOTPASS_ENABLE_PREFECT_RUNTIME) too, so its CLI works by hand.

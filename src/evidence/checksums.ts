@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { LOCK_FILE } from './lock.js';
@@ -22,19 +22,27 @@ export async function sha256OfFile(file: string): Promise<string> {
 export const isUnsummed = (rel: string): boolean =>
   rel === CHECKSUM_FILE || rel === LOCK_FILE || /(^|\/)\.[^/]+\.tmp$/.test(rel);
 
-/** Every regular file under dir (posix relative paths, sorted), except the checksum manifest and temp files. */
-export async function listBundleFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
-    for (const entry of entries) {
-      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) await walk(relPath);
-      else if (entry.isFile() && !isUnsummed(relPath)) out.push(relPath);
+/** Everything under dir but the directories themselves, with posix paths relative to it; links are not followed. */
+export async function walkEntries(dir: string): Promise<{ rel: string; entry: Dirent }[]> {
+  const out: { rel: string; entry: Dirent }[] = [];
+  const walk = async (under: string): Promise<void> => {
+    for (const entry of await fs.readdir(path.join(dir, under), { withFileTypes: true })) {
+      const rel = under ? `${under}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(rel);
+      else out.push({ rel, entry });
     }
   };
   await walk('');
-  return out.sort();
+  return out;
+}
+
+/** Every regular file under dir (posix relative paths, sorted), except the checksum manifest and temp files. */
+export async function listBundleFiles(dir: string): Promise<string[]> {
+  const entries = await walkEntries(dir);
+  return entries
+    .filter(({ rel, entry }) => entry.isFile() && !isUnsummed(rel))
+    .map(({ rel }) => rel)
+    .sort();
 }
 
 export async function digestBundle(dir: string): Promise<FileDigest[]> {

@@ -78,42 +78,48 @@ function unusableKey(file: string, what: string, error: unknown): RehearseError 
   );
 }
 
-export async function loadSigningKey(file: string): Promise<SigningKey> {
-  const pem = await readKeyFile(file, 'signing key');
-  let privateKey: KeyObject;
+/**
+ * The key in a PEM file, parsed by `parse`, and its type. The file's bytes are zeroed once parsed
+ * (it may be a private key), and no error quotes them.
+ */
+async function loadKey(
+  file: string,
+  what: { file: string; key: string },
+  parse: (pem: Buffer) => KeyObject,
+): Promise<{ key: KeyObject; type: KeyType }> {
+  const pem = await readKeyFile(file, what.file);
+  let key: KeyObject;
   try {
-    privateKey = createPrivateKey({ key: pem, format: 'pem' });
+    key = parse(pem);
   } catch (error) {
-    throw unusableKey(file, 'private key', error);
+    throw unusableKey(file, what.key, error);
   } finally {
     pem.fill(0);
   }
-  const type = typeOf(privateKey);
+  const type = typeOf(key);
   if (!type)
     throw new RehearseError('USAGE', `${file} is neither an Ed25519 nor an ECDSA P-256 key`, { hint: KEY_HINT });
-  const keyid = keyIdOf(createPublicKey(privateKey));
-  return { keyid, type, sign: (data) => sign(digestFor(type), data, privateKey) };
+  return { key, type };
+}
+
+export async function loadSigningKey(file: string): Promise<SigningKey> {
+  const { key, type } = await loadKey(file, { file: 'signing key', key: 'private key' }, (pem) =>
+    createPrivateKey({ key: pem, format: 'pem' }),
+  );
+  return { keyid: keyIdOf(createPublicKey(key)), type, sign: (data) => sign(digestFor(type), data, key) };
 }
 
 /** A public key in PEM; a private key is accepted too (its public half is used), as openssl and ssh do. */
 export async function loadVerifyingKey(file: string): Promise<VerifyingKey> {
-  const pem = await readKeyFile(file, 'public key');
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({ key: pem, format: 'pem' });
-  } catch (error) {
-    throw unusableKey(file, 'public key', error);
-  }
-  const type = typeOf(publicKey);
-  if (!type)
-    throw new RehearseError('USAGE', `${file} is neither an Ed25519 nor an ECDSA P-256 key`, { hint: KEY_HINT });
-  const keyid = keyIdOf(publicKey);
+  const { key, type } = await loadKey(file, { file: 'public key', key: 'public key' }, (pem) =>
+    createPublicKey({ key: pem, format: 'pem' }),
+  );
   return {
-    keyid,
+    keyid: keyIdOf(key),
     type,
     verify: (data, signature) => {
       try {
-        return verify(digestFor(type), data, publicKey, signature);
+        return verify(digestFor(type), data, key, signature);
       } catch {
         return false;
       }

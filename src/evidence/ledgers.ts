@@ -129,52 +129,55 @@ async function writeLedger(file: string, text: string): Promise<void> {
   });
 }
 
-/** Reads a ledger, asks `plan` what to do with it, and writes the result unless an entry was already there. */
-async function updateLedger(
-  file: string,
-  plan: (current: string | undefined) => { existing?: string; next: string; line: string },
-): Promise<LedgerEntry> {
-  const { existing, next, line } = plan(await readLedger(file));
-  if (existing !== undefined) return { added: false, line: existing };
-  await writeLedger(file, next);
-  return { added: true, line };
+/** What to add to a ledger: `line`, unless a line `isSame` accepts is there already. */
+interface LedgerAddition {
+  line: string;
+  isSame: (line: string) => boolean;
+  /** The ledger with the line added; `current` is undefined for a ledger not written yet. */
+  place: (current: string | undefined, line: string) => string;
 }
 
-/** A task in Next_Steps.md's `## Tasks`, unless an open task with the same key is already there. */
-export async function appendNextStepsTask(options: {
+async function updateLedger(file: string, addition: LedgerAddition): Promise<LedgerEntry> {
+  const current = await readLedger(file);
+  const existing = current === undefined ? undefined : splitLines(current).lines.find(addition.isSame);
+  if (existing !== undefined) return { added: false, line: existing };
+  await writeLedger(file, addition.place(current, addition.line));
+  return { added: true, line: addition.line };
+}
+
+/** An entry filed under a key: a rerun finds the key's marker on the line and adds nothing. */
+interface KeyedEntry {
   file: string;
   owner: string;
   text: string;
   key: string;
-}): Promise<LedgerEntry> {
-  const line = taskLine(options.owner, options.text, options.key);
-  const marker = ledgerMarker(options.key);
-  return updateLedger(options.file, (current) => ({
-    existing:
-      current === undefined ? undefined : splitLines(current).lines.find((l) => isOpenTask(l) && l.includes(marker)),
-    next:
+}
+
+const carriesKey = (key: string): ((line: string) => boolean) => {
+  const marker = ledgerMarker(key);
+  return (line) => line.includes(marker);
+};
+
+/** A task in Next_Steps.md's `## Tasks`, unless an open task with the same key is already there. */
+export async function appendNextStepsTask(task: KeyedEntry): Promise<LedgerEntry> {
+  const sameKey = carriesKey(task.key);
+  return updateLedger(task.file, {
+    line: taskLine(task.owner, task.text, task.key),
+    isSame: (line) => isOpenTask(line) && sameKey(line),
+    place: (current, line) =>
       current === undefined
         ? `# Next steps\n\n${TASKS_HEADING}\n\n${line}\n`
         : appendToSection(current, TASKS_HEADING, line),
-    line,
-  }));
+  });
 }
 
 /** A done entry at the end of Next_Steps_Log.md, once per key. */
-export async function appendRehearsalLogEntry(options: {
-  file: string;
-  owner: string;
-  date: string;
-  text: string;
-  key: string;
-}): Promise<LedgerEntry> {
-  const line = logLine(options.date, options.owner, options.text, options.key);
-  const marker = ledgerMarker(options.key);
-  return updateLedger(options.file, (current) => ({
-    existing: current === undefined ? undefined : splitLines(current).lines.find((l) => l.includes(marker)),
-    next: appendToEnd(current ?? '# Next steps log\n', line),
-    line,
-  }));
+export async function appendRehearsalLogEntry(entry: KeyedEntry & { date: string }): Promise<LedgerEntry> {
+  return updateLedger(entry.file, {
+    line: logLine(entry.date, entry.owner, entry.text, entry.key),
+    isSame: carriesKey(entry.key),
+    place: (current, line) => appendToEnd(current ?? '# Next steps log\n', line),
+  });
 }
 
 /** A link to the bundle under the rehearsal plan's `## Evidence`, once per bundle and copy. */
@@ -185,13 +188,12 @@ export async function linkBundleInPlan(options: {
   verdict: string;
   date: string;
 }): Promise<LedgerEntry> {
-  const line = planLine(options.date, options.bundleName, options.location, options.verdict);
-  const linkText = planLink(options.bundleName, options.location);
-  return updateLedger(options.file, (current) => ({
-    existing: current === undefined ? undefined : splitLines(current).lines.find((l) => l.includes(linkText)),
-    next: appendToSection(current ?? `# Staging rehearsal plan\n`, EVIDENCE_HEADING, line),
-    line,
-  }));
+  const link = planLink(options.bundleName, options.location);
+  return updateLedger(options.file, {
+    line: planLine(options.date, options.bundleName, options.location, options.verdict),
+    isSame: (line) => line.includes(link),
+    place: (current, line) => appendToSection(current ?? '# Staging rehearsal plan\n', EVIDENCE_HEADING, line),
+  });
 }
 
 /** How a ledger beside `ledgerFile` refers to a bundle copy: a relative path inside the repository, else as it is. */

@@ -36,6 +36,18 @@ function skeleton(bundleName: string): string {
   return `# Rehearsal notes ${bundleName}\n\nWritten by rehearse; each section is replaced when its step reruns. Add your own notes under "${OPERATOR_HEADING.slice(3)}": rehearse never changes them.\n\n${OPERATOR_HEADING}\n\n`;
 }
 
+/** The section's block put in place of its earlier block, or before the operator's notes the first time. */
+function withSection(current: string, section: string, block: string): string {
+  const start = current.indexOf(begin(section));
+  const stop = current.indexOf(end(section));
+  if (start >= 0 && stop > start) return current.slice(0, start) + block + current.slice(stop + end(section).length);
+  const operator = current.indexOf(OPERATOR_HEADING);
+  return operator >= 0
+    ? `${current.slice(0, operator)}${block}\n\n${current.slice(operator)}`
+    : `${current.trimEnd()}\n\n${block}\n`;
+}
+
+/** The rewrite of each bundle's notes under way: the next starts from the file the last one wrote. */
 const pending = new Map<string, Promise<unknown>>();
 
 /** Replace (or add) one step's section, keeping everything an operator wrote. Steps side by side take turns. */
@@ -46,33 +58,13 @@ export async function updateNotes(
   body: string,
   now: Date,
 ): Promise<string> {
-  const previous = pending.get(bundle.dir) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => rewriteNotes(bundle, section, heading, body, now));
+  const file = path.join(bundle.dir, NOTES_FILE);
+  const block = `${begin(section)}\n## ${heading}\n\n${body.trim()}\n${end(section)}`;
+  const rewrite = async (): Promise<string> => {
+    const current = (await fs.pathExists(file)) ? await fs.readFile(file, 'utf8') : skeleton(bundle.name);
+    return writeEvidence(bundle, NOTES_FILE, withSection(current, section, block), now);
+  };
+  const next = (pending.get(bundle.dir) ?? Promise.resolve()).catch(() => undefined).then(rewrite);
   pending.set(bundle.dir, next);
   return next;
-}
-
-async function rewriteNotes(
-  bundle: Bundle,
-  section: string,
-  heading: string,
-  body: string,
-  now: Date,
-): Promise<string> {
-  const file = path.join(bundle.dir, NOTES_FILE);
-  const current = (await fs.pathExists(file)) ? await fs.readFile(file, 'utf8') : skeleton(bundle.name);
-  const block = `${begin(section)}\n## ${heading}\n\n${body.trim()}\n${end(section)}`;
-  const start = current.indexOf(begin(section));
-  const stop = current.indexOf(end(section));
-  let next: string;
-  if (start >= 0 && stop > start) {
-    next = current.slice(0, start) + block + current.slice(stop + end(section).length);
-  } else {
-    const operator = current.indexOf(OPERATOR_HEADING);
-    next =
-      operator >= 0
-        ? `${current.slice(0, operator)}${block}\n\n${current.slice(operator)}`
-        : `${current.trimEnd()}\n\n${block}\n`;
-  }
-  return writeEvidence(bundle, NOTES_FILE, next, now);
 }

@@ -99,11 +99,14 @@ export function createPrefectApi(options: {
   timeoutMs: number;
   /** Where HTTP(S)_PROXY and NO_PROXY are read from (the process's environment by default). */
   env?: NodeJS.ProcessEnv;
+  /** The wait before a resend; tests record it instead of waiting. */
+  sleep?: (ms: number) => Promise<void>;
 }): PrefectApi {
   // Userinfo in the URL is basic auth: fetch refuses such URLs, and they must never be shown.
   const split = splitApiUrl(options.apiUrl);
   const baseUrl = split.url.replace(/\/+$/, '');
   const auth = authHeaders({ apiKey: options.apiKey, authString: split.authString ?? options.authString });
+  const wait = options.sleep ?? sleep;
   return {
     baseUrl,
     async request(request, { signal } = {}) {
@@ -127,7 +130,7 @@ export function createPrefectApi(options: {
           });
           if (response.status !== 503 || tries >= 5 || !resendable) return response;
           await response.arrayBuffer();
-          await sleep(200 * tries);
+          await wait(200 * tries);
         }
       };
       try {

@@ -33,32 +33,28 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   return parsed.data;
 }
 
+/** A read-only POST of a filter, its answer parsed as a list of `what` (`doing` says when, for the error). */
+async function postFilter<T>(
+  api: PrefectApi,
+  query: { path: string; body: unknown; doing: string; what: string },
+  item: z.ZodType<T>,
+): Promise<T[]> {
+  const response = await api.request({ method: 'POST', path: query.path, body: query.body, readOnly: true });
+  return parseWith(z.array(item), expectJson(response, query.doing), query.what);
+}
+
 /** Accepts `flow/deployment` or the runbook's bare deployment name, which it looks up. */
 export async function resolveDeploymentName(api: PrefectApi, name: string): Promise<DeploymentRef> {
   const slash = name.indexOf('/');
   if (slash > 0) return { flow: name.slice(0, slash), deployment: name.slice(slash + 1) };
-  const found = parseWith(
-    z.array(DeploymentSchema),
-    expectJson(
-      await api.request({
-        method: 'POST',
-        path: '/deployments/filter',
-        body: { deployments: { name: { any_: [name] } }, limit: 50 },
-        readOnly: true,
-      }),
-      `looking up deployment ${name}`,
-    ),
-    'deployments',
+  const deployments = (body: unknown, doing: string) =>
+    postFilter(api, { path: '/deployments/filter', body, doing, what: 'deployments' }, DeploymentSchema);
+  const found = await deployments(
+    { deployments: { name: { any_: [name] } }, limit: 50 },
+    `looking up deployment ${name}`,
   );
   if (found.length === 0) {
-    const all = parseWith(
-      z.array(DeploymentSchema),
-      expectJson(
-        await api.request({ method: 'POST', path: '/deployments/filter', body: { limit: 20 }, readOnly: true }),
-        'listing deployments',
-      ),
-      'deployments',
-    );
+    const all = await deployments({ limit: 20 }, 'listing deployments');
     throw new RehearseError('NOT_FOUND', `no deployment named '${name}' on this server`, {
       details: all.length
         ? [`deployments here: ${all.map((d) => d.name).join(', ')}`]
@@ -66,18 +62,11 @@ export async function resolveDeploymentName(api: PrefectApi, name: string): Prom
       hint: 'set --deployment (or "deployment" in rehearse.config) to one of them, as flow/deployment',
     });
   }
-  const flows = parseWith(
-    z.array(FlowSchema),
-    expectJson(
-      await api.request({
-        method: 'POST',
-        path: '/flows/filter',
-        body: { flows: { id: { any_: found.map((d) => d.flow_id) } } },
-        readOnly: true,
-      }),
-      'looking up flows',
-    ),
-    'flows',
+  const flowIds = found.map((d) => d.flow_id);
+  const flows = await postFilter(
+    api,
+    { path: '/flows/filter', body: { flows: { id: { any_: flowIds } } }, doing: 'looking up flows', what: 'flows' },
+    FlowSchema,
   );
   const refs = found.map((d) => ({
     flow: flows.find((f) => f.id === d.flow_id)?.name ?? d.flow_id,
@@ -137,13 +126,8 @@ export async function readWorkPool(
 }
 
 export async function listWorkers(api: PrefectApi, pool: string): Promise<z.infer<typeof WorkerSchema>[]> {
-  const response = await api.request({
-    method: 'POST',
-    path: `/work_pools/${enc(pool)}/workers/filter`,
-    body: {},
-    readOnly: true,
-  });
-  return parseWith(z.array(WorkerSchema), expectJson(response, `listing workers of ${pool}`), 'workers');
+  const path = `/work_pools/${enc(pool)}/workers/filter`;
+  return postFilter(api, { path, body: {}, doing: `listing workers of ${pool}`, what: 'workers' }, WorkerSchema);
 }
 
 export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detail: string }> {

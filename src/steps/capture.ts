@@ -1,7 +1,10 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import type { Context } from '../context.js';
 import { writeEvidence } from '../evidence/bundle.js';
 import { updateNotes } from '../evidence/notes.js';
+import type { ScreenshotResult } from '../evidence/screenshot.js';
+import type { Summary } from '../evidence/summary.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import { readFlowRuns } from '../prefect/runs.js';
@@ -29,97 +32,86 @@ export function runPageUrl(apiUrl: string, runId: string, printed: unknown): str
   return `${apiUrl.replace(/\/api\/?$/, '')}/runs/flow-run/${runId}`;
 }
 
+/** What capture reads, printed instead by a dry run whose run step made no runs. */
+const capturePlan = (ctx: Context): string[] => [
+  `POST ${ctx.prefect.apiUrl}/flow_runs/filter (the rehearsal's runs) > ${METADATA_FILE}`,
+  `GET ${ctx.prefect.apiUrl}/flow_run_states/?flow_run_id=<each run> > ${STATE_HISTORY_FILE}`,
+  `chromium --headless <run page> > ${SCREENSHOT_FILE}`,
+];
+
+/** The run page's screenshot taken now, or the one the run step took as the run ended, kept. */
+type Shot =
+  | ScreenshotResult
+  | (Omit<Extract<ScreenshotRecord, { status: 'captured' }>, 'status'> & { status: 'reused' });
+
+function screenshotCheck(shot: Shot, url: string): Check {
+  const base = { id: 'evidence.screenshot', step: 'capture', title: 'screenshot of the run page' };
+  if (shot.status === 'missing') return { ...base, verdict: 'inconclusive', reason: `no screenshot: ${shot.reason}` };
+  const reason =
+    shot.status === 'reused'
+      ? `${shot.width}x${shot.height} of ${shot.url}, taken as the run ended${shot.matchedText ? `, showing ${shot.matchedText}` : ''}`
+      : `${shot.width}x${shot.height} of ${url}${shot.matchedText ? ` showing ${shot.matchedText}` : ''}`;
+  return { ...base, verdict: 'pass', reason };
+}
+
+/** The run step shoots the page the moment the run ends: that picture is kept, unless runs were named by hand. */
+async function shootRunPage(
+  ctx: Context,
+  summary: Summary,
+  options: CaptureOptions,
+  page: { url: string; file: string; expectText: string[] },
+): Promise<Shot> {
+  const taken = runStepData(summary)?.screenshot;
+  if (options.flowRunIds.length === 0 && taken?.status === 'captured' && (await fs.pathExists(page.file)))
+    return { ...taken, status: 'reused' };
+  if (ctx.flags.dryRun) return { status: 'missing', reason: 'dry run', url: page.url };
+  const { captureRunPage } = await import('../evidence/screenshot.js');
+  return captureRunPage({
+    url: page.url,
+    signal: ctx.signal,
+    outFile: `${page.file}.new`,
+    expectText: page.expectText,
+    extraHeaders: envAuthHeaders(ctx.env),
+  });
+}
+
 /** Runbook step 4: flow-run metadata, every state transition, and a screenshot of the run page. */
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function captureStep(options: CaptureOptions): Step {
   return {
     name: 'capture',
     title: 'capture run metadata, state histories and the run page',
-    // biome-ignore lint/complexity/noExcessiveLinesPerFunction: see captureStep
     async run(ctx, bundle, summary) {
-      if (
-        planWithoutRuns(ctx, summary, options.flowRunIds, [
-          `POST ${ctx.prefect.apiUrl}/flow_runs/filter (the rehearsal's runs) > ${METADATA_FILE}`,
-          `GET ${ctx.prefect.apiUrl}/flow_run_states/?flow_run_id=<each run> > ${STATE_HISTORY_FILE}`,
-          `chromium --headless <run page> > ${SCREENSHOT_FILE}`,
-        ])
-      )
-        return { checks: [], files: [] };
+      if (planWithoutRuns(ctx, summary, options.flowRunIds, capturePlan(ctx))) return { checks: [], files: [] };
       const selection = selectRuns(summary, options.flowRunIds);
       const primary = selection.rehearsalRunIds[0] as string;
       const runs = await readFlowRuns(ctx.api, selection.rehearsalRunIds);
       const primaryRun = runs.find((r) => r.id === primary);
       const url = runPageUrl(ctx.prefect.apiUrl, primary, runStepData(summary)?.runUrl);
       const shotFile = path.join(bundle.dir, SCREENSHOT_FILE);
-      const { captureRunPage } = await import('../evidence/screenshot.js');
-      // The run step shoots the page the moment the run ends; that picture is the one to keep.
-      const taken = runStepData(summary)?.screenshot;
-      const reuse = options.flowRunIds.length === 0 && taken?.status === 'captured' && (await fs.pathExists(shotFile));
       const [histories, shot] = await Promise.all([
         collectStateHistories(ctx, selection, { allRuns: options.allRuns }),
-        reuse && taken?.status === 'captured'
-          ? Promise.resolve({ ...taken, status: 'reused' as const })
-          : ctx.flags.dryRun
-            ? Promise.resolve({ status: 'missing' as const, reason: 'dry run', url })
-            : captureRunPage({
-                url,
-                signal: ctx.signal,
-                outFile: `${shotFile}.new`,
-                ...(primaryRun ? { expectText: [primaryRun.name] } : {}),
-                extraHeaders: envAuthHeaders(ctx.env),
-              }),
+        shootRunPage(ctx, summary, options, { url, file: shotFile, expectText: primaryRun ? [primaryRun.name] : [] }),
       ]);
       const now = ctx.now();
       const files = [
         await writeEvidence(bundle, METADATA_FILE, `${JSON.stringify(runs, null, 2)}\n`, now),
         await writeEvidence(bundle, STATE_HISTORY_FILE, `${JSON.stringify(histories, null, 2)}\n`, now),
       ];
-      let check: Check;
-      if (shot.status === 'reused') {
-        files.push(SCREENSHOT_FILE);
-        check = {
-          id: 'evidence.screenshot',
-          step: 'capture',
-          title: 'screenshot of the run page',
-          verdict: 'pass',
-          reason: `${shot.width}x${shot.height} of ${shot.url}, taken as the run ended${shot.matchedText ? `, showing ${shot.matchedText}` : ''}`,
-        };
-      } else if (shot.status === 'captured') {
+      if (shot.status === 'reused') files.push(SCREENSHOT_FILE);
+      if (shot.status === 'captured') {
         files.push(await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(`${shotFile}.new`), now));
         await fs.remove(`${shotFile}.new`);
-        check = {
-          id: 'evidence.screenshot',
-          step: 'capture',
-          title: 'screenshot of the run page',
-          verdict: 'pass',
-          reason: `${shot.width}x${shot.height} of ${url}${shot.matchedText ? ` showing ${shot.matchedText}` : ''}`,
-        };
-      } else {
-        check = {
-          id: 'evidence.screenshot',
-          step: 'capture',
-          title: 'screenshot of the run page',
-          verdict: 'inconclusive',
-          reason: `no screenshot: ${shot.reason}`,
-        };
       }
       const transitions = histories.runs.reduce((n, r) => n + r.states.length, 0);
-      files.push(
-        await updateNotes(
-          bundle,
-          'capture',
-          'Capture',
-          [
-            `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,
-            shot.status !== 'missing'
-              ? `Screenshot of ${shot.url} in ${SCREENSHOT_FILE}.`
-              : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
-          ].join('\n\n'),
-          now,
-        ),
-      );
+      const notes = [
+        `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,
+        shot.status !== 'missing'
+          ? `Screenshot of ${shot.url} in ${SCREENSHOT_FILE}.`
+          : `**Screenshot missing**: ${shot.reason}. Take one by hand of ${url} and store it as ${SCREENSHOT_FILE}.`,
+      ];
+      files.push(await updateNotes(bundle, 'capture', 'Capture', notes.join('\n\n'), now));
       return {
-        checks: [check],
+        checks: [screenshotCheck(shot, url)],
         files,
         data: {
           flowRunIds: selection.rehearsalRunIds,

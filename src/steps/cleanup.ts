@@ -126,6 +126,7 @@ export async function cleanupRehearsal(
     const outcome = await cancelFlowRuns(ctx.api, ids, 'tag' in scope ? scope.tag : undefined, {
       reason: 'Cancelled by rehearse cleanup: a leftover run of a rehearsal',
       graceMs: workers > 0 ? (options.graceMs ?? 20_000) : 0,
+      clock: ctx.clock,
     });
     report.runs = outcome.cancelled.map(done);
     report.leftOver = outcome.leftOver;

@@ -6,7 +6,6 @@ import { type Bundle, writeEvidence } from '../evidence/bundle.js';
 import type { DeploymentRef } from '../prefect/queries.js';
 import { createFlowRun } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
-import { sleep } from '../util/sleep.js';
 
 /** Every flow run the rehearsal made, one line each, appended the moment the server returns it. */
 export const CREATED_RUNS_FILE = 'created-runs.txt';
@@ -78,7 +77,7 @@ export async function createBurst(ctx: Context, plan: RunPlan, ledger: RunLedger
   const count = plan.workQueue ? plan.burst : plan.burst - 1;
   const created: FlowRun[] = [];
   for (let i = 0; i < count && !ctx.signal.aborted; i += 1) {
-    if (i > 0) await sleep(CREATE_GAP_MS, ctx.signal);
+    if (i > 0) await ctx.clock.sleep(CREATE_GAP_MS, ctx.signal);
     const body = {
       parameters: plan.parameters,
       tags: plan.tags,

@@ -85,6 +85,7 @@ export async function settleFailure(
         reason,
         deadlineMs: cancelDeadlineMs(ctx, caught),
         graceMs: 15_000,
+        clock: ctx.clock,
       });
   const said = describeCancel(input.ledger, outcome);
   ctx.reporter.emit({ type: 'info', message: `  ${said}` });

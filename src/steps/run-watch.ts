@@ -3,7 +3,6 @@ import { RehearseError } from '../errors.js';
 import { filterFlowRuns, readFlowRuns, TERMINAL } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import type { Command, ProcessResult } from '../process/command.js';
-import { sleep } from '../util/sleep.js';
 import type { RunLedger, RunPlan } from './run-burst.js';
 
 const RUN_ID_LINE = /^└── UUID: ([0-9a-f-]{36})$/m;
@@ -36,6 +35,7 @@ export interface WatchInput {
   /** The CLI that creates (or, with a work queue, watches) the primary run; none in a dry run. */
   command: Command | undefined;
   primaryId: string | undefined;
+  /** When the watch gives up, on ctx.clock. */
   deadline: number;
   /** Each poll's answer, e.g. to open the run page once the primary runs. */
   onRuns?: (runs: FlowRun[], primaryId: string | undefined, printedUrl: string | undefined) => void;
@@ -82,7 +82,7 @@ function endOf(ctx: Context, input: WatchInput, state: WatchState): WatchEnd | u
   const byId = new Map(state.runs.map((r) => [r.id, r]));
   const final = input.ledger.ids.every((id) => TERMINAL.has(byId.get(id)?.state_type ?? ''));
   if (state.primaryId && input.ledger.has(state.primaryId) && final) return 'all-final';
-  if (Date.now() >= input.deadline) return 'timeout';
+  if (ctx.clock.now() >= input.deadline) return 'timeout';
   return undefined;
 }
 
@@ -145,7 +145,7 @@ export async function watchRuns(ctx: Context, input: WatchInput): Promise<WatchR
       end = endOf(ctx, input, state);
       if (end) break;
       // Woken early once, when the CLI ends; after that, one poll per interval.
-      await Promise.race([sleep(POLL_MS, signal), ...(state.cli ? [] : [cliDone])]);
+      await Promise.race([ctx.clock.sleep(POLL_MS, signal), ...(state.cli ? [] : [cliDone])]);
     }
   } finally {
     stoppedCli = !state.cli && Boolean(input.command);

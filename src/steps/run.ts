@@ -238,7 +238,7 @@ export function runStep(options: RunStepOptions): Step {
         if (ctx.signal.aborted)
           throw new RehearseError('INTERRUPTED', 'interrupted while the rehearsal runs were being created');
         const primaryId = plan.workQueue ? created[0]?.id : undefined;
-        const deadline = Date.now() + ctx.config.timeouts.watchSeconds * 1000;
+        const deadline = ctx.clock.now() + ctx.config.timeouts.watchSeconds * 1000;
         watch = await watchRuns(ctx, {
           plan,
           ledger,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import { writeEvidence } from '../evidence/bundle.js';
 import { SLOT_HISTORY_FILE } from '../evidence/files.js';
@@ -75,6 +76,13 @@ function isUnpromisedPoolLimit(limit: AppliedLimit, expected: number | null | un
   return limit.id === 'concurrency.work_pool_limit' && limit.limit === undefined && expected == null;
 }
 
+/** What validate reads and may write, printed instead by a dry run whose run step made no runs. */
+const validatePlan = (ctx: Context): string[] => [
+  `GET ${ctx.prefect.apiUrl}/work_pools/<pool> > ${WORK_POOL_FILE}`,
+  `peak of RUNNING runs from ${STATE_HISTORY_FILE}; occupied slots from POST ${ctx.prefect.apiUrl}/events/filter`,
+  `on a violation: append a task to ${ctx.config.ledgers.nextSteps}`,
+];
+
 /** Runbook step 5: prove from what Prefect recorded that no more runs ran at once than the guardrails allow. */
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function validateStep(options: ValidateOptions): Step {
@@ -83,14 +91,8 @@ export function validateStep(options: ValidateOptions): Step {
     title: 'measure peak concurrency and judge every limit',
     // biome-ignore lint/complexity/noExcessiveLinesPerFunction: see validateStep
     async run(ctx, bundle, summary) {
-      if (
-        !options.allRuns &&
-        planWithoutRuns(ctx, summary, options.flowRunIds, [
-          `GET ${ctx.prefect.apiUrl}/work_pools/<pool> > ${WORK_POOL_FILE}`,
-          `peak of RUNNING runs from ${STATE_HISTORY_FILE}; occupied slots from POST ${ctx.prefect.apiUrl}/events/filter`,
-          `on a violation: append a task to ${ctx.config.ledgers.nextSteps}`,
-        ])
-      )
+      // With --all-runs there is something to read even when the run step made nothing.
+      if (!options.allRuns && planWithoutRuns(ctx, summary, options.flowRunIds, validatePlan(ctx)))
         return { checks: [], files: [] };
       const ref = await resolveDeploymentName(ctx.api, runStepData(summary)?.fullName ?? ctx.config.deployment);
       const [{ deployment }, expected] = await Promise.all([

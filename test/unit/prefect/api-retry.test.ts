@@ -8,6 +8,11 @@ describe('the API client resending after a 503', () => {
   let server: http.Server;
   let url: string;
   let received = 0;
+  /** The pauses before each resend, recorded instead of waited. */
+  let waits: number[] = [];
+  const sleep = async (ms: number): Promise<void> => {
+    waits.push(ms);
+  };
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       received += 1;
@@ -23,10 +28,11 @@ describe('the API client resending after a 503', () => {
   });
   beforeEach(() => {
     received = 0;
+    waits = [];
   });
 
   it('resends a creation that carries an idempotency key until the server takes it', async () => {
-    const api = createPrefectApi({ apiUrl: url, timeoutMs: 5000 });
+    const api = createPrefectApi({ apiUrl: url, timeoutMs: 5000, sleep });
     const answer = await api.request({
       method: 'POST',
       path: '/deployments/d/create_flow_run',
@@ -35,10 +41,11 @@ describe('the API client resending after a 503', () => {
       retrySafe: true,
     });
     expect([answer.status, received]).toEqual([201, 3]);
+    expect(waits).toEqual([200, 400]);
   });
 
   it('never resends a POST that could create something twice', async () => {
-    const api = createPrefectApi({ apiUrl: url, timeoutMs: 5000 });
+    const api = createPrefectApi({ apiUrl: url, timeoutMs: 5000, sleep });
     const answer = await api.request({
       method: 'POST',
       path: '/deployments/d/create_flow_run',
@@ -46,11 +53,13 @@ describe('the API client resending after a 503', () => {
       readOnly: false,
     });
     expect([answer.status, received]).toEqual([503, 1]);
+    expect(waits).toEqual([]);
   });
 
   it('resends reads', async () => {
-    const api = createPrefectApi({ apiUrl: url, timeoutMs: 5000 });
+    const api = createPrefectApi({ apiUrl: url, timeoutMs: 5000, sleep });
     const answer = await api.request({ method: 'POST', path: '/flow_runs/filter', body: {}, readOnly: true });
     expect([answer.status, received]).toEqual([201, 3]);
+    expect(waits).toEqual([200, 400]);
   });
 });

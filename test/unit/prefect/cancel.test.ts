@@ -2,6 +2,7 @@ import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import type { ApiRequest, ApiResponse, PrefectApi } from '../../../src/prefect/api.js';
 import { cancelFlowRuns } from '../../../src/prefect/cancel.js';
+import { createFakeClock } from '../support/fake-clock.js';
 
 const recorded = fs.readJsonSync('fixtures/prefect/3.9.1/flow-runs.burst.json') as Record<string, unknown>[];
 
@@ -52,9 +53,12 @@ describe('cancelling a rehearsal’s runs', () => {
   it('cancels again a run a worker moved on after the first cancel, until every run is final', async () => {
     const states = { a: 'PENDING', b: 'SCHEDULED', c: 'COMPLETED' };
     const { api, sets } = racingServer(states, { id: 'a', to: 'RUNNING' });
-    const outcome = await cancelFlowRuns(api, ['a', 'b', 'c'], undefined, { reason: 'test', graceMs: 2000 });
+    const clock = createFakeClock();
+    const outcome = await cancelFlowRuns(api, ['a', 'b', 'c'], undefined, { reason: 'test', graceMs: 2000, clock });
     expect(states).toEqual({ a: 'CANCELLED', b: 'CANCELLED', c: 'COMPLETED' });
     expect(sets).toEqual(['a:CANCELLED', 'b:CANCELLED', 'a:CANCELLING']);
+    // A second's pause after each round, and once in the grace period: the worker's Cancelling ended within it.
+    expect(clock.sleeps).toEqual([1000, 1000, 1000]);
     expect(outcome.leftOver).toEqual([]);
     expect(outcome.cancelled.find((r) => r.id === 'a')).toMatchObject({ from: 'PENDING', state: 'CANCELLING' });
   });
@@ -71,7 +75,16 @@ describe('cancelling a rehearsal’s runs', () => {
         return response;
       },
     };
-    const outcome = await cancelFlowRuns(stubborn, ['a'], undefined, { reason: 'test', graceMs: 0, deadlineMs: 8000 });
+    const clock = createFakeClock();
+    const outcome = await cancelFlowRuns(stubborn, ['a'], undefined, {
+      reason: 'test',
+      graceMs: 0,
+      deadlineMs: 8000,
+      clock,
+    });
     expect(outcome.leftOver).toEqual(['a']);
+    // It gave up after its four rounds, a second apart, well within the deadline.
+    expect(clock.sleeps).toEqual([1000, 1000, 1000, 1000]);
+    expect(clock.now()).toBeLessThan(8000);
   });
 });

@@ -3,7 +3,8 @@ import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { ProcessRunner } from '../../../src/process/command.js';
 import { cleanupRehearsal, describeCleanup, warnOtherRehearsals } from '../../../src/steps/cleanup.js';
 import { createTestContext } from '../../support/context.js';
-import { createFakeApi, type FakeResponse, recorded, recordedRoutes } from '../../support/fake-api.js';
+import { createFakeApi, type FakeApi, type FakeResponse, recorded, recordedRoutes } from '../../support/fake-api.js';
+import { createFakeClock } from '../support/fake-clock.js';
 
 const DEPLOYMENT_ID = '8bcfe518-701e-4ef9-a3b9-c48937f3a579';
 const DEPLOYMENT_LIMIT = 'deployment:8bcfe518-701e-4ef9-a3b9-c48937f3a579';
@@ -95,6 +96,9 @@ function fakeServer(runs: Run[], slots: Record<string, number>, workers: 'online
   return { api, limits };
 }
 
+/** A test context whose waits (the pause after a round of cancels, a worker's grace period) pass in simulated time. */
+const contextOver = (api: FakeApi) => ({ ...createTestContext({ runner: noRunner, api }), clock: createFakeClock() });
+
 describe('cleanupRehearsal', () => {
   it('forces Cancelled at once when no live worker owns the runs, and frees the slots nobody holds any more', async () => {
     const runs = [
@@ -104,7 +108,7 @@ describe('cleanupRehearsal', () => {
       run('d', 'RUNNING', ['rehearse', 'rehearse-Y']),
     ];
     const { api, limits } = fakeServer(runs, { 'hotpass-backfill': 2, [DEPLOYMENT_LIMIT]: 3 }, 'none');
-    const ctx = createTestContext({ runner: noRunner, api });
+    const ctx = contextOver(api);
     runs[3]!.deployment_id = 'another-deployment';
     const report = await cleanupRehearsal(ctx, { tag: 'rehearse-X', runIds: [] });
     expect(runs.map((r) => r.state_type)).toEqual(['CANCELLED', 'CANCELLED', 'COMPLETED', 'RUNNING']);
@@ -130,13 +134,19 @@ describe('cleanupRehearsal', () => {
   it('gives a live worker Cancelling first, and leaves the slots of limits a live run may still hold', async () => {
     const runs = [run('a', 'RUNNING', ['rehearse', 'rehearse-X']), run('other', 'RUNNING', ['rehearse', 'rehearse-Y'])];
     const { api, limits } = fakeServer(runs, { 'hotpass-backfill': 2, [DEPLOYMENT_LIMIT]: 2 }, 'online');
-    const ctx = createTestContext({ runner: noRunner, api });
+    const ctx = contextOver(api);
+    const sets: [string, number][] = [];
+    const request = api.request;
+    api.request = (r) => {
+      if (r.path === '/flow_runs/a/set_state')
+        sets.push([(r.body as { state: { type: string } }).state.type, ctx.clock.now()]);
+      return request(r);
+    };
     const report = await cleanupRehearsal(ctx, { tag: 'rehearse-X', runIds: [] }, { graceMs: 1_500 });
-    const states = api.requests
-      .filter((r) => r.path === '/flow_runs/a/set_state')
-      .map((r) => (r.body as { state: { type: string } }).state.type);
     // Nobody stopped it within the grace period (the fake has no worker process): forced after Cancelling.
-    expect(states).toEqual(['CANCELLING', 'CANCELLED']);
+    expect(sets.map(([state]) => state)).toEqual(['CANCELLING', 'CANCELLED']);
+    const [[, cancellingAt], [, forcedAt]] = sets as [[string, number], [string, number]];
+    expect(forcedAt - cancellingAt).toBeGreaterThanOrEqual(1_500);
     expect(runs[1]?.state_type).toBe('RUNNING');
     expect(report.slots.map((s) => [s.limit, s.action, s.liveHolders])).toEqual([
       [DEPLOYMENT_LIMIT, 'kept', 1],
@@ -153,7 +163,7 @@ describe('cleanupRehearsal', () => {
       run('mine', 'RUNNING', ['nightly']),
     ];
     const { api } = fakeServer(runs, {}, 'none');
-    const report = await cleanupRehearsal(createTestContext({ runner: noRunner, api }), { all: true });
+    const report = await cleanupRehearsal(contextOver(api), { all: true });
     expect(runs.map((r) => r.state_type)).toEqual(['CANCELLED', 'CANCELLED', 'RUNNING']);
     expect(report.runs.map((r) => r.id).sort()).toEqual(['a', 'b']);
   });

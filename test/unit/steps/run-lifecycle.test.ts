@@ -19,6 +19,7 @@ import {
   recordedDeployment,
   recordedRoutes,
 } from '../../support/fake-api.js';
+import { createFakeClock, type FakeClock } from '../support/fake-clock.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const DEPLOYMENT_ID = recordedDeployment().id as string;
@@ -37,7 +38,8 @@ interface ServerRun {
 
 /**
  * A server with state: create_flow_run makes Scheduled runs (503 from the `failAt`-th on),
- * /flow_runs/filter answers by id or by tag, set_state moves a run.
+ * /flow_runs/filter answers by id or by tag, set_state moves a run. Every run completes after
+ * `finalAfterPolls` filters, or once the test's clock reads `finalAt`.
  */
 function fakeServer(options: { failAt?: number; finalAfterPolls?: number; finalAt?: number } = {}) {
   const runs = new Map<string, ServerRun>();
@@ -64,7 +66,7 @@ function fakeServer(options: { failAt?: number; finalAfterPolls?: number; finalA
   const filter = (request: ApiRequest): FakeResponse => {
     const where = (request.body as { flow_runs: { id?: { any_: string[] }; tags?: { all_: string[] } } }).flow_runs;
     polls += 1;
-    const finalNow = options.finalAt !== undefined && Date.now() >= options.finalAt;
+    const finalNow = options.finalAt !== undefined && clock.now() >= options.finalAt;
     if ((options.finalAfterPolls !== undefined && polls > options.finalAfterPolls) || finalNow) {
       for (const run of runs.values()) Object.assign(run, { state_type: 'COMPLETED', state_name: 'Completed' });
     }
@@ -132,7 +134,10 @@ function watchingCli(
 
 let root: string;
 let bundle: Bundle;
+/** The watch's polls and the pauses of cancelling pass in simulated time. */
+let clock: FakeClock;
 beforeEach(async () => {
+  clock = createFakeClock(NOW.getTime());
   root = await mkdtemp(path.join(tmpdir(), 'rehearse-run-life-'));
   bundle = await createBundle(root, NOW, (text) => text);
 });
@@ -165,7 +170,7 @@ async function rehearse(
     config: options.config ?? { run: { burst: 4 } },
     flags: { leaveRuns: options.leaveRuns ?? false },
   });
-  const ctx = options.signal ? { ...base, signal: options.signal } : base;
+  const ctx = { ...base, clock, ...(options.signal ? { signal: options.signal } : {}) };
   const outcome = await runSteps(
     ctx,
     bundle,
@@ -250,9 +255,9 @@ describe('the run step never leaves its runs behind', () => {
   it('ends the watch as soon as every run is final, stopping a CLI that would watch forever', async () => {
     const server = fakeServer({ finalAfterPolls: 2 });
     const cli = watchingCli(server, { hang: true });
-    const started = Date.now();
     const { outcome, step } = await rehearse(server, cli);
-    expect(Date.now() - started).toBeLessThan(8000);
+    // The third poll finds every run final; the CLI alone would have watched until the 900 s timeout.
+    expect(clock.now() - NOW.getTime()).toBeLessThan(8000);
     expect(outcome.error).toBeUndefined();
     expect(cli.stopped).toBe(true);
     expect(step?.status).toBe('ok');
@@ -264,17 +269,21 @@ describe('the run step never leaves its runs behind', () => {
   });
 
   it('polls once every 2 s after the CLI has ended on its own, never in a tight loop', async () => {
-    const server = fakeServer({ finalAt: Date.now() + 3000 });
-    let filters = 0;
+    const server = fakeServer({ finalAt: NOW.getTime() + 3000 });
+    const polls: number[] = [];
     const cli = watchingCli(server, { hang: false });
     const onRequest = (r: ApiRequest): void => {
-      if (r.path === '/flow_runs/filter') filters += 1;
+      if (r.path === '/flow_runs/filter') polls.push(clock.now());
     };
     const { outcome, step } = await rehearse(server, cli, { onRequest });
     expect(outcome.error).toBeUndefined();
     expect(step?.status).toBe('ok');
     // About 3 s of waiting: a poll when the CLI ends, then one every 2 s.
-    expect(filters).toBeLessThanOrEqual(6);
+    expect(polls.length).toBeLessThanOrEqual(6);
+    const gaps = polls.slice(1).map((at, i) => at - (polls[i] as number));
+    expect(gaps.filter((gap) => gap > 0 && gap !== 2000)).toEqual([]);
+    expect(gaps.filter((gap) => gap === 0).length).toBeLessThanOrEqual(1);
+    expect(polls.at(-1)).toBeLessThanOrEqual(NOW.getTime() + 3000 + 2000);
   });
 
   it("cancels every run, the CLI's included, when the watch times out", async () => {
@@ -297,9 +306,13 @@ describe('the run step never leaves its runs behind', () => {
     const server = fakeServer();
     const controller = new AbortController();
     const cli = watchingCli(server, { hang: true });
-    setTimeout(() => controller.abort(), 300);
-    const { outcome, step, cancels } = await rehearse(server, cli, { signal: controller.signal });
+    // Ctrl-C once the watch has started polling.
+    const onRequest = (r: ApiRequest): void => {
+      if (r.path === '/flow_runs/filter') controller.abort();
+    };
+    const { outcome, step, cancels } = await rehearse(server, cli, { signal: controller.signal, onRequest });
     expect(outcome.interrupted).toBe(true);
+    expect(outcome.error?.message).toContain('interrupted while watching the rehearsal runs');
     expect(outcome.exitCode).toBe(3);
     expect(step?.status).toBe('interrupted');
     expect(cancels).toHaveLength(4);

@@ -11,6 +11,7 @@ import { createTestContext } from '../../support/context.js';
 import { createFakeApi, recorded, recordedDeployment, recordedRoutes } from '../../support/fake-api.js';
 import { argvOf, createFakeRunner } from '../../support/fake-runner.js';
 import { LIMITED_BURST, recordedRuns } from '../../support/recorded-runs.js';
+import { createFakeClock } from '../support/fake-clock.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const SCHEMAS = JSON.parse(
@@ -52,10 +53,9 @@ async function runAgainst(schema: unknown, config: ConfigInput) {
     ...recordedRoutes({ deploymentText: upstreamDeployment(schema) }),
     'POST /flow_runs/filter': { status: 200, text: JSON.stringify(recordedRuns(LIMITED_BURST)) },
   });
-  const ctx = createTestContext({ runner, api, now: () => NOW, config });
-  const outcome = await runSteps(ctx, bundle, [runStep({ defaultBurst: 'one' })], newSummary(bundle, NOW, {}), {
-    wholeRehearsal: false,
-  });
+  const ctx = { ...createTestContext({ runner, api, now: () => NOW, config }), clock: createFakeClock() };
+  const steps = [runStep({ defaultBurst: 'one', openPage: async () => undefined })];
+  const outcome = await runSteps(ctx, bundle, steps, newSummary(bundle, NOW, {}), { wholeRehearsal: false });
   return { outcome, runner, ctx };
 }
 

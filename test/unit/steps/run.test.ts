@@ -20,6 +20,7 @@ import {
 } from '../../support/fake-api.js';
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
 import { LIMITED_BURST, type RecordedRun, recordedRuns, recordedStates } from '../../support/recorded-runs.js';
+import { createFakeClock } from '../support/fake-clock.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const LOG_FILE = 'hotpass-e2e-staging.log';
@@ -86,13 +87,15 @@ async function run(
 ) {
   const runner = createFakeRunner([{ match: RUN_ARGV, result: CLI_OK }]);
   const api = createFakeApi(options.routes ?? burstRoutes());
-  const ctx = createTestContext({
+  const base = createTestContext({
     runner,
     api,
     now: () => NOW,
     config: options.config ?? { run: { burst: 3 } },
     flags: { dryRun: options.dryRun ?? false },
   });
+  // The pauses between creations and between polls pass in simulated time.
+  const ctx = { ...base, clock: createFakeClock() };
   const outcome = await runSteps(
     ctx,
     bundle,
