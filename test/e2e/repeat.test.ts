@@ -1,0 +1,50 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { apiText, parseJson, rehearse, workspace } from './support.js';
+
+/** Values a polling worker or a finishing run moves on between two reads a moment apart. */
+const volatile = (text: string): string => text.replace(/"(updated|last_polled|status)":("[^"]*"|null)/g, '"$1":_');
+
+const ROUNDS = 10;
+
+describe('ten healthy rehearsals in a row on the real sandbox', () => {
+  let cwd: string;
+
+  beforeAll(async () => {
+    cwd = await workspace();
+  });
+
+  it('each passes, with no false note in notes.md and deployment.json as the API answers it', async () => {
+    const bundles: string[] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const run = await rehearse(
+        ['backfill', '--sandbox', '--json', '--new-bundle', '--param', 'day_seconds=0.5', '--watch-timeout', '240'],
+        { cwd },
+      );
+      const out = parseJson(run);
+      const why = `round ${round}: ${run.stderr.slice(-2000)}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
+      expect(run.exitCode, why).toBe(0);
+      expect(out.summary, why).toMatchObject({ status: 'complete', verdict: 'pass' });
+      const dir = path.join(cwd, out.bundle as string);
+      bundles.push(dir);
+      // The deployment as the API answers it now: unchanged since the inspect step read it but for what moves.
+      const live = await apiText('/deployments/name/hotpass-backfill/hotpass-backfill');
+      expect(volatile(await fs.readFile(path.join(dir, 'deployment.json'), 'utf8')), `round ${round}`).toBe(
+        volatile(live),
+      );
+      const notes = await fs.readFile(path.join(dir, 'notes.md'), 'utf8');
+      expect(notes, `round ${round}`).not.toMatch(/markup/i);
+      // From the second round on, every guardrail value is compared with the last passing bundle: no drift.
+      if (round > 1) {
+        const baseline = out.summary?.checks.filter((c) => c.id.startsWith('baseline.')) ?? [];
+        expect(baseline.length, `round ${round}`).toBeGreaterThan(0);
+        expect(
+          baseline.filter((c) => c.verdict !== 'pass'),
+          `round ${round}`,
+        ).toEqual([]);
+      }
+    }
+    expect(new Set(bundles).size).toBe(ROUNDS);
+  });
+});
