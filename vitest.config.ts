@@ -16,6 +16,8 @@ export default defineConfig({
           isolate: false,
           // Vitest keeps a core for itself by default, which on two cores leaves one worker.
           maxWorkers: '100%',
+          // Its own worker count needs its own group: the unit files run first, the other projects after.
+          sequence: { groupOrder: 0 },
           // Generous so a loaded machine cannot fail a test; no test judges time.
           testTimeout: 30_000,
         },
@@ -24,6 +26,7 @@ export default defineConfig({
         // Real local services, no Prefect: Chromium, the moto S3 server (through uv), the built CLI.
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
@@ -33,6 +36,7 @@ export default defineConfig({
         // A real Prefect server, worker and deployment, driven through the built CLI.
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 1 },
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
           setupFiles: ['test/e2e/settle.ts'],
