@@ -95,6 +95,7 @@ async function chooseBundle(
   now: Date,
   startsRehearsal: boolean,
 ): Promise<{ bundle: Bundle; fresh: boolean }> {
+  // The dry-run rule for the bundle: every write lands in one thrown away at the end, so no step branches for it.
   if (options.flags.dryRun) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-dry-run-'));
     return { bundle: await createBundle(dir, now, redact), fresh: true };

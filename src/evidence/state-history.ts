@@ -18,6 +18,42 @@ const RunHistorySchema = z.object({
   ),
 });
 
+/** One run as the capture and validate steps write it: marked whether the rehearsal made it. */
+const StateHistoryRunSchema = RunHistorySchema.extend({ rehearsal: z.boolean() });
+
+/**
+ * state-history.json whole, as the capture and validate steps write it (`collectStateHistories` in
+ * steps/histories.ts); validate parses a stored one with it before judging anything.
+ */
+export const StateHistoryFileSchema = z.object({
+  asOf: z.string(),
+  deploymentId: z.string().nullable(),
+  rehearsalRunIds: z.array(z.string()),
+  runs: z.array(StateHistoryRunSchema),
+});
+
+/**
+ * What the report draws from state-history.json: the same file, but which runs the rehearsal made may be
+ * left out, so a history made by hand (the bench's 100k runs) draws too, with every run as another's.
+ */
+export const DrawnHistorySchema = StateHistoryFileSchema.omit({ deploymentId: true }).extend({
+  rehearsalRunIds: z.array(z.string()).optional(),
+  runs: z.array(StateHistoryRunSchema.partial({ rehearsal: true })),
+});
+export type DrawnHistory = z.infer<typeof DrawnHistorySchema>;
+
+/**
+ * slot-history.json, as validate writes it for a live global limit: one pseudo-run per holder of a slot,
+ * RUNNING while it held one; `occupy` is the most slots one acquisition took (null when none was seen).
+ */
+export const SlotHistoryFileSchema = z.object({
+  asOf: z.string(),
+  limit: z.string(),
+  occupy: z.number().nullable(),
+  runs: z.array(RunHistorySchema),
+});
+export type SlotHistoryFile = z.infer<typeof SlotHistoryFileSchema>;
+
 /** Everything in state-history.json but its runs. */
 const HeaderSchema = z.looseObject({ asOf: z.string() });
 type StateHistoryHeader = z.infer<typeof HeaderSchema>;

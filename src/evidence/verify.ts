@@ -214,7 +214,9 @@ async function checkStepFiles(dir: string, summary: Summary): Promise<VerifyProb
 async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const validate = ran(summary, 'validate');
   const judged =
-    validate?.checks.filter((c) => c.id.startsWith('concurrency.') && typeof c.expected === 'number') ?? [];
+    validate?.checks.flatMap((c) =>
+      c.id.startsWith('concurrency.') && typeof c.expected === 'number' ? [{ ...c, expected: c.expected }] : [],
+    ) ?? [];
   if (!validate || (judged.length === 0 && validate.data?.peak === undefined)) return [];
   const file = await bundleFilePath(dir, STATE_HISTORY_FILE);
   if (file === undefined)
@@ -247,7 +249,7 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
       ),
     );
   for (const check of judged) {
-    const limit = check.expected as number;
+    const limit = check.expected;
     const holders = SLOT_HOLDER_CHECKS.has(check.id);
     const measured = holders ? recordedHolderPeak(validate, check.actual) : peak;
     if (measured === undefined) continue;
@@ -271,12 +273,14 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
   return problems;
 }
 
+/** A slot-holder check's `actual` as validate records it: the peak among other figures. */
+const RecordedPeakSchema = z.looseObject({ peak: z.number() });
+
 function recordedHolderPeak(validate: StepRecord, actual: unknown): number | undefined {
   const fromData = validate.data?.holderPeak;
   if (typeof fromData === 'number') return fromData;
   if (typeof actual === 'number') return actual;
-  const nested = (actual as { peak?: unknown } | null | undefined)?.peak;
-  return typeof nested === 'number' ? nested : undefined;
+  return RecordedPeakSchema.safeParse(actual).data?.peak;
 }
 
 async function checkScreenshot(dir: string, summary: Summary): Promise<VerifyProblem[]> {
@@ -313,7 +317,7 @@ export async function verifyBundle(dir: string, options: { key?: VerifyingKey } 
     });
   const hasManifest = await fs.pathExists(path.join(bundle, CHECKSUM_FILE));
   const raw = await readJsonIfAny(bundle, SUMMARY_FILE);
-  const namesSchema = (raw.value as { schema?: unknown } | null | undefined)?.schema === SUMMARY_SCHEMA;
+  const namesSchema = SummarySchema.pick({ schema: true }).safeParse(raw.value).success;
   if (!hasManifest && !namesSchema) {
     throw new RehearseError(
       'BUNDLE_INVALID',

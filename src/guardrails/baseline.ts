@@ -1,19 +1,28 @@
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fs from 'fs-extra';
+import { z } from 'zod';
+import { RehearseError } from '../errors.js';
+import { readSummary } from '../evidence/bundle.js';
+import { parseWritten } from '../evidence/evidence-json.js';
+import type { Summary } from '../evidence/summary.js';
 import type { Check } from './verdict.js';
 
-/** Every guardrail value a rehearsal saw on the server, kept in the validate step's data. */
-export interface GuardrailSnapshot {
-  deploymentLimit: number | null;
-  collisionStrategy: string | null;
-  workPool: string | null;
-  workPoolLimit: number | null;
-  concurrencyKey: string | null;
-  globalLimit: number | null;
-  globalLimitActive: boolean | null;
-  parameters: Record<string, unknown>;
-}
+/**
+ * Every guardrail value a rehearsal saw on the server, kept in the validate step's data (`guardrails`):
+ * the next rehearsal's baseline parses it with this schema before comparing anything with it.
+ */
+const GuardrailSnapshotSchema = z.object({
+  deploymentLimit: z.number().nullable(),
+  collisionStrategy: z.string().nullable(),
+  workPool: z.string().nullable(),
+  workPoolLimit: z.number().nullable(),
+  concurrencyKey: z.string().nullable(),
+  globalLimit: z.number().nullable(),
+  globalLimitActive: z.boolean().nullable(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+export type GuardrailSnapshot = z.infer<typeof GuardrailSnapshotSchema>;
 
 /** Values the configuration expects (`expect:`), which also accept a drift from the baseline. */
 export type ExpectedValues = Partial<GuardrailSnapshot>;
@@ -51,12 +60,18 @@ function changedKeys(before: unknown, after: unknown): string {
     .join(', ');
 }
 
-interface StoredSummary {
-  bundle?: string;
-  createdAt?: string;
-  verdict?: string;
-  target?: { deployment?: unknown };
-  steps?: { name?: string; data?: { guardrails?: GuardrailSnapshot } }[];
+/** The guardrails a passing bundle recorded; a record that is not what rehearse wrote is refused, never compared. */
+function recordedSnapshot(summary: Summary, root: string): GuardrailSnapshot | undefined {
+  const raw = summary.steps.find((s) => s.name === 'validate')?.data?.guardrails;
+  if (raw === undefined) return undefined;
+  const refuse = (problem: string) =>
+    new RehearseError(
+      'BUNDLE_INVALID',
+      `summary.json of bundle ${summary.bundle}, a passing rehearsal under ${root}: ` +
+        `the guardrails its validate step recorded are not what rehearse wrote (${problem})`,
+      { hint: `move that bundle out of ${root}, so the baseline is the passing rehearsal before it` },
+    );
+  return parseWritten(GuardrailSnapshotSchema, raw, refuse, 'guardrails');
 }
 
 /** The newest bundle under the evidence root that passed for the same deployment and recorded its guardrails. */
@@ -65,13 +80,12 @@ export async function findBaseline(root: string, deployment: string, except: str
   let best: Baseline | undefined;
   for (const name of names) {
     if (name === except) continue;
-    const file = path.join(root, name, 'summary.json');
-    const summary = (await fs.readJson(file).catch(() => undefined)) as StoredSummary | undefined;
-    if (summary?.verdict !== 'pass' || summary.target?.deployment !== deployment) continue;
-    const snapshot = summary.steps?.find((s) => s.name === 'validate')?.data?.guardrails;
-    const createdAt = summary.createdAt ?? '';
-    if (!snapshot || (best && createdAt <= best.createdAt)) continue;
-    best = { bundle: summary.bundle ?? name, createdAt, snapshot };
+    // Anything under the root that is not a rehearse bundle (no valid summary.json) is no baseline.
+    const summary = await readSummary(path.join(root, name));
+    if (summary?.verdict !== 'pass' || summary.target.deployment !== deployment) continue;
+    const snapshot = recordedSnapshot(summary, root);
+    if (!snapshot || (best && summary.createdAt <= best.createdAt)) continue;
+    best = { bundle: summary.bundle, createdAt: summary.createdAt, snapshot };
   }
   return best;
 }

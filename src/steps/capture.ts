@@ -64,6 +64,7 @@ async function shootRunPage(
   const taken = runStepData(summary)?.screenshot;
   if (options.flowRunIds.length === 0 && taken?.status === 'captured' && (await fs.pathExists(page.file)))
     return { ...taken, status: 'reused' };
+  // Chromium is no command the context's dry-run rule sees, so the step skips it and its check says why.
   if (ctx.flags.dryRun) return { status: 'missing', reason: 'dry run', url: page.url };
   const { captureRunPage } = await import('../evidence/screenshot.js');
   return captureRunPage({

@@ -60,7 +60,6 @@ async function limitNames(ctx: Context, deployment: Deployment): Promise<string[
  * touched, since how many slots each holds is the flow's business.
  */
 async function freeSlots(ctx: Context, deployment: Deployment, ending: ReadonlySet<string>): Promise<SlotRelease[]> {
-  // In a dry run the runs cleanup would end are still live: count them as ended, as they would be.
   const started = await filterFlowRuns(ctx.api, { state: { type: { any_: STARTED } } });
   const live = started.filter((run) => !ending.has(run.id));
   const out: SlotRelease[] = [];
@@ -77,6 +76,7 @@ async function freeSlots(ctx: Context, deployment: Deployment, ending: ReadonlyS
     if (limit.active_slots > 0 && holders === 0) {
       const path = `/v2/concurrency_limits/${limit.id}`;
       const response = await ctx.api.request({ method: 'PATCH', path, body: { active_slots: 0 }, readOnly: false });
+      // In a dry run the context printed the PATCH instead of sending it; the step only words the row.
       row.action = ctx.flags.dryRun ? 'would free' : 'freed';
       row.status = response.status;
     }
@@ -119,6 +119,7 @@ export async function cleanupRehearsal(
   const workers = (await listWorkers(ctx.api, pool).catch(() => [])).filter(isLive).length;
   const open = await openRunsOf(ctx, deployment.id, 'all' in scope ? 'rehearse' : scope.tag);
   const report: CleanupReport = { deployment: fullName(ref), liveWorkers: workers, runs: [], leftOver: [], slots: [] };
+  // cancelFlowRuns waits for final states a dry run never makes: the step says which state each run would get.
   if (ctx.flags.dryRun) {
     report.runs = open.map((run) => planned(run, workers));
   } else if (open.length > 0 || ('runIds' in scope && scope.runIds.length > 0)) {
@@ -131,6 +132,7 @@ export async function cleanupRehearsal(
     report.runs = outcome.cancelled.map(done);
     report.leftOver = outcome.leftOver;
   }
+  // A real run has ended its runs by now; a dry run's are still live, and are counted as they would be: ended.
   report.slots = await freeSlots(ctx, deployment, new Set(ctx.flags.dryRun ? open.map((r) => r.id) : []));
   return report;
 }

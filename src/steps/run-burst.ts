@@ -48,25 +48,27 @@ export function checkBurst(burst: number, maxBurst: number): void {
 
 /**
  * The list of created runs, on disk as well as in memory: a kill after a creation still leaves
- * its id in the bundle. In a dry run nothing is created and nothing is written.
+ * its id in the bundle.
  */
-export async function openRunLedger(bundle: Bundle, plan: RunPlan, dryRun: boolean, now: Date): Promise<RunLedger> {
+export async function openRunLedger(bundle: Bundle, plan: RunPlan, now: Date): Promise<RunLedger> {
   const ids: string[] = [];
   const file = path.join(bundle.dir, CREATED_RUNS_FILE);
-  if (!dryRun) {
-    const header = `# flow runs created by the run step started ${plan.startedAt} (tag ${plan.tag}), as created\n`;
-    await writeEvidence(bundle, CREATED_RUNS_FILE, header, now);
-  }
+  const header = `# flow runs created by the run step started ${plan.startedAt} (tag ${plan.tag}), as created\n`;
+  await writeEvidence(bundle, CREATED_RUNS_FILE, header, now);
   return {
     ids,
     has: (id) => ids.includes(id),
     async add(run, how) {
       if (ids.includes(run.id)) return;
       ids.push(run.id);
-      if (!dryRun)
-        await fs.appendFile(file, bundle.redact(`${new Date().toISOString()} ${run.id} ${run.name ?? ''} ${how}\n`));
+      await fs.appendFile(file, bundle.redact(`${new Date().toISOString()} ${run.id} ${run.name ?? ''} ${how}\n`));
     },
   };
+}
+
+/** A dry run's ledger: its creations are only printed, so it lists none and writes nothing. */
+export function plannedLedger(): RunLedger {
+  return { ids: [], has: () => false, add: async () => undefined };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RehearseError } from '../errors.js';
+import { parseWritten } from '../evidence/evidence-json.js';
 import type { Summary } from '../evidence/summary.js';
 
 /**
@@ -40,12 +41,11 @@ export type RunStepData = z.infer<typeof RunStepDataSchema>;
 export function runStepData(summary: Summary): RunStepData | undefined {
   const raw = summary.steps.find((s) => s.name === 'run')?.data;
   if (raw === undefined) return undefined;
-  const parsed = RunStepDataSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new RehearseError(
-    'BUNDLE_INVALID',
-    `summary.json of bundle ${summary.bundle}: the run step's data is not what rehearse wrote (${issue?.path.join('.') || 'data'}: ${issue?.message})`,
-    { hint: 'start a new bundle with --new-bundle, or rerun `rehearse run` on this one' },
-  );
+  const refuse = (problem: string) =>
+    new RehearseError(
+      'BUNDLE_INVALID',
+      `summary.json of bundle ${summary.bundle}: the run step's data is not what rehearse wrote (${problem})`,
+      { hint: 'start a new bundle with --new-bundle, or rerun `rehearse run` on this one' },
+    );
+  return parseWritten(RunStepDataSchema, raw, refuse, 'data');
 }

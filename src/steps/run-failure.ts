@@ -77,7 +77,6 @@ export async function settleFailure(
   caught: unknown,
 ): Promise<unknown> {
   const interrupted = ctx.signal.aborted;
-  if (ctx.flags.dryRun) return caught;
   const reason = `Cancelled by rehearse: the rehearsal ${interrupted ? 'was interrupted' : 'could not finish'}`;
   const outcome = ctx.flags.leaveRuns
     ? undefined

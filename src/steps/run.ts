@@ -14,7 +14,14 @@ import type { FlowRun } from '../prefect/schemas.js';
 import type { Command } from '../process/command.js';
 import { runPageUrl, SCREENSHOT_FILE, type ScreenshotRecord } from './capture.js';
 import { cliOf } from './prefect-cli.js';
-import { CREATED_RUNS_FILE, createBurst, openRunLedger, type RunLedger, type RunPlan } from './run-burst.js';
+import {
+  CREATED_RUNS_FILE,
+  createBurst,
+  openRunLedger,
+  plannedLedger,
+  type RunLedger,
+  type RunPlan,
+} from './run-burst.js';
 import { settleFailure, watchFailure } from './run-failure.js';
 import { planRun } from './run-plan.js';
 import { type WatchResult, watchRuns } from './run-watch.js';
@@ -146,7 +153,7 @@ function openRunPageOnce(ctx: Context, open: RunPageOpener, printedUrl: () => st
   return {
     onRuns(runs, primaryId) {
       const primary = runs.find((r) => r.id === primaryId);
-      if (ctx.flags.dryRun || opening || !primary || !primaryId) return;
+      if (opening || !primary || !primaryId) return;
       if (primary.state_type !== 'RUNNING' && !TERMINAL.has(primary.state_type ?? '')) return;
       const url = runPageUrl(ctx.prefect.apiUrl, primaryId, printedUrl());
       opening = open({ url, signal: ctx.signal, ...auth });
@@ -212,23 +219,23 @@ async function recordRuns(
   return { checks: [runsCheck(runs, primaryId)], files, data };
 }
 
-/** A dry run: the creations and the CLI command are planned (printed, journaled), nothing is made. */
-async function planOnly(ctx: Context, plan: RunPlan, ledger: RunLedger) {
-  await createBurst(ctx, plan, ledger);
-  const command = watchCommand(ctx, plan, undefined);
-  if (command) await ctx.runner.run(command);
-  return { checks: [], files: [], data: runData(plan, ledger, undefined) };
-}
-
 /** Runbook step 3: a bounded backfill, watched to the end; --burst N submits N runs at once. */
 export function runStep(options: RunStepOptions): Step {
   return {
     name: 'run',
     title: 'trigger and watch the rehearsal run',
+    // Nothing is created in a dry run, so nothing can be watched: the creations and the CLI are only planned.
+    async dryRun(ctx, bundle) {
+      const plan = await planRun(ctx, bundle, options.defaultBurst);
+      const ledger = plannedLedger();
+      await createBurst(ctx, plan, ledger);
+      const command = watchCommand(ctx, plan, undefined);
+      if (command) await ctx.runner.run(command);
+      return { checks: [], files: [], data: runData(plan, ledger, undefined) };
+    },
     async run(ctx, bundle) {
       const plan = await planRun(ctx, bundle, options.defaultBurst);
-      const ledger = await openRunLedger(bundle, plan, ctx.flags.dryRun, ctx.now());
-      if (ctx.flags.dryRun) return planOnly(ctx, plan, ledger);
+      const ledger = await openRunLedger(bundle, plan, ctx.now());
       let watch: WatchResult | undefined;
       let printedUrl: string | undefined;
       const pages = openRunPageOnce(ctx, options.openPage ?? openWithChromium, () => printedUrl);

@@ -20,6 +20,12 @@ export interface Step {
   name: StepName;
   title: string;
   run(ctx: Context, bundle: Bundle, summary: Summary): Promise<StepOutput>;
+  /**
+   * What the runner calls instead of run() in a dry run, for a step whose work cannot go on past the commands
+   * a dry run only prints (the run step: nothing is created, so nothing can be watched). Without it, run() runs
+   * and its context runs the read-only commands and prints the others.
+   */
+  dryRun?(ctx: Context, bundle: Bundle, summary: Summary): Promise<StepOutput>;
   /** Called once summary.json and SHA256SUMS are final, for steps whose work must see them (upload). */
   afterSettle?(ctx: Context, bundle: Bundle, summary: Summary): Promise<void>;
   /** Its failure replaces its earlier record even when it wrote nothing: filing, not evidence (upload). */

@@ -101,6 +101,7 @@ async function listUploadFiles(ctx: Context, bundle: Bundle, summary: Summary): 
         },
       );
     }
+    // A dry run uploads nothing, so nothing needs SHA256SUMS current: it is only reported.
     ctx.reporter.emit({
       type: 'info',
       message: `${CHECKSUM_FILE} was out of date (${changed.join(', ') || 'layout'})${ctx.flags.dryRun ? '' : '; rewritten before upload'}`,
@@ -218,6 +219,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       }
       const files = await listUploadFiles(ctx, bundle, summary);
       const destination = destinationOf(target, bundle.name);
+      // S3 and directory copies are no commands the context's dry-run rule sees: the step prints what it skips.
       if (ctx.flags.dryRun) {
         ctx.reporter.emit({
           type: 'command-start',
@@ -272,7 +274,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
     // The far copy's summary.json must say what the local one says once the rehearsal is settled.
     async afterSettle(ctx, bundle, summary) {
       const target = resolveUploadTarget(ctx, options.to);
-      if (!target || ctx.flags.dryRun) return;
+      if (!target) return;
       const files = await listUploadFiles(ctx, bundle, summary);
       const report = await sendBundle(ctx, bundle, files, target);
       if (report.mismatches.length > 0) {

@@ -5,20 +5,13 @@ import {
   type StateRecord,
   windowsAbove,
 } from '../../guardrails/peak.js';
+import type { DrawnHistory, SlotHistoryFile as SlotHistory } from '../state-history.js';
 
-/** slot-history.json as validate writes it: one pseudo-run per holder, RUNNING while it held a slot. */
-export interface SlotHistoryFile {
-  asOf: string;
-  limit: string;
-  runs: RunHistory[];
-}
+/** What the timeline draws of slot-history.json (its schema: `SlotHistoryFileSchema`). */
+export type SlotHistoryFile = Pick<SlotHistory, 'asOf' | 'limit' | 'runs'>;
 
-/** state-history.json as the capture and validate steps write it. */
-export interface HistoryFile {
-  asOf: string;
-  rehearsalRunIds?: string[];
-  runs: (RunHistory & { rehearsal?: boolean })[];
-}
+/** state-history.json as the report reads it (`DrawnHistorySchema`). */
+export type HistoryFile = DrawnHistory;
 /** One state of one run, [from, to) in milliseconds since the epoch. */
 interface Segment {
   kind: string;

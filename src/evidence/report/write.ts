@@ -5,12 +5,14 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import { ATTESTATION_FILE } from '../attestation.js';
 import { readSummary } from '../bundle.js';
 import { CHECKSUM_FILE, listBundleFiles } from '../checksums.js';
+import { readEvidenceJson } from '../evidence-json.js';
 import { SCREENSHOT_FILE, SLOT_HISTORY_FILE, STATE_HISTORY_FILE } from '../files.js';
 import { NOTES_FILE } from '../notes.js';
+import { DrawnHistorySchema, SlotHistoryFileSchema } from '../state-history.js';
 import { SUMMARY_FILE, type Summary } from '../summary.js';
 import { renderReportHtml } from './html.js';
 import { renderTimelineSvg } from './svg.js';
-import { buildTimeline, type HistoryFile, type SlotHistoryFile } from './timeline.js';
+import { buildTimeline } from './timeline.js';
 
 export const REPORT_FILE = 'report.html';
 export const TIMELINE_FILE = 'concurrency.svg';
@@ -25,6 +27,9 @@ const numbersIn = (value: unknown): Record<string, number> =>
 const shortLabel = (id: string): string => id.replace(/^concurrency\./, '');
 
 const GLOBAL_LIMIT = 'concurrency.global_limit';
+
+const redoHint = (step: string): string =>
+  `\`rehearse verify\` shows what changed since it was written; an open bundle takes \`rehearse ${step}\` again`;
 
 /**
  * The limits the bundle judged against: validate's applied limits and the manifest's, else what inspect
@@ -63,11 +68,13 @@ export interface BuiltReport {
 
 /** The report of a bundle from its files alone: the same files give the same bytes, wherever they are. */
 export async function buildReport(dir: string, summary: Summary): Promise<BuiltReport> {
-  const historyPath = path.join(dir, STATE_HISTORY_FILE);
-  const history = (await fs.pathExists(historyPath)) ? ((await fs.readJson(historyPath)) as HistoryFile) : undefined;
+  const history = (await fs.pathExists(path.join(dir, STATE_HISTORY_FILE)))
+    ? await readEvidenceJson(dir, STATE_HISTORY_FILE, DrawnHistorySchema, redoHint('capture'))
+    : undefined;
   const limits = limitsOf(summary);
-  const slotPath = path.join(dir, SLOT_HISTORY_FILE);
-  const slotFile = (await fs.pathExists(slotPath)) ? ((await fs.readJson(slotPath)) as SlotHistoryFile) : undefined;
+  const slotFile = (await fs.pathExists(path.join(dir, SLOT_HISTORY_FILE)))
+    ? await readEvidenceJson(dir, SLOT_HISTORY_FILE, SlotHistoryFileSchema, redoHint('validate'))
+    : undefined;
   const model = history ? buildTimeline(history, limits.running, limits.slots, slotFile) : undefined;
   const svg = model ? renderTimelineSvg(model) : undefined;
   const notesPath = path.join(dir, NOTES_FILE);

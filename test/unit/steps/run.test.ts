@@ -9,6 +9,7 @@ import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import { DeploymentSchema } from '../../../src/prefect/schemas.js';
 import { checkParameters, type RunStepOptions, runStep } from '../../../src/steps/run.js';
+import { CREATED_RUNS_FILE } from '../../../src/steps/run-burst.js';
 import { runSteps } from '../../../src/steps/runner.js';
 import { createTestContext } from '../../support/context.js';
 import {
@@ -270,6 +271,7 @@ describe('the run step, through runSteps against the recorded server and CLI', (
     expect(planned[2]?.args?.slice(0, RUN_ARGV.length - 1)).toEqual(RUN_ARGV.slice(1));
     expect(step.data).toMatchObject({ flowRunIds: [], primaryRunId: null, burst: 3 });
     expect(await readdir(bundle.dir)).not.toContain(LOG_FILE);
+    expect(await readdir(bundle.dir)).not.toContain(CREATED_RUNS_FILE);
     expect(outcome.summary.verdict).not.toBe('pass');
   });
 });

@@ -89,6 +89,42 @@ describe('rehearse report', () => {
     expect(html).not.toContain('href="concurrency.svg"');
   });
 
+  it('refuses a state-history.json that is not what rehearse wrote, naming the field, instead of drawing it', async () => {
+    const file = path.join(bundle, 'state-history.json');
+    const history = await fs.readJson(file);
+    history.runs[0].states = 'Completed';
+    await fs.writeJson(file, history);
+    const caught = await buildReport(bundle, await readSummary(bundle)).catch((error: unknown) => error);
+    expect(caught).toMatchObject({
+      code: 'BUNDLE_INVALID',
+      message: `state-history.json of bundle ${NAME} is not what rehearse wrote (runs.0.states: Invalid input: expected array, received string)`,
+      hint: '`rehearse verify` shows what changed since it was written; an open bundle takes `rehearse capture` again',
+    });
+  });
+
+  it("draws a state history made by hand, without marks of the rehearsal's runs, every run as another's", async () => {
+    const file = path.join(bundle, 'state-history.json');
+    const { asOf, runs } = await fs.readJson(file);
+    await fs.writeJson(file, { asOf, runs: runs.map(({ rehearsal: _mark, ...run }: { rehearsal: boolean }) => run) });
+    const { svg } = await buildReport(bundle, await readSummary(bundle));
+    expect(svg?.match(/<g class="run[ "]/g)).toHaveLength(3);
+  });
+
+  it('draws the slot line from slot-history.json, and refuses one without the slots each acquisition took', async () => {
+    const { asOf, runs } = await fs.readJson(path.join(bundle, 'state-history.json'));
+    const slots = { asOf, limit: 'hotpass-backfill', occupy: 1, runs };
+    await fs.writeJson(path.join(bundle, 'slot-history.json'), slots);
+    const { svg } = await buildReport(bundle, await readSummary(bundle));
+    expect(svg).toContain('<path class="slots"');
+    const { occupy: _occupy, ...without } = slots;
+    await fs.writeJson(path.join(bundle, 'slot-history.json'), without);
+    const caught = await buildReport(bundle, await readSummary(bundle)).catch((error: unknown) => error);
+    expect(caught).toMatchObject({
+      code: 'BUNDLE_INVALID',
+      message: `slot-history.json of bundle ${NAME} is not what rehearse wrote (occupy: Invalid input: expected number, received undefined)`,
+    });
+  });
+
   it('sets two bundles side by side and marks what changed', async () => {
     const newer = path.join(work, 'evidence', '20261127T010000Z');
     await fs.copy(bundle, newer);
