@@ -910,7 +910,13 @@ async function startSecondApi(sandbox, state) {
       (r) => r.ok,
       () => false,
     );
-    if (healthy) return { apiUrl, stop: () => (stopGroup(child), live.delete(child)) };
+    if (healthy) {
+      const stop = () => {
+        stopGroup(child);
+        live.delete(child);
+      };
+      return { apiUrl, stop };
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   stopGroup(child);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { CONFIG_FILES, formatIssues } from '../config/load.js';
+import { CONFIG_FILES } from '../config/load.js';
 import { ConfigSchema } from '../config/schema.js';
 import { ExitCode, RehearseError } from '../errors.js';
 import { configText } from '../init/config-text.js';
@@ -10,6 +10,7 @@ import type { ProcessRunner } from '../process/command.js';
 import { createProcessRunner } from '../process/runner.js';
 import type { CommandResult, Reporter } from '../report/events.js';
 import { defaultStateDir, readSandboxState } from '../sandbox/state.js';
+import { formatIssues } from '../util/zod-issues.js';
 
 export const INIT_FILE = 'rehearse.config.yaml';
 

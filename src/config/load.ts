@@ -1,20 +1,10 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import type { z } from 'zod';
 import { RehearseError } from '../errors.js';
+import { formatIssues } from '../util/zod-issues.js';
 import { type Config, ConfigSchema } from './schema.js';
 
 export const CONFIG_FILES = ['rehearse.config.json', 'rehearse.config.yaml', 'rehearse.config.yml'];
-
-/** Flattened zod issues, one `path: message` per line. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
-    if (issue.code === 'unrecognized_keys')
-      return `${where}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-    return `${where}: ${issue.message}`;
-  });
-}
 
 async function readConfigFile(cwd: string, explicit?: string): Promise<{ file?: string; data: unknown }> {
   const candidates = explicit ? [path.resolve(cwd, explicit)] : CONFIG_FILES.map((name) => path.join(cwd, name));

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { formatIssues } from '../config/load.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
 import { type ExpectedGuardrails, expectedFromManifest, parseManifestText } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
 import { type Deployment, DeploymentSchema, GlobalConcurrencyLimitSchema } from '../prefect/schemas.js';
+import { formatIssues } from '../util/zod-issues.js';
 import { DEPLOYMENT_FILE, MANIFEST_COPY_DIR } from './files.js';
 import type { StepRecord, Summary } from './summary.js';
 import type { VerifyProblem } from './verify.js';

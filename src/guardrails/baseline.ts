@@ -1,18 +1,12 @@
-import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import fs from 'fs-extra';
 import { z } from 'zod';
-import { RehearseError } from '../errors.js';
-import { readSummary } from '../evidence/bundle.js';
-import { parseWritten } from '../evidence/evidence-json.js';
-import type { Summary } from '../evidence/summary.js';
 import type { Check } from './verdict.js';
 
 /**
  * Every guardrail value a rehearsal saw on the server, kept in the validate step's data (`guardrails`):
  * the next rehearsal's baseline parses it with this schema before comparing anything with it.
  */
-const GuardrailSnapshotSchema = z.object({
+export const GuardrailSnapshotSchema = z.object({
   deploymentLimit: z.number().nullable(),
   collisionStrategy: z.string().nullable(),
   workPool: z.string().nullable(),
@@ -58,36 +52,6 @@ function changedKeys(before: unknown, after: unknown): string {
     .filter((k) => !isDeepStrictEqual(a[k], b[k]))
     .map((k) => `${k}: ${show(a[k])} → ${show(b[k])}`)
     .join(', ');
-}
-
-/** The guardrails a passing bundle recorded; a record that is not what rehearse wrote is refused, never compared. */
-function recordedSnapshot(summary: Summary, root: string): GuardrailSnapshot | undefined {
-  const raw = summary.steps.find((s) => s.name === 'validate')?.data?.guardrails;
-  if (raw === undefined) return undefined;
-  const refuse = (problem: string) =>
-    new RehearseError(
-      'BUNDLE_INVALID',
-      `summary.json of bundle ${summary.bundle}, a passing rehearsal under ${root}: ` +
-        `the guardrails its validate step recorded are not what rehearse wrote (${problem})`,
-      { hint: `move that bundle out of ${root}, so the baseline is the passing rehearsal before it` },
-    );
-  return parseWritten(GuardrailSnapshotSchema, raw, refuse, 'guardrails');
-}
-
-/** The newest bundle under the evidence root that passed for the same deployment and recorded its guardrails. */
-export async function findBaseline(root: string, deployment: string, except: string): Promise<Baseline | undefined> {
-  const names = (await fs.pathExists(root)) ? await fs.readdir(root) : [];
-  let best: Baseline | undefined;
-  for (const name of names) {
-    if (name === except) continue;
-    // Anything under the root that is not a rehearse bundle (no valid summary.json) is no baseline.
-    const summary = await readSummary(path.join(root, name));
-    if (summary?.verdict !== 'pass' || summary.target.deployment !== deployment) continue;
-    const snapshot = recordedSnapshot(summary, root);
-    if (!snapshot || (best && summary.createdAt <= best.createdAt)) continue;
-    best = { bundle: summary.bundle, createdAt: summary.createdAt, snapshot };
-  }
-  return best;
 }
 
 /**

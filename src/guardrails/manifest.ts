@@ -1,8 +1,6 @@
-import path from 'node:path';
-import fs from 'fs-extra';
 import { z } from 'zod';
-import { formatIssues } from '../config/load.js';
 import { RehearseError } from '../errors.js';
+import { formatIssues } from '../util/zod-issues.js';
 
 const StrategySchema = z.enum(['ENQUEUE', 'CANCEL_NEW']);
 
@@ -88,14 +86,4 @@ export async function parseManifestText(text: string, source: string): Promise<M
     });
   }
   return parsed.data;
-}
-
-export async function loadExpectedGuardrails(projectDir: string, manifestPath: string): Promise<ExpectedGuardrails> {
-  const file = path.resolve(projectDir, manifestPath);
-  if (!(await fs.pathExists(file))) {
-    throw new RehearseError('CONFIG_INVALID', `manifest not found: ${file}`, {
-      hint: 'run rehearse in the project checkout, or set "projectDir" / "manifest" in rehearse.config (or --project-dir / --manifest)',
-    });
-  }
-  return expectedFromManifest(await parseManifestText(await fs.readFile(file, 'utf8'), manifestPath), manifestPath);
 }

@@ -1,5 +1,5 @@
+import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
-import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { type CancelledRun, cancelFlowRuns } from '../prefect/cancel.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';

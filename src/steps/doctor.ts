@@ -1,9 +1,9 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import { ConfigSchema } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
-import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { isPrefectCloud } from '../prefect/api.js';
 import { prefectVersionCommand } from '../prefect/commands.js';
 import { cleanupFix, createLimitFix, enableLimitFix, INVALID_LIMIT_NAME, prefectLine } from '../prefect/fixes.js';

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import { RehearseError } from '../errors.js';
 import { writeEvidence } from '../evidence/bundle.js';
 import { DEPLOYMENT_FILE, manifestCopyOf } from '../evidence/files.js';
 import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
-import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { inspectDeploymentCommand } from '../prefect/commands.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';

@@ -1,10 +1,10 @@
 // One function each: the package's index loads all of date-fns (~200 ms on every start-up).
 import { isValid } from 'date-fns/isValid';
 import { parseISO } from 'date-fns/parseISO';
+import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
-import { loadExpectedGuardrails } from '../guardrails/manifest.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { parameterNames } from '../prefect/parameter-schema.js';
 import { buildWindowParameters } from '../prefect/parameters.js';

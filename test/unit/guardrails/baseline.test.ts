@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findBaseline } from '../../../src/evidence/baseline.js';
 import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
-import { findBaseline, type GuardrailSnapshot } from '../../../src/guardrails/baseline.js';
+import type { GuardrailSnapshot } from '../../../src/guardrails/baseline.js';
 
 const GUARDRAILS: GuardrailSnapshot = {
   deploymentLimit: 2,
