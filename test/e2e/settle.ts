@@ -12,7 +12,11 @@ interface Run {
   id: string;
   name: string;
   state_type: string;
+  state?: { timestamp?: string } | null;
 }
+
+/** A run cancelled while its worker was starting it can come back: its flow process sets it Running late. */
+const COMEBACK_MS = 20_000;
 
 const unfinished = () =>
   api<Run[]>('POST', '/flow_runs/filter', { flow_runs: { state: { type: { not_any_: FINAL } } }, limit: 200 });
@@ -44,8 +48,23 @@ async function freeSlots(): Promise<string[]> {
   return held.map((limit) => `${limit.name} (${limit.active_slots})`);
 }
 
+/** Waits out the window in which a recently cancelled run may still be set Running by its flow process. */
+async function waitForComebacks(): Promise<string[]> {
+  const cancelled = await api<Run[]>('POST', '/flow_runs/filter', {
+    flow_runs: { state: { type: { any_: ['CANCELLED'] } } },
+    limit: 200,
+  });
+  const latest = Math.max(0, ...cancelled.map((run) => Date.parse(run.state?.timestamp ?? '') || 0));
+  const back: string[] = [];
+  while (Date.now() < latest + COMEBACK_MS) {
+    await new Promise((r) => setTimeout(r, 2000));
+    if ((await unfinished()).length > 0) back.push(...(await endRuns()));
+  }
+  return back;
+}
+
 afterAll(async () => {
-  const runs = await endRuns();
+  const runs = [...(await endRuns()), ...(await waitForComebacks())];
   const slots = await freeSlots();
   if (runs.length || slots.length) {
     console.warn(`a test file left ${runs.length} run(s) unfinished and slots held: ${[...runs, ...slots].join(', ')}`);
