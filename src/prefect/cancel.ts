@@ -1,8 +1,9 @@
+import { z } from 'zod';
 import type { Clock } from '../context.js';
 import { mapLimited } from '../util/map-limited.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './api.js';
 import { parseRuns, TERMINAL } from './runs.js';
-import type { FlowRun } from './schemas.js';
+import { type FlowRun, StateSchema } from './schemas.js';
 
 /**
  * Cancelling a rehearsal's runs. It runs while the rehearsal itself is failing or being aborted,
@@ -16,6 +17,13 @@ export interface CancelOptions {
   deadlineMs?: number;
   /** How long a worker gets to stop a started run before its final state is forced. */
   graceMs?: number;
+  /**
+   * How long runs a worker had claimed when they were cancelled are watched afterwards: the flow
+   * process it spawned can still set such a run Running (the server lets Cancelled go to Running).
+   */
+  comebackMs?: number;
+  /** Told when the cancel has to wait on runs that may come back, so a waiting operator knows why. */
+  progress?: (line: string) => void;
   clock: Clock;
 }
 
@@ -27,6 +35,8 @@ export interface CancelledRun {
   state: 'CANCELLED' | 'CANCELLING';
   /** Set when no worker stopped the run within the grace period and rehearse forced Cancelled. */
   forced?: boolean;
+  /** Set when the run was final once and its flow process set it going again, so it was cancelled again. */
+  cameBack?: boolean;
   status: number;
 }
 
@@ -80,9 +90,14 @@ async function setState(p: Patience, id: string, type: CancelledRun['state'], me
   return (await requestPatiently(p, request)).status;
 }
 
-/** A started run goes to Cancelling so its worker stops the process; one that never started is Cancelled outright. */
-const cancelTypeFor = (run: FlowRun): CancelledRun['state'] =>
-  run.state_type === 'RUNNING' || run.state_type === 'CANCELLING' ? 'CANCELLING' : 'CANCELLED';
+/**
+ * A run with a process goes to Cancelling so the process is stopped: a Running one by its worker or
+ * flow process, a Pending one (claimed, its process starting) by its worker. One no worker has
+ * claimed is Cancelled outright.
+ */
+const WITH_PROCESS = new Set(['RUNNING', 'CANCELLING', 'PENDING']);
+export const cancelTypeFor = (run: FlowRun): CancelledRun['state'] =>
+  WITH_PROCESS.has(run.state_type ?? '') ? 'CANCELLING' : 'CANCELLED';
 
 /** Waits for workers to stop the Cancelling runs, then forces Cancelled on those nobody stopped. */
 async function settleCancelling(p: Patience, runs: CancelledRun[], options: Required<CancelOptions>): Promise<void> {
@@ -108,27 +123,42 @@ export async function cancelFlowRuns(
   tag: string | undefined,
   options: CancelOptions,
 ): Promise<CancelOutcome> {
-  const settings = { deadlineMs: 60_000, graceMs: 20_000, ...options };
+  const settings = { deadlineMs: 60_000, graceMs: 20_000, comebackMs: 20_000, progress: () => {}, ...options };
   const p: Patience = { api, clock: options.clock, deadline: options.clock.now() + settings.deadlineMs };
   // By tag as well as by id: a run the CLI created just before it was stopped has not told us its id.
   const filters = [...(ids.length ? [{ id: { any_: ids } }] : []), ...(tag ? [{ tags: { all_: [tag] } }] : [])];
   const found = await listRuns(p, filters);
   if (!found) return { runIds: [...ids], cancelled: [], leftOver: [...ids] };
   const cancelled = new Map<string, CancelledRun>();
-  let open = [...found.values()].filter((r) => !TERMINAL.has(r.state_type ?? ''));
+  const fromTypes = new Map<string, string>();
+  const record = (ended: CancelledRun[], cameBack = false): void => {
+    for (const run of ended) {
+      const first = cancelled.get(run.id);
+      cancelled.set(run.id, {
+        ...run,
+        from: first?.from ?? run.from,
+        ...(cameBack || first?.cameBack ? { cameBack: true } : {}),
+      });
+    }
+  };
+  let open = openRuns(found);
+  for (const run of open) fromTypes.set(run.id, run.state_type ?? '');
   // A worker that picked a run up as it was cancelled can still move it on (Pending -> Running):
   // read the runs again after each round and cancel what is still open, until all are final.
   for (let round = 0; open.length > 0 && round < CONFIRM_ROUNDS && p.clock.now() < p.deadline; round += 1) {
-    const ended = await cancelRound(p, open, settings);
-    for (const run of ended) cancelled.set(run.id, { ...run, from: cancelled.get(run.id)?.from ?? run.from });
+    record(await cancelRound(p, open, settings));
     await p.clock.sleep(RETRY_MS);
     const now = await listRuns(p, [{ id: { any_: [...found.keys()] } }]);
-    open = now ? [...now.values()].filter((r) => !TERMINAL.has(r.state_type ?? '')) : open;
+    open = now ? openRuns(now) : open;
   }
+  if (open.length === 0) open = await watchComebacks(p, await claimedRuns(p, fromTypes), settings, record);
   const failedIds = [...cancelled.values()].filter((r) => r.status < 200 || r.status >= 300).map((r) => r.id);
   const leftOver = [...new Set([...failedIds, ...open.map((r) => r.id)])];
   return { runIds: [...new Set([...ids, ...found.keys()])], cancelled: [...cancelled.values()], leftOver };
 }
+
+const openRuns = (runs: Map<string, FlowRun>): FlowRun[] =>
+  [...runs.values()].filter((r) => !TERMINAL.has(r.state_type ?? ''));
 
 async function cancelRound(p: Patience, open: FlowRun[], settings: Required<CancelOptions>): Promise<CancelledRun[]> {
   const cancelled = await mapLimited(open, 4, async (run): Promise<CancelledRun> => {
@@ -138,4 +168,53 @@ async function cancelRound(p: Patience, open: FlowRun[], settings: Required<Canc
   });
   await settleCancelling(p, cancelled, settings);
   return cancelled;
+}
+
+/**
+ * The runs a worker had claimed and not yet started when they were cancelled: their history ends,
+ * before the cancel, in Pending. That covers a run read as Scheduled that a worker claimed before the
+ * cancel reached the server (a busy server can take seconds), and leaves out a Pending one that came
+ * back within the rounds and went through Cancelling. A history that cannot be read counts as claimed.
+ */
+async function claimedRuns(p: Patience, fromTypes: Map<string, string>): Promise<string[]> {
+  const unsure = [...fromTypes].filter(([, type]) => type !== 'RUNNING' && type !== 'CANCELLING');
+  const claimed = await mapLimited(unsure, 4, async ([id]) => {
+    const request: ApiRequest = { method: 'GET', path: `/flow_run_states/?flow_run_id=${id}`, readOnly: true };
+    const response = await requestPatiently(p, request);
+    if (response.status !== 200) return id;
+    const parsed = z.array(StateSchema).safeParse(JSON.parse(response.text));
+    if (!parsed.success) return id;
+    const states = parsed.data.sort((a, b) => a.timestamp.localeCompare(b.timestamp)).map((s) => s.type);
+    const beforeCancel = states.filter((t) => t !== 'CANCELLED' && t !== 'CANCELLING');
+    return beforeCancel.at(-1) === 'PENDING' ? id : undefined;
+  });
+  return claimed.filter((id): id is string => id !== undefined);
+}
+
+/**
+ * Watches claimed runs for the comeback window and cancels again any their flow process set going;
+ * returns the runs still unfinished at the end.
+ */
+async function watchComebacks(
+  p: Patience,
+  claimed: string[],
+  settings: Required<CancelOptions>,
+  record: (ended: CancelledRun[], cameBack: boolean) => void,
+): Promise<FlowRun[]> {
+  if (claimed.length === 0) return [];
+  const seconds = Math.round(settings.comebackMs / 1000);
+  settings.progress(
+    `waiting ${seconds} s on ${claimed.length} run(s) a worker was starting when cancelled: ` +
+      'its flow process can still set them Running',
+  );
+  const until = Math.min(p.clock.now() + settings.comebackMs, p.deadline);
+  let open: FlowRun[] = [];
+  while (p.clock.now() < until) {
+    await p.clock.sleep(RETRY_MS);
+    const now = await listRuns(p, [{ id: { any_: claimed } }]);
+    open = now ? openRuns(now) : open;
+    if (open.length > 0) record(await cancelRound(p, open, settings), true);
+  }
+  const last = await listRuns(p, [{ id: { any_: claimed } }]);
+  return last ? openRuns(last) : open;
 }

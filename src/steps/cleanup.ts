@@ -1,6 +1,6 @@
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
-import { type CancelledRun, cancelFlowRuns } from '../prefect/cancel.js';
+import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
 import { filterFlowRuns, TERMINAL } from '../prefect/runs.js';
@@ -21,7 +21,7 @@ interface SlotRelease {
 export interface CleanupReport {
   deployment: string;
   liveWorkers: number;
-  runs: { id: string; name: string; from: string; to: string; forced: boolean; status?: number }[];
+  runs: { id: string; name: string; from: string; to: string; forced: boolean; cameBack?: boolean; status?: number }[];
   leftOver: string[];
   slots: SlotRelease[];
 }
@@ -88,7 +88,7 @@ async function freeSlots(ctx: Context, deployment: Deployment, ending: ReadonlyS
 type RunRow = CleanupReport['runs'][number];
 
 function planned(run: FlowRun, workers: number): RunRow {
-  const started = run.state_type === 'RUNNING' || run.state_type === 'CANCELLING';
+  const started = cancelTypeFor(run) === 'CANCELLING';
   const from = run.state_name ?? run.state_type ?? '?';
   const to = started && workers > 0 ? 'CANCELLING' : 'CANCELLED';
   return { id: run.id, name: run.name, from, to, forced: started && workers === 0 };
@@ -100,6 +100,7 @@ const done = (r: CancelledRun): RunRow => ({
   from: r.from,
   to: r.state,
   forced: Boolean(r.forced),
+  ...(r.cameBack ? { cameBack: true } : {}),
   status: r.status,
 });
 
@@ -127,6 +128,7 @@ export async function cleanupRehearsal(
     const outcome = await cancelFlowRuns(ctx.api, ids, 'tag' in scope ? scope.tag : undefined, {
       reason: 'Cancelled by rehearse cleanup: a leftover run of a rehearsal',
       graceMs: workers > 0 ? (options.graceMs ?? 20_000) : 0,
+      progress: (line) => ctx.reporter.emit({ type: 'info', message: `  ${line}` }),
       clock: ctx.clock,
     });
     report.runs = outcome.cancelled.map(done);
@@ -144,7 +146,11 @@ export function describeCleanup(report: CleanupReport, dryRun: boolean): string[
   const lines =
     report.runs.length === 0
       ? [`no unfinished rehearsal run on ${report.deployment}`]
-      : report.runs.map((r) => `${r.name} (${r.id}): ${r.from} -> ${would}${r.to}${r.forced ? why : ''}`);
+      : report.runs.map(
+          (r) =>
+            `${r.name} (${r.id}): ${r.from} -> ${would}${r.to}${r.forced ? why : ''}` +
+            `${r.cameBack ? ' (its flow process set it Running again: cancelled again)' : ''}`,
+        );
   for (const slot of report.slots) {
     const name = `limit ${slot.limit}`;
     if (slot.action === 'none') lines.push(`${name}: no slot held`);

@@ -45,7 +45,10 @@ function describeCancel(ledger: RunLedger, outcome: CancelOutcome | undefined): 
   if (!outcome) return `${ledger.ids.length} run(s) left as they were (--leave-runs)`;
   if (outcome.cancelled.length === 0 && outcome.leftOver.length === 0)
     return 'no run of the rehearsal was left unfinished';
-  const names = outcome.cancelled.map((r) => `${r.name || r.id} ${r.from} -> ${r.state}${r.forced ? ' (forced)' : ''}`);
+  const names = outcome.cancelled.map(
+    (r) =>
+      `${r.name || r.id} ${r.from} -> ${r.state}${r.forced ? ' (forced)' : ''}${r.cameBack ? ' (came back Running: cancelled again)' : ''}`,
+  );
   const done = outcome.cancelled.length - outcome.leftOver.length;
   const left = outcome.leftOver.length
     ? `; ${outcome.leftOver.length} could not be cancelled: ${outcome.leftOver.join(', ')}`
@@ -84,6 +87,7 @@ export async function settleFailure(
         reason,
         deadlineMs: cancelDeadlineMs(ctx, caught),
         graceMs: 15_000,
+        progress: (line) => ctx.reporter.emit({ type: 'info', message: `  ${line}` }),
         clock: ctx.clock,
       });
   const said = describeCancel(input.ledger, outcome);

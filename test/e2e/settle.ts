@@ -30,7 +30,7 @@ const setState = (run: Run, type: string) =>
 async function endRuns(): Promise<string[]> {
   const open = await unfinished();
   for (const run of open)
-    await setState(run, ['RUNNING', 'CANCELLING'].includes(run.state_type) ? 'CANCELLING' : 'CANCELLED');
+    await setState(run, ['RUNNING', 'CANCELLING', 'PENDING'].includes(run.state_type) ? 'CANCELLING' : 'CANCELLED');
   // A worker stops a Cancelling run's process within a few seconds; one it does not is forced.
   for (let i = 0; i < 20 && (await unfinished()).length > 0; i += 1) await new Promise((r) => setTimeout(r, 1000));
   for (const run of await unfinished()) await setState(run, 'CANCELLED');

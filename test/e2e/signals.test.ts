@@ -151,6 +151,32 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     });
   }
 
+  it('SIGINT while a worker is starting a run: no run of the rehearsal comes back Running after rehearse exits', async () => {
+    const cwd = await workspace();
+    const child = start(RUN_ARGS, cwd);
+    // The moment a worker has claimed a run (Pending) and spawned its flow process, before that process
+    // has set it Running: a run cancelled now is the one that can come back.
+    const bundle = await waitFor('a run of the rehearsal to be Pending', 180, async () => {
+      const name = await newestBundle(cwd);
+      if (!name) return undefined;
+      const runs = await runsTagged(`rehearse-${name}`);
+      return runs.some((r) => r.state_type === 'PENDING') ? name : undefined;
+    });
+    child.kill('SIGINT');
+    const result = await ended(child);
+    expect(result.exitCode, result.stderr).toBe(3);
+    // Longer than a flow process takes to start here (about 5 s): a run that was to come back has.
+    await sleep(20_000);
+    const runs = await runsTagged(`rehearse-${bundle}`);
+    expect(runs.filter((r) => !FINAL.includes(r.state_type)).map((r) => [r.name, r.state_type])).toEqual([]);
+    for (const run of runs) {
+      const states = await api<{ type: string; timestamp: string }[]>('GET', `/flow_run_states/?flow_run_id=${run.id}`);
+      const types = states.sort((a, b) => a.timestamp.localeCompare(b.timestamp)).map((s) => s.type);
+      // Final when rehearse exited, and nothing moved it on after: its last final state is its last state.
+      expect(types.slice(types.findIndex((t) => FINAL.includes(t))), `${run.name}: ${types.join(' ')}`).toHaveLength(1);
+    }
+  });
+
   it('a SIGKILLed rehearsal is reported abandoned by the next command, never adopted, and cleanup ends its runs and frees its slots', async () => {
     const cwd = await workspace();
     // Runs long enough to outlive the two commands run before cleanup.
