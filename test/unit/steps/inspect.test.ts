@@ -14,18 +14,9 @@ import { runSteps } from '../../../src/steps/runner.js';
 import { createTestContext, HOTPASS_DIR } from '../../support/context.js';
 import { createFakeApi, recorded, recordedDeployment, recordedRoutes, UNREACHABLE } from '../../support/fake-api.js';
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
+import { INSPECT_ARGV } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
-const INSPECT_ARGV = [
-  'uv',
-  'run',
-  'prefect',
-  'deployment',
-  'inspect',
-  'hotpass-backfill/hotpass-backfill',
-  '-o',
-  'json',
-];
 const SHELL_ENV = { PWD: '/work/main', OLDPWD: '/work', PREFECT_API_KEY: 'pnu_3f9a1c2b7d4e5f60718293a4' };
 const CLI_OK: FakeResult = { exitCode: 0, stdout: recorded('deployment.inspect.stdout'), stderr: '' };
 

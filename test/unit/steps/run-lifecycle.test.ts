@@ -1,10 +1,8 @@
 import { getEventListeners } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from '../../../src/process/command.js';
@@ -20,6 +18,7 @@ import {
   recordedRoutes,
 } from '../../support/fake-api.js';
 import { createFakeClock, type FakeClock } from '../support/fake-clock.js';
+import { useTempBundle } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const DEPLOYMENT_ID = recordedDeployment().id as string;
@@ -132,17 +131,11 @@ function watchingCli(
   return self;
 }
 
-let root: string;
-let bundle: Bundle;
+const temp = useTempBundle('rehearse-run-life-', NOW);
 /** The watch's polls and the pauses of cancelling pass in simulated time. */
 let clock: FakeClock;
-beforeEach(async () => {
+beforeEach(() => {
   clock = createFakeClock(NOW.getTime());
-  root = await mkdtemp(path.join(tmpdir(), 'rehearse-run-life-'));
-  bundle = await createBundle(root, NOW, (text) => text);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
 });
 
 async function rehearse(
@@ -173,9 +166,9 @@ async function rehearse(
   const ctx = { ...base, clock, ...(options.signal ? { signal: options.signal } : {}) };
   const outcome = await runSteps(
     ctx,
-    bundle,
+    temp.bundle,
     [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
-    newSummary(bundle, NOW, {}),
+    newSummary(temp.bundle, NOW, {}),
     { wholeRehearsal: false },
   );
   const step = outcome.summary.steps.find((s) => s.name === 'run');
@@ -184,7 +177,7 @@ async function rehearse(
   return { outcome, step, creates, cancels, reporter: base.reporter };
 }
 
-const file = (rel: string) => readFile(path.join(bundle.dir, rel), 'utf8');
+const file = (rel: string) => readFile(path.join(temp.bundle.dir, rel), 'utf8');
 
 describe('the run step never leaves its runs behind', () => {
   it('cancels the runs already created when the server fails mid-burst, and records each of them', async () => {
@@ -248,7 +241,7 @@ describe('the run step never leaves its runs behind', () => {
     expect(keys).toHaveLength(3);
     expect(keys.map((k) => k.replace(/.*-/, ''))).toEqual(['0', '1', '2']);
     expect(new Set(keys.map((k) => k.replace(/-\d+$/, '')))).toEqual(new Set([keys[0]?.replace(/-\d+$/, '')]));
-    expect(keys[0]).toMatch(new RegExp(`^rehearse-${bundle.name}-`));
+    expect(keys[0]).toMatch(new RegExp(`^rehearse-${temp.bundle.name}-`));
     expect(creates.every((r) => r.retrySafe === true)).toBe(true);
   });
 

@@ -1,9 +1,6 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import { runStep } from '../../../src/steps/run.js';
 import { runSteps } from '../../../src/steps/runner.js';
@@ -12,6 +9,7 @@ import { createFakeApi, recorded, recordedDeployment, recordedRoutes } from '../
 import { argvOf, createFakeRunner } from '../../support/fake-runner.js';
 import { LIMITED_BURST, recordedRuns } from '../../support/recorded-runs.js';
 import { createFakeClock } from '../support/fake-clock.js';
+import { useTempBundle } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const SCHEMAS = JSON.parse(
@@ -32,15 +30,7 @@ function upstreamDeployment(schema: unknown): string {
   return JSON.stringify(deployment);
 }
 
-let root: string;
-let bundle: Bundle;
-beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'rehearse-run-window-'));
-  bundle = await createBundle(root, NOW, (text) => text);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const temp = useTempBundle('rehearse-run-window-', NOW);
 
 async function runAgainst(schema: unknown, config: ConfigInput) {
   const runner = createFakeRunner([
@@ -55,7 +45,7 @@ async function runAgainst(schema: unknown, config: ConfigInput) {
   });
   const ctx = { ...createTestContext({ runner, api, now: () => NOW, config }), clock: createFakeClock() };
   const steps = [runStep({ defaultBurst: 'one', openPage: async () => undefined })];
-  const outcome = await runSteps(ctx, bundle, steps, newSummary(bundle, NOW, {}), { wholeRehearsal: false });
+  const outcome = await runSteps(ctx, temp.bundle, steps, newSummary(temp.bundle, NOW, {}), { wholeRehearsal: false });
   return { outcome, runner, ctx };
 }
 

@@ -1,10 +1,8 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type ConfigInput, ConfigSchema } from '../../../src/config/schema.js';
 import { RehearseError } from '../../../src/errors.js';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import { DeploymentSchema } from '../../../src/prefect/schemas.js';
@@ -22,6 +20,7 @@ import {
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
 import { LIMITED_BURST, type RecordedRun, recordedRuns, recordedStates } from '../../support/recorded-runs.js';
 import { createFakeClock } from '../support/fake-clock.js';
+import { useTempBundle } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const LOG_FILE = 'hotpass-e2e-staging.log';
@@ -67,15 +66,7 @@ function burstRoutes(finalRuns: RecordedRun[] = BURST): FakeRoutes {
   };
 }
 
-let root: string;
-let bundle: Bundle;
-beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'rehearse-run-'));
-  bundle = await createBundle(root, NOW, (text) => text);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const temp = useTempBundle('rehearse-run-', NOW);
 
 /** `rehearse run` as the command runs it: the one step, through the runner, into the bundle. */
 async function run(
@@ -99,9 +90,9 @@ async function run(
   const ctx = { ...base, clock: createFakeClock() };
   const outcome = await runSteps(
     ctx,
-    bundle,
+    temp.bundle,
     [runStep({ defaultBurst: options.defaultBurst ?? 'one', openPage: async () => undefined })],
-    newSummary(bundle, NOW, {}),
+    newSummary(temp.bundle, NOW, {}),
     { wholeRehearsal: false },
   );
   // Bad input records no step at all (outcome.untouched); every other outcome records one.
@@ -113,7 +104,7 @@ async function run(
   return { outcome, step, runner, api, creates };
 }
 
-const file = (rel: string) => readFile(path.join(bundle.dir, rel), 'utf8');
+const file = (rel: string) => readFile(path.join(temp.bundle.dir, rel), 'utf8');
 const valueAfter = (argv: readonly string[], flag: string): string[] =>
   argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1] ?? ''] : []));
 
@@ -161,13 +152,13 @@ describe('the run step, through runSteps against the recorded server and CLI', (
       expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
       expect(step.checks.map((c) => [c.id, c.verdict])).toEqual([['runs.completed', 'pass']]);
 
-      const tags = ['rehearse', `rehearse-${bundle.name}`];
+      const tags = ['rehearse', `rehearse-${temp.bundle.name}`];
       expect(creates).toHaveLength(2);
       for (const request of creates) {
         expect(request.body).toEqual({
           parameters: { since: '2024-01-01', until: '2024-01-07' },
           tags,
-          idempotency_key: expect.stringMatching(`^rehearse-${bundle.name}-`),
+          idempotency_key: expect.stringMatching(`^rehearse-${temp.bundle.name}-`),
         });
       }
       // One key per run of the burst: a resent creation returns its run, never a second one.
@@ -270,8 +261,8 @@ describe('the run step, through runSteps against the recorded server and CLI', (
     expect(planned[0]?.display).toContain(`POST http://127.0.0.1:4200/api${CREATE_PATH}`);
     expect(planned[2]?.args?.slice(0, RUN_ARGV.length - 1)).toEqual(RUN_ARGV.slice(1));
     expect(step.data).toMatchObject({ flowRunIds: [], primaryRunId: null, burst: 3 });
-    expect(await readdir(bundle.dir)).not.toContain(LOG_FILE);
-    expect(await readdir(bundle.dir)).not.toContain(CREATED_RUNS_FILE);
+    expect(await readdir(temp.bundle.dir)).not.toContain(LOG_FILE);
+    expect(await readdir(temp.bundle.dir)).not.toContain(CREATED_RUNS_FILE);
     expect(outcome.summary.verdict).not.toBe('pass');
   });
 });

@@ -1,26 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
+import { describe, expect, it } from 'vitest';
 import { newSummary } from '../../../src/evidence/summary-io.js';
-import { runSteps } from '../../../src/steps/runner.js';
 import type { Step } from '../../../src/steps/step.js';
-import { createTestContext } from '../../support/context.js';
-import { createFakeApi } from '../../support/fake-api.js';
-import { createFakeRunner } from '../../support/fake-runner.js';
+import { runStepsOver, useTempBundle } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T02:00:00Z');
 
-let root: string;
-let bundle: Bundle;
-beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'rehearse-runner-dry-run-'));
-  bundle = await createBundle(path.join(root, 'evidence'), NOW, (text) => text);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const temp = useTempBundle('rehearse-runner-dry-run-', NOW);
 
 /** A step that says which of its parts the runner called, in order. */
 function tracing(calls: string[]): Step {
@@ -43,15 +28,10 @@ function tracing(calls: string[]): Step {
 
 async function runTracing(dryRun: boolean): Promise<{ calls: string[]; data: unknown }> {
   const calls: string[] = [];
-  const ctx = createTestContext({
-    runner: createFakeRunner([]),
-    api: createFakeApi({}),
-    now: () => NOW,
-    cwd: root,
+  const { outcome } = await runStepsOver(temp.bundle, [tracing(calls)], newSummary(temp.bundle, NOW, {}), {
+    now: NOW,
+    cwd: temp.root,
     flags: { dryRun },
-  });
-  const outcome = await runSteps(ctx, bundle, [tracing(calls)], newSummary(bundle, NOW, {}), {
-    wholeRehearsal: false,
   });
   return { calls, data: outcome.summary.steps[0]?.data };
 }

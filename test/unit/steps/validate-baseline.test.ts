@@ -1,23 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
-import type { Summary } from '../../../src/evidence/summary.js';
-import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
-import { STATE_HISTORY_FILE } from '../../../src/steps/histories.js';
-import { runSteps } from '../../../src/steps/runner.js';
+import { createBundle } from '../../../src/evidence/bundle.js';
 import { validateStep } from '../../../src/steps/validate.js';
-import { createTestContext } from '../../support/context.js';
-import { createFakeApi, type FakeRoutes, recorded, recordedRoutes } from '../../support/fake-api.js';
-import { createFakeRunner } from '../../support/fake-runner.js';
-import { LIMITED_BURST, recordedEventsRoute, recordedRuns, stateHistoryOf } from '../../support/recorded-runs.js';
+import { type FakeRoutes, recorded, recordedRoutes } from '../../support/fake-api.js';
+import { recordedEventsRoute } from '../../support/recorded-runs.js';
+import { afterCapture, BUNDLES_DIR, runStepsOver, useTempDir } from '../support/step-context.js';
 
 const EARLIER = new Date('2026-11-26T01:30:00Z');
 const NOW = new Date('2026-11-26T02:00:00Z');
-const ROOT = 'dist/staging/backfill';
 
 /** The recorded server; the work pool's limit replaced when given. */
 function routes(poolLimit?: number): FakeRoutes {
@@ -36,56 +28,17 @@ function routes(poolLimit?: number): FakeRoutes {
   };
 }
 
-let cwd: string;
-beforeEach(async () => {
-  cwd = await mkdtemp(path.join(tmpdir(), 'rehearse-baseline-'));
-});
-afterEach(async () => {
-  await rm(cwd, { recursive: true, force: true });
-});
-
-/** A bundle after run and capture of the recorded burst of 3. */
-async function captured(bundle: Bundle, now: Date): Promise<Summary> {
-  const runs = recordedRuns(LIMITED_BURST);
-  await writeFile(
-    path.join(bundle.dir, STATE_HISTORY_FILE),
-    JSON.stringify(stateHistoryOf(LIMITED_BURST, '2026-11-26T01:29:05.000Z')),
-  );
-  return withStep(newSummary(bundle, now, { deployment: 'hotpass-backfill' }), {
-    name: 'run',
-    title: 'run',
-    status: 'ok',
-    verdict: 'pass',
-    startedAt: '2026-11-26T01:28:28.100Z',
-    durationMs: 1,
-    files: [],
-    commands: [],
-    checks: [],
-    data: {
-      fullName: 'hotpass-backfill/hotpass-backfill',
-      deploymentId: runs[0]?.deployment_id,
-      flowRunIds: runs.map((r) => r.id),
-      startedAt: '2026-11-26T01:28:28.100Z',
-    },
-  });
-}
+const temp = useTempDir('rehearse-baseline-');
 
 async function validate(now: Date, fakeRoutes: FakeRoutes, config: ConfigInput = {}) {
-  const bundle = await createBundle(path.join(cwd, ROOT), now, (text) => text);
-  const ctx = createTestContext({
-    runner: createFakeRunner([]),
-    api: createFakeApi(fakeRoutes),
-    now: () => now,
-    cwd,
+  const bundle = await createBundle(path.join(temp.dir, BUNDLES_DIR), now, (text) => text);
+  const steps = [validateStep({ flowRunIds: [], allRuns: false })];
+  const { outcome } = await runStepsOver(bundle, steps, await afterCapture(bundle, now), {
+    now,
+    cwd: temp.dir,
+    routes: fakeRoutes,
     config,
   });
-  const outcome = await runSteps(
-    ctx,
-    bundle,
-    [validateStep({ flowRunIds: [], allRuns: false })],
-    await captured(bundle, now),
-    { wholeRehearsal: false },
-  );
   const step = outcome.summary.steps.find((s) => s.name === 'validate');
   if (!step) throw new Error('no validate step');
   return { bundle, outcome, step, check: (id: string) => step.checks.find((c) => c.id === id) };
@@ -139,7 +92,7 @@ describe('baseline.* and expect.*: guardrails against the last passing rehearsal
 
   it('names the parameters that changed, and ignores bundles of another deployment or that did not pass', async () => {
     await passingBaseline();
-    const other = path.join(cwd, ROOT, 'other');
+    const other = path.join(temp.dir, BUNDLES_DIR, 'other');
     await fs.outputJson(path.join(other, 'summary.json'), {
       bundle: 'other',
       createdAt: '2026-11-26T01:59:00Z',

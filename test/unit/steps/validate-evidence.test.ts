@@ -1,22 +1,15 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
+import { describe, expect, it } from 'vitest';
 import { SLOT_HISTORY_FILE, STATE_HISTORY_FILE } from '../../../src/evidence/files.js';
 import { SlotHistoryFileSchema, StateHistoryFileSchema } from '../../../src/evidence/state-history.js';
-import type { Summary } from '../../../src/evidence/summary.js';
-import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
-import { runSteps } from '../../../src/steps/runner.js';
 import { validateStep } from '../../../src/steps/validate.js';
-import { createTestContext } from '../../support/context.js';
-import { createFakeApi, type FakeRoutes, recorded, recordedRoutes } from '../../support/fake-api.js';
-import { createFakeRunner } from '../../support/fake-runner.js';
+import { type FakeRoutes, recorded, recordedRoutes } from '../../support/fake-api.js';
 import { LIMITED_BURST, recordedEventsRoute, recordedRuns, stateHistoryOf } from '../../support/recorded-runs.js';
+import { afterRunStep, runStepsOver, useTempBundle } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T02:00:00Z');
 const AS_OF = '2026-11-26T01:29:05.000Z';
-const STARTED_AT = '2026-11-26T01:28:28.100Z';
 const RUNS = recordedRuns(LIMITED_BURST);
 
 /** The recorded server: the burst's runs, each one's state history, and the concurrency-limit events. */
@@ -39,64 +32,33 @@ function routes(poolLimit?: number): FakeRoutes {
   };
 }
 
-let root: string;
-let bundle: Bundle;
-beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'rehearse-validate-evidence-'));
-  bundle = await createBundle(path.join(root, 'dist/staging/backfill'), NOW, (text) => text);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-/** The bundle after the run step of the recorded burst. */
-const afterRun = (): Summary =>
-  withStep(newSummary(bundle, NOW, { deployment: 'hotpass-backfill' }), {
-    name: 'run',
-    title: 'trigger and watch the rehearsal run',
-    status: 'ok',
-    verdict: 'pass',
-    startedAt: STARTED_AT,
-    durationMs: 30_000,
-    files: [],
-    commands: [],
-    checks: [],
-    data: {
-      fullName: 'hotpass-backfill/hotpass-backfill',
-      deploymentId: RUNS[0]?.deployment_id,
-      flowRunIds: RUNS.map((r) => r.id),
-      startedAt: STARTED_AT,
-    },
-  });
+const temp = useTempBundle('rehearse-validate-evidence-', NOW);
 
 async function validate(flowRunIds: string[] = [], options: { poolLimit?: number; dryRun?: boolean } = {}) {
-  const ctx = createTestContext({
-    runner: createFakeRunner([]),
-    api: createFakeApi(routes(options.poolLimit)),
-    now: () => NOW,
-    cwd: root,
-    flags: { dryRun: options.dryRun ?? false },
-  });
-  const outcome = await runSteps(ctx, bundle, [validateStep({ flowRunIds, allRuns: false })], afterRun(), {
-    wholeRehearsal: false,
-  });
-  return { ...outcome, events: ctx.reporter.events };
+  const { outcome, reporter } = await runStepsOver(
+    temp.bundle,
+    [validateStep({ flowRunIds, allRuns: false })],
+    afterRunStep(temp.bundle, NOW),
+    { now: NOW, cwd: temp.root, routes: routes(options.poolLimit), flags: { dryRun: options.dryRun ?? false } },
+  );
+  return { ...outcome, events: reporter.events };
 }
 
-const read = async (rel: string): Promise<unknown> => JSON.parse(await readFile(path.join(bundle.dir, rel), 'utf8'));
+const read = async (rel: string): Promise<unknown> =>
+  JSON.parse(await readFile(path.join(temp.bundle.dir, rel), 'utf8'));
 
 describe('the evidence files validate reads and writes, each against the schema of its writer', () => {
   it('refuses a stored state-history.json whose run has a state without a time, naming the field (exit 2)', async () => {
     const history = stateHistoryOf(LIMITED_BURST, AS_OF);
     const { timestamp: _dropped, ...untimed } = history.runs[1]?.states[0] ?? { timestamp: '' };
     await writeFile(
-      path.join(bundle.dir, STATE_HISTORY_FILE),
+      path.join(temp.bundle.dir, STATE_HISTORY_FILE),
       JSON.stringify({ ...history, runs: history.runs.map((r, i) => (i === 1 ? { ...r, states: [untimed] } : r)) }),
     );
     const outcome = await validate();
     expect(outcome.error).toMatchObject({
       code: 'BUNDLE_INVALID',
-      message: `state-history.json of bundle ${bundle.name} is not what rehearse wrote (runs.1.states.0.timestamp: Invalid input: expected string, received undefined)`,
+      message: `state-history.json of bundle ${temp.bundle.name} is not what rehearse wrote (runs.1.states.0.timestamp: Invalid input: expected string, received undefined)`,
       hint: 'rerun `rehearse capture` on this bundle, or read the histories again with --flow-run ID or --all-runs',
     });
     // Bad input, nothing judged: the bundle is left as it was.
@@ -105,18 +67,18 @@ describe('the evidence files validate reads and writes, each against the schema 
 
   it('refuses a stored state-history.json cut short, as not JSON', async () => {
     const text = JSON.stringify(stateHistoryOf(LIMITED_BURST, AS_OF), null, 2);
-    await writeFile(path.join(bundle.dir, STATE_HISTORY_FILE), text.slice(0, text.length / 2));
+    await writeFile(path.join(temp.bundle.dir, STATE_HISTORY_FILE), text.slice(0, text.length / 2));
     const { error } = await validate();
     expect(error?.code).toBe('BUNDLE_INVALID');
     expect(error?.message).toMatch(
-      new RegExp(`^state-history\\.json of bundle ${bundle.name} is not what rehearse wrote \\(not JSON: `),
+      new RegExp(`^state-history\\.json of bundle ${temp.bundle.name} is not what rehearse wrote \\(not JSON: `),
     );
   });
 
   it("refuses runs not marked as the rehearsal's or another's: the stuck-run check rests on the mark", async () => {
     const history = stateHistoryOf(LIMITED_BURST, AS_OF);
     const unmarked = { ...history, runs: history.runs.map(({ rehearsal: _mark, ...run }) => run) };
-    await writeFile(path.join(bundle.dir, STATE_HISTORY_FILE), JSON.stringify(unmarked));
+    await writeFile(path.join(temp.bundle.dir, STATE_HISTORY_FILE), JSON.stringify(unmarked));
     const { error } = await validate();
     expect(error?.message).toContain('(runs.0.rehearsal: Invalid input: expected boolean, received undefined)');
   });
@@ -154,7 +116,7 @@ describe('validate in a dry run', () => {
         dryRun: true,
       },
     ]);
-    expect(await readdir(root)).not.toContain('Next_Steps.md');
+    expect(await readdir(temp.root)).not.toContain('Next_Steps.md');
   });
 
   it('adds that task when it is no dry run', async () => {
@@ -163,6 +125,6 @@ describe('validate in a dry run', () => {
       { poolLimit: 1 },
     );
     expect(events.some((e) => e.type === 'command-start' && e.dryRun)).toBe(false);
-    expect(await readFile(path.join(root, 'Next_Steps.md'), 'utf8')).toContain('Backfill guardrail violated');
+    expect(await readFile(path.join(temp.root, 'Next_Steps.md'), 'utf8')).toContain('Backfill guardrail violated');
   });
 });

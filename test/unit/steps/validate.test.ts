@@ -1,41 +1,19 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { SLOT_HISTORY_FILE } from '../../../src/evidence/files.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import type { BundleStatus, Summary } from '../../../src/evidence/summary.js';
-import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
-import { STATE_HISTORY_FILE } from '../../../src/steps/histories.js';
-import { runSteps } from '../../../src/steps/runner.js';
 import { validateStep, WORK_POOL_FILE } from '../../../src/steps/validate.js';
-import { createTestContext } from '../../support/context.js';
-import {
-  createFakeApi,
-  type FakeRoutes,
-  NOT_FOUND,
-  recorded,
-  recordedDeployment,
-  recordedRoutes,
-} from '../../support/fake-api.js';
-import { createFakeRunner } from '../../support/fake-runner.js';
-import {
-  LIMITED_BURST,
-  recordedEventsRoute,
-  recordedRuns,
-  stateHistoryOf,
-  UNLIMITED_BURST,
-} from '../../support/recorded-runs.js';
+import { type FakeRoutes, NOT_FOUND, recorded, recordedDeployment, recordedRoutes } from '../../support/fake-api.js';
+import { LIMITED_BURST, recordedEventsRoute, UNLIMITED_BURST } from '../../support/recorded-runs.js';
+import { afterCapture, type Burst, runStepsOver, useTempBundle } from '../support/step-context.js';
 
 const NOW = new Date('2026-11-26T02:00:00Z');
 const NEXT_STEPS = 'Next_Steps.md';
 const POOL_ROUTE = 'GET /work_pools/hotpass-backfill-pool';
 const GCL_ROUTE = 'GET /v2/concurrency_limits/hotpass-backfill';
-// When capture read the state histories, a few seconds after each burst's last run ended.
-const AS_OF = { [LIMITED_BURST]: '2026-11-26T01:29:05.000Z', [UNLIMITED_BURST]: '2026-11-26T01:49:54.542Z' };
-const STARTED_AT = { [LIMITED_BURST]: '2026-11-26T01:28:28.100Z', [UNLIMITED_BURST]: '2026-11-26T01:49:20.103Z' };
 
 const withJson = (text: string, change: (value: Record<string, unknown>) => void): string => {
   const value = JSON.parse(text) as Record<string, unknown>;
@@ -68,64 +46,31 @@ function unlimitedRoutes(): FakeRoutes {
   };
 }
 
-let root: string;
-let bundle: Bundle;
-beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), 'rehearse-validate-'));
-  bundle = await createBundle(path.join(root, 'dist/staging/backfill'), NOW, (text) => text);
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const temp = useTempBundle('rehearse-validate-', NOW);
 
 /** A bundle after run and capture of a recorded burst: the run step's record and state-history.json. */
-async function capturedBundle(burst: keyof typeof AS_OF, status?: BundleStatus): Promise<Summary> {
-  const runs = recordedRuns(burst);
-  await writeFile(
-    path.join(bundle.dir, STATE_HISTORY_FILE),
-    `${JSON.stringify(stateHistoryOf(burst, AS_OF[burst]), null, 2)}\n`,
-  );
-  const summary = withStep(newSummary(bundle, NOW, { deployment: 'hotpass-backfill' }), {
-    name: 'run',
-    title: 'trigger and watch the rehearsal run',
-    status: 'ok',
-    verdict: 'pass',
-    startedAt: STARTED_AT[burst],
-    durationMs: 30_000,
-    files: [],
-    commands: [],
-    checks: [],
-    data: {
-      fullName: 'hotpass-backfill/hotpass-backfill',
-      deploymentId: runs[0]?.deployment_id,
-      flowRunIds: runs.map((r) => r.id),
-      startedAt: STARTED_AT[burst],
-    },
-  });
+async function capturedBundle(burst: Burst, status?: BundleStatus): Promise<Summary> {
+  const summary = await afterCapture(temp.bundle, NOW, burst);
   return status ? { ...summary, status } : summary;
 }
 
-/** `rehearse validate` on the bundle, started in `root` (where Next_Steps.md lives). */
+/** `rehearse validate` on the bundle, started in `temp.root` (where Next_Steps.md lives). */
 async function validate(routes: FakeRoutes, initial: Summary, config?: ConfigInput) {
-  const api = createFakeApi(routes);
-  const ctx = createTestContext({
-    runner: createFakeRunner([]),
-    api,
-    now: () => NOW,
-    cwd: root,
-    ...(config ? { config } : {}),
-  });
-  const outcome = await runSteps(ctx, bundle, [validateStep({ flowRunIds: [], allRuns: false })], initial, {
-    wholeRehearsal: false,
+  const steps = [validateStep({ flowRunIds: [], allRuns: false })];
+  const { outcome, api, reporter } = await runStepsOver(temp.bundle, steps, initial, {
+    now: NOW,
+    cwd: temp.root,
+    routes,
+    config,
   });
   const step = outcome.summary.steps.find((s) => s.name === 'validate');
   if (!step) throw new Error('runSteps recorded no validate step');
   const verdicts = Object.fromEntries(step.checks.map((c) => [c.id, c.verdict]));
-  return { outcome, step, verdicts, api, reporter: ctx.reporter };
+  return { outcome, step, verdicts, api, reporter };
 }
 
 const openTasks = async (): Promise<string[]> =>
-  (await readFile(path.join(root, NEXT_STEPS), 'utf8')).split('\n').filter((line) => line.startsWith('- [ ]'));
+  (await readFile(path.join(temp.root, NEXT_STEPS), 'utf8')).split('\n').filter((line) => line.startsWith('- [ ]'));
 
 describe('the validate step, on recorded state histories and concurrency-limit events', () => {
   it('passes every limit the recorded burst of 3 was held to (peak 2 under limit 2), and adds no task', async () => {
@@ -148,10 +93,10 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     );
     expect(step.files).toEqual([WORK_POOL_FILE, SLOT_HISTORY_FILE, NOTES_FILE]);
     // The occupied slots, as the report draws them: each holder's interval from the recorded events.
-    const slots = JSON.parse(await readFile(path.join(bundle.dir, SLOT_HISTORY_FILE), 'utf8'));
+    const slots = JSON.parse(await readFile(path.join(temp.bundle.dir, SLOT_HISTORY_FILE), 'utf8'));
     expect(slots).toMatchObject({ limit: 'hotpass-backfill', occupy: 1 });
     expect(slots.runs.length).toBeGreaterThanOrEqual(3);
-    await expect(readFile(path.join(root, NEXT_STEPS), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(readFile(path.join(temp.root, NEXT_STEPS), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('judges a limit nothing enforces inconclusive, never pass', async () => {
@@ -213,7 +158,7 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     const tasks = await openTasks();
     expect(tasks).toHaveLength(1);
     expect(tasks[0]).toContain(
-      `Backfill guardrail violated in staging rehearsal ${bundle.name} (hotpass-backfill/hotpass-backfill)`,
+      `Backfill guardrail violated in staging rehearsal ${temp.bundle.name} (hotpass-backfill/hotpass-backfill)`,
     );
     expect(tasks[0]).toContain(
       '<!-- rehearse:violation:hotpass-backfill/hotpass-backfill:concurrency.manifest_limit -->',
@@ -221,9 +166,9 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     expect(tasks[0]).toContain("(4 runs RUNNING at once, manifest's deployment limit 2)");
     // The link resolves from where Next_Steps.md lives.
     const link = /\]\(([^)]+notes\.md)\)/.exec(tasks[0] ?? '')?.[1] ?? '';
-    expect(link).toBe(`dist/staging/backfill/${bundle.name}/notes.md`);
-    expect(await readFile(path.resolve(root, link), 'utf8')).toContain('Validate: measured concurrency');
-    expect(await readFile(path.join(bundle.dir, NOTES_FILE), 'utf8')).toContain(
+    expect(link).toBe(`dist/staging/backfill/${temp.bundle.name}/notes.md`);
+    expect(await readFile(path.resolve(temp.root, link), 'utf8')).toContain('Validate: measured concurrency');
+    expect(await readFile(path.join(temp.bundle.dir, NOTES_FILE), 'utf8')).toContain(
       `Release halted: added a task to ${NEXT_STEPS}.`,
     );
 
