@@ -9,6 +9,7 @@ import { claimBundle, reportAbandoned, sweepAbandoned } from './evidence/abandon
 import { attestBundle, describeAttestation } from './evidence/attestation.js';
 import { type Bundle, createBundle, findOpenBundle, openBundle, readSummary } from './evidence/bundle.js';
 import type { SigningKey } from './evidence/keys.js';
+import { LOCK_FILE } from './evidence/lock.js';
 import type { Redactor, SecretKeeper } from './evidence/redact.js';
 import { resolveSigningKey } from './evidence/signing.js';
 import type { Summary } from './evidence/summary.js';
@@ -94,16 +95,25 @@ async function chooseBundle(
   redact: Redactor,
   now: Date,
   startsRehearsal: boolean,
-): Promise<{ bundle: Bundle; fresh: boolean }> {
-  // The dry-run rule for the bundle: every write lands in one thrown away at the end, so no step branches for it.
-  if (options.flags.dryRun) {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-dry-run-'));
-    return { bundle: await createBundle(dir, now, redact), fresh: true };
-  }
+): Promise<{ bundle: Bundle; fresh: boolean; copyOf?: string }> {
   // Filing is the one thing a sealed (finished) rehearsal still accepts.
   const allowSealed = command === 'upload';
-  if (options.bundle) return { bundle: await openBundle(options.bundle, redact, { allowSealed }), fresh: false };
   const root = path.resolve(options.cwd, config.evidenceRoot);
+  // The dry-run rule for the bundle: every write lands in one thrown away at the end, so no step branches
+  // for it. A command that would work in an existing bundle plans on a copy of it (same name, same files).
+  if (options.flags.dryRun) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-dry-run-'));
+    const existing = options.bundle
+      ? (await openBundle(options.bundle, redact, { allowSealed })).dir
+      : !startsRehearsal && !options.newBundle
+        ? await findOpenBundle(root, { includeSealed: allowSealed })
+        : undefined;
+    if (!existing) return { bundle: await createBundle(dir, now, redact), fresh: true };
+    const copy = path.join(dir, path.basename(existing));
+    await fs.copy(existing, copy, { filter: (file) => path.basename(file) !== LOCK_FILE });
+    return { bundle: await openBundle(copy, redact, { allowSealed }), fresh: false, copyOf: existing };
+  }
+  if (options.bundle) return { bundle: await openBundle(options.bundle, redact, { allowSealed }), fresh: false };
   // Bundles left `in-progress` by a command that died are marked abandoned before any is chosen.
   reportAbandoned(options.reporter, await sweepAbandoned(root, command, now), options.cwd);
   if (!startsRehearsal && !options.newBundle) {
@@ -200,13 +210,14 @@ export async function runRehearsal(
     cwd: options.cwd,
     evidenceDirs: [config.evidenceRoot, ...(options.bundle ? [options.bundle] : [])],
   });
-  const { bundle, fresh } = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
+  const chosen = await chooseBundle(command, config, options, redact, now(), shape.wholeRehearsal);
+  const { bundle } = chosen;
   // Held while this command writes the bundle: a second command waits or is refused, a killed one is detected.
   const lock = options.flags.dryRun ? undefined : await claimBundle(bundle.dir, command, now());
   try {
     if (command === 'backfill' || command === 'run') await warnOtherRehearsals(ctx, bundle.name);
     const session = { ctx, config, redact, ...(signingKey ? { signingKey } : {}) };
-    return await fillBundle(command, steps, options, shape, session, { bundle, fresh });
+    return await fillBundle(command, steps, options, shape, session, chosen);
   } finally {
     await lock?.release();
   }
@@ -232,7 +243,7 @@ async function fillBundle(
   options: SessionOptions,
   shape: Parameters<typeof runRehearsal>[3],
   session: Session,
-  chosen: { bundle: Bundle; fresh: boolean },
+  chosen: { bundle: Bundle; fresh: boolean; copyOf?: string },
 ): Promise<CommandResult> {
   const { ctx, config, redact } = session;
   const { prefect, now } = ctx;
@@ -268,7 +279,9 @@ async function fillBundle(
         };
   options.reporter.emit({
     type: 'info',
-    message: `${options.flags.dryRun ? 'dry run, plan only: nothing is written' : `bundle ${bundle.dir}`}`,
+    message: options.flags.dryRun
+      ? `dry run, plan only: nothing is written${chosen.copyOf ? ` (planned on a copy of ${path.relative(options.cwd, chosen.copyOf) || chosen.copyOf})` : ''}`
+      : `bundle ${bundle.dir}`,
   });
   const outcome = await runSteps(ctx, bundle, noteMaskedAfterEachStep(steps), initial, {
     ...shape,
