@@ -724,6 +724,57 @@ async function createHistory(apiUrl, deployment, name) {
   return run.id;
 }
 
+/**
+ * Row 9: how soon the sandbox starts a run a worker picks up, with the warm flow starter (quick timing's
+ * default) and without it (the run's job variables blank REHEARSE_FLOW_STARTER, so its flow process starts
+ * as Prefect starts it), taking turns, one run at a time on an idle sandbox.
+ */
+async function pickupRows(sandbox) {
+  const rounds = 5;
+  const deployment = await api(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
+  const seconds = (state) => Date.parse(state.timestamp) / 1000;
+  const timings = { warm: [], fresh: [] };
+  for (let round = 0; round < rounds; round += 1) {
+    for (const mode of round % 2 === 0 ? ['fresh', 'warm'] : ['warm', 'fresh']) {
+      const run = await api(sandbox.apiUrl, 'POST', `/deployments/${deployment.id}/create_flow_run`, {
+        parameters: { since: '2024-01-01', until: '2024-01-01', day_seconds: 0.05 },
+        tags: ['rehearse-bench-pickup'],
+        ...(mode === 'fresh' ? { job_variables: { env: { REHEARSE_FLOW_STARTER: '' } } } : {}),
+      });
+      for (let waited = 0; ; waited += 200) {
+        const now = await api(sandbox.apiUrl, 'GET', `/flow_runs/${run.id}`);
+        if (['COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED'].includes(now.state_type)) break;
+        if (waited > 120_000) throw new Error(`pickup run ${run.name} still ${now.state_type} after 120 s`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const states = (await api(sandbox.apiUrl, 'GET', `/flow_run_states/?flow_run_id=${run.id}`)).sort((a, b) =>
+        a.timestamp.localeCompare(b.timestamp),
+      );
+      const at = (type) => states.find((st) => st.type === type);
+      if (!at('PENDING') || !at('RUNNING'))
+        throw new Error(`pickup run ${run.name} never ran (${states.map((st) => st.name).join(', ')})`);
+      timings[mode].push({
+        claimed: seconds(at('PENDING')) - seconds(states[0]),
+        started: seconds(at('RUNNING')) - seconds(at('PENDING')),
+        total: seconds(at('RUNNING')) - seconds(states[0]),
+      });
+    }
+  }
+  const mid = (mode, key) => median(timings[mode].map((t) => t[key]));
+  raw.pickup = timings;
+  const ratio = mid('warm', 'started') / mid('fresh', 'started');
+  addRow({
+    row: '9 pickup (sandbox)',
+    figure: `Scheduled -> Running ${mid('warm', 'total').toFixed(2)} s with the warm flow starter, ${mid('fresh', 'total').toFixed(2)} s without; the flow process's start (Pending -> Running) ${x(ratio)} (${mid('warm', 'started').toFixed(2)} s vs ${mid('fresh', 'started').toFixed(2)} s); medians of ${rounds} runs each, taking turns`,
+    goal: 'about 1 s',
+    ratio,
+    ...judge(
+      mid('warm', 'total') <= 1.5,
+      `${mid('warm', 'total').toFixed(2)} s from Scheduled to Running (worker poll ${mid('warm', 'claimed').toFixed(2)} s)`,
+    ),
+  });
+}
+
 /** Row 4 (and the validate half of row 5): `rehearse validate --all-runs` over 100 and 1,000 runs. */
 async function serverValidationRows(sandbox) {
   const sizes = [100, 1000];
@@ -1168,29 +1219,41 @@ async function main() {
       failRow('6 report', error);
     }
   }
-  // Rows 2, 4 and 5 share one SQLite sandbox; 5 reports the memory of 2 and 4.
+  // Rows 2, 4, 5 and 9 share one SQLite sandbox; 5 reports the memory of 2 and 4.
   let validate;
-  if (!quick && (wanted(2) || wanted(4) || wanted(5))) {
+  if (!quick && (wanted(2) || wanted(4) || wanted(5) || wanted(9))) {
     let backfill;
     try {
       await withSandbox(async (sandbox) => {
-        noteLoad('row 2');
-        try {
-          backfill = await rehearsalRows(sandbox);
-        } catch (error) {
-          failRow('2 rehearse backfill vs runbook script', error);
+        if (wanted(2) || wanted(5)) {
+          noteLoad('row 2');
+          try {
+            backfill = await rehearsalRows(sandbox);
+          } catch (error) {
+            failRow('2 rehearse backfill vs runbook script', error);
+          }
         }
-        noteLoad('row 4');
-        try {
-          validate = await serverValidationRows(sandbox);
-        } catch (error) {
-          failRow('4 validate (server)', error);
+        if (wanted(9)) {
+          noteLoad('row 9');
+          try {
+            await pickupRows(sandbox);
+          } catch (error) {
+            failRow('9 pickup (sandbox)', error);
+          }
+        }
+        if (wanted(4) || wanted(5)) {
+          noteLoad('row 4');
+          try {
+            validate = await serverValidationRows(sandbox);
+          } catch (error) {
+            failRow('4 validate (server)', error);
+          }
         }
       });
     } catch (error) {
       failRow('2/4 sandbox', error);
     }
-    memoryRows(backfill, validate);
+    if (wanted(5)) memoryRows(backfill, validate);
   }
   if (!quick && wanted(7)) {
     noteLoad('row 7');

@@ -4,10 +4,12 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import { RehearseError, tailOf } from '../errors.js';
+import type { ExpectedGuardrails } from '../guardrails/manifest.js';
 import { checkHealth, readServerVersion } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
 import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
 import { createProcessRunner } from '../process/runner.js';
+import { flowStarterArgs, startFlowStarter } from './flow-starter.js';
 import { connectionUrl, removePostgres, startPostgres, stopPostgres } from './postgres.js';
 import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
 import {
@@ -215,6 +217,35 @@ function placeholderState(stateDir: string): SandboxState {
   };
 }
 
+/** What the sandbox records before its server starts (the server's pid is filled in once it runs). */
+function initialState(
+  options: SandboxOptions,
+  project: SandboxProject,
+  expected: ExpectedGuardrails,
+  port: number,
+  postgres: SandboxState['postgres'],
+): SandboxState {
+  return {
+    version: 1,
+    apiUrl: `http://127.0.0.1:${port}/api`,
+    uiUrl: `http://127.0.0.1:${port}`,
+    port,
+    stateDir: options.stateDir,
+    prefectHome: path.join(options.stateDir, 'prefect-home'),
+    projectDir: project.dir,
+    projectEnv: project.env,
+    deployCommand: ['uv', 'run', ...project.deployArgs],
+    startedAt: new Date().toISOString(),
+    server: { pid: 0, log: path.join(options.stateDir, 'server.log') },
+    deployment: `hotpass-backfill/${expected.deploymentName}`,
+    ...(expected.workPool ? { workPool: expected.workPool } : {}),
+    ...(expected.concurrencyKey ? { concurrencyKey: expected.concurrencyKey } : {}),
+    ...(postgres ? { postgres } : {}),
+    ...(options.auth ? { authString: `rehearse:${randomBytes(18).toString('base64url')}` } : {}),
+    ...(options.timing === 'staging' ? { timing: 'staging' as const } : {}),
+  };
+}
+
 /** Start (or find running) the local server, pool, deployment, limits and workers for one project. */
 export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
   const progress = options.onProgress ?? (() => undefined);
@@ -236,31 +267,26 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
   await fs.ensureDir(options.stateDir);
   const postgres = options.database === 'postgres' ? await startCluster(options, progress) : undefined;
   progress(`starting the Prefect server of ${project.dir} on 127.0.0.1:${port}`);
-  let state: SandboxState = await startServer(options, project, {
-    version: 1,
-    apiUrl: `http://127.0.0.1:${port}/api`,
-    uiUrl: `http://127.0.0.1:${port}`,
-    port,
-    stateDir: options.stateDir,
-    prefectHome: path.join(options.stateDir, 'prefect-home'),
-    projectDir: project.dir,
-    projectEnv: project.env,
-    deployCommand: ['uv', 'run', ...project.deployArgs],
-    startedAt: new Date().toISOString(),
-    server: { pid: 0, log: path.join(options.stateDir, 'server.log') },
-    deployment: `hotpass-backfill/${expected.deploymentName}`,
-    ...(expected.workPool ? { workPool: expected.workPool } : {}),
-    ...(expected.concurrencyKey ? { concurrencyKey: expected.concurrencyKey } : {}),
-    ...(postgres ? { postgres } : {}),
-    ...(options.auth ? { authString: `rehearse:${randomBytes(18).toString('base64url')}` } : {}),
-    ...(options.timing === 'staging' ? { timing: 'staging' as const } : {}),
-  });
+  let state: SandboxState = await startServer(
+    options,
+    project,
+    initialState(options, project, expected, port, postgres),
+  );
   await writeAuthStringFile(state);
   const pool = expected.workPool ?? DEFAULT_POOL;
   const count = Math.max(1, options.workers ?? 1);
+  // Started beside the deploy (it imports Prefect meanwhile), awaited before the workers that use it.
+  const starter =
+    state.timing === 'staging'
+      ? undefined
+      : startFlowStarter(options.stateDir, projectCommand(state, flowStarterArgs(options.stateDir), options.uv));
   try {
     progress(`creating the work pool and running the project's deploy: ${state.deployCommand?.join(' ')}`);
     await applyGuardrails(state, options.runner, expected, project, options.uv);
+    const flowStarter = await starter;
+    if (flowStarter) state = { ...state, flowStarter };
+    else if (starter) progress('the warm flow starter did not start: flow runs start as fresh processes');
+    await writeSandboxState(state);
     progress(count === 1 ? 'starting a process worker' : `starting ${count} process workers`);
     const workers = await startWorkers(state, pool, count, options.uv);
     state = { ...state, worker: workers[0], workers };
@@ -273,6 +299,8 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
       });
     }
   } catch (error) {
+    const flowStarter = await starter?.catch(() => undefined);
+    if (flowStarter) await stopGroup(flowStarter.pid, 2_000);
     await sandboxDown(options.stateDir);
     throw error;
   }
@@ -298,6 +326,13 @@ export async function sandboxDown(
       const name = workers.length === 1 ? 'worker' : `worker ${i + 1}`;
       stopped.push({ name, pid: w.pid, outcome: outcomes[i] ?? '' });
     });
+    if (state.flowStarter) {
+      stopped.push({
+        name: 'flow starter',
+        pid: state.flowStarter.pid,
+        outcome: await stopGroup(state.flowStarter.pid),
+      });
+    }
     stopped.push({ name: 'server', pid: state.server.pid, outcome: await stopGroup(state.server.pid) });
     for (const pid of await processesWithEnv('PREFECT_HOME', state.prefectHome)) {
       stopped.push({ name: 'flow run', pid, outcome: await stopGroup(pid, 5_000) });

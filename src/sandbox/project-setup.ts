@@ -7,6 +7,7 @@ import { listWorkers, readGlobalLimit } from '../prefect/queries.js';
 import type { Command, ProcessRunner } from '../process/command.js';
 import { succeeded } from '../process/command.js';
 import { spawnDetached } from '../process/daemon.js';
+import { flowStarterEnv } from './flow-starter.js';
 import type { SandboxProject } from './project.js';
 import { type SandboxState, sandboxProcessEnv } from './state.js';
 import { pollUntil } from './wait.js';
@@ -96,7 +97,9 @@ export async function startWorkers(
     const log = path.join(state.stateDir, count === 1 ? 'worker.log' : `worker-${n}.log`);
     const name = count === 1 ? [] : ['--name', `rehearse-sandbox-worker-${n}`];
     const args = ['prefect', 'worker', 'start', '--pool', pool, '--type', 'process', ...name];
-    started.push({ pid: await spawnDetached(projectCommand(state, args, uv), log), log });
+    const command = projectCommand(state, args, uv);
+    const env = { ...command.env, ...flowStarterEnv(state) };
+    started.push({ pid: await spawnDetached({ ...command, env }, log), log });
   }
   return started;
 }

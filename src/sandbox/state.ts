@@ -5,14 +5,11 @@ import fs from 'fs-extra';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
+/** Where rehearse is installed: the folders it ships beside dist/ (package.json `files`). */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
 /** The stand-in hotpass project shipped with rehearse. */
-export const FIXTURE_PROJECT = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'fixtures',
-  'hotpass',
-);
+export const FIXTURE_PROJECT = path.join(PACKAGE_ROOT, 'fixtures', 'hotpass');
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.REHEARSE_SANDBOX_HOME) return path.resolve(env.REHEARSE_SANDBOX_HOME);
@@ -58,6 +55,8 @@ const SandboxStateSchema = z.object({
   authString: z.string().optional(),
   /** `--timing`: quick pickup (the default) or Prefect's own defaults, as a staging server has them. */
   timing: z.enum(['quick', 'staging']).optional(),
+  /** Quick timing's warm flow starter (sandbox/flow-starter.ts): flow processes fork from it. */
+  flowStarter: ProcessInfo.extend({ socket: z.string() }).optional(),
 });
 export type SandboxState = z.infer<typeof SandboxStateSchema>;
 

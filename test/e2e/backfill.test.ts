@@ -5,7 +5,7 @@ import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngSize } from '../../src/evidence/screenshot.js';
 import { openReport } from '../support/report-browser.js';
-import { api, failing, type JsonOutput, parseJson, prefect, rehearse, workspace } from './support.js';
+import { api, failing, type JsonOutput, parseJson, prefect, rehearse, sandbox, workspace } from './support.js';
 
 const BUNDLE_FILES = [
   'render.log',
@@ -59,6 +59,10 @@ describe('rehearse backfill against the real sandbox', () => {
     expect(runData.burst).toBe(3);
     expect((runData.flowRunIds as string[]).length).toBe(3);
     expect(stepData(out, 'validate').peak).toBe(2);
+    // The sandbox's quick timing: each run's engine forked from the warm flow starter.
+    const starter = (await sandbox()).flowStarter;
+    const forked = await fs.readFile(starter?.log ?? '', 'utf8');
+    for (const id of runData.flowRunIds as string[]) expect(forked).toContain(`flow run ${id}: child `);
     const history = await fs.readJson(path.join(dir, 'state-history.json'));
     expect(history.runs.filter((r: { rehearsal: boolean }) => r.rehearsal)).toHaveLength(3);
     expect(await fs.readFile(path.join(dir, 'hotpass-e2e-staging.log'), 'utf8')).toMatch(/└── UUID: [0-9a-f-]{36}/);

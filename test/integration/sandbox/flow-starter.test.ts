@@ -1,0 +1,147 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import fs from 'fs-extra';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLOW_STARTER_DIR } from '../../../src/sandbox/flow-starter.js';
+
+/**
+ * The warm flow starter with the real fixture project's Python and Prefect, and no server: a flow
+ * process (`python -m prefect.engine`, as a process worker starts it) hands itself over, and what the
+ * worker sees of that process (output, exit status, signals, being killed) is what a plain start gives.
+ */
+const repo = path.resolve(import.meta.dirname, '..', '..', '..');
+const project = path.join(repo, 'fixtures/hotpass');
+const python = path.join(project, '.venv/bin/python');
+
+let work: string;
+let socket: string;
+let starter: ChildProcess;
+let api: net.Server;
+const held: net.Socket[] = [];
+let apiUrl: string;
+
+/** An API that accepts connections and never answers: an engine asking it waits, so it stays alive. */
+async function silentApi(): Promise<net.Server> {
+  const server = net.createServer((connection) => {
+    held.push(connection);
+    connection.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const baseEnv = (): Record<string, string> => ({
+  PREFECT_HOME: path.join(work, 'prefect-home'),
+  PREFECT_API_URL: apiUrl,
+  DO_NOT_TRACK: '1',
+});
+
+/** A flow process as a worker starts one, handing over to the starter unless `plain`. */
+function flowProcess(flowRunId: string, options: { plain?: boolean; env?: Record<string, string> } = {}) {
+  return execa(python, ['-m', 'prefect.engine'], {
+    cwd: project,
+    env: {
+      ...baseEnv(),
+      PREFECT__FLOW_RUN_ID: flowRunId,
+      ...(options.plain ? {} : { REHEARSE_FLOW_STARTER: socket, PYTHONPATH: FLOW_STARTER_DIR }),
+      ...options.env,
+    },
+    extendEnv: true,
+    reject: false,
+    timeout: 120_000,
+    all: true,
+  });
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    const found = await probe();
+    if (found !== undefined) return found;
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** The child the starter forked for a flow run, from the line it logs. */
+const childOf = (flowRunId: string): Promise<number> =>
+  waitFor(`the starter to fork ${flowRunId}`, 30_000, async () => {
+    const log = await readFile(path.join(work, 'starter.log'), 'utf8').catch(() => '');
+    const found = new RegExp(`flow run ${flowRunId}: child (\\d+)`).exec(log);
+    return found ? Number(found[1]) : undefined;
+  });
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'rehearse-flow-starter-'));
+  socket = path.join(work, 'starter.sock');
+  api = await silentApi();
+  apiUrl = `http://127.0.0.1:${(api.address() as net.AddressInfo).port}/api`;
+  const log = openSync(path.join(work, 'starter.log'), 'a');
+  starter = spawn(python, [path.join(FLOW_STARTER_DIR, 'starter.py'), socket], {
+    cwd: project,
+    env: { ...process.env, ...baseEnv() },
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  await waitFor('the starter socket', 60_000, async () => ((await fs.pathExists(socket)) ? true : undefined));
+}, 90_000);
+
+afterAll(async () => {
+  starter?.kill('SIGTERM');
+  for (const connection of held) connection.destroy();
+  api?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('the warm flow starter (real Prefect, no server)', () => {
+  it('gives the worker the same output and exit status as a plain start', async () => {
+    const [handed, plain] = [await flowProcess('not-a-uuid'), await flowProcess('not-a-uuid', { plain: true })];
+    expect(plain.exitCode).not.toBe(0);
+    expect(handed.exitCode).toBe(plain.exitCode);
+    expect(plain.all).toContain('Invalid flow run id');
+    expect(handed.all).toContain('Invalid flow run id');
+    // It really forked: the starter logged a child for it.
+    expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain('flow run not-a-uuid: child ');
+  });
+
+  it('forwards SIGTERM to the forked engine: both end', async () => {
+    const id = randomUUID();
+    const worker = flowProcess(id);
+    const child = await childOf(id);
+    expect(alive(child)).toBe(true);
+    worker.kill('SIGTERM');
+    await worker;
+    await waitFor('the forked engine to end', 20_000, async () => (alive(child) ? undefined : true));
+    // It ended on the signal it was forwarded, not killed by the starter for a vanished worker process.
+    expect(await readFile(path.join(work, 'starter.log'), 'utf8')).not.toContain(`child ${child}: the process`);
+  });
+
+  it('kills the forked engine when the worker’s process is killed outright (SIGKILL)', async () => {
+    const id = randomUUID();
+    const worker = flowProcess(id);
+    const child = await childOf(id);
+    expect(alive(child)).toBe(true);
+    worker.kill('SIGKILL');
+    await waitFor('the forked engine to be killed', 5_000, async () => (alive(child) ? undefined : true));
+    expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
+    await worker;
+  });
+
+  it('starts plainly when no starter answers', async () => {
+    const result = await flowProcess('not-a-uuid', { env: { REHEARSE_FLOW_STARTER: path.join(work, 'nobody.sock') } });
+    expect(result.all).toContain('Invalid flow run id');
+  });
+});
