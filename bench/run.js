@@ -492,6 +492,9 @@ function cleanEnv(extra = {}) {
 }
 
 /** Row 2 (and the backfill half of row 5): the runbook script against `rehearse backfill`. */
+/** Row 2's goal (issue 14): a sandbox rehearsal in 0.4x the runbook script's wall time. */
+const GOAL_RATIO = 0.4;
+
 async function rehearsalRows(sandbox) {
   const work = path.join(sandbox.work, 'rehearsal');
   fs.mkdirSync(work, { recursive: true });
@@ -595,13 +598,22 @@ async function rehearsalRows(sandbox) {
     .slice(0, 3)
     .map((stage) => `${stage.label} ${ms(stage.ms)}`)
     .join(', ');
-  const why = `${ms(rehearse.ms - 0.7 * script.ms)} over 0.7x; its time goes to ${top} (see the note on row 2)`;
+  // Issue 14's goal: 0.4x the script, and under 1 s of rehearse's own time outside its steps.
+  const outside = rehearse.ms - inStages;
+  const why = [
+    ...(ratio > GOAL_RATIO
+      ? [
+          `${ms(rehearse.ms - GOAL_RATIO * script.ms)} over ${GOAL_RATIO}x; its time goes to ${top} (see the note on row 2)`,
+        ]
+      : []),
+    ...(outside >= 1000 ? [`${ms(outside)} outside its steps`] : []),
+  ].join('; ');
   addRow({
     row: '2 rehearse backfill vs runbook script',
-    figure: `${x(ratio)} the script's wall time (${ms(rehearse.ms)} vs ${ms(script.ms)}); Python processes: rehearse ${python.length}, script ${uvLines.length}`,
-    goal: '≤ 0.7x',
+    figure: `${x(ratio)} the script's wall time (${ms(rehearse.ms)} vs ${ms(script.ms)}), ${ms(outside)} outside its steps; Python processes: rehearse ${python.length}, script ${uvLines.length}`,
+    goal: `≤ ${GOAL_RATIO}x, < 1 s outside steps`,
     ratio,
-    ...judge(ratio <= 0.7, why),
+    ...judge(ratio <= GOAL_RATIO && outside < 1000, why),
   });
   const scriptRun = scriptSteps.find((st) => /deployment run/.test(st.command))?.ms ?? 0;
   /** Time inside a step not covered by any command it recorded (the union of their intervals). */
@@ -631,7 +643,7 @@ async function rehearsalRows(sandbox) {
       `  rehearse's critical path: ${stages.map((stage) => `${stage.label} ${ms(stage.ms)}`).join(' → ')} (${ms(inStages)} of wall time inside a step); the other ${ms(rehearse.ms - inStages)} is node start-up, config, the sandbox check and bundle writes.`,
       `  rehearse's ${python.length} \`uv run\` commands took ${ms(pythonMs)} in all (not all in sequence): ${python.map((c) => `${c.step}: ${shortCommand(c.args)} ${ms(c.durationMs)}`).join('; ')}.`,
       ...['inspect', 'run', 'capture'].map(describe).filter(Boolean),
-      `  0.7x the script is ${ms(0.7 * script.ms)}; the watched run (same flow, same worker) takes ${ms(scriptRun)} in the script and ${ms(stepMs('run'))} in rehearse, which leaves ${ms(Math.max(0, 0.7 * script.ms - stepMs('run')))} for everything else (the script's other steps take ${ms(script.ms - scriptRun)}, rehearse's ${ms(rehearse.ms - stepMs('run'))}).`,
+      `  ${GOAL_RATIO}x the script is ${ms(GOAL_RATIO * script.ms)}; the watched run (same flow, same worker) takes ${ms(scriptRun)} in the script and ${ms(stepMs('run'))} in rehearse, which leaves ${ms(Math.max(0, GOAL_RATIO * script.ms - stepMs('run')))} for everything else (the script's other steps take ${ms(script.ms - scriptRun)}, rehearse's ${ms(rehearse.ms - stepMs('run'))}).`,
     ].join('\n'),
   );
   return { maxRssKB: readRssKB(rssFile) };
