@@ -1,9 +1,8 @@
-import { z } from 'zod';
 import type { Clock } from '../context.js';
 import { mapLimited } from '../util/map-limited.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './api.js';
-import { parseRuns, TERMINAL } from './runs.js';
-import { type FlowRun, StateSchema } from './schemas.js';
+import { parseRuns, readStateHistory, TERMINAL } from './runs.js';
+import type { FlowRun } from './schemas.js';
 
 /**
  * Cancelling a rehearsal's runs. It runs while the rehearsal itself is failing or being aborted,
@@ -130,7 +129,6 @@ export async function cancelFlowRuns(
   const found = await listRuns(p, filters);
   if (!found) return { runIds: [...ids], cancelled: [], leftOver: [...ids] };
   const cancelled = new Map<string, CancelledRun>();
-  const fromTypes = new Map<string, string>();
   const record = (ended: CancelledRun[], cameBack = false): void => {
     for (const run of ended) {
       const first = cancelled.get(run.id);
@@ -142,7 +140,6 @@ export async function cancelFlowRuns(
     }
   };
   let open = openRuns(found);
-  for (const run of open) fromTypes.set(run.id, run.state_type ?? '');
   // A worker that picked a run up as it was cancelled can still move it on (Pending -> Running):
   // read the runs again after each round and cancel what is still open, until all are final.
   for (let round = 0; open.length > 0 && round < CONFIRM_ROUNDS && p.clock.now() < p.deadline; round += 1) {
@@ -151,7 +148,7 @@ export async function cancelFlowRuns(
     const now = await listRuns(p, [{ id: { any_: [...found.keys()] } }]);
     open = now ? openRuns(now) : open;
   }
-  if (open.length === 0) open = await watchComebacks(p, await claimedRuns(p, fromTypes), settings, record);
+  if (open.length === 0) open = await watchComebacks(p, await claimedRuns(p, openRuns(found)), settings, record);
   const failedIds = [...cancelled.values()].filter((r) => r.status < 200 || r.status >= 300).map((r) => r.id);
   const leftOver = [...new Set([...failedIds, ...open.map((r) => r.id)])];
   return { runIds: [...new Set([...ids, ...found.keys()])], cancelled: [...cancelled.values()], leftOver };
@@ -176,17 +173,16 @@ async function cancelRound(p: Patience, open: FlowRun[], settings: Required<Canc
  * cancel reached the server (a busy server can take seconds), and leaves out a Pending one that came
  * back within the rounds and went through Cancelling. A history that cannot be read counts as claimed.
  */
-async function claimedRuns(p: Patience, fromTypes: Map<string, string>): Promise<string[]> {
-  const unsure = [...fromTypes].filter(([, type]) => type !== 'RUNNING' && type !== 'CANCELLING');
-  const claimed = await mapLimited(unsure, 4, async ([id]) => {
-    const request: ApiRequest = { method: 'GET', path: `/flow_run_states/?flow_run_id=${id}`, readOnly: true };
-    const response = await requestPatiently(p, request);
-    if (response.status !== 200) return id;
-    const parsed = z.array(StateSchema).safeParse(JSON.parse(response.text));
-    if (!parsed.success) return id;
-    const states = parsed.data.sort((a, b) => a.timestamp.localeCompare(b.timestamp)).map((s) => s.type);
-    const beforeCancel = states.filter((t) => t !== 'CANCELLED' && t !== 'CANCELLING');
-    return beforeCancel.at(-1) === 'PENDING' ? id : undefined;
+async function claimedRuns(p: Patience, cancelledFrom: FlowRun[]): Promise<string[]> {
+  const unsure = cancelledFrom.filter((run) => run.state_type !== 'RUNNING' && run.state_type !== 'CANCELLING');
+  // The shared history reader, sent patiently through a busy server like every request here.
+  const patient: PrefectApi = { ...p.api, request: (request) => requestPatiently(p, request) };
+  const claimed = await mapLimited(unsure, 4, async (run) => {
+    const states = await readStateHistory(patient, run.id).catch(() => undefined);
+    if (!states) return run.id;
+    const types = states.sort((a, b) => a.timestamp.localeCompare(b.timestamp)).map((s) => s.type);
+    const beforeCancel = types.filter((t) => t !== 'CANCELLED' && t !== 'CANCELLING');
+    return beforeCancel.at(-1) === 'PENDING' ? run.id : undefined;
   });
   return claimed.filter((id): id is string => id !== undefined);
 }
