@@ -7,7 +7,9 @@ import type { RunLedger, RunPlan } from './run-burst.js';
 
 const RUN_ID_LINE = /^└── UUID: ([0-9a-f-]{36})$/m;
 const URL_LINE = /^└── URL: (\S+)$/m;
-const POLL_MS = 2000;
+const POLL_MS = 1000;
+/** The CLI's watch prints each state change of its run as an event line, e.g. `prefect.flow-run.Completed`. */
+const FINAL_EVENT_LINE = /\bprefect\.flow-run\.(Completed|Failed|Crashed|Cancelled)\b/;
 /** Polls in a row the API may miss before the rehearsal gives up on it. */
 const MISSES_ALLOWED = 3;
 
@@ -50,6 +52,8 @@ interface WatchState {
   apiError?: string;
   lastWaiting: string;
   adding: Promise<void>[];
+  /** Ends the current pause between polls: the CLI has just printed a run's final state. */
+  wake: () => void;
 }
 
 /** The rehearsal's runs now: those it knows by id, plus unfinished ones carrying its tag it has not seen yet. */
@@ -113,6 +117,7 @@ function lineReader(ctx: Context, input: WatchInput, state: WatchState): (line: 
     state.printedUrl ??= URL_LINE.exec(line)?.[1];
     if (/AwaitingConcurrencySlot|Late/.test(line))
       ctx.reporter.emit({ type: 'waiting', step: 'run', message: `queued: ${line.trim()}` });
+    if (FINAL_EVENT_LINE.test(line)) state.wake();
   };
 }
 
@@ -126,6 +131,7 @@ export async function watchRuns(ctx: Context, input: WatchInput): Promise<WatchR
     misses: 0,
     lastWaiting: '',
     adding: [],
+    wake: () => undefined,
   };
   const stop = new AbortController();
   const signal = AbortSignal.any([ctx.signal, stop.signal]);
@@ -144,8 +150,11 @@ export async function watchRuns(ctx: Context, input: WatchInput): Promise<WatchR
       await pollOnce(ctx, input, state);
       end = endOf(ctx, input, state);
       if (end) break;
-      // Woken early once, when the CLI ends; after that, one poll per interval.
-      await Promise.race([ctx.clock.sleep(POLL_MS, signal), ...(state.cli ? [] : [cliDone])]);
+      // Woken early when the CLI prints a final state and once when it ends; otherwise one poll per interval.
+      const woken = new Promise<void>((resolve) => {
+        state.wake = resolve;
+      });
+      await Promise.race([ctx.clock.sleep(POLL_MS, signal), woken, ...(state.cli ? [] : [cliDone])]);
     }
   } finally {
     stoppedCli = !state.cli && Boolean(input.command);

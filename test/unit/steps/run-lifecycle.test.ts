@@ -106,7 +106,7 @@ function fakeServer(options: { failAt?: number; finalAfterPolls?: number; finalA
  */
 function watchingCli(
   server: ReturnType<typeof fakeServer>,
-  options: { hang: boolean },
+  options: { hang: boolean; finalLineAt?: number },
 ): ProcessRunner & { calls: Command[]; stopped: boolean } {
   const self = {
     calls: [] as Command[],
@@ -118,6 +118,10 @@ function watchingCli(
       const stdout = `Created flow run 'run-99'.\n└── UUID: ${CLI_RUN}\n`;
       runOptions.onStdoutLine?.(`└── UUID: ${CLI_RUN}`);
       const signal = runOptions.signal;
+      if (options.finalLineAt !== undefined) {
+        await clock.sleep(options.finalLineAt - clock.now(), signal);
+        runOptions.onStdoutLine?.(`● 12:00:02.500 ${CLI_RUN.slice(-12)} prefect.flow-run.Completed * run-99`);
+      }
       if (options.hang && signal) {
         await new Promise<void>((resolve) =>
           signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
@@ -261,7 +265,23 @@ describe('the run step never leaves its runs behind', () => {
     );
   });
 
-  it('polls once every 2 s after the CLI has ended on its own, never in a tight loop', async () => {
+  it('polls at once when the CLI prints the final state of its run, not at the next interval', async () => {
+    const finalAt = NOW.getTime() + 2500;
+    const server = fakeServer({ finalAt });
+    const cli = watchingCli(server, { hang: true, finalLineAt: finalAt });
+    const polls: number[] = [];
+    const onRequest = (r: ApiRequest): void => {
+      if (r.path === '/flow_runs/filter') polls.push(clock.now());
+    };
+    const { outcome, step } = await rehearse(server, cli, { onRequest });
+    expect(outcome.error).toBeUndefined();
+    expect(step?.status).toBe('ok');
+    expect(cli.stopped).toBe(true);
+    // The interval alone would have found the runs final at the poll of 3 s.
+    expect(polls.at(-1)).toBe(finalAt);
+  });
+
+  it('polls once a second after the CLI has ended on its own, never in a tight loop', async () => {
     const server = fakeServer({ finalAt: NOW.getTime() + 3000 });
     const polls: number[] = [];
     const cli = watchingCli(server, { hang: false });
@@ -271,12 +291,12 @@ describe('the run step never leaves its runs behind', () => {
     const { outcome, step } = await rehearse(server, cli, { onRequest });
     expect(outcome.error).toBeUndefined();
     expect(step?.status).toBe('ok');
-    // About 3 s of waiting: a poll when the CLI ends, then one every 2 s.
-    expect(polls.length).toBeLessThanOrEqual(6);
+    // About 3 s of waiting: a poll when the CLI ends, then one a second.
+    expect(polls.length).toBeLessThanOrEqual(10);
     const gaps = polls.slice(1).map((at, i) => at - (polls[i] as number));
-    expect(gaps.filter((gap) => gap > 0 && gap !== 2000)).toEqual([]);
+    expect(gaps.filter((gap) => gap > 0 && gap !== 1000)).toEqual([]);
     expect(gaps.filter((gap) => gap === 0).length).toBeLessThanOrEqual(1);
-    expect(polls.at(-1)).toBeLessThanOrEqual(NOW.getTime() + 3000 + 2000);
+    expect(polls.at(-1)).toBeLessThanOrEqual(NOW.getTime() + 3000 + 1000);
   });
 
   it("cancels every run, the CLI's included, when the watch times out", async () => {
