@@ -1,19 +1,27 @@
 """Hands a sandbox flow process over to the warm flow starter (see starter.py beside this file).
 
 Python imports this module at start-up when this directory is on PYTHONPATH, which the sandbox sets
-for its workers in quick timing only. It acts only in a flow process a worker started (`python -m
-prefect.engine` with PREFECT__FLOW_RUN_ID set) while REHEARSE_FLOW_STARTER names a starter that
-answers; anything else, and any failure before the run was handed over, goes on as a plain start.
+for its workers in quick timing only. It acts only in a process a worker started for a flow run
+(PREFECT__FLOW_RUN_ID set) as `python -m prefect.engine`, or as `python -m
+prefect.runner._workspace_supervisor` (from Prefect 3.9 a process worker starts that first: it runs the
+deployment's pull steps, then replaces itself with the engine, which is handed over again), while
+REHEARSE_FLOW_STARTER names a starter that answers; anything else, and any failure before the run was
+handed over, goes on as a plain start.
 """
 
 import os
 import sys
 
+# Keep in step with HANDED_OVER in starter.py.
+HANDED_OVER = ("prefect.engine", "prefect.runner._workspace_supervisor")
+
 
 def _hand_over() -> None:
     path = os.environ.get("REHEARSE_FLOW_STARTER")
     argv = list(getattr(sys, "orig_argv", []))
-    if not path or "PREFECT__FLOW_RUN_ID" not in os.environ or argv[1:3] != ["-m", "prefect.engine"]:
+    if not path or "PREFECT__FLOW_RUN_ID" not in os.environ or argv[1:2] != ["-m"] or argv[2:3] == []:
+        return
+    if argv[2] not in HANDED_OVER:
         return
     import json
     import signal
@@ -24,7 +32,7 @@ def _hand_over() -> None:
     try:
         conn.settimeout(5)
         conn.connect(path)
-        body = json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "argv": ["prefect.engine", *argv[3:]]})
+        body = json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "argv": argv[2:]})
         payload = body.encode()
         socket.send_fds(conn, [struct.pack("!I", len(payload)) + payload], [0, 1, 2])
         answers = conn.makefile("rb")

@@ -1,11 +1,14 @@
 """The sandbox's warm flow starter (quick timing only).
 
-A process worker starts every flow run as a fresh `python -m prefect.engine`, which spends about two
-seconds importing Prefect before the run is set Running. This server imports the engine once; a flow
-process whose `sitecustomize` hands itself over (see sitecustomize.py beside this file) sends its
-environment, working directory, arguments and standard streams here, and a child forked from this
-warm process runs the same engine module with them. The worker's process stays the one it started:
-it waits for the child, forwards signals to it and exits with its status.
+A process worker starts every flow run as a fresh Python process, which spends about two seconds
+importing Prefect before the run is set Running; from Prefect 3.9 it pays that twice, once for the
+workspace supervisor (`python -m prefect.runner._workspace_supervisor`, which runs the deployment's
+pull steps and then execs the engine in its place) and once for the engine (`python -m
+prefect.engine`). This server imports both once; a process whose `sitecustomize` hands itself over
+(see sitecustomize.py beside this file) sends its environment, working directory, arguments and
+standard streams here, and a child forked from this warm process runs the same module with them. The
+worker's process stays the one it started: it waits for the child, forwards signals to it and exits
+with its status. Each child leads a process group of its own, so whatever it starts ends with it.
 
     python starter.py SOCKET_PATH
 
@@ -26,6 +29,8 @@ import struct
 import sys
 
 MAX_REQUEST = 4 * 1024 * 1024
+# The modules a worker starts a flow run with (keep in step with sitecustomize.py).
+HANDED_OVER = ("prefect.engine", "prefect.runner._workspace_supervisor")
 
 
 def preload() -> None:
@@ -45,6 +50,7 @@ def preload() -> None:
         "prefect.concurrency.asyncio",
         "prefect.client.orchestration",
         "prefect.deployments.steps",
+        "prefect.runner._workspace_supervisor",
     ):
         try:
             importlib.import_module(name)
@@ -70,6 +76,7 @@ def read_request(conn: socket.socket) -> tuple[dict, list[int]]:
 
 def run_child(request: dict, fds: list[int]) -> None:
     """In the forked child: become the flow process the worker started, and never return."""
+    os.setsid()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     for target, fd in enumerate(fds):
@@ -83,10 +90,11 @@ def run_child(request: dict, fds: list[int]) -> None:
     # Settings were read from the starter's environment at import; read them from the run's
     # (what refresh_global_settings_context does in the Prefect releases that have it).
     prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.root_settings_context()
+    module = request["argv"][0]
     sys.argv = list(request["argv"])
-    # As under `python -m prefect.engine`: the module runs as __main__ and is not imported besides.
-    sys.modules.pop("prefect.engine", None)
-    runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+    # As under `python -m MODULE`: the module runs as __main__ and is not imported besides.
+    sys.modules.pop(module, None)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
     sys.exit(0)
 
 
@@ -94,6 +102,19 @@ def status_of(wait_status: int) -> int:
     if os.WIFSIGNALED(wait_status):
         return -os.WTERMSIG(wait_status)
     return os.WEXITSTATUS(wait_status)
+
+
+def kill_group(pid: int, sig: int) -> None:
+    """A child and whatever it started (it leads its own process group)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def send_line(conn: socket.socket, line: str) -> None:
@@ -131,6 +152,10 @@ def serve(path: str) -> None:
                 conn, _ = server.accept()
                 try:
                     request, fds = read_request(conn)
+                    if not request.get("argv") or request["argv"][0] not in HANDED_OVER:
+                        for fd in fds:
+                            os.close(fd)
+                        raise ValueError(f"not a flow run's module: {request.get('argv', [''])[:1]}")
                 except (OSError, ValueError) as error:
                     print(f"refused a request: {error}", flush=True)
                     conn.close()
@@ -149,16 +174,14 @@ def serve(path: str) -> None:
                 children[pid] = conn
                 by_conn[conn] = pid
                 send_line(conn, f"pid {pid}")
-                print(f"flow run {request['env'].get('PREFECT__FLOW_RUN_ID')}: child {pid}", flush=True)
+                run_id = request["env"].get("PREFECT__FLOW_RUN_ID")
+                print(f"flow run {run_id}: child {pid} ({request['argv'][0]})", flush=True)
             elif not ready.recv(64):
                 # The worker's process is gone (killed) while its child runs: end the child with it.
                 pid = by_conn.pop(ready)
                 ready.close()
                 print(f"child {pid}: the process that handed it over is gone: killing it", flush=True)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                kill_group(pid, signal.SIGKILL)
                 children[pid] = None
         while children:
             try:
@@ -174,10 +197,7 @@ def serve(path: str) -> None:
                 conn.close()
     # Stopped (sandbox down): the runs still going end with it, as they would with their worker.
     for pid in children:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        kill_group(pid, signal.SIGTERM)
     server.close()
     if os.path.exists(path):
         os.unlink(path)

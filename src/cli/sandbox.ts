@@ -45,7 +45,7 @@ export function defineSandboxCommands(program: Command, cli: CliRuntime): void {
     .addOption(
       new Option(
         '--timing <pace>',
-        "quick: workers poll every second and queued runs retry every 2 s (default); staging: Prefect's own intervals",
+        "quick: workers poll every second and queued runs retry every second (default); staging: Prefect's own intervals",
       ).choices(['quick', 'staging']),
     );
   addCommonOptions(

@@ -86,7 +86,7 @@ const describeDatabase = (state: SandboxState): string =>
 const describeTiming = (state: SandboxState): string =>
   state.timing === 'staging'
     ? "staging: Prefect's own polling (10 s) and slot retry (30 s)"
-    : 'quick: workers poll every 1 s, queued runs retry every 2 s' +
+    : 'quick: workers poll every 1 s, queued runs retry every 1 s' +
       (state.flowStarter ? `, flow runs fork from a warm starter (pid ${state.flowStarter.pid})` : '') +
       ' (`--timing staging` for the defaults)';
 

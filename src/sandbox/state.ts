@@ -107,8 +107,8 @@ export function publicSandboxState(state: SandboxState): Omit<SandboxState, 'aut
  * limits, strategy, and how long a run holds its slot stay as deployed. `--timing staging` keeps the defaults.
  */
 export const QUICK_TIMING: Readonly<Record<string, string>> = {
-  // A queued run retries its deployment slot every 2 s instead of 30 s.
-  PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS: '2',
+  // A queued run retries its deployment slot every second instead of every 30 s.
+  PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS: '1',
   // The worker asks for scheduled runs every second, and takes those due within 5 s.
   PREFECT_WORKER_QUERY_SECONDS: '1',
   PREFECT_WORKER_PREFETCH_SECONDS: '5',

@@ -12,8 +12,9 @@ import { FLOW_STARTER_DIR } from '../../../src/sandbox/flow-starter.js';
 
 /**
  * The warm flow starter with the real fixture project's Python and Prefect, and no server: a flow
- * process (`python -m prefect.engine`, as a process worker starts it) hands itself over, and what the
- * worker sees of that process (output, exit status, signals, being killed) is what a plain start gives.
+ * process as a process worker starts one (`python -m prefect.engine`, and from Prefect 3.9 first
+ * `python -m prefect.runner._workspace_supervisor CONFIG`) hands itself over, and what the worker sees
+ * of that process (output, exit status, signals, being killed) is what a plain start gives.
  */
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
 const project = path.join(repo, 'fixtures/hotpass');
@@ -42,9 +43,27 @@ const baseEnv = (): Record<string, string> => ({
   DO_NOT_TRACK: '1',
 });
 
+const ENGINE = ['-m', 'prefect.engine'];
+const SUPERVISOR = ['-m', 'prefect.runner._workspace_supervisor'];
+
+/** The workspace supervisor's config, as a worker writes it, for a flow run the silent API never describes. */
+async function supervisorConfig(flowRunId: string): Promise<string> {
+  const file = path.join(work, `supervisor-${flowRunId}.json`);
+  await fs.writeJson(file, {
+    flow_run_id: flowRunId,
+    workspace_root: path.join(work, 'workspace'),
+    manifest_path: path.join(work, `workspace-${flowRunId}.json`),
+    command: null,
+  });
+  return file;
+}
+
 /** A flow process as a worker starts one, handing over to the starter unless `plain`. */
-function flowProcess(flowRunId: string, options: { plain?: boolean; env?: Record<string, string> } = {}) {
-  return execa(python, ['-m', 'prefect.engine'], {
+function flowProcess(
+  flowRunId: string,
+  options: { plain?: boolean; env?: Record<string, string>; args?: string[] } = {},
+) {
+  return execa(python, options.args ?? ENGINE, {
     cwd: project,
     env: {
       ...baseEnv(),
@@ -136,6 +155,34 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     expect(alive(child)).toBe(true);
     worker.kill('SIGKILL');
     await waitFor('the forked engine to be killed', 5_000, async () => (alive(child) ? undefined : true));
+    expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
+    await worker;
+  });
+
+  it('hands over the workspace supervisor too: same output and exit status as a plain start', async () => {
+    const missing = path.join(work, 'no-such-config.json');
+    const args = [...SUPERVISOR, missing];
+    const id = randomUUID();
+    const [handed, plain] = [await flowProcess(id, { args }), await flowProcess(id, { args, plain: true })];
+    expect(plain.exitCode).toBe(1);
+    expect(handed.exitCode).toBe(plain.exitCode);
+    expect(plain.all).toContain('no-such-config.json');
+    expect(handed.all).toContain('no-such-config.json');
+    expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(
+      `flow run ${id}: child ${await childOf(id)} (prefect.runner._workspace_supervisor)`,
+    );
+  });
+
+  it('kills a forked supervisor and what it started when the worker’s process is killed (SIGKILL)', async () => {
+    const id = randomUUID();
+    // The supervisor asks the silent API for the run, so it stays alive until killed.
+    const worker = flowProcess(id, { args: [...SUPERVISOR, await supervisorConfig(id)] });
+    const child = await childOf(id);
+    // It leads a process group of its own, so what it starts (a pull step's command) ends with it.
+    const group = await execa('ps', ['-o', 'pgid=', '-p', String(child)]);
+    expect(Number(group.stdout.trim())).toBe(child);
+    worker.kill('SIGKILL');
+    await waitFor('the forked supervisor to be killed', 5_000, async () => (alive(child) ? undefined : true));
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
     await worker;
   });
