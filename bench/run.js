@@ -432,6 +432,51 @@ async function peakRows() {
   });
 }
 
+/** Row 3's write half: state-history.json of <size> runs written piece by piece vs as one string, in fresh processes. */
+function writeChild(size, mode) {
+  const child = spawnSync(node, ['--expose-gc', path.join(benchDir, 'write-child.js'), String(size), mode], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (child.status !== 0)
+    throw new Error(
+      `write-child ${size} ${mode} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`,
+    );
+  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+}
+
+/**
+ * Row 3, writing: what the capture and validate steps do with the histories they hold, streamed through
+ * writeEvidenceJson, beside the one-string write they did before, in turns. The goal is the stream's memory
+ * over what the histories already hold: a small fraction of the one string's.
+ */
+function writeRows() {
+  const size = quick ? 10_000 : 100_000;
+  const rounds = quick ? 1 : 3;
+  log(
+    `row 3: state-history.json of ${size.toLocaleString('en')} runs written streamed and as one string, ${rounds} round(s)`,
+  );
+  const samples = { stream: [], whole: [] };
+  for (let round = 0; round < rounds; round += 1) {
+    const order = round % 2 ? ['whole', 'stream'] : ['stream', 'whole'];
+    for (const mode of order) samples[mode].push(writeChild(size, mode));
+  }
+  const of = (mode, key) => median(samples[mode].map((sample) => sample[key]));
+  const extra = (mode) => of(mode, 'maxRssKB') - of(mode, 'rssBeforeBytes') / 1024;
+  const ratio = extra('stream') / extra('whole');
+  raw.write = { size, rounds, samples };
+  addRow({
+    row: `3 write, ${size.toLocaleString('en')} runs: streamed vs one string`,
+    figure: `${mb(extra('stream'))} over the ${mb(of('stream', 'rssBeforeBytes') / 1024)} the histories hold vs ${mb(extra('whole'))} (${x(ratio)}); ${ms(of('stream', 'writeMs'))} vs ${ms(of('whole', 'writeMs'))} for ${(of('stream', 'fileBytes') / 1048576).toFixed(0)} MB`,
+    goal: quick ? '—' : '≤ 0.25x the memory',
+    ratio,
+    ...(quick
+      ? { met: null, verdict: 'completed' }
+      : judge(ratio <= 0.25, `${x(ratio)} the one string's extra memory`)),
+  });
+}
+
 /** Row 6: report.html, built in process and opened in Chromium (issue 12), for a 3-run and a 1,000-run bundle. */
 function reportRows() {
   const sizes = [3, 1000];
@@ -1219,6 +1264,7 @@ async function main() {
     noteLoad('row 3');
     try {
       await peakRows();
+      writeRows();
     } catch (error) {
       failRow('3 peak (in process)', error);
     }

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
-import { CHECKSUM_FILE, digestBundle, formatChecksums } from './checksums.js';
-import { type Redactor, redactDocument } from './redact.js';
+import { writeChunksThenPlace, writeFileAtomic } from '../util/atomic-write.js';
+import { CHECKSUM_FILE, digestBundle, formatChecksums, sha256OfFile } from './checksums.js';
+import { maskedJsonChunks, type Redactor, redactDocument } from './redact.js';
 import { SUMMARY_FILE, type Summary, SummarySchema } from './summary.js';
 
 export const BUNDLE_NAME = /^\d{8}T\d{6}Z$/;
@@ -135,14 +135,36 @@ export async function findOpenBundle(
  * Write one evidence file. A file a rerun replaces is kept under superseded/, never lost.
  * Text is redacted; buffers (images) are written as they are.
  */
-export async function writeEvidence(
-  bundle: Bundle,
-  rel: string,
-  content: string | Buffer,
-  stamp: Date,
-): Promise<string> {
+export function writeEvidence(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
+  return asEvidenceWrite(bundle, rel, () => writeEvidenceFile(bundle, rel, content, stamp));
+}
+
+/**
+ * `writeEvidence` of `JSON.stringify(value, null, 2)` and a newline, the same bytes, written piece by
+ * piece: a state history of 100k runs is never held as one string nor parsed back to be masked.
+ */
+export function writeEvidenceJson(bundle: Bundle, rel: string, value: unknown, stamp: Date): Promise<string> {
+  const file = path.join(bundle.dir, rel);
+  const chunks = (function* () {
+    yield* maskedJsonChunks(value, bundle.redact);
+    yield '\n';
+  })();
+  return asEvidenceWrite(bundle, rel, async () => {
+    await writeChunksThenPlace(file, chunks, async (temp) => {
+      if (await fs.pathExists(file)) {
+        const [was, now] = await Promise.all([fs.stat(file), fs.stat(temp)]);
+        if (was.size === now.size && (await sha256OfFile(file)) === (await sha256OfFile(temp))) return;
+        await supersede(bundle, rel, stamp);
+      }
+      await fs.rename(temp, file);
+    });
+    return rel;
+  });
+}
+
+async function asEvidenceWrite(bundle: Bundle, rel: string, write: () => Promise<string>): Promise<string> {
   try {
-    return await writeEvidenceFile(bundle, rel, content, stamp);
+    return await write();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // A full or read-only disk is the operator's to fix, not a bug: say so, and what was not written.
@@ -156,19 +178,23 @@ export async function writeEvidence(
   }
 }
 
+/** Moves the file a rerun is about to replace under superseded/ (summary.json and notes.md are rewritten in place). */
+async function supersede(bundle: Bundle, rel: string, stamp: Date): Promise<void> {
+  if (rel === SUMMARY_FILE || rel === 'notes.md') return;
+  let keep = path.join(bundle.dir, 'superseded', bundleNameFor(stamp), rel);
+  for (let n = 2; await fs.pathExists(keep); n += 1)
+    keep = path.join(bundle.dir, 'superseded', `${bundleNameFor(stamp)}-${n}`, rel);
+  await fs.ensureDir(path.dirname(keep));
+  await fs.rename(path.join(bundle.dir, rel), keep);
+}
+
 async function writeEvidenceFile(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
   const file = path.join(bundle.dir, rel);
   const data = typeof content === 'string' ? redactDocument(bundle.redact, rel, content) : content;
   if (await fs.pathExists(file)) {
     const old = await fs.readFile(file);
     if (old.equals(typeof data === 'string' ? Buffer.from(data) : data)) return rel;
-    if (rel !== SUMMARY_FILE && rel !== 'notes.md') {
-      let keep = path.join(bundle.dir, 'superseded', bundleNameFor(stamp), rel);
-      for (let n = 2; await fs.pathExists(keep); n += 1)
-        keep = path.join(bundle.dir, 'superseded', `${bundleNameFor(stamp)}-${n}`, rel);
-      await fs.ensureDir(path.dirname(keep));
-      await fs.rename(file, keep);
-    }
+    await supersede(bundle, rel, stamp);
   }
   await writeFileAtomic(file, data);
   return rel;

@@ -33,10 +33,18 @@ function nameParts(name: string): string[] {
     .filter(Boolean);
 }
 
+/** Verdicts on names already seen: a state history asks about the same few keys for every run. */
+const verdicts = new Map<string, boolean>();
+const VERDICTS_KEPT = 10_000;
+
 export function looksSecret(name: string): boolean {
+  const known = verdicts.get(name);
+  if (known !== undefined) return known;
   const parts = nameParts(name);
-  if (NOT_SECRET.test(parts.join('_'))) return false;
-  return parts.some((part) => SECRET_WORDS.has(part) || SECRET_INSIDE.test(part));
+  const secret = !NOT_SECRET.test(parts.join('_')) && parts.some((p) => SECRET_WORDS.has(p) || SECRET_INSIDE.test(p));
+  if (verdicts.size >= VERDICTS_KEPT) verdicts.clear();
+  verdicts.set(name, secret);
+  return secret;
 }
 
 /** The password of a URL such as postgres://user:pass@host (whatever the variable's name), and the whole URL. */
@@ -214,4 +222,77 @@ export function redactDocument(redact: Redactor, name: string, text: string): st
   if (paths.length === 0) return redact(text);
   const indent = /^\s*[[{]\r?\n([ \t]+)/.exec(text)?.[1];
   return `${JSON.stringify(value, null, indent)}${text.endsWith('\n') ? '\n' : ''}`;
+}
+
+/** Text of a JSON value as `JSON.stringify(value, null, 2)` writes it when nested `depth` levels deep. */
+const nested = (value: unknown, depth: number): string =>
+  (JSON.stringify(value, null, 2) ?? 'null').replaceAll('\n', `\n${'  '.repeat(depth)}`);
+
+/** A top-level entry whose array is written element by element; any other entry is masked whole. */
+const streamable = (key: string, value: unknown): value is unknown[] =>
+  Array.isArray(value) && value.length > 0 && !looksSecret(key) && !SCHEMA_MAPS.has(key);
+
+/**
+ * The text `redactDocument` makes of `JSON.stringify(value, null, 2)` for a JSON evidence file, in
+ * pieces: each top-level entry, and each element of a top-level array, on its own. A document of 100k
+ * runs is then never one string, nor parsed back to be masked. The whole value is searched for
+ * secret-named keys first and what they hold is learned, so a secret found late is masked in the
+ * pieces before it too; a piece holding such a key is masked by path, any other by value.
+ */
+export function* maskedJsonChunks(value: unknown, redact: Redactor): Generator<string> {
+  const findings = findSecretValues(value);
+  learnInto(redact, learnable(findings));
+  const isPlainObject = isObject(value) && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+  const entries = isPlainObject
+    ? Object.entries(value).filter(([, inner]) => inner !== undefined && typeof inner !== 'function')
+    : [];
+  // Each secret path under the piece it falls in: `[i]` of a top-level array, `key[j]` of a streamed
+  // entry, `key` of any other entry, '' for the whole value.
+  const byPiece = new Map<string, string[]>();
+  for (const { path } of findings) {
+    let at = '';
+    if (Array.isArray(value)) at = /^\[\d+\]/.exec(path)?.[0] ?? '';
+    else {
+      const entry = entries.find(([key]) => path === key || path.startsWith(`${key}.`) || path.startsWith(`${key}[`));
+      if (entry)
+        at = streamable(entry[0], entry[1])
+          ? `${entry[0]}${/^\[\d+\]/.exec(path.slice(entry[0].length))?.[0]}`
+          : entry[0];
+    }
+    byPiece.set(at, [...(byPiece.get(at) ?? []), path]);
+  }
+  /** One piece's text, `at` its path in the whole value. */
+  const piece = (inner: unknown, at: string, depth: number): string => {
+    const inside = byPiece.get(at);
+    if (!inside) return redact(nested(inner, depth));
+    // Through JSON first, as the whole document would be: a Date becomes its string, undefined is dropped.
+    const plain = JSON.parse(JSON.stringify(inner) ?? 'null');
+    const relative = inside.map((p) => {
+      const rest = p.slice(at.length);
+      return at === '' && rest !== '' && !rest.startsWith('[') ? `$.${rest}` : `$${rest}`;
+    });
+    return nested(replaceAt(plain, new Set(relative), '$', redact), depth);
+  };
+  if (Array.isArray(value) && value.length > 0) {
+    yield '[';
+    for (const [i, item] of value.entries()) yield `${i ? ',' : ''}\n  ${piece(item, `[${i}]`, 1)}`;
+    yield '\n]';
+    return;
+  }
+  if (!isPlainObject || entries.length === 0) {
+    yield piece(value, '', 0);
+    return;
+  }
+  yield '{';
+  for (const [i, [key, inner]] of entries.entries()) {
+    const name = `${i ? ',' : ''}\n  ${redact(JSON.stringify(key))}: `;
+    if (!streamable(key, inner)) {
+      yield `${name}${piece(inner, key, 1)}`;
+      continue;
+    }
+    yield `${name}[`;
+    for (const [j, item] of inner.entries()) yield `${j ? ',' : ''}\n    ${piece(item, `${key}[${j}]`, 2)}`;
+    yield '\n  ]';
+  }
+  yield '\n}';
 }

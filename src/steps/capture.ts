@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import type { Context } from '../context.js';
-import { writeEvidence } from '../evidence/bundle.js';
+import { writeEvidence, writeEvidenceJson } from '../evidence/bundle.js';
 import { updateNotes } from '../evidence/notes.js';
 import type { ScreenshotResult } from '../evidence/screenshot.js';
 import type { Summary } from '../evidence/summary.js';
@@ -96,7 +96,7 @@ export function captureStep(options: CaptureOptions): Step {
       const now = ctx.now();
       const files = [
         await writeEvidence(bundle, METADATA_FILE, `${JSON.stringify(runs, null, 2)}\n`, now),
-        await writeEvidence(bundle, STATE_HISTORY_FILE, `${JSON.stringify(histories, null, 2)}\n`, now),
+        await writeEvidenceJson(bundle, STATE_HISTORY_FILE, histories, now),
       ];
       if (shot.status === 'reused') files.push(SCREENSHOT_FILE);
       if (shot.status === 'captured') {

@@ -4,7 +4,7 @@ import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import { findBaseline } from '../evidence/baseline.js';
-import { type Bundle, writeEvidence } from '../evidence/bundle.js';
+import { type Bundle, writeEvidence, writeEvidenceJson } from '../evidence/bundle.js';
 import { readEvidenceJson } from '../evidence/evidence-json.js';
 import { SLOT_HISTORY_FILE } from '../evidence/files.js';
 import { updateNotes } from '../evidence/notes.js';
@@ -123,7 +123,7 @@ const asJson = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
 /** work-pool.json as the server sent it, and state-history.json when the histories were read just now. */
 async function writeObserved(bundle: Bundle, seen: Observed, now: Date): Promise<string[]> {
   const files = [await writeEvidence(bundle, WORK_POOL_FILE, asJson(JSON.parse(seen.pool.raw)), now)];
-  if (seen.fresh) files.push(await writeEvidence(bundle, STATE_HISTORY_FILE, asJson(seen.histories), now));
+  if (seen.fresh) files.push(await writeEvidenceJson(bundle, STATE_HISTORY_FILE, seen.histories, now));
   return files;
 }
 

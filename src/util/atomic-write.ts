@@ -22,6 +22,44 @@ export async function writeFileAtomic(
   });
 }
 
+/** Pieces are gathered up to this size before each write: few system calls, little memory. */
+const WRITE_BATCH = 1 << 20;
+
+/**
+ * Write text given in pieces to a temp file beside `file`, flushed, and hand it to `place`, which
+ * renames it over `file` or drops it (say, when `file` already holds the same bytes). The temp file
+ * never outlives the call.
+ */
+export async function writeChunksThenPlace(
+  file: string,
+  chunks: Iterable<string>,
+  place: (temp: string) => Promise<void>,
+): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temp, 'w', 0o666);
+    try {
+      let batch = '';
+      for (const chunk of chunks) {
+        batch += chunk;
+        if (batch.length >= WRITE_BATCH) {
+          await handle.write(batch);
+          batch = '';
+        }
+      }
+      if (batch) await handle.write(batch);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await place(temp);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
 /** Copy source to file the same way: whole or not at all. */
 export async function copyFileAtomic(source: string, file: string): Promise<void> {
   await replaceAtomically(file, async (temp) => {

@@ -51,7 +51,7 @@ describe('the sandbox on PostgreSQL with auth', () => {
   it("gives workers and server quick pickup by default, and Prefect's own intervals with --timing staging", () => {
     const quick = sandboxProcessEnv(STATE);
     expect(quick).toMatchObject({ PREFECT_WORKER_QUERY_SECONDS: '1', PREFECT_WORKER_PREFETCH_SECONDS: '5' });
-    expect(quick.PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS).toBe('2');
+    expect(quick.PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS).toBe('1');
     const staging = sandboxProcessEnv({ ...STATE, timing: 'staging' });
     for (const name of Object.keys(QUICK_TIMING)) expect(staging[name]).toBeUndefined();
     expect(staging.PREFECT_API_URL).toBe(STATE.apiUrl);
