@@ -40,7 +40,9 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
           setupFiles: ['test/e2e/settle.ts'],
-          fileParallelism: false,
+          // Two files at a time, each on a sandbox of its own (global-setup.ts starts one per worker):
+          // most of a case is waiting on runs, so a second stream fills the idle half of two cores.
+          maxWorkers: Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

@@ -1,10 +1,12 @@
 import { afterAll } from 'vitest';
-import { api } from './support.js';
+import { api, claimSandbox, releaseSandbox } from './support.js';
 
 /**
- * The suite shares one sandbox, so a test file that leaves runs or held slots behind (a failing
- * case stops before its own clean-up) would make the next file fail for its own reasons. After each
- * file, every unfinished run is ended and every held slot freed, and what was found is printed.
+ * Each test file claims a sandbox of its own for as long as it runs (files run side by side, one per
+ * sandbox), but the next file on that sandbox finds what this one left: a file that leaves runs or
+ * held slots behind (a failing case stops before its own clean-up) would make the next fail for its
+ * own reasons. After each file, every unfinished run is ended and every held slot freed, and what
+ * was found is printed.
  */
 const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
 
@@ -63,10 +65,18 @@ async function waitForComebacks(): Promise<string[]> {
   return back;
 }
 
+await claimSandbox();
+
 afterAll(async () => {
-  const runs = [...(await endRuns()), ...(await waitForComebacks())];
-  const slots = await freeSlots();
-  if (runs.length || slots.length) {
-    console.warn(`a test file left ${runs.length} run(s) unfinished and slots held: ${[...runs, ...slots].join(', ')}`);
+  try {
+    const runs = [...(await endRuns()), ...(await waitForComebacks())];
+    const slots = await freeSlots();
+    if (runs.length || slots.length) {
+      console.warn(
+        `a test file left ${runs.length} run(s) unfinished and slots held: ${[...runs, ...slots].join(', ')}`,
+      );
+    }
+  } finally {
+    await releaseSandbox();
   }
 });

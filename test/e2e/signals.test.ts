@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import fs from 'fs-extra';
-import { describe, expect, inject, it } from 'vitest';
-import { api, type CliRun, parseJson, rehearse, repo, workspace } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { api, type CliRun, parseJson, rehearse, repo, sandboxHome, workspace } from './support.js';
 
 const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
 const EVIDENCE = 'dist/staging/backfill';
@@ -37,7 +37,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 function start(args: string[], cwd: string): ResultPromise {
   return execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
     cwd,
-    env: { ...process.env, REHEARSE_SANDBOX_HOME: inject('sandboxHome'), CI: '1' },
+    env: { ...process.env, REHEARSE_SANDBOX_HOME: sandboxHome(), CI: '1' },
     reject: false,
     timeout: 300_000,
   });

@@ -7,8 +7,42 @@ import { readSandboxState, type SandboxState, sandboxProcessEnv } from '../../sr
 
 export const repo = path.resolve(import.meta.dirname, '..', '..');
 
+let claimed: string | undefined;
+const CLAIM = 'claimed-by-a-test-file';
+
+/**
+ * Claims one of the global setup's sandboxes for this test file (settle.ts does, before any test):
+ * the first no other running file holds. Files run side by side (vitest.config.ts), never more than
+ * there are sandboxes; should one wait, it waits for a file to end and release its sandbox.
+ */
+export async function claimSandbox(): Promise<string> {
+  for (const end = Date.now() + 30 * 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 500))) {
+    for (const home of inject('sandboxHomes')) {
+      try {
+        await fs.mkdir(path.join(home, CLAIM));
+        claimed = home;
+        return home;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+  }
+  throw new Error('no e2e sandbox came free within 30 minutes');
+}
+
+export async function releaseSandbox(): Promise<void> {
+  if (claimed) await fs.remove(path.join(claimed, CLAIM));
+  claimed = undefined;
+}
+
+/** This test file's sandbox, shared with no other file while it runs. */
+export function sandboxHome(): string {
+  if (!claimed) throw new Error('this test file has not claimed a sandbox (settle.ts claims one)');
+  return claimed;
+}
+
 export async function sandbox(): Promise<SandboxState> {
-  const state = await readSandboxState(inject('sandboxHome'));
+  const state = await readSandboxState(sandboxHome());
   if (!state) throw new Error('the e2e sandbox is not running');
   return state;
 }
@@ -26,7 +60,7 @@ export async function rehearse(
 ): Promise<CliRun> {
   const result = await execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
     cwd: options.cwd,
-    env: { ...process.env, REHEARSE_SANDBOX_HOME: inject('sandboxHome'), CI: '1', ...options.env },
+    env: { ...process.env, REHEARSE_SANDBOX_HOME: sandboxHome(), CI: '1', ...options.env },
     reject: false,
     timeout: options.timeoutMs ?? 600_000,
   });
