@@ -27,6 +27,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           sequence: { groupOrder: 1 },
+          // Projects that run side by side (one groupOrder) must share one worker count: e2e's.
+          maxWorkers: Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1,
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
