@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/e2e/sequencer.js';
 
 export default defineConfig({
   test: {
     // The JSON report is what .ci/run counts; the default reporter is for people.
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    // The longest e2e files first, so the two side by side end together (test/e2e/sequencer.ts).
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         // Pure logic over recorded Prefect answers: Node and `npm ci` only (no uv, Chromium or build).
