@@ -1,5 +1,5 @@
 // One size of the in-process peak bench, in its own node process so sizes do not share a heap:
-//   node bench/peak-child.js <runs> <repeats> [file|direct]
+//   node --expose-gc bench/peak-child.js <runs> <repeats> [file|direct]
 // Makes a synthetic state history of <runs> runs (5 states each, Prefect-shaped: ISO timestamps with
 // microseconds, state ids), one run at a time so nothing holds them all. `file` (the default) writes it as
 // state-history.json in the layout the steps write, then reads it back as `rehearse verify` does, one run at a
@@ -46,6 +46,8 @@ if (mode === 'file') {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearse-bench-peak-'));
   const file = path.join(dir, 'state-history.json');
   fileBytes = writeHistoryFile(file, runs, asOf);
+  // The generator's garbage is collected before the read, so the read's peak is the read's own.
+  global.gc?.();
   const readStarted = performance.now();
   const reader = await openStateHistory(file);
   for await (const run of reader.runs) collector.add(run);

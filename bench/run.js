@@ -345,7 +345,7 @@ function startupNote() {
  * lands on every size alike instead of on the one that happened to run then: growth factors stay side by side.
  */
 function peakChild(size, mode) {
-  const child = spawnSync(node, [path.join(benchDir, 'peak-child.js'), String(size), '3', mode], {
+  const child = spawnSync(node, ['--expose-gc', path.join(benchDir, 'peak-child.js'), String(size), '3', mode], {
     cwd: repo,
     encoding: 'utf8',
     timeout: 600_000,
