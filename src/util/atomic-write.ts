@@ -35,9 +35,7 @@ export async function writeChunksThenPlace(
   chunks: Iterable<string>,
   place: (temp: string) => Promise<void>,
 ): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  const temp = await tempBeside(file);
   try {
     const handle = await open(temp, 'w', 0o666);
     try {
@@ -73,10 +71,15 @@ export async function copyFileAtomic(source: string, file: string): Promise<void
   });
 }
 
-async function replaceAtomically(file: string, fill: (temp: string) => Promise<void>): Promise<void> {
+/** A fresh temp file name in file's directory (created if missing), hidden and unique. */
+async function tempBeside(file: string): Promise<string> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  return path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+async function replaceAtomically(file: string, fill: (temp: string) => Promise<void>): Promise<void> {
+  const temp = await tempBeside(file);
   try {
     await fill(temp);
     await rename(temp, file);

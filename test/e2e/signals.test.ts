@@ -2,6 +2,8 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/process/daemon.js';
+import { waitFor } from '../support/wait.js';
 import { api, type CliRun, parseJson, rehearse, repo, sandboxHome, workspace } from './support.js';
 
 const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
@@ -71,24 +73,6 @@ async function descendants(pid: number): Promise<{ pid: number; cmd: string }[]>
   return out;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function waitFor<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < seconds * 2; i += 1) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    await sleep(500);
-  }
-  throw new Error(`timed out after ${seconds} s waiting for ${what}`);
-}
-
 const runsTagged = (tag: string): Promise<FlowRun[]> =>
   api<FlowRun[]>('POST', '/flow_runs/filter', { flow_runs: { tags: { all_: [tag] } } });
 
@@ -102,7 +86,7 @@ async function newestBundle(cwd: string): Promise<string | undefined> {
 
 /** Every run of the rehearsal final on the server (Cancelling is not: it waits for a worker). */
 async function expectAllFinal(tag: string): Promise<FlowRun[]> {
-  const runs = await waitFor(`the runs of ${tag} to be final`, 60, async () => {
+  const runs = await waitFor(`the runs of ${tag} to be final`, 60_000, async () => {
     const now = await runsTagged(tag);
     return now.length > 0 && now.every((r) => FINAL.includes(r.state_type)) ? now : undefined;
   }).catch(async () => runsTagged(tag));
@@ -118,7 +102,7 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     it(`${signal === 'SIGINT' ? 'SIGINT (twice)' : signal} once the run page is open: runs cancelled on the server, browser closed by rehearse, bundle interrupted, exit 3`, async () => {
       const cwd = await workspace();
       const child = start(RUN_ARGS, cwd);
-      const browser = await waitFor('rehearse to open the run page in Chromium', 180, async () => {
+      const browser = await waitFor('rehearse to open the run page in Chromium', 180_000, async () => {
         const found = (await descendants(child.pid as number)).filter((p) => /chrom/i.test(p.cmd));
         return found.length > 0 ? found : undefined;
       });
@@ -140,9 +124,9 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
       ]);
       // Rehearse closed its browser itself; none of its processes outlive it.
       // (Chromium's zygotes may take a moment to follow the browser process out.)
-      const left = await waitFor('the browser processes to exit', 10, async () =>
-        browser.some((p) => alive(p.pid)) ? undefined : [],
-      ).catch(() => browser.filter((p) => alive(p.pid)).map((p) => p.cmd));
+      const left = await waitFor('the browser processes to exit', 10_000, async () =>
+        browser.some((p) => isAlive(p.pid)) ? undefined : [],
+      ).catch(() => browser.filter((p) => isAlive(p.pid)).map((p) => p.cmd));
       expect(left).toEqual([]);
       expect(await fs.pathExists(path.join(cwd, EVIDENCE, bundle, '.rehearse.lock'))).toBe(false);
       const runs = await expectAllFinal(`rehearse-${bundle}`);
@@ -156,7 +140,7 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     const child = start(RUN_ARGS, cwd);
     // The moment a worker has claimed a run (Pending) and spawned its flow process, before that process
     // has set it Running: a run cancelled now is the one that can come back.
-    const bundle = await waitFor('a run of the rehearsal to be Pending', 180, async () => {
+    const bundle = await waitFor('a run of the rehearsal to be Pending', 180_000, async () => {
       const name = await newestBundle(cwd);
       if (!name) return undefined;
       const runs = await runsTagged(`rehearse-${name}`);
@@ -184,13 +168,13 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
       RUN_ARGS.map((arg) => (arg === 'day_seconds=15' ? 'day_seconds=40' : arg)),
       cwd,
     );
-    const bundle = await waitFor('a run of the rehearsal to be RUNNING', 180, async () => {
+    const bundle = await waitFor('a run of the rehearsal to be RUNNING', 180_000, async () => {
       const name = await newestBundle(cwd);
       if (!name) return undefined;
       const runs = await runsTagged(`rehearse-${name}`);
       return runs.some((r) => r.state_type === 'RUNNING') ? name : undefined;
     });
-    await waitFor('the rehearsal runs to take a slot of hotpass-backfill', 60, async () =>
+    await waitFor('the rehearsal runs to take a slot of hotpass-backfill', 60_000, async () =>
       (await api<Limit>('GET', '/v2/concurrency_limits/hotpass-backfill')).active_slots > 0 ? true : undefined,
     );
     child.kill('SIGKILL');

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../../../src/process/daemon.js';
 import { FLOW_STARTER_DIR } from '../../../src/sandbox/flow-starter.js';
+import { waitFor } from '../../support/wait.js';
 
 /**
  * The warm flow starter with the real fixture project's Python and Prefect, and no server: a flow
@@ -78,30 +80,18 @@ function flowProcess(
   });
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-    const found = await probe();
-    if (found !== undefined) return found;
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
-
 /** The child the starter forked for a flow run, from the line it logs. */
 const childOf = (flowRunId: string): Promise<number> =>
-  waitFor(`the starter to fork ${flowRunId}`, 30_000, async () => {
-    const log = await readFile(path.join(work, 'starter.log'), 'utf8').catch(() => '');
-    const found = new RegExp(`flow run ${flowRunId}: child (\\d+)`).exec(log);
-    return found ? Number(found[1]) : undefined;
-  });
+  waitFor(
+    `the starter to fork ${flowRunId}`,
+    30_000,
+    async () => {
+      const log = await readFile(path.join(work, 'starter.log'), 'utf8').catch(() => '');
+      const found = new RegExp(`flow run ${flowRunId}: child (\\d+)`).exec(log);
+      return found ? Number(found[1]) : undefined;
+    },
+    100,
+  );
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'rehearse-flow-starter-'));
@@ -115,7 +105,7 @@ beforeAll(async () => {
     stdio: ['ignore', log, log],
   });
   closeSync(log);
-  await waitFor('the starter socket', 60_000, async () => ((await fs.pathExists(socket)) ? true : undefined));
+  await waitFor('the starter socket', 60_000, async () => ((await fs.pathExists(socket)) ? true : undefined), 100);
 }, 90_000);
 
 afterAll(async () => {
@@ -140,10 +130,10 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     const id = randomUUID();
     const worker = flowProcess(id);
     const child = await childOf(id);
-    expect(alive(child)).toBe(true);
+    expect(isAlive(child)).toBe(true);
     worker.kill('SIGTERM');
     await worker;
-    await waitFor('the forked engine to end', 20_000, async () => (alive(child) ? undefined : true));
+    await waitFor('the forked engine to end', 20_000, async () => (isAlive(child) ? undefined : true), 100);
     // It ended on the signal it was forwarded, not killed by the starter for a vanished worker process.
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).not.toContain(`child ${child}: the process`);
   });
@@ -152,9 +142,9 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     const id = randomUUID();
     const worker = flowProcess(id);
     const child = await childOf(id);
-    expect(alive(child)).toBe(true);
+    expect(isAlive(child)).toBe(true);
     worker.kill('SIGKILL');
-    await waitFor('the forked engine to be killed', 5_000, async () => (alive(child) ? undefined : true));
+    await waitFor('the forked engine to be killed', 5_000, async () => (isAlive(child) ? undefined : true), 100);
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
     await worker;
   });
@@ -182,7 +172,7 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     const group = await execa('ps', ['-o', 'pgid=', '-p', String(child)]);
     expect(Number(group.stdout.trim())).toBe(child);
     worker.kill('SIGKILL');
-    await waitFor('the forked supervisor to be killed', 5_000, async () => (alive(child) ? undefined : true));
+    await waitFor('the forked supervisor to be killed', 5_000, async () => (isAlive(child) ? undefined : true), 100);
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
     await worker;
   });
