@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'BUNDLE_INVALID'
   | 'BUNDLE_SEALED'
   | 'BUNDLE_LOCKED'
+  | 'DEPLOYMENT_CLAIMED'
   | 'BUNDLE_ABANDONED'
   | 'TOOL_MISSING'
   | 'API_UNREACHABLE'
@@ -34,6 +35,8 @@ const exitCodeOf: Record<ErrorCode, ExitCodeValue> = {
   BUNDLE_SEALED: ExitCode.usage,
   // Busy, not wrong: the same command works once the other one has finished.
   BUNDLE_LOCKED: ExitCode.couldNotRun,
+  // Busy in the same way: another rehearsal of the deployment is under way (prefect/claim.ts).
+  DEPLOYMENT_CLAIMED: ExitCode.couldNotRun,
   BUNDLE_ABANDONED: ExitCode.usage,
   TOOL_MISSING: ExitCode.couldNotRun,
   API_UNREACHABLE: ExitCode.couldNotRun,

@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import type { RunHistory } from '../guardrails/peak.js';
 
 /** One run of state-history.json: what the peak needs of it, checked as it is read. */
 const RunHistorySchema = z.object({
@@ -54,6 +53,10 @@ export const SlotHistoryFileSchema = z.object({
 });
 export type SlotHistoryFile = z.infer<typeof SlotHistoryFileSchema>;
 
+/** A run as a streaming reader hands it over: whether the rehearsal made it, when the file says. */
+const StreamedRunSchema = RunHistorySchema.extend({ rehearsal: z.boolean().optional() });
+type StreamedRun = z.infer<typeof StreamedRunSchema>;
+
 /** Everything in state-history.json but its runs. */
 const HeaderSchema = z.looseObject({ asOf: z.string() });
 type StateHistoryHeader = z.infer<typeof HeaderSchema>;
@@ -61,7 +64,7 @@ type StateHistoryHeader = z.infer<typeof HeaderSchema>;
 export interface StateHistoryReader {
   header: StateHistoryHeader;
   /** The runs in file order, each parsed and checked as it is reached; none are kept. */
-  runs: AsyncGenerator<RunHistory>;
+  runs: AsyncGenerator<StreamedRun>;
 }
 
 // The layout the capture and validate steps write (JSON.stringify with two spaces): the runs array opens on its
@@ -93,7 +96,7 @@ async function* streamRuns(
   file: string,
   lines: AsyncIterator<string>,
   header: StateHistoryHeader,
-): AsyncGenerator<RunHistory> {
+): AsyncGenerator<StreamedRun> {
   let handed = 0;
   let run: string[] = [];
   for (let next = await lines.next(); !next.done; next = await lines.next()) {
@@ -101,7 +104,7 @@ async function* streamRuns(
     if (run.length === 0 && line === RUN_OPEN) run.push('{');
     else if (run.length > 0 && RUN_CLOSE.test(line)) {
       run.push('}');
-      yield RunHistorySchema.parse(JSON.parse(run.join('\n')));
+      yield StreamedRunSchema.parse(JSON.parse(run.join('\n')));
       handed += 1;
       run = [];
     } else if (run.length > 0) run.push(line);
@@ -121,8 +124,8 @@ async function readWhole(file: string): Promise<StateHistoryReader> {
   const { runs, ...rest } = z
     .looseObject({ asOf: z.string(), runs: z.array(z.unknown()) })
     .parse(JSON.parse(await readFile(file, 'utf8')));
-  async function* each(): AsyncGenerator<RunHistory> {
-    for (const run of runs) yield RunHistorySchema.parse(run);
+  async function* each(): AsyncGenerator<StreamedRun> {
+    for (const run of runs) yield StreamedRunSchema.parse(run);
   }
   return { header: rest, runs: each() };
 }

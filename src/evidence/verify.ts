@@ -4,6 +4,7 @@ import fs from 'fs-extra';
 import { z } from 'zod';
 import { ExitCode, RehearseError } from '../errors.js';
 import { isPassWithoutReaching } from '../guardrails/concurrency.js';
+import { clipRun, rehearsalWindowCollector } from '../guardrails/own-runs.js';
 import { peakOf, runningSpanCollector } from '../guardrails/peak.js';
 import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { formatIssues } from '../util/zod-issues.js';
@@ -210,6 +211,29 @@ async function checkStepFiles(dir: string, summary: Summary): Promise<VerifyProb
     .map(({ step, rel }) => inconsistent(`the ${step} step lists it, but it is not in the bundle`, rel));
 }
 
+/**
+ * The peak of RUNNING runs as validate measured it, and the runs the rehearsal submitted. One run at a time: a
+ * bundle of 100k runs holds ~100 MB of state history. A first pass finds the rehearsal's own window; the
+ * second counts other runs only within it (guardrails/own-runs.ts).
+ */
+async function recomputePeak(file: string): Promise<{ submitted: number; peak: number }> {
+  const first = await openStateHistory(file);
+  const windows = rehearsalWindowCollector(first.header.asOf);
+  for await (const run of first.runs) windows.add(run);
+  const window = windows.finish();
+  const reader = await openStateHistory(file);
+  const { asOf } = reader.header;
+  const collector = runningSpanCollector(asOf);
+  let submitted = 0;
+  for await (const run of reader.runs) {
+    const own = !window || run.rehearsal === true;
+    const counted = own ? run : clipRun(run, window, asOf);
+    if (counted) collector.add(counted);
+    if (own) submitted += 1;
+  }
+  return { submitted, peak: peakOf(collector.finish()).peak };
+}
+
 /** Recomputes the peak of RUNNING runs from the state histories the validate step judged, and holds its verdicts to it. */
 async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const validate = ran(summary, 'validate');
@@ -226,13 +250,7 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
   let submitted: number;
   let peak: number;
   try {
-    // One run at a time: a bundle of 100k runs holds ~100 MB of state history.
-    const reader = await openStateHistory(file);
-    const collector = runningSpanCollector(reader.header.asOf);
-    for await (const run of reader.runs) collector.add(run);
-    const spans = collector.finish();
-    submitted = spans.runs;
-    peak = peakOf(spans).peak;
+    ({ submitted, peak } = await recomputePeak(file));
   } catch (error) {
     const detail =
       error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;

@@ -42,7 +42,10 @@ export interface LimitEvidence {
   slots: Measured;
   /** The most slots one acquisition took; undefined when no acquisition was seen. */
   occupy: number | undefined;
+  /** Runs the rehearsal itself submitted: only these can show that it exercised a limit. */
   submitted: number;
+  /** Other runs of the deployment RUNNING beside the rehearsal's: counted in the peak, never credited with a pass. */
+  others: readonly string[];
   /** Names of runs that waited in AwaitingConcurrencySlot: the deployment limit was full then. */
   waited: readonly string[];
   asOf: string;
@@ -128,10 +131,33 @@ export function judgeLimit(
     const reason = `${peak} ${unit} at once, ${applied.label} ${limit}; at the peak: ${atPeak}${span}${occupy}`;
     return { ...base, verdict: 'fail', actual: { peak, windows: over }, reason };
   }
+  return { ...base, ...judgeWithinLimit(applied, evidence, others, limit, occupy) };
+}
+
+/** A peak within the limit: a pass only when the rehearsal's own runs filled it (or a tighter limit) and were held. */
+function judgeWithinLimit(
+  applied: AppliedLimit,
+  evidence: LimitEvidence,
+  others: readonly AppliedLimit[],
+  limit: number,
+  occupy: string,
+): Pick<Check, 'verdict' | 'reason'> {
+  const peak = evidence[applied.measure].peak.peak;
+  const unit = UNIT[applied.measure];
+  const perRun = applied.measure === 'slots' ? (evidence.occupy ?? 1) : 1;
+  const beside = describeOthers(evidence.others);
+  const own = evidence.submitted * perRun;
+  // Only the rehearsal's own runs earn a pass: a limit filled with other runs' help proves nothing of it.
+  const notOwn = (filled: number, how: string): Pick<Check, 'verdict' | 'reason'> => ({
+    verdict: 'inconclusive',
+    reason:
+      `${how}, but this rehearsal's own ${evidence.submitted} run(s) could not fill ${filled} alone` +
+      `${beside}; rerun it alone with --burst ${Math.floor(filled / perRun) + 1}${occupy}`,
+  });
   if (peak === limit) {
-    const held = `and never exceeded it (${evidence.submitted} submitted)`;
+    if (own < limit) return notOwn(limit, `peak ${peak} ${unit} reached the ${applied.label} of ${limit}`);
+    const held = `and never exceeded it (${evidence.submitted} submitted${beside})`;
     return {
-      ...base,
       verdict: 'pass',
       reason: `peak ${peak} ${unit} reached the ${applied.label} of ${limit} ${held}${occupy}`,
     };
@@ -139,20 +165,20 @@ export function judgeLimit(
   if (applied.id === 'concurrency.deployment_limit' && evidence.waited.length) {
     const who = evidence.waited.slice(0, 5).join(', ');
     const waited = `${evidence.waited.length} run(s) waited for a slot of the ${applied.label} of ${limit}`;
+    if (own <= limit) return notOwn(limit, `${waited} (AwaitingConcurrencySlot: ${who})`);
     return {
-      ...base,
       verdict: 'pass',
-      reason: `${waited} (AwaitingConcurrencySlot: ${who}), so it was full and held; peak ${peak} ${unit}`,
+      reason: `${waited} (AwaitingConcurrencySlot: ${who}), so it was full and held; peak ${peak} ${unit}${beside}`,
     };
   }
   const shield = findShield(applied, others, evidence.occupy);
-  if (shield) return { ...base, ...judgeShielded(applied, shield, peak, unit, occupy) };
-  const perRun = applied.measure === 'slots' ? (evidence.occupy ?? 1) : 1;
+  if (shield && peak === shield.capacity && own < shield.capacity)
+    return notOwn(shield.capacity, `peak ${peak} ${unit} reached what the ${shield.by.label} lets through`);
+  if (shield) return judgeShielded(applied, shield, peak, unit, occupy);
   const target = `the ${applied.label} of ${limit}`;
   if (evidence.submitted * perRun <= limit) {
     const few = `only ${evidence.submitted} run(s) were submitted, so ${target} could not be reached (peak ${peak} ${unit})`;
     return {
-      ...base,
       verdict: 'inconclusive',
       reason: `${few}; use --burst ${Math.floor(limit / perRun) + 1}${occupy}`,
     };
@@ -162,7 +188,14 @@ export function judgeLimit(
       ? 'no run acquired a slot of it'
       : 'the runs never overlapped enough to fill it';
   const under = `peak ${peak} ${unit} under ${target} although ${evidence.submitted} run(s) were submitted`;
-  return { ...base, verdict: 'inconclusive', reason: `${under}: ${none}, so nothing showed it throttling${occupy}` };
+  return { verdict: 'inconclusive', reason: `${under}: ${none}, so nothing showed it throttling${occupy}` };
+}
+
+/** Other runs that counted towards the peak, named so a reader sees the rehearsal was not alone. */
+function describeOthers(others: readonly string[]): string {
+  if (others.length === 0) return '';
+  const named = others.slice(0, 5).join(', ') + (others.length > 5 ? `, ${others.length - 5} more` : '');
+  return `; ${others.length} other run(s) of the deployment ran beside them and count towards the peak: ${named}`;
 }
 
 /** A pass whose peak stayed below the limit: shielded by a tighter limit that was reached, or runs waited for a slot. */

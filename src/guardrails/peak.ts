@@ -86,7 +86,7 @@ function readUtcMicros(text: string): number {
 }
 
 /** Microseconds since the epoch. */
-function parseInstant(timestamp: string): number {
+export function parseInstant(timestamp: string): number {
   const utc = readUtcMicros(timestamp);
   if (!Number.isNaN(utc)) return utc;
   const ms = Date.parse(timestamp);

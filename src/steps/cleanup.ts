@@ -1,6 +1,7 @@
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
 import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
+import { releaseClaimOf } from '../prefect/claim.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
 import { filterFlowRuns, TERMINAL } from '../prefect/runs.js';
@@ -24,6 +25,8 @@ export interface CleanupReport {
   runs: { id: string; name: string; from: string; to: string; forced: boolean; cameBack?: boolean; status?: number }[];
   leftOver: string[];
   slots: SlotRelease[];
+  /** The bundle whose claim on the deployment was given back (prefect/claim.ts), if one was held. */
+  claimReleased?: string;
 }
 
 const STARTED = ['PENDING', 'RUNNING', 'CANCELLING'];
@@ -136,6 +139,9 @@ export async function cleanupRehearsal(
   }
   // A real run has ended its runs by now; a dry run's are still live, and are counted as they would be: ended.
   report.slots = await freeSlots(ctx, deployment, new Set(ctx.flags.dryRun ? open.map((r) => r.id) : []));
+  const bundle = 'tag' in scope ? REHEARSE_TAG.exec(scope.tag)?.[1] : undefined;
+  const released = await releaseClaimOf(ctx.api, deployment.id, bundle, ctx.flags.dryRun);
+  if (released) report.claimReleased = released;
   return report;
 }
 
@@ -159,6 +165,8 @@ export function describeCleanup(report: CleanupReport, dryRun: boolean): string[
       lines.push(`${name}: ${held}: ${slot.liveHolders} live run(s) may hold them`);
     } else lines.push(`${name}: ${would}free ${slot.activeSlots} slot(s) no live run holds (active slots -> 0)`);
   }
+  if (report.claimReleased)
+    lines.push(`${would}give back the claim of rehearsal ${report.claimReleased} on the deployment`);
   if (report.leftOver.length) {
     lines.push(`${report.leftOver.length} run(s) could not be cancelled: ${report.leftOver.join(', ')}`);
   }

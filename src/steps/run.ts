@@ -7,6 +7,7 @@ import { table, updateNotes } from '../evidence/notes.js';
 import type { RunPage } from '../evidence/screenshot.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
+import { claimDeployment, type DeploymentClaim } from '../prefect/claim.js';
 import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
 import { fullName } from '../prefect/queries.js';
 import { TERMINAL } from '../prefect/runs.js';
@@ -235,40 +236,77 @@ export function runStep(options: RunStepOptions): Step {
     },
     async run(ctx, bundle) {
       const plan = await planRun(ctx, bundle, options.defaultBurst);
-      const ledger = await openRunLedger(bundle, plan, ctx.now());
-      let watch: WatchResult | undefined;
-      let printedUrl: string | undefined;
-      const pages = openRunPageOnce(ctx, options.openPage ?? openWithChromium, () => printedUrl);
+      const claim = await claimFor(ctx, bundle, plan);
       try {
-        // The API's runs are created before the CLI runs, so a refused creation triggers nothing more.
-        const created = await createBurst(ctx, plan, ledger);
-        if (ctx.signal.aborted)
-          throw new RehearseError('INTERRUPTED', 'interrupted while the rehearsal runs were being created');
-        const primaryId = plan.workQueue ? created[0]?.id : undefined;
-        const deadline = ctx.clock.now() + ctx.config.timeouts.watchSeconds * 1000;
-        watch = await watchRuns(ctx, {
-          plan,
-          ledger,
-          command: watchCommand(ctx, plan, primaryId),
-          primaryId,
-          deadline,
-          onRuns: (runs, id, url) => {
-            printedUrl = url;
-            pages.onRuns(runs, id);
-          },
-        });
-        if (watch.end !== 'all-final') throw watchFailure(ctx, watch);
-        return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page());
-      } catch (caught) {
-        throw await settleFailure(
-          ctx,
-          bundle,
-          { plan, ledger, cliOutput: watch?.cliOutput ?? '', data: runData(plan, ledger, watch) },
-          caught,
-        );
+        return await runClaimed(ctx, bundle, plan, options, claim);
       } finally {
-        await (await pages.page())?.close();
+        await claim?.release();
       }
     },
   };
+}
+
+/**
+ * The deployment is claimed on the server before any run is made and given back once every run is final
+ * (or ended by the failure path), so a second rehearsal can neither start beside this one nor be counted in it.
+ */
+async function claimFor(ctx: Context, bundle: Bundle, plan: RunPlan): Promise<DeploymentClaim | undefined> {
+  const claim = await claimDeployment(ctx.api, {
+    deploymentId: plan.deployment.id,
+    deploymentName: fullName(plan.ref),
+    bundle: bundle.name,
+    now: () => ctx.clock.now(),
+    signal: ctx.signal,
+  });
+  if (!claim)
+    ctx.reporter.emit({
+      type: 'warn',
+      message:
+        'this server keeps no variables, so the deployment cannot be claimed: start no other rehearsal of it now',
+    });
+  return claim;
+}
+
+async function runClaimed(
+  ctx: Context,
+  bundle: Bundle,
+  plan: RunPlan,
+  options: RunStepOptions,
+  claim: DeploymentClaim | undefined,
+) {
+  const ledger = await openRunLedger(bundle, plan, ctx.now());
+  let watch: WatchResult | undefined;
+  let printedUrl: string | undefined;
+  const pages = openRunPageOnce(ctx, options.openPage ?? openWithChromium, () => printedUrl);
+  try {
+    // The API's runs are created before the CLI runs, so a refused creation triggers nothing more.
+    const created = await createBurst(ctx, plan, ledger);
+    if (ctx.signal.aborted)
+      throw new RehearseError('INTERRUPTED', 'interrupted while the rehearsal runs were being created');
+    const primaryId = plan.workQueue ? created[0]?.id : undefined;
+    const deadline = ctx.clock.now() + ctx.config.timeouts.watchSeconds * 1000;
+    watch = await watchRuns(ctx, {
+      plan,
+      ledger,
+      command: watchCommand(ctx, plan, primaryId),
+      primaryId,
+      deadline,
+      onRuns: (runs, id, url) => {
+        printedUrl = url;
+        pages.onRuns(runs, id);
+        claim?.renew();
+      },
+    });
+    if (watch.end !== 'all-final') throw watchFailure(ctx, watch);
+    return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page());
+  } catch (caught) {
+    throw await settleFailure(
+      ctx,
+      bundle,
+      { plan, ledger, cliOutput: watch?.cliOutput ?? '', data: runData(plan, ledger, watch) },
+      caught,
+    );
+  } finally {
+    await (await pages.page())?.close();
+  }
 }

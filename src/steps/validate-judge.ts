@@ -8,6 +8,7 @@ import {
   measurePeak,
 } from '../guardrails/concurrency.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
+import { countedRuns, rehearsalWindow } from '../guardrails/own-runs.js';
 import type { PeakResult, RunHistory } from '../guardrails/peak.js';
 import type { Check } from '../guardrails/verdict.js';
 import type { DeploymentRef } from '../prefect/queries.js';
@@ -126,12 +127,20 @@ export function judgeConcurrency(
   expectedPoolLimit: number | null | undefined,
 ): ConcurrencyJudgement {
   const { histories, expected } = seen;
-  const waited = histories.runs.filter((r) => r.states.some((s) => s.name === 'AwaitingConcurrencySlot'));
+  // Checks rest on the rehearsal's own runs; with none marked (validate --all-runs) every run is its own.
+  const marked = histories.runs.some((r) => r.rehearsal);
+  const own = marked ? histories.runs.filter((r) => r.rehearsal) : histories.runs;
+  const ownIds = new Set(own.map((r) => r.runId));
+  const window = rehearsalWindow(histories.runs, histories.asOf);
+  const running = countedRuns(histories.runs, ownIds, window, histories.asOf);
+  const held = countedRuns(slots.holders, ownIds, window, slots.asOf);
+  const waited = own.filter((r) => r.states.some((s) => s.name === 'AwaitingConcurrencySlot'));
   const evidence: LimitEvidence = {
-    running: { histories: histories.runs, peak: measurePeak(histories.runs, histories.asOf) },
-    slots: { histories: slots.holders, peak: slots.peak },
+    running: { histories: running.counted, peak: measurePeak(running.counted, histories.asOf) },
+    slots: { histories: held.counted, peak: measurePeak(held.counted, slots.asOf) },
     occupy: slots.occupy,
-    submitted: histories.runs.length,
+    submitted: own.length,
+    others: running.others,
     waited: waited.map((r) => r.runName ?? r.runId),
     asOf: histories.asOf,
   };

@@ -61,6 +61,7 @@ function evidenceOf(
     slots: { histories: holders, peak: measurePeak(holders, asOf) },
     occupy: findOccupy(events, 'hotpass-backfill'),
     submitted: runs.length,
+    others: [],
     waited: [],
     asOf,
     ...extra,

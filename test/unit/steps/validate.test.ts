@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { SLOT_HISTORY_FILE } from '../../../src/evidence/files.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
 import type { BundleStatus, Summary } from '../../../src/evidence/summary.js';
+import type { StateHistoryFile } from '../../../src/steps/histories.js';
 import { validateStep, WORK_POOL_FILE } from '../../../src/steps/validate.js';
 import { type FakeRoutes, NOT_FOUND, recorded, recordedDeployment, recordedRoutes } from '../../support/fake-api.js';
 import { LIMITED_BURST, recordedEventsRoute, UNLIMITED_BURST } from '../../support/recorded-runs.js';
@@ -69,6 +70,15 @@ async function validate(routes: FakeRoutes, initial: Summary, config?: ConfigInp
   return { outcome, step, verdicts, api, reporter };
 }
 
+/** The bundle's state-history.json with only `own` marked as the rehearsal's: the rest another rehearsal's. */
+async function markOwn(own: (runName: string | undefined) => boolean): Promise<void> {
+  const file = path.join(temp.bundle.dir, 'state-history.json');
+  const history = JSON.parse(await readFile(file, 'utf8')) as StateHistoryFile;
+  for (const run of history.runs) run.rehearsal = own(run.runName);
+  history.rehearsalRunIds = history.runs.filter((r) => r.rehearsal).map((r) => r.runId);
+  await writeFile(file, `${JSON.stringify(history, null, 2)}\n`);
+}
+
 const openTasks = async (): Promise<string[]> =>
   (await readFile(path.join(temp.root, NEXT_STEPS), 'utf8')).split('\n').filter((line) => line.startsWith('- [ ]'));
 
@@ -97,6 +107,29 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     expect(slots).toMatchObject({ limit: 'hotpass-backfill', occupy: 1 });
     expect(slots.runs.length).toBeGreaterThanOrEqual(3);
     await expect(readFile(path.join(temp.root, NEXT_STEPS), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it("never credits a rehearsal with another rehearsal's runs: a burst of 1 beside a burst of 2 is inconclusive", async () => {
+    const summary = await capturedBundle(LIMITED_BURST);
+    // weightless-pronghorn overlapped another run: alone it could never fill the limit of 2.
+    await markOwn((name) => name === 'weightless-pronghorn');
+    const { outcome, verdicts, step } = await validate(limitedRoutes(), summary);
+
+    expect(outcome.exitCode).toBe(4);
+    expect(verdicts).toEqual({
+      'concurrency.manifest_limit': 'inconclusive',
+      'concurrency.deployment_limit': 'inconclusive',
+      'concurrency.work_pool_limit': 'inconclusive',
+      'concurrency.global_limit': 'inconclusive',
+      'runs.settled': 'pass',
+    });
+    const reason = step.checks.find((c) => c.id === 'concurrency.deployment_limit')?.reason ?? '';
+    expect(reason).toMatch(
+      /^peak 2 runs RUNNING reached the deployment limit of 2, but this rehearsal's own 1 run\(s\) could not fill 2 alone; 1 other run\(s\) of the deployment ran beside them and count towards the peak: antique-eel;/,
+    );
+    expect(reason).toContain('rerun it alone with --burst 3');
+    // The peak still counts them: a violation with other runs' help is a violation.
+    expect(step.data).toMatchObject({ peak: 2, submitted: 1 });
   });
 
   it('judges a limit nothing enforces inconclusive, never pass', async () => {
