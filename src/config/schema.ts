@@ -90,6 +90,11 @@ export const ConfigSchema = z
         apiSeconds: z.number().positive().default(30),
         /** The whole copy to one S3 target, every request and retry included. */
         uploadSeconds: z.number().positive().default(300),
+        /**
+         * How long validate waits for the slots a rehearsal took to come back (slots.released); by default the
+         * server's deployment lease duration plus a minute, as read from it (360 s when it does not say).
+         */
+        slotReleaseSeconds: z.number().positive().optional(),
       })
       .strict()
       .default({ commandSeconds: 120, watchSeconds: 900, apiSeconds: 30, uploadSeconds: 300 }),

@@ -2,10 +2,10 @@ import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
 import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
 import { releaseClaimOf } from '../prefect/claim.js';
-import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
 import { filterFlowRuns, TERMINAL } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
+import { slotLimitNames } from '../prefect/slots.js';
 
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
 export type CleanupScope = { tag: string; runIds: string[] } | { all: true };
@@ -47,14 +47,11 @@ async function openRunsOf(ctx: Context, deploymentId: string, tag?: string): Pro
 /** Limits the deployment's runs take slots of: its own, and the global limit its concurrency key names. */
 async function limitNames(ctx: Context, deployment: Deployment): Promise<string[]> {
   const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
-  const keys = [
+  return slotLimitNames(deployment, [
     deployment.parameters.concurrency_key,
     ctx.config.run.parameters.concurrency_key,
     expected?.concurrencyKey,
-  ];
-  const names = keys.filter((k): k is string => typeof k === 'string' && k !== '' && !INVALID_LIMIT_NAME.test(k));
-  const own = deployment.global_concurrency_limit?.name;
-  return [...new Set([...(own ? [own] : []), ...names])];
+  ]);
 }
 
 /**

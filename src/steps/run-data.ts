@@ -33,6 +33,8 @@ const RunStepDataSchema = z
     runUrl: z.string().nullish(),
     workQueue: z.string().nullish(),
     screenshot: ScreenshotRecordSchema.optional(),
+    /** Active slots of the deployment's limit and its key's before the burst (absent from older bundles). */
+    slotsBefore: z.array(z.object({ limit: z.string(), activeSlots: z.number().int() })).optional(),
   })
   .passthrough();
 export type RunStepData = z.infer<typeof RunStepDataSchema>;

@@ -12,6 +12,7 @@ import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
 import { fullName } from '../prefect/queries.js';
 import { TERMINAL } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
+import { type HeldSlots, readHeldSlots, slotLimitNames } from '../prefect/slots.js';
 import type { Command } from '../process/command.js';
 import { runPageUrl, SCREENSHOT_FILE, type ScreenshotRecord } from './capture.js';
 import { cliOf } from './prefect-cli.js';
@@ -125,7 +126,12 @@ function watchCommand(ctx: Context, plan: RunPlan, primaryId: string | undefined
   );
 }
 
-function runData(plan: RunPlan, ledger: RunLedger, watch: WatchResult | undefined): Record<string, unknown> {
+function runData(
+  plan: RunPlan,
+  ledger: RunLedger,
+  watch: WatchResult | undefined,
+  slotsBefore?: HeldSlots[],
+): Record<string, unknown> {
   const primaryId = watch?.primaryId ?? (plan.workQueue ? ledger.ids[0] : undefined);
   return {
     fullName: fullName(plan.ref),
@@ -138,6 +144,7 @@ function runData(plan: RunPlan, ledger: RunLedger, watch: WatchResult | undefine
     runUrl: watch?.printedUrl ?? null,
     parameters: plan.parameters,
     workQueue: plan.workQueue ?? null,
+    ...(slotsBefore ? { slotsBefore } : {}),
   };
 }
 
@@ -171,6 +178,7 @@ async function recordRuns(
   ledger: RunLedger,
   watch: WatchResult,
   page: RunPage | undefined,
+  slotsBefore: HeldSlots[],
 ) {
   const { logFile, since, until } = ctx.config.run;
   const { runs, primaryId } = watch;
@@ -213,7 +221,7 @@ async function recordRuns(
     table(['run', 'id', 'final state', 'start', 'end'], rows);
   files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', text, ctx.now()));
   const data = {
-    ...runData(plan, ledger, watch),
+    ...runData(plan, ledger, watch, slotsBefore),
     endedAt: ctx.now().toISOString(),
     ...(screenshot ? { screenshot } : {}),
   };
@@ -274,6 +282,8 @@ async function runClaimed(
   options: RunStepOptions,
   claim: DeploymentClaim | undefined,
 ) {
+  // What the limits held before the burst: validate's slots.released holds them to it once the runs settle.
+  const slotsBefore = await readHeldSlots(ctx.api, slotLimitNames(plan.deployment, [plan.parameters.concurrency_key]));
   const ledger = await openRunLedger(bundle, plan, ctx.now());
   let watch: WatchResult | undefined;
   let printedUrl: string | undefined;
@@ -298,12 +308,12 @@ async function runClaimed(
       },
     });
     if (watch.end !== 'all-final') throw watchFailure(ctx, watch);
-    return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page());
+    return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page(), slotsBefore);
   } catch (caught) {
     throw await settleFailure(
       ctx,
       bundle,
-      { plan, ledger, cliOutput: watch?.cliOutput ?? '', data: runData(plan, ledger, watch) },
+      { plan, ledger, cliOutput: watch?.cliOutput ?? '', data: runData(plan, ledger, watch, slotsBefore) },
       caught,
     );
   } finally {

@@ -34,6 +34,7 @@ import {
   type SlotMeasure,
 } from './validate-judge.js';
 import { fileViolations, validateNotes } from './validate-notes.js';
+import { checkSlotsReleased } from './validate-slots.js';
 
 export const WORK_POOL_FILE = 'work-pool.json';
 
@@ -160,8 +161,15 @@ export function validateStep(options: ValidateOptions): Step {
       const deployment = summaryDeployment(summary, ctx.config.deployment);
       const { evidenceRoot } = ctx.config;
       const baseline = await findBaseline(path.resolve(ctx.cwd, evidenceRoot), deployment, bundle.name);
+      const released = await checkSlotsReleased(
+        ctx,
+        runStepData(summary)?.slotsBefore,
+        seen.deployment.id,
+        judged.stuck.length,
+      );
       const checks = [
         ...judged.checks,
+        ...(released ? [released] : []),
         ...judgeDrift(guardrails, baseline, ctx.config.expect),
         ...(summary.status === 'interrupted' ? [interruptedCheck()] : []),
       ];

@@ -34,6 +34,9 @@ describe('two rehearsals of one deployment started at the same moment (two opera
     expect(ran.exitCode, outcome(ran)).toBe(ran === three ? 0 : 4);
     const submitted = parseJson(ran).summary?.steps.find((s) => s.name === 'validate')?.data?.submitted;
     expect(submitted).toBe(ran === three ? 3 : 1);
+    // Every slot the burst took came back.
+    const released = parseJson(ran).summary?.checks.find((c) => c.id === 'slots.released');
+    expect(released, outcome(ran)).toMatchObject({ verdict: 'pass' });
     // Given back: the next rehearsal may start.
     await expect(api('GET', `/variables/name/rehearse-claim-${deploymentId}`)).rejects.toThrow(/404/);
     for (const cwd of [here, there]) await fs.remove(path.join(cwd));
