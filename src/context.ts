@@ -82,6 +82,7 @@ function recordProcess(result: ProcessResult, redact: Redactor): CommandRecord {
     display: redact(formatCommand(c, { withEnv: true })),
     file: c.file,
     args: c.args.map(redact),
+    ...(c.input === undefined ? {} : { input: redact(c.input) }),
     ...(c.cwd ? { cwd: c.cwd } : {}),
     ...(c.env ? { env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, redact(v)])) } : {}),
     readOnly: c.readOnly,

@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import type { Redactor } from './redact.js';
 
 /** What a ledger update did: `line` is the line added, or the one already there that made adding it unnecessary. */
 export interface LedgerEntry {
@@ -119,8 +120,12 @@ async function readLedger(file: string): Promise<string | undefined> {
   }
 }
 
-async function writeLedger(file: string, text: string): Promise<void> {
-  await writeFileAtomic(file, text).catch((error: NodeJS.ErrnoException) => {
+/**
+ * The one writer of files outside the bundle (ledgers meant to be committed): the whole text goes
+ * through the command's redactor, as every bundle file does, so no known secret lands in one.
+ */
+async function writeLedger(file: string, text: string, redact: Redactor): Promise<void> {
+  await writeFileAtomic(file, redact(text)).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'EVIDENCE_ROOT_UNWRITABLE',
       `cannot write the ledger ${file} (${error.code ?? error.message})`,
@@ -132,17 +137,21 @@ async function writeLedger(file: string, text: string): Promise<void> {
 /** What to add to a ledger: `line`, unless a line `isSame` accepts is there already. */
 interface LedgerAddition {
   line: string;
+  /** The command's redactor: what the ledger gets, and what a rerun compares, is masked. */
+  redact: Redactor;
   isSame: (line: string) => boolean;
   /** The ledger with the line added; `current` is undefined for a ledger not written yet. */
   place: (current: string | undefined, line: string) => string;
 }
 
 async function updateLedger(file: string, addition: LedgerAddition): Promise<LedgerEntry> {
+  const { redact } = addition;
+  const line = redact(addition.line);
   const current = await readLedger(file);
   const existing = current === undefined ? undefined : splitLines(current).lines.find(addition.isSame);
   if (existing !== undefined) return { added: false, line: existing };
-  await writeLedger(file, addition.place(current, addition.line));
-  return { added: true, line: addition.line };
+  await writeLedger(file, addition.place(current, line), redact);
+  return { added: true, line };
 }
 
 /** An entry filed under a key: a rerun finds the key's marker on the line and adds nothing. */
@@ -151,18 +160,21 @@ interface KeyedEntry {
   owner: string;
   text: string;
   key: string;
+  redact: Redactor;
 }
 
-const carriesKey = (key: string): ((line: string) => boolean) => {
-  const marker = ledgerMarker(key);
+/** The marker as the ledger holds it: masked like the rest of the line. */
+const carriesKey = (key: string, redact: Redactor): ((line: string) => boolean) => {
+  const marker = redact(ledgerMarker(key));
   return (line) => line.includes(marker);
 };
 
 /** A task in Next_Steps.md's `## Tasks`, unless an open task with the same key is already there. */
 export async function appendNextStepsTask(task: KeyedEntry): Promise<LedgerEntry> {
-  const sameKey = carriesKey(task.key);
+  const sameKey = carriesKey(task.key, task.redact);
   return updateLedger(task.file, {
     line: taskLine(task.owner, task.text, task.key),
+    redact: task.redact,
     isSame: (line) => isOpenTask(line) && sameKey(line),
     place: (current, line) =>
       current === undefined
@@ -175,7 +187,8 @@ export async function appendNextStepsTask(task: KeyedEntry): Promise<LedgerEntry
 export async function appendRehearsalLogEntry(entry: KeyedEntry & { date: string }): Promise<LedgerEntry> {
   return updateLedger(entry.file, {
     line: logLine(entry.date, entry.owner, entry.text, entry.key),
-    isSame: carriesKey(entry.key),
+    redact: entry.redact,
+    isSame: carriesKey(entry.key, entry.redact),
     place: (current, line) => appendToEnd(current ?? '# Next steps log\n', line),
   });
 }
@@ -187,10 +200,12 @@ export async function linkBundleInPlan(options: {
   location: string;
   verdict: string;
   date: string;
+  redact: Redactor;
 }): Promise<LedgerEntry> {
-  const link = planLink(options.bundleName, options.location);
+  const link = options.redact(planLink(options.bundleName, options.location));
   return updateLedger(options.file, {
     line: planLine(options.date, options.bundleName, options.location, options.verdict),
+    redact: options.redact,
     isSame: (line) => line.includes(link),
     place: (current, line) => appendToSection(current ?? '# Staging rehearsal plan\n', EVIDENCE_HEADING, line),
   });

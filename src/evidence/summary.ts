@@ -28,6 +28,8 @@ const CommandRecordSchema = z.object({
   display: z.string(),
   file: z.string().optional(),
   args: z.array(z.string()).optional(),
+  /** What the command read on stdin, masked. */
+  input: z.string().optional(),
   cwd: z.string().optional(),
   env: z.record(z.string(), z.string()).optional(),
   method: z.string().optional(),

@@ -25,6 +25,10 @@ export function prefectCommand(cli: PrefectCli, args: string[], readOnly: boolea
 export const inspectDeploymentCommand = (cli: PrefectCli, fullName: string): Command =>
   prefectCommand(cli, ['deployment', 'inspect', fullName, '-o', 'json'], true);
 
+/**
+ * `deployment run` reads the parameters on its stdin (`--params -`): they may hold secrets, and an
+ * argument would show them to every local user in /proc/<pid>/cmdline for the whole watch.
+ */
 export function runDeploymentCommand(
   cli: PrefectCli,
   fullName: string,
@@ -37,14 +41,14 @@ export function runDeploymentCommand(
     'run',
     fullName,
     '--params',
-    JSON.stringify(parameters),
+    '-',
     '--watch',
     '--watch-timeout',
     String(Math.round(watchTimeoutSeconds)),
     ...tags.flatMap((tag) => ['--tag', tag]),
   ];
   // The CLI's own watch timeout ends first; ours is the backstop for a hung process.
-  return prefectCommand(cli, args, false, (watchTimeoutSeconds + 60) * 1000);
+  return { ...prefectCommand(cli, args, false, (watchTimeoutSeconds + 60) * 1000), input: JSON.stringify(parameters) };
 }
 
 export const prefectVersionCommand = (cli: PrefectCli): Command => prefectCommand(cli, ['--version'], true, 60_000);

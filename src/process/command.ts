@@ -8,6 +8,11 @@ export interface Command {
   cwd?: string;
   /** Only the variables this tool sets on top of the inherited environment. */
   env?: Record<string, string>;
+  /**
+   * Text the child reads on its stdin (else stdin is closed). What may hold a secret goes here, never in
+   * `args`: any local user reads a process's arguments in /proc/<pid>/cmdline for as long as it runs.
+   */
+  input?: string;
   /** Read-only commands still run under --dry-run. */
   readOnly: boolean;
   timeoutMs?: number;
@@ -47,12 +52,19 @@ export function quoteArg(arg: string): string {
   return `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The command as an operator would type it (with `withEnv`, the variables it sets first). */
+/**
+ * The command as an operator would type it (with `withEnv`, the variables it sets first), its stdin as a
+ * bash here-string. Shown and recorded through the redactor, which masks the secrets the input holds.
+ */
 export function formatCommand(command: Command, options: { withEnv?: boolean } = {}): string {
   const env = options.withEnv
     ? Object.entries(command.env ?? {}).map(([key, value]) => `${key}=${quoteArg(value)}`)
     : [];
-  return [...env, command.file, ...command.args].map((part, i) => (i < env.length ? part : quoteArg(part))).join(' ');
+  const input = command.input === undefined ? [] : [`<<< ${quoteArg(command.input)}`];
+  return [...env, command.file, ...command.args]
+    .map((part, i) => (i < env.length ? part : quoteArg(part)))
+    .concat(input)
+    .join(' ');
 }
 
 export function succeeded(result: ProcessResult): boolean {

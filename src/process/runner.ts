@@ -25,7 +25,7 @@ export function lineSplitter(onLine: (line: string) => void): { write(chunk: Buf
   };
 }
 
-/** The execa-backed gateway: timeouts, no rejection, stdin closed, output kept whole. */
+/** The execa-backed gateway: timeouts, no rejection, stdin closed (or fed the command's input), output kept whole. */
 export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): ProcessRunner {
   return {
     async run(command: Command, options: RunOptions = {}): Promise<ProcessResult> {
@@ -35,7 +35,7 @@ export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: No
         env: { ...(defaults.baseEnv ?? process.env), ...command.env },
         extendEnv: false,
         reject: false,
-        stdin: 'ignore',
+        ...(command.input === undefined ? { stdin: 'ignore' as const } : { input: command.input }),
         timeout: command.timeoutMs ?? defaults.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         forceKillAfterDelay: 5_000,
         cancelSignal: options.signal,

@@ -138,6 +138,7 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
     location: locationFrom(plan, destination, ctx.cwd),
     verdict,
     date,
+    redact: ctx.redact,
   });
   // One entry per copy: a second target is a second place the evidence lives.
   const logged = await appendRehearsalLogEntry({
@@ -146,6 +147,7 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
     date,
     key: `rehearse:upload:${bundle.name} ${locationFrom(log, destination, ctx.cwd)}`,
     text: `Backfill guardrail rehearsal ${bundle.name}: verdict ${verdict}, evidence at \`${locationFrom(log, destination, ctx.cwd)}\``,
+    redact: ctx.redact,
   });
   for (const [entry, rel] of [
     [linked, ledgers.rehearsalPlan],

@@ -43,6 +43,7 @@ export async function fileViolations(
       `overlapping runs and times in [${bundle.name}/${NOTES_FILE}](${notesLink}). ` +
       `Restore the guardrails from ${seen.expected.source} and rerun the rehearsal; the release is halted.`,
     key: `rehearse:violation:${name}:${violations.map((v) => v.id).join(',')}`,
+    redact: ctx.redact,
   });
   const task = result.added ? `added a task to ${nextSteps}` : `an open task in ${nextSteps} already tracks this`;
   ctx.reporter.emit({ type: 'warn', message: `release halted: ${task}` });

@@ -3,6 +3,7 @@ import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MASK } from '../../src/evidence/redact.js';
 import { sandboxProcessEnv } from '../../src/sandbox/state.js';
+import { watchDescendants } from './descendants.js';
 import { api, type CliRun, parseJson, rehearse, sandbox, workspace } from './support.js';
 
 /** Each planted where an operator's secrets really live; none may appear in any output. */
@@ -45,8 +46,13 @@ describe('no secret leaks, on the real sandbox', () => {
   let env: Record<string, string>;
   const outputs: Record<string, string> = {};
 
-  const run = async (name: string, args: string[], extra: Record<string, string> = {}): Promise<CliRun> => {
-    const result = await rehearse(args, { cwd, env: { ...env, ...extra } });
+  const run = async (
+    name: string,
+    args: string[],
+    extra: Record<string, string> = {},
+    onStart?: (pid: number) => void,
+  ): Promise<CliRun> => {
+    const result = await rehearse(args, { cwd, env: { ...env, ...extra }, ...(onStart ? { onStart } : {}) });
     outputs[`${name} stdout`] = result.stdout;
     outputs[`${name} stderr`] = result.stderr;
     return result;
@@ -132,17 +138,27 @@ describe('no secret leaks, on the real sandbox', () => {
   it('a backfill with --json, JUnit and an upload, then a capture by hand, leave no planted value anywhere', async () => {
     const junit = path.join(cwd, 'rehearsal.xml');
     const far = path.join(cwd, 'far-copy');
-    const backfill = await run('backfill', [
+    const children = watchDescendants();
+    const backfill = await run(
       'backfill',
-      '--burst',
-      '1',
-      '--json',
-      '--junit',
-      junit,
-      '--to',
-      far,
-      ...param,
+      ['backfill', '--burst', '1', '--json', '--junit', junit, '--to', far, ...param],
+      {},
+      children.start,
+    );
+    // Any local user reads /proc/<pid>/cmdline; only the owner reads environ. Neither may carry a parameter.
+    const seen = await children.stop();
+    expect(
+      seen.some((p) => p.cmdline.includes('deployment run')),
+      'the watch was seen',
+    ).toBe(true);
+    const parameterSecrets = [PLANTED.paramToken, PLANTED.configNested, PLANTED.deploymentDefault];
+    const exposed = seen.flatMap((p) => [
+      ...Object.entries(PLANTED)
+        .filter(([, secret]) => p.cmdline.includes(secret))
+        .map(([name]) => `argv of ${p.cmdline.slice(0, 60)}: ${name}`),
+      ...parameterSecrets.filter((s) => p.environ.includes(s)).map((s) => `environment of ${p.pid}: ${s}`),
     ]);
+    expect(exposed).toEqual([]);
     const out = parseJson(backfill);
     expect(out.bundle, backfill.stderr).toBeDefined();
     const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];

@@ -56,14 +56,16 @@ export interface CliRun {
 /** Runs the built CLI as an operator would, in its own working directory. */
 export async function rehearse(
   args: string[],
-  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number; onStart?: (pid: number) => void },
 ): Promise<CliRun> {
-  const result = await execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
+  const subprocess = execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
     cwd: options.cwd,
     env: { ...process.env, REHEARSE_SANDBOX_HOME: sandboxHome(), CI: '1', ...options.env },
     reject: false,
     timeout: options.timeoutMs ?? 600_000,
   });
+  if (subprocess.pid !== undefined) options.onStart?.(subprocess.pid);
+  const result = await subprocess;
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 

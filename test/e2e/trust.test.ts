@@ -113,7 +113,7 @@ describe('--dry-run', () => {
     const planned = out.summary.steps.flatMap((s) => s.commands.filter((c) => c.planned).map((c) => c.display));
     expect(
       planned.some((d) =>
-        /^PREFECT_API_URL=\S+ .*uv run prefect deployment run hotpass-backfill\/hotpass-backfill --params '\{"since":"2024-01-01","until":"2024-01-07"\}' --watch/.test(
+        /^PREFECT_API_URL=\S+ .*uv run prefect deployment run hotpass-backfill\/hotpass-backfill --params - --watch .* <<< '\{"since":"2024-01-01","until":"2024-01-07"\}'$/.test(
           d,
         ),
       ),

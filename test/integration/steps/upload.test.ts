@@ -8,6 +8,7 @@ import type { ConfigInput } from '../../../src/config/schema.js';
 import { isRehearseError } from '../../../src/errors.js';
 import { type Bundle, createBundle, writeChecksumManifest, writeEvidence } from '../../../src/evidence/bundle.js';
 import { CHECKSUM_FILE, listBundleFiles } from '../../../src/evidence/checksums.js';
+import { createRedactor, MASK, type Redactor } from '../../../src/evidence/redact.js';
 import type { StepName, StepRecord, Summary } from '../../../src/evidence/summary.js';
 import { newSummary, saveSummary, withStep } from '../../../src/evidence/summary-io.js';
 import type { Verdict } from '../../../src/guardrails/verdict.js';
@@ -64,7 +65,9 @@ async function buildBundle(): Promise<void> {
   await writeChecksumManifest(bundle);
 }
 
-function contextFor(options: { config?: ConfigInput; dryRun?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+function contextFor(
+  options: { config?: ConfigInput; dryRun?: boolean; env?: NodeJS.ProcessEnv; redact?: Redactor } = {},
+) {
   // No process or API call belongs in an upload: the fake runner throws on any, the fake API answers 404.
   const ctx = createTestContext({
     runner: createFakeRunner([]),
@@ -72,6 +75,7 @@ function contextFor(options: { config?: ConfigInput; dryRun?: boolean; env?: Nod
     projectDir: repo,
     now: () => NOW,
     ...(options.config ? { config: options.config } : {}),
+    ...(options.redact ? { redact: options.redact } : {}),
     flags: { dryRun: options.dryRun ?? false },
   });
   ctx.env = options.env ?? {};
@@ -140,6 +144,16 @@ describe('the upload step to a directory', () => {
       `${LOG_TEXT}- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal ${NAME}: verdict pass, evidence at \`shared/evidence/${NAME}\` <!-- rehearse:upload:${NAME} shared/evidence/${NAME} -->\n`,
     );
     expect(infos(events)).toContain(`sent all ${n} files to ${destination}; verified ${n} of ${n}`);
+  });
+
+  it("files the plan's link and the log's line through the command's redactor", async () => {
+    const secret = 'planted-upload-secret-2b9c';
+    const to = `shared/${secret}`;
+    await upload({}, { config: { upload: { to } }, redact: createRedactor([secret]) });
+    for (const ledger of [PLAN, 'Next_Steps_Log.md']) {
+      expect(await read(ledger)).not.toContain(secret);
+      expect(await read(ledger)).toContain(`shared/${MASK}/${NAME}`);
+    }
   });
 
   it('sends nothing on a rerun and leaves the ledgers as they were', async () => {

@@ -9,6 +9,7 @@ import {
   linkBundleInPlan,
   locationFrom,
 } from '../../../src/evidence/ledgers.js';
+import { createRedactor, MASK } from '../../../src/evidence/redact.js';
 
 const KEY = 'rehearse:guardrail:hotpass-backfill/hotpass-backfill';
 const TASK_TEXT = 'Backfill guardrail violated in staging rehearsal 20261126T012000Z: peak 3 RUNNING over limit 2.';
@@ -57,7 +58,10 @@ afterEach(async () => {
 
 const at = (rel: string) => path.join(dir, rel);
 const read = (rel: string) => readFile(at(rel), 'utf8');
-const task = (file: string, key = KEY) => appendNextStepsTask({ file: at(file), owner: 'QA', text: TASK_TEXT, key });
+/** A redactor that knows no secret: the ledgers' layout, as an operator's repository has it. */
+const unmasked = (text: string) => text;
+const task = (file: string, key = KEY) =>
+  appendNextStepsTask({ file: at(file), owner: 'QA', text: TASK_TEXT, key, redact: unmasked });
 
 describe('appendNextStepsTask', () => {
   it('adds the task as the last line of ## Tasks, before ## Done, in the ledger style', async () => {
@@ -80,6 +84,7 @@ describe('appendNextStepsTask', () => {
       owner: 'Platform',
       text: 'worded differently',
       key: KEY,
+      redact: unmasked,
     });
     expect(again).toEqual({ added: false, line: NEW_TASK });
     expect(await read('Next_Steps.md')).toBe(once);
@@ -123,7 +128,13 @@ describe('appendNextStepsTask', () => {
   });
 
   it('keeps task text on one line', async () => {
-    await appendNextStepsTask({ file: at('Next_Steps.md'), owner: 'QA', text: 'first line\n  second line', key: 'k' });
+    await appendNextStepsTask({
+      file: at('Next_Steps.md'),
+      owner: 'QA',
+      text: 'first line\n  second line',
+      key: 'k',
+      redact: unmasked,
+    });
     expect(await read('Next_Steps.md')).toContain('- [ ] **QA** — first line second line <!-- k -->\n');
   });
 });
@@ -143,6 +154,7 @@ describe('appendRehearsalLogEntry', () => {
     date: '2026-11-26',
     text: 'Backfill guardrail rehearsal 20261126T012000Z: verdict pass',
     key: 'rehearse:upload:20261126T012000Z',
+    redact: unmasked,
   };
   const line =
     '- [x] **2026-11-26 · QA** — Backfill guardrail rehearsal 20261126T012000Z: verdict pass <!-- rehearse:upload:20261126T012000Z -->';
@@ -180,6 +192,7 @@ describe('linkBundleInPlan', () => {
     location: '../../dist/staging/backfill/20261126T012000Z',
     verdict: 'pass',
     date: '2026-11-26',
+    redact: unmasked,
   };
   const line =
     '- 2026-11-26 [backfill rehearsal 20261126T012000Z](../../dist/staging/backfill/20261126T012000Z) — verdict pass';
@@ -243,5 +256,49 @@ describe('locationFrom', () => {
     expect(locationFrom(planFile, 's3://evidence/team/20261126T012000Z/', repo)).toBe(
       's3://evidence/team/20261126T012000Z/',
     );
+  });
+});
+
+describe('every ledger write goes through the redactor', () => {
+  const SECRET = 'planted-ledger-secret-5e1a';
+  const redact = createRedactor([SECRET]);
+
+  it('masks a task, and a rerun finds the masked task', async () => {
+    await writeFile(at('Next_Steps.md'), NEXT_STEPS);
+    const entry = { file: at('Next_Steps.md'), owner: 'QA', text: `token ${SECRET} changed`, key: KEY, redact };
+    expect(await appendNextStepsTask(entry)).toEqual({
+      added: true,
+      line: `- [ ] **QA** — token ${MASK} changed <!-- ${KEY} -->`,
+    });
+    expect((await appendNextStepsTask(entry)).added).toBe(false);
+    expect(await read('Next_Steps.md')).not.toContain(SECRET);
+  });
+
+  it('masks the log line and the plan link, and files each once', async () => {
+    const location = `../evidence-${SECRET}/20261126T012000Z`;
+    const log = {
+      file: at('Next_Steps_Log.md'),
+      owner: 'QA',
+      date: '2026-11-26',
+      text: `evidence at \`${location}\``,
+      key: `rehearse:upload:20261126T012000Z ${location}`,
+      redact,
+    };
+    const link = {
+      file: at('plan.md'),
+      bundleName: '20261126T012000Z',
+      location,
+      verdict: 'pass',
+      date: '2026-11-26',
+      redact,
+    };
+    for (const round of [1, 2]) {
+      expect((await appendRehearsalLogEntry(log)).added).toBe(round === 1);
+      expect((await linkBundleInPlan(link)).added).toBe(round === 1);
+    }
+    for (const file of ['Next_Steps_Log.md', 'plan.md']) {
+      expect(await read(file)).not.toContain(SECRET);
+      expect(await read(file)).toContain(`evidence-${MASK}`);
+    }
   });
 });

@@ -2,11 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
+import type { Command } from '../../../src/process/command.js';
 import { runStep } from '../../../src/steps/run.js';
 import { runSteps } from '../../../src/steps/runner.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi, recorded, recordedDeployment, recordedRoutes } from '../../support/fake-api.js';
-import { argvOf, createFakeRunner } from '../../support/fake-runner.js';
+import { createFakeRunner } from '../../support/fake-runner.js';
 import { LIMITED_BURST, recordedRuns } from '../../support/recorded-runs.js';
 import { createFakeClock } from '../support/fake-clock.js';
 import { useTempBundle } from '../support/step-context.js';
@@ -49,7 +50,11 @@ async function runAgainst(schema: unknown, config: ConfigInput) {
   return { outcome, runner, ctx };
 }
 
-const paramsOf = (argv: string[]): unknown => JSON.parse(argv[argv.indexOf('--params') + 1] ?? 'null');
+/** What the CLI was given as parameters: `--params -` and the JSON on its stdin. */
+const paramsOf = (command: Command): unknown => {
+  expect(command.args[command.args.indexOf('--params') + 1]).toBe('-');
+  return JSON.parse(command.input ?? 'null');
+};
 
 describe('the run step sends the window as the deployment takes it', () => {
   it('a runs list, one entry per day, to the upstream-shaped deployment: no since/until', async () => {
@@ -57,7 +62,7 @@ describe('the run step sends the window as the deployment takes it', () => {
       run: { burst: 1, since: '2024-01-01', until: '2024-01-02', window: { version: '7' } },
     });
     expect(runner.calls).toHaveLength(1);
-    expect(paramsOf(argvOf(runner.calls[0]!))).toEqual({
+    expect(paramsOf(runner.calls[0]!)).toEqual({
       runs: [
         { run_date: '2024-01-01', version: '7' },
         { run_date: '2024-01-02', version: '7' },

@@ -167,9 +167,9 @@ describe('the run step, through runSteps against the recorded server and CLI', (
       expect(runner.calls).toHaveLength(1);
       const argv = [runner.calls[0]?.file ?? '', ...(runner.calls[0]?.args ?? [])];
       expect(argv.slice(0, RUN_ARGV.length)).toEqual(RUN_ARGV);
-      expect(valueAfter(argv, '--params').map((p) => JSON.parse(p) as unknown)).toEqual([
-        { since: '2024-01-01', until: '2024-01-07' },
-      ]);
+      // The parameters go on stdin (`--params -`), never in the argument list.
+      expect(valueAfter(argv, '--params')).toEqual(['-']);
+      expect(JSON.parse(runner.calls[0]?.input ?? 'null')).toEqual({ since: '2024-01-01', until: '2024-01-07' });
       expect(valueAfter(argv, '--tag')).toEqual(tags);
       expect(argv).toContain('--watch');
 

@@ -3,6 +3,7 @@ import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { createBundle } from '../../../src/evidence/bundle.js';
+import { createRedactor, MASK, type SecretKeeper } from '../../../src/evidence/redact.js';
 import { validateStep } from '../../../src/steps/validate.js';
 import { type FakeRoutes, recorded, recordedRoutes } from '../../support/fake-api.js';
 import { recordedEventsRoute } from '../../support/recorded-runs.js';
@@ -30,14 +31,15 @@ function routes(poolLimit?: number): FakeRoutes {
 
 const temp = useTempDir('rehearse-baseline-');
 
-async function validate(now: Date, fakeRoutes: FakeRoutes, config: ConfigInput = {}) {
-  const bundle = await createBundle(path.join(temp.dir, BUNDLES_DIR), now, (text) => text);
+async function validate(now: Date, fakeRoutes: FakeRoutes, config: ConfigInput = {}, redact?: SecretKeeper) {
+  const bundle = await createBundle(path.join(temp.dir, BUNDLES_DIR), now, redact ?? ((text) => text));
   const steps = [validateStep({ flowRunIds: [], allRuns: false })];
   const { outcome } = await runStepsOver(bundle, steps, await afterCapture(bundle, now), {
     now,
     cwd: temp.dir,
     routes: fakeRoutes,
     config,
+    ...(redact ? { redact } : {}),
   });
   const step = outcome.summary.steps.find((s) => s.name === 'validate');
   if (!step) throw new Error('no validate step');
@@ -113,5 +115,27 @@ describe('baseline.* and expect.*: guardrails against the last passing rehearsal
     expect(check('baseline.parameters')?.reason).toMatch(
       /^deployment parameters changed concurrency_limit: 2 → 5 since /,
     );
+  });
+
+  it('files the parameters drift in Next_Steps.md without the secret-named values, top-level or nested', async () => {
+    await passingBaseline();
+    const token = 'planted-notify-token-0c7d';
+    const password = 'planted-db-password-a41f';
+    const deployment = JSON.parse(recorded('deployment.api.json')) as { parameters: Record<string, unknown> };
+    deployment.parameters = { ...deployment.parameters, notify_token: token, db: { password } };
+    const { check } = await validate(
+      NOW,
+      { ...routes(), ...recordedRoutes({ deploymentText: JSON.stringify(deployment) }) },
+      {},
+      createRedactor([]),
+    );
+    // The check names both keys; its values are in the reason, which the terminal and JUnit mask too.
+    expect(check('baseline.parameters')?.verdict).toBe('fail');
+    expect(check('baseline.parameters')?.reason).toMatch(/\bdb: .*\bnotify_token: /);
+    const ledger = await fs.readFile(path.join(temp.dir, 'Next_Steps.md'), 'utf8');
+    expect(ledger).toContain('deployment parameters unchanged since the last passing rehearsal');
+    expect(ledger).not.toContain(token);
+    expect(ledger).not.toContain(password);
+    expect(ledger).toContain(MASK);
   });
 });

@@ -6,8 +6,10 @@ import type { ConfigInput } from '../../../src/config/schema.js';
 import type { RunFlags } from '../../../src/context.js';
 import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
 import { STATE_HISTORY_FILE } from '../../../src/evidence/files.js';
+import type { SecretKeeper } from '../../../src/evidence/redact.js';
 import type { Summary } from '../../../src/evidence/summary.js';
 import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
+import { learningClient } from '../../../src/session-secrets.js';
 import { runSteps, type Stage } from '../../../src/steps/runner.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi, type FakeRoutes } from '../../support/fake-api.js';
@@ -102,6 +104,8 @@ interface StepSetup {
   commands?: FakeEntry[];
   config?: ConfigInput;
   flags?: Partial<RunFlags>;
+  /** The command's redactor, taught by the API's answers as session.ts sets it up; none masks nothing. */
+  redact?: SecretKeeper;
 }
 
 /** Runs steps into the bundle as a rehearse command does, over a fake process runner and Prefect API. */
@@ -109,7 +113,8 @@ export async function runStepsOver(bundle: Bundle, steps: Stage[], initial: Summ
   const api = createFakeApi(setup.routes ?? {});
   const ctx = createTestContext({
     runner: createFakeRunner(setup.commands ?? []),
-    api,
+    api: setup.redact ? learningClient(api, setup.redact) : api,
+    ...(setup.redact ? { redact: setup.redact } : {}),
     now: () => setup.now,
     cwd: setup.cwd,
     config: setup.config,
