@@ -283,7 +283,9 @@ async function runClaimed(
   claim: DeploymentClaim | undefined,
 ) {
   // What the limits held before the burst: validate's slots.released holds them to it once the runs settle.
-  const slotsBefore = await readHeldSlots(ctx.api, slotLimitNames(plan.deployment, [plan.parameters.concurrency_key]));
+  // The key the runs take slots of: the rehearsal's own parameter, else the deployment's default.
+  const key = plan.parameters.concurrency_key ?? plan.deployment.parameters.concurrency_key;
+  const slotsBefore = await readHeldSlots(ctx.api, slotLimitNames(plan.deployment, [key]));
   const ledger = await openRunLedger(bundle, plan, ctx.now());
   let watch: WatchResult | undefined;
   let printedUrl: string | undefined;
