@@ -250,7 +250,7 @@ describe('interruption', () => {
     const validate = await rehearse(['validate', '--sandbox', '--json', '--bundle', dir], { cwd });
     const validated = parseJson(validate);
     expect(validate.exitCode).not.toBe(0);
-    expect(validated.summary?.verdict).not.toBe('pass');
+    expect(validated.summary?.verdict).toBe('incomplete');
     expect(validated.summary?.status).toBe('interrupted');
     const verify = await rehearse(['verify', dir, '--json'], { cwd });
     // Intact (every file matches) but it proves nothing: exit 4, never 0.
