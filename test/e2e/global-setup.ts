@@ -80,7 +80,11 @@ async function stopOrphans(): Promise<void> {
       const owner = (await fs.readJson(path.join(home, OWNER_FILE)).catch(() => undefined)) as LockOwner | undefined;
       if (!owner?.pid || isOwnerAlive(owner)) return;
       const down = await cli(['sandbox', 'down', '--purge'], home);
-      const outcome = down.exitCode === 0 ? 'stopped and purged' : `not stopped (exit ${down.exitCode}): ${down.all}`;
+      const stopped = (down.all ?? '').split('\n').filter((line) => line.startsWith('stopped '));
+      const outcome =
+        down.exitCode === 0
+          ? `purged; ${stopped.join('; ') || 'nothing was running'}`
+          : `not stopped (exit ${down.exitCode}): ${down.all}`;
       console.warn(`the sandbox of an earlier e2e run (vitest pid ${owner.pid}, gone) at ${home}: ${outcome}`);
     }),
   );
