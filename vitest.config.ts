@@ -7,12 +7,16 @@ export default defineConfig({
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     // The longest e2e files first, so the two side by side end together (test/e2e/sequencer.ts).
     sequence: { sequencer: LongestFirst },
+    // Timeouts are bounds for a machine kept busy, never a judgement of speed: each is at least 3x the slowest
+    // time seen or estimated under load (scripts/ci-under-load.sh measures it; .ci/run prints the ten slowest
+    // tests beside their timeouts). Each test's timeout is recorded in the JSON report (record-timeout.ts).
     projects: [
       {
         // Pure logic over recorded Prefect answers: Node and `npm ci` only (no uv, Chromium or build).
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          setupFiles: ['test/support/record-timeout.ts'],
           // Unit tests mock no module and stub no global (spies are restored after each test), so files
           // can share a worker: a fresh one per file cost ~20 s of start-up, more than the tests themselves.
           pool: 'threads',
@@ -21,7 +25,7 @@ export default defineConfig({
           maxWorkers: '100%',
           // Its own worker count needs its own group: the unit files run first, the other projects after.
           sequence: { groupOrder: 0 },
-          // Generous so a loaded machine cannot fail a test; no test judges time.
+          // Generous so a loaded machine cannot fail a test (the slowest takes ~1 s quiet); no test judges time.
           testTimeout: 30_000,
         },
       },
@@ -33,8 +37,10 @@ export default defineConfig({
           // Projects that run side by side (one groupOrder) must share one worker count: e2e's.
           maxWorkers: Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1,
           include: ['test/integration/**/*.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          setupFiles: ['test/support/record-timeout.ts'],
+          // Starting moto through uv or Chromium takes seconds quiet, well under a minute with both cores busy.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
       {
@@ -44,12 +50,14 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
-          setupFiles: ['test/e2e/settle.ts'],
+          setupFiles: ['test/support/record-timeout.ts', 'test/e2e/settle.ts'],
           // Two files at a time, each on a sandbox of its own (global-setup.ts starts one per worker):
           // most of a case is waiting on runs, so a second stream fills the idle half of two cores.
           maxWorkers: Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1,
-          testTimeout: 300_000,
-          hookTimeout: 300_000,
+          // One test is at most a few rehearsals (~30 s each quiet, ~2 min with both cores busy), each bounded
+          // by the CLI's own --watch-timeout (240 s) and the tests' 600 s on a CLI call, both below this.
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
         },
       },
     ],

@@ -5,7 +5,9 @@ import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './process/command.js';
 import { formatCommand } from './process/command.js';
 import type { Reporter } from './report/events.js';
-import { sleep } from './util/sleep.js';
+import { type Clock, systemClock } from './util/clock.js';
+
+export type { Clock } from './util/clock.js';
 
 export interface RunFlags {
   dryRun: boolean;
@@ -22,16 +24,6 @@ export interface PrefectTarget {
   projectDir: string;
   sandbox: boolean;
 }
-
-/** Time as deadlines and waits see it; unit tests inject one that waits in simulated time. */
-export interface Clock {
-  /** Milliseconds, as Date.now(): what deadlines are measured against. */
-  now(): number;
-  /** Waits ms, or less when the signal aborts first; never rejects, so callers check the signal after it. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-const systemClock: Clock = { now: () => Date.now(), sleep };
 
 /** Everything a step gets: typed, injected, no globals. */
 export interface Context {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { z } from 'zod';
 import { RehearseError } from '../errors.js';
-import { sleep } from '../util/sleep.js';
+import { type Clock, systemClock } from '../util/clock.js';
 
 /** Held by the command working in a bundle; left behind only when that command died without a word. */
 export const LOCK_FILE = '.rehearse.lock';
@@ -106,6 +106,8 @@ export interface LockOptions {
   waitMs?: number;
   pollMs?: number;
   now?: () => Date;
+  /** The time the wait is measured in (default: the system's). */
+  clock?: Clock;
 }
 
 /**
@@ -124,7 +126,8 @@ export async function lockBundle(dir: string, options: LockOptions): Promise<Bun
     token: randomBytes(8).toString('hex'),
     ...(processStart ? { processStart } : {}),
   };
-  const deadline = Date.now() + (options.waitMs ?? 5_000);
+  const clock = options.clock ?? systemClock;
+  const deadline = clock.now() + (options.waitMs ?? 5_000);
   let previous: LockOwner | undefined;
   for (;;) {
     if (await tryCreate(dir, owner)) {
@@ -136,7 +139,7 @@ export async function lockBundle(dir: string, options: LockOptions): Promise<Bun
       await fs.remove(path.join(dir, LOCK_FILE));
       continue;
     }
-    if (state.state === 'held' && Date.now() >= deadline) {
+    if (state.state === 'held' && clock.now() >= deadline) {
       throw new RehearseError('BUNDLE_LOCKED', `bundle ${dir} is in use by ${describeOwner(state.owner)}`, {
         hint:
           'wait for that command to finish and rerun, or start a new bundle with --new-bundle; ' +
@@ -144,7 +147,7 @@ export async function lockBundle(dir: string, options: LockOptions): Promise<Bun
         details: [`lock file: ${path.join(dir, LOCK_FILE)}`],
       });
     }
-    await sleep(options.pollMs ?? 250);
+    await clock.sleep(options.pollMs ?? 250);
   }
 }
 

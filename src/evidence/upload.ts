@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RehearseError } from '../errors.js';
 import { copyFileAtomic } from '../util/atomic-write.js';
+import type { Clock } from '../util/clock.js';
 import { mapLimited } from '../util/map-limited.js';
 import { sha256OfFile } from './checksums.js';
 
@@ -73,6 +74,8 @@ export interface UploadLimits {
   timeoutMs?: number;
   /** The time the message names, when the budget began before this call (default: timeoutMs). */
   allowedMs?: number;
+  /** The time the deadline is measured in (default: the system's, as an AbortSignal.timeout). */
+  clock?: Clock;
 }
 
 export async function uploadBundle(
@@ -100,8 +103,7 @@ export async function uploadBundle(
       `bundle files changed since they were hashed: ${drifted.join(', ')}: rebuild the bundle before uploading`,
     );
   }
-  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
-  try {
+  return withFarSide(options, async (far) => {
     await far.check(true);
     const results = await mapLimited(files, limit, async (file): Promise<UploadFileResult> => {
       const expected = expectedOf(file);
@@ -138,9 +140,7 @@ export async function uploadBundle(
           : [{ path: file.path, expected: expectedOf(file), found: results[i]?.remoteSha256 ?? null }],
       ),
     };
-  } finally {
-    far.close();
-  }
+  });
 }
 
 /** Downloads and hashes every far-side file; metadata is never trusted. */
@@ -153,8 +153,7 @@ export async function verifyRemote(
   } & UploadLimits,
 ): Promise<UploadReport['mismatches']> {
   checkNames(options.bundleName, options.files);
-  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
-  try {
+  return withFarSide(options, async (far) => {
     await far.check(false);
     const found = await mapLimited(options.files, 4, (file) => far.hash(file.path));
     return options.files.flatMap((file, i) => {
@@ -162,8 +161,24 @@ export async function verifyRemote(
       const sha = found[i] ?? null;
       return sha === expected ? [] : [{ path: file.path, expected, found: sha }];
     });
+  });
+}
+
+/** Opens the far side under one deadline, does the work, and closes both whatever happens. */
+async function withFarSide<T>(
+  options: { target: UploadTarget; bundleName: string; env?: NodeJS.ProcessEnv } & UploadLimits,
+  work: (far: FarSide) => Promise<T>,
+): Promise<T> {
+  const deadline = openDeadline(options);
+  try {
+    const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, deadline);
+    try {
+      return await work(far);
+    } finally {
+      far.close();
+    }
   } finally {
-    far.close();
+    deadline.close();
   }
 }
 
@@ -181,10 +196,25 @@ interface Deadline {
   signal: AbortSignal;
   /** The error to report when the signal fired, naming where and after how long; undefined while it has not. */
   failure(where: string): RehearseError | undefined;
+  /** Stops the deadline's wait once the work is over. */
+  close(): void;
+}
+
+/** The deadline's own signal: AbortSignal.timeout, or a wait on the injected clock that close() ends. */
+function deadlineTimer(limits: UploadLimits, closed: AbortSignal): AbortSignal | undefined {
+  const { timeoutMs, clock } = limits;
+  if (timeoutMs === undefined) return undefined;
+  if (!clock) return AbortSignal.timeout(timeoutMs);
+  const timer = new AbortController();
+  void clock.sleep(timeoutMs, closed).then(() => {
+    if (!closed.aborted) timer.abort(new DOMException('the upload deadline passed', 'TimeoutError'));
+  });
+  return timer.signal;
 }
 
 function openDeadline(limits: UploadLimits): Deadline {
-  const timer = limits.timeoutMs === undefined ? undefined : AbortSignal.timeout(limits.timeoutMs);
+  const closing = new AbortController();
+  const timer = deadlineTimer(limits, closing.signal);
   const signals = [limits.signal, timer].filter((s): s is AbortSignal => s !== undefined);
   const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
   return {
@@ -198,6 +228,7 @@ function openDeadline(limits: UploadLimits): Deadline {
         hint: 'check that the endpoint answers (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or upload.endpoint), or raise timeouts.uploadSeconds',
       });
     },
+    close: () => closing.abort(),
   };
 }
 

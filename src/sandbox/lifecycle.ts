@@ -9,6 +9,7 @@ import { checkHealth, readServerVersion } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
 import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
 import { createProcessRunner } from '../process/runner.js';
+import type { Clock } from '../util/clock.js';
 import { flowStarterArgs, startFlowStarter } from './flow-starter.js';
 import { connectionUrl, removePostgres, startPostgres, stopPostgres } from './postgres.js';
 import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
@@ -38,6 +39,8 @@ export interface SandboxOptions {
   runner: ProcessRunner;
   port?: number;
   healthTimeoutMs?: number;
+  /** The time the health timeout is measured in (default: the system's). */
+  clock?: Clock;
   /** The project to host; by default whatever already runs, else the runbook-shaped fixture. */
   project?: SandboxProject;
   /** Process workers to start on the pool (default 1). */
@@ -180,6 +183,7 @@ async function startServer(
   const outcome = await waitForServerStart(() => isAlive(pid), healthy, {
     timeoutMs: options.healthTimeoutMs ?? 180_000,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   if (outcome === 'healthy') {
     const prefectVersion = await readServerVersion(sandboxApi(started)).catch(() => undefined);

@@ -1,17 +1,20 @@
-import { sleep } from '../util/sleep.js';
+import { type Clock, systemClock } from '../util/clock.js';
 
 export interface PollOptions {
   timeoutMs: number;
   intervalMs?: number;
   signal?: AbortSignal;
+  /** The time the deadline and the waits between polls are measured in (default: the system's). */
+  clock?: Clock;
 }
 
 /** Poll until `probe` says yes; a probe that throws counts as not yet. */
 export async function pollUntil(probe: () => Promise<boolean>, options: PollOptions): Promise<boolean> {
-  const deadline = Date.now() + options.timeoutMs;
-  while (Date.now() < deadline && !options.signal?.aborted) {
+  const clock = options.clock ?? systemClock;
+  const deadline = clock.now() + options.timeoutMs;
+  while (clock.now() < deadline && !options.signal?.aborted) {
     if (await probe().catch(() => false)) return true;
-    await sleep(options.intervalMs ?? 500);
+    await clock.sleep(options.intervalMs ?? 500);
   }
   return false;
 }
@@ -27,12 +30,13 @@ export async function waitForServerStart(
   isHealthy: () => Promise<boolean>,
   options: PollOptions,
 ): Promise<ServerStart> {
-  const deadline = Date.now() + options.timeoutMs;
-  while (Date.now() < deadline) {
+  const clock = options.clock ?? systemClock;
+  const deadline = clock.now() + options.timeoutMs;
+  while (clock.now() < deadline) {
     if (options.signal?.aborted) return 'aborted';
     if (await isHealthy().catch(() => false)) return 'healthy';
     if (!isRunning()) return 'exited';
-    await sleep(options.intervalMs ?? 500);
+    await clock.sleep(options.intervalMs ?? 500);
   }
   return 'timeout';
 }

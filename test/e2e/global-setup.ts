@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
 import type { TestProject } from 'vitest/node';
+import { isOwnerAlive, type LockOwner, readProcessStart } from '../../src/evidence/lock.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const UP = ['sandbox', 'up', '--database', 'postgres', '--workers', '2', '--auth'];
@@ -16,6 +17,10 @@ declare module 'vitest' {
 
 /** How many test files run at once, each on a sandbox of its own (see vitest.config.ts). */
 const E2E_WORKERS = Math.max(1, Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1);
+
+/** Written into each sandbox home: the vitest process it belongs to, so a later run can tell it was left behind. */
+const OWNER_FILE = 'e2e-owner.json';
+const HOME_PREFIX = 'rehearse-e2e-';
 
 const cli = (args: string[], home: string) =>
   execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
@@ -31,9 +36,8 @@ const cli = (args: string[], home: string) =>
  * cases start SQLite sandboxes of their own.)
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const homes = await Promise.all(
-    Array.from({ length: E2E_WORKERS }, () => fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-e2e-'))),
-  );
+  await stopOrphans();
+  const homes = await Promise.all(Array.from({ length: E2E_WORKERS }, () => ownedHome()));
   const down = () => Promise.all(homes.map((home) => cli(['sandbox', 'down', '--purge'], home)));
   const ups = await Promise.all(homes.map((home) => cli(UP, home)));
   const failed = ups.find((up) => up.exitCode !== 0);
@@ -45,4 +49,43 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     await down();
   };
+}
+
+/** A fresh sandbox home that names this vitest process as its owner. */
+async function ownedHome(): Promise<string> {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), HOME_PREFIX));
+  const processStart = readProcessStart(process.pid);
+  const owner: LockOwner = {
+    pid: process.pid,
+    host: os.hostname(),
+    startedAt: new Date().toISOString(),
+    command: 'e2e',
+    token: path.basename(home),
+    ...(processStart ? { processStart } : {}),
+  };
+  await fs.writeJson(path.join(home, OWNER_FILE), owner);
+  return home;
+}
+
+/**
+ * The sandboxes of an earlier run killed before its teardown (during this set-up, say) outlive it:
+ * each home whose owning vitest is gone is stopped and purged. Homes of runs still alive (another
+ * checkout's suite on the same machine) are left alone.
+ */
+async function stopOrphans(): Promise<void> {
+  const names = (await fs.readdir(os.tmpdir())).filter((name) => name.startsWith(HOME_PREFIX));
+  await Promise.all(
+    names.map(async (name) => {
+      const home = path.join(os.tmpdir(), name);
+      const owner = (await fs.readJson(path.join(home, OWNER_FILE)).catch(() => undefined)) as LockOwner | undefined;
+      if (!owner?.pid || isOwnerAlive(owner)) return;
+      const down = await cli(['sandbox', 'down', '--purge'], home);
+      const stopped = (down.all ?? '').split('\n').filter((line) => line.startsWith('stopped '));
+      const outcome =
+        down.exitCode === 0
+          ? `purged; ${stopped.join('; ') || 'nothing was running'}`
+          : `not stopped (exit ${down.exitCode}): ${down.all}`;
+      console.warn(`the sandbox of an earlier e2e run (vitest pid ${owner.pid}, gone) at ${home}: ${outcome}`);
+    }),
+  );
 }

@@ -56,7 +56,7 @@ describe('the API going away during a watched run', () => {
       cwd,
     );
     let runs: { state_type: string }[] = [];
-    for (let i = 0; i < 90 && !runs.some((r) => r.state_type === 'RUNNING'); i += 1) {
+    for (let i = 0; i < 300 && !runs.some((r) => r.state_type === 'RUNNING'); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const response = await fetch(`${state.apiUrl}/flow_runs/filter`, {
         method: 'POST',

@@ -86,7 +86,7 @@ async function newestBundle(cwd: string): Promise<string | undefined> {
 
 /** Every run of the rehearsal final on the server (Cancelling is not: it waits for a worker). */
 async function expectAllFinal(tag: string): Promise<FlowRun[]> {
-  const runs = await waitFor(`the runs of ${tag} to be final`, 60_000, async () => {
+  const runs = await waitFor(`the runs of ${tag} to be final`, 240_000, async () => {
     const now = await runsTagged(tag);
     return now.length > 0 && now.every((r) => FINAL.includes(r.state_type)) ? now : undefined;
   }).catch(async () => runsTagged(tag));
@@ -102,7 +102,7 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     it(`${signal === 'SIGINT' ? 'SIGINT (twice)' : signal} once the run page is open: runs cancelled on the server, browser closed by rehearse, bundle interrupted, exit 3`, async () => {
       const cwd = await workspace();
       const child = start(RUN_ARGS, cwd);
-      const browser = await waitFor('rehearse to open the run page in Chromium', 180_000, async () => {
+      const browser = await waitFor('rehearse to open the run page in Chromium', 400_000, async () => {
         const found = (await descendants(child.pid as number)).filter((p) => /chrom/i.test(p.cmd));
         return found.length > 0 ? found : undefined;
       });
@@ -124,7 +124,7 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
       ]);
       // Rehearse closed its browser itself; none of its processes outlive it.
       // (Chromium's zygotes may take a moment to follow the browser process out.)
-      const left = await waitFor('the browser processes to exit', 10_000, async () =>
+      const left = await waitFor('the browser processes to exit', 60_000, async () =>
         browser.some((p) => isAlive(p.pid)) ? undefined : [],
       ).catch(() => browser.filter((p) => isAlive(p.pid)).map((p) => p.cmd));
       expect(left).toEqual([]);
@@ -140,7 +140,7 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     const child = start(RUN_ARGS, cwd);
     // The moment a worker has claimed a run (Pending) and spawned its flow process, before that process
     // has set it Running: a run cancelled now is the one that can come back.
-    const bundle = await waitFor('a run of the rehearsal to be Pending', 180_000, async () => {
+    const bundle = await waitFor('a run of the rehearsal to be Pending', 400_000, async () => {
       const name = await newestBundle(cwd);
       if (!name) return undefined;
       const runs = await runsTagged(`rehearse-${name}`);
@@ -149,8 +149,9 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     child.kill('SIGINT');
     const result = await ended(child);
     expect(result.exitCode, result.stderr).toBe(3);
-    // Longer than a flow process takes to start here (about 5 s): a run that was to come back has.
-    await sleep(20_000);
+    // Well past the time a flow process takes to start here (about 5 s quiet, 20 s with both cores busy):
+    // a run that was to come back has.
+    await sleep(60_000);
     const runs = await runsTagged(`rehearse-${bundle}`);
     expect(runs.filter((r) => !FINAL.includes(r.state_type)).map((r) => [r.name, r.state_type])).toEqual([]);
     for (const run of runs) {
@@ -163,18 +164,19 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
 
   it('a SIGKILLed rehearsal is reported abandoned by the next command, never adopted, and cleanup ends its runs and frees its slots', async () => {
     const cwd = await workspace();
-    // Runs long enough to outlive the two commands run before cleanup.
+    // Runs long enough to outlive the two commands run before cleanup (~15 s quiet, a minute with both cores
+    // busy); cleanup cancels them, so the length costs nothing.
     const child = start(
-      RUN_ARGS.map((arg) => (arg === 'day_seconds=15' ? 'day_seconds=40' : arg)),
+      RUN_ARGS.map((arg) => (arg === 'day_seconds=15' ? 'day_seconds=200' : arg)),
       cwd,
     );
-    const bundle = await waitFor('a run of the rehearsal to be RUNNING', 180_000, async () => {
+    const bundle = await waitFor('a run of the rehearsal to be RUNNING', 400_000, async () => {
       const name = await newestBundle(cwd);
       if (!name) return undefined;
       const runs = await runsTagged(`rehearse-${name}`);
       return runs.some((r) => r.state_type === 'RUNNING') ? name : undefined;
     });
-    await waitFor('the rehearsal runs to take a slot of hotpass-backfill', 60_000, async () =>
+    await waitFor('the rehearsal runs to take a slot of hotpass-backfill', 240_000, async () =>
       (await api<Limit>('GET', '/v2/concurrency_limits/hotpass-backfill')).active_slots > 0 ? true : undefined,
     );
     child.kill('SIGKILL');

@@ -58,7 +58,7 @@ describe('doctor against the real sandbox', () => {
     await Promise.all(sandboxWorkers(state).map((w) => stopGroup(w.pid)));
     try {
       let checks: DoctorCheck[] = [];
-      for (let i = 0; i < 20; i += 1) {
+      for (let i = 0; i < 60; i += 1) {
         const run = await rehearse(
           ['doctor', '--sandbox', '--json', '--deployment', 'hotpass-backfill/hotpass-backfill'],
           { cwd },
@@ -193,7 +193,7 @@ describe('interruption', () => {
     const since = new Date(Date.now() - 5000).toISOString();
     let running = 0;
     let created = 0;
-    for (let i = 0; i < 90 && (running === 0 || created < 3); i += 1) {
+    for (let i = 0; i < 300 && (running === 0 || created < 3); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const runs = await api<{ state_type: string; tags: string[] }[]>('POST', '/flow_runs/filter', {
         flow_runs: { tags: { all_: ['rehearse'] }, expected_start_time: { after_: since } },
@@ -219,7 +219,7 @@ describe('interruption', () => {
     expect(runStep?.data.flowRunIds).toHaveLength(3);
 
     let states: string[] = [];
-    for (let i = 0; i < 60; i += 1) {
+    for (let i = 0; i < 240; i += 1) {
       const runs = await api<{ state_type: string }[]>('POST', '/flow_runs/filter', {
         flow_runs: { id: { any_: runStep?.data.flowRunIds } },
       });
@@ -250,7 +250,7 @@ describe('interruption', () => {
     const validate = await rehearse(['validate', '--sandbox', '--json', '--bundle', dir], { cwd });
     const validated = parseJson(validate);
     expect(validate.exitCode).not.toBe(0);
-    expect(validated.summary?.verdict).not.toBe('pass');
+    expect(validated.summary?.verdict).toBe('incomplete');
     expect(validated.summary?.status).toBe('interrupted');
     const verify = await rehearse(['verify', dir, '--json'], { cwd });
     // Intact (every file matches) but it proves nothing: exit 4, never 0.

@@ -122,7 +122,7 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
     const route = `/deployments/${live.id}/create_flow_run`;
     const created = await upstreamApi<{ id: string }>('POST', route, { parameters: { runs } });
     let state = '';
-    for (let i = 0; i < 90 && !['Completed', 'Failed', 'Crashed'].includes(state); i += 1) {
+    for (let i = 0; i < 300 && !['Completed', 'Failed', 'Crashed'].includes(state); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       state = (await upstreamApi<{ state_name: string }>('GET', `/flow_runs/${created.id}`)).state_name;
     }

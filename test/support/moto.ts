@@ -14,7 +14,7 @@ const SERVICES_DIR = fileURLToPath(new URL('../services', import.meta.url));
  * The first start may take a while: uv installs the locked environment.
  */
 export async function startMoto(options: { timeoutMs?: number } = {}): Promise<MotoServer> {
-  const timeoutMs = options.timeoutMs ?? 120_000;
+  const timeoutMs = options.timeoutMs ?? 90_000; // three tries fit in a hook's 300 s
   let lastError: unknown;
   // The free port is only free when we look: another process may take it before moto binds, so try again.
   for (let attempt = 0; attempt < 3; attempt++) {

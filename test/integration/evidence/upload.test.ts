@@ -122,7 +122,7 @@ describe('uploadBundle to S3 (moto)', () => {
       AWS_ENDPOINT_URL_S3: moto.endpoint,
     };
     s3 = await clientWithBucket(moto, 'evidence');
-  }, 180_000);
+  });
 
   afterAll(async () => {
     s3?.destroy();
@@ -179,7 +179,7 @@ describe('uploadBundle to S3 (moto)', () => {
     expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [], sent: ['logs/run.log'] });
     expect(repair.files.find((f) => f.action === 'uploaded')?.path).toBe('logs/run.log');
     expect((await getBytes(key)).equals(original)).toBe(true);
-  }, 60_000);
+  });
 
   it('takes the endpoint from the target, with an empty prefix, and reports missing objects', async () => {
     const target = parseUploadTarget('s3://evidence', { endpoint: moto.endpoint, region: 'us-east-1' });
@@ -197,7 +197,7 @@ describe('uploadBundle to S3 (moto)', () => {
     });
     expect(report).toMatchObject({ uploaded: 3, verified: 3, destination: 's3://evidence/at-root/' });
     expect((await getBytes('at-root/manifest.json')).equals(CONTENTS['manifest.json']!)).toBe(true);
-  }, 60_000);
+  });
 
   it('fails with a message naming a missing bucket and what to do', async () => {
     const target = parseUploadTarget('s3://no-such-bucket/x');
@@ -206,7 +206,7 @@ describe('uploadBundle to S3 (moto)', () => {
       `bucket 'no-such-bucket' does not exist at ${moto.endpoint}: create it or fix --to`,
     );
     await expect(verifyRemote({ bundleName: BUNDLE, files, target, env })).rejects.toThrow(/no-such-bucket/);
-  }, 60_000);
+  });
 
   it('fails with a message naming an unreachable endpoint', async () => {
     const port = await closedPort();
@@ -214,7 +214,7 @@ describe('uploadBundle to S3 (moto)', () => {
     await expect(uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env })).rejects.toThrow(
       `could not reach S3 at http://127.0.0.1:${port} (ECONNREFUSED)`,
     );
-  }, 60_000);
+  });
 });
 
 describe('parseUploadTarget', () => {

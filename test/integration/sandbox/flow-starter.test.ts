@@ -84,7 +84,7 @@ function flowProcess(
 const childOf = (flowRunId: string): Promise<number> =>
   waitFor(
     `the starter to fork ${flowRunId}`,
-    30_000,
+    90_000,
     async () => {
       const log = await readFile(path.join(work, 'starter.log'), 'utf8').catch(() => '');
       const found = new RegExp(`flow run ${flowRunId}: child (\\d+)`).exec(log);
@@ -105,8 +105,8 @@ beforeAll(async () => {
     stdio: ['ignore', log, log],
   });
   closeSync(log);
-  await waitFor('the starter socket', 60_000, async () => ((await fs.pathExists(socket)) ? true : undefined), 100);
-}, 90_000);
+  await waitFor('the starter socket', 180_000, async () => ((await fs.pathExists(socket)) ? true : undefined), 100);
+});
 
 afterAll(async () => {
   starter?.kill('SIGTERM');
@@ -133,7 +133,7 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     expect(isAlive(child)).toBe(true);
     worker.kill('SIGTERM');
     await worker;
-    await waitFor('the forked engine to end', 20_000, async () => (isAlive(child) ? undefined : true), 100);
+    await waitFor('the forked engine to end', 60_000, async () => (isAlive(child) ? undefined : true), 100);
     // It ended on the signal it was forwarded, not killed by the starter for a vanished worker process.
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).not.toContain(`child ${child}: the process`);
   });
@@ -144,7 +144,7 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     const child = await childOf(id);
     expect(isAlive(child)).toBe(true);
     worker.kill('SIGKILL');
-    await waitFor('the forked engine to be killed', 5_000, async () => (isAlive(child) ? undefined : true), 100);
+    await waitFor('the forked engine to be killed', 30_000, async () => (isAlive(child) ? undefined : true), 100);
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
     await worker;
   });
@@ -172,7 +172,7 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     const group = await execa('ps', ['-o', 'pgid=', '-p', String(child)]);
     expect(Number(group.stdout.trim())).toBe(child);
     worker.kill('SIGKILL');
-    await waitFor('the forked supervisor to be killed', 5_000, async () => (isAlive(child) ? undefined : true), 100);
+    await waitFor('the forked supervisor to be killed', 30_000, async () => (isAlive(child) ? undefined : true), 100);
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
     await worker;
   });

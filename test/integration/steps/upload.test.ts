@@ -392,7 +392,7 @@ describe('the upload step to S3 (moto)', () => {
   beforeAll(async () => {
     moto = await startMoto();
     s3 = await clientWithBucket(moto, 'evidence');
-  }, 180_000);
+  });
   afterAll(async () => {
     s3?.destroy();
     await moto?.stop();
@@ -423,5 +423,5 @@ describe('the upload step to S3 (moto)', () => {
     const rerun = await upload({}, { config, env });
     expect(rerun.output.data).toEqual({ destination, uploaded: 0, skipped: n, verified: n });
     expect([await read(PLAN), await read('Next_Steps_Log.md')]).toEqual(ledgers);
-  }, 60_000);
+  });
 });

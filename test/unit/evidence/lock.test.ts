@@ -19,6 +19,7 @@ import {
 import type { BundleStatus } from '../../../src/evidence/summary.js';
 import { newSummary, saveSummary } from '../../../src/evidence/summary-io.js';
 import { createRecordingReporter } from '../../support/context.js';
+import { createFakeClock } from '../support/fake-clock.js';
 
 const NOW = new Date('2026-11-26T01:20:00Z');
 const keep = (text: string): string => text;
@@ -86,11 +87,12 @@ describe('lockBundle', () => {
     const lock = await lockBundle(bundle.dir, { command: 'capture' });
     const held = await readLock(bundle.dir);
     expect(held).toMatchObject({ state: 'held', owner: { pid: process.pid, host: hostname(), command: 'capture' } });
-    const started = Date.now();
-    const error = await rejection(lockBundle(bundle.dir, { command: 'validate', waitMs: 300, pollMs: 50 }));
+    const clock = createFakeClock();
+    const error = await rejection(lockBundle(bundle.dir, { command: 'validate', waitMs: 300, pollMs: 50, clock }));
     expect([error.code, error.exitCode]).toEqual(['BUNDLE_LOCKED', 3]);
     expect(error.message).toContain(`pid ${process.pid}`);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    // Refused only once the whole wait has passed, polling every 50 ms.
+    expect([clock.now(), clock.sleeps]).toEqual([300, [50, 50, 50, 50, 50, 50]]);
     await lock.release();
     await lock.release();
     expect(await readLock(bundle.dir)).toEqual({ state: 'free' });
@@ -99,8 +101,17 @@ describe('lockBundle', () => {
   it('waits for a live owner that finishes within the wait, so two steps run one after the other', async () => {
     const bundle = await createBundle(root, NOW, keep);
     const first = await lockBundle(bundle.dir, { command: 'capture' });
-    setTimeout(() => void first.release(), 200);
-    const second = await lockBundle(bundle.dir, { command: 'validate', waitMs: 3_000, pollMs: 50 });
+    // The first owner finishes while the second waits its fourth poll (200 ms into its 3 s).
+    const fake = createFakeClock();
+    const clock = {
+      now: fake.now,
+      sleep: async (ms: number) => {
+        if (fake.sleeps.length === 3) await first.release();
+        await fake.sleep(ms);
+      },
+    };
+    const second = await lockBundle(bundle.dir, { command: 'validate', waitMs: 3_000, pollMs: 50, clock });
+    expect(fake.now()).toBe(200);
     expect((await readLock(bundle.dir)).state).toBe('held');
     expect(second.owner.token).not.toBe(first.owner.token);
     // The first owner's late release must not remove the second owner's lock.

@@ -4,8 +4,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Clock } from '../../../src/context.js';
 import { isRehearseError, type RehearseError } from '../../../src/errors.js';
 import { type BundleFile, parseUploadTarget, uploadBundle, verifyRemote } from '../../../src/evidence/upload.js';
+import { waitFor } from '../../support/wait.js';
 
 /** An S3 endpoint that takes the connection and never says a word: the hang a firewall or a stuck proxy makes. */
 async function startSilentServer(): Promise<{ endpoint: string; connections: () => number; stop(): Promise<void> }> {
@@ -29,6 +31,43 @@ async function startSilentServer(): Promise<{ endpoint: string; connections: () 
   };
 }
 
+/**
+ * A clock whose waits end only when the test says the time is up (or their signal aborts): the deadline
+ * passes at a moment the test chooses, never because the machine was slow.
+ */
+function manualClock(): Clock & { waits: number[]; pending: () => number; timeUp: () => void } {
+  const waits: number[] = [];
+  const wakers = new Set<() => void>();
+  return {
+    waits,
+    pending: () => wakers.size,
+    timeUp: () => [...wakers].forEach((wake) => wake()),
+    now: () => 0,
+    sleep(ms, signal) {
+      waits.push(ms);
+      return new Promise<void>((resolve) => {
+        const wake = (): void => {
+          wakers.delete(wake);
+          resolve();
+        };
+        if (signal?.aborted) return resolve();
+        wakers.add(wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+    },
+  };
+}
+
+/** Whether `work` has settled yet, without waiting for it. */
+function tracked<T>(work: Promise<T>): { work: Promise<T>; settled: () => boolean } {
+  let done = false;
+  work.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return { work, settled: () => done };
+}
+
 const ENV = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
 let dir: string;
 let files: BundleFile[];
@@ -45,31 +84,44 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function failureOf(work: Promise<unknown>): Promise<{ error: RehearseError; ms: number }> {
-  const started = Date.now();
+async function failureOf(work: Promise<unknown>): Promise<{ error: RehearseError }> {
   const error = await work.then(
     () => undefined,
     (caught: unknown) => caught,
   );
   if (!isRehearseError(error)) throw new Error(`expected a RehearseError, got ${String(error)}`);
-  return { error, ms: Date.now() - started };
+  return { error };
 }
 
+/** The silent server has taken the upload's connection: from here only the deadline or an abort can end it. */
+const connected = () =>
+  waitFor('the upload to connect', 20_000, async () => (silent.connections() > 0 ? true : undefined), 10);
+
 describe('an S3 endpoint that accepts and never answers', () => {
-  it('ends the upload with TIMEOUT (exit 3) naming the endpoint and the time allowed, within it plus a little', async () => {
+  it('waits while the endpoint is silent, then ends the upload with TIMEOUT (exit 3) when its deadline passes', async () => {
     const target = parseUploadTarget('s3://evidence/staging', { endpoint: silent.endpoint });
-    const { error, ms } = await failureOf(
-      uploadBundle({ bundleDir: dir, bundleName: 'B', files, target, env: ENV, timeoutMs: 1500 }),
+    const clock = manualClock();
+    const upload = tracked(
+      uploadBundle({ bundleDir: dir, bundleName: 'B', files, target, env: ENV, timeoutMs: 1500, clock }),
     );
+    await connected();
+    expect(clock.waits).toEqual([1500]);
+    expect(upload.settled()).toBe(false);
+    clock.timeUp();
+    const { error } = await failureOf(upload.work);
     expect([error.code, error.exitCode, error.message]).toEqual([
       'TIMEOUT',
       3,
       `upload to S3 at ${silent.endpoint} did not finish within 1.5 s`,
     ]);
     expect(error.hint).toContain('timeouts.uploadSeconds');
-    expect(silent.connections()).toBeGreaterThan(0);
-    expect(ms).toBeGreaterThanOrEqual(1400);
-    expect(ms).toBeLessThan(4500);
+  });
+
+  it("stops its deadline's wait once the upload is over", async () => {
+    const clock = manualClock();
+    const target = parseUploadTarget(path.join(dir, 'far'));
+    await uploadBundle({ bundleDir: dir, bundleName: 'B', files, target, timeoutMs: 60_000, clock });
+    expect([clock.waits, clock.pending()]).toEqual([[60_000], 0]);
   });
 
   it('names the time the whole budget allowed, not what was left of it', async () => {
@@ -80,9 +132,11 @@ describe('an S3 endpoint that accepts and never answers', () => {
     expect(error.message).toBe(`upload to S3 at ${silent.endpoint} did not finish within 300 s`);
   });
 
-  it('ends at once when rehearse is interrupted, long before its deadline', async () => {
+  it('ends when rehearse is interrupted, with its deadline never passing', async () => {
     const target = parseUploadTarget('s3://evidence/staging', { endpoint: silent.endpoint });
     const controller = new AbortController();
+    // The deadline's time is never up: only the interruption can end the upload.
+    const clock = manualClock();
     const upload = uploadBundle({
       bundleDir: dir,
       bundleName: 'B',
@@ -91,17 +145,17 @@ describe('an S3 endpoint that accepts and never answers', () => {
       env: ENV,
       signal: controller.signal,
       timeoutMs: 60_000,
+      clock,
     });
-    const deadline = Date.now() + 5_000;
-    while (silent.connections() === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await connected();
     controller.abort();
-    const { error, ms } = await failureOf(upload);
+    const { error } = await failureOf(upload);
     expect([error.code, error.exitCode, error.message]).toEqual([
       'INTERRUPTED',
       3,
       `upload to S3 at ${silent.endpoint} interrupted before it finished`,
     ]);
-    expect(ms).toBeLessThan(1000);
+    expect(clock.pending()).toBe(0);
   });
 
   it('does not start when already interrupted, for a directory target as well', async () => {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,9 +11,17 @@ describe('sleep', () => {
   it('ends when the signal aborts, long before the time, and leaves no listener behind', async () => {
     const controller = new AbortController();
     const waiting = sleep(60_000, controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
     controller.abort();
     await expect(waiting).resolves.toBeUndefined();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     await expect(sleep(60_000, AbortSignal.abort())).resolves.toBeUndefined();
+  });
+
+  it('takes its listener off the signal when the time is up, so sleeps on one signal do not pile up', async () => {
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i += 1) await sleep(1, controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });
 
