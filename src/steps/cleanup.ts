@@ -3,8 +3,9 @@ import type { Context } from '../context.js';
 import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
-import { filterFlowRuns, TERMINAL } from '../prefect/runs.js';
+import { filterFlowRuns } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
+import { TERMINAL } from '../prefect/schemas.js';
 
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
 export type CleanupScope = { tag: string; runIds: string[] } | { all: true };

@@ -12,6 +12,7 @@ import { type SlotHistoryFile, StateHistoryFileSchema } from '../evidence/state-
 import type { Summary } from '../evidence/summary.js';
 import { judgeDrift } from '../guardrails/baseline.js';
 import { findOccupy, measurePeak, slotHolderHistories } from '../guardrails/concurrency.js';
+import { isGlobalLimitLive } from '../guardrails/limits.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import { readSlotEvents } from '../prefect/runs.js';
@@ -28,7 +29,6 @@ import {
   appliedLimits,
   guardrailSnapshot,
   interruptedCheck,
-  isGlobalLimitLive,
   judgeConcurrency,
   type Observed,
   type SlotMeasure,
