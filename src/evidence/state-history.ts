@@ -8,6 +8,8 @@ import type { RunHistory } from '../guardrails/peak.js';
 const RunHistorySchema = z.object({
   runId: z.string(),
   runName: z.string().optional(),
+  /** Whether the rehearsal made the run; absent in a slot history. */
+  rehearsal: z.boolean().optional(),
   states: z.array(
     z.object({
       id: z.string().optional(),
@@ -54,6 +56,9 @@ export const SlotHistoryFileSchema = z.object({
 });
 export type SlotHistoryFile = z.infer<typeof SlotHistoryFileSchema>;
 
+/** One run as the reader hands it over. */
+type HistoryRun = RunHistory & { rehearsal?: boolean };
+
 /** Everything in state-history.json but its runs. */
 const HeaderSchema = z.looseObject({ asOf: z.string() });
 type StateHistoryHeader = z.infer<typeof HeaderSchema>;
@@ -61,7 +66,7 @@ type StateHistoryHeader = z.infer<typeof HeaderSchema>;
 export interface StateHistoryReader {
   header: StateHistoryHeader;
   /** The runs in file order, each parsed and checked as it is reached; none are kept. */
-  runs: AsyncGenerator<RunHistory>;
+  runs: AsyncGenerator<HistoryRun>;
 }
 
 // The layout the capture and validate steps write (JSON.stringify with two spaces): the runs array opens on its
@@ -93,7 +98,7 @@ async function* streamRuns(
   file: string,
   lines: AsyncIterator<string>,
   header: StateHistoryHeader,
-): AsyncGenerator<RunHistory> {
+): AsyncGenerator<HistoryRun> {
   let handed = 0;
   let run: string[] = [];
   for (let next = await lines.next(); !next.done; next = await lines.next()) {
@@ -121,7 +126,7 @@ async function readWhole(file: string): Promise<StateHistoryReader> {
   const { runs, ...rest } = z
     .looseObject({ asOf: z.string(), runs: z.array(z.unknown()) })
     .parse(JSON.parse(await readFile(file, 'utf8')));
-  async function* each(): AsyncGenerator<RunHistory> {
+  async function* each(): AsyncGenerator<HistoryRun> {
     for (const run of runs) yield RunHistorySchema.parse(run);
   }
   return { header: rest, runs: each() };

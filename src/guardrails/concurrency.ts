@@ -165,10 +165,6 @@ export function judgeLimit(
   return { ...base, verdict: 'inconclusive', reason: `${under}: ${none}, so nothing showed it throttling${occupy}` };
 }
 
-/** A pass whose peak stayed below the limit: shielded by a tighter limit that was reached, or runs waited for a slot. */
-export const isPassWithoutReaching = (reason: string): boolean =>
-  reason.startsWith('shielded: ') || reason.includes('(AwaitingConcurrencySlot: ');
-
 /** A limit kept out of reach: proven only through the tighter limit that shields it, which is named; never a burst advice. */
 function judgeShielded(
   applied: AppliedLimit,

@@ -77,7 +77,7 @@ export const isStuck = (run: SettledRun): boolean =>
   Boolean(run.rehearsal) && !TERMINAL.has(run.states.at(-1)?.type ?? '');
 
 /** runs.settled: every rehearsal run reached a final state, so the histories hold all it did. */
-export function settledCheck(stuck: readonly SettledRun[], waited: number): Check {
+function settledCheck(stuck: readonly SettledRun[], waited: number): Check {
   const base = { id: 'runs.settled', step: 'validate', title: 'no rehearsal run left queued or stuck' };
   const named = stuck.map((r) => `${r.runName ?? r.runId} ${r.states.at(-1)?.name ?? '?'}`).join(', ');
   if (stuck.length)

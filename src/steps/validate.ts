@@ -6,7 +6,7 @@ import { RehearseError } from '../errors.js';
 import { findBaseline } from '../evidence/baseline.js';
 import { type Bundle, writeEvidence, writeEvidenceJson } from '../evidence/bundle.js';
 import { readEvidenceJson } from '../evidence/evidence-json.js';
-import { SLOT_HISTORY_FILE } from '../evidence/files.js';
+import { SLOT_HISTORY_FILE, WORK_POOL_FILE } from '../evidence/files.js';
 import { updateNotes } from '../evidence/notes.js';
 import { type SlotHistoryFile, StateHistoryFileSchema } from '../evidence/state-history.js';
 import type { Summary } from '../evidence/summary.js';
@@ -34,8 +34,6 @@ import {
   type SlotMeasure,
 } from './validate-judge.js';
 import { fileViolations, validateNotes } from './validate-notes.js';
-
-export const WORK_POOL_FILE = 'work-pool.json';
 
 /** The deployment a bundle rehearsed, as its summary names it, so baselines are never another deployment's. */
 const summaryDeployment = (summary: Summary, fallback: string): string =>
