@@ -8,6 +8,8 @@ export const DEPLOYMENT_FILE = 'deployment.json';
 export const STATE_HISTORY_FILE = 'state-history.json';
 /** When each run held slots of the global limit, from Prefect's acquired/released events (validate). */
 export const SLOT_HISTORY_FILE = 'slot-history.json';
+/** The work pool as validate read it: its concurrency limit is judged again from it. */
+export const WORK_POOL_FILE = 'work-pool.json';
 export const SCREENSHOT_FILE = 'hotpass-e2e-staging.png';
 /** Where the inspect step keeps the manifest it judged against, so verify can judge again. */
 export const MANIFEST_COPY_DIR = 'manifest';

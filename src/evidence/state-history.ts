@@ -2,11 +2,14 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import type { RunHistory } from '../guardrails/peak.js';
 
 /** One run of state-history.json: what the peak needs of it, checked as it is read. */
 const RunHistorySchema = z.object({
   runId: z.string(),
   runName: z.string().optional(),
+  /** Whether the rehearsal made the run; absent in a slot history. */
+  rehearsal: z.boolean().optional(),
   states: z.array(
     z.object({
       id: z.string().optional(),
@@ -53,9 +56,8 @@ export const SlotHistoryFileSchema = z.object({
 });
 export type SlotHistoryFile = z.infer<typeof SlotHistoryFileSchema>;
 
-/** A run as a streaming reader hands it over: whether the rehearsal made it, when the file says. */
-const StreamedRunSchema = RunHistorySchema.extend({ rehearsal: z.boolean().optional() });
-type StreamedRun = z.infer<typeof StreamedRunSchema>;
+/** One run as the reader hands it over. */
+type HistoryRun = RunHistory & { rehearsal?: boolean };
 
 /** Everything in state-history.json but its runs. */
 const HeaderSchema = z.looseObject({ asOf: z.string() });
@@ -64,7 +66,7 @@ type StateHistoryHeader = z.infer<typeof HeaderSchema>;
 export interface StateHistoryReader {
   header: StateHistoryHeader;
   /** The runs in file order, each parsed and checked as it is reached; none are kept. */
-  runs: AsyncGenerator<StreamedRun>;
+  runs: AsyncGenerator<HistoryRun>;
 }
 
 // The layout the capture and validate steps write (JSON.stringify with two spaces): the runs array opens on its
@@ -96,7 +98,7 @@ async function* streamRuns(
   file: string,
   lines: AsyncIterator<string>,
   header: StateHistoryHeader,
-): AsyncGenerator<StreamedRun> {
+): AsyncGenerator<HistoryRun> {
   let handed = 0;
   let run: string[] = [];
   for (let next = await lines.next(); !next.done; next = await lines.next()) {
@@ -104,7 +106,7 @@ async function* streamRuns(
     if (run.length === 0 && line === RUN_OPEN) run.push('{');
     else if (run.length > 0 && RUN_CLOSE.test(line)) {
       run.push('}');
-      yield StreamedRunSchema.parse(JSON.parse(run.join('\n')));
+      yield RunHistorySchema.parse(JSON.parse(run.join('\n')));
       handed += 1;
       run = [];
     } else if (run.length > 0) run.push(line);
@@ -124,8 +126,8 @@ async function readWhole(file: string): Promise<StateHistoryReader> {
   const { runs, ...rest } = z
     .looseObject({ asOf: z.string(), runs: z.array(z.unknown()) })
     .parse(JSON.parse(await readFile(file, 'utf8')));
-  async function* each(): AsyncGenerator<StreamedRun> {
-    for (const run of runs) yield StreamedRunSchema.parse(run);
+  async function* each(): AsyncGenerator<HistoryRun> {
+    for (const run of runs) yield RunHistorySchema.parse(run);
   }
   return { header: rest, runs: each() };
 }

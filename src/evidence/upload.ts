@@ -7,7 +7,7 @@ import { RehearseError } from '../errors.js';
 import { copyFileAtomic } from '../util/atomic-write.js';
 import type { Clock } from '../util/clock.js';
 import { mapLimited } from '../util/map-limited.js';
-import { sha256OfFile } from './checksums.js';
+import { isUnsummed, sha256OfFile, walkEntries } from './checksums.js';
 
 export interface BundleFile {
   path: string;
@@ -34,7 +34,12 @@ export interface UploadReport {
   skipped: number;
   verified: number;
   mismatches: { path: string; expected: string; found: string | null }[];
+  /** Far-side files (or objects) under the bundle that it does not list: `verify` on the far copy names them unlisted. */
+  unlisted: string[];
 }
+
+/** What a check of the far copy found: files that differ or are missing, and files the bundle does not list. */
+export type RemoteCheck = Pick<UploadReport, 'mismatches' | 'unlisted'>;
 
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
@@ -139,11 +144,21 @@ export async function uploadBundle(
           ? []
           : [{ path: file.path, expected: expectedOf(file), found: results[i]?.remoteSha256 ?? null }],
       ),
+      unlisted: await unlistedOn(far, files),
     };
   });
 }
 
-/** Downloads and hashes every far-side file; metadata is never trusted. */
+/** What is on the far side under the bundle and not among its files, as `verify` would find it there (links too). */
+async function unlistedOn(far: FarSide, files: readonly BundleFile[]): Promise<string[]> {
+  const listed = new Set(files.map((f) => f.path));
+  return (await far.list())
+    .filter((entry) => !listed.has(entry.path) && !(entry.regular && isUnsummed(entry.path)))
+    .map((entry) => entry.path)
+    .sort();
+}
+
+/** Downloads and hashes every far-side file (metadata is never trusted), and lists what else is there. */
 export async function verifyRemote(
   options: {
     bundleName: string;
@@ -151,16 +166,17 @@ export async function verifyRemote(
     target: UploadTarget;
     env?: NodeJS.ProcessEnv;
   } & UploadLimits,
-): Promise<UploadReport['mismatches']> {
+): Promise<RemoteCheck> {
   checkNames(options.bundleName, options.files);
   return withFarSide(options, async (far) => {
     await far.check(false);
     const found = await mapLimited(options.files, 4, (file) => far.hash(file.path));
-    return options.files.flatMap((file, i) => {
+    const mismatches = options.files.flatMap((file, i) => {
       const expected = expectedOf(file);
       const sha = found[i] ?? null;
       return sha === expected ? [] : [{ path: file.path, expected, found: sha }];
     });
+    return { mismatches, unlisted: await unlistedOn(far, options.files) };
   });
 }
 
@@ -188,6 +204,8 @@ interface FarSide {
   check(forWrite: boolean): Promise<void>;
   hash(rel: string): Promise<string | null>;
   put(rel: string, local: string, file: BundleFile): Promise<void>;
+  /** Everything under the bundle's place on the far side; `regular` is false for a link, FIFO or device. */
+  list(): Promise<{ path: string; regular: boolean }[]>;
   close(): void;
 }
 
@@ -298,6 +316,19 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
         );
       }
     },
+    async list() {
+      stopIfEnded();
+      try {
+        return (await walkEntries(root)).map(({ rel, entry }) => ({ path: rel, regular: entry.isFile() }));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+        throw new RehearseError(
+          'EVIDENCE_ROOT_UNWRITABLE',
+          `cannot list ${root} (${code ?? String(error)}): check the --to directory`,
+        );
+      }
+    },
     close() {},
   };
 }
@@ -399,10 +430,39 @@ async function s3FarSide(
         throw s3Failure(error, 'upload', url(key), ctx);
       });
     },
+    list: () =>
+      listObjects(s3, client, bucket, `${base}/`, bounded, abortSignal).catch((error: unknown) => {
+        throw s3Failure(error, 'list', url(`${base}/`), ctx);
+      }),
     close() {
       client.destroy();
     },
   };
+}
+
+/** Every object under a prefix, page by page, as paths below it. */
+async function listObjects(
+  s3: typeof import('@aws-sdk/client-s3'),
+  client: S3Client,
+  bucket: string,
+  under: string,
+  bounded: <T>(work: Promise<T>) => Promise<T>,
+  abortSignal: AbortSignal,
+): Promise<{ path: string; regular: boolean }[]> {
+  const keys: { path: string; regular: boolean }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await bounded(
+      client.send(
+        new s3.ListObjectsV2Command({ Bucket: bucket, Prefix: under, ...(token ? { ContinuationToken: token } : {}) }),
+        { abortSignal },
+      ),
+    );
+    for (const object of page.Contents ?? [])
+      if (object.Key) keys.push({ path: object.Key.slice(under.length), regular: true });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
 }
 
 function joinKey(...parts: string[]): string {

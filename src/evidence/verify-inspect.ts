@@ -39,7 +39,7 @@ function expectedFromChecks(checks: readonly Check[], source: string): ExpectedG
 }
 
 /** The global limit as the inspect step read it from the server: the one input the bundle holds no file for. */
-function recordedLookup(
+export function recordedLookup(
   expected: ExpectedGuardrails,
   deployment: Deployment,
   checks: readonly Check[],
@@ -51,7 +51,7 @@ function recordedLookup(
   return { name, limit: parsed.success ? { id: '', ...parsed.data } : undefined };
 }
 
-async function readExpected(
+export async function readExpected(
   dir: string,
   inspect: StepRecord,
   summary: Summary,
@@ -76,6 +76,29 @@ async function readExpected(
   }
 }
 
+/** deployment.json as the inspect step wrote it, or what keeps it from being read. */
+export async function readDeploymentFile(
+  dir: string,
+): Promise<{ deployment: Deployment } | { problem: VerifyProblem }> {
+  const text = await readBundleText(dir, DEPLOYMENT_FILE);
+  if (text === undefined)
+    return {
+      problem: inconsistent(
+        'the inspect step judged it, but it is not in the bundle as a regular file',
+        DEPLOYMENT_FILE,
+      ),
+    };
+  try {
+    const parsed = DeploymentSchema.safeParse(JSON.parse(text));
+    if (parsed.success) return { deployment: parsed.data };
+    const issues = formatIssues(parsed.error.issues).slice(0, 3).join('; ');
+    return { problem: inconsistent(`not a deployment record: ${issues}`, DEPLOYMENT_FILE) };
+  } catch (error) {
+    const detail = (error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message) ?? '';
+    return { problem: inconsistent(`not JSON: ${detail}`, DEPLOYMENT_FILE) };
+  }
+}
+
 /**
  * Judges the deployment again, with the same functions the inspect step used, from deployment.json and
  * the manifest copy; every recorded inspect check must come out the same.
@@ -83,28 +106,9 @@ async function readExpected(
 export async function recheckInspect(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const inspect = summary.steps.find((s) => s.name === 'inspect' && s.status === 'ok');
   if (!inspect) return [];
-  const text = await readBundleText(dir, DEPLOYMENT_FILE);
-  if (text === undefined)
-    return [inconsistent('the inspect step judged it, but it is not in the bundle as a regular file', DEPLOYMENT_FILE)];
-  let deployment: Deployment;
-  try {
-    const parsed = DeploymentSchema.safeParse(JSON.parse(text));
-    if (!parsed.success)
-      return [
-        inconsistent(
-          `not a deployment record: ${formatIssues(parsed.error.issues).slice(0, 3).join('; ')}`,
-          DEPLOYMENT_FILE,
-        ),
-      ];
-    deployment = parsed.data;
-  } catch (error) {
-    return [
-      inconsistent(
-        `not JSON: ${(error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message) ?? ''}`,
-        DEPLOYMENT_FILE,
-      ),
-    ];
-  }
+  const read = await readDeploymentFile(dir);
+  if ('problem' in read) return [read.problem];
+  const { deployment } = read;
   const { expected, problems } = await readExpected(dir, inspect, summary);
   if (!expected) return problems;
   const again = judgeDeployment(expected, deployment, recordedLookup(expected, deployment, inspect.checks));

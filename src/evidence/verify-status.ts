@@ -21,8 +21,11 @@ export async function checkStatus(dir: string, summary: Summary): Promise<Verify
   const problems: VerifyProblem[] = [];
   const { status } = summary;
   // The upload files a finished rehearsal; an interrupted upload leaves its evidence as it was.
+  // A step that records an interruption was one, whatever its status was edited to.
   const cut = summary.steps.find(
-    (s) => s.name !== 'upload' && (s.status === 'interrupted' || s.data?.interrupted === true),
+    (s) =>
+      s.name !== 'upload' &&
+      (s.status === 'interrupted' || s.data?.interrupted === true || s.error?.code === 'INTERRUPTED'),
   );
   if (cut && !CUT_SHORT.has(status))
     problems.push(inconsistent(`status ${status}, but the ${cut.name} step was interrupted`, SUMMARY_FILE));

@@ -1,18 +1,13 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
-import { z } from 'zod';
 import { ExitCode, RehearseError } from '../errors.js';
-import { isPassWithoutReaching } from '../guardrails/concurrency.js';
-import { clipRun, rehearsalWindowCollector } from '../guardrails/own-runs.js';
-import { peakOf, runningSpanCollector } from '../guardrails/peak.js';
 import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
-import { SCREENSHOT_FILE, STATE_HISTORY_FILE } from './files.js';
+import { SCREENSHOT_FILE } from './files.js';
 import type { VerifyingKey } from './keys.js';
 import { readPngSize } from './screenshot.js';
-import { openStateHistory } from './state-history.js';
 import {
   EVIDENCE_STEPS,
   type StepRecord,
@@ -23,9 +18,10 @@ import {
 } from './summary.js';
 import { settleVerdict } from './summary-io.js';
 import { type AttestationFinding, checkAttestation } from './verify-attestation.js';
-import { bundleFilePath, isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
+import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
 import { recheckInspect } from './verify-inspect.js';
 import { checkStatus } from './verify-status.js';
+import { recheckValidate } from './verify-validate.js';
 
 type VerifyProblemKind =
   | 'missing'
@@ -57,8 +53,6 @@ export interface VerifyReport {
   attestation?: Omit<AttestationFinding, 'problems'>;
 }
 
-/** The global limit bounds slot holders, whose events are not in the bundle: judged from the recorded holder peak. */
-const SLOT_HOLDER_CHECKS = new Set(['concurrency.global_limit']);
 const EXIT_CODE_OF: Record<Verdict, number> = {
   pass: ExitCode.ok,
   fail: ExitCode.guardrailFailed,
@@ -211,96 +205,6 @@ async function checkStepFiles(dir: string, summary: Summary): Promise<VerifyProb
     .map(({ step, rel }) => inconsistent(`the ${step} step lists it, but it is not in the bundle`, rel));
 }
 
-/**
- * The peak of RUNNING runs as validate measured it, and the runs the rehearsal submitted. One run at a time: a
- * bundle of 100k runs holds ~100 MB of state history. A first pass finds the rehearsal's own window; the
- * second counts other runs only within it (guardrails/own-runs.ts).
- */
-async function recomputePeak(file: string): Promise<{ submitted: number; peak: number }> {
-  const first = await openStateHistory(file);
-  const windows = rehearsalWindowCollector(first.header.asOf);
-  for await (const run of first.runs) windows.add(run);
-  const window = windows.finish();
-  const reader = await openStateHistory(file);
-  const { asOf } = reader.header;
-  const collector = runningSpanCollector(asOf);
-  let submitted = 0;
-  for await (const run of reader.runs) {
-    const own = !window || run.rehearsal === true;
-    const counted = own ? run : clipRun(run, window, asOf);
-    if (counted) collector.add(counted);
-    if (own) submitted += 1;
-  }
-  return { submitted, peak: peakOf(collector.finish()).peak };
-}
-
-/** Recomputes the peak of RUNNING runs from the state histories the validate step judged, and holds its verdicts to it. */
-async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]> {
-  const validate = ran(summary, 'validate');
-  const judged =
-    validate?.checks.flatMap((c) =>
-      c.id.startsWith('concurrency.') && typeof c.expected === 'number' ? [{ ...c, expected: c.expected }] : [],
-    ) ?? [];
-  if (!validate || (judged.length === 0 && validate.data?.peak === undefined)) return [];
-  const file = await bundleFilePath(dir, STATE_HISTORY_FILE);
-  if (file === undefined)
-    return [
-      inconsistent('the validate step measured concurrency from it, but it is not in the bundle', STATE_HISTORY_FILE),
-    ];
-  let submitted: number;
-  let peak: number;
-  try {
-    ({ submitted, peak } = await recomputePeak(file));
-  } catch (error) {
-    const detail =
-      error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
-    return [inconsistent(`cannot recompute the peak from it: ${detail}`, STATE_HISTORY_FILE)];
-  }
-
-  const problems: VerifyProblem[] = [];
-  const recorded = validate.data?.peak;
-  if (recorded !== peak)
-    problems.push(
-      inconsistent(
-        `the validate step recorded a peak of ${String(recorded)} RUNNING runs; its state histories give ${peak}`,
-        STATE_HISTORY_FILE,
-      ),
-    );
-  for (const check of judged) {
-    const limit = check.expected;
-    const holders = SLOT_HOLDER_CHECKS.has(check.id);
-    const measured = holders ? recordedHolderPeak(validate, check.actual) : peak;
-    if (measured === undefined) continue;
-    const what = holders ? 'slot holders (as recorded)' : 'RUNNING runs';
-    if (measured > limit && check.verdict !== 'fail') {
-      problems.push(
-        inconsistent(`${check.id} is ${check.verdict}, but ${measured} ${what} at once is above its limit of ${limit}`),
-      );
-    } else if (measured <= limit && check.verdict === 'fail') {
-      problems.push(
-        inconsistent(`${check.id} is fail, but the peak of ${measured} ${what} is within its limit of ${limit}`),
-      );
-    } else if (check.verdict === 'pass' && measured < limit && !isPassWithoutReaching(check.reason)) {
-      problems.push(
-        inconsistent(
-          `${check.id} is pass, but its peak of ${measured} ${what} never reached its limit of ${limit} (${submitted} run(s) in ${STATE_HISTORY_FILE})`,
-        ),
-      );
-    }
-  }
-  return problems;
-}
-
-/** A slot-holder check's `actual` as validate records it: the peak among other figures. */
-const RecordedPeakSchema = z.looseObject({ peak: z.number() });
-
-function recordedHolderPeak(validate: StepRecord, actual: unknown): number | undefined {
-  const fromData = validate.data?.holderPeak;
-  if (typeof fromData === 'number') return fromData;
-  if (typeof actual === 'number') return actual;
-  return RecordedPeakSchema.safeParse(actual).data?.peak;
-}
-
 async function checkScreenshot(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const claimed = ran(summary, 'capture')?.checks.some((c) => c.id === 'evidence.screenshot' && c.verdict === 'pass');
   if (!claimed) return [];
@@ -369,7 +273,7 @@ export async function verifyBundle(dir: string, options: { key?: VerifyingKey } 
       ...checkVerdicts(summary),
       ...stepFiles,
       ...(await recheckInspect(bundle, summary)),
-      ...(await checkPeak(bundle, summary)),
+      ...(await recheckValidate(bundle, summary)),
       ...(await checkScreenshot(bundle, summary)),
       ...(await checkStatus(bundle, summary)),
     );

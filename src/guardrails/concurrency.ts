@@ -198,10 +198,6 @@ function describeOthers(others: readonly string[]): string {
   return `; ${others.length} other run(s) of the deployment ran beside them and count towards the peak: ${named}`;
 }
 
-/** A pass whose peak stayed below the limit: shielded by a tighter limit that was reached, or runs waited for a slot. */
-export const isPassWithoutReaching = (reason: string): boolean =>
-  reason.startsWith('shielded: ') || reason.includes('(AwaitingConcurrencySlot: ');
-
 /** A limit kept out of reach: proven only through the tighter limit that shields it, which is named; never a burst advice. */
 function judgeShielded(
   applied: AppliedLimit,

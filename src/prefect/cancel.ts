@@ -1,8 +1,9 @@
 import type { Clock } from '../context.js';
 import { mapLimited } from '../util/map-limited.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './api.js';
-import { parseRuns, readStateHistory, TERMINAL } from './runs.js';
+import { parseRuns, readStateHistory } from './runs.js';
 import type { FlowRun } from './schemas.js';
+import { TERMINAL } from './schemas.js';
 
 /**
  * Cancelling a rehearsal's runs. It runs while the rehearsal itself is failing or being aborted,

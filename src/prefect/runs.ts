@@ -6,7 +6,6 @@ import { type FlowRun, FlowRunSchema, type State, StateSchema } from './schemas.
 /** Flow-run questions asked of the REST API in bulk: never one Python process per run. */
 
 const PAGE = 200;
-export const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
 
 export function parseRuns(value: unknown): FlowRun[] {
   const parsed = z.array(FlowRunSchema).safeParse(value);

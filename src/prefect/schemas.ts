@@ -39,6 +39,9 @@ export type Deployment = z.infer<typeof DeploymentSchema>;
 
 export const FlowSchema = z.object({ id: z.string(), name: z.string() }).passthrough();
 
+/** The state types a flow run never leaves. */
+export const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
+
 export const WorkPoolSchema = z
   .object({
     id: z.string(),

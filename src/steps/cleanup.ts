@@ -3,8 +3,9 @@ import type { Context } from '../context.js';
 import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
 import { releaseClaimOf } from '../prefect/claim.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
-import { filterFlowRuns, TERMINAL } from '../prefect/runs.js';
+import { filterFlowRuns } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
+import { TERMINAL } from '../prefect/schemas.js';
 import { slotLimitNames } from '../prefect/slots.js';
 
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */

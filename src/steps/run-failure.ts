@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { isRehearseError, RehearseError, tailOf } from '../errors.js';
 import { type Bundle, writeEvidence } from '../evidence/bundle.js';
 import { type CancelOutcome, cancelFlowRuns } from '../prefect/cancel.js';
-import { TERMINAL } from '../prefect/runs.js';
+import { TERMINAL } from '../prefect/schemas.js';
 import { assertRan } from './prefect-cli.js';
 import { CREATED_RUNS_FILE, type RunLedger, type RunPlan } from './run-burst.js';
 import type { WatchResult } from './run-watch.js';

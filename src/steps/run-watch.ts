@@ -1,7 +1,8 @@
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
-import { filterFlowRuns, readFlowRuns, TERMINAL } from '../prefect/runs.js';
+import { filterFlowRuns, readFlowRuns } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
+import { TERMINAL } from '../prefect/schemas.js';
 import type { Command, ProcessResult } from '../process/command.js';
 import type { RunLedger, RunPlan } from './run-burst.js';
 

@@ -123,7 +123,43 @@ function describeSent(report: UploadReport, total: number): string {
           ? report.sent.join(', ')
           : plural(count, 'file');
   const kept = total - report.sent.length;
-  return `sent ${names} to ${report.destination}${kept > 0 ? `; ${plural(kept, 'file')} already there, identical` : ''}; verified ${report.verified} of ${total}`;
+  const extra = report.unlisted.length ? `; ${plural(report.unlisted.length, 'file')} there not in the bundle` : '';
+  return `sent ${names} to ${report.destination}${kept > 0 ? `; ${plural(kept, 'file')} already there, identical` : ''}; verified ${report.verified} of ${total}${extra}`;
+}
+
+/**
+ * The far copy passes only as `verify` would pass it there: every file as sent, and nothing else under it
+ * (a planted file or object makes `verify` on the copy fail with unlisted). Nothing is deleted on the far side.
+ */
+function farCopyFailure(report: UploadReport, what?: string): RehearseError | undefined {
+  const { mismatches, unlisted, destination } = report;
+  if (mismatches.length > 0) {
+    const paths = mismatches.map((m) => m.path).join(', ');
+    return new RehearseError(
+      'COMMAND_FAILED',
+      what
+        ? `${what} did not verify at ${destination}: ${paths}`
+        : `${plural(mismatches.length, 'file')} did not verify at ${destination}: ${paths}`,
+      {
+        hint: what
+          ? 'rerun rehearse upload for this bundle'
+          : 'rerun rehearse upload to send them again; if they still differ, something on the far side rewrites them',
+        details: mismatches.map((m) => `${m.path}: expected sha256 ${m.expected}, found ${m.found ?? 'nothing'}`),
+        data: { destination, mismatches, unlisted },
+      },
+    );
+  }
+  if (unlisted.length === 0) return undefined;
+  const shown = unlisted.slice(0, 10).join(', ') + (unlisted.length > 10 ? ` and ${unlisted.length - 10} more` : '');
+  return new RehearseError(
+    'COMMAND_FAILED',
+    `the far copy at ${destination} holds ${plural(unlisted.length, 'file')} the bundle does not list (${CHECKSUM_FILE}): ${shown}; verify there would fail`,
+    {
+      hint: `remove them from ${destination} (they are not this bundle's evidence), then rerun rehearse upload`,
+      details: unlisted.map((rel) => `unlisted: ${rel}`),
+      data: { destination, mismatches, unlisted },
+    },
+  );
 }
 
 async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, destination: string): Promise<void> {
@@ -191,7 +227,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       const plan = await planUploadFiles(bundle);
       if (plan.stale !== undefined) return undefined;
       // Any trouble here is the upload's to meet and record; an interruption ends the command before it touches anything.
-      const mismatches = await verifyRemote({
+      const found = await verifyRemote({
         bundleName: bundle.name,
         files: plan.files,
         target,
@@ -201,7 +237,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
         if (ctx.signal.aborted) throw error;
         return undefined;
       });
-      if (mismatches === undefined || mismatches.length > 0) return undefined;
+      if (found === undefined || found.mismatches.length > 0 || found.unlisted.length > 0) return undefined;
       const destination = destinationOf(target, bundle.name);
       await fileInLedgers(ctx, bundle, summary, destination);
       return `nothing sent: all ${plural(plan.files.length, 'file')} at ${destination} already match this bundle`;
@@ -240,19 +276,8 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
       const report = await sendBundle(ctx, bundle, files, target);
       ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
-      if (report.mismatches.length > 0) {
-        throw new RehearseError(
-          'COMMAND_FAILED',
-          `${plural(report.mismatches.length, 'file')} did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`,
-          {
-            hint: 'rerun rehearse upload to send them again; if they still differ, something on the far side rewrites them',
-            details: report.mismatches.map(
-              (m) => `${m.path}: expected sha256 ${m.expected}, found ${m.found ?? 'nothing'}`,
-            ),
-            data: { destination: report.destination, mismatches: report.mismatches },
-          },
-        );
-      }
+      const failure = farCopyFailure(report);
+      if (failure) throw failure;
       await fileInLedgers(ctx, bundle, summary, report.destination);
       return {
         checks: [
@@ -279,15 +304,8 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       if (!target) return;
       const files = await listUploadFiles(ctx, bundle, summary);
       const report = await sendBundle(ctx, bundle, files, target);
-      if (report.mismatches.length > 0) {
-        throw new RehearseError(
-          'COMMAND_FAILED',
-          `the final summary did not verify at ${report.destination}: ${report.mismatches.map((m) => m.path).join(', ')}`,
-          {
-            hint: 'rerun rehearse upload for this bundle',
-          },
-        );
-      }
+      const failure = farCopyFailure(report, 'the final summary');
+      if (failure) throw failure;
       ctx.reporter.emit({
         type: 'info',
         message: `far copy brought up to date: ${describeSent(report, files.length)}`,

@@ -1,18 +1,12 @@
 /** The validate step's judgement, pure: over what it read from the server and the bundle. */
 import type { GuardrailSnapshot } from '../guardrails/baseline.js';
-import {
-  type AppliedLimit,
-  judgeLimit,
-  judgeManifest,
-  type LimitEvidence,
-  measurePeak,
-} from '../guardrails/concurrency.js';
+import { type AppliedLimit, type LimitEvidence, measurePeak } from '../guardrails/concurrency.js';
+import { isStuck, judgeConcurrencyChecks, type LimitInputs, appliedLimits as limitsOf } from '../guardrails/limits.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
 import { countedRuns, rehearsalWindow } from '../guardrails/own-runs.js';
 import type { PeakResult, RunHistory } from '../guardrails/peak.js';
 import type { Check } from '../guardrails/verdict.js';
 import type { DeploymentRef } from '../prefect/queries.js';
-import { TERMINAL } from '../prefect/runs.js';
 import type { Deployment, GlobalConcurrencyLimit, WorkPool } from '../prefect/schemas.js';
 import type { StateHistoryFile } from './histories.js';
 
@@ -42,73 +36,17 @@ export interface SlotMeasure {
 
 type HistoryRun = StateHistoryFile['runs'][number];
 
-/** The global limit throttles the flow only when the manifest names it and it exists and is active. */
-export const isGlobalLimitLive = (seen: Observed): boolean => Boolean(seen.gcl?.active && seen.key);
+/** The guardrail values validate read, as the pure judges take them. */
+const limitInputs = (seen: Observed): LimitInputs => ({
+  deployment: seen.deployment,
+  poolName: seen.poolName,
+  poolLimit: seen.pool.pool.concurrency_limit,
+  gcl: seen.gcl,
+  key: seen.key,
+});
 
 /** The deployment, work-pool and global limits as the server applies them; undefined where nothing enforces one. */
-export function appliedLimits(seen: Observed): AppliedLimit[] {
-  const { deployment, pool, poolName, gcl, key } = seen;
-  const live = deployment.global_concurrency_limit;
-  const globalWhy = !key
-    ? 'the manifest names no concurrency key'
-    : !gcl
-      ? `global limit ${key} does not exist (the flow ran unthrottled)`
-      : `global limit ${key} is inactive (the flow ran unthrottled)`;
-  return [
-    {
-      id: 'concurrency.deployment_limit',
-      title: 'peak of runs RUNNING within the deployment limit',
-      label: 'deployment limit',
-      measure: 'running',
-      limit: live?.active ? live.limit : undefined,
-      why: live ? 'the deployment limit is inactive' : 'the deployment has no limit',
-    },
-    {
-      id: 'concurrency.work_pool_limit',
-      title: 'peak of runs RUNNING within the work-pool limit',
-      label: 'work-pool limit',
-      measure: 'running',
-      limit: pool.pool.concurrency_limit ?? undefined,
-      why: `work pool ${poolName} has no limit`,
-    },
-    {
-      id: 'concurrency.global_limit',
-      title: `occupied slots within global limit ${key ?? '(none)'}`,
-      label: `global limit ${key ?? ''}`.trim(),
-      measure: 'slots',
-      limit: isGlobalLimitLive(seen) ? gcl?.limit : undefined,
-      why: globalWhy,
-    },
-  ];
-}
-
-/**
- * A pool with no limit bounds nothing, and no manifest promises one: that is no guardrail of this
- * rehearsal, so it gets no check (an inconclusive one would hold every such rehearsal at exit 4).
- * With `expect.workPoolLimit` set to a number it is judged (and `expect.work_pool_limit` fails);
- * a limit removed since the last pass shows as `baseline.work_pool_limit`.
- */
-function isUnpromisedPoolLimit(limit: AppliedLimit, expected: number | null | undefined): boolean {
-  return limit.id === 'concurrency.work_pool_limit' && limit.limit === undefined && expected == null;
-}
-
-/** runs.settled: every rehearsal run reached a final state, so the histories hold all it did. */
-function settledCheck(stuck: readonly HistoryRun[], waited: readonly HistoryRun[]): Check {
-  const base = { id: 'runs.settled', step: 'validate', title: 'no rehearsal run left queued or stuck' };
-  const named = stuck.map((r) => `${r.runName ?? r.runId} ${r.states.at(-1)?.name ?? '?'}`).join(', ');
-  if (stuck.length)
-    return {
-      ...base,
-      verdict: 'inconclusive',
-      reason: `${stuck.length} run(s) not finished: ${named}`,
-      actual: stuck.map((r) => ({ id: r.runId, state: r.states.at(-1)?.name })),
-    };
-  return {
-    ...base,
-    verdict: 'pass',
-    reason: `every rehearsal run finished${waited.length ? `; ${waited.length} waited for a slot (ENQUEUE at work)` : ''}`,
-  };
-}
+export const appliedLimits = (seen: Observed): AppliedLimit[] => limitsOf(limitInputs(seen));
 
 export interface ConcurrencyJudgement {
   checks: Check[];
@@ -144,16 +82,11 @@ export function judgeConcurrency(
     waited: waited.map((r) => r.runName ?? r.runId),
     asOf: histories.asOf,
   };
-  const stuck = histories.runs.filter((r) => r.rehearsal).filter((r) => !TERMINAL.has(r.states.at(-1)?.type ?? ''));
-  const checks: Check[] = [
-    judgeManifest(
-      { deploymentLimit: expected.deploymentLimit, keyLimit: expected.keyLimit, source: expected.source },
-      evidence,
-      limits,
-    ),
-    ...limits.filter((l) => !isUnpromisedPoolLimit(l, expectedPoolLimit)).map((l) => judgeLimit(l, evidence, limits)),
-    settledCheck(stuck, waited),
-  ];
+  const stuck = histories.runs.filter(isStuck);
+  const checks = judgeConcurrencyChecks(expected, evidence, limits, {
+    stuck,
+    poolLimitPromised: expectedPoolLimit != null,
+  });
   return { checks, evidence, waited, stuck };
 }
 

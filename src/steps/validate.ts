@@ -6,12 +6,13 @@ import { RehearseError } from '../errors.js';
 import { findBaseline } from '../evidence/baseline.js';
 import { type Bundle, writeEvidence, writeEvidenceJson } from '../evidence/bundle.js';
 import { readEvidenceJson } from '../evidence/evidence-json.js';
-import { SLOT_HISTORY_FILE } from '../evidence/files.js';
+import { SLOT_HISTORY_FILE, WORK_POOL_FILE } from '../evidence/files.js';
 import { updateNotes } from '../evidence/notes.js';
 import { type SlotHistoryFile, StateHistoryFileSchema } from '../evidence/state-history.js';
 import type { Summary } from '../evidence/summary.js';
 import { judgeDrift } from '../guardrails/baseline.js';
 import { findOccupy, measurePeak, slotHolderHistories } from '../guardrails/concurrency.js';
+import { isGlobalLimitLive } from '../guardrails/limits.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { readDeployment, readGlobalLimit, readWorkPool, resolveDeploymentName } from '../prefect/queries.js';
 import { readSlotEvents } from '../prefect/runs.js';
@@ -28,15 +29,12 @@ import {
   appliedLimits,
   guardrailSnapshot,
   interruptedCheck,
-  isGlobalLimitLive,
   judgeConcurrency,
   type Observed,
   type SlotMeasure,
 } from './validate-judge.js';
 import { fileViolations, validateNotes } from './validate-notes.js';
 import { checkSlotsReleased } from './validate-slots.js';
-
-export const WORK_POOL_FILE = 'work-pool.json';
 
 /** The deployment a bundle rehearsed, as its summary names it, so baselines are never another deployment's. */
 const summaryDeployment = (summary: Summary, fallback: string): string =>

@@ -79,19 +79,45 @@ describe('uploadBundle to a directory', () => {
 
     const corrupted = path.join(first.destination, 'logs', 'run.log');
     await writeFile(corrupted, flipOneByte(CONTENTS['logs/run.log']!));
-    expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual([
-      {
-        path: 'logs/run.log',
-        expected: sha(CONTENTS['logs/run.log']!),
-        found: sha(flipOneByte(CONTENTS['logs/run.log']!)),
-      },
-    ]);
+    expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual({
+      mismatches: [
+        {
+          path: 'logs/run.log',
+          expected: sha(CONTENTS['logs/run.log']!),
+          found: sha(flipOneByte(CONTENTS['logs/run.log']!)),
+        },
+      ],
+      unlisted: [],
+    });
 
     const repair = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target });
     expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [], sent: ['logs/run.log'] });
     expect(repair.files.find((f) => f.action === 'uploaded')?.path).toBe('logs/run.log');
     expect((await readFile(corrupted)).equals(CONTENTS['logs/run.log']!)).toBe(true);
-    expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual([]);
+    expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual({ mismatches: [], unlisted: [] });
+  });
+
+  it('names a file planted in the far copy, as verify would, and sends nothing over it', async () => {
+    const target: UploadTarget = { kind: 'dir', path: path.join(work, 'planted') };
+    await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target });
+    const far = path.join(work, 'planted', BUNDLE);
+    await writeFile(path.join(far, 'planted.txt'), 'not evidence\n');
+    await mkdir(path.join(far, 'logs', 'more'));
+    await writeFile(path.join(far, 'logs', 'more', 'x.log'), 'x\n');
+    // What verify leaves aside on the far side too: the bundle's lock and a writer's temp file.
+    await writeFile(path.join(far, '.rehearse.lock'), '{}\n');
+    const again = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target });
+    expect(again).toMatchObject({
+      uploaded: 0,
+      verified: 3,
+      mismatches: [],
+      unlisted: ['logs/more/x.log', 'planted.txt'],
+    });
+    expect(await verifyRemote({ bundleName: BUNDLE, files, target })).toEqual({
+      mismatches: [],
+      unlisted: ['logs/more/x.log', 'planted.txt'],
+    });
+    expect(await readFile(path.join(far, 'planted.txt'), 'utf8')).toBe('not evidence\n');
   });
 
   it('refuses a bundle whose local files no longer match their hashes, before writing anything', async () => {
@@ -171,9 +197,10 @@ describe('uploadBundle to S3 (moto)', () => {
         Metadata: { sha256: sha(original) },
       }),
     );
-    expect(await verifyRemote({ bundleName: BUNDLE, files, target, env })).toEqual([
-      { path: 'logs/run.log', expected: sha(original), found: sha(flipOneByte(original)) },
-    ]);
+    expect(await verifyRemote({ bundleName: BUNDLE, files, target, env })).toEqual({
+      mismatches: [{ path: 'logs/run.log', expected: sha(original), found: sha(flipOneByte(original)) }],
+      unlisted: [],
+    });
 
     const repair = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env });
     expect(repair).toMatchObject({ uploaded: 1, skipped: 2, verified: 3, mismatches: [], sent: ['logs/run.log'] });
@@ -184,9 +211,10 @@ describe('uploadBundle to S3 (moto)', () => {
   it('takes the endpoint from the target, with an empty prefix, and reports missing objects', async () => {
     const target = parseUploadTarget('s3://evidence', { endpoint: moto.endpoint, region: 'us-east-1' });
     const credentialsOnly = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
-    expect(await verifyRemote({ bundleName: 'never-uploaded', files, target, env: credentialsOnly })).toEqual(
-      files.map((f) => ({ path: f.path, expected: f.sha256, found: null })),
-    );
+    expect(await verifyRemote({ bundleName: 'never-uploaded', files, target, env: credentialsOnly })).toEqual({
+      mismatches: files.map((f) => ({ path: f.path, expected: f.sha256, found: null })),
+      unlisted: [],
+    });
     const report = await uploadBundle({
       bundleDir,
       bundleName: 'at-root',
@@ -197,6 +225,23 @@ describe('uploadBundle to S3 (moto)', () => {
     });
     expect(report).toMatchObject({ uploaded: 3, verified: 3, destination: 's3://evidence/at-root/' });
     expect((await getBytes('at-root/manifest.json')).equals(CONTENTS['manifest.json']!)).toBe(true);
+  });
+
+  it('names an object planted under the bundle prefix, and none of a bundle whose name it only starts with', async () => {
+    const target = parseUploadTarget('s3://evidence/planted');
+    await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env });
+    for (const key of [
+      `planted/${BUNDLE}/planted.txt`,
+      `planted/${BUNDLE}/logs/x.log`,
+      `planted/${BUNDLE}-2/other.txt`,
+    ])
+      await s3.send(new PutObjectCommand({ Bucket: 'evidence', Key: key, Body: 'not evidence\n' }));
+    const again = await uploadBundle({ bundleDir, bundleName: BUNDLE, files, target, env });
+    expect(again).toMatchObject({ uploaded: 0, verified: 3, mismatches: [], unlisted: ['logs/x.log', 'planted.txt'] });
+    expect(await verifyRemote({ bundleName: BUNDLE, files, target, env })).toEqual({
+      mismatches: [],
+      unlisted: ['logs/x.log', 'planted.txt'],
+    });
   });
 
   it('fails with a message naming a missing bucket and what to do', async () => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { isRehearseError } from '../../../src/errors.js';
@@ -11,6 +11,7 @@ import { CHECKSUM_FILE, listBundleFiles } from '../../../src/evidence/checksums.
 import { createRedactor, MASK, type Redactor } from '../../../src/evidence/redact.js';
 import type { StepName, StepRecord, Summary } from '../../../src/evidence/summary.js';
 import { newSummary, saveSummary, withStep } from '../../../src/evidence/summary-io.js';
+import { verifyBundle } from '../../../src/evidence/verify.js';
 import type { Verdict } from '../../../src/guardrails/verdict.js';
 import type { RehearseEvent } from '../../../src/report/events.js';
 import { runSteps } from '../../../src/steps/runner.js';
@@ -370,6 +371,39 @@ describe('the upload step by hand, rerun and retargeted', () => {
   });
 });
 
+describe('the upload step with a far copy that holds more than the bundle', () => {
+  it('fails its row, exit 3, naming a file planted in the far directory between two uploads', async () => {
+    const step = uploadStep({ to: '../archive' });
+    const first = await runSteps(contextFor(), bundle, [step], summary, { wholeRehearsal: false });
+    const far = path.join(work, 'archive', NAME);
+    // This bundle's fixture checks prove nothing, so only what verify says of the files is looked at.
+    const unlisted = async () =>
+      (await verifyBundle(far)).problems.filter((p) => p.kind === 'unlisted').map((p) => p.path);
+    expect(await unlisted()).toEqual([]);
+    await writeFile(path.join(far, 'planted.txt'), 'not evidence\n');
+    expect(await unlisted()).toEqual(['planted.txt']);
+
+    const ctx = contextFor();
+    expect(await step.upToDate(ctx, bundle, first.summary)).toBeUndefined();
+    const second = await runSteps(ctx, bundle, [step], first.summary, { wholeRehearsal: false, existingBundle: true });
+    const row = second.summary.steps.find((s) => s.name === 'upload');
+    expect([second.exitCode, row?.status, row?.verdict, row?.error?.code]).toEqual([
+      3,
+      'error',
+      'error',
+      'COMMAND_FAILED',
+    ]);
+    expect(row?.error?.message).toBe(
+      `the far copy at ${far} holds 1 file the bundle does not list (SHA256SUMS): planted.txt; verify there would fail`,
+    );
+    expect(second.summary.checks.some((c) => c.id === 'evidence.upload')).toBe(false);
+    const saved = JSON.parse(await readFile(path.join(bundle.dir, 'summary.json'), 'utf8')) as Summary;
+    expect(saved.steps.find((s) => s.name === 'upload')?.status).toBe('error');
+    // Nothing on the far side is deleted: the operator decides what the planted file is.
+    expect(await readFile(path.join(far, 'planted.txt'), 'utf8')).toBe('not evidence\n');
+  });
+});
+
 describe('ledgerVerdict', () => {
   const base = () => newSummary(bundle, NOW, {});
   it('files a pass only when every evidence step ran, a fail whenever a check failed', () => {
@@ -423,5 +457,26 @@ describe('the upload step to S3 (moto)', () => {
     const rerun = await upload({}, { config, env });
     expect(rerun.output.data).toEqual({ destination, uploaded: 0, skipped: n, verified: n });
     expect([await read(PLAN), await read('Next_Steps_Log.md')]).toEqual(ledgers);
+  });
+
+  it('fails its row, exit 3, naming an object planted under the bundle prefix between two uploads', async () => {
+    const config: ConfigInput = {
+      upload: { to: 's3://evidence/planted/backfill', endpoint: moto.endpoint, region: 'us-east-1' },
+    };
+    const step = uploadStep();
+    const first = await runSteps(contextFor({ config, env }), bundle, [step], summary, { wholeRehearsal: false });
+    expect(first.exitCode).toBe(0);
+    await s3.send(
+      new PutObjectCommand({ Bucket: 'evidence', Key: `planted/backfill/${NAME}/planted.txt`, Body: 'not evidence\n' }),
+    );
+    const second = await runSteps(contextFor({ config, env }), bundle, [step], first.summary, {
+      wholeRehearsal: false,
+      existingBundle: true,
+    });
+    const row = second.summary.steps.find((s) => s.name === 'upload');
+    expect([second.exitCode, row?.status, row?.error?.code]).toEqual([3, 'error', 'COMMAND_FAILED']);
+    expect(row?.error?.message).toBe(
+      `the far copy at s3://evidence/planted/backfill/${NAME}/ holds 1 file the bundle does not list (SHA256SUMS): planted.txt; verify there would fail`,
+    );
   });
 });

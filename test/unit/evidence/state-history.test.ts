@@ -41,7 +41,6 @@ describe('state-history.json read one run at a time', () => {
   it('hands over every run of the layout the steps write, with the header read before the first', async () => {
     const { header, runs } = await readAll(await write(`${JSON.stringify(FILE, null, 2)}\n`));
     expect(header).toEqual({ asOf: FILE.asOf, deploymentId: 'dep-1', rehearsalRunIds: ['run-0', 'run-2'] });
-    // Whether the rehearsal made each run is kept: verify counts other runs only within the rehearsal's window.
     expect(runs).toEqual(FILE.runs);
   });
 

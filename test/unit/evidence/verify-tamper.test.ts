@@ -64,6 +64,8 @@ describe('verify recomputes the inspect verdicts from the evidence', () => {
     expect(result.lines).toEqual([
       'inconsistent: deployment.json: deployment.concurrency_limit is recorded pass (expected 2, found 2); judged again from the bundle it is fail (expected 2, found 4)',
       'inconsistent: deployment.json: deployment.collision_strategy is recorded pass (expected "ENQUEUE", found "ENQUEUE"); judged again from the bundle it is fail (expected "ENQUEUE", found "CANCEL_NEW")',
+      // validate's limit is deployment.json's too.
+      'inconsistent: concurrency.deployment_limit is recorded pass (limit 2; measured peak 2); recomputed from the bundle it is pass (limit 4; measured peak 2)',
     ]);
   });
 
@@ -76,6 +78,7 @@ describe('verify recomputes the inspect verdicts from the evidence', () => {
     await reseal();
     expect(details(await verifyBundle(bundle))).toEqual([
       'inconsistent deployment.json: deployment.concurrency_limit is recorded pass (expected 2, found 2); judged again from the bundle it is fail (expected 4, found 2)',
+      'inconsistent -: concurrency.manifest_limit is recorded pass (limit runsRunning 2; measured runsRunning 2); recomputed from the bundle it is pass (limit runsRunning 4, slotsOccupied 2; measured runsRunning 2, slotsOccupied 2)',
     ]);
   });
 
@@ -190,6 +193,145 @@ describe('verify holds the status to the steps and the notes', () => {
     await editSummary((summary) => Object.assign(summary, { verdict: 'incomplete' }));
     await reseal();
     expect((await verify({ dir: bundle })).exitCode).toBe(4);
+  });
+});
+
+describe('verify refuses a pass its evidence cannot support', () => {
+  type Check = Summary['checks'][number];
+  const validateOf = (summary: Summary) => summary.steps.find((s) => s.name === 'validate')!;
+  const checkOf = (summary: Summary, id: string): Check => validateOf(summary).checks.find((c) => c.id === id)!;
+  /** Every verdict made to agree with the checks, as a forger leaves summary.json: complete, pass, exit 0. */
+  const claimPass = (summary: Summary) => {
+    for (const step of summary.steps) step.verdict = step.checks.some((c) => c.verdict !== 'pass') ? 'fail' : 'pass';
+    summary.checks = summary.steps.flatMap((s) => s.checks);
+    Object.assign(summary, { status: 'complete', verdict: 'pass', exitCode: 0, sealed: true });
+  };
+
+  it('refuses an interrupted bundle forged to a complete pass with its concurrency checks removed', async () => {
+    // Interrupted while validate ran: the step recorded no checks and no data.
+    await editSummary((summary) => {
+      const validate = validateOf(summary);
+      Object.assign(validate, {
+        status: 'interrupted',
+        verdict: 'error',
+        checks: [],
+        error: { code: 'INTERRUPTED', message: 'interrupted by SIGINT' },
+      });
+      delete validate.data;
+      summary.steps = summary.steps.filter((s) => s.name !== 'upload');
+      summary.checks = summary.steps.flatMap((s) => s.checks);
+      Object.assign(summary, { status: 'interrupted', verdict: 'incomplete', sealed: false, exitCode: 3 });
+    });
+    await reseal();
+    expect((await verify({ dir: bundle })).exitCode).toBe(4);
+
+    // Its status alone edited to ok: the interruption it records still says what happened.
+    await editSummary((summary) => {
+      Object.assign(validateOf(summary), { status: 'ok', verdict: 'pass' });
+      claimPass(summary);
+    });
+    await reseal();
+    expect(details(await verifyBundle(bundle))).toContain(
+      'inconsistent summary.json: status complete, but the validate step was interrupted',
+    );
+    await editSummary((summary) => {
+      delete validateOf(summary).error;
+    });
+    await reseal();
+    const forged = await verify({ dir: bundle });
+    expect([forged.exitCode, forged.verdict]).toEqual([1, 'fail']);
+    expect(forged.lines).toEqual([
+      'inconsistent: summary says pass, but check concurrency.manifest_limit is missing',
+      'inconsistent: summary says pass, but check concurrency.deployment_limit is missing; recomputed from the bundle it is pass (limit 2; measured peak 2)',
+      'inconsistent: summary says pass, but check concurrency.work_pool_limit is missing; recomputed from the bundle it is pass (limit 2; measured peak 2)',
+      'inconsistent: summary says pass, but check concurrency.global_limit is missing',
+      'inconsistent: summary says pass, but check runs.settled is missing; recomputed from the bundle it is pass',
+      'inconsistent: slot-history.json: the global limit is live, so validate measured occupied slots into it, but it is not in the bundle',
+      'inconsistent: state-history.json: the validate step recorded no peak of RUNNING runs; its state histories give 2',
+    ]);
+  });
+
+  it('refuses a failed limit flipped to pass, its limit and peak edited to match', async () => {
+    // complex-fossa now starts RUNNING while the other two still run: three at once, limit 2.
+    const file = path.join(bundle, 'state-history.json');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace('"2026-11-26T01:32:47.802078Z"', '"2026-11-26T01:32:35.000000Z"'));
+    await editSummary((summary) => {
+      for (const id of ['concurrency.deployment_limit', 'concurrency.work_pool_limit'])
+        Object.assign(checkOf(summary, id), { verdict: 'pass', expected: 3, actual: 3 });
+      Object.assign(checkOf(summary, 'concurrency.manifest_limit'), { verdict: 'pass', expected: 3, actual: 3 });
+      validateOf(summary).data!.peak = 3;
+      claimPass(summary);
+    });
+    await reseal();
+    const forged = await verify({ dir: bundle });
+    expect([forged.exitCode, forged.lines]).toEqual([
+      1,
+      [
+        'inconsistent: concurrency.manifest_limit is recorded pass (limit runsRunning 3; measured runsRunning 3); recomputed from the bundle it is fail (limit runsRunning 2, slotsOccupied 2; measured runsRunning 3, slotsOccupied 2)',
+        'inconsistent: concurrency.deployment_limit is recorded pass (limit 3; measured peak 3); recomputed from the bundle it is fail (limit 2; measured peak 3)',
+        'inconsistent: concurrency.work_pool_limit is recorded pass (limit 3; measured peak 3); recomputed from the bundle it is fail (limit 2; measured peak 3)',
+      ],
+    ]);
+  });
+
+  it("refuses a check's recorded peak edited", async () => {
+    await editSummary((summary) => {
+      checkOf(summary, 'concurrency.deployment_limit').actual = 1;
+      claimPass(summary);
+    });
+    await reseal();
+    expect(details(await verifyBundle(bundle))).toEqual([
+      'inconsistent -: concurrency.deployment_limit is recorded pass (limit 2; measured peak 1); recomputed from the bundle it is pass (limit 2; measured peak 2)',
+    ]);
+  });
+
+  it('recomputes occupied slots from slot-history.json, and refuses a pass over the global limit', async () => {
+    // The fixture predates slot-history.json: give it one, holders as its runs were RUNNING.
+    const holders = [
+      ['rare-hound', '2026-11-26T01:32:32.217717Z', '2026-11-26T01:32:39.658837Z'],
+      ['knowing-jacamar', '2026-11-26T01:32:32.873249Z', '2026-11-26T01:32:40.185683Z'],
+      ['complex-fossa', '2026-11-26T01:32:47.802078Z', '2026-11-26T01:32:55.192281Z'],
+    ];
+    const slotHistory = (at: string[][]) => ({
+      asOf: '2026-11-26T01:32:58.865Z',
+      limit: 'hotpass-backfill',
+      occupy: 1,
+      runs: at.map(([runId, from, to]) => ({
+        runId,
+        states: [
+          { timestamp: from, type: 'RUNNING' },
+          { timestamp: to, type: 'COMPLETED' },
+        ],
+      })),
+    });
+    await writeFile(path.join(bundle, 'slot-history.json'), JSON.stringify(slotHistory(holders)));
+    await editSummary((summary) => {
+      validateOf(summary).files.splice(1, 0, 'slot-history.json');
+      Object.assign(validateOf(summary).data!, { occupy: 1 });
+    });
+    await reseal();
+    expect(await verifyBundle(bundle)).toMatchObject({ ok: true, problems: [] });
+
+    // complex-fossa's slot now overlaps the other two: three slots at once, limit 2, the check still pass.
+    holders[2]![1] = '2026-11-26T01:32:35.000000Z';
+    await writeFile(path.join(bundle, 'slot-history.json'), JSON.stringify(slotHistory(holders)));
+    await reseal();
+    expect(details(await verifyBundle(bundle))).toEqual([
+      'inconsistent -: concurrency.manifest_limit is recorded pass (limit runsRunning 2; measured runsRunning 2); recomputed from the bundle it is fail (limit runsRunning 2, slotsOccupied 2; measured runsRunning 2, slotsOccupied 3)',
+      'inconsistent -: concurrency.global_limit is recorded pass (limit 2; measured peak 2); recomputed from the bundle it is fail (limit 2; measured peak 3)',
+      'inconsistent slot-history.json: the validate step recorded a peak of 2 occupied slots; its slot history gives 3',
+    ]);
+    await rm(path.join(bundle, 'slot-history.json'));
+    await reseal();
+    expect(details(await verifyBundle(bundle))).toContainEqual(
+      'inconsistent slot-history.json: the validate step lists it, but it is not in the bundle',
+    );
+  });
+
+  it('leaves the untouched real bundle verified', async () => {
+    const result = await verify({ dir: bundle });
+    expect([result.exitCode, result.verdict]).toEqual([0, 'pass']);
   });
 });
 
