@@ -16,6 +16,7 @@ import {
   type FakeRoutes,
   recordedDeployment,
   recordedRoutes,
+  UNREACHABLE,
 } from '../../support/fake-api.js';
 import { createFakeClock, type FakeClock } from '../support/fake-clock.js';
 import { useTempBundle } from '../support/step-context.js';
@@ -313,6 +314,39 @@ describe('the run step never leaves its runs behind', () => {
     );
     expect([...server.runs.values()].every((r) => r.state_type === 'CANCELLED')).toBe(true);
     expect(step?.data?.cancelled).toHaveLength(2);
+  });
+
+  it('says how many runs it could not cancel, never a negative count, when the API dies mid-watch', async () => {
+    const server = fakeServer();
+    const cli = watchingCli(server, { hang: true });
+    // The server goes away once the watch has polled twice; nothing answers after that.
+    let polls = 0;
+    const onRequest = (r: ApiRequest): void => {
+      if (r.path === '/flow_runs/filter') polls += 1;
+    };
+    const dying: FakeRoutes = Object.fromEntries(
+      Object.entries(server.routes).map(([key, route]) => [
+        key,
+        (request: ApiRequest): FakeResponse => {
+          if (polls > 2) return UNREACHABLE;
+          const answer = typeof route === 'function' ? route(request) : route;
+          return Array.isArray(answer) ? (answer[0] as FakeResponse) : (answer as FakeResponse);
+        },
+      ]),
+    );
+    const { outcome, step, reporter } = await rehearse({ ...server, routes: dying }, cli, {
+      config: { run: { burst: 2 } },
+      onRequest,
+    });
+    expect(outcome.error?.code).toBe('API_UNREACHABLE');
+    expect(outcome.exitCode).toBe(3);
+    const said = outcome.error?.message ?? '';
+    expect(said).not.toMatch(/-\d+ unfinished/);
+    expect(said).toContain('the server did not answer, so 2 run(s) could not be cancelled');
+    expect(said).toContain('rehearse cleanup');
+    expect(step?.data?.leftOver).toHaveLength(2);
+    expect(await file('hotpass-e2e-staging.log')).toContain('2 run(s) could not be cancelled');
+    expect(reporter.events.some((e) => 'message' in e && /-\d+ unfinished/.test(String(e.message)))).toBe(false);
   });
 
   it('cancels the runs on an interrupt during the watch and records the step as interrupted', async () => {
