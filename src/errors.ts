@@ -87,3 +87,15 @@ export function tailOf(text: string, lines = 8): string[] {
     .filter((line) => line.length > 0)
     .slice(-lines);
 }
+
+/** What went wrong, as one line, whatever was thrown: an Error's message, a string, or the value itself. */
+export function messageOf(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.message || thrown.name;
+  if (typeof thrown === 'string') return thrown;
+  if (thrown === undefined || thrown === null) return 'no reason given';
+  try {
+    return JSON.stringify(thrown) ?? String(thrown);
+  } catch {
+    return String(thrown);
+  }
+}

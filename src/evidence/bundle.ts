@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { writeChunksThenPlace, writeFileAtomic } from '../util/atomic-write.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, sha256OfFile } from './checksums.js';
 import { maskedJsonChunks, type Redactor, redactDocument } from './redact.js';
@@ -30,7 +30,7 @@ async function ensureWritableRoot(root: string): Promise<void> {
   } catch (error) {
     throw new RehearseError(
       'EVIDENCE_ROOT_UNWRITABLE',
-      `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`,
       {
         hint: 'free space or fix permissions there, or choose another root with --evidence-root',
       },

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** What a ledger update did: `line` is the line added, or the one already there that made adding it unnecessary. */
@@ -112,10 +112,14 @@ async function readLedger(file: string): Promise<string | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read the ledger ${file} (${code ?? String(error)})`, {
-      hint: 'fix its permissions, or point rehearse.config ledgers at another file',
-      cause: error,
-    });
+    throw new RehearseError(
+      'EVIDENCE_ROOT_UNWRITABLE',
+      `cannot read the ledger ${file} (${code ?? messageOf(error)})`,
+      {
+        hint: 'fix its permissions, or point rehearse.config ledgers at another file',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -123,7 +127,7 @@ async function writeLedger(file: string, text: string): Promise<void> {
   await writeFileAtomic(file, text).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'EVIDENCE_ROOT_UNWRITABLE',
-      `cannot write the ledger ${file} (${error.code ?? error.message})`,
+      `cannot write the ledger ${file} (${error.code ?? messageOf(error)})`,
       { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error },
     );
   });

@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { copyFileAtomic } from '../util/atomic-write.js';
 import { mapLimited } from '../util/map-limited.js';
 import { sha256OfFile } from './checksums.js';
@@ -237,7 +237,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
       await mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
-          `cannot create ${root} (${error.code ?? error.message}): choose a writable --to directory`,
+          `cannot create ${root} (${error.code ?? messageOf(error)}): choose a writable --to directory`,
         );
       });
     },
@@ -250,7 +250,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
-          `cannot read ${at(rel)} (${code ?? String(error)}): check the --to directory`,
+          `cannot read ${at(rel)} (${code ?? messageOf(error)}): check the --to directory`,
         );
       }
     },
@@ -260,7 +260,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
       try {
         await copyFileAtomic(local, dest);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? String(error);
+        const code = (error as NodeJS.ErrnoException).code ?? messageOf(error);
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
           `cannot write ${dest} (${code}): choose a writable --to directory`,
@@ -390,7 +390,7 @@ async function localHash(bundleDir: string, file: BundleFile): Promise<string> {
   return sha256OfFile(local).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'BUNDLE_INVALID',
-      `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`,
+      `bundle file ${local} cannot be read (${error.code ?? messageOf(error)}): rebuild the bundle`,
     );
   });
 }

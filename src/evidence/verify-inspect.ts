@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { messageOf } from '../errors.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
 import { type ExpectedGuardrails, expectedFromManifest, parseManifestText } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
@@ -68,7 +69,7 @@ async function readExpected(
     return {
       problems: [
         inconsistent(
-          `the inspect step judged against it, but it is not a deployment manifest: ${(error as Error).message}`,
+          `the inspect step judged against it, but it is not a deployment manifest: ${messageOf(error)}`,
           copy,
         ),
       ],
@@ -100,7 +101,7 @@ export async function recheckInspect(dir: string, summary: Summary): Promise<Ver
   } catch (error) {
     return [
       inconsistent(
-        `not JSON: ${(error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message) ?? ''}`,
+        `not JSON: ${(error instanceof z.ZodError ? error.issues[0]?.message : messageOf(error)) ?? ''}`,
         DEPLOYMENT_FILE,
       ),
     ];

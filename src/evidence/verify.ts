@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { z } from 'zod';
-import { ExitCode, RehearseError } from '../errors.js';
+import { ExitCode, messageOf, RehearseError } from '../errors.js';
 import { isPassWithoutReaching } from '../guardrails/concurrency.js';
 import { peakOf, runningSpanCollector } from '../guardrails/peak.js';
 import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
@@ -234,8 +234,7 @@ async function checkPeak(dir: string, summary: Summary): Promise<VerifyProblem[]
     submitted = spans.runs;
     peak = peakOf(spans).peak;
   } catch (error) {
-    const detail =
-      error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
+    const detail = error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : messageOf(error);
     return [inconsistent(`cannot recompute the peak from it: ${detail}`, STATE_HISTORY_FILE)];
   }
 
@@ -300,7 +299,7 @@ async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string;
   try {
     return { text, value: JSON.parse(text) as unknown };
   } catch (error) {
-    return { text, error: (error as Error).message };
+    return { text, error: messageOf(error) };
   }
 }
 

@@ -31,7 +31,7 @@ import { cliOf } from './prefect-cli.js';
 
 export type { DoctorCheck } from './doctor-deployment.js';
 
-import type { ProcessResult } from '../process/command.js';
+import { type ProcessResult, whyFailed } from '../process/command.js';
 import type { Step } from './step.js';
 
 /** The last line of output: where version strings and error summaries land. */
@@ -85,9 +85,7 @@ async function checkTools(ctx: Context): Promise<ToolChecks> {
         : bad(
             'tools.uv',
             `${tool} present`,
-            `${tool} ${
-              uv.spawnError ? 'is not installed or not on PATH' : `failed: ${lastLine(uv.stdout + uv.stderr)}`
-            }`,
+            `${tool} ${uv.spawnError ? 'is not installed or not on PATH' : whyFailed(uv)}`,
             toolFix,
           ),
       clientVersion
@@ -95,8 +93,7 @@ async function checkTools(ctx: Context): Promise<ToolChecks> {
         : bad(
             'tools.prefect',
             'prefect present',
-            `\`${[prefect.file, ...prefect.args].join(' ')}\` failed in ` +
-              `${ctx.prefect.projectDir}: ${lastLine(version.stdout + version.stderr) || version.spawnError}`,
+            `\`${[prefect.file, ...prefect.args].join(' ')}\` in ${ctx.prefect.projectDir} ${whyFailed(version)}`,
             'run rehearse from the project checkout whose uv environment has prefect (uv sync), or pass --project-dir',
           ),
     ],
@@ -318,6 +315,8 @@ async function checkEvidenceRoot(ctx: Context): Promise<DoctorCheck> {
 /** The runbook's troubleshooting as checks: each failure says what to run to fix it. */
 export async function runDoctor(ctx: Context): Promise<DoctorCheck[]> {
   const [tools, server, root] = await Promise.all([checkTools(ctx), checkServer(ctx), checkEvidenceRoot(ctx)]);
+  // Checks cut short by Ctrl-C failed because of it, not because of the tools or the server.
+  if (ctx.signal.aborted) throw new RehearseError('INTERRUPTED', "interrupted during the doctor's checks");
   return [...tools.checks, ...checkVersions(tools.clientVersion, server.serverVersion), ...server.checks, root];
 }
 
