@@ -48,6 +48,10 @@ const exitCodeOf: Record<ErrorCode, ExitCodeValue> = {
   INTERRUPTED: ExitCode.couldNotRun,
 };
 
+/** The exit code an error code stands for, read back from summary.json (a code it does not know could not run). */
+export const exitCodeOfError = (code: string): ExitCodeValue =>
+  (exitCodeOf as Record<string, ExitCodeValue | undefined>)[code] ?? ExitCode.couldNotRun;
+
 /**
  * An error the operator can act on: what went wrong, and what to do.
  * The top level prints `message` and `hint` and exits with `exitCode`; never a stack.

@@ -201,12 +201,10 @@ export async function runSteps(
     stoppedBy === 'interrupt',
     summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks),
   );
-  // A finished rehearsal is sealed: from now on only its upload may touch it.
-  // A sealed bundle keeps the exit code of its rehearsal: filing it by hand is not the rehearsal.
-  const recordedExit = initial.sealed ? initial.exitCode : exitCode;
+  // A finished rehearsal is sealed: from now on only its upload may touch it. The bundle's verdict and
+  // exit code come from all its records (settleVerdict), so this command's own exit code is not written there.
   summary = {
     ...settleVerdict(summary, status),
-    exitCode: recordedExit,
     sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
   };
   summary = await settleFiles(summary);
