@@ -140,6 +140,18 @@ export function writeEvidence(bundle: Bundle, rel: string, content: string | Buf
 }
 
 /**
+ * `writeEvidence` of a file staged beside the bundle's own (a screenshot as it was taken). The staged copy
+ * never outlives the call, written or not: a full disk must not keep a partial PNG holding its space.
+ */
+export async function writeStagedEvidence(bundle: Bundle, rel: string, staged: string, stamp: Date): Promise<string> {
+  try {
+    return await writeEvidence(bundle, rel, await fs.readFile(staged), stamp);
+  } finally {
+    await fs.remove(staged);
+  }
+}
+
+/**
  * `writeEvidence` of `JSON.stringify(value, null, 2)` and a newline, the same bytes, written piece by
  * piece: a state history of 100k runs is never held as one string nor parsed back to be masked.
  */

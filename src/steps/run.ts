@@ -1,8 +1,7 @@
 import path from 'node:path';
-import fs from 'fs-extra';
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
-import { type Bundle, writeEvidence } from '../evidence/bundle.js';
+import { type Bundle, writeEvidence, writeStagedEvidence } from '../evidence/bundle.js';
 import { table, updateNotes } from '../evidence/notes.js';
 import type { RunPage } from '../evidence/screenshot.js';
 import type { Check } from '../guardrails/verdict.js';
@@ -99,8 +98,7 @@ async function shootFinishedRun(
     timeoutMs: 30_000,
   });
   if (shot.status !== 'captured') return { status: 'missing', url: shot.url, reason: shot.reason };
-  await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(pending), ctx.now());
-  await fs.remove(pending);
+  await writeStagedEvidence(bundle, SCREENSHOT_FILE, pending, ctx.now());
   return {
     status: 'captured',
     url: shot.url,

@@ -1,13 +1,15 @@
 import { getEventListeners } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from '../../../src/process/command.js';
-import { runStep } from '../../../src/steps/run.js';
+import { type RunStepOptions, runStep } from '../../../src/steps/run.js';
 import { runSteps } from '../../../src/steps/runner.js';
+import { disk } from '../../../src/util/atomic-write.js';
 import { sleep } from '../../../src/util/sleep.js';
 import { createTestContext } from '../../support/context.js';
 import {
@@ -151,6 +153,7 @@ async function rehearse(
     leaveRuns?: boolean;
     signal?: AbortSignal;
     onRequest?: (r: ApiRequest) => void;
+    openPage?: RunStepOptions['openPage'];
   } = {},
 ) {
   const fake = createFakeApi(server.routes);
@@ -172,7 +175,7 @@ async function rehearse(
   const outcome = await runSteps(
     ctx,
     temp.bundle,
-    [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
+    [runStep({ defaultBurst: 'one', openPage: options.openPage ?? (async () => undefined) })],
     newSummary(temp.bundle, NOW, {}),
     { wholeRehearsal: false },
   );
@@ -365,6 +368,40 @@ describe('the run step never leaves its runs behind', () => {
     expect(cancels).toHaveLength(4);
     expect([...server.runs.values()].every((r) => r.state_type === 'CANCELLED')).toBe(true);
     expect(step?.data?.interrupted).toBe(true);
+  });
+});
+
+describe('a disk that fills up as the run page is shot', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('marks the step failed, keeps no partial screenshot, and the bundle says it failed', async () => {
+    const server = fakeServer({ finalAfterPolls: 2 });
+    const pending = path.join(temp.bundle.dir, '.hotpass-e2e-staging.png.pending');
+    // The shot fills the disk: while it is there, no other file can be written (ENOSPC).
+    const open = disk.open;
+    vi.spyOn(disk, 'open').mockImplementation((...args: Parameters<typeof open>) => {
+      if (!existsSync(pending)) return open(...args);
+      return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    });
+    const openPage: RunStepOptions['openPage'] = async ({ url }) => ({
+      url,
+      close: async () => undefined,
+      capture: async ({ outFile }) => {
+        await writeFile(outFile, Buffer.alloc(64, 1));
+        return { status: 'captured', file: outFile, width: 1, height: 1, bytes: 64, url, durationMs: 0 };
+      },
+    });
+    const { outcome, step } = await rehearse(server, watchingCli(server, { hang: true }), { openPage });
+    expect(outcome.error?.code).toBe('EVIDENCE_ROOT_UNWRITABLE');
+    expect(outcome.error?.message).toContain('ENOSPC');
+    expect(outcome.exitCode).toBe(3);
+    expect(step?.status).toBe('error');
+    const saved = JSON.parse(await file('summary.json')) as { status: string; exitCode: number };
+    expect([saved.status, saved.exitCode]).toEqual(['failed-to-run', 3]);
+    const left = (await readdir(temp.bundle.dir)).filter((name) => name.startsWith('.'));
+    expect(left).toEqual([]);
   });
 });
 
