@@ -227,21 +227,6 @@ describe('the run step never leaves its runs behind', () => {
     expect([...server.runs.values()].map((r) => r.state_type)).toEqual(['SCHEDULED', 'SCHEDULED']);
   });
 
-  it.each([
-    ['above the default maximum of 50', { run: { burst: 51 } }, 'above the maximum of 50'],
-    ['above a configured maximum', { run: { burst: 4, maxBurst: 3 } }, 'a burst of 4 runs is above the maximum of 3'],
-  ])('refuses a burst %s with exit 2 before creating anything', async (_name, config, message) => {
-    const server = fakeServer();
-    const cli = watchingCli(server, { hang: false });
-    const { outcome, creates } = await rehearse(server, cli, { config });
-    expect(outcome.exitCode).toBe(2);
-    expect(outcome.error?.code).toBe('USAGE');
-    expect(outcome.error?.message).toContain(message);
-    expect(outcome.untouched).toBe(true);
-    expect(creates).toEqual([]);
-    expect(cli.calls).toEqual([]);
-  });
-
   it('sends one stable idempotency key per run of the burst, and marks the creation safe to resend', async () => {
     const server = fakeServer({ finalAfterPolls: 0 });
     const { creates } = await rehearse(server, watchingCli(server, { hang: false }));
