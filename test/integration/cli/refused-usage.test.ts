@@ -25,6 +25,9 @@ describe('a refused usage (built CLI)', () => {
     );
     expect(result.exitCode, result.all).toBe(2);
     expect(result.all).toContain('a burst of 1000 runs is above the maximum of 50');
+    // Under --ci, without a terminal, the error still goes to stderr.
+    expect(result.stderr).toContain('error: invalid option value');
+    expect(result.stdout).not.toContain('error:');
     const left = await readdir(root).catch(() => []);
     expect(left).toEqual([]);
   });
