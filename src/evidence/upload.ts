@@ -3,9 +3,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { Clock } from '../context.js';
 import { messageOf, RehearseError } from '../errors.js';
 import { copyFileAtomic } from '../util/atomic-write.js';
 import { mapLimited } from '../util/map-limited.js';
+import { sleep } from '../util/sleep.js';
 import { sha256OfFile } from './checksums.js';
 
 export interface BundleFile {
@@ -71,6 +73,8 @@ export function parseUploadTarget(to: string, opts: { endpoint?: string; region?
 export interface UploadLimits {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** What the time budget is measured on (the system clock unless told; unit tests pass a simulated one). */
+  clock?: Clock;
   /** The time the message names, when the budget began before this call (default: timeoutMs). */
   allowedMs?: number;
 }
@@ -100,7 +104,13 @@ export async function uploadBundle(
       `bundle files changed since they were hashed: ${drifted.join(', ')}: rebuild the bundle before uploading`,
     );
   }
-  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
+  const deadline = openDeadline(options);
+  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, deadline).catch(
+    (error: unknown) => {
+      deadline.close();
+      throw error;
+    },
+  );
   try {
     await far.check(true);
     const results = await mapLimited(files, limit, async (file): Promise<UploadFileResult> => {
@@ -140,6 +150,7 @@ export async function uploadBundle(
     };
   } finally {
     far.close();
+    deadline.close();
   }
 }
 
@@ -153,7 +164,13 @@ export async function verifyRemote(
   } & UploadLimits,
 ): Promise<UploadReport['mismatches']> {
   checkNames(options.bundleName, options.files);
-  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, openDeadline(options));
+  const deadline = openDeadline(options);
+  const far = await openFarSide(options.target, options.bundleName, options.env ?? process.env, deadline).catch(
+    (error: unknown) => {
+      deadline.close();
+      throw error;
+    },
+  );
   try {
     await far.check(false);
     const found = await mapLimited(options.files, 4, (file) => far.hash(file.path));
@@ -164,6 +181,7 @@ export async function verifyRemote(
     });
   } finally {
     far.close();
+    deadline.close();
   }
 }
 
@@ -181,14 +199,30 @@ interface Deadline {
   signal: AbortSignal;
   /** The error to report when the signal fired, naming where and after how long; undefined while it has not. */
   failure(where: string): RehearseError | undefined;
+  /** Stops the budget's timer once the work is over. */
+  close(): void;
+}
+
+const SYSTEM_CLOCK: Clock = { now: () => Date.now(), sleep };
+
+/** An abort signal that fires after ms on the clock, unless `done` aborts first. */
+function timeoutOn(clock: Clock, ms: number, done: AbortSignal): AbortSignal {
+  const timer = new AbortController();
+  void clock.sleep(ms, done).then(() => {
+    if (!done.aborted) timer.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
+  });
+  return timer.signal;
 }
 
 function openDeadline(limits: UploadLimits): Deadline {
-  const timer = limits.timeoutMs === undefined ? undefined : AbortSignal.timeout(limits.timeoutMs);
+  const done = new AbortController();
+  const timer =
+    limits.timeoutMs === undefined ? undefined : timeoutOn(limits.clock ?? SYSTEM_CLOCK, limits.timeoutMs, done.signal);
   const signals = [limits.signal, timer].filter((s): s is AbortSignal => s !== undefined);
   const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
   return {
     signal,
+    close: () => done.abort(),
     failure(where) {
       if (limits.signal?.aborted)
         return new RehearseError('INTERRUPTED', `upload to ${where} interrupted before it finished`);
@@ -203,7 +237,11 @@ function openDeadline(limits: UploadLimits): Deadline {
 
 /** Settles with `work`, or rejects as soon as the signal fires, whatever the work does about it. */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (signal.aborted) {
+    // The work is dropped, but a rejection of its own later must not go unhandled.
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
