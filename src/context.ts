@@ -21,6 +21,8 @@ export interface PrefectTarget {
   env: Record<string, string>;
   projectDir: string;
   sandbox: boolean;
+  /** Where the basic-auth string sent to the API came from (the URL's userinfo, the variable, the sandbox), if one is sent. */
+  authFrom?: string;
 }
 
 /** Time as deadlines and waits see it; unit tests inject one that waits in simulated time. */

@@ -228,6 +228,26 @@ async function checkDeployment(ctx: Context): Promise<{ checks: DoctorCheck[]; d
   };
 }
 
+/** What the API client sends, named by where it came from: the URL's userinfo, a variable, or the sandbox. */
+function credentialsSent(ctx: Context): string {
+  if (ctx.prefect.authFrom) return ctx.prefect.authFrom;
+  if (ctx.env.PREFECT_API_AUTH_STRING) return 'the basic-auth string in PREFECT_API_AUTH_STRING';
+  if (ctx.env.PREFECT_API_KEY) return 'the key in PREFECT_API_KEY';
+  return 'no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)';
+}
+
+/** What to do about credentials the server refused (or demanded), naming the ones sent and where to fix them. */
+function authFix(ctx: Context): string {
+  if (ctx.prefect.sandbox) return 'the sandbox demands its auth string: `eval "$(rehearse sandbox env)"` exports it';
+  const sentString = ctx.prefect.authFrom ?? (ctx.env.PREFECT_API_AUTH_STRING ? credentialsSent(ctx) : undefined);
+  if (sentString)
+    return `${sentString} is not what the server expects: fix it there, to the server's PREFECT_SERVER_API_AUTH_STRING (user:pass)`;
+  return (
+    "export PREFECT_API_AUTH_STRING=<user:pass>, the server's PREFECT_SERVER_API_AUTH_STRING (or " +
+    'PREFECT_API_KEY for Prefect Cloud)'
+  );
+}
+
 /**
  * /health answers anyone; the rest of the API answers 401 to a client without the credentials a
  * self-hosted server's PREFECT_SERVER_API_AUTH_STRING (or Prefect Cloud) demands.
@@ -235,21 +255,9 @@ async function checkDeployment(ctx: Context): Promise<{ checks: DoctorCheck[]; d
 async function checkAuth(ctx: Context): Promise<DoctorCheck> {
   const title = 'API accepts our credentials';
   const response = await ctx.api.request({ method: 'GET', path: '/admin/version', readOnly: true });
-  const sent = ctx.env.PREFECT_API_AUTH_STRING
-    ? 'the basic-auth string in PREFECT_API_AUTH_STRING'
-    : ctx.env.PREFECT_API_KEY
-      ? 'the key in PREFECT_API_KEY'
-      : 'no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)';
+  const sent = credentialsSent(ctx);
   if (response.status === 401 || response.status === 403) {
-    return bad(
-      'api.auth',
-      title,
-      `${ctx.prefect.apiUrl} answered HTTP ${response.status} to ${sent}`,
-      ctx.prefect.sandbox
-        ? 'the sandbox demands its auth string: `eval "$(rehearse sandbox env)"` exports it'
-        : "export PREFECT_API_AUTH_STRING=<user:pass>, the server's PREFECT_SERVER_API_AUTH_STRING (or " +
-            'PREFECT_API_KEY for Prefect Cloud)',
-    );
+    return bad('api.auth', title, `${ctx.prefect.apiUrl} answered HTTP ${response.status} to ${sent}`, authFix(ctx));
   }
   return ok('api.auth', title, response.status === 200 ? `accepted ${sent}` : `HTTP ${response.status}`);
 }
