@@ -158,12 +158,20 @@ export async function listWorkers(api: PrefectApi, pool: string): Promise<z.infe
   return postFilter(api, { path, body: {}, doing: `listing workers of ${pool}`, what: 'workers' }, WorkerSchema);
 }
 
-export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detail: string }> {
+/** An answer's body for a one-line message: a proxy's HTML error page by its title, never its markup. */
+function bodyForMessage(text: string): string {
+  if (!/^\s*</.test(text)) return text.slice(0, 80);
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
+  return title ? `(an HTML page: ${title})` : '(an HTML page)';
+}
+
+export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detail: string; status: number }> {
   const response = await api.request({ method: 'GET', path: '/health', readOnly: true });
-  if (response.status === 0) return { ok: false, detail: response.networkError ?? 'no answer' };
+  if (response.status === 0) return { ok: false, detail: response.networkError ?? 'no answer', status: 0 };
   return {
     ok: response.status === 200 && response.text.trim() === 'true',
-    detail: `HTTP ${response.status} ${response.text.slice(0, 80)}`,
+    detail: `HTTP ${response.status} ${bodyForMessage(response.text)}`.trim(),
+    status: response.status,
   };
 }
 

@@ -276,6 +276,13 @@ async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serve
     );
   }
   const health = await checkHealth(ctx.api);
+  // A proxy whose basic auth covers every path (plain nginx auth_basic) refuses /health too: that is the credentials.
+  if (health.status === 401 || health.status === 403) {
+    const reason =
+      `${url}/health answered ${health.detail} to ${credentialsSent(ctx)}: ` +
+      'something in front of the API (a proxy) demands basic auth on every path';
+    return { checks: [...checks, bad('api.auth', 'API accepts our credentials', reason, authFix(ctx))] };
+  }
   if (!health.ok) {
     checks.push(
       bad(

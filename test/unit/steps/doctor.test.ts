@@ -164,6 +164,33 @@ describe('runDoctor against the recorded server', () => {
     });
   });
 
+  describe('behind a proxy whose basic auth covers /api/health too (plain nginx auth_basic)', () => {
+    // nginx's built-in 401 page (ngx_http_special_response.c), as it answers every path without the credentials.
+    const NGINX_401 =
+      '<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n' +
+      '<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+    const routes = { ...healthyRoutes(), 'GET /health': { status: 401, text: NGINX_401 } };
+
+    it('fails api.auth naming the missing auth string, not api.health with the raw page and URL advice', async () => {
+      const { checks, byId } = await doctor({ routes });
+      expect(failed(checks)).toEqual(['api.auth']);
+      const auth = byId('api.auth');
+      expect(auth?.reason).toContain('/health answered HTTP 401 (an HTML page: 401 Authorization Required)');
+      expect(auth?.reason).toContain('to no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)');
+      expect(auth?.fix).toContain('export PREFECT_API_AUTH_STRING=<user:pass>');
+      expect(JSON.stringify(checks)).not.toContain('<html>');
+      expect(JSON.stringify(checks)).not.toContain('check PREFECT_API_URL');
+    });
+
+    it('names the wrong auth string by where it came from', async () => {
+      const { byId } = await doctor({ routes, env: { PREFECT_API_AUTH_STRING: 'admin:wrong' } });
+      expect(byId('api.auth')?.reason).toContain('to the basic-auth string in PREFECT_API_AUTH_STRING');
+      expect(byId('api.auth')?.fix).toContain(
+        'the basic-auth string in PREFECT_API_AUTH_STRING is not what the server expects',
+      );
+    });
+  });
+
   it('fails work_pool.ready when the worker was last heard from long ago, with the command that starts one', async () => {
     const { checks, byId } = await doctor({ now: at(10 * 60_000) });
 

@@ -109,7 +109,7 @@ function fakeServer(options: { failAt?: number; finalAfterPolls?: number; finalA
  */
 function watchingCli(
   server: ReturnType<typeof fakeServer>,
-  options: { hang: boolean; finalLineAt?: number },
+  options: { hang: boolean; finalLineAt?: number; fails?: { exitCode: number; stderr: string } },
 ): ProcessRunner & { calls: Command[]; stopped: boolean } {
   const self = {
     calls: [] as Command[],
@@ -131,8 +131,10 @@ function watchingCli(
         );
         self.stopped = true;
       }
-      const base = { command, stdout, stderr: '', startedAt: NOW.toISOString(), durationMs: 0, timedOut: false };
-      return self.stopped ? { ...base, exitCode: null, cancelled: true } : { ...base, exitCode: 0, cancelled: false };
+      const stderr = options.fails?.stderr ?? '';
+      const base = { command, stdout, stderr, startedAt: NOW.toISOString(), durationMs: 0, timedOut: false };
+      if (self.stopped) return { ...base, exitCode: null, cancelled: true };
+      return { ...base, exitCode: options.fails?.exitCode ?? 0, cancelled: false };
     },
   };
   return self;
@@ -252,6 +254,25 @@ describe('the run step never leaves its runs behind', () => {
     expect(await file('hotpass-e2e-staging.log')).toContain(
       "rehearse stopped the CLI's watch: every run of the rehearsal was final",
     );
+  });
+
+  it("says so when the CLI's watch fails on its own (its websocket refused by a proxy) while the runs finish", async () => {
+    const server = fakeServer({ finalAfterPolls: 2 });
+    // What websockets prints when a proxy answers the watch's upgrade with 401, as the last line of the traceback.
+    const stderr = 'websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP 401\n';
+    const cli = watchingCli(server, { hang: false, fails: { exitCode: 1, stderr } });
+    const { outcome, step, reporter } = await rehearse(server, cli);
+    expect(outcome.error).toBeUndefined();
+    expect(step?.status).toBe('ok');
+    const warned = reporter.events.flatMap((e) => (e.type === 'warn' ? [e.message] : []));
+    expect(warned).toEqual([
+      "the Prefect CLI's watch ended with exit 1 before the runs did (websockets.exceptions.InvalidStatus: server " +
+        'rejected WebSocket connection: HTTP 401); its connection was refused with HTTP 401 (a proxy in front of ' +
+        'the API that demands basic auth on the websocket too): rehearse followed the runs over the REST API to ' +
+        'the end, so this does not change the verdict',
+    ]);
+    expect(await file('notes.md')).toContain("the Prefect CLI's watch ended with exit 1 before the runs did");
+    expect(await file('hotpass-e2e-staging.log')).toContain('# the Prefect CLI');
   });
 
   it('polls at once when the CLI prints the final state of its run, not at the next interval', async () => {
