@@ -8,7 +8,7 @@ import { defineReportCommand } from './cli/report.js';
 import { type CliRuntime, createRuntime, type MainIo } from './cli/runtime.js';
 import { defineSandboxCommands } from './cli/sandbox.js';
 import { defineVerifyCommand } from './cli/verify.js';
-import { ExitCode } from './errors.js';
+import { ExitCode, messageOf } from './errors.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../package.json') as { version: string };
@@ -66,7 +66,7 @@ const QUIET_EXITS = new Set(['commander.helpDisplayed', 'commander.version', 'co
 
 function exitCodeOf(error: unknown, env: NodeJS.ProcessEnv): number {
   if (error instanceof CommanderError) return QUIET_EXITS.has(error.code) ? ExitCode.ok : ExitCode.usage;
-  process.stderr.write(`rehearse: internal error: ${(error as Error).message}\n`);
+  process.stderr.write(`rehearse: internal error: ${messageOf(error)}\n`);
   if (env.REHEARSE_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
   else process.stderr.write('this is a bug in rehearse; rerun with REHEARSE_DEBUG=1 for details and report it\n');
   return ExitCode.couldNotRun;

@@ -23,6 +23,8 @@ export interface PrefectTarget {
   env: Record<string, string>;
   projectDir: string;
   sandbox: boolean;
+  /** Where the basic-auth string sent to the API came from (the URL's userinfo, the variable, the sandbox), if one is sent. */
+  authFrom?: string;
 }
 
 /** Everything a step gets: typed, injected, no globals. */

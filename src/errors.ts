@@ -51,6 +51,10 @@ const exitCodeOf: Record<ErrorCode, ExitCodeValue> = {
   INTERRUPTED: ExitCode.couldNotRun,
 };
 
+/** The exit code an error code stands for, read back from summary.json (a code it does not know could not run). */
+export const exitCodeOfError = (code: string): ExitCodeValue =>
+  (exitCodeOf as Record<string, ExitCodeValue | undefined>)[code] ?? ExitCode.couldNotRun;
+
 /**
  * An error the operator can act on: what went wrong, and what to do.
  * The top level prints `message` and `hint` and exits with `exitCode`; never a stack.
@@ -89,4 +93,16 @@ export function tailOf(text: string, lines = 8): string[] {
     .map((line) => line.trimEnd())
     .filter((line) => line.length > 0)
     .slice(-lines);
+}
+
+/** What went wrong, as one line, whatever was thrown: an Error's message, a string, or the value itself. */
+export function messageOf(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.message || thrown.name;
+  if (typeof thrown === 'string') return thrown;
+  if (thrown === undefined || thrown === null) return 'no reason given';
+  try {
+    return JSON.stringify(thrown) ?? String(thrown);
+  } catch {
+    return String(thrown);
+  }
 }

@@ -11,6 +11,8 @@ export interface SessionSecrets {
   env: NodeJS.ProcessEnv;
   /** user:pass for the API client, from the URL's userinfo or PREFECT_API_AUTH_STRING. */
   authString?: string;
+  /** Where authString came from, as an operator would look for it (doctor names it). */
+  authFrom?: string;
 }
 
 /**
@@ -27,14 +29,23 @@ export function prepareSecrets(env: NodeJS.ProcessEnv, config: Config, redactor?
   if (authString) redact.learn([authString, authString.slice(authString.indexOf(':') + 1)]);
   // Prefect's CLI reads the credentials from its inherited environment, so they are never displayed.
   const withAuth = fromUrl ? { ...env, PREFECT_API_AUTH_STRING: fromUrl } : env;
-  return { redact, env: withAuth, ...(authString ? { authString } : {}) };
+  const urlFrom = env.PREFECT_API_URL ? 'PREFECT_API_URL' : 'prefect.apiUrl in rehearse.config';
+  const authFrom = fromUrl
+    ? `the user:password in the userinfo of ${urlFrom}`
+    : 'the basic-auth string in PREFECT_API_AUTH_STRING';
+  return { redact, env: withAuth, ...(authString ? { authString, authFrom } : {}) };
 }
 
 /** An auth-enabled sandbox's own string, for the API client and every Prefect child alike; masked like any other. */
 export function withSandboxAuth(secrets: SessionSecrets, sandboxAuth: string | undefined): SessionSecrets {
   if (!sandboxAuth) return secrets;
   secrets.redact.learn([sandboxAuth, sandboxAuth.slice(sandboxAuth.indexOf(':') + 1)]);
-  return { ...secrets, env: { ...secrets.env, PREFECT_API_AUTH_STRING: sandboxAuth }, authString: sandboxAuth };
+  return {
+    ...secrets,
+    env: { ...secrets.env, PREFECT_API_AUTH_STRING: sandboxAuth },
+    authString: sandboxAuth,
+    authFrom: "the sandbox's own basic-auth string (sandbox up --auth)",
+  };
 }
 
 /** The API client whose answers teach the redactor, so a server-side secret is masked before it is printed. */

@@ -153,8 +153,9 @@ export async function openSession(
   const offline = needs.prefect === false ? offlineTarget(config, options.cwd) : undefined;
   const target: PrefectTarget & { sandboxAuth?: string } =
     offline?.prefect ?? (await resolvePrefectTarget(config, options));
-  const { sandboxAuth, ...prefect } = target;
-  const { redact, env, authString } = withSandboxAuth(secrets, sandboxAuth);
+  const { sandboxAuth, ...resolved } = target;
+  const { redact, env, authString, authFrom } = withSandboxAuth(secrets, sandboxAuth);
+  const prefect: PrefectTarget = { ...resolved, ...(authFrom ? { authFrom } : {}) };
   const rawApi =
     offline?.api ??
     learningClient(

@@ -17,8 +17,8 @@ export async function makeReporter(
     import('../report/pretty.js'),
     import('../report/events.js'),
   ]);
-  const { stream, color, live } = chooseTerminal(flags, env);
-  const reporters = [createPrettyReporter({ stream, color, live, redact })];
+  const { stream, errorStream, color, live } = chooseTerminal(flags, env);
+  const reporters = [createPrettyReporter({ stream, errorStream, color, live, redact })];
   if (flags.json) reporters.push((await import('../report/json.js')).createJsonReporter(process.stdout, redact));
   if (flags.junit) reporters.push((await import('../report/junit.js')).createJunitReporter(flags.junit, redact));
   return combineReporters(reporters);

@@ -13,6 +13,8 @@ export function detectCi(flags: TerminalFlags, env: NodeJS.ProcessEnv): boolean 
 export interface TerminalChoice {
   ci: boolean;
   stream: NodeJS.WriteStream;
+  /** Errors always go to stderr, with a terminal or without, under CI or not. */
+  errorStream: NodeJS.WriteStream;
   color: boolean;
   live: boolean;
 }
@@ -22,5 +24,11 @@ export function chooseTerminal(flags: TerminalFlags, env: NodeJS.ProcessEnv): Te
   const ci = detectCi(flags, env);
   const stream = flags.json ? process.stderr : process.stdout;
   const tty = Boolean(stream.isTTY);
-  return { ci, stream, color: flags.color !== false && !env.NO_COLOR && !ci && tty, live: !ci && tty };
+  return {
+    ci,
+    stream,
+    errorStream: process.stderr,
+    color: flags.color !== false && !env.NO_COLOR && !ci && tty,
+    live: !ci && tty,
+  };
 }

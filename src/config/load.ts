@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { type Config, ConfigSchema } from './schema.js';
 
@@ -35,7 +35,7 @@ async function readConfigFile(cwd: string, explicit?: string): Promise<{ file?: 
       'CONFIG_INVALID',
       `${path.basename(file)} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}`,
       {
-        details: [(error as Error).message.split('\n')[0] ?? ''],
+        details: [messageOf(error).split('\n')[0] ?? ''],
         hint: 'fix the syntax, or delete the file to use the defaults',
       },
     );

@@ -76,6 +76,17 @@ export const ConfigSchema = z
         message: 'since is after until: the window runs from since to until',
         path: ['since'],
       })
+      // Refused with the rest of the input, before a bundle exists: a refused usage leaves nothing behind.
+      .superRefine((run, issues) => {
+        if (run.burst === undefined || run.burst <= run.maxBurst) return;
+        issues.addIssue({
+          code: 'custom',
+          path: ['burst'],
+          message:
+            `a burst of ${run.burst} runs is above the maximum of ${run.maxBurst}: use --burst ${run.maxBurst} ` +
+            'or less, or raise run.maxBurst in rehearse.config',
+        });
+      })
       .default({
         since: '2024-01-01',
         until: '2024-01-07',

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
+import { isRehearseError, RehearseError } from '../errors.js';
 import type { Reporter } from '../report/events.js';
 import { BUNDLE_NAME, type Bundle, readSummary, writeChecksumManifest } from './bundle.js';
 import { type BundleLock, describeOwner, type LockOwner, lockBundle, readLock } from './lock.js';
@@ -44,10 +44,9 @@ export async function markAbandoned(dir: string, owner: LockOwner | undefined, n
   const started = known && !Number.isNaN(Date.parse(known.startedAt)) ? new Date(known.startedAt) : now;
   const summary = (await readSummary(dir)) ?? newSummary(bundle, started, {});
   const who = known ? { pid: known.pid, host: known.host, command: known.command, startedAt: known.startedAt } : {};
-  // settleVerdict never gives an abandoned bundle a pass: only a complete one can have it.
+  // settleVerdict never gives an abandoned bundle a pass (only a complete one can have it), and exits 3 unless a check failed.
   const next: Summary = {
     ...settleVerdict(summary, 'abandoned'),
-    exitCode: ExitCode.couldNotRun,
     abandoned: { ...who, detectedAt: now.toISOString() },
   };
   await updateNotes(bundle, 'abandoned', 'Abandoned', abandonedNote(owner, now), now);

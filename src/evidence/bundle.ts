@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { writeChunksThenPlace, writeFileAtomic } from '../util/atomic-write.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, sha256OfFile } from './checksums.js';
 import { maskedJsonChunks, type Redactor, redactDocument } from './redact.js';
@@ -30,7 +30,7 @@ async function ensureWritableRoot(root: string): Promise<void> {
   } catch (error) {
     throw new RehearseError(
       'EVIDENCE_ROOT_UNWRITABLE',
-      `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      `cannot write to the evidence root ${root} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`,
       {
         hint: 'free space or fix permissions there, or choose another root with --evidence-root',
       },
@@ -137,6 +137,18 @@ export async function findOpenBundle(
  */
 export function writeEvidence(bundle: Bundle, rel: string, content: string | Buffer, stamp: Date): Promise<string> {
   return asEvidenceWrite(bundle, rel, () => writeEvidenceFile(bundle, rel, content, stamp));
+}
+
+/**
+ * `writeEvidence` of a file staged beside the bundle's own (a screenshot as it was taken). The staged copy
+ * never outlives the call, written or not: a full disk must not keep a partial PNG holding its space.
+ */
+export async function writeStagedEvidence(bundle: Bundle, rel: string, staged: string, stamp: Date): Promise<string> {
+  try {
+    return await writeEvidence(bundle, rel, await fs.readFile(staged), stamp);
+  } finally {
+    await fs.remove(staged);
+  }
 }
 
 /**

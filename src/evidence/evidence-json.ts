@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import type { z } from 'zod';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 
 /**
  * A value rehearse wrote into a bundle, parsed with the schema its writer exports. What is not what was
@@ -38,7 +38,7 @@ export async function readEvidenceJson<S extends z.ZodType>(
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw refuse(`not JSON: ${(error as Error).message}`);
+    throw refuse(`not JSON: ${messageOf(error)}`);
   }
   return parseWritten(schema, value, refuse);
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Redactor } from './redact.js';
 
@@ -113,10 +113,14 @@ async function readLedger(file: string): Promise<string | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw new RehearseError('EVIDENCE_ROOT_UNWRITABLE', `cannot read the ledger ${file} (${code ?? String(error)})`, {
-      hint: 'fix its permissions, or point rehearse.config ledgers at another file',
-      cause: error,
-    });
+    throw new RehearseError(
+      'EVIDENCE_ROOT_UNWRITABLE',
+      `cannot read the ledger ${file} (${code ?? messageOf(error)})`,
+      {
+        hint: 'fix its permissions, or point rehearse.config ledgers at another file',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -128,7 +132,7 @@ async function writeLedger(file: string, text: string, redact: Redactor): Promis
   await writeFileAtomic(file, redact(text)).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'EVIDENCE_ROOT_UNWRITABLE',
-      `cannot write the ledger ${file} (${error.code ?? error.message})`,
+      `cannot write the ledger ${file} (${error.code ?? messageOf(error)})`,
       { hint: 'fix its permissions, or point rehearse.config ledgers at another file', cause: error },
     );
   });

@@ -1,5 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Browser, BrowserContext } from 'playwright-core';
+import { messageOf } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { sleep } from '../util/sleep.js';
 
@@ -85,7 +86,7 @@ export function readPngSize(buf: Buffer): { width: number; height: number } | un
 }
 
 function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  const text = messageOf(err);
   return (text.split('\n').find((line) => line.trim() !== '') ?? text).trim();
 }
 

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { worstVerdict } from '../guardrails/verdict.js';
+import { ExitCode, exitCodeOfError } from '../errors.js';
+import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { type Bundle, writeEvidence } from './bundle.js';
 import {
   type BundleStatus,
@@ -39,11 +40,32 @@ export function withStep(summary: Summary, record: StepRecord): Summary {
   return { ...summary, steps, checks: steps.flatMap((s) => s.checks) };
 }
 
-/** Only a complete, uninterrupted rehearsal can carry a verdict of pass. */
+const EXIT_OF_VERDICT = { pass: ExitCode.ok, fail: ExitCode.guardrailFailed, inconclusive: ExitCode.inconclusive };
+
+/**
+ * The bundle's exit code from every step recorded in it, not only from those the last command ran:
+ * a failed check is 1 whatever else happened; otherwise a step that could not run (or an interruption)
+ * decides, then the checks. A complete bundle has every evidence step ok: its checks alone decide.
+ */
+function bundleExitCode(summary: Summary, status: BundleStatus, worst: Verdict): number {
+  if (status === 'complete' || worst === 'fail') return EXIT_OF_VERDICT[worst];
+  const stopped = summary.steps.flatMap((s) => (s.status === 'error' || s.status === 'interrupted' ? [s] : []));
+  const codes = stopped.map((s) => (s.error ? exitCodeOfError(s.error.code) : ExitCode.couldNotRun));
+  if (status === 'interrupted' || status === 'abandoned') codes.push(ExitCode.couldNotRun);
+  if (codes.length) return Math.max(...codes);
+  return summary.checks.length && worst === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
+}
+
+/**
+ * The one place a bundle's verdict and exit code are settled, from every step recorded in it. So a later
+ * command never makes them better (a capture run by hand cannot lift an interrupted rehearsal to 0, nor an
+ * upload a failed guardrail): only a step that decided them, rerun in full, replaces its own record and so
+ * may. A failed check stays `fail` whatever the status; only a complete rehearsal can carry `pass`.
+ */
 export function settleVerdict(summary: Summary, status: BundleStatus): Summary {
-  const verdict = status === 'complete' || status === 'partial' ? worstVerdict(summary.checks) : 'incomplete';
-  const bundleVerdict = status === 'complete' ? verdict : verdict === 'fail' ? 'fail' : 'incomplete';
-  return { ...summary, status, verdict: bundleVerdict };
+  const worst = worstVerdict(summary.checks);
+  const verdict = status === 'complete' ? worst : worst === 'fail' ? 'fail' : 'incomplete';
+  return { ...summary, status, verdict, exitCode: bundleExitCode(summary, status, worst) };
 }
 
 export async function saveSummary(bundle: Bundle, summary: Summary, now: Date): Promise<void> {

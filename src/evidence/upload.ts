@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { copyFileAtomic } from '../util/atomic-write.js';
 import type { Clock } from '../util/clock.js';
 import { mapLimited } from '../util/map-limited.js';
@@ -252,7 +252,11 @@ function openDeadline(limits: UploadLimits): Deadline {
 
 /** Settles with `work`, or rejects as soon as the signal fires, whatever the work does about it. */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (signal.aborted) {
+    // The work is dropped, but a rejection of its own later must not go unhandled.
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -286,7 +290,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
       await mkdir(root, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
-          `cannot create ${root} (${error.code ?? error.message}): choose a writable --to directory`,
+          `cannot create ${root} (${error.code ?? messageOf(error)}): choose a writable --to directory`,
         );
       });
     },
@@ -299,7 +303,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
         if (code === 'ENOENT' || code === 'ENOTDIR') return null;
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
-          `cannot read ${at(rel)} (${code ?? String(error)}): check the --to directory`,
+          `cannot read ${at(rel)} (${code ?? messageOf(error)}): check the --to directory`,
         );
       }
     },
@@ -309,7 +313,7 @@ function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSid
       try {
         await copyFileAtomic(local, dest);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? String(error);
+        const code = (error as NodeJS.ErrnoException).code ?? messageOf(error);
         throw new RehearseError(
           'EVIDENCE_ROOT_UNWRITABLE',
           `cannot write ${dest} (${code}): choose a writable --to directory`,
@@ -481,7 +485,7 @@ async function localHash(bundleDir: string, file: BundleFile): Promise<string> {
   return sha256OfFile(local).catch((error: NodeJS.ErrnoException) => {
     throw new RehearseError(
       'BUNDLE_INVALID',
-      `bundle file ${local} cannot be read (${error.code ?? error.message}): rebuild the bundle`,
+      `bundle file ${local} cannot be read (${error.code ?? messageOf(error)}): rebuild the bundle`,
     );
   });
 }

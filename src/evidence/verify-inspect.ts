@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { messageOf } from '../errors.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
 import { type ExpectedGuardrails, expectedFromManifest, parseManifestText } from '../guardrails/manifest.js';
 import type { Check } from '../guardrails/verdict.js';
@@ -68,7 +69,7 @@ export async function readExpected(
     return {
       problems: [
         inconsistent(
-          `the inspect step judged against it, but it is not a deployment manifest: ${(error as Error).message}`,
+          `the inspect step judged against it, but it is not a deployment manifest: ${messageOf(error)}`,
           copy,
         ),
       ],
@@ -94,7 +95,7 @@ export async function readDeploymentFile(
     const issues = formatIssues(parsed.error.issues).slice(0, 3).join('; ');
     return { problem: inconsistent(`not a deployment record: ${issues}`, DEPLOYMENT_FILE) };
   } catch (error) {
-    const detail = (error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message) ?? '';
+    const detail = (error instanceof z.ZodError ? error.issues[0]?.message : messageOf(error)) ?? '';
     return { problem: inconsistent(`not JSON: ${detail}`, DEPLOYMENT_FILE) };
   }
 }

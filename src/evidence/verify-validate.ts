@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { messageOf } from '../errors.js';
 import type { LimitEvidence } from '../guardrails/concurrency.js';
 import { measurePeak } from '../guardrails/concurrency.js';
 import {
@@ -34,7 +35,7 @@ const inconsistent = (detail: string, file?: string): VerifyProblem => ({
   detail,
 });
 const errorText = (error: unknown): string =>
-  error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : (error as Error).message;
+  error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : messageOf(error);
 
 interface Running {
   peak: PeakResult;

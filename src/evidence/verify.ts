@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
-import { ExitCode, RehearseError } from '../errors.js';
+import { ExitCode, messageOf, RehearseError } from '../errors.js';
 import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
@@ -222,7 +222,7 @@ async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string;
   try {
     return { text, value: JSON.parse(text) as unknown };
   } catch (error) {
-    return { text, error: (error as Error).message };
+    return { text, error: messageOf(error) };
   }
 }
 

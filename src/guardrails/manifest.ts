@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { formatIssues } from '../util/zod-issues.js';
 
 const StrategySchema = z.enum(['ENQUEUE', 'CANCEL_NEW']);
@@ -75,7 +75,7 @@ export async function parseManifestText(text: string, source: string): Promise<M
     doc = parse(text);
   } catch (error) {
     throw new RehearseError('CONFIG_INVALID', `manifest ${source} is not valid YAML`, {
-      details: [(error as Error).message.split('\n')[0] ?? ''],
+      details: [messageOf(error).split('\n')[0] ?? ''],
     });
   }
   const parsed = ManifestSchema.safeParse(doc);

@@ -1,4 +1,4 @@
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 import { fetchFor } from './http.js';
 
@@ -24,6 +24,8 @@ export interface ApiResponse {
   startedAt: string;
   durationMs: number;
   networkError?: string;
+  /** Set when rehearse's own abort signal (Ctrl-C, SIGTERM) stopped the request: no fault of the server. */
+  interrupted?: boolean;
 }
 
 export interface PrefectApi {
@@ -146,9 +148,12 @@ export function createPrefectApi(options: {
         };
       } catch (error) {
         const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-        const message = timeout.aborted
-          ? `no answer within ${options.timeoutMs} ms`
-          : (cause?.code ?? cause?.message ?? (error as Error).message);
+        const interrupted = signal?.aborted === true && !timeout.aborted;
+        const message = interrupted
+          ? 'interrupted'
+          : timeout.aborted
+            ? `no answer within ${options.timeoutMs} ms`
+            : (cause?.code ?? cause?.message ?? messageOf(error));
         return {
           request,
           url,
@@ -157,6 +162,7 @@ export function createPrefectApi(options: {
           startedAt: new Date(started).toISOString(),
           durationMs: Date.now() - started,
           networkError: message,
+          ...(interrupted ? { interrupted } : {}),
         };
       }
     },
@@ -165,6 +171,7 @@ export function createPrefectApi(options: {
 
 /** Throws an actionable error unless the response is a 2xx; returns the parsed JSON body. */
 export function expectJson(response: ApiResponse, what: string): unknown {
+  if (response.interrupted) throw new RehearseError('INTERRUPTED', `interrupted while ${what}`);
   if (response.status === 0) {
     throw new RehearseError(
       'API_UNREACHABLE',

@@ -46,6 +46,8 @@ export interface CancelOutcome {
   cancelled: CancelledRun[];
   /** Runs still not final when the deadline passed, or that the server could not be asked about. */
   leftOver: string[];
+  /** Set when the server never answered the first read: nothing is known of the runs, none was cancelled. */
+  unanswered?: boolean;
 }
 
 const RETRY_MS = 1000;
@@ -128,7 +130,7 @@ export async function cancelFlowRuns(
   // By tag as well as by id: a run the CLI created just before it was stopped has not told us its id.
   const filters = [...(ids.length ? [{ id: { any_: ids } }] : []), ...(tag ? [{ tags: { all_: [tag] } }] : [])];
   const found = await listRuns(p, filters);
-  if (!found) return { runIds: [...ids], cancelled: [], leftOver: [...ids] };
+  if (!found) return { runIds: [...ids], cancelled: [], leftOver: [...ids], unanswered: true };
   const cancelled = new Map<string, CancelledRun>();
   const record = (ended: CancelledRun[], cameBack = false): void => {
     for (const run of ended) {

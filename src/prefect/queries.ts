@@ -43,35 +43,65 @@ async function postFilter<T>(
   return parseWith(z.array(item), expectJson(response, query.doing), query.what);
 }
 
+const LISTED = 20;
+
+/** The deployments on the server as `flow/deployment`, for an error that asks for one of them. */
+async function listDeploymentNames(api: PrefectApi): Promise<{ names: string[]; more: boolean }> {
+  const all = await postFilter(
+    api,
+    { path: '/deployments/filter', body: { limit: LISTED + 1 }, doing: 'listing deployments', what: 'deployments' },
+    DeploymentSchema,
+  );
+  const shown = all.slice(0, LISTED);
+  const flows = await flowNames(api, shown);
+  return { names: shown.map((d) => `${flows.get(d.flow_id) ?? d.flow_id}/${d.name}`), more: all.length > LISTED };
+}
+
+async function flowNames(api: PrefectApi, deployments: Deployment[]): Promise<Map<string, string>> {
+  if (deployments.length === 0) return new Map();
+  const flows = await postFilter(
+    api,
+    {
+      path: '/flows/filter',
+      body: { flows: { id: { any_: [...new Set(deployments.map((d) => d.flow_id))] } } },
+      doing: 'looking up flows',
+      what: 'flows',
+    },
+    FlowSchema,
+  );
+  return new Map(flows.map((f) => [f.id, f.name]));
+}
+
+/** A deployment not found, with the ones the server has named where every reporter shows it: the hint. */
+async function deploymentNotFound(api: PrefectApi, message: string): Promise<RehearseError> {
+  const listed = await listDeploymentNames(api).catch(() => undefined);
+  if (!listed)
+    return new RehearseError('NOT_FOUND', message, { hint: 'check the name (flow/deployment), or deploy it first' });
+  const { names, more } = listed;
+  const hint = names.length
+    ? `set --deployment (or "deployment" in rehearse.config) to one of the deployments on this server: ` +
+      `${names.join(', ')}${more ? `, and more (\`prefect deployment ls\` lists them all)` : ''}`
+    : `this server has no deployment at all: deploy it first, or point PREFECT_API_URL at the server that has it`;
+  return new RehearseError('NOT_FOUND', message, { hint });
+}
+
 /** Accepts `flow/deployment` or the runbook's bare deployment name, which it looks up. */
 export async function resolveDeploymentName(api: PrefectApi, name: string): Promise<DeploymentRef> {
   const slash = name.indexOf('/');
   if (slash > 0) return { flow: name.slice(0, slash), deployment: name.slice(slash + 1) };
-  const deployments = (body: unknown, doing: string) =>
-    postFilter(api, { path: '/deployments/filter', body, doing, what: 'deployments' }, DeploymentSchema);
-  const found = await deployments(
-    { deployments: { name: { any_: [name] } }, limit: 50 },
-    `looking up deployment ${name}`,
-  );
-  if (found.length === 0) {
-    const all = await deployments({ limit: 20 }, 'listing deployments');
-    throw new RehearseError('NOT_FOUND', `no deployment named '${name}' on this server`, {
-      details: all.length
-        ? [`deployments here: ${all.map((d) => d.name).join(', ')}`]
-        : ['this server has no deployments'],
-      hint: 'set --deployment (or "deployment" in rehearse.config) to one of them, as flow/deployment',
-    });
-  }
-  const flowIds = found.map((d) => d.flow_id);
-  const flows = await postFilter(
+  const found = await postFilter(
     api,
-    { path: '/flows/filter', body: { flows: { id: { any_: flowIds } } }, doing: 'looking up flows', what: 'flows' },
-    FlowSchema,
+    {
+      path: '/deployments/filter',
+      body: { deployments: { name: { any_: [name] } }, limit: 50 },
+      doing: `looking up deployment ${name}`,
+      what: 'deployments',
+    },
+    DeploymentSchema,
   );
-  const refs = found.map((d) => ({
-    flow: flows.find((f) => f.id === d.flow_id)?.name ?? d.flow_id,
-    deployment: d.name,
-  }));
+  if (found.length === 0) throw await deploymentNotFound(api, `no deployment named '${name}' on this server`);
+  const flows = await flowNames(api, found);
+  const refs = found.map((d) => ({ flow: flows.get(d.flow_id) ?? d.flow_id, deployment: d.name }));
   if (refs.length > 1) {
     throw new RehearseError('USAGE', `deployment name '${name}' is ambiguous`, {
       details: refs.map((r) => `  ${fullName(r)}`),
@@ -94,9 +124,7 @@ export async function readDeployment(api: PrefectApi, ref: DeploymentRef): Promi
     readOnly: true,
   });
   if (response.status === 404) {
-    throw new RehearseError('NOT_FOUND', `deployment ${fullName(ref)} does not exist on ${api.baseUrl}`, {
-      hint: 'check the name (flow/deployment), or deploy it first',
-    });
+    throw await deploymentNotFound(api, `deployment ${fullName(ref)} does not exist on ${api.baseUrl}`);
   }
   const value = expectJson(response, `reading deployment ${fullName(ref)}`);
   return { deployment: parseWith(DeploymentSchema, value, 'a deployment'), raw: response.text };
@@ -130,12 +158,20 @@ export async function listWorkers(api: PrefectApi, pool: string): Promise<z.infe
   return postFilter(api, { path, body: {}, doing: `listing workers of ${pool}`, what: 'workers' }, WorkerSchema);
 }
 
-export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detail: string }> {
+/** An answer's body for a one-line message: a proxy's HTML error page by its title, never its markup. */
+function bodyForMessage(text: string): string {
+  if (!/^\s*</.test(text)) return text.slice(0, 80);
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
+  return title ? `(an HTML page: ${title})` : '(an HTML page)';
+}
+
+export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detail: string; status: number }> {
   const response = await api.request({ method: 'GET', path: '/health', readOnly: true });
-  if (response.status === 0) return { ok: false, detail: response.networkError ?? 'no answer' };
+  if (response.status === 0) return { ok: false, detail: response.networkError ?? 'no answer', status: 0 };
   return {
     ok: response.status === 200 && response.text.trim() === 'true',
-    detail: `HTTP ${response.status} ${response.text.slice(0, 80)}`,
+    detail: `HTTP ${response.status} ${bodyForMessage(response.text)}`.trim(),
+    status: response.status,
   };
 }
 

@@ -70,3 +70,13 @@ export function formatCommand(command: Command, options: { withEnv?: boolean } =
 export function succeeded(result: ProcessResult): boolean {
   return result.exitCode === 0 && !result.timedOut && result.spawnError === undefined && !result.cancelled;
 }
+
+/** Why a command did not succeed, as a few words for a message: never empty, never "undefined". */
+export function whyFailed(result: ProcessResult): string {
+  if (result.cancelled) return 'was interrupted';
+  if (result.spawnError !== undefined) return `could not start (${result.spawnError})`;
+  if (result.timedOut) return `did not finish within ${Math.round((result.command.timeoutMs ?? 0) / 1000)} s`;
+  const last = `${result.stdout}\n${result.stderr}`.trim().split('\n').at(-1)?.trim();
+  const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited ${result.exitCode}`;
+  return last ? `${how}: ${last}` : `${how} without a word`;
+}

@@ -7,6 +7,8 @@ import type { CommandResult, RehearseEvent, Reporter } from './events.js';
 
 export interface PrettyOptions {
   stream: Writable & { isTTY?: boolean };
+  /** Where errors go (what went wrong, its details, what to do): stderr, whatever carries the progress. */
+  errorStream?: Writable;
   color: boolean;
   /** Live elapsed-time line while a command runs (terminals only, never in CI). */
   live: boolean;
@@ -91,13 +93,13 @@ function writeFinalTable(c: ChalkInstance, out: WriteLine, result: CommandResult
   for (const [name, verdict, time] of rows) out(`${name.padEnd(width)}  ${verdict}${time ? c.dim(`  ${time}`) : ''}`);
 }
 
-function writeDone(c: ChalkInstance, out: WriteLine, r: CommandResult): void {
+function writeDone(c: ChalkInstance, out: WriteLine, err: WriteLine, r: CommandResult): void {
   writeFinalTable(c, out, r);
   for (const line of r.lines ?? []) out(line);
   if (r.error) {
-    out(`${c.red('error:')} ${r.error.message}`);
-    for (const d of r.error.details ?? []) out(`  ${d}`);
-    if (r.error.hint) out(`${c.dim('what to do:')} ${r.error.hint}`);
+    err(`${c.red('error:')} ${r.error.message}`);
+    for (const d of r.error.details ?? []) err(`  ${d}`);
+    if (r.error.hint) err(`${c.dim('what to do:')} ${r.error.hint}`);
   }
   if (r.bundle) out(`${c.dim('bundle:')} ${r.bundle}`);
   if (r.dryRun) {
@@ -124,6 +126,10 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
   const out: WriteLine = (line) => {
     live.clear();
     options.stream.write(`${redact(line)}\n`);
+  };
+  const err: WriteLine = (line) => {
+    live.clear();
+    (options.errorStream ?? options.stream).write(`${redact(line)}\n`);
   };
   // Steps of one stage run side by side: while more than one is under way, each line names its step.
   const active = new Set<string>();
@@ -163,7 +169,7 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
           active.delete(event.record.name);
           const r = event.record;
           if (r.error)
-            out(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
+            err(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
           out(`  ${c.dim(`${r.name} ${r.status} in ${seconds(r.durationMs)}`)}`);
           break;
         }
@@ -175,7 +181,7 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
           break;
         case 'done':
           live.stop();
-          writeDone(c, out, event.result);
+          writeDone(c, out, err, event.result);
           break;
       }
     },

@@ -1,14 +1,21 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import type { Context } from '../context.js';
-import { writeEvidence, writeEvidenceJson } from '../evidence/bundle.js';
+import { type Bundle, writeEvidence, writeEvidenceJson, writeStagedEvidence } from '../evidence/bundle.js';
 import { updateNotes } from '../evidence/notes.js';
 import type { ScreenshotResult } from '../evidence/screenshot.js';
 import type { Summary } from '../evidence/summary.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import { readFlowRuns } from '../prefect/runs.js';
-import { collectStateHistories, planWithoutRuns, STATE_HISTORY_FILE, selectRuns } from './histories.js';
+import type { FlowRun } from '../prefect/schemas.js';
+import {
+  collectStateHistories,
+  planWithoutRuns,
+  STATE_HISTORY_FILE,
+  type StateHistoryFile,
+  selectRuns,
+} from './histories.js';
 import { runStepData, type ScreenshotRecord } from './run-data.js';
 import type { Step } from './step.js';
 
@@ -77,6 +84,26 @@ async function shootRunPage(
 }
 
 /** Runbook step 4: flow-run metadata, every state transition, and a screenshot of the run page. */
+/** The capture's files; a screenshot staged at `staged` is moved in, and never left behind when a write fails. */
+async function writeCaptured(
+  bundle: Bundle,
+  runs: FlowRun[],
+  histories: StateHistoryFile,
+  staged: string | undefined,
+  now: Date,
+): Promise<string[]> {
+  try {
+    const files = [
+      await writeEvidence(bundle, METADATA_FILE, `${JSON.stringify(runs, null, 2)}\n`, now),
+      await writeEvidenceJson(bundle, STATE_HISTORY_FILE, histories, now),
+    ];
+    if (staged) files.push(await writeStagedEvidence(bundle, SCREENSHOT_FILE, staged, now));
+    return files;
+  } finally {
+    if (staged) await fs.remove(staged);
+  }
+}
+
 export function captureStep(options: CaptureOptions): Step {
   return {
     name: 'capture',
@@ -94,15 +121,14 @@ export function captureStep(options: CaptureOptions): Step {
         shootRunPage(ctx, summary, options, { url, file: shotFile, expectText: primaryRun ? [primaryRun.name] : [] }),
       ]);
       const now = ctx.now();
-      const files = [
-        await writeEvidence(bundle, METADATA_FILE, `${JSON.stringify(runs, null, 2)}\n`, now),
-        await writeEvidenceJson(bundle, STATE_HISTORY_FILE, histories, now),
-      ];
+      const files = await writeCaptured(
+        bundle,
+        runs,
+        histories,
+        shot.status === 'captured' ? `${shotFile}.new` : undefined,
+        now,
+      );
       if (shot.status === 'reused') files.push(SCREENSHOT_FILE);
-      if (shot.status === 'captured') {
-        files.push(await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(`${shotFile}.new`), now));
-        await fs.remove(`${shotFile}.new`);
-      }
       const transitions = histories.runs.reduce((n, r) => n + r.states.length, 0);
       const notes = [
         `${runs.length} rehearsal run(s) in ${METADATA_FILE}; ${histories.runs.length} run(s) of the deployment with ${transitions} state transitions in ${STATE_HISTORY_FILE} (as of ${histories.asOf}).`,

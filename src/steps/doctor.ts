@@ -31,7 +31,7 @@ import { cliOf } from './prefect-cli.js';
 
 export type { DoctorCheck } from './doctor-deployment.js';
 
-import type { ProcessResult } from '../process/command.js';
+import { type ProcessResult, whyFailed } from '../process/command.js';
 import type { Step } from './step.js';
 
 /** The last line of output: where version strings and error summaries land. */
@@ -85,9 +85,7 @@ async function checkTools(ctx: Context): Promise<ToolChecks> {
         : bad(
             'tools.uv',
             `${tool} present`,
-            `${tool} ${
-              uv.spawnError ? 'is not installed or not on PATH' : `failed: ${lastLine(uv.stdout + uv.stderr)}`
-            }`,
+            `${tool} ${uv.spawnError ? 'is not installed or not on PATH' : whyFailed(uv)}`,
             toolFix,
           ),
       clientVersion
@@ -95,8 +93,7 @@ async function checkTools(ctx: Context): Promise<ToolChecks> {
         : bad(
             'tools.prefect',
             'prefect present',
-            `\`${[prefect.file, ...prefect.args].join(' ')}\` failed in ` +
-              `${ctx.prefect.projectDir}: ${lastLine(version.stdout + version.stderr) || version.spawnError}`,
+            `\`${[prefect.file, ...prefect.args].join(' ')}\` in ${ctx.prefect.projectDir} ${whyFailed(version)}`,
             'run rehearse from the project checkout whose uv environment has prefect (uv sync), or pass --project-dir',
           ),
     ],
@@ -231,6 +228,26 @@ async function checkDeployment(ctx: Context): Promise<{ checks: DoctorCheck[]; d
   };
 }
 
+/** What the API client sends, named by where it came from: the URL's userinfo, a variable, or the sandbox. */
+function credentialsSent(ctx: Context): string {
+  if (ctx.prefect.authFrom) return ctx.prefect.authFrom;
+  if (ctx.env.PREFECT_API_AUTH_STRING) return 'the basic-auth string in PREFECT_API_AUTH_STRING';
+  if (ctx.env.PREFECT_API_KEY) return 'the key in PREFECT_API_KEY';
+  return 'no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)';
+}
+
+/** What to do about credentials the server refused (or demanded), naming the ones sent and where to fix them. */
+function authFix(ctx: Context): string {
+  if (ctx.prefect.sandbox) return 'the sandbox demands its auth string: `eval "$(rehearse sandbox env)"` exports it';
+  const sentString = ctx.prefect.authFrom ?? (ctx.env.PREFECT_API_AUTH_STRING ? credentialsSent(ctx) : undefined);
+  if (sentString)
+    return `${sentString} is not what the server expects: fix it there, to the server's PREFECT_SERVER_API_AUTH_STRING (user:pass)`;
+  return (
+    "export PREFECT_API_AUTH_STRING=<user:pass>, the server's PREFECT_SERVER_API_AUTH_STRING (or " +
+    'PREFECT_API_KEY for Prefect Cloud)'
+  );
+}
+
 /**
  * /health answers anyone; the rest of the API answers 401 to a client without the credentials a
  * self-hosted server's PREFECT_SERVER_API_AUTH_STRING (or Prefect Cloud) demands.
@@ -238,21 +255,9 @@ async function checkDeployment(ctx: Context): Promise<{ checks: DoctorCheck[]; d
 async function checkAuth(ctx: Context): Promise<DoctorCheck> {
   const title = 'API accepts our credentials';
   const response = await ctx.api.request({ method: 'GET', path: '/admin/version', readOnly: true });
-  const sent = ctx.env.PREFECT_API_AUTH_STRING
-    ? 'the basic-auth string in PREFECT_API_AUTH_STRING'
-    : ctx.env.PREFECT_API_KEY
-      ? 'the key in PREFECT_API_KEY'
-      : 'no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)';
+  const sent = credentialsSent(ctx);
   if (response.status === 401 || response.status === 403) {
-    return bad(
-      'api.auth',
-      title,
-      `${ctx.prefect.apiUrl} answered HTTP ${response.status} to ${sent}`,
-      ctx.prefect.sandbox
-        ? 'the sandbox demands its auth string: `eval "$(rehearse sandbox env)"` exports it'
-        : "export PREFECT_API_AUTH_STRING=<user:pass>, the server's PREFECT_SERVER_API_AUTH_STRING (or " +
-            'PREFECT_API_KEY for Prefect Cloud)',
-    );
+    return bad('api.auth', title, `${ctx.prefect.apiUrl} answered HTTP ${response.status} to ${sent}`, authFix(ctx));
   }
   return ok('api.auth', title, response.status === 200 ? `accepted ${sent}` : `HTTP ${response.status}`);
 }
@@ -271,6 +276,13 @@ async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serve
     );
   }
   const health = await checkHealth(ctx.api);
+  // A proxy whose basic auth covers every path (plain nginx auth_basic) refuses /health too: that is the credentials.
+  if (health.status === 401 || health.status === 403) {
+    const reason =
+      `${url}/health answered ${health.detail} to ${credentialsSent(ctx)}: ` +
+      'something in front of the API (a proxy) demands basic auth on every path';
+    return { checks: [...checks, bad('api.auth', 'API accepts our credentials', reason, authFix(ctx))] };
+  }
   if (!health.ok) {
     checks.push(
       bad(
@@ -318,6 +330,8 @@ async function checkEvidenceRoot(ctx: Context): Promise<DoctorCheck> {
 /** The runbook's troubleshooting as checks: each failure says what to run to fix it. */
 export async function runDoctor(ctx: Context): Promise<DoctorCheck[]> {
   const [tools, server, root] = await Promise.all([checkTools(ctx), checkServer(ctx), checkEvidenceRoot(ctx)]);
+  // Checks cut short by Ctrl-C failed because of it, not because of the tools or the server.
+  if (ctx.signal.aborted) throw new RehearseError('INTERRUPTED', "interrupted during the doctor's checks");
   return [...tools.checks, ...checkVersions(tools.clientVersion, server.serverVersion), ...server.checks, root];
 }
 

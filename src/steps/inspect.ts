@@ -15,11 +15,13 @@ import type { Step } from './step.js';
 export { DEPLOYMENT_FILE };
 export const INSPECT_LOG = 'deployment.inspect.log';
 /**
- * Console markup eats `[tag]`-shaped text from strings: a value the CLI printed differently is
- * markup's doing only when the API's string has such a tag. Anything else differs because the two
- * reads were a moment apart (slots taken, `updated` moved on) and is no finding.
+ * What the CLI's rich console rewrites inside strings: `[tag]`-shaped text (taken for a style), an emoji
+ * shortcode (`:ok:` becomes 🆗) and a backslash (its escape character, which can break the JSON outright).
+ * A value the CLI printed differently is markup's doing only when the API's string holds such text.
+ * Anything else differs because the two reads were a moment apart (slots taken, `updated` moved on) and is
+ * no finding. A shortcode needs a letter: `12:30:45` is a time, not an emoji.
  */
-const MARKUP_TAG = /\[[^\]\s]*\]/;
+const MARKUP_TEXT = /\[[^\]\s]*\]|:[a-z0-9_+-]*[a-z][a-z0-9_+-]*:|\\/;
 
 function valueAt(record: unknown, dotted: string): unknown {
   return dotted
@@ -30,12 +32,30 @@ function valueAt(record: unknown, dotted: string): unknown {
     );
 }
 
+const holdsMarkup = (value: unknown): boolean => typeof value === 'string' && MARKUP_TEXT.test(value);
+
 /** Paths whose value the CLI's console markup altered. */
 function markupAltered(apiRecord: unknown, cliRecord: unknown): string[] {
-  return diffPaths(apiRecord, cliRecord).filter((p) => {
-    const value = valueAt(apiRecord, p);
-    return typeof value === 'string' && MARKUP_TAG.test(value);
-  });
+  return diffPaths(apiRecord, cliRecord).filter((p) => holdsMarkup(valueAt(apiRecord, p)));
+}
+
+/** Paths of the API's strings that hold text the console rewrites: the suspects when the CLI printed no JSON at all. */
+function markupSuspects(value: unknown, prefix = '', out: string[] = []): string[] {
+  if (out.length >= 20) return out;
+  if (holdsMarkup(value)) out.push(prefix || '(root)');
+  else if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) markupSuspects(item, prefix ? `${prefix}.${key}` : key, out);
+  }
+  return out;
+}
+
+/** The notes' line for a CLI that printed no usable JSON, naming the values its markup may have broken. */
+function unparsedNote(reason: string, exitCode: number | null, apiRecord: unknown): string {
+  const suspects = exitCode === 0 ? markupSuspects(apiRecord) : [];
+  const blamed = suspects.length
+    ? ` (its console markup rewrites text in ${suspects.join(', ')}, which can break the JSON around it)`
+    : '';
+  return `\`prefect deployment inspect\` ${reason}${blamed}; its output is kept in ${INSPECT_LOG}, and ${DEPLOYMENT_FILE} holds the API's record.`;
 }
 
 /** Runbook step 2: export the live deployment and judge its guardrails against the manifest. */
@@ -91,9 +111,7 @@ export const inspectStep: Step = {
     const cliNotes: string[] = [];
     const parsed = parseCliJson(cliResult);
     if (!parsed.ok) {
-      cliNotes.push(
-        `\`prefect deployment inspect\` ${parsed.reason}; its output is kept in ${INSPECT_LOG}, and ${DEPLOYMENT_FILE} holds the API's record.`,
-      );
+      cliNotes.push(unparsedNote(parsed.reason, cliResult.exitCode, JSON.parse(record.raw)));
     } else {
       const { automations: _automations, ...cliRecord } = parsed.value as Record<string, unknown>;
       const changed = markupAltered(JSON.parse(record.raw), cliRecord);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import type { Context } from '../context.js';
-import { RehearseError } from '../errors.js';
+import { messageOf, RehearseError } from '../errors.js';
 import { type Bundle, writeEvidence } from '../evidence/bundle.js';
 import type { Manifest } from '../guardrails/manifest.js';
 import {
@@ -89,7 +89,7 @@ export async function loadManifests(projectDir: string, manifestDir: string): Pr
     try {
       doc = parse(text);
     } catch (error) {
-      const first = (error as Error).message.split('\n')[0] ?? '';
+      const first = messageOf(error).split('\n')[0] ?? '';
       throw new RehearseError('CONFIG_INVALID', `manifest ${rel} is not valid YAML`, { details: [first] });
     }
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {

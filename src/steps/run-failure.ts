@@ -43,17 +43,23 @@ export function watchFailure(ctx: Context, watch: WatchResult): RehearseError {
 /** One line for the log, the terminal and the error: what happened to the runs. */
 function describeCancel(ledger: RunLedger, outcome: CancelOutcome | undefined): string {
   if (!outcome) return `${ledger.ids.length} run(s) left as they were (--leave-runs)`;
+  if (outcome.unanswered) {
+    return (
+      `the server did not answer, so ${outcome.leftOver.length} run(s) could not be cancelled and may still be ` +
+      `unfinished: ${outcome.leftOver.join(', ')}; run \`rehearse cleanup\` once it answers`
+    );
+  }
   if (outcome.cancelled.length === 0 && outcome.leftOver.length === 0)
     return 'no run of the rehearsal was left unfinished';
-  const names = outcome.cancelled.map(
+  const left = new Set(outcome.leftOver);
+  // A run whose cancel failed is both attempted and left over: only the others count as cancelled.
+  const done = outcome.cancelled.filter((r) => !left.has(r.id));
+  const names = done.map(
     (r) =>
       `${r.name || r.id} ${r.from} -> ${r.state}${r.forced ? ' (forced)' : ''}${r.cameBack ? ' (came back Running: cancelled again)' : ''}`,
   );
-  const done = outcome.cancelled.length - outcome.leftOver.length;
-  const left = outcome.leftOver.length
-    ? `; ${outcome.leftOver.length} could not be cancelled: ${outcome.leftOver.join(', ')}`
-    : '';
-  return `${done} unfinished run(s) cancelled on the server${names.length ? ` (${names.join(', ')})` : ''}${left}`;
+  const leftSaid = left.size ? `; ${left.size} could not be cancelled: ${outcome.leftOver.join(', ')}` : '';
+  return `${done.length} unfinished run(s) cancelled on the server${names.length ? ` (${names.join(', ')})` : ''}${leftSaid}`;
 }
 
 /** Shorter deadlines when the server is gone or the operator is waiting on Ctrl-C. */

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import fs from 'fs-extra';
 import type { Context } from '../context.js';
-import { RehearseError } from '../errors.js';
-import { type Bundle, writeEvidence } from '../evidence/bundle.js';
+import { RehearseError, tailOf } from '../errors.js';
+import { type Bundle, writeEvidence, writeStagedEvidence } from '../evidence/bundle.js';
 import { table, updateNotes } from '../evidence/notes.js';
 import type { RunPage } from '../evidence/screenshot.js';
 import type { Check } from '../guardrails/verdict.js';
@@ -101,8 +100,7 @@ async function shootFinishedRun(
     timeoutMs: 30_000,
   });
   if (shot.status !== 'captured') return { status: 'missing', url: shot.url, reason: shot.reason };
-  await writeEvidence(bundle, SCREENSHOT_FILE, await fs.readFile(pending), ctx.now());
-  await fs.remove(pending);
+  await writeStagedEvidence(bundle, SCREENSHOT_FILE, pending, ctx.now());
   return {
     status: 'captured',
     url: shot.url,
@@ -170,6 +168,26 @@ function openRunPageOnce(ctx: Context, open: RunPageOpener, printedUrl: () => st
   };
 }
 
+/**
+ * The CLI's watch failing on its own while the runs finished (its websocket refused by a proxy, say): the
+ * verdict stands, since the runs were followed over REST, but the operator is told what happened.
+ */
+function cliWatchFailure(watch: WatchResult): string | undefined {
+  const cli = watch.cli;
+  if (!cli || watch.stoppedCli || cli.exitCode === 0 || cli.cancelled) return undefined;
+  const last = tailOf(`${cli.stdout}\n${cli.stderr}`, 1)[0];
+  const refused = /\b(401|403)\b/.exec(`${cli.stdout}\n${cli.stderr}`)?.[1];
+  const why = refused
+    ? `; its connection was refused with HTTP ${refused} (a proxy in front of the API that demands basic auth ` +
+      'on the websocket too)'
+    : '';
+  return (
+    `the Prefect CLI's watch ended with exit ${cli.exitCode ?? cli.signal ?? 'none'} before the runs did` +
+    `${last ? ` (${last})` : ''}${why}: rehearse followed the runs over the REST API to the end, so this does not ` +
+    'change the verdict'
+  );
+}
+
 /** The log, the notes and the verdict once every run of the rehearsal is final. */
 async function recordRuns(
   ctx: Context,
@@ -204,8 +222,15 @@ async function recordRuns(
   const stopped = watch.stoppedCli
     ? "\n# rehearse stopped the CLI's watch: every run of the rehearsal was final\n"
     : '';
+  const cliFailed = cliWatchFailure(watch);
+  if (cliFailed) ctx.reporter.emit({ type: 'warn', message: cliFailed });
   const files = [
-    await writeEvidence(bundle, logFile, `${header}${watch.cliOutput}${burstLines}${stopped}`, ctx.now()),
+    await writeEvidence(
+      bundle,
+      logFile,
+      `${header}${watch.cliOutput}${burstLines}${stopped}${cliFailed ? `\n# ${cliFailed}\n` : ''}`,
+      ctx.now(),
+    ),
     CREATED_RUNS_FILE,
   ];
   if (screenshot?.status === 'captured') files.push(SCREENSHOT_FILE);
@@ -218,7 +243,8 @@ async function recordRuns(
   ]);
   const text =
     `Window ${since}..${until}, burst ${plan.burst}${plan.workQueue ? `, work queue ${plan.workQueue}` : ''}.\n\n` +
-    table(['run', 'id', 'final state', 'start', 'end'], rows);
+    table(['run', 'id', 'final state', 'start', 'end'], rows) +
+    (cliFailed ? `\n\n${cliFailed}.\n` : '');
   files.push(await updateNotes(bundle, 'run', 'Run: rehearsal runs', text, ctx.now()));
   const data = {
     ...runData(plan, ledger, watch, slotsBefore),

@@ -1,5 +1,5 @@
 import { type Context, forStep } from '../context.js';
-import { ExitCode, isRehearseError, RehearseError } from '../errors.js';
+import { ExitCode, isRehearseError, messageOf, RehearseError } from '../errors.js';
 import { withdrawAttestation } from '../evidence/attestation.js';
 import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
 import { writeReport } from '../evidence/report/write.js';
@@ -43,6 +43,18 @@ function writtenBefore(error: RehearseError): string[] {
   return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
 }
 
+/**
+ * The error a step ended with. Once rehearse is interrupted, whatever the step then failed on (a request
+ * its own abort cut short reads as an API that did not answer) is the interruption, not a fault to fix.
+ */
+function interruptedOr(caught: unknown, interrupted: boolean, stepName: string): RehearseError {
+  if (isRehearseError(caught) && (!interrupted || caught.code === 'INTERRUPTED')) return caught;
+  return new RehearseError('INTERRUPTED', `interrupted during ${stepName}`, {
+    cause: caught,
+    ...(isRehearseError(caught) && caught.data ? { data: caught.data } : {}),
+  });
+}
+
 async function runOne(
   parent: Context,
   bundle: Bundle,
@@ -76,9 +88,7 @@ async function runOne(
   } catch (caught) {
     const interrupted = ctx.signal.aborted;
     if (!isRehearseError(caught) && !interrupted) throw caught;
-    const failure = isRehearseError(caught)
-      ? caught
-      : new RehearseError('INTERRUPTED', 'interrupted', { cause: caught });
+    const failure = interruptedOr(caught, interrupted, step.name);
     const record: StepRecord = {
       name: step.name,
       title: step.title,
@@ -117,7 +127,7 @@ async function refreshReport(ctx: Context, bundle: Bundle): Promise<void> {
   try {
     await writeReport(bundle.dir);
   } catch (caught) {
-    ctx.reporter.emit({ type: 'warn', message: `report.html not refreshed: ${(caught as Error).message}` });
+    ctx.reporter.emit({ type: 'warn', message: `report.html not refreshed: ${messageOf(caught)}` });
   }
 }
 
@@ -191,12 +201,10 @@ export async function runSteps(
     stoppedBy === 'interrupt',
     summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks),
   );
-  // A finished rehearsal is sealed: from now on only its upload may touch it.
-  // A sealed bundle keeps the exit code of its rehearsal: filing it by hand is not the rehearsal.
-  const recordedExit = initial.sealed ? initial.exitCode : exitCode;
+  // A finished rehearsal is sealed: from now on only its upload may touch it. The bundle's verdict and
+  // exit code come from all its records (settleVerdict), so this command's own exit code is not written there.
   summary = {
     ...settleVerdict(summary, status),
-    exitCode: recordedExit,
     sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
   };
   summary = await settleFiles(summary);

@@ -196,14 +196,41 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
   }
 }
 
-/** One time budget for the whole step (check, upload, final sync), obeying rehearse's own abort signal. */
+/** One time budget for the whole step (upload, final sync), obeying rehearse's own abort signal. */
 function budget(): (ctx: Context) => UploadLimits {
   let startedAt: number | undefined;
   return (ctx) => {
     const allowedMs = ctx.config.timeouts.uploadSeconds * 1000;
-    startedAt ??= Date.now();
-    return { signal: ctx.signal, timeoutMs: Math.max(1, startedAt + allowedMs - Date.now()), allowedMs };
+    startedAt ??= ctx.clock.now();
+    const timeoutMs = Math.max(1, startedAt + allowedMs - ctx.clock.now());
+    return { signal: ctx.signal, timeoutMs, allowedMs, clock: ctx.clock };
   };
+}
+
+/** How long the check before a step by hand may wait on a far side that does not answer: the step has its own budget. */
+const UP_TO_DATE_CHECK_MS = 30_000;
+/** A silent far side is waited on with a line this often, so an operator sees rehearse is not stuck. */
+const WAITING_EVERY_MS = 15_000;
+
+/** `work`, with a `waiting` line every WAITING_EVERY_MS while it has not settled, saying how long so far. */
+async function waitingOn<T>(ctx: Context, what: string, allowedMs: number, work: Promise<T>): Promise<T> {
+  const started = ctx.clock.now();
+  const done = new AbortController();
+  const beats = (async () => {
+    for (;;) {
+      await ctx.clock.sleep(WAITING_EVERY_MS, done.signal);
+      if (done.signal.aborted) return;
+      const waited = Math.round((ctx.clock.now() - started) / 1000);
+      const message = `${what}: waiting ${waited} s so far (gives up after ${Math.round(allowedMs / 1000)} s)`;
+      ctx.reporter.emit({ type: 'waiting', step: 'upload', message });
+    }
+  })();
+  try {
+    return await work;
+  } finally {
+    done.abort();
+    await beats;
+  }
 }
 
 export type UploadStep = Step & {
@@ -218,8 +245,18 @@ export type UploadStep = Step & {
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
 export function uploadStep(options: UploadStepOptions = {}): UploadStep {
   const limits = budget();
-  const sendBundle = (ctx: Context, bundle: Bundle, files: BundleFile[], target: UploadTarget) =>
-    uploadBundle({ bundleDir: bundle.dir, bundleName: bundle.name, files, target, env: ctx.env, ...limits(ctx) });
+  const sendBundle = (ctx: Context, bundle: Bundle, files: BundleFile[], target: UploadTarget) => {
+    const bounds = limits(ctx);
+    const work = uploadBundle({
+      bundleDir: bundle.dir,
+      bundleName: bundle.name,
+      files,
+      target,
+      env: ctx.env,
+      ...bounds,
+    });
+    return waitingOn(ctx, `uploading to ${destinationOf(target, bundle.name)}`, bounds.allowedMs ?? 0, work);
+  };
   return {
     async upToDate(ctx, bundle, summary) {
       const target = resolveUploadTarget(ctx, options.to);
@@ -227,13 +264,19 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
       const plan = await planUploadFiles(bundle);
       if (plan.stale !== undefined) return undefined;
       // Any trouble here is the upload's to meet and record; an interruption ends the command before it touches anything.
-      const found = await verifyRemote({
+      // Its own short budget: a far side that does not answer here leaves the step its whole budget, and its time.
+      const timeoutMs = Math.min(UP_TO_DATE_CHECK_MS, ctx.config.timeouts.uploadSeconds * 1000);
+      const check = verifyRemote({
         bundleName: bundle.name,
         files: plan.files,
         target,
         env: ctx.env,
-        ...limits(ctx),
-      }).catch((error: unknown) => {
+        signal: ctx.signal,
+        timeoutMs,
+        clock: ctx.clock,
+      });
+      const where = `checking the copy at ${destinationOf(target, bundle.name)}`;
+      const found = await waitingOn(ctx, where, timeoutMs, check).catch((error: unknown) => {
         if (ctx.signal.aborted) throw error;
         return undefined;
       });

@@ -3,6 +3,12 @@ import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
+ * Where the writers below open the files they fill. Unit tests put a disk that fills up (ENOSPC) here to
+ * see what a full disk leaves behind; nothing else changes it.
+ */
+export const disk = { open };
+
+/**
  * Write through a temp file in the same directory, flushed to disk, then renamed: a reader never sees
  * half a file, and a crash after the rename cannot leave an empty one.
  */
@@ -12,7 +18,7 @@ export async function writeFileAtomic(
   options: { mode?: number } = {},
 ): Promise<void> {
   await replaceAtomically(file, async (temp) => {
-    const handle = await open(temp, 'w', options.mode ?? 0o666);
+    const handle = await disk.open(temp, 'w', options.mode ?? 0o666);
     try {
       await handle.writeFile(content);
       await handle.sync();
@@ -37,7 +43,7 @@ export async function writeChunksThenPlace(
 ): Promise<void> {
   const temp = await tempBeside(file);
   try {
-    const handle = await open(temp, 'w', 0o666);
+    const handle = await disk.open(temp, 'w', 0o666);
     try {
       let batch = '';
       for (const chunk of chunks) {

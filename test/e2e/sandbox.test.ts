@@ -96,12 +96,12 @@ describe('rehearse sandbox against the real stack', () => {
       const other = await rehearse(['sandbox', 'up'], { cwd: home, env: { ...env } });
       expect(other.exitCode).toBe(0);
       const sqlite = await rehearse(['sandbox', 'up', '--database', 'sqlite'], { cwd: home, env });
-      expect([sqlite.exitCode, sqlite.stdout]).toEqual([2, expect.stringContaining('postgres with auth already runs')]);
+      expect([sqlite.exitCode, sqlite.stderr]).toEqual([2, expect.stringContaining('postgres with auth already runs')]);
       const staging = await rehearse(['sandbox', 'up', '--database', 'postgres', '--auth', '--timing', 'staging'], {
         cwd: home,
         env,
       });
-      expect([staging.exitCode, staging.stdout]).toEqual([
+      expect([staging.exitCode, staging.stderr]).toEqual([
         2,
         expect.stringContaining('on postgres with auth with staging timing'),
       ]);
@@ -136,7 +136,7 @@ describe('rehearse sandbox against the real stack', () => {
     const state = await sandbox();
     const run = await rehearse(['sandbox', 'up', '--state-dir', `${cwd}/other`, '--port', String(state.port)], { cwd });
     expect(run.exitCode).toBe(3);
-    expect(run.stdout).toContain(`port ${state.port} on 127.0.0.1 is already in use`);
+    expect(run.stderr).toContain(`port ${state.port} on 127.0.0.1 is already in use`);
     expect(run.stdout + run.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -60,6 +60,34 @@ export function recordedRoutes(options: { deploymentText?: string } = {}): FakeR
   };
 }
 
+/**
+ * Prefect's variables as the 3.9.1 server keeps them (the deployment claim of prefect/claim.ts): a create of a
+ * name it holds is a 409, a name it lacks a 404, in the shapes recorded from it. Routes in the table win.
+ */
+function variableStore(): (request: ApiRequest) => FakeResponse | undefined {
+  const held = new Map<string, unknown>();
+  const notFound = { status: 404, text: recorded('variable.not-found.json') };
+  return (request) => {
+    if (request.method === 'POST' && request.path === '/variables/') {
+      const { name, value } = request.body as { name: string; value: unknown };
+      if (held.has(name))
+        return { status: 409, text: recorded('variable.claim.409.json').replace(/'[^']*'/, `'${name}'`) };
+      held.set(name, value);
+      return { status: 201, text: JSON.stringify({ ...JSON.parse(recorded('variable.claim.json')), name, value }) };
+    }
+    const name = /^\/variables\/name\/(.+)$/.exec(request.path)?.[1];
+    if (name === undefined) return undefined;
+    if (!held.has(name)) return notFound;
+    if (request.method === 'DELETE') held.delete(name);
+    if (request.method === 'PATCH') held.set(name, (request.body as { value: unknown }).value);
+    if (request.method !== 'GET') return { status: 204, text: '' };
+    return {
+      status: 200,
+      text: JSON.stringify({ ...JSON.parse(recorded('variable.claim.json')), name, value: held.get(name) }),
+    };
+  };
+}
+
 /** A PrefectApi answering from a table; a route not in it gets `fallback` (404 unless told). */
 export function createFakeApi(
   routes: FakeRoutes,
@@ -68,10 +96,11 @@ export function createFakeApi(
   const baseUrl = options.baseUrl ?? FAKE_API_URL;
   const requests: ApiRequest[] = [];
   const served = new Map<string, number>();
+  const variables = variableStore();
   const answerFor = (request: ApiRequest): FakeResponse => {
     const key = `${request.method} ${request.path}`;
     const route = routes[key];
-    if (route === undefined) return options.fallback ?? NOT_FOUND;
+    if (route === undefined) return variables(request) ?? options.fallback ?? NOT_FOUND;
     if (typeof route === 'function') return route(request);
     if (!Array.isArray(route)) return route as FakeResponse;
     const n = served.get(key) ?? 0;

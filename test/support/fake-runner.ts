@@ -7,6 +7,9 @@ export interface FakeResult {
   stderr: string;
   timedOut?: boolean;
   spawnError?: string;
+  /** Stopped through the abort signal (Ctrl-C). */
+  cancelled?: boolean;
+  signal?: string;
 }
 
 /**
@@ -43,17 +46,18 @@ export function createFakeRunner(entries: readonly FakeEntry[]): FakeRunner {
       calls.push(command);
       const entry = entries.find((e) => matches(e, command));
       if (!entry) throw new Error(`fake runner: no entry for ${argvOf(command).join(' ')}`);
-      const { exitCode, stdout, stderr, timedOut = false, spawnError } = entry.result;
+      const { exitCode, stdout, stderr, timedOut = false, spawnError, cancelled = false, signal } = entry.result;
       return {
         command,
         exitCode,
         stdout,
         stderr,
         timedOut,
-        cancelled: false,
+        cancelled,
         startedAt: '2026-11-26T01:20:00.000Z',
         durationMs: 0,
         ...(spawnError === undefined ? {} : { spawnError }),
+        ...(signal === undefined ? {} : { signal }),
       };
     },
   };

@@ -156,6 +156,15 @@ describe('loadConfig', () => {
     expect([error.code, error.message]).toEqual(['CONFIG_INVALID', 'config file not found: missing.json']);
   });
 
+  it.each([
+    ['above the default maximum of 50', { run: { burst: 51 } }, 'a burst of 51 runs is above the maximum of 50'],
+    ['above a configured maximum', { run: { burst: 4, maxBurst: 3 } }, 'a burst of 4 runs is above the maximum of 3'],
+  ])('refuses a burst %s as a usage error, before any bundle or run exists', async (_name, overrides, message) => {
+    const error = await rejection({ cwd: dir, overrides });
+    expect([error.code, error.exitCode]).toEqual(['USAGE', 2]);
+    expect(error.details).toEqual([expect.stringContaining(`run.burst: ${message}`)]);
+  });
+
   it('rejects a flag of the wrong type as a usage error naming the key', async () => {
     const error = await rejection({ cwd: dir, overrides: { run: { burst: -1 } } });
     expect([error.code, error.exitCode]).toEqual(['USAGE', 2]);

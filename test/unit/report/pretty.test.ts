@@ -46,3 +46,30 @@ describe('the human reporter (as --ci prints it)', () => {
     expect(lines).toContain('    exit 1 1.2s');
   });
 });
+
+describe('where the human reporter writes errors', () => {
+  it('sends what went wrong, its details and what to do to the error stream, the progress to the other', async () => {
+    const out = capture();
+    const err = capture();
+    const reporter = createPrettyReporter({ stream: out.stream, errorStream: err.stream, color: false, live: false });
+    reporter.emit({ type: 'step-start', step: 'inspect', title: 'inspect the deployment' });
+    const failed = { ...record('inspect'), status: 'error' as const, verdict: 'error' as const };
+    const error = { code: 'NOT_FOUND', message: 'no deployment named x', hint: 'set --deployment' };
+    reporter.emit({ type: 'step-end', record: { ...failed, error } as never });
+    reporter.emit({
+      type: 'done',
+      result: { command: 'inspect', exitCode: 3, verdict: 'error', error: { ...error, details: ['one detail'] } },
+    });
+    await reporter.close();
+    expect(out.text()).toContain('▶ inspect');
+    expect(out.text()).not.toContain('no deployment named x');
+    expect(err.text().split('\n')).toEqual([
+      '  ✖ no deployment named x',
+      '    → set --deployment',
+      'error: no deployment named x',
+      '  one detail',
+      'what to do: set --deployment',
+      '',
+    ]);
+  });
+});

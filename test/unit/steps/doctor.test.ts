@@ -2,8 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../../../src/config/schema.js';
 import { createBundle } from '../../../src/evidence/bundle.js';
+import { createRedactor } from '../../../src/evidence/redact.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
+import { prepareSecrets, withSandboxAuth } from '../../../src/session-secrets.js';
 import { type DoctorCheck, isLive, preflightStep, runDoctor } from '../../../src/steps/doctor.js';
 import { runSteps } from '../../../src/steps/runner.js';
 import { createTestContext } from '../../support/context.js';
@@ -123,6 +126,69 @@ describe('runDoctor against the recorded server', () => {
     });
     expect(byId('api.auth')?.reason).toContain('the basic-auth string in PREFECT_API_AUTH_STRING');
     expect(JSON.stringify(byId('api.auth'))).not.toContain('admin:wrong');
+  });
+
+  describe('names where the basic-auth string it sent came from', () => {
+    const unauthorized = { status: 401, text: '{"exception_message":"Unauthorized"}' };
+    /** The doctor as the session sets it up: credentials from the environment (and the sandbox), as rehearse reads them. */
+    async function doctorWith(env: NodeJS.ProcessEnv, answer = unauthorized, sandboxAuth?: string) {
+      const secrets = withSandboxAuth(prepareSecrets(env, ConfigSchema.parse({}), createRedactor([])), sandboxAuth);
+      const { ctx } = contextFor({ env: secrets.env, routes: { ...healthyRoutes(), 'GET /admin/version': answer } });
+      const withAuth = {
+        ...ctx,
+        prefect: { ...ctx.prefect, ...(secrets.authFrom ? { authFrom: secrets.authFrom } : {}) },
+      };
+      return (await runDoctor(withAuth)).find((c) => c.id === 'api.auth');
+    }
+
+    it("the URL's userinfo, not PREFECT_API_AUTH_STRING, which is unset", async () => {
+      const env = { PREFECT_API_URL: 'http://admin:s3cret@127.0.0.1:4200/api' };
+      const accepted = await doctorWith(env, { status: 200, text: '"3.9.1"' });
+      expect(accepted?.reason).toBe('accepted the user:password in the userinfo of PREFECT_API_URL');
+      const refused = await doctorWith(env);
+      expect(refused?.reason).toContain('answered HTTP 401 to the user:password in the userinfo of PREFECT_API_URL');
+      expect(refused?.fix).toContain(
+        'the user:password in the userinfo of PREFECT_API_URL is not what the server expects',
+      );
+      expect(JSON.stringify(refused)).not.toContain('s3cret');
+    });
+
+    it('the variable, when that is where it came from', async () => {
+      const accepted = await doctorWith({ PREFECT_API_AUTH_STRING: 'admin:s3cret' }, { status: 200, text: '"3.9.1"' });
+      expect(accepted?.reason).toBe('accepted the basic-auth string in PREFECT_API_AUTH_STRING');
+    });
+
+    it("the sandbox's own string", async () => {
+      const accepted = await doctorWith({}, { status: 200, text: '"3.9.1"' }, 'rehearse:sandbox-pass');
+      expect(accepted?.reason).toBe("accepted the sandbox's own basic-auth string (sandbox up --auth)");
+    });
+  });
+
+  describe('behind a proxy whose basic auth covers /api/health too (plain nginx auth_basic)', () => {
+    // nginx's built-in 401 page (ngx_http_special_response.c), as it answers every path without the credentials.
+    const NGINX_401 =
+      '<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n' +
+      '<center><h1>401 Authorization Required</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+    const routes = { ...healthyRoutes(), 'GET /health': { status: 401, text: NGINX_401 } };
+
+    it('fails api.auth naming the missing auth string, not api.health with the raw page and URL advice', async () => {
+      const { checks, byId } = await doctor({ routes });
+      expect(failed(checks)).toEqual(['api.auth']);
+      const auth = byId('api.auth');
+      expect(auth?.reason).toContain('/health answered HTTP 401 (an HTML page: 401 Authorization Required)');
+      expect(auth?.reason).toContain('to no credentials (neither PREFECT_API_AUTH_STRING nor PREFECT_API_KEY is set)');
+      expect(auth?.fix).toContain('export PREFECT_API_AUTH_STRING=<user:pass>');
+      expect(JSON.stringify(checks)).not.toContain('<html>');
+      expect(JSON.stringify(checks)).not.toContain('check PREFECT_API_URL');
+    });
+
+    it('names the wrong auth string by where it came from', async () => {
+      const { byId } = await doctor({ routes, env: { PREFECT_API_AUTH_STRING: 'admin:wrong' } });
+      expect(byId('api.auth')?.reason).toContain('to the basic-auth string in PREFECT_API_AUTH_STRING');
+      expect(byId('api.auth')?.fix).toContain(
+        'the basic-auth string in PREFECT_API_AUTH_STRING is not what the server expects',
+      );
+    });
   });
 
   it('fails work_pool.ready when the worker was last heard from long ago, with the command that starts one', async () => {

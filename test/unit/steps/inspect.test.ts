@@ -125,6 +125,37 @@ describe('the inspect step, run through runSteps against the recorded Prefect 3.
     expect((JSON.parse(await file(DEPLOYMENT_FILE)) as typeof api).parameters.name_pattern).toBe('^[a-z]+$');
   });
 
+  it('names a value whose emoji shortcode the console replaced (:ok: printed as 🆗)', async () => {
+    const api = recordedDeployment();
+    api.description = 'Weekly archive replay :ok: for staging';
+    const cli = JSON.parse(recorded('deployment.inspect.stdout')) as Record<string, unknown>;
+    cli.description = 'Weekly archive replay 🆗 for staging';
+    const { step } = await inspect({
+      cli: { exitCode: 0, stdout: `${JSON.stringify(cli, null, 2)}\n`, stderr: '' },
+      api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })),
+    });
+    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+    expect(await file(NOTES_FILE)).toMatch(/altered 1 value\(s\) through its console markup \(description\)/);
+  });
+
+  it('names a value with a backslash when the console broke the JSON around it (\\[esc])', async () => {
+    const api = recordedDeployment();
+    api.description = 'an escaped \\[esc] tag';
+    const cli = JSON.parse(recorded('deployment.inspect.stdout')) as Record<string, unknown>;
+    cli.description = api.description;
+    // rich halves the two backslashes JSON writes and takes [esc] for a tag: one backslash before the quote is left.
+    const stdout = `${JSON.stringify(cli, null, 2)}\n`.replace('\\\\[esc] tag', '\\ tag');
+    expect(() => JSON.parse(stdout)).toThrow();
+    const { step } = await inspect({
+      cli: { exitCode: 0, stdout, stderr: '' },
+      api: createFakeApi(recordedRoutes({ deploymentText: JSON.stringify(api) })),
+    });
+    expect([step.status, step.verdict]).toEqual(['ok', 'pass']);
+    const notes = await file(NOTES_FILE);
+    expect(notes).toContain('printed something other than JSON');
+    expect(notes).toContain('its console markup rewrites text in description, which can break the JSON around it');
+  });
+
   it('says nothing of markup when the two reads differ only because runs took slots in between', async () => {
     const api = recordedDeployment();
     const cli = JSON.parse(recorded('deployment.inspect.stdout')) as Record<string, Record<string, unknown>>;

@@ -1,13 +1,15 @@
 import { getEventListeners } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from '../../../src/process/command.js';
-import { runStep } from '../../../src/steps/run.js';
+import { type RunStepOptions, runStep } from '../../../src/steps/run.js';
 import { runSteps } from '../../../src/steps/runner.js';
+import { disk } from '../../../src/util/atomic-write.js';
 import { sleep } from '../../../src/util/sleep.js';
 import { createTestContext } from '../../support/context.js';
 import {
@@ -16,6 +18,7 @@ import {
   type FakeRoutes,
   recordedDeployment,
   recordedRoutes,
+  UNREACHABLE,
 } from '../../support/fake-api.js';
 import { createFakeClock, type FakeClock } from '../support/fake-clock.js';
 import { useTempBundle } from '../support/step-context.js';
@@ -106,7 +109,7 @@ function fakeServer(options: { failAt?: number; finalAfterPolls?: number; finalA
  */
 function watchingCli(
   server: ReturnType<typeof fakeServer>,
-  options: { hang: boolean; finalLineAt?: number },
+  options: { hang: boolean; finalLineAt?: number; fails?: { exitCode: number; stderr: string } },
 ): ProcessRunner & { calls: Command[]; stopped: boolean } {
   const self = {
     calls: [] as Command[],
@@ -128,8 +131,10 @@ function watchingCli(
         );
         self.stopped = true;
       }
-      const base = { command, stdout, stderr: '', startedAt: NOW.toISOString(), durationMs: 0, timedOut: false };
-      return self.stopped ? { ...base, exitCode: null, cancelled: true } : { ...base, exitCode: 0, cancelled: false };
+      const stderr = options.fails?.stderr ?? '';
+      const base = { command, stdout, stderr, startedAt: NOW.toISOString(), durationMs: 0, timedOut: false };
+      if (self.stopped) return { ...base, exitCode: null, cancelled: true };
+      return { ...base, exitCode: options.fails?.exitCode ?? 0, cancelled: false };
     },
   };
   return self;
@@ -150,6 +155,7 @@ async function rehearse(
     leaveRuns?: boolean;
     signal?: AbortSignal;
     onRequest?: (r: ApiRequest) => void;
+    openPage?: RunStepOptions['openPage'];
   } = {},
 ) {
   const fake = createFakeApi(server.routes);
@@ -171,7 +177,7 @@ async function rehearse(
   const outcome = await runSteps(
     ctx,
     temp.bundle,
-    [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
+    [runStep({ defaultBurst: 'one', openPage: options.openPage ?? (async () => undefined) })],
     newSummary(temp.bundle, NOW, {}),
     { wholeRehearsal: false },
   );
@@ -223,21 +229,6 @@ describe('the run step never leaves its runs behind', () => {
     expect([...server.runs.values()].map((r) => r.state_type)).toEqual(['SCHEDULED', 'SCHEDULED']);
   });
 
-  it.each([
-    ['above the default maximum of 50', { run: { burst: 51 } }, 'above the maximum of 50'],
-    ['above a configured maximum', { run: { burst: 4, maxBurst: 3 } }, 'a burst of 4 runs is above the maximum of 3'],
-  ])('refuses a burst %s with exit 2 before creating anything', async (_name, config, message) => {
-    const server = fakeServer();
-    const cli = watchingCli(server, { hang: false });
-    const { outcome, creates } = await rehearse(server, cli, { config });
-    expect(outcome.exitCode).toBe(2);
-    expect(outcome.error?.code).toBe('USAGE');
-    expect(outcome.error?.message).toContain(message);
-    expect(outcome.untouched).toBe(true);
-    expect(creates).toEqual([]);
-    expect(cli.calls).toEqual([]);
-  });
-
   it('sends one stable idempotency key per run of the burst, and marks the creation safe to resend', async () => {
     const server = fakeServer({ finalAfterPolls: 0 });
     const { creates } = await rehearse(server, watchingCli(server, { hang: false }));
@@ -263,6 +254,25 @@ describe('the run step never leaves its runs behind', () => {
     expect(await file('hotpass-e2e-staging.log')).toContain(
       "rehearse stopped the CLI's watch: every run of the rehearsal was final",
     );
+  });
+
+  it("says so when the CLI's watch fails on its own (its websocket refused by a proxy) while the runs finish", async () => {
+    const server = fakeServer({ finalAfterPolls: 2 });
+    // What websockets prints when a proxy answers the watch's upgrade with 401, as the last line of the traceback.
+    const stderr = 'websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP 401\n';
+    const cli = watchingCli(server, { hang: false, fails: { exitCode: 1, stderr } });
+    const { outcome, step, reporter } = await rehearse(server, cli);
+    expect(outcome.error).toBeUndefined();
+    expect(step?.status).toBe('ok');
+    const warned = reporter.events.flatMap((e) => (e.type === 'warn' ? [e.message] : []));
+    expect(warned).toEqual([
+      "the Prefect CLI's watch ended with exit 1 before the runs did (websockets.exceptions.InvalidStatus: server " +
+        'rejected WebSocket connection: HTTP 401); its connection was refused with HTTP 401 (a proxy in front of ' +
+        'the API that demands basic auth on the websocket too): rehearse followed the runs over the REST API to ' +
+        'the end, so this does not change the verdict',
+    ]);
+    expect(await file('notes.md')).toContain("the Prefect CLI's watch ended with exit 1 before the runs did");
+    expect(await file('hotpass-e2e-staging.log')).toContain('# the Prefect CLI');
   });
 
   it('polls at once when the CLI prints the final state of its run, not at the next interval', async () => {
@@ -315,6 +325,39 @@ describe('the run step never leaves its runs behind', () => {
     expect(step?.data?.cancelled).toHaveLength(2);
   });
 
+  it('says how many runs it could not cancel, never a negative count, when the API dies mid-watch', async () => {
+    const server = fakeServer();
+    const cli = watchingCli(server, { hang: true });
+    // The server goes away once the watch has polled twice; nothing answers after that.
+    let polls = 0;
+    const onRequest = (r: ApiRequest): void => {
+      if (r.path === '/flow_runs/filter') polls += 1;
+    };
+    const dying: FakeRoutes = Object.fromEntries(
+      Object.entries(server.routes).map(([key, route]) => [
+        key,
+        (request: ApiRequest): FakeResponse => {
+          if (polls > 2) return UNREACHABLE;
+          const answer = typeof route === 'function' ? route(request) : route;
+          return Array.isArray(answer) ? (answer[0] as FakeResponse) : (answer as FakeResponse);
+        },
+      ]),
+    );
+    const { outcome, step, reporter } = await rehearse({ ...server, routes: dying }, cli, {
+      config: { run: { burst: 2 } },
+      onRequest,
+    });
+    expect(outcome.error?.code).toBe('API_UNREACHABLE');
+    expect(outcome.exitCode).toBe(3);
+    const said = outcome.error?.message ?? '';
+    expect(said).not.toMatch(/-\d+ unfinished/);
+    expect(said).toContain('the server did not answer, so 2 run(s) could not be cancelled');
+    expect(said).toContain('rehearse cleanup');
+    expect(step?.data?.leftOver).toHaveLength(2);
+    expect(await file('hotpass-e2e-staging.log')).toContain('2 run(s) could not be cancelled');
+    expect(reporter.events.some((e) => 'message' in e && /-\d+ unfinished/.test(String(e.message)))).toBe(false);
+  });
+
   it('cancels the runs on an interrupt during the watch and records the step as interrupted', async () => {
     const server = fakeServer();
     const controller = new AbortController();
@@ -331,6 +374,40 @@ describe('the run step never leaves its runs behind', () => {
     expect(cancels).toHaveLength(4);
     expect([...server.runs.values()].every((r) => r.state_type === 'CANCELLED')).toBe(true);
     expect(step?.data?.interrupted).toBe(true);
+  });
+});
+
+describe('a disk that fills up as the run page is shot', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('marks the step failed, keeps no partial screenshot, and the bundle says it failed', async () => {
+    const server = fakeServer({ finalAfterPolls: 2 });
+    const pending = path.join(temp.bundle.dir, '.hotpass-e2e-staging.png.pending');
+    // The shot fills the disk: while it is there, no other file can be written (ENOSPC).
+    const open = disk.open;
+    vi.spyOn(disk, 'open').mockImplementation((...args: Parameters<typeof open>) => {
+      if (!existsSync(pending)) return open(...args);
+      return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    });
+    const openPage: RunStepOptions['openPage'] = async ({ url }) => ({
+      url,
+      close: async () => undefined,
+      capture: async ({ outFile }) => {
+        await writeFile(outFile, Buffer.alloc(64, 1));
+        return { status: 'captured', file: outFile, width: 1, height: 1, bytes: 64, url, durationMs: 0 };
+      },
+    });
+    const { outcome, step } = await rehearse(server, watchingCli(server, { hang: true }), { openPage });
+    expect(outcome.error?.code).toBe('EVIDENCE_ROOT_UNWRITABLE');
+    expect(outcome.error?.message).toContain('ENOSPC');
+    expect(outcome.exitCode).toBe(3);
+    expect(step?.status).toBe('error');
+    const saved = JSON.parse(await file('summary.json')) as { status: string; exitCode: number };
+    expect([saved.status, saved.exitCode]).toEqual(['failed-to-run', 3]);
+    const left = (await readdir(temp.bundle.dir)).filter((name) => name.startsWith('.'));
+    expect(left).toEqual([]);
   });
 });
 
