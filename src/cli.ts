@@ -7,6 +7,7 @@ import { defineRehearsalCommands } from './cli/rehearsal.js';
 import { defineReportCommand } from './cli/report.js';
 import { type CliRuntime, createRuntime, type MainIo } from './cli/runtime.js';
 import { defineSandboxCommands } from './cli/sandbox.js';
+import { releaseHungUpTerminalAtExit } from './cli/signals.js';
 import { defineVerifyCommand } from './cli/verify.js';
 import { ExitCode, messageOf } from './errors.js';
 
@@ -52,6 +53,7 @@ export function helpTexts(): Record<string, string> {
 
 /** Wires commands to their functions; the only place that turns results into an exit code. */
 export async function main(argv: string[], io: MainIo = { env: process.env, cwd: process.cwd() }): Promise<number> {
+  releaseHungUpTerminalAtExit();
   const cli = createRuntime(io);
   const program = buildProgram(cli);
   try {

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import tty from 'node:tty';
 import { ExitCode, RehearseError } from '../errors.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -41,4 +43,31 @@ export function createSignalGuard(): SignalGuard {
       };
     },
   };
+}
+
+/**
+ * A closed terminal must not turn exit 3 into an abort. Node 20 saves the terminal settings of stdio
+ * at start and restores them at exit, and aborts (SIGABRT, status 134) when that fails with EIO, as it
+ * does once the pty is gone (nodejs/node#51519, fixed only in later Node releases). Node skips any
+ * stdio descriptor that no longer refers to the file it saw at start, so at exit a descriptor whose
+ * terminal hung up (it was a TTY, it is not one now) is swapped for /dev/null: nothing can reach that
+ * terminal any more, and a file opened later can never receive stray writes meant for it.
+ */
+export function releaseHungUpTerminalAtExit(): void {
+  const terminals = [0, 1, 2].filter((fd) => tty.isatty(fd));
+  if (terminals.length === 0) return;
+  process.once('exit', () => {
+    for (const fd of terminals) if (!tty.isatty(fd)) replaceWithDevNull(fd);
+  });
+}
+
+function replaceWithDevNull(fd: number): void {
+  try {
+    fs.closeSync(fd);
+    // The lowest free descriptor is the one just closed; if another took it, Node skips it all the same.
+    const opened = fs.openSync('/dev/null', 'r+');
+    if (opened !== fd) fs.closeSync(opened);
+  } catch {
+    // Already closed: Node skips a closed descriptor too.
+  }
 }

@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './command.js';
+import { guardChild } from './watchdog.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -25,7 +26,7 @@ export function lineSplitter(onLine: (line: string) => void): { write(chunk: Buf
   };
 }
 
-/** The execa-backed gateway: timeouts, no rejection, stdin closed (or fed the command's input), output kept whole. */
+/** The execa-backed gateway: timeouts, no rejection, stdin closed (or fed the command's input), output kept whole, no child left behind. */
 export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): ProcessRunner {
   return {
     async run(command: Command, options: RunOptions = {}): Promise<ProcessResult> {
@@ -48,7 +49,9 @@ export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: No
         subprocess.stdout?.on('data', (chunk: Buffer) => splitter.write(chunk));
         subprocess.stdout?.on('end', () => splitter.end());
       }
-      const result = await subprocess;
+      // No child outlives rehearse, even one killed with SIGKILL (see watchdog.ts).
+      const ended = guardChild(subprocess.pid);
+      const result = await subprocess.finally(ended);
       const spawnError =
         result.exitCode === undefined && !result.timedOut && !result.isCanceled && result.failed
           ? (result.originalMessage ?? result.shortMessage)

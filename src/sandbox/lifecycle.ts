@@ -30,7 +30,7 @@ import {
   writeAuthStringFile,
   writeSandboxState,
 } from './state.js';
-import { waitForServerStart } from './wait.js';
+import { type WorkerWait, waitForServerStart } from './wait.js';
 
 export { applyGuardrails, sandboxApi };
 
@@ -86,6 +86,36 @@ export async function sandboxHealth(state: SandboxState): Promise<{ server: bool
   return { server: isAlive(state.server.pid), worker, api: api.ok };
 }
 
+const WORKERS_TIMEOUT_MS = 120_000;
+
+function workerWait(options: SandboxOptions, since: Date, progress: (m: string) => void) {
+  return {
+    since,
+    timeoutMs: WORKERS_TIMEOUT_MS,
+    onProgress: progress,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+/** Up returns only once the server hears from every worker, so the next command's preflight finds them live. */
+async function workersFailure(
+  wait: WorkerWait,
+  workers: NonNullable<SandboxState['workers']>,
+  pool: string,
+): Promise<RehearseError> {
+  if (wait.outcome === 'aborted') {
+    return new RehearseError('INTERRUPTED', 'sandbox up was interrupted while its workers started');
+  }
+  const logs = workers.map((w) => w.log);
+  const log = await fs.readFile(logs[0] ?? '', 'utf8').catch(() => '');
+  const stale = wait.known > wait.live ? ` (${wait.known} known on ${pool}, the others not heard from lately)` : '';
+  return new RehearseError(
+    'SANDBOX_FAILED',
+    `the server heard from ${wait.live} of ${workers.length} process worker(s) within ${WORKERS_TIMEOUT_MS / 1000} s${stale}`,
+    { details: tailOf(log), hint: `see ${logs.join(', ')}` },
+  );
+}
+
 async function serverFailure(state: SandboxState, outcome: 'exited' | 'timeout'): Promise<RehearseError> {
   const found = findServerLogCause(await fs.readFile(state.server.log, 'utf8').catch(() => ''));
   const what =
@@ -120,10 +150,12 @@ async function reuseRunning(options: SandboxOptions, progress: (m: string) => vo
     progress('the server runs but its workers do not: restarting them');
     for (const w of sandboxWorkers(previous)) await stopGroup(w.pid, 5_000);
     const count = Math.max(1, sandboxWorkers(previous).length);
+    const since = new Date();
     const workers = await startWorkers(previous, previous.workPool, count, options.uv);
     const state = { ...previous, worker: workers[0], workers };
     await writeSandboxState(state);
-    if (await waitForWorkers(state, previous.workPool, count, 90_000)) return { state, alreadyRunning: false };
+    const wait = await waitForWorkers(state, previous.workPool, count, workerWait(options, since, progress));
+    if (wait.outcome === 'live') return { state, alreadyRunning: false };
   }
   progress('a previous sandbox is half up: stopping it first');
   await sandboxDown(options.stateDir);
@@ -292,16 +324,12 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
     else if (starter) progress('the warm flow starter did not start: flow runs start as fresh processes');
     await writeSandboxState(state);
     progress(count === 1 ? 'starting a process worker' : `starting ${count} process workers`);
+    const since = new Date();
     const workers = await startWorkers(state, pool, count, options.uv);
     state = { ...state, worker: workers[0], workers };
     await writeSandboxState(state);
-    if (!(await waitForWorkers(state, pool, count, 90_000))) {
-      const log = await fs.readFile(workers[0]?.log ?? '', 'utf8').catch(() => '');
-      throw new RehearseError('SANDBOX_FAILED', 'the process worker never came online', {
-        details: tailOf(log),
-        hint: `see ${workers[0]?.log}`,
-      });
-    }
+    const wait = await waitForWorkers(state, pool, count, workerWait(options, since, progress));
+    if (wait.outcome !== 'live') throw await workersFailure(wait, workers, pool);
   } catch (error) {
     const flowStarter = await starter?.catch(() => undefined);
     if (flowStarter) await stopGroup(flowStarter.pid, 2_000);

@@ -10,7 +10,7 @@ import { spawnDetached } from '../process/daemon.js';
 import { flowStarterEnv } from './flow-starter.js';
 import type { SandboxProject } from './project.js';
 import { type SandboxState, sandboxProcessEnv } from './state.js';
-import { pollUntil } from './wait.js';
+import { type WorkerWait, type WorkerWaitOptions, waitForLiveWorkers } from './wait.js';
 
 type ProcessEnvSource = Pick<SandboxState, 'apiUrl' | 'prefectHome' | 'projectDir' | 'projectEnv' | 'authString'>;
 export const DEFAULT_POOL = 'hotpass-backfill-pool';
@@ -104,13 +104,12 @@ export async function startWorkers(
   return started;
 }
 
-export async function waitForWorkers(
+/** Wait until the server has heard from the `count` workers started at `since` (see waitForLiveWorkers). */
+export function waitForWorkers(
   state: SandboxState,
   pool: string,
   count: number,
-  timeoutMs: number,
-): Promise<boolean> {
-  const online = async (): Promise<boolean> =>
-    (await listWorkers(sandboxApi(state), pool)).filter((w) => w.status === 'ONLINE').length >= count;
-  return pollUntil(online, { timeoutMs });
+  options: Omit<WorkerWaitOptions, 'count'>,
+): Promise<WorkerWait> {
+  return waitForLiveWorkers(() => listWorkers(sandboxApi(state), pool), { ...options, count });
 }

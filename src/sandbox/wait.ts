@@ -1,3 +1,4 @@
+import { isLive, type WorkerHeartbeat } from '../prefect/workers.js';
 import { type Clock, systemClock } from '../util/clock.js';
 
 export interface PollOptions {
@@ -39,4 +40,62 @@ export async function waitForServerStart(
     await clock.sleep(options.intervalMs ?? 500);
   }
   return 'timeout';
+}
+
+export interface WorkerWaitOptions extends PollOptions {
+  /** How many workers must be live. */
+  count: number;
+  /** When they were started: a heartbeat from before is another worker's (an earlier sandbox's, say). */
+  since: Date;
+  now?: () => Date;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  onProgress?: (message: string) => void;
+}
+
+export interface WorkerWait {
+  outcome: 'live' | 'timeout' | 'aborted';
+  /** Workers heard from since they were started, by doctor's rule. */
+  live: number;
+  /** Workers the pool lists, stale ones included. */
+  known: number;
+}
+
+const PROGRESS_EVERY_MS = 15_000;
+
+/**
+ * Wait until the server has heard from `count` workers started at `since`, judged live by the rule
+ * doctor's preflight applies, so that a command right after `sandbox up` finds them live. Stale
+ * worker records still marked ONLINE (the server has not yet noticed they stopped) do not count.
+ */
+export async function waitForLiveWorkers(
+  list: () => Promise<WorkerHeartbeat[]>,
+  options: WorkerWaitOptions,
+): Promise<WorkerWait> {
+  const now = options.now ?? (() => new Date());
+  const pause =
+    options.sleep ?? ((ms: number, signal?: AbortSignal) => (options.clock ?? systemClock).sleep(ms, signal));
+  const started = now().getTime();
+  let seen = { live: 0, known: 0 };
+  let reported = { live: -1, at: started };
+  for (;;) {
+    if (options.signal?.aborted) return { outcome: 'aborted', ...seen };
+    const workers = await list().catch(() => undefined);
+    const at = now();
+    if (workers) seen = { known: workers.length, live: workers.filter((w) => heardSince(w, options.since, at)).length };
+    if (seen.live >= options.count) return { outcome: 'live', ...seen };
+    const waited = at.getTime() - started;
+    if (waited >= options.timeoutMs) return { outcome: 'timeout', ...seen };
+    if (seen.live !== reported.live || at.getTime() - reported.at >= PROGRESS_EVERY_MS) {
+      options.onProgress?.(
+        `waiting for the server to hear from ${options.count} worker(s): ${seen.live} so far (${Math.round(waited / 1000)} s)`,
+      );
+      reported = { live: seen.live, at: at.getTime() };
+    }
+    await pause(options.intervalMs ?? 1_000, options.signal);
+  }
+}
+
+function heardSince(worker: WorkerHeartbeat, since: Date, now: Date): boolean {
+  const heard = worker.last_heartbeat_time ? Date.parse(worker.last_heartbeat_time) : Number.NaN;
+  return heard >= since.getTime() && isLive(worker, now);
 }

@@ -18,6 +18,7 @@ import {
   resolveDeploymentName,
 } from '../prefect/queries.js';
 import type { Deployment } from '../prefect/schemas.js';
+import { isLive } from '../prefect/workers.js';
 import {
   bad,
   checkCodeSource,
@@ -36,16 +37,6 @@ import type { Step } from './step.js';
 
 /** The last line of output: where version strings and error summaries land. */
 const lastLine = (text: string): string => text.trim().split('\n').at(-1) ?? '';
-
-/** A worker is live when it has sent a heartbeat within three of its own intervals. */
-export function isLive(
-  worker: { last_heartbeat_time?: string | null; heartbeat_interval_seconds?: unknown; status?: string | null },
-  now: Date,
-): boolean {
-  if (!worker.last_heartbeat_time) return false;
-  const interval = typeof worker.heartbeat_interval_seconds === 'number' ? worker.heartbeat_interval_seconds : 30;
-  return now.getTime() - Date.parse(worker.last_heartbeat_time) <= interval * 3 * 1000 && worker.status !== 'OFFLINE';
-}
 
 /**
  * prefect's version without starting Python when the CLI runs through uv (`uv pip show` reads the
@@ -150,7 +141,7 @@ async function checkPool(ctx: Context, name: string, deployment: Deployment | un
     );
   }
   const workers = await listWorkers(ctx.api, name);
-  const live = workers.filter((w) => isLive(w as Parameters<typeof isLive>[0], ctx.now()));
+  const live = workers.filter((w) => isLive(w, ctx.now()));
   if (live.length) return ok(id, title, `${name}: ${live.length} live worker(s)${elsewhere}`);
   const known = workers.length ? ` (${workers.length} known, none heard from lately)` : '';
   return bad(

@@ -162,7 +162,7 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     }
   });
 
-  it('a SIGKILLed rehearsal is reported abandoned by the next command, never adopted, and cleanup ends its runs and frees its slots', async () => {
+  it('a SIGKILLed rehearsal leaves no child process, is reported abandoned by the next command, never adopted, and cleanup ends its runs and frees its slots', async () => {
     const cwd = await workspace();
     // Runs long enough to outlive the two commands run before cleanup (~15 s quiet, a minute with both cores
     // busy); cleanup cancels them, so the length costs nothing.
@@ -179,8 +179,18 @@ describe('signals, the bundle lock and abandoned bundles on the real sandbox', (
     await waitFor('the rehearsal runs to take a slot of hotpass-backfill', 240_000, async () =>
       (await api<Limit>('GET', '/v2/concurrency_limits/hotpass-backfill')).active_slots > 0 ? true : undefined,
     );
+    // `uv run prefect deployment run … --watch` and its Python, among the others rehearse started.
+    const tree = await descendants(child.pid as number);
+    expect(tree.filter((p) => p.cmd.includes('deployment run')).length, JSON.stringify(tree)).toBeGreaterThanOrEqual(2);
     child.kill('SIGKILL');
     await child.catch(() => undefined);
+    // None outlives rehearse (its watchdog allows 5 s for SIGTERM before SIGKILL; 60 s is a wide margin).
+    const survivors = await waitFor('the children of the killed rehearsal to exit', 60_000, async () =>
+      tree.some((p) => isAlive(p.pid)) ? undefined : [],
+    ).catch(() => tree.filter((p) => isAlive(p.pid)).map((p) => p.cmd));
+    expect(survivors).toEqual([]);
+    // They went with rehearse, not because their runs ended.
+    expect((await runsTagged(`rehearse-${bundle}`)).some((r) => !FINAL.includes(r.state_type))).toBe(true);
     const dir = path.join(cwd, EVIDENCE, bundle);
     // Killed during its first step: no summary.json yet, only the lock of a process that is gone.
     expect((await fs.readJson(path.join(dir, '.rehearse.lock'))).pid).toBe(child.pid);
