@@ -1,7 +1,7 @@
 import type { Check } from './verdict.js';
 
 /** One limit's active slots before the burst and once the runs settled. */
-export interface SlotRecovery {
+interface SlotRecovery {
   limit: string;
   before: number;
   after: number;
