@@ -38,7 +38,10 @@ const cellOf = (record: FaultRecord): string[] => {
       ? `API ${record.action.apiStatus} (${record.action.state ?? '?'})`
       : `exit ${record.action.exitCode ?? '?'}${record.action.timedOut ? ' (deadline)' : ''}`
     : (record.reason ?? '');
-  const waits = record.recovery?.queuedWaits.map((w) => `${w.run} ${w.waitedSeconds ?? w.endedAs ?? 'never'} s`);
+  const waits = record.recovery?.queuedWaits.map(
+    (w) =>
+      `${w.run} ${w.waitedSeconds !== null ? `${w.waitedSeconds} s` : w.endedAs ? `ended ${w.endedAs}` : 'never started'}`,
+  );
   return [
     record.kind === 'command' ? `command \`${record.command ?? ''}\`` : record.kind,
     record.moment,
