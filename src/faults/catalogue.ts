@@ -8,15 +8,13 @@ import { RehearseError } from '../errors.js';
  */
 
 const FAULT_KINDS = {
-  'cancel-run': 'cancel one RUNNING rehearsal run through the API, as an operator would (any server)',
-  command:
-    "run the operator's own command once (--fault-command 'CMD' --fault-at MOMENT), with a deadline, " +
-    'e.g. one that deletes a worker pod in staging',
+  'cancel-run': 'cancel one RUNNING rehearsal run through the API (any server)',
+  command: "the operator's own command (--fault-command 'CMD'), run once",
 } as const;
 
 const FAULT_MOMENTS = {
   'first-running': 'the first rehearsal run is RUNNING',
-  'limit-reached': 'as many rehearsal runs are RUNNING as the strictest limit allows (the default)',
+  'limit-reached': 'as many runs RUNNING as the strictest limit (the default)',
 } as const;
 
 type FaultKind = keyof typeof FAULT_KINDS;

@@ -39,6 +39,8 @@ interface Pending {
   record: FaultRecord;
   startedMs?: number;
   queued: Map<string, { name: string; waitedSeconds: number | null; endedAs?: string }>;
+  /** Every run seen since the injection. */
+  seen: Set<string>;
 }
 
 export interface FaultScheduler {
@@ -108,9 +110,11 @@ function inject(ctx: Context, pending: Pending, runs: readonly FlowRun[], hit: S
   const { spec, record } = pending;
   pending.startedMs = ctx.clock.now();
   record.injectedAt = ctx.now().toISOString();
-  for (const run of runs)
+  for (const run of runs) {
+    pending.seen.add(run.id);
     if (run.state_type !== 'RUNNING' && !TERMINAL.has(run.state_type ?? ''))
       pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
+  }
   if (spec.kind === 'command') return runCommand(ctx, pending, spec);
   const target = pickTarget(runs, hit, primaryId);
   if (!target) return Promise.resolve();
@@ -130,6 +134,11 @@ function follow(ctx: Context, pending: Pending, runs: readonly FlowRun[]): void 
   if (hit && TERMINAL.has(hit.state_type ?? '') && recovery.secondsToFinal === undefined)
     recovery.secondsToFinal = seconds;
   for (const run of runs) {
+    // A run first seen after the fault (the CLI's, found by its tag) waits from the fault on as well.
+    const fresh = !pending.queued.has(run.id) && run.id !== pending.record.target?.id && !pending.seen.has(run.id);
+    if (fresh && run.state_type !== 'RUNNING' && !TERMINAL.has(run.state_type ?? ''))
+      pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
+    pending.seen.add(run.id);
     const queued = pending.queued.get(run.id);
     if (!queued || queued.waitedSeconds !== null || queued.endedAs) continue;
     if (run.state_type === 'RUNNING') queued.waitedSeconds = seconds;
@@ -151,6 +160,7 @@ export function faultScheduler(ctx: Context, specs: readonly FaultSpec[], limit:
       status: 'not-reached',
     },
     queued: new Map(),
+    seen: new Set(),
   }));
   const hit = new Set<string>();
   const underWay: Promise<void>[] = [];

@@ -97,6 +97,19 @@ describe('faultScheduler: faults injected from the watch, each once', () => {
     expect([...scheduler.hitRunIds()]).toEqual(['b']);
   });
 
+  it('measures the wait of a run first seen after the fault (the CLI’s, found by its tag) from the fault on', async () => {
+    const spec: FaultSpec = { kind: 'command', command: 'true', at: 'first-running', timeoutSeconds: 5 };
+    const { ctx, clock } = contextOver([], { exitCode: 0, stdout: '', stderr: '' });
+    const scheduler = faultScheduler(ctx, [spec], 1);
+    scheduler.onRuns([run('a', 'RUNNING')], 'a');
+    await clock.sleep(2_000);
+    scheduler.onRuns([run('a', 'RUNNING'), run('cli', 'PENDING')], 'a');
+    await clock.sleep(4_000);
+    scheduler.onRuns([run('a', 'COMPLETED'), run('cli', 'RUNNING')], 'a');
+    const [record] = await scheduler.settled([run('a', 'COMPLETED'), run('cli', 'COMPLETED')]);
+    expect(record?.recovery?.queuedWaits).toEqual([{ run: 'run-cli', waitedSeconds: 6 }]);
+  });
+
   it('lists a fault whose moment never came as not reached, and injects nothing', async () => {
     const { ctx, server } = contextOver([run('a', 'RUNNING')]);
     const scheduler = faultScheduler(ctx, [{ kind: 'cancel-run', at: 'limit-reached' }], 2);
