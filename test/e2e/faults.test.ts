@@ -11,7 +11,7 @@ interface Fault {
   status: string;
   target?: { id: string; name: string };
   action?: { exitCode?: number | null; apiStatus?: number };
-  recovery?: { hitRunFinalState?: string };
+  recovery?: { hitRunFinalState?: string; secondsToFinal?: number; queuedWaits: unknown[] };
 }
 
 describe('faults injected into a burst on the real sandbox', () => {
@@ -19,8 +19,9 @@ describe('faults injected into a burst on the real sandbox', () => {
     const cwd = await workspace();
     const run = await rehearse(['backfill', '--sandbox', '--fault', 'kill-everything'], { cwd });
     expect(run.exitCode, run.stderr).toBe(2);
-    expect(run.stderr).toContain("--fault: unknown kind 'kill-everything'");
-    expect(run.stderr).toContain('cancel-run');
+    // The one-screen error, with the kinds and moments there are.
+    expect(run.stdout + run.stderr).toContain("--fault: unknown kind 'kill-everything'");
+    expect(run.stdout + run.stderr).toContain('limit-reached');
     expect(await fs.pathExists(path.join(cwd, 'dist'))).toBe(false);
   });
 
@@ -42,20 +43,27 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect([0, 1], detail).toContain(backfill.exitCode);
 
     const dir = path.join(cwd, out.bundle as string);
-    const { faults } = (await fs.readJson(path.join(dir, 'faults.json'))) as { faults: Fault[] };
+    const file = (await fs.readJson(path.join(dir, 'faults.json'))) as {
+      faults: Fault[];
+      slotsReleased?: { verdict: string };
+      rollback: { slots: { limit: string; action: string }[] };
+    };
+    const { faults } = file;
     const [cancel, command] = faults;
     expect(cancel, detail).toMatchObject({ kind: 'cancel-run', status: 'injected', action: { apiStatus: 201 } });
     const hit = await api<{ state_type: string; state_name: string }>('GET', `/flow_runs/${cancel?.target?.id}`);
     expect(hit.state_type).toBe('CANCELLED');
     expect(cancel?.recovery?.hitRunFinalState).toBe(hit.state_name);
+    expect(cancel?.recovery?.secondsToFinal).toEqual(expect.any(Number));
     expect(command).toMatchObject({ kind: 'command', status: 'injected', action: { exitCode: 0 } });
     expect((await fs.readFile(marker, 'utf8')).split('\n').filter(Boolean)).toEqual(['hit']);
 
     const checks = out.summary?.checks ?? [];
-    expect(
-      checks.find((c) => c.id === 'slots.released'),
-      detail,
-    ).toBeDefined();
+    const released = checks.find((c) => c.id === 'slots.released');
+    expect(released, detail).toBeDefined();
+    // faults.json keeps what validate judged of the slots, then what the rollback did with the key.
+    expect(file.slotsReleased?.verdict).toBe(released?.verdict);
+    expect(file.rollback.slots.map((s) => s.limit)).toContain('hotpass-backfill');
     expect(
       checks.find((c) => c.id === 'faults.untouched_completed'),
       detail,

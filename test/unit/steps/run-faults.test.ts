@@ -103,4 +103,65 @@ describe('the run step with a fault', () => {
     expect(await readFile(path.join(temp.bundle.dir, NOTES_FILE), 'utf8')).toContain('## Faults');
     expect(outcome.exitCode).toBe(0);
   });
+
+  it('rolls back when the runs never end: the rest cancelled, the held slot freed, faults.json says so', async () => {
+    const cancelled = new Set<string>();
+    const runs = () =>
+      BURST.map((r) =>
+        cancelled.has(r.id)
+          ? { ...r, state_type: 'CANCELLED', state_name: 'Cancelled' }
+          : { ...r, state_type: 'RUNNING', state_name: 'Running', end_time: null },
+      );
+    const setState = (request: ApiRequest) => {
+      cancelled.add(request.path.split('/')[2] as string);
+      return { status: 201, text: '{"status":"ACCEPT"}' };
+    };
+    const key = JSON.parse(recorded('gcl.json')) as { id: string };
+    const api = createFakeApi({
+      ...recordedRoutes(),
+      'GET /v2/concurrency_limits/hotpass-backfill': {
+        status: 200,
+        text: JSON.stringify({ ...JSON.parse(recorded('gcl.json')), active_slots: 1 }),
+      },
+      [`PATCH /v2/concurrency_limits/${key.id}`]: { status: 204, text: '' },
+      [`POST ${CREATE_PATH}`]: created.map((r) => ({ status: 201, text: asCreated(r) })),
+      'POST /flow_runs/filter': (request) => {
+        const body = request.body as { flow_runs?: { id?: { any_?: string[] }; state?: unknown } };
+        const ids = body.flow_runs?.id?.any_;
+        // Once cancelled, no run is live: the slot is no one's.
+        if (body.flow_runs?.state) return { status: 200, text: '[]' };
+        return { status: 200, text: JSON.stringify(runs().filter((r) => !ids || ids.includes(r.id))) };
+      },
+      ...Object.fromEntries(BURST.map((r) => [`POST /flow_runs/${r.id}/set_state`, setState])),
+    });
+    const runner = createFakeRunner([
+      { match: RUN_ARGV, result: { exitCode: 0, stdout: recorded('deployment.run.stdout'), stderr: '' } },
+    ]);
+    const base = createTestContext({
+      runner,
+      api,
+      now: () => NOW,
+      config: {
+        run: { burst: 3 },
+        timeouts: { watchSeconds: 30 },
+        faults: [{ kind: 'cancel-run', at: 'first-running' }],
+      },
+    });
+    const outcome = await runSteps(
+      { ...base, clock: createFakeClock() },
+      temp.bundle,
+      [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
+      newSummary(temp.bundle, NOW, {}),
+      { wholeRehearsal: false },
+    );
+    const step = outcome.summary.steps.find((s) => s.name === 'run');
+    expect(step?.error?.code).toBe('TIMEOUT');
+    expect(step?.files).toContain(FAULTS_FILE);
+    const faults = JSON.parse(await readFile(path.join(temp.bundle.dir, FAULTS_FILE), 'utf8'));
+    expect(faults.faults).toMatchObject([{ kind: 'cancel-run', status: 'injected' }]);
+    expect(faults.rollback.runsCancelled).toHaveLength(2);
+    expect(faults.rollback.slots).toContainEqual({ limit: 'hotpass-backfill', activeSlots: 1, action: 'freed' });
+    expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+    expect(faults.rollback.pending).toBeUndefined();
+  });
 });
