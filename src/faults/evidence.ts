@@ -2,34 +2,20 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import type { Context } from '../context.js';
 import { type Bundle, writeEvidenceJson } from '../evidence/bundle.js';
+import { readEvidenceJson } from '../evidence/evidence-json.js';
 import { FAULTS_FILE } from '../evidence/files.js';
 import { table, updateNotes } from '../evidence/notes.js';
-import type { FaultRecord } from './scheduler.js';
+import { type FaultRecord, type FaultsFile, FaultsFileSchema } from './record.js';
 
-/** What the rollback gave back: runs cancelled, slots freed (cleanup's rows), when. */
-interface Rollback {
-  at: string;
-  runsCancelled: { id: string; name: string; from: string; to: string }[];
-  slots: { limit: string; activeSlots: number; action: string }[];
-  /** Set while a later step still has to give back what is held (validate frees slots once judged). */
-  pending?: string;
-}
-
-/** faults.json: the faults, then what validate measured of the slots and what the rollback restored. */
-export interface FaultsFile {
-  faults: FaultRecord[];
-  /**
-   * validate's slots.released, and when it saw the slots back: `backWithinSeconds` after the first injection
-   * (an upper bound when they were already back as it first looked: `validateWaitedSeconds` 0).
-   */
-  slotsReleased?: { verdict: string; reason: string; backWithinSeconds?: number; validateWaitedSeconds: number };
-  rollback: Rollback;
-}
-
+/** faults.json as the run step wrote it; undefined for a rehearsal without faults. */
 export async function readFaultsFile(bundleDir: string): Promise<FaultsFile | undefined> {
-  const file = path.join(bundleDir, FAULTS_FILE);
-  if (!(await fs.pathExists(file))) return undefined;
-  return (await fs.readJson(file)) as FaultsFile;
+  if (!(await fs.pathExists(path.join(bundleDir, FAULTS_FILE)))) return undefined;
+  return readEvidenceJson(
+    bundleDir,
+    FAULTS_FILE,
+    FaultsFileSchema,
+    'rerun `rehearse run` on a new bundle (--new-bundle)',
+  );
 }
 
 const cellOf = (record: FaultRecord): string[] => {

@@ -4,35 +4,7 @@ import { cancelFlowRuns } from '../prefect/cancel.js';
 import { TERMINAL } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import type { FaultMoment, FaultSpec } from './catalogue.js';
-
-/** What one fault did: the evidence faults.json keeps, before validate adds the slots' recovery. */
-export interface FaultRecord {
-  kind: FaultSpec['kind'];
-  moment: FaultMoment;
-  command?: string;
-  /** 'not-reached': the moment never came before every run was final, so nothing was injected. */
-  status: 'injected' | 'failed' | 'not-reached';
-  target?: { id: string; name: string };
-  injectedAt?: string;
-  /** What it did: the API's answer to the cancel, or the command's exit code and output tail (masked). */
-  action?: {
-    apiStatus?: number;
-    state?: string;
-    forced?: boolean;
-    exitCode?: number | null;
-    timedOut?: boolean;
-    outputTail?: string[];
-    durationMs: number;
-  };
-  recovery?: {
-    /** The hit run's state once the runs were final, and seconds from the injection until the watch saw it final. */
-    hitRunFinalState?: string;
-    secondsToFinal?: number;
-    /** Runs waiting (not yet RUNNING) when the fault hit: seconds until each was seen RUNNING, null if never. */
-    queuedWaits: { run: string; waitedSeconds: number | null; endedAs?: string }[];
-  };
-  reason?: string;
-}
+import type { FaultRecord } from './record.js';
 
 interface Pending {
   spec: FaultSpec;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FaultRecord } from '../../../src/faults/scheduler.js';
+import type { FaultRecord } from '../../../src/faults/record.js';
 import { judgeInjections, judgeUntouched } from '../../../src/guardrails/faults.js';
 import type { FlowRun } from '../../../src/prefect/schemas.js';
 import { runsCheck } from '../../../src/steps/run.js';

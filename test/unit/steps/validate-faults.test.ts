@@ -65,4 +65,13 @@ describe('validate settles a fault rehearsal: the slots judged first, then given
     expect(await settleFaults(base, temp.bundle, deployment, released, 0)).toEqual([]);
     expect(api.requests).toEqual([]);
   });
+
+  it('refuses a faults.json that is not what rehearse wrote', async () => {
+    await writeFile(path.join(temp.bundle.dir, FAULTS_FILE), JSON.stringify({ faults: [{ kind: 'kill-everything' }] }));
+    const base = createTestContext({ runner: createFakeRunner([]), api: createFakeApi({}), now: () => NOW });
+    await expect(settleFaults(base, temp.bundle, deployment, released, 0)).rejects.toMatchObject({
+      code: 'BUNDLE_INVALID',
+      message: expect.stringContaining('faults.json of bundle'),
+    });
+  });
 });
