@@ -34,7 +34,7 @@ export function addExamples(command: Command, ...examples: string[]): Command {
   return command.addHelpText('after', `\nExample:\n${examples.map((example) => `  $ ${example}`).join('\n')}`);
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export interface RunFlags extends RehearsalFlags {
   since?: string;

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
+import { describeFaults, type FaultFlags, parseFaultFlags } from '../faults/catalogue.js';
 import type { CommandResult, Reporter } from '../report/events.js';
 import type { SessionOptions } from '../session.js';
 import {
   addExamples,
   addRehearsalOptions,
+  collect,
   type RunFlags,
   runOverrides,
   withRunOptions,
@@ -11,7 +13,7 @@ import {
 } from './options.js';
 import type { CliRuntime } from './runtime.js';
 
-interface StepFlags extends RunFlags {
+interface StepFlags extends RunFlags, FaultFlags {
   flowRun?: string[];
   allRuns?: boolean;
   to?: string;
@@ -47,6 +49,12 @@ function selectionCommand(
   };
 }
 
+/** The run flags and the faults: flags replace the config's faults list whole. */
+function backfillOverrides(flags: StepFlags): Record<string, unknown> {
+  const faults = parseFaultFlags(flags);
+  return { ...runOverrides(flags), ...(faults ? { faults } : {}) };
+}
+
 /** The runbook's commands, in the order `rehearse --help` lists them; each lazy-loads its code when it runs. */
 const STEP_COMMANDS: StepCommand[] = [
   {
@@ -60,9 +68,14 @@ const STEP_COMMANDS: StepCommand[] = [
       withRunOptions(c)
         .option('--to <target>', 'upload the bundle to a directory or s3://bucket/prefix')
         .option('--fail-fast', 'stop at the first failed guardrail')
-        .option('--leave-runs', "on interruption or failure, leave the rehearsal's flow runs as they are"),
+        .option('--leave-runs', "on interruption or failure, leave the rehearsal's flow runs as they are")
+        .option('--fault <kind[@moment]>', 'inject a fault into the burst (repeatable; listed below)', collect)
+        .option('--fault-command <cmd>', "run this command once, at --fault-at's moment, as a fault")
+        .option('--fault-at <moment>', 'when --fault-command runs (default limit-reached)')
+        .option('--fault-timeout <seconds>', "--fault-command's deadline (default 60)")
+        .addHelpText('after', `\n${describeFaults().join('\n')}`),
     run: async (cli, flags, reporter) =>
-      (await import('../commands/backfill.js')).backfill(cli.session(flags, reporter, runOverrides(flags)), {
+      (await import('../commands/backfill.js')).backfill(cli.session(flags, reporter, backfillOverrides(flags)), {
         ...(flags.to ? { to: flags.to } : {}),
       }),
   },

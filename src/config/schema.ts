@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FaultSpecSchema } from '../faults/catalogue.js';
 import { DropSchema, WindowConfigSchema } from './window.js';
 
 /** How the runbook's hotpass applies the staging overlay; the render adds the dry-run flags its help lists. */
@@ -117,6 +118,8 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Faults the run step injects into the burst (`rehearse backfill --fault`): see src/faults/. */
+    faults: z.array(FaultSpecSchema).default([]),
     /** Guardrail values expected beyond the manifest; one set here also accepts a drift from the last passing bundle. */
     expect: z
       .object({

@@ -18,3 +18,5 @@ export const MANIFEST_COPY_DIR = 'manifest';
 export function manifestCopyOf(manifest: string): string {
   return `${MANIFEST_COPY_DIR}/${path.posix.basename(manifest.replaceAll('\\', '/'))}`;
 }
+/** Each injected fault, what it did and how the rehearsal recovered (run step; validate adds the slots). */
+export const FAULTS_FILE = 'faults.json';

@@ -11,7 +11,7 @@ import { slotLimitNames } from '../prefect/slots.js';
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
 export type CleanupScope = { tag: string; runIds: string[] } | { all: true };
 
-interface SlotRelease {
+export interface SlotRelease {
   limit: string;
   activeSlots: number;
   /** Live runs that may hold slots of this limit; while there are any, its slots are left alone. */
@@ -60,7 +60,11 @@ async function limitNames(ctx: Context, deployment: Deployment): Promise<string[
  * a run killed with its server or worker never gives its slot back. With live holders nothing is
  * touched, since how many slots each holds is the flow's business.
  */
-async function freeSlots(ctx: Context, deployment: Deployment, ending: ReadonlySet<string>): Promise<SlotRelease[]> {
+export async function freeHeldSlots(
+  ctx: Context,
+  deployment: Deployment,
+  ending: ReadonlySet<string>,
+): Promise<SlotRelease[]> {
   const started = await filterFlowRuns(ctx.api, { state: { type: { any_: STARTED } } });
   const live = started.filter((run) => !ending.has(run.id));
   const out: SlotRelease[] = [];
@@ -136,7 +140,7 @@ export async function cleanupRehearsal(
     report.leftOver = outcome.leftOver;
   }
   // A real run has ended its runs by now; a dry run's are still live, and are counted as they would be: ended.
-  report.slots = await freeSlots(ctx, deployment, new Set(ctx.flags.dryRun ? open.map((r) => r.id) : []));
+  report.slots = await freeHeldSlots(ctx, deployment, new Set(ctx.flags.dryRun ? open.map((r) => r.id) : []));
   const bundle = 'tag' in scope ? REHEARSE_TAG.exec(scope.tag)?.[1] : undefined;
   const released = await releaseClaimOf(ctx.api, deployment.id, bundle, ctx.flags.dryRun);
   if (released) report.claimReleased = released;

@@ -6,6 +6,7 @@ import { table, updateNotes } from '../evidence/notes.js';
 import type { RunPage } from '../evidence/screenshot.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
+import type { CancelledRun } from '../prefect/cancel.js';
 import { claimDeployment, type DeploymentClaim } from '../prefect/claim.js';
 import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
 import { fullName } from '../prefect/queries.js';
@@ -24,6 +25,7 @@ import {
   type RunPlan,
 } from './run-burst.js';
 import { settleFailure, watchFailure } from './run-failure.js';
+import { type RunFaults, runFaults } from './run-faults.js';
 import { planRun } from './run-plan.js';
 import { type WatchResult, watchRuns } from './run-watch.js';
 import type { Step } from './step.js';
@@ -51,15 +53,16 @@ export interface RunStepOptions {
   defaultBurst: 'one' | 'exceed-limit';
 }
 
-function runsCheck(runs: FlowRun[], primaryId: string | undefined): Check {
+export function runsCheck(runs: FlowRun[], primaryId: string | undefined, hitByFault: ReadonlySet<string>): Check {
   const states = runs.map((r) => `${r.name}: ${r.state_name ?? r.state_type ?? '?'}`);
   const unfinished = runs.filter((r) => !TERMINAL.has(r.state_type ?? ''));
   // CANCEL_NEW turns excess runs away: Cancelled is how that guardrail holds, not a failure.
+  // A run a fault cancelled on purpose (faults.json names it) is the fault's doing, not a failure either.
   const bad = runs.filter(
     (r) =>
       TERMINAL.has(r.state_type ?? '') &&
       r.state_type !== 'COMPLETED' &&
-      !(r.state_type === 'CANCELLED' && r.id !== primaryId),
+      !(r.state_type === 'CANCELLED' && (r.id !== primaryId || hitByFault.has(r.id))),
   );
   const base = {
     id: 'runs.completed',
@@ -71,8 +74,13 @@ function runsCheck(runs: FlowRun[], primaryId: string | undefined): Check {
   // Every run that did not complete is named, whichever verdict leads.
   const named = (list: FlowRun[]): string =>
     list.map((r) => `${r.name} ${r.state_name ?? r.state_type ?? '?'}`).join(', ');
-  const excused = runs.filter((r) => r.state_type === 'CANCELLED' && r.id !== primaryId);
-  const also = `${unfinished.length && bad.length ? `; not finished: ${named(unfinished)}` : ''}${excused.length ? `; also Cancelled, as CANCEL_NEW turns excess runs away: ${named(excused)}` : ''}`;
+  const cancelled = runs.filter((r) => r.state_type === 'CANCELLED');
+  const byFault = cancelled.filter((r) => hitByFault.has(r.id));
+  const excused = cancelled.filter((r) => r.id !== primaryId && !hitByFault.has(r.id));
+  const also =
+    `${unfinished.length && bad.length ? `; not finished: ${named(unfinished)}` : ''}` +
+    `${excused.length ? `; also Cancelled, as CANCEL_NEW turns excess runs away: ${named(excused)}` : ''}` +
+    `${byFault.length ? `; Cancelled by an injected fault, on purpose: ${named(byFault)}` : ''}`;
   if (bad.length > 0)
     return { ...base, verdict: 'fail', reason: `${bad.length} run(s) ended badly: ${named(bad)}${also}` };
   if (unfinished.length > 0)
@@ -81,7 +89,7 @@ function runsCheck(runs: FlowRun[], primaryId: string | undefined): Check {
       verdict: 'inconclusive',
       reason: `${unfinished.length} run(s) had not finished: ${named(unfinished)}${also}`,
     };
-  return { ...base, verdict: 'pass', reason: `${runs.length} run(s) finished: ${states.join(', ')}` };
+  return { ...base, verdict: 'pass', reason: `${runs.length} run(s) finished: ${states.join(', ')}${also}` };
 }
 
 /** The run page once the run has ended, showing its name and final state, kept as the capture step's PNG. */
@@ -197,6 +205,7 @@ async function recordRuns(
   watch: WatchResult,
   page: RunPage | undefined,
   slotsBefore: HeldSlots[],
+  faults: RunFaults | undefined,
 ) {
   const { logFile, since, until } = ctx.config.run;
   const { runs, primaryId } = watch;
@@ -251,7 +260,17 @@ async function recordRuns(
     endedAt: ctx.now().toISOString(),
     ...(screenshot ? { screenshot } : {}),
   };
-  return { checks: [runsCheck(runs, primaryId)], files, data };
+  const injected = await faults?.record(bundle, runs, primaryId);
+  const checks = [runsCheck(runs, primaryId, faults?.hit() ?? new Set()), ...(injected?.checks ?? [])];
+  return { checks, files: [...new Set([...files, ...(injected?.files ?? [])])], data };
+}
+
+/** A failed or interrupted fault rehearsal: what the rollback restored joins faults.json and the error's files. */
+async function rollBackFaults(faults: RunFaults, bundle: Bundle, runs: FlowRun[], failure: unknown): Promise<void> {
+  const data = failure instanceof RehearseError ? failure.data : undefined;
+  const cancelled = Array.isArray(data?.cancelled) ? (data.cancelled as CancelledRun[]) : [];
+  const files = await faults.rollBack(bundle, runs, cancelled);
+  if (Array.isArray(data?.files)) (data.files as string[]).push(...files);
 }
 
 /** Runbook step 3: a bounded backfill, watched to the end; --burst N submits N runs at once. */
@@ -316,6 +335,7 @@ async function runClaimed(
   let watch: WatchResult | undefined;
   let printedUrl: string | undefined;
   const pages = openRunPageOnce(ctx, options.openPage ?? openWithChromium, () => printedUrl);
+  const faults = runFaults(ctx, plan);
   try {
     // The API's runs are created before the CLI runs, so a refused creation triggers nothing more.
     const created = await createBurst(ctx, plan, ledger);
@@ -332,18 +352,21 @@ async function runClaimed(
       onRuns: (runs, id, url) => {
         printedUrl = url;
         pages.onRuns(runs, id);
+        faults?.onRuns(runs, id);
         claim?.renew();
       },
     });
     if (watch.end !== 'all-final') throw watchFailure(ctx, watch);
-    return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page(), slotsBefore);
+    return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page(), slotsBefore, faults);
   } catch (caught) {
-    throw await settleFailure(
+    const failure = await settleFailure(
       ctx,
       bundle,
       { plan, ledger, cliOutput: watch?.cliOutput ?? '', data: runData(plan, ledger, watch, slotsBefore) },
       caught,
     );
+    if (faults) await rollBackFaults(faults, bundle, watch?.runs ?? [], failure);
+    throw failure;
   } finally {
     await (await pages.page())?.close();
   }

@@ -25,6 +25,7 @@ import {
 } from './histories.js';
 import { runStepData } from './run-data.js';
 import type { Step } from './step.js';
+import { settleFaults } from './validate-faults.js';
 import {
   appliedLimits,
   guardrailSnapshot,
@@ -159,12 +160,14 @@ export function validateStep(options: ValidateOptions): Step {
       const deployment = summaryDeployment(summary, ctx.config.deployment);
       const { evidenceRoot } = ctx.config;
       const baseline = await findBaseline(path.resolve(ctx.cwd, evidenceRoot), deployment, bundle.name);
+      const askedAt = ctx.clock.now();
       const released = await checkSlotsReleased(
         ctx,
         runStepData(summary)?.slotsBefore,
         seen.deployment.id,
         judged.stuck.length,
       );
+      files.push(...(await settleFaults(ctx, bundle, seen.deployment, released, askedAt)));
       const checks = [
         ...judged.checks,
         ...(released ? [released] : []),

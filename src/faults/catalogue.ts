@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { RehearseError } from '../errors.js';
+
+/**
+ * The faults a rehearsal can inject and the moments it can inject them at. A moment is something the
+ * run step's watch observes in the rehearsal's own runs, never a sleep, so a fault bites the same burst
+ * however fast or slow the server is.
+ */
+
+const FAULT_KINDS = {
+  'cancel-run': 'cancel one RUNNING rehearsal run through the API (any server)',
+  command: "the operator's own command (--fault-command 'CMD'), run once",
+} as const;
+
+const FAULT_MOMENTS = {
+  'first-running': 'the first rehearsal run is RUNNING',
+  'limit-reached': 'as many runs RUNNING as the strictest limit (the default)',
+} as const;
+
+type FaultKind = keyof typeof FAULT_KINDS;
+export type FaultMoment = keyof typeof FAULT_MOMENTS;
+const DEFAULT_MOMENT: FaultMoment = 'limit-reached';
+const DEFAULT_COMMAND_SECONDS = 60;
+
+const kindNames = Object.keys(FAULT_KINDS) as [FaultKind, ...FaultKind[]];
+const momentNames = Object.keys(FAULT_MOMENTS) as [FaultMoment, ...FaultMoment[]];
+const MomentSchema = z.enum(momentNames);
+
+/** One entry of the config's `faults:` list (and what each --fault flag becomes). */
+export const FaultSpecSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('cancel-run'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
+  z
+    .object({
+      kind: z.literal('command'),
+      command: z.string().min(1),
+      at: MomentSchema.default(DEFAULT_MOMENT),
+      timeoutSeconds: z.number().positive().default(DEFAULT_COMMAND_SECONDS),
+    })
+    .strict(),
+]);
+export type FaultSpec = z.infer<typeof FaultSpecSchema>;
+
+/** `rehearse faults` and the --help of backfill: one line per kind and per moment. */
+export function describeFaults(): string[] {
+  const width = Math.max(...[...kindNames, ...momentNames].map((name) => name.length));
+  return [
+    'Fault kinds (--fault KIND[@MOMENT], repeatable; or faults: in the config):',
+    ...kindNames.map((kind) => `  ${kind.padEnd(width)}  ${FAULT_KINDS[kind]}`),
+    'Moments (@MOMENT, observed in the rehearsal runs, not slept to):',
+    ...momentNames.map((moment) => `  ${moment.padEnd(width)}  ${FAULT_MOMENTS[moment]}`),
+  ];
+}
+
+function usage(message: string): RehearseError {
+  return new RehearseError('USAGE', message, {
+    details: describeFaults(),
+    hint: 'e.g. --fault cancel-run@first-running',
+  });
+}
+
+const isKind = (value: string): value is FaultKind => value in FAULT_KINDS;
+const isMoment = (value: string): value is FaultMoment => value in FAULT_MOMENTS;
+
+function parseMoment(flag: string, value: string | undefined): FaultMoment {
+  if (value === undefined || value === '') return DEFAULT_MOMENT;
+  if (!isMoment(value)) throw usage(`${flag}: unknown moment '${value}'`);
+  return value;
+}
+
+export interface FaultFlags {
+  fault?: string[];
+  faultCommand?: string;
+  faultAt?: string;
+  faultTimeout?: string;
+}
+
+/** --fault KIND[@MOMENT] (repeatable) and --fault-command/--fault-at as the config's faults list; bad input exits 2. */
+export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
+  const specs: FaultSpec[] = [];
+  for (const flag of flags.fault ?? []) {
+    const [kind = '', moment, ...rest] = flag.split('@');
+    if (rest.length > 0) throw usage(`--fault expects KIND[@MOMENT], got '${flag}'`);
+    if (kind === 'command') throw usage("--fault command: give the command with --fault-command 'CMD'");
+    if (!isKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
+    specs.push({ kind: 'cancel-run', at: parseMoment('--fault', moment) });
+  }
+  if (flags.faultAt !== undefined && flags.faultCommand === undefined)
+    throw usage('--fault-at names the moment of --fault-command, which is missing');
+  if (flags.faultCommand !== undefined) {
+    const seconds = flags.faultTimeout === undefined ? DEFAULT_COMMAND_SECONDS : Number(flags.faultTimeout);
+    if (!(seconds > 0)) throw usage(`--fault-timeout expects a number of seconds above 0, got '${flags.faultTimeout}'`);
+    if (!flags.faultCommand.trim()) throw usage('--fault-command expects a command');
+    specs.push({
+      kind: 'command',
+      command: flags.faultCommand,
+      at: parseMoment('--fault-at', flags.faultAt),
+      timeoutSeconds: seconds,
+    });
+  }
+  return specs.length ? specs : undefined;
+}

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/**
+ * faults.json's shape: the run step writes it, validate reads it back to add the slots and the rollback.
+ * One schema, parsed where it is read, so a hand-edited file is refused with a message.
+ */
+
+/** What one fault did: the evidence faults.json keeps, before validate adds the slots' recovery. */
+const FaultRecordSchema = z.object({
+  kind: z.enum(['cancel-run', 'command']),
+  moment: z.enum(['first-running', 'limit-reached']),
+  command: z.string().optional(),
+  /** 'not-reached': the moment never came before every run was final, so nothing was injected. */
+  status: z.enum(['injected', 'failed', 'not-reached']),
+  target: z.object({ id: z.string(), name: z.string() }).optional(),
+  injectedAt: z.string().optional(),
+  /** What it did: the API's answer to the cancel, or the command's exit code and output tail (masked). */
+  action: z
+    .object({
+      apiStatus: z.number().optional(),
+      state: z.string().optional(),
+      forced: z.boolean().optional(),
+      exitCode: z.number().nullable().optional(),
+      timedOut: z.boolean().optional(),
+      outputTail: z.array(z.string()).optional(),
+      durationMs: z.number(),
+    })
+    .optional(),
+  recovery: z
+    .object({
+      /** The hit run's state once the runs were final, and seconds from the injection until the watch saw it final. */
+      hitRunFinalState: z.string().optional(),
+      secondsToFinal: z.number().optional(),
+      /** Runs waiting (not yet RUNNING) when or after the fault hit: seconds until each was seen RUNNING. */
+      queuedWaits: z.array(
+        z.object({ run: z.string(), waitedSeconds: z.number().nullable(), endedAs: z.string().optional() }),
+      ),
+    })
+    .optional(),
+  reason: z.string().optional(),
+});
+export type FaultRecord = z.infer<typeof FaultRecordSchema>;
+
+/** What the rollback gave back: runs cancelled, slots freed (cleanup's rows), when. */
+const RollbackSchema = z.object({
+  at: z.string(),
+  runsCancelled: z.array(z.object({ id: z.string(), name: z.string(), from: z.string(), to: z.string() })),
+  slots: z.array(z.object({ limit: z.string(), activeSlots: z.number(), action: z.string() })),
+  /** Set while a later step still has to give back what is held (validate frees slots once judged). */
+  pending: z.string().optional(),
+});
+
+/** faults.json: the faults, then what validate measured of the slots and what the rollback restored. */
+export const FaultsFileSchema = z.object({
+  faults: z.array(FaultRecordSchema),
+  /**
+   * validate's slots.released, and when it saw the slots back: `backWithinSeconds` after the first injection
+   * (an upper bound when they were already back as it first looked: `validateWaitedSeconds` 0).
+   */
+  slotsReleased: z
+    .object({
+      verdict: z.string(),
+      reason: z.string(),
+      backWithinSeconds: z.number().optional(),
+      validateWaitedSeconds: z.number(),
+    })
+    .optional(),
+  rollback: RollbackSchema,
+});
+export type FaultsFile = z.infer<typeof FaultsFileSchema>;

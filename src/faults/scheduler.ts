@@ -1,0 +1,170 @@
+import type { Context } from '../context.js';
+import { tailOf } from '../errors.js';
+import { cancelFlowRuns } from '../prefect/cancel.js';
+import { TERMINAL } from '../prefect/runs.js';
+import type { FlowRun } from '../prefect/schemas.js';
+import type { FaultMoment, FaultSpec } from './catalogue.js';
+import type { FaultRecord } from './record.js';
+
+interface Pending {
+  spec: FaultSpec;
+  record: FaultRecord;
+  startedMs?: number;
+  queued: Map<string, { name: string; waitedSeconds: number | null; endedAs?: string }>;
+  /** Every run seen since the injection. */
+  seen: Set<string>;
+}
+
+export interface FaultScheduler {
+  /** Each poll's runs of the rehearsal: injects the faults whose moment has come, and follows their effect. */
+  onRuns(runs: readonly FlowRun[], primaryId: string | undefined): void;
+  /** Waits for injections under way; the records, every fault listed whether or not its moment came. */
+  settled(finalRuns: readonly FlowRun[]): Promise<FaultRecord[]>;
+  /** Runs a fault cancelled on purpose: their Cancelled is the fault's doing, not a failure. */
+  hitRunIds(): Set<string>;
+}
+
+const running = (runs: readonly FlowRun[]): FlowRun[] => runs.filter((r) => r.state_type === 'RUNNING');
+
+/** Whether the moment has come in this poll's runs; `limit` is the strictest limit (the burst when none). */
+export function momentReached(moment: FaultMoment, runs: readonly FlowRun[], limit: number): boolean {
+  const count = running(runs).length;
+  return moment === 'first-running' ? count >= 1 : count >= Math.max(1, limit);
+}
+
+const stateOf = (run: FlowRun | undefined): string => run?.state_name ?? run?.state_type ?? '?';
+
+/** One RUNNING run no fault has hit yet, preferring one the CLI does not watch (its log stays whole). */
+function pickTarget(runs: readonly FlowRun[], hit: ReadonlySet<string>, primaryId: string | undefined) {
+  const free = running(runs).filter((r) => !hit.has(r.id));
+  return free.find((r) => r.id !== primaryId) ?? free[0];
+}
+
+async function cancelOne(ctx: Context, pending: Pending, target: FlowRun): Promise<void> {
+  const outcome = await cancelFlowRuns(ctx.api, [target.id], undefined, {
+    reason: `Cancelled by rehearse: fault cancel-run injected at ${pending.spec.at}`,
+    graceMs: 20_000,
+    clock: ctx.clock,
+  });
+  const done = outcome.cancelled.find((r) => r.id === target.id);
+  const ok = done !== undefined && done.status >= 200 && done.status < 300 && outcome.leftOver.length === 0;
+  pending.record.status = ok ? 'injected' : 'failed';
+  pending.record.action = {
+    ...(done ? { apiStatus: done.status, state: done.state, ...(done.forced ? { forced: true } : {}) } : {}),
+    durationMs: ctx.clock.now() - (pending.startedMs ?? ctx.clock.now()),
+  };
+  if (!ok) pending.record.reason = done ? `the server answered ${done.status}` : 'the run was final before the cancel';
+}
+
+async function runCommand(ctx: Context, pending: Pending, spec: Extract<FaultSpec, { kind: 'command' }>) {
+  const result = await ctx.runner.run({
+    file: 'sh',
+    args: ['-c', spec.command],
+    cwd: ctx.cwd,
+    readOnly: false,
+    timeoutMs: spec.timeoutSeconds * 1000,
+  });
+  const ok = result.exitCode === 0 && !result.timedOut && !result.spawnError;
+  pending.record.status = ok ? 'injected' : 'failed';
+  pending.record.action = {
+    exitCode: result.exitCode,
+    timedOut: result.timedOut,
+    outputTail: tailOf(ctx.redact(`${result.stdout}\n${result.stderr}`)),
+    durationMs: result.durationMs,
+  };
+  if (!ok)
+    pending.record.reason = result.timedOut
+      ? `the command did not end within its deadline of ${spec.timeoutSeconds} s`
+      : `the command exited ${result.exitCode ?? result.spawnError ?? 'by a signal'}`;
+}
+
+function inject(ctx: Context, pending: Pending, runs: readonly FlowRun[], hit: Set<string>, primaryId?: string) {
+  const { spec, record } = pending;
+  pending.startedMs = ctx.clock.now();
+  record.injectedAt = ctx.now().toISOString();
+  for (const run of runs) {
+    pending.seen.add(run.id);
+    if (run.state_type !== 'RUNNING' && !TERMINAL.has(run.state_type ?? ''))
+      pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
+  }
+  if (spec.kind === 'command') return runCommand(ctx, pending, spec);
+  const target = pickTarget(runs, hit, primaryId);
+  if (!target) return Promise.resolve();
+  hit.add(target.id);
+  record.target = { id: target.id, name: target.name };
+  pending.queued.delete(target.id);
+  return cancelOne(ctx, pending, target);
+}
+
+/** Follows the fault's effect poll by poll: when the hit run is final, when each queued run starts. */
+function follow(ctx: Context, pending: Pending, runs: readonly FlowRun[]): void {
+  if (pending.startedMs === undefined) return;
+  const seconds = Math.round((ctx.clock.now() - pending.startedMs) / 1000);
+  const hit = runs.find((r) => r.id === pending.record.target?.id);
+  pending.record.recovery ??= { queuedWaits: [] };
+  const recovery = pending.record.recovery;
+  if (hit && TERMINAL.has(hit.state_type ?? '') && recovery.secondsToFinal === undefined)
+    recovery.secondsToFinal = seconds;
+  for (const run of runs) {
+    // A run first seen after the fault (the CLI's, found by its tag) waits from the fault on as well.
+    const fresh = !pending.queued.has(run.id) && run.id !== pending.record.target?.id && !pending.seen.has(run.id);
+    if (fresh && run.state_type !== 'RUNNING' && !TERMINAL.has(run.state_type ?? ''))
+      pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
+    pending.seen.add(run.id);
+    const queued = pending.queued.get(run.id);
+    if (!queued || queued.waitedSeconds !== null || queued.endedAs) continue;
+    if (run.state_type === 'RUNNING') queued.waitedSeconds = seconds;
+    else if (TERMINAL.has(run.state_type ?? '')) queued.endedAs = stateOf(run);
+  }
+}
+
+/**
+ * The faults of one run step, injected from its watch's polls (no loop of their own): each once, when its
+ * moment is first observed. Injections run beside the watch; `settled` waits for them.
+ */
+export function faultScheduler(ctx: Context, specs: readonly FaultSpec[], limit: number): FaultScheduler {
+  const pending: Pending[] = specs.map((spec) => ({
+    spec,
+    record: {
+      kind: spec.kind,
+      moment: spec.at,
+      ...(spec.kind === 'command' ? { command: spec.command } : {}),
+      status: 'not-reached',
+    },
+    queued: new Map(),
+    seen: new Set(),
+  }));
+  const hit = new Set<string>();
+  const underWay: Promise<void>[] = [];
+  return {
+    onRuns(runs, primaryId) {
+      for (const fault of pending) {
+        follow(ctx, fault, runs);
+        if (fault.startedMs !== undefined || !momentReached(fault.spec.at, runs, limit)) continue;
+        underWay.push(
+          inject(ctx, fault, runs, hit, primaryId).catch((caught: unknown) => {
+            fault.record.status = 'failed';
+            fault.record.reason = ctx.redact((caught as Error).message);
+          }),
+        );
+      }
+    },
+    async settled(finalRuns) {
+      await Promise.all(underWay);
+      for (const fault of pending) {
+        follow(ctx, fault, finalRuns);
+        const target = finalRuns.find((r) => r.id === fault.record.target?.id);
+        if (target && fault.record.recovery) fault.record.recovery.hitRunFinalState = stateOf(target);
+        if (fault.record.recovery)
+          fault.record.recovery.queuedWaits = [...fault.queued.values()].map(({ name, ...rest }) => ({
+            run: name,
+            ...rest,
+          }));
+        if (fault.record.status === 'not-reached')
+          fault.record.reason = `the moment ${fault.spec.at} never came before every run was final`;
+      }
+      return pending.map((fault) => fault.record);
+    },
+    hitRunIds: () => new Set(hit),
+  };
+}

@@ -1,0 +1,64 @@
+import type { FaultRecord } from '../faults/record.js';
+import type { Check } from './verdict.js';
+
+/**
+ * The verdict of a fault rehearsal is its steady-state hypothesis, not the fault: the limits held (the
+ * concurrency checks), every run ended final (runs.settled), the runs the fault did not touch completed
+ * (here), the slots came back (slots.released). A fault that did what was asked passes; one whose moment never
+ * came, or that the server or the command refused, leaves the hypothesis untested: inconclusive.
+ */
+
+interface JudgedRun {
+  id: string;
+  name: string;
+  state_type?: string | null | undefined;
+  state_name?: string | null | undefined;
+}
+
+const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
+const stateOf = (run: JudgedRun): string => run.state_name ?? run.state_type ?? '?';
+
+/** One check per fault: a JUnit case each, named by its place in the list and its kind. */
+export function judgeInjections(records: readonly FaultRecord[]): Check[] {
+  return records.map((record, i) => {
+    const what = record.kind === 'command' ? `command \`${record.command ?? ''}\`` : record.kind;
+    const base = {
+      id: `faults.${i + 1}.${record.kind}`,
+      step: 'run',
+      title: `fault ${what} at ${record.moment}`,
+      expected: 'injected',
+      actual: record.status,
+    };
+    if (record.status === 'injected') {
+      const target = record.target ? ` on ${record.target.name}` : '';
+      const did =
+        record.action?.apiStatus !== undefined
+          ? `the API answered ${record.action.apiStatus}, the run went ${record.recovery?.hitRunFinalState ?? '?'}`
+          : `exit code ${record.action?.exitCode ?? '?'}`;
+      return { ...base, verdict: 'pass', reason: `injected${target} at ${record.injectedAt}: ${did}` };
+    }
+    return { ...base, verdict: 'inconclusive', reason: `not injected: ${record.reason ?? record.status}` };
+  });
+}
+
+/**
+ * faults.untouched_completed: every run no fault hit completed. A run the collision strategy turned away
+ * (Cancelled, not the CLI's own run) is excused as runs.completed excuses it.
+ */
+export function judgeUntouched(runs: readonly JudgedRun[], hit: ReadonlySet<string>, primaryId?: string): Check {
+  const untouched = runs.filter((r) => !hit.has(r.id));
+  const turnedAway = (r: JudgedRun) => r.state_type === 'CANCELLED' && r.id !== primaryId;
+  const bad = untouched.filter((r) => r.state_type !== 'COMPLETED' && !turnedAway(r));
+  const base = {
+    id: 'faults.untouched_completed',
+    step: 'run',
+    title: 'runs no fault touched completed',
+    expected: 'Completed',
+    actual: untouched.map((r) => `${r.name}: ${stateOf(r)}`),
+  };
+  const named = bad.map((r) => `${r.name} ${stateOf(r)}`).join(', ');
+  if (bad.some((r) => FINAL.has(r.state_type ?? '')))
+    return { ...base, verdict: 'fail', reason: `run(s) the fault did not touch did not complete: ${named}` };
+  if (bad.length) return { ...base, verdict: 'inconclusive', reason: `run(s) not final yet: ${named}` };
+  return { ...base, verdict: 'pass', reason: `${untouched.length} run(s) the fault did not touch completed` };
+}

@@ -1,0 +1,44 @@
+import type { Context } from '../context.js';
+import type { Bundle } from '../evidence/bundle.js';
+import { NOTES_FILE } from '../evidence/notes.js';
+import { readFaultsFile, writeFaults } from '../faults/evidence.js';
+import type { Check } from '../guardrails/verdict.js';
+import type { Deployment } from '../prefect/schemas.js';
+import { freeHeldSlots } from './cleanup.js';
+
+/**
+ * A fault rehearsal's recovery once validate has judged the slots: when they were seen back, then the
+ * rollback gives back what no live run holds (as cleanup does), after the check, so it never hides a slot
+ * the fault left held. Nothing for a rehearsal without faults.
+ */
+export async function settleFaults(
+  ctx: Context,
+  bundle: Bundle,
+  deployment: Deployment,
+  released: Check | undefined,
+  askedAt: number,
+): Promise<string[]> {
+  const file = await readFaultsFile(bundle.dir);
+  if (!file) return [];
+  const seenAt = ctx.clock.now();
+  const injected = file.faults.map((f) => (f.injectedAt ? Date.parse(f.injectedAt) : Number.NaN));
+  const first = Math.min(...injected.filter((t) => !Number.isNaN(t)));
+  if (released) {
+    file.slotsReleased = {
+      verdict: released.verdict,
+      reason: released.reason,
+      validateWaitedSeconds: Math.round((seenAt - askedAt) / 1000),
+      ...(released.verdict === 'pass' && Number.isFinite(first)
+        ? { backWithinSeconds: Math.max(0, Math.round((ctx.now().getTime() - first) / 1000)) }
+        : {}),
+    };
+  }
+  const slots = await freeHeldSlots(ctx, deployment, new Set());
+  file.rollback = {
+    at: ctx.now().toISOString(),
+    runsCancelled: file.rollback.runsCancelled,
+    slots: slots.map(({ limit, activeSlots, action }) => ({ limit, activeSlots, action })),
+  };
+  // validate writes its own notes section after this: notes.md is listed once, by it.
+  return (await writeFaults(ctx, bundle, file)).filter((rel) => rel !== NOTES_FILE);
+}

@@ -1,0 +1,80 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'fs-extra';
+import { describe, expect, it } from 'vitest';
+import { api, parseJson, rehearse, workspace } from './support.js';
+
+const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
+
+interface Fault {
+  kind: string;
+  status: string;
+  target?: { id: string; name: string };
+  action?: { exitCode?: number | null; apiStatus?: number };
+  recovery?: { hitRunFinalState?: string; secondsToFinal?: number; queuedWaits: unknown[] };
+}
+
+describe('faults injected into a burst on the real sandbox', () => {
+  it('refuses an unknown fault with exit 2 before any bundle is made', async () => {
+    const cwd = await workspace();
+    const run = await rehearse(['backfill', '--sandbox', '--fault', 'kill-everything'], { cwd });
+    expect(run.exitCode, run.stderr).toBe(2);
+    // The one-screen error, with the kinds and moments there are.
+    expect(run.stdout + run.stderr).toContain("--fault: unknown kind 'kill-everything'");
+    expect(run.stdout + run.stderr).toContain('limit-reached');
+    expect(await fs.pathExists(path.join(cwd, 'dist'))).toBe(false);
+  });
+
+  it('cancel-run and a command of our own: never exit 3, the hit run Cancelled as the API says, slots back, verify agrees', async () => {
+    const cwd = await workspace();
+    const marker = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-marker-')), 'hit');
+    const backfill = await rehearse(
+      [
+        'backfill',
+        '--sandbox',
+        '--json',
+        ...['--since', '2024-01-01', '--until', '2024-01-03', '--param', 'day_seconds=2'],
+        ...['--fault', 'cancel-run', '--fault-command', `echo hit >> ${marker}`, '--fault-at', 'first-running'],
+      ],
+      { cwd },
+    );
+    const out = parseJson(backfill);
+    const detail = `${backfill.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
+    expect([0, 1], detail).toContain(backfill.exitCode);
+
+    const dir = path.join(cwd, out.bundle as string);
+    const file = (await fs.readJson(path.join(dir, 'faults.json'))) as {
+      faults: Fault[];
+      slotsReleased?: { verdict: string };
+      rollback: { slots: { limit: string; action: string }[] };
+    };
+    const { faults } = file;
+    const [cancel, command] = faults;
+    expect(cancel, detail).toMatchObject({ kind: 'cancel-run', status: 'injected', action: { apiStatus: 201 } });
+    const hit = await api<{ state_type: string; state_name: string }>('GET', `/flow_runs/${cancel?.target?.id}`);
+    expect(hit.state_type).toBe('CANCELLED');
+    expect(cancel?.recovery?.hitRunFinalState).toBe(hit.state_name);
+    expect(cancel?.recovery?.secondsToFinal).toEqual(expect.any(Number));
+    expect(command).toMatchObject({ kind: 'command', status: 'injected', action: { exitCode: 0 } });
+    expect((await fs.readFile(marker, 'utf8')).split('\n').filter(Boolean)).toEqual(['hit']);
+
+    const checks = out.summary?.checks ?? [];
+    const released = checks.find((c) => c.id === 'slots.released');
+    expect(released, detail).toBeDefined();
+    // faults.json keeps what validate judged of the slots, then what the rollback did with the key.
+    expect(file.slotsReleased?.verdict).toBe(released?.verdict);
+    expect(file.rollback.slots.map((s) => s.limit)).toContain('hotpass-backfill');
+    expect(
+      checks.find((c) => c.id === 'faults.untouched_completed'),
+      detail,
+    ).toBeDefined();
+    const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
+    for (const id of runIds)
+      expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);
+    const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
+    expect(key.active_slots).toBe(0);
+
+    const verify = await rehearse(['verify', dir], { cwd });
+    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+  }, 900_000);
+});
