@@ -1,8 +1,8 @@
 import type { Context } from '../context.js';
 import { tailOf } from '../errors.js';
 import { cancelFlowRuns } from '../prefect/cancel.js';
-import { TERMINAL } from '../prefect/runs.js';
 import type { FlowRun } from '../prefect/schemas.js';
+import { TERMINAL } from '../prefect/schemas.js';
 import type { FaultMoment, FaultSpec } from './catalogue.js';
 import type { FaultRecord } from './record.js';
 

@@ -161,7 +161,9 @@ describe('the run step with a fault', () => {
     expect(faults.faults).toMatchObject([{ kind: 'cancel-run', status: 'injected' }]);
     expect(faults.rollback.runsCancelled).toHaveLength(2);
     expect(faults.rollback.slots).toContainEqual({ limit: 'hotpass-backfill', activeSlots: 1, action: 'freed' });
-    expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+    expect(
+      api.requests.filter((r) => r.method === 'PATCH' && r.path.startsWith('/v2/concurrency_limits/')),
+    ).toHaveLength(1);
     expect(faults.rollback.pending).toBeUndefined();
   });
 });
