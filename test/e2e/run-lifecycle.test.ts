@@ -77,7 +77,9 @@ describe('the run step ends its runs with it, on the real sandbox', () => {
     const run = await rehearse(['run', '--sandbox', '--new-bundle', '--burst', '51', '--json'], { cwd });
     expect(run.exitCode, run.stdout + run.stderr).toBe(2);
     const out = parseJson(run);
-    expect(out.error?.message).toContain('above the maximum of 50');
+    // Refused with the rest of the input, before a bundle exists: the reason is among the error's details.
+    expect(JSON.stringify(out.error)).toContain('a burst of 51 runs is above the maximum of 50');
+    expect(await fs.pathExists(path.join(cwd, 'dist'))).toBe(false);
     expect(await countRuns()).toBe(before);
   });
 
