@@ -1,3 +1,4 @@
+import { configSchemaPath } from '../config/json-schema.js';
 import type { WindowChoice } from './live.js';
 
 /** Everything `rehearse init` decided, and what it could not. */
@@ -86,6 +87,8 @@ function windowLines(plan: InitPlan): string[] {
 /** The commented rehearse.config.yaml; every value written is one init found or chose. */
 export function configText(plan: InitPlan, now: Date): string {
   const out: string[] = [
+    // Editors with the YAML language server complete and check the file against the schema the package ships.
+    `# yaml-language-server: $schema=${configSchemaPath()}`,
     `# rehearse.config.yaml, written by \`rehearse init\` on ${now.toISOString().slice(0, 10)}.`,
     '# Every key is optional; see "Configuration" in rehearse\'s README. Check the values below,',
     '# then run `rehearse doctor` and `rehearse backfill`.',

@@ -259,7 +259,8 @@ describe('init never overwrites a config', () => {
     expect(refused.hint).toMatch(/--force to write rehearse\.config\.yaml\.new/);
 
     const printed = await init(options(dir, { runner: helpRunner(RUNBOOK_HELP), print: true }));
-    expect(printed.lines?.[0]).toMatch(/^# rehearse\.config\.yaml, written by `rehearse init`/);
+    expect(printed.lines?.[0]).toMatch(/^# yaml-language-server: \$schema=\/.*rehearse\.config\.schema\.json$/);
+    expect(printed.lines?.[1]).toMatch(/^# rehearse\.config\.yaml, written by `rehearse init`/);
     expect(existsSync(path.join(dir, 'rehearse.config.yaml.new'))).toBe(false);
 
     await init(options(dir, { runner: helpRunner(RUNBOOK_HELP), force: true }));
