@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { defineAttestCommands } from './cli/attest.js';
 import { defineCleanupCommand } from './cli/cleanup.js';
+import { defineCompletionCommand } from './cli/completion.js';
 import { defineInitCommand } from './cli/init.js';
 import { defineRehearsalCommands } from './cli/rehearsal.js';
 import { defineReportCommand } from './cli/report.js';
@@ -34,6 +35,7 @@ function buildProgram(cli: CliRuntime): Command {
   defineAttestCommands(program, cli);
   defineReportCommand(program, cli);
   defineSandboxCommands(program, cli);
+  defineCompletionCommand(program);
   return program;
 }
 
