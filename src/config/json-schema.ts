@@ -17,7 +17,7 @@ export function configSchemaPath(): string {
  */
 export function configJsonSchema(): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }),
+    ...z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }),
     title: 'rehearse.config',
     description: 'Settings of rehearse, the Prefect backfill guardrail rehearsal; every key is optional.',
   };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { configJsonSchema, configSchemaPath } from '../../../src/config/json-schema.js';
@@ -11,7 +11,7 @@ const repo = path.resolve(import.meta.dirname, '..', '..', '..');
 
 // A real JSON Schema validator, as an editor would use one: the schema is judged by what it says, not by zod.
 // Formats (uri) are not what this checks; the loader keeps checking them.
-const validate = new Ajv2020({ strict: true, allErrors: true, validateFormats: false }).compile(configJsonSchema());
+const validate = new Ajv({ strict: true, allErrors: true, validateFormats: false }).compile(configJsonSchema());
 
 /** The ```yaml blocks of the README that are configs (the Configuration section and its window example). */
 async function readmeConfigs(): Promise<unknown[]> {
