@@ -86,9 +86,12 @@ export function renderGithubSummary(result: CommandResult): string {
         `${result.error.code}: ${cell(result.error.message)}${result.error.hint ? ` (what to do: ${cell(result.error.hint)})` : ''}`,
       ]
     : [];
+  // A command that is no rehearsal (verify, doctor) says what it found in its closing lines.
+  const lines = summary ? [] : (result.lines ?? []).map((line) => `- ${cell(line)}`);
   const sections = [
     [`## rehearse ${result.command}`, '', verdictLine(result)],
     error,
+    lines,
     summary ? checksSection(summary.checks) : [],
     summary ? peakSection(summary) : [],
     bundleSection(result),

@@ -21,8 +21,7 @@ export interface GithubOptions {
 }
 
 /** A workflow command's message: % and line breaks escaped as GitHub requires. */
-const escapeData = (text: string): string =>
-  text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+const escapeData = (text: string): string => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 /** A workflow command's property value: the message's escapes, and ',' and ':'. */
 export const escapeProperty = (text: string): string => escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 
