@@ -7,6 +7,7 @@ export function addCommonOptions(command: Command): Command {
   return command
     .option('--json', 'print one JSON summary on stdout (progress goes to stderr)')
     .option('--junit <file>', 'write a JUnit report: one test case per step and per guardrail')
+    .option('--github', 'write the GitHub job summary and annotations (automatic when GITHUB_ACTIONS=true)')
     .option('--ci', 'no prompts, no live progress, no colour (automatic when CI is set)')
     .option('--no-color', 'no colour (NO_COLOR is honoured too)');
 }

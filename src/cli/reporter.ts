@@ -1,6 +1,6 @@
 import type { SecretKeeper } from '../evidence/redact.js';
 import type { Reporter } from '../report/events.js';
-import { chooseTerminal, type TerminalFlags } from './terminal.js';
+import { chooseTerminal, detectGithub, type TerminalFlags } from './terminal.js';
 
 export interface ReporterFlags extends TerminalFlags {
   junit?: string;
@@ -12,6 +12,7 @@ export async function makeReporter(
   flags: ReporterFlags,
   env: NodeJS.ProcessEnv,
   redact: SecretKeeper,
+  cwd: string,
 ): Promise<Reporter> {
   const [{ createPrettyReporter }, { combineReporters }] = await Promise.all([
     import('../report/pretty.js'),
@@ -21,6 +22,12 @@ export async function makeReporter(
   const reporters = [createPrettyReporter({ stream, errorStream, color, live, redact })];
   if (flags.json) reporters.push((await import('../report/json.js')).createJsonReporter(process.stdout, redact));
   if (flags.junit) reporters.push((await import('../report/junit.js')).createJunitReporter(flags.junit, redact));
+  if (detectGithub(flags, env)) {
+    const { createGithubReporter } = await import('../report/github.js');
+    // Workflow commands are read from stdout only, which --json keeps for its one document: no annotations then.
+    const options = { env, stdout: process.stdout, stderr: process.stderr, redact, cwd };
+    reporters.push(createGithubReporter({ ...options, annotations: !flags.json }));
+  }
   return combineReporters(reporters);
 }
 

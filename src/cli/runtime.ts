@@ -47,7 +47,7 @@ export function createRuntime(io: MainIo): CliRuntime {
     exitCode: () => exitCode,
     async execute(flags, name, action) {
       secrets = await makeRedactor(flags, io.env);
-      const reporter = await makeReporter(flags, io.env, secrets);
+      const reporter = await makeReporter(flags, io.env, secrets, io.cwd);
       const stopListening = guard.listen();
       let result: CommandResult;
       try {

@@ -4,10 +4,16 @@ export interface TerminalFlags {
   ci?: boolean;
   color?: boolean;
   json?: boolean;
+  github?: boolean;
 }
 
 export function detectCi(flags: TerminalFlags, env: NodeJS.ProcessEnv): boolean {
   return Boolean(flags.ci) || Boolean(env.CI && env.CI !== 'false' && env.CI !== '0');
+}
+
+/** GitHub Actions sets GITHUB_ACTIONS=true; --github asks for its job summary and annotations anywhere. */
+export function detectGithub(flags: TerminalFlags, env: NodeJS.ProcessEnv): boolean {
+  return Boolean(flags.github) || env.GITHUB_ACTIONS === 'true';
 }
 
 export interface TerminalChoice {

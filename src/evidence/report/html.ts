@@ -11,7 +11,7 @@ export interface ReportInput {
   files: string[];
 }
 
-const EXIT_MEANINGS: Record<number, string> = {
+export const EXIT_MEANINGS: Record<number, string> = {
   0: 'pass: every guardrail held',
   1: 'a guardrail failed: the release is halted',
   2: 'usage or configuration error',
@@ -20,7 +20,7 @@ const EXIT_MEANINGS: Record<number, string> = {
 };
 
 /** Exit 0 of a bundle that is not a pass (steps run by hand) says only that those steps passed. */
-const exitMeaning = (summary: Summary): string =>
+export const exitMeaning = (summary: Summary): string =>
   summary.exitCode === 0 && summary.verdict !== 'pass'
     ? `the steps that ran passed; the bundle is ${summary.status}`
     : (EXIT_MEANINGS[summary.exitCode] ?? 'unknown');

@@ -1,0 +1,101 @@
+import { EXIT_MEANINGS, exitMeaning } from '../evidence/report/html.js';
+import type { Summary } from '../evidence/summary.js';
+import type { Check } from '../guardrails/verdict.js';
+import type { CommandResult } from './events.js';
+
+/** A table cell: one line, no column break. */
+const cell = (text: string): string => text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+/** Inline code that survives a backtick in the value. */
+const code = (text: string): string => (text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``);
+
+/** A reason's fix, where the check carries one ("…; fix: prefect gcl create …"). */
+function splitFix(reason: string): { reason: string; fix?: string } {
+  const at = reason.search(/;?\s*fix: /);
+  if (at < 0) return { reason };
+  return { reason: reason.slice(0, at), fix: reason.slice(at).replace(/^;?\s*fix: /, '') };
+}
+
+function verdictLine(result: CommandResult): string {
+  const verdict = (result.summary?.verdict ?? result.verdict).toUpperCase();
+  const meaning = result.summary ? exitMeaning(result.summary) : (EXIT_MEANINGS[result.exitCode] ?? 'unknown');
+  return `**${verdict}: ${meaning} (exit ${result.exitCode})**`;
+}
+
+function checksSection(checks: readonly Check[]): string[] {
+  const bad = checks.filter((c) => c.verdict !== 'pass');
+  if (bad.length === 0) return [];
+  const rows = bad.map((c) => {
+    const { reason, fix } = splitFix(c.reason);
+    return `| ${code(c.id)} | ${c.verdict.toUpperCase()} | ${cell(reason)} | ${fix ? cell(fix) : ''} |`;
+  });
+  return [
+    '### Failed and inconclusive checks',
+    '',
+    '| check | verdict | reason | fix |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ];
+}
+
+/** The peak against each limit, as the validate step measured them (slot holders for the global limit). */
+function peakSection(summary: Summary): string[] {
+  const data = summary.steps.find((s) => s.name === 'validate')?.data;
+  const limits = data?.limits;
+  if (!data || !limits || typeof limits !== 'object') return [];
+  const rows = Object.entries(limits as Record<string, unknown>).map(([id, limit]) => {
+    const peak = id === 'concurrency.global_limit' ? data.holderPeak : data.peak;
+    const verdict = summary.checks.find((c) => c.id === id)?.verdict ?? '';
+    return `| ${code(id)} | ${String(peak ?? '?')} | ${limit === null ? 'none' : String(limit)} | ${verdict.toUpperCase()} |`;
+  });
+  return [
+    '### Peak against each limit',
+    '',
+    '| limit | peak | limit value | verdict |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ];
+}
+
+function bundleSection(result: CommandResult): string[] {
+  const summary = result.summary;
+  const bundle = result.bundle ?? summary?.bundle;
+  if (!bundle) return [];
+  const upload = summary?.steps.find((s) => s.name === 'upload')?.data?.destination;
+  return [
+    `Bundle: ${code(bundle)}${summary ? ` (${summary.status})` : ''}`,
+    ...(typeof upload === 'string' ? ['', `Uploaded to: ${code(upload)}`] : []),
+  ];
+}
+
+/** What drifted since the last passing bundle: the baseline.* checks that failed. */
+function driftSection(summary: Summary): string[] {
+  const drifted = summary.checks.filter((c) => c.id.startsWith('baseline.') && c.verdict === 'fail');
+  const baseline = summary.steps.find((s) => s.name === 'validate')?.data?.baseline;
+  if (drifted.length === 0)
+    return typeof baseline === 'string'
+      ? ['### Drift since the last passing bundle', '', `None since ${code(baseline)}.`]
+      : [];
+  return ['### Drift since the last passing bundle', '', ...drifted.map((c) => `- ${code(c.id)}: ${cell(c.reason)}`)];
+}
+
+/** The job summary's Markdown: the verdict and its exit meaning first, then what to look at. Unmasked: the caller masks. */
+export function renderGithubSummary(result: CommandResult): string {
+  const summary = result.summary;
+  const error = result.error
+    ? [
+        `${result.error.code}: ${cell(result.error.message)}${result.error.hint ? ` (what to do: ${cell(result.error.hint)})` : ''}`,
+      ]
+    : [];
+  // A command that is no rehearsal (verify, doctor) says what it found in its closing lines.
+  const lines = summary ? [] : (result.lines ?? []).map((line) => `- ${cell(line)}`);
+  const sections = [
+    [`## rehearse ${result.command}`, '', verdictLine(result)],
+    error,
+    lines,
+    summary ? checksSection(summary.checks) : [],
+    summary ? peakSection(summary) : [],
+    bundleSection(result),
+    summary ? driftSection(summary) : [],
+  ].filter((lines) => lines.length > 0);
+  return `${sections.map((lines) => lines.join('\n')).join('\n\n')}\n\n`;
+}
