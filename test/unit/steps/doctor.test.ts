@@ -287,8 +287,8 @@ describe('runDoctor against the recorded server', () => {
   });
 });
 
-async function preflight(routes: FakeRoutes) {
-  const { ctx } = contextFor({ routes });
+async function preflight(routes: FakeRoutes, now = FRESH) {
+  const { ctx } = contextFor({ routes, now });
   const bundle = await createBundle(path.join(cwd, 'bundles'), FRESH, (text) => text);
   const outcome = await runSteps(ctx, bundle, [preflightStep], newSummary(bundle, FRESH, {}), {
     wholeRehearsal: false,
@@ -368,6 +368,21 @@ describe('one rule: a blocker stops the rehearsal (exit 3), a finding is what it
     expect(report).toContain(
       '<h3>preflight: doctor: tools, API, deployment, worker, global limit, evidence root <small>(ok, fail)</small></h3>',
     );
+  });
+
+  it('a finding beside a blocker: preflight stops, counting both failed checks as it printed them', async () => {
+    const outcome = await preflight(limitMissing(), at(10 * 60_000));
+
+    const shown = outcome.ctx.reporter.events.flatMap((e) => (e.type === 'check' ? [e.check] : []));
+    expect(failed(shown as DoctorCheck[])).toEqual(['work_pool.ready', 'global_limit.free']);
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error?.message).toBe(
+      'preflight: 2 check(s) failed, 1 of them blocking the rehearsal, so nothing was triggered',
+    );
+    expect(outcome.error?.details).toEqual([
+      expect.stringMatching(/^blocker: work pool ready with a live worker: /),
+      expect.stringMatching(/^finding: global limit exists, active and free: /),
+    ]);
   });
 });
 
