@@ -1,12 +1,9 @@
 import type { Context } from '../context.js';
-import type { Check } from '../guardrails/verdict.js';
 import { cleanupFix, prefectLine, unpauseFix } from '../prefect/fixes.js';
 import { type DeploymentRef, fullName } from '../prefect/queries.js';
 import { filterFlowRuns } from '../prefect/runs.js';
 import type { Deployment, FlowRun, WorkPool } from '../prefect/schemas.js';
-
-/** A check of the environment; a blocking failure means the rehearsal cannot run at all. */
-export type DoctorCheck = Check & { blocking: boolean; fix?: string };
+import { type DoctorCheck, FAILURE_KINDS, type Failure } from './doctor-kinds.js';
 
 export const ok = (id: string, title: string, reason: string): DoctorCheck => ({
   id,
@@ -14,17 +11,19 @@ export const ok = (id: string, title: string, reason: string): DoctorCheck => ({
   title,
   verdict: 'pass',
   reason,
-  blocking: false,
 });
 
-/** A failed check; `fix` is what to run (or do), kept apart so a script can take it as it is. */
-export const bad = (id: string, title: string, reason: string, fix: string, blocking = true): DoctorCheck => ({
+/**
+ * A failed check; `fix` is what to run (or do), kept apart so a script can take it as it is. Its kind
+ * comes from FAILURE_KINDS, by `failure` when the check fails in more than one way.
+ */
+export const bad = (id: Failure, title: string, reason: string, fix: string, failure: Failure = id): DoctorCheck => ({
   id,
   step: 'preflight',
   title,
   verdict: 'fail',
   reason: `${reason}; fix: ${fix}`,
-  blocking,
+  kind: FAILURE_KINDS[failure],
   fix,
 });
 
@@ -35,7 +34,6 @@ export const warning = (id: string, title: string, reason: string): DoctorCheck 
   title,
   verdict: 'inconclusive',
   reason,
-  blocking: false,
 });
 
 const LIVE_STATES = ['SCHEDULED', 'PENDING', 'RUNNING', 'PAUSED', 'CANCELLING'];

@@ -19,18 +19,11 @@ import {
 } from '../prefect/queries.js';
 import type { Deployment } from '../prefect/schemas.js';
 import { isLive } from '../prefect/workers.js';
-import {
-  bad,
-  checkCodeSource,
-  checkLeftoverRuns,
-  checkPaused,
-  type DoctorCheck,
-  ok,
-  warning,
-} from './doctor-deployment.js';
+import { bad, checkCodeSource, checkLeftoverRuns, checkPaused, ok, warning } from './doctor-deployment.js';
+import { blockersOf, type DoctorCheck, findingsOf } from './doctor-kinds.js';
 import { cliOf } from './prefect-cli.js';
 
-export type { DoctorCheck } from './doctor-deployment.js';
+export type { DoctorCheck } from './doctor-kinds.js';
 
 import { type ProcessResult, whyFailed } from '../process/command.js';
 import type { Step } from './step.js';
@@ -159,8 +152,8 @@ async function checkGlobalLimit(ctx: Context): Promise<DoctorCheck[]> {
   const id = 'global_limit.free';
   const title = 'global limit exists, active and free';
   const cli = ctx.config.prefect.command;
-  // Missing, unnameable or inactive, the limit is a broken guardrail (inspect fails it with the
-  // evidence), not a reason the rehearsal cannot run: those failures do not block.
+  // Missing, unnameable or inactive, the limit is a broken guardrail (a finding: inspect fails it
+  // with the evidence); its slots held by other runs block (FAILURE_KINDS).
   if (INVALID_LIMIT_NAME.test(key)) {
     return [
       bad(
@@ -169,17 +162,18 @@ async function checkGlobalLimit(ctx: Context): Promise<DoctorCheck[]> {
         `concurrency key ${key} can never name a global concurrency limit (Prefect refuses / % & > <` +
           ' in names), so the flow runs unthrottled',
         createLimitFix(cli, key, expected?.keyLimit),
-        false,
+        'global_limit.unnameable',
       ),
     ];
   }
   const gcl = await readGlobalLimit(ctx.api, key);
   if (!gcl) {
     const fix = createLimitFix(cli, key, expected?.keyLimit);
-    return [bad(id, title, `global concurrency limit ${key} does not exist`, fix, false)];
+    return [bad(id, title, `global concurrency limit ${key} does not exist`, fix, 'global_limit.missing')];
   }
   if (!gcl.active) {
-    return [bad(id, title, `global concurrency limit ${key} is inactive`, enableLimitFix(cli, key), false)];
+    const fix = enableLimitFix(cli, key);
+    return [bad(id, title, `global concurrency limit ${key} is inactive`, fix, 'global_limit.inactive')];
   }
   if (gcl.active_slots > 0) {
     return [
@@ -326,33 +320,46 @@ export async function runDoctor(ctx: Context): Promise<DoctorCheck[]> {
   return [...tools.checks, ...checkVersions(tools.clientVersion, server.serverVersion), ...server.checks, root];
 }
 
-/** The doctor as the first step of the whole rehearsal: a failed check stops it before anything is triggered. */
+const listed = (checks: readonly DoctorCheck[]): string => checks.map((c) => c.title).join('; ');
+
+/**
+ * The doctor as the first step of the whole rehearsal. A blocker stops it before anything is
+ * triggered; a finding is recorded as the step's failed check (its verdict, count and report row)
+ * and the rehearsal goes on to measure it. A warning is a note, not a verdict.
+ */
 export const preflightStep: Step = {
   name: 'preflight',
   title: 'doctor: tools, API, deployment, worker, global limit, evidence root',
   async run(ctx) {
     const checks = await runDoctor(ctx);
-    checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
-    const failed = checks.filter((c) => c.verdict === 'fail' && c.blocking);
-    checks
-      .filter((c) => c.verdict === 'fail' && !c.blocking)
-      .forEach((c) =>
-        ctx.reporter.emit({
-          type: 'warn',
-          message: `${c.title}: ${c.reason} (a guardrail failure: the rehearsal goes on to record it)`,
-        }),
+    const blockers = blockersOf(checks);
+    const findings = findingsOf(checks);
+    const warnings = checks.filter((c) => c.verdict === 'inconclusive');
+    if (blockers.length > 0) {
+      // A step that stops records no checks, so they are shown here; the error's data keeps them.
+      checks.forEach((check) => ctx.reporter.emit({ type: 'check', check }));
+      const failed = [...blockers, ...findings];
+      const code = blockers.some((c) => c.id.startsWith('tools.')) ? 'TOOL_MISSING' : 'COMMAND_FAILED';
+      throw new RehearseError(
+        code,
+        `preflight: ${failed.length} check(s) failed, ${blockers.length} of them blocking the rehearsal, so nothing was triggered`,
+        {
+          details: failed.map((c) => `${c.kind}: ${c.title}: ${c.reason}`),
+          hint: 'fix the above and rerun; `rehearse doctor` runs the same checks alone',
+          data: { checks },
+        },
       );
-    checks
-      .filter((c) => c.verdict === 'inconclusive')
-      .forEach((c) => ctx.reporter.emit({ type: 'warn', message: `${c.title}: ${c.reason}` }));
-    if (failed.length > 0) {
-      const code = failed.some((c) => c.id.startsWith('tools.')) ? 'TOOL_MISSING' : 'COMMAND_FAILED';
-      throw new RehearseError(code, `preflight: ${failed.length} check(s) failed, so nothing was triggered`, {
-        details: failed.map((c) => `${c.title}: ${c.reason}`),
-        hint: 'fix the above and rerun; `rehearse doctor` runs the same checks alone',
-        data: { checks },
-      });
     }
-    return { checks: [], files: [], data: { checks: checks.map((c) => ({ id: c.id, reason: c.reason })) } };
+    warnings.forEach((c) => ctx.reporter.emit({ type: 'warn', message: `${c.title}: ${c.reason}` }));
+    if (findings.length > 0) {
+      const message = `preflight: ${findings.length} guardrail finding(s), which the rehearsal goes on to record: ${listed(findings)}`;
+      ctx.reporter.emit({ type: 'warn', message });
+    }
+    const notes = warnings.map((c) => ({ id: c.id, reason: c.reason }));
+    return {
+      checks: checks.filter((c) => c.verdict !== 'inconclusive'),
+      files: [],
+      ...(notes.length ? { data: { warnings: notes } } : {}),
+    };
   },
 };

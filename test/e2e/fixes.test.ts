@@ -155,7 +155,10 @@ describe('the global limit of the concurrency key', () => {
   it('disabled: the printed fix enables it and the check passes', async () => {
     await prefect(['gcl', 'disable', LIMIT]);
     try {
-      const check = checkOf((await doctor()).checks, 'global_limit.free');
+      const before = await doctor();
+      // A finding, not a blocker: the rehearsal would run and show it.
+      expect(before.exitCode).toBe(1);
+      const check = checkOf(before.checks, 'global_limit.free');
       expect(check.verdict).toBe('fail');
       expect(check.fix).toBe(`uv run prefect gcl enable ${LIMIT}`);
       await runFix(check.fix);
@@ -168,7 +171,9 @@ describe('the global limit of the concurrency key', () => {
   it("deleted: the printed fix creates it with the manifest's limit and the check passes", async () => {
     await prefect(['gcl', 'delete', LIMIT]);
     try {
-      const check = checkOf((await doctor()).checks, 'global_limit.free');
+      const before = await doctor();
+      expect(before.exitCode).toBe(1);
+      const check = checkOf(before.checks, 'global_limit.free');
       expect(check.fix).toBe(`uv run prefect gcl create ${LIMIT} --limit 2`);
       await runFix(check.fix);
       const after = checkOf((await doctor()).checks, 'global_limit.free');

@@ -216,6 +216,8 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
       // What remains is the key: a guardrail failure for the rehearsal to record, with the rename advice.
       const key = after.checks.find((c) => c.id === 'global_limit.free');
       expect(key?.reason).toContain('hotpass/backfill');
+      // A finding, not a blocker: the rehearsal would run and show it.
+      expect(after.exitCode).toBe(1);
       expect(key?.fix).toContain('rename the key');
     });
 
@@ -223,7 +225,7 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
       const { run, out } = await backfill();
       expect(run.exitCode, run.stderr).toBe(1);
       expect(out.summary?.status).toBe('complete');
-      expect(failing(out)).toEqual(['global_limit']);
+      expect(failing(out)).toEqual(['global_limit', 'global_limit.free']);
       const bundle = path.join(project, out.bundle ?? '');
       for (const file of EVIDENCE) expect(await fs.pathExists(path.join(bundle, file)), file).toBe(true);
       const ids = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];

@@ -81,7 +81,7 @@ describe('doctor: a paused deployment is a blocker with a fix that leaves schedu
 
     expect(failed(checks)).toEqual(['deployment.exists']);
     const check = byId('deployment.exists');
-    expect(check.blocking).toBe(true);
+    expect(check.kind).toBe('blocker');
     expect(check.fix).toBe(
       `uv run prefect api PATCH /deployments/${String(recordedDeployment().id)} --data '{"paused": false}'`,
     );
@@ -125,7 +125,7 @@ describe('doctor: runs that cannot load their code', () => {
 
     expect(failed(checks)).toEqual(['deployment.code']);
     const check = byId('deployment.code');
-    expect(check.blocking).toBe(true);
+    expect(check.kind).toBe('blocker');
     expect(check.reason).toContain(
       'no pull steps, no storage and no path, and pool hotpass-backfill-pool is a process pool',
     );
@@ -203,7 +203,7 @@ describe('doctor: versions, leftover rehearsals, the pool asked for, an unnameab
     const { byId, api } = await doctor({ projectDir });
 
     const check = byId('global_limit.free');
-    expect(check).toMatchObject({ verdict: 'fail', blocking: false });
+    expect(check).toMatchObject({ verdict: 'fail', kind: 'finding' });
     expect(check.fix).toBe(
       "rename the key (e.g. `hotpass-backfill`) in the manifest's concurrency_key parameter and the " +
         'deployment, and create that limit: `uv run prefect gcl create hotpass-backfill --limit 2`',

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,9 +9,17 @@ import { newSummary } from '../../../src/evidence/summary-io.js';
 import { isLive } from '../../../src/prefect/workers.js';
 import { prepareSecrets, withSandboxAuth } from '../../../src/session-secrets.js';
 import { type DoctorCheck, preflightStep, runDoctor } from '../../../src/steps/doctor.js';
+import { doctorOutcome } from '../../../src/steps/doctor-kinds.js';
 import { runSteps } from '../../../src/steps/runner.js';
 import { createTestContext } from '../../support/context.js';
-import { createFakeApi, type FakeRoutes, recorded, recordedRoutes, UNREACHABLE } from '../../support/fake-api.js';
+import {
+  createFakeApi,
+  type FakeRoutes,
+  NOT_FOUND,
+  recorded,
+  recordedRoutes,
+  UNREACHABLE,
+} from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
 import { LIMITED_BURST, recordedRuns } from '../../support/recorded-runs.js';
 
@@ -197,7 +205,7 @@ describe('runDoctor against the recorded server', () => {
 
     expect(failed(checks)).toEqual(['work_pool.ready']);
     const check = byId('work_pool.ready');
-    expect(check?.blocking).toBe(true);
+    expect(check?.kind).toBe('blocker');
     expect(check?.reason).toContain('no live worker polls hotpass-backfill-pool (1 known, none heard from lately)');
     expect(check?.reason).toContain('fix: start one: uv run prefect worker start --pool hotpass-backfill-pool');
   });
@@ -229,7 +237,7 @@ describe('runDoctor against the recorded server', () => {
 
     expect(failed(checks)).toEqual(['global_limit.free']);
     const check = byId('global_limit.free');
-    expect(check?.blocking).toBe(true);
+    expect(check?.kind).toBe('blocker');
     expect(check?.reason).toContain('1 of 2 slot(s) of hotpass-backfill are held');
     expect(check?.fix).toMatch(/^rehearse cleanup --all /);
   });
@@ -246,7 +254,7 @@ describe('runDoctor against the recorded server', () => {
     });
 
     expect(failed(checks)).toEqual(['global_limit.free']);
-    expect(byId('global_limit.free')?.blocking).toBe(false);
+    expect(byId('global_limit.free')?.kind).toBe('finding');
     expect(byId('global_limit.free')?.reason).toContain(
       'global concurrency limit hotpass-backfill is inactive; fix: uv run prefect gcl enable hotpass-backfill',
     );
@@ -257,7 +265,7 @@ describe('runDoctor against the recorded server', () => {
 
     expect(checks.map((c) => c.id)).toEqual(['tools.uv', 'tools.prefect', 'api.health', 'evidence_root.writable']);
     expect(failed(checks)).toEqual(['api.health']);
-    expect(byId('api.health')?.blocking).toBe(true);
+    expect(byId('api.health')?.kind).toBe('blocker');
     expect(byId('api.health')?.reason).toContain('http://127.0.0.1:4200/api/health: ECONNREFUSED');
     expect(api.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /health']);
   });
@@ -266,7 +274,7 @@ describe('runDoctor against the recorded server', () => {
     const routes = healthyRoutes();
     const without = await doctor({ routes, baseUrl: CLOUD_URL });
     expect(failed(without.checks)).toEqual(['api.key']);
-    expect(without.byId('api.key')?.blocking).toBe(true);
+    expect(without.byId('api.key')?.kind).toBe('blocker');
     expect(without.byId('api.key')?.reason).toContain(`${CLOUD_URL} is Prefect Cloud and PREFECT_API_KEY is not set`);
 
     const withKey = await doctor({
@@ -279,13 +287,16 @@ describe('runDoctor against the recorded server', () => {
   });
 });
 
-describe('preflight: only blocking failures stop the rehearsal', () => {
-  async function preflight(routes: FakeRoutes) {
-    const { ctx } = contextFor({ routes });
-    const bundle = await createBundle(path.join(cwd, 'bundles'), FRESH, (text) => text);
-    return runSteps(ctx, bundle, [preflightStep], newSummary(bundle, FRESH, {}), { wholeRehearsal: false });
-  }
+async function preflight(routes: FakeRoutes, now = FRESH) {
+  const { ctx } = contextFor({ routes, now });
+  const bundle = await createBundle(path.join(cwd, 'bundles'), FRESH, (text) => text);
+  const outcome = await runSteps(ctx, bundle, [preflightStep], newSummary(bundle, FRESH, {}), {
+    wholeRehearsal: false,
+  });
+  return { ...outcome, ctx, dir: bundle.dir };
+}
 
+describe('preflight: only blocking failures stop the rehearsal', () => {
   it('goes on past an inactive global limit', async () => {
     const outcome = await preflight({
       ...healthyRoutes(),
@@ -306,6 +317,71 @@ describe('preflight: only blocking failures stop the rehearsal', () => {
     expect(outcome.error?.code).toBe('COMMAND_FAILED');
     expect(outcome.error?.details).toEqual([
       expect.stringContaining('global limit exists, active and free: 1 of 2 slot(s)'),
+    ]);
+  });
+});
+
+describe('one rule: a blocker stops the rehearsal (exit 3), a finding is what it shows (exit 1)', () => {
+  const limitMissing = (): FakeRoutes => ({ ...healthyRoutes(), [GCL_ROUTE]: NOT_FOUND });
+  const LIMIT_TITLE = 'global limit exists, active and free';
+
+  it('only the global limit missing: doctor exits 1, saying the rehearsal would run and show it', async () => {
+    const { checks } = await doctor({ routes: limitMissing() });
+
+    expect(failed(checks)).toEqual(['global_limit.free']);
+    expect(doctorOutcome(checks)).toEqual({
+      exitCode: 1,
+      verdict: 'fail',
+      line: `doctor: 1 of 12 checks failed; the rehearsal would run, and would show: ${LIMIT_TITLE}`,
+    });
+  });
+
+  it('a missing deployment: doctor exits 3, saying the rehearsal would not run, and why', async () => {
+    const routes = { ...healthyRoutes(), 'GET /deployments/name/hotpass-backfill/hotpass-backfill': NOT_FOUND };
+    const { checks, byId } = await doctor({ routes });
+
+    expect(byId('deployment.exists')).toMatchObject({ verdict: 'fail', kind: 'blocker' });
+    const outcome = doctorOutcome(checks);
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.verdict).toBe('error');
+    expect(outcome.line).toMatch(/; the rehearsal would not run: deployment exists and is not paused/);
+  });
+
+  it('only the global limit missing: one failed check, one verdict, on the terminal, in summary.json and the report', async () => {
+    const outcome = await preflight(limitMissing());
+
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.exitCode).toBe(1);
+    const shown = outcome.ctx.reporter.events.flatMap((e) => (e.type === 'check' ? [e.check] : []));
+    expect(failed(shown as DoctorCheck[])).toEqual(['global_limit.free']);
+    const ended = outcome.ctx.reporter.events.flatMap((e) => (e.type === 'step-end' ? [e.record] : []));
+    expect(ended.map((r) => [r.name, r.verdict])).toEqual([['preflight', 'fail']]);
+
+    const summary = JSON.parse(await readFile(path.join(outcome.dir, 'summary.json'), 'utf8')) as {
+      steps: { name: string; verdict: string; checks: { verdict: string }[] }[];
+    };
+    const step = summary.steps.find((s) => s.name === 'preflight');
+    expect(step?.verdict).toBe('fail');
+    expect(step?.checks.filter((c) => c.verdict === 'fail')).toHaveLength(1);
+
+    const report = await readFile(path.join(outcome.dir, 'report.html'), 'utf8');
+    expect(report).toContain(
+      '<h3>preflight: doctor: tools, API, deployment, worker, global limit, evidence root <small>(ok, fail)</small></h3>',
+    );
+  });
+
+  it('a finding beside a blocker: preflight stops, counting both failed checks as it printed them', async () => {
+    const outcome = await preflight(limitMissing(), at(10 * 60_000));
+
+    const shown = outcome.ctx.reporter.events.flatMap((e) => (e.type === 'check' ? [e.check] : []));
+    expect(failed(shown as DoctorCheck[])).toEqual(['work_pool.ready', 'global_limit.free']);
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.error?.message).toBe(
+      'preflight: 2 check(s) failed, 1 of them blocking the rehearsal, so nothing was triggered',
+    );
+    expect(outcome.error?.details).toEqual([
+      expect.stringMatching(/^blocker: work pool ready with a live worker: /),
+      expect.stringMatching(/^finding: global limit exists, active and free: /),
     ]);
   });
 });
