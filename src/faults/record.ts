@@ -14,6 +14,8 @@ const FaultRecordSchema = z.object({
   status: z.enum(['injected', 'failed', 'not-reached']),
   target: z.object({ id: z.string(), name: z.string() }).optional(),
   injectedAt: z.string().optional(),
+  /** The concurrency key's slots held as the fault was injected at limit-reached: the guarded block was full. */
+  slotsAtInjection: z.object({ limit: z.string(), active: z.number(), of: z.number() }).optional(),
   /** What it did: the API's answer to the cancel, or the command's exit code and output tail (masked). */
   action: z
     .object({

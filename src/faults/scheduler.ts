@@ -13,7 +13,22 @@ interface Pending {
   queued: Map<string, { name: string; waitedSeconds: number | null; endedAs?: string }>;
   /** Every run seen since the injection. */
   seen: Set<string>;
+  /** When the runs first reached the moment, while the key's slots were still being waited for. */
+  reachedMs?: number;
 }
+
+/**
+ * The concurrency key's global limit, read while a fault waits for limit-reached: the moment also waits for
+ * its slots to be held (`need` of them), so a fault hits a run inside the guarded block, not one still
+ * starting. `read` answers the active slots and the limit, or undefined when the limit does not exist.
+ */
+export interface KeySlots {
+  name: string;
+  read(): Promise<{ active: number; limit: number } | undefined>;
+}
+
+/** How long limit-reached waits for the key's slots once the runs are RUNNING: a flow may never take the key. */
+export const KEY_SLOTS_GRACE_MS = 20_000;
 
 export interface FaultScheduler {
   /** Each poll's runs of the rehearsal: injects the faults whose moment has come, and follows their effect. */
@@ -78,10 +93,18 @@ async function runCommand(ctx: Context, pending: Pending, spec: Extract<FaultSpe
       : `the command exited ${result.exitCode ?? result.spawnError ?? 'by a signal'}`;
 }
 
-function inject(ctx: Context, pending: Pending, runs: readonly FlowRun[], hit: Set<string>, primaryId?: string) {
+function inject(
+  ctx: Context,
+  pending: Pending,
+  runs: readonly FlowRun[],
+  hit: Set<string>,
+  primaryId: string | undefined,
+  held?: Held,
+) {
   const { spec, record } = pending;
   pending.startedMs = ctx.clock.now();
   record.injectedAt = ctx.now().toISOString();
+  if (held) record.slotsAtInjection = held;
   for (const run of runs) {
     pending.seen.add(run.id);
     if (run.state_type !== 'RUNNING' && !TERMINAL.has(run.state_type ?? ''))
@@ -118,11 +141,49 @@ function follow(ctx: Context, pending: Pending, runs: readonly FlowRun[]): void 
   }
 }
 
+type Held = { limit: string; active: number; of: number };
+
+/**
+ * limit-reached with a concurrency key: one read of the key at a time; the waiting faults start once `need`
+ * of its slots are held (or the limit is gone), or once their grace has passed without them.
+ */
+function keyGate(
+  ctx: Context,
+  key: KeySlots,
+  need: number,
+  start: (fault: Pending, held?: Held) => void,
+  underWay: Promise<void>[],
+): (waiting: Pending[]) => void {
+  let probing = false;
+  const graceOver = (f: Pending) => ctx.clock.now() - (f.reachedMs ?? ctx.clock.now()) >= KEY_SLOTS_GRACE_MS;
+  return (waiting) => {
+    if (probing) return;
+    probing = true;
+    const done = key
+      .read()
+      .catch(() => undefined)
+      .then((slots) => {
+        probing = false;
+        const full = slots === undefined || slots.active >= Math.min(need, slots.limit);
+        for (const fault of waiting) {
+          if (fault.startedMs !== undefined || !(full || graceOver(fault))) continue;
+          start(fault, slots && { limit: key.name, active: slots.active, of: slots.limit });
+        }
+      });
+    underWay.push(done);
+  };
+}
+
 /**
  * The faults of one run step, injected from its watch's polls (no loop of their own): each once, when its
  * moment is first observed. Injections run beside the watch; `settled` waits for them.
  */
-export function faultScheduler(ctx: Context, specs: readonly FaultSpec[], limit: number): FaultScheduler {
+export function faultScheduler(
+  ctx: Context,
+  specs: readonly FaultSpec[],
+  limit: number,
+  key?: KeySlots,
+): FaultScheduler {
   const pending: Pending[] = specs.map((spec) => ({
     spec,
     record: {
@@ -136,21 +197,43 @@ export function faultScheduler(ctx: Context, specs: readonly FaultSpec[], limit:
   }));
   const hit = new Set<string>();
   const underWay: Promise<void>[] = [];
+  let latest: { runs: readonly FlowRun[]; primaryId: string | undefined } = { runs: [], primaryId: undefined };
+
+  const start = (fault: Pending, held?: Held) => {
+    fault.startedMs = ctx.clock.now();
+    const { runs, primaryId } = latest;
+    underWay.push(
+      inject(ctx, fault, runs, hit, primaryId, held).catch((caught: unknown) => {
+        fault.record.status = 'failed';
+        fault.record.reason = ctx.redact((caught as Error).message);
+      }),
+    );
+  };
+
+  const probe = key && keyGate(ctx, key, Math.max(1, limit), start, underWay);
+
   return {
     onRuns(runs, primaryId) {
+      latest = { runs, primaryId };
+      const waiting: Pending[] = [];
       for (const fault of pending) {
         follow(ctx, fault, runs);
         if (fault.startedMs !== undefined || !momentReached(fault.spec.at, runs, limit)) continue;
-        underWay.push(
-          inject(ctx, fault, runs, hit, primaryId).catch((caught: unknown) => {
-            fault.record.status = 'failed';
-            fault.record.reason = ctx.redact((caught as Error).message);
-          }),
-        );
+        if (fault.spec.at !== 'limit-reached' || !key) {
+          start(fault);
+          continue;
+        }
+        fault.reachedMs ??= ctx.clock.now();
+        waiting.push(fault);
       }
+      if (waiting.length > 0) probe?.(waiting);
     },
     async settled(finalRuns) {
-      await Promise.all(underWay);
+      // A key probe under way may start an injection of its own: wait until nothing new was started.
+      for (let seen = -1; seen !== underWay.length; ) {
+        seen = underWay.length;
+        await Promise.all(underWay);
+      }
       for (const fault of pending) {
         follow(ctx, fault, finalRuns);
         const target = finalRuns.find((r) => r.id === fault.record.target?.id);

@@ -35,7 +35,9 @@ export function judgeInjections(records: readonly FaultRecord[]): Check[] {
         record.action?.apiStatus !== undefined
           ? `the API answered ${record.action.apiStatus}, the run went ${record.recovery?.hitRunFinalState ?? '?'}`
           : `exit code ${record.action?.exitCode ?? '?'}`;
-      return { ...base, verdict: 'pass', reason: `injected${target} at ${record.injectedAt}: ${did}` };
+      const held = record.slotsAtInjection;
+      const slots = held ? ` (${held.active} of ${held.of} slot(s) of ${held.limit} held)` : '';
+      return { ...base, verdict: 'pass', reason: `injected${target} at ${record.injectedAt}${slots}: ${did}` };
     }
     return { ...base, verdict: 'inconclusive', reason: `not injected: ${record.reason ?? record.status}` };
   });

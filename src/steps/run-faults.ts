@@ -1,10 +1,12 @@
 import type { Context } from '../context.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { writeFaults } from '../faults/evidence.js';
-import { faultScheduler } from '../faults/scheduler.js';
+import { faultScheduler, type KeySlots } from '../faults/scheduler.js';
 import { judgeInjections, judgeUntouched } from '../guardrails/faults.js';
 import type { Check } from '../guardrails/verdict.js';
 import type { CancelledRun } from '../prefect/cancel.js';
+import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
+import { readGlobalLimit } from '../prefect/queries.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { freeHeldSlots } from './cleanup.js';
 import type { RunPlan } from './run-burst.js';
@@ -32,9 +34,22 @@ function unstoppable(ctx: Context): Context {
   };
 }
 
+/** The global limit the runs' concurrency key names, read for limit-reached (none when no key names one). */
+function keySlots(ctx: Context, plan: RunPlan): KeySlots | undefined {
+  const name = plan.parameters.concurrency_key ?? plan.deployment.parameters.concurrency_key;
+  if (typeof name !== 'string' || name === '' || INVALID_LIMIT_NAME.test(name)) return undefined;
+  return {
+    name,
+    async read() {
+      const limit = await readGlobalLimit(ctx.api, name);
+      return limit?.active ? { active: limit.active_slots, limit: limit.limit } : undefined;
+    },
+  };
+}
+
 export function runFaults(ctx: Context, plan: RunPlan): RunFaults | undefined {
   if (ctx.config.faults.length === 0) return undefined;
-  const scheduler = faultScheduler(ctx, ctx.config.faults, plan.strictest ?? plan.burst);
+  const scheduler = faultScheduler(ctx, ctx.config.faults, plan.strictest ?? plan.burst, keySlots(ctx, plan));
   return {
     onRuns: (runs, primaryId) => scheduler.onRuns(runs, primaryId),
     hit: () => scheduler.hitRunIds(),

@@ -22,10 +22,9 @@ describe('ten healthy rehearsals in a row on the real sandbox', () => {
 
   for (let round = 1; round <= ROUNDS; round += 1) {
     it(`round ${round} passes, with no false note in notes.md and deployment.json as the API answers it`, async () => {
-      const run = await rehearse(
-        ['backfill', '--sandbox', '--json', '--new-bundle', '--param', 'day_seconds=0.5', '--watch-timeout', '240'],
-        { cwd },
-      );
+      const run = await rehearse(['backfill', '--sandbox', '--json', '--new-bundle', '--watch-timeout', '240'], {
+        cwd,
+      });
       const out = parseJson(run);
       const why = `round ${round}: ${run.stderr.slice(-2000)}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
       expect(run.exitCode, why).toBe(0);

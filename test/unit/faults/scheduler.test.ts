@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RehearseError } from '../../../src/errors.js';
 import { describeFaults, type FaultSpec, parseFaultFlags } from '../../../src/faults/catalogue.js';
-import { faultScheduler, momentReached } from '../../../src/faults/scheduler.js';
+import { faultScheduler, KEY_SLOTS_GRACE_MS, momentReached } from '../../../src/faults/scheduler.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { FlowRun } from '../../../src/prefect/schemas.js';
 import type { Command } from '../../../src/process/command.js';
@@ -95,6 +95,45 @@ describe('faultScheduler: faults injected from the watch, each once', () => {
     });
     expect(record?.recovery?.secondsToFinal).toBeGreaterThanOrEqual(0);
     expect([...scheduler.hitRunIds()]).toEqual(['b']);
+  });
+
+  it('limit-reached with a concurrency key waits for its slots to be held, so the hit run is inside the block', async () => {
+    const runs = [run('p', 'RUNNING'), run('b', 'RUNNING'), run('c', 'SCHEDULED')];
+    const { ctx, server, clock } = contextOver(runs);
+    let active = 1;
+    const key = { name: 'hotpass-backfill', read: async () => ({ active, limit: 2 }) };
+    const scheduler = faultScheduler(ctx, [{ kind: 'cancel-run', at: 'limit-reached' }], 2, key);
+    scheduler.onRuns(runs, 'p');
+    await clock.sleep(1_000);
+    scheduler.onRuns(runs, 'p');
+    await clock.sleep(1_000);
+    // Two runs RUNNING, one still starting: one slot held, so nothing is cancelled yet.
+    expect(setStates(server.api.requests)).toHaveLength(0);
+    active = 2;
+    scheduler.onRuns(runs, 'p');
+    const [record] = await scheduler.settled([run('p', 'COMPLETED'), run('b', 'CANCELLED'), run('c', 'COMPLETED')]);
+    expect(setStates(server.api.requests).map((r) => r.path)).toEqual(['/flow_runs/b/set_state']);
+    expect(record).toMatchObject({
+      status: 'injected',
+      target: { id: 'b' },
+      injectedAt: '2026-11-26T01:20:02.000Z',
+      slotsAtInjection: { limit: 'hotpass-backfill', active: 2, of: 2 },
+    });
+  });
+
+  it('limit-reached injects after its grace when the key is never taken (a flow that skips the key)', async () => {
+    const runs = [run('p', 'RUNNING'), run('b', 'RUNNING')];
+    const { ctx, server, clock } = contextOver(runs);
+    const key = { name: 'hotpass-backfill', read: async () => ({ active: 0, limit: 2 }) };
+    const scheduler = faultScheduler(ctx, [{ kind: 'cancel-run', at: 'limit-reached' }], 2, key);
+    for (let t = 0; t < KEY_SLOTS_GRACE_MS; t += 5_000) {
+      scheduler.onRuns(runs, 'p');
+      await clock.sleep(5_000);
+    }
+    expect(setStates(server.api.requests)).toHaveLength(0);
+    scheduler.onRuns(runs, 'p');
+    const [record] = await scheduler.settled([run('p', 'COMPLETED'), run('b', 'CANCELLED')]);
+    expect(record).toMatchObject({ status: 'injected', slotsAtInjection: { active: 0, of: 2 } });
   });
 
   it('measures the wait of a run first seen after the fault (the CLI’s, found by its tag) from the fault on', async () => {
