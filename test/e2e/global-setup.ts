@@ -3,7 +3,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
 import type { TestProject } from 'vitest/node';
-import { isOwnerAlive, type LockOwner, readProcessStart } from '../../src/evidence/lock.js';
+import { isOwnerAlive, type LockOwner } from '../../src/evidence/lock.js';
+import { HOME_PREFIX, OWNER_FILE, ownedHome } from './owned-home.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const UP = ['sandbox', 'up', '--database', 'postgres', '--workers', '2', '--auth'];
@@ -17,10 +18,6 @@ declare module 'vitest' {
 
 /** How many test files run at once, each on a sandbox of its own (see vitest.config.ts). */
 const E2E_WORKERS = Math.max(1, Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1);
-
-/** Written into each sandbox home: the vitest process it belongs to, so a later run can tell it was left behind. */
-const OWNER_FILE = 'e2e-owner.json';
-const HOME_PREFIX = 'rehearse-e2e-';
 
 const cli = (args: string[], home: string) =>
   execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
@@ -51,25 +48,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
-/** A fresh sandbox home that names this vitest process as its owner. */
-async function ownedHome(): Promise<string> {
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), HOME_PREFIX));
-  const processStart = readProcessStart(process.pid);
-  const owner: LockOwner = {
-    pid: process.pid,
-    host: os.hostname(),
-    startedAt: new Date().toISOString(),
-    command: 'e2e',
-    token: path.basename(home),
-    ...(processStart ? { processStart } : {}),
-  };
-  await fs.writeJson(path.join(home, OWNER_FILE), owner);
-  return home;
-}
-
 /**
  * The sandboxes of an earlier run killed before its teardown (during this set-up, say) outlive it:
- * each home whose owning vitest is gone is stopped and purged. Homes of runs still alive (another
+ * each home whose owner (this suite's vitest, or the test file's worker for a file's own sandbox) is gone
+ * is stopped and purged. Homes of runs still alive (another
  * checkout's suite on the same machine) are left alone.
  */
 async function stopOrphans(): Promise<void> {

@@ -5,6 +5,7 @@ import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopGroup } from '../../src/process/daemon.js';
 import { readSandboxState, type SandboxState } from '../../src/sandbox/state.js';
+import { ownedHome } from './owned-home.js';
 import { repo, workspace } from './support.js';
 
 /** A sandbox of this file's own: the test takes its server away mid-run. */
@@ -19,7 +20,7 @@ describe('the API going away during a watched run', () => {
     });
 
   beforeAll(async () => {
-    home = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-outage-'));
+    home = await ownedHome('outage');
     const up = await cli(['sandbox', 'up'], home);
     if (up.exitCode !== 0) throw new Error(up.stdout + up.stderr);
     state = (await readSandboxState(home)) as SandboxState;

@@ -6,6 +6,7 @@ import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { isAlive, processesWithEnv } from '../../src/process/daemon.js';
 import { readSandboxState } from '../../src/sandbox/state.js';
+import { ownedHome } from './owned-home.js';
 import { rehearse, sandbox, workspace } from './support.js';
 
 /** Processes whose command line names `text` (the PostgreSQL cluster's data directory). */
@@ -83,7 +84,7 @@ describe('rehearse sandbox against the real stack', () => {
   });
 
   it('a PostgreSQL sandbox of its own: down stops its cluster, server and workers and frees their ports', async () => {
-    const home = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-pg-'));
+    const home = await ownedHome('pg');
     const env = { REHEARSE_SANDBOX_HOME: home };
     try {
       const up = await rehearse(['sandbox', 'up', '--database', 'postgres', '--auth'], { cwd: home, env });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
 import { readSandboxState, type SandboxState } from '../../src/sandbox/state.js';
+import { ownedHome } from './owned-home.js';
 import type { CliRun } from './support.js';
 
 /**
@@ -23,7 +24,7 @@ const homeOrThrow = (): string => {
 };
 
 export async function startUpstreamSandbox(extraArgs: string[] = []): Promise<SandboxState> {
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-e2e-upstream-'));
+  home = await ownedHome('upstream');
   const started = Date.now();
   const up = await execa('node', [cli, 'sandbox', 'up', '--project-dir', UPSTREAM_FIXTURE, ...extraArgs], {
     // Each runs entry holds every slot of the key (occupy = the limit), so runs take turns: entries of
