@@ -136,6 +136,7 @@ function journaledRunner(c: Context, inner: ProcessRunner): ProcessRunner {
         ok: result.exitCode === 0 && !result.timedOut,
         exitCode: result.exitCode,
         durationMs: result.durationMs,
+        ...(result.cancelled && !c.signal.aborted ? { stoppedByUs: true } : {}),
       });
       return result;
     },

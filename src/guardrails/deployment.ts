@@ -1,4 +1,4 @@
-import { createLimitFix, INVALID_LIMIT_NAME } from '../prefect/fixes.js';
+import { createLimitFix, enableLimitFix, INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import type { Deployment, GlobalConcurrencyLimit } from '../prefect/schemas.js';
 import type { ExpectedGuardrails } from './manifest.js';
 import { getPath } from './manifest.js';
@@ -147,7 +147,12 @@ function judgeWorkPool(expected: ExpectedGuardrails, deployment: Deployment): Ch
  * The global limit the flow acquires through its concurrency_key. A missing or inactive limit
  * lets the flow run unthrottled (Prefect only logs the former, and says nothing of the latter).
  */
-function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLookup): Check {
+function judgeGlobalLimit(
+  expected: ExpectedGuardrails,
+  lookup: GlobalLimitLookup,
+  deployment: Deployment,
+  cli: readonly string[],
+): Check {
   const id = 'global_limit';
   const title = 'global concurrency limit of the concurrency key';
   if (lookup.name === undefined)
@@ -165,7 +170,7 @@ function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLooku
       id,
       title,
       'fail',
-      `'${name}' can never name a global concurrency limit (Prefect refuses / % & > < in names), so the flow skips acquisition and runs unthrottled; fix: ${createLimitFix(['prefect'], name, expected.keyLimit)}`,
+      `'${name}' can never name a global concurrency limit (Prefect refuses / % & > < in names), so the flow skips acquisition and runs unthrottled; fix: ${createLimitFix(cli, name, expected.keyLimit, deployment)}`,
       expected.keyLimit,
       null,
     );
@@ -176,7 +181,7 @@ function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLooku
       id,
       title,
       'fail',
-      `global concurrency limit '${name}' does not exist: the flow skips acquisition and runs unthrottled (create it: prefect gcl create ${name} --limit ${expected.keyLimit ?? 'N'})`,
+      `global concurrency limit '${name}' does not exist: the flow skips acquisition and runs unthrottled (create it: ${createLimitFix(cli, name, expected.keyLimit)})`,
       expected.keyLimit,
       null,
     );
@@ -186,7 +191,7 @@ function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLooku
       id,
       title,
       'fail',
-      `global concurrency limit '${name}' is inactive: the flow runs unthrottled with no warning (enable it: prefect gcl enable ${name})`,
+      `global concurrency limit '${name}' is inactive: the flow runs unthrottled with no warning (enable it: ${enableLimitFix(cli, name)})`,
       expected.keyLimit,
       actual,
     );
@@ -203,11 +208,15 @@ function judgeGlobalLimit(expected: ExpectedGuardrails, lookup: GlobalLimitLooku
   return check(id, title, 'pass', `'${name}' active, limit ${gcl.limit}`, expected.keyLimit, actual);
 }
 
-/** Every guardrail the deployment record and the named global limit can show. */
+/**
+ * Every guardrail the deployment record and the named global limit can show; fixes are printed with `cli`
+ * (the configured Prefect command), as doctor prints them.
+ */
 export function judgeDeployment(
   expected: ExpectedGuardrails,
   deployment: Deployment,
   lookup: GlobalLimitLookup,
+  cli: readonly string[] = ['prefect'],
 ): Check[] {
   return [
     judgeDeploymentLimit(expected, deployment),
@@ -223,6 +232,6 @@ export function judgeDeployment(
       'parameters.pipeline.backfill',
       expected.backfill,
     ),
-    judgeGlobalLimit(expected, lookup),
+    judgeGlobalLimit(expected, lookup, deployment, cli),
   ];
 }

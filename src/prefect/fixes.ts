@@ -20,14 +20,46 @@ export function prefectLine(cli: readonly string[], args: readonly string[]): st
   return [...cli, ...args].map(quoteArg).join(' ');
 }
 
-/** Creating the global limit a concurrency key names; a key Prefect cannot name must be renamed first. */
-export function createLimitFix(cli: readonly string[], key: string, limit: number | undefined): string {
+/** The deployment a fix changes: its id, and its default parameters to merge a change into. */
+export interface DeploymentParameters {
+  id: string;
+  parameters: Record<string, unknown>;
+}
+
+/**
+ * Creating the global limit a concurrency key names. A key Prefect cannot name is renamed: the limit is
+ * created under the new name and the deployment's default `concurrency_key` set to it through
+ * `prefect api PATCH /deployments/<id>` (the field replaces the whole default-parameter object, so every
+ * other default is sent back unchanged). The manifest must be renamed too, or the next deploy puts the
+ * old key back; the fix says so.
+ */
+export function createLimitFix(
+  cli: readonly string[],
+  key: string,
+  limit: number | undefined,
+  deployment?: DeploymentParameters,
+): string {
   const slots = limit === undefined ? 'N' : String(limit);
   if (!INVALID_LIMIT_NAME.test(key)) return prefectLine(cli, ['gcl', 'create', key, '--limit', slots]);
   const renamed = suggestLimitName(key);
+  const create = prefectLine(cli, ['gcl', 'create', renamed, '--limit', slots]);
+  if (!deployment)
+    return (
+      `rename the key (e.g. \`${renamed}\`) in the manifest's concurrency_key parameter and the deployment, ` +
+      `and create that limit: \`${create}\``
+    );
+  const parameters = { ...deployment.parameters, concurrency_key: renamed };
+  const patch = prefectLine(cli, [
+    'api',
+    'PATCH',
+    `/deployments/${deployment.id}`,
+    '--data',
+    JSON.stringify({ parameters }),
+  ]);
   return (
-    `rename the key (e.g. \`${renamed}\`) in the manifest's concurrency_key parameter and the deployment, ` +
-    `and create that limit: \`${prefectLine(cli, ['gcl', 'create', renamed, '--limit', slots])}\``
+    `\`${create} && ${patch}\` (creates the limit, then sets the deployment's default concurrency_key to ` +
+    `${renamed}, sending its other default parameters back unchanged; nothing else of the deployment changes), ` +
+    `and rename concurrency_key to ${renamed} in the manifest, or the next deploy puts ${key} back`
   );
 }
 

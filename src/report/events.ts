@@ -5,7 +5,16 @@ import type { Check } from '../guardrails/verdict.js';
 export type RehearseEvent =
   | { type: 'step-start'; step: string; title: string }
   | { type: 'command-start'; step: string; display: string; dryRun: boolean }
-  | { type: 'command-end'; step: string; display: string; ok: boolean; exitCode: number | null; durationMs: number }
+  | {
+      type: 'command-end';
+      step: string;
+      display: string;
+      ok: boolean;
+      exitCode: number | null;
+      durationMs: number;
+      /** rehearse itself ended the command (a watch no longer needed), not the operator and not the command. */
+      stoppedByUs?: boolean;
+    }
   | { type: 'waiting'; step: string; message: string }
   | { type: 'check'; check: Check }
   | { type: 'step-end'; record: StepRecord }

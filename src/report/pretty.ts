@@ -151,7 +151,11 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
         case 'command-end': {
           live.stop();
           const took = seconds(event.durationMs);
-          if (!event.ok) out(`    ${tag(event.step)}${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(took)}`);
+          if (event.stoppedByUs)
+            out(
+              `    ${tag(event.step)}${c.dim(`stopped by rehearse, which had what it needed (not a failure) · ${took}`)}`,
+            );
+          else if (!event.ok) out(`    ${tag(event.step)}${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(took)}`);
           else out(`    ${tag(event.step)}${c.dim(`exit 0 · ${took}`)}`);
           break;
         }

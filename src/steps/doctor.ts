@@ -145,7 +145,7 @@ async function checkPool(ctx: Context, name: string, deployment: Deployment | un
   );
 }
 
-async function checkGlobalLimit(ctx: Context): Promise<DoctorCheck[]> {
+async function checkGlobalLimit(ctx: Context, deployment: Deployment | undefined): Promise<DoctorCheck[]> {
   const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
   const key = expected?.concurrencyKey;
   if (!key) return [];
@@ -161,7 +161,7 @@ async function checkGlobalLimit(ctx: Context): Promise<DoctorCheck[]> {
         title,
         `concurrency key ${key} can never name a global concurrency limit (Prefect refuses / % & > <` +
           ' in names), so the flow runs unthrottled',
-        createLimitFix(cli, key, expected?.keyLimit),
+        createLimitFix(cli, key, expected?.keyLimit, deployment),
         'global_limit.unnameable',
       ),
     ];
@@ -287,7 +287,7 @@ async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serve
   const { checks: deploymentChecks, deployment } = await checkDeployment(ctx);
   checks.push(...deploymentChecks);
   checks.push(await checkPool(ctx, poolToCheck(ctx, deployment), deployment));
-  checks.push(...(await checkGlobalLimit(ctx)));
+  checks.push(...(await checkGlobalLimit(ctx, deployment)));
   return { checks, ...(serverVersion ? { serverVersion } : {}) };
 }
 

@@ -98,7 +98,7 @@ export const inspectStep: Step = {
             name: limitName,
             limit: INVALID_LIMIT_NAME.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName),
           };
-    const checks = judgeDeployment(expected, deployment, lookup);
+    const checks = judgeDeployment(expected, deployment, lookup, ctx.config.prefect.command);
 
     const now = ctx.now();
     const files = [

@@ -218,7 +218,7 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
       expect(key?.reason).toContain('hotpass/backfill');
       // A finding, not a blocker: the rehearsal would run and show it.
       expect(after.exitCode).toBe(1);
-      expect(key?.fix).toContain('rename the key');
+      expect(key?.fix).toContain('rename concurrency_key to hotpass-backfill in the manifest');
     });
 
     it('backfill completes with every evidence file, runs carrying runs entries, and fails global_limit', async () => {
@@ -243,19 +243,23 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
       }
     });
 
-    it('after following the advice (rename the key, create that limit) the rehearsal passes', async () => {
+    it('after following the advice (its command as printed, the manifest renamed) the rehearsal passes', async () => {
       const advice = (await doctor()).checks.find((c) => c.id === 'global_limit.free');
-      const create = /`([^`]*gcl create[^`]*)`/.exec(advice?.fix ?? '')?.[1];
-      const renamed = /rename the key \(e\.g\. `([^`]+)`\)/.exec(advice?.fix ?? '')?.[1];
-      expect([create, renamed]).toEqual(['uv run prefect gcl create hotpass-backfill --limit 2', 'hotpass-backfill']);
+      // The printed command does both server halves: the limit under the new name, the deployment's default key.
+      const command = /^`([^`]+)`/.exec(advice?.fix ?? '')?.[1] ?? '';
+      expect(command).toMatch(/^uv run prefect gcl create hotpass-backfill --limit 2 && uv run prefect api PATCH /);
+      const before = await deployment();
+      await runFix(command);
+      const live = await deployment();
+      expect(live.parameters).toEqual({ ...before.parameters, concurrency_key: 'hotpass-backfill' });
+      expect(live.paused).toBe(before.paused);
+      // The operator's half: the manifest, so the next deploy keeps the new key.
       const manifest = path.join(project, 'prefect/deployments/hotpass-backfill.yaml');
       const text = await fs.readFile(manifest, 'utf8');
-      await fs.writeFile(manifest, text.replace('concurrency_key: hotpass/backfill', `concurrency_key: ${renamed}`));
-      const live = await deployment();
-      await upstreamApi('PATCH', `/deployments/${live.id}`, {
-        parameters: { ...live.parameters, concurrency_key: renamed },
-      });
-      await runFix(create ?? '');
+      await fs.writeFile(
+        manifest,
+        text.replace('concurrency_key: hotpass/backfill', 'concurrency_key: hotpass-backfill'),
+      );
 
       const { run, out } = await backfill();
       expect(run.exitCode, `${run.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`).toBe(0);

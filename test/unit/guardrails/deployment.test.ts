@@ -182,8 +182,11 @@ describe('judgeDeployment on the recorded Prefect 3.9.1 deployment', () => {
       );
       expect(failed.reason).toMatch(/'hotpass\/backfill' can never name a global concurrency limit/);
       expect(failed.reason).toMatch(/runs unthrottled/);
-      expect(failed.reason).toContain('rename the key (e.g. `hotpass-backfill`)');
-      expect(failed.reason).toContain('`prefect gcl create hotpass-backfill --limit 2`');
+      expect(failed.reason).toContain(
+        '`prefect gcl create hotpass-backfill --limit 2 && prefect api PATCH /deployments/',
+      );
+      expect(failed.reason).toContain('"concurrency_key":"hotpass-backfill"');
+      expect(failed.reason).toContain('rename concurrency_key to hotpass-backfill in the manifest');
     });
 
     it('fails when there is no concurrency key to name a limit', async () => {

@@ -47,6 +47,31 @@ describe('the human reporter (as --ci prints it)', () => {
   });
 });
 
+describe('a command rehearse itself stopped', () => {
+  it('says rehearse stopped it, not a red exit 143 that reads as a failure', async () => {
+    const out = capture();
+    const reporter = createPrettyReporter({ stream: out.stream, color: false, live: false });
+    reporter.emit({
+      type: 'command-start',
+      step: 'run',
+      display: 'uv run prefect deployment run x --watch',
+      dryRun: false,
+    });
+    reporter.emit({
+      type: 'command-end',
+      step: 'run',
+      display: '',
+      ok: false,
+      exitCode: 143,
+      durationMs: 21_000,
+      stoppedByUs: true,
+    });
+    await reporter.close();
+    expect(out.text()).toContain('stopped by rehearse, which had what it needed (not a failure) · 21.0s');
+    expect(out.text()).not.toContain('exit 143');
+  });
+});
+
 describe('where the human reporter writes errors', () => {
   it('sends what went wrong, its details and what to do to the error stream, the progress to the other', async () => {
     const out = capture();

@@ -204,9 +204,18 @@ describe('doctor: versions, leftover rehearsals, the pool asked for, an unnameab
 
     const check = byId('global_limit.free');
     expect(check).toMatchObject({ verdict: 'fail', kind: 'finding' });
-    expect(check.fix).toBe(
-      "rename the key (e.g. `hotpass-backfill`) in the manifest's concurrency_key parameter and the " +
-        'deployment, and create that limit: `uv run prefect gcl create hotpass-backfill --limit 2`',
+    // Both halves as commands: the limit under a name Prefect accepts, then the deployment's default key
+    // through the API with its other defaults sent back as they are; the manifest is the operator's to rename.
+    const fix = check.fix as string;
+    expect(fix).toMatch(
+      /^`uv run prefect gcl create hotpass-backfill --limit 2 && uv run prefect api PATCH \/deployments\/[0-9a-f-]{36} --data '/,
+    );
+    const body = JSON.parse(/--data '([^']+)'/.exec(fix)?.[1] ?? '{}') as { parameters: Record<string, unknown> };
+    const recorded = recordedDeployment() as { id: string; parameters: Record<string, unknown> };
+    expect(fix).toContain(`/deployments/${recorded.id} `);
+    expect(body.parameters).toEqual({ ...recorded.parameters, concurrency_key: 'hotpass-backfill' });
+    expect(fix).toContain(
+      'rename concurrency_key to hotpass-backfill in the manifest, or the next deploy puts hotpass/backfill back',
     );
     expect(api.requests.map((r) => r.path)).not.toContain('/v2/concurrency_limits/hotpass%2Fbackfill');
   });
