@@ -119,6 +119,14 @@ function writeDone(c: ChalkInstance, out: WriteLine, err: WriteLine, r: CommandR
 }
 
 /** Human output: one line per step, command and check, then a table of verdicts. */
+/** How a command ended, in one short line: the exit code, or that rehearse stopped it itself. */
+function commandEnd(c: ChalkInstance, event: Extract<RehearseEvent, { type: 'command-end' }>): string {
+  const took = seconds(event.durationMs);
+  if (event.stoppedByUs) return c.dim(`stopped by rehearse, which had what it needed (not a failure) · ${took}`);
+  if (!event.ok) return `${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(took)}`;
+  return c.dim(`exit 0 · ${took}`);
+}
+
 export function createPrettyReporter(options: PrettyOptions): Reporter {
   const c = new Chalk({ level: options.color ? 1 : 0 });
   const redact = options.redact ?? ((text: string) => text);
@@ -148,17 +156,10 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
             live.start(event.display);
           }
           break;
-        case 'command-end': {
+        case 'command-end':
           live.stop();
-          const took = seconds(event.durationMs);
-          if (event.stoppedByUs)
-            out(
-              `    ${tag(event.step)}${c.dim(`stopped by rehearse, which had what it needed (not a failure) · ${took}`)}`,
-            );
-          else if (!event.ok) out(`    ${tag(event.step)}${c.red(`exit ${event.exitCode ?? 'none'}`)} ${c.dim(took)}`);
-          else out(`    ${tag(event.step)}${c.dim(`exit 0 · ${took}`)}`);
+          out(`    ${tag(event.step)}${commandEnd(c, event)}`);
           break;
-        }
         case 'waiting':
           if (options.live) live.start(event.message);
           else out(`  ${tag(event.step)}${c.dim('…')} ${event.message}`);

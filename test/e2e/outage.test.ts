@@ -1,4 +1,3 @@
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';

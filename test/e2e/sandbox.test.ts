@@ -1,5 +1,4 @@
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
