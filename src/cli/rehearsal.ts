@@ -14,6 +14,8 @@ import {
 import type { CliRuntime } from './runtime.js';
 
 interface StepFlags extends RunFlags, FaultFlags {
+  fix?: boolean;
+  yes?: boolean;
   flowRun?: string[];
   allRuns?: boolean;
   to?: string;
@@ -83,8 +85,20 @@ const STEP_COMMANDS: StepCommand[] = [
     name: 'doctor',
     description:
       "the runbook's troubleshooting as checks: tools, API, deployment, live worker, global limit free, evidence root",
-    examples: ['rehearse doctor --sandbox', 'PREFECT_API_URL=https://staging/api rehearse doctor --json'],
-    run: async (cli, flags, reporter) => (await import('../commands/doctor.js')).doctor(cli.session(flags, reporter)),
+    examples: [
+      'rehearse doctor --sandbox',
+      'PREFECT_API_URL=https://staging/api rehearse doctor --json',
+      'rehearse doctor --fix --yes',
+    ],
+    options: (c) =>
+      c
+        .option('--fix', 'apply the safe fixes of the failed checks (asking first on a terminal), then check again')
+        .option('--yes', 'with --fix: apply without asking (CI)'),
+    run: async (cli, flags, reporter) =>
+      (await import('../commands/doctor.js')).doctor(cli.session(flags, reporter), {
+        fix: Boolean(flags.fix),
+        yes: Boolean(flags.yes),
+      }),
   },
   {
     name: 'render',

@@ -78,20 +78,23 @@ export interface PausedDeployment {
  * a schedule's `active`; but once the deployment is not paused, Prefect's scheduler creates runs for
  * every active schedule. So active schedules are paused first, and the fix says so.
  */
-export function unpauseFix(cli: readonly string[], deployment: PausedDeployment): { command: string; note: string } {
+export function unpauseFix(
+  cli: readonly string[],
+  deployment: PausedDeployment,
+): { command: string; note: string; steps: string[][] } {
   const active = deployment.schedules.filter((s) => s.active && typeof s.id === 'string');
-  const pauseSchedules = active.map((s) =>
-    prefectLine(cli, ['deployment', 'schedule', 'pause', deployment.fullName, s.id as string]),
-  );
-  const patch = prefectLine(cli, ['api', 'PATCH', `/deployments/${deployment.id}`, '--data', '{"paused": false}']);
-  const command = [...pauseSchedules, patch].join(' && ');
+  const steps = [
+    ...active.map((s) => ['deployment', 'schedule', 'pause', deployment.fullName, s.id as string]),
+    ['api', 'PATCH', `/deployments/${deployment.id}`, '--data', '{"paused": false}'],
+  ];
+  const command = steps.map((args) => prefectLine(cli, args)).join(' && ');
   const note = active.length
     ? `side effect: it first pauses the deployment's ${active.length} active schedule(s), because an un-paused ` +
       'deployment with an active schedule gets scheduled runs; `prefect deployment schedule resume` would turn ' +
       'them on instead'
     : 'un-pausing through the API leaves its schedules inactive, so no run gets scheduled ' +
       '(`prefect deployment schedule resume` would turn its schedule on)';
-  return { command, note };
+  return { command, note, steps };
 }
 
 /** Leftover rehearsal runs and the slots they hold are the cleanup command's to end (against the same server). */

@@ -49,12 +49,15 @@ export function checkPaused(ctx: Context, ref: DeploymentRef, deployment: Deploy
   if (!deployment.paused) return ok('deployment.exists', title, `${fullName(ref)} on pool ${pool}`);
   const schedules = deployment.schedules.map((s) => ({ id: s.id, active: s.active }));
   const fix = unpauseFix(ctx.config.prefect.command, { id: deployment.id, fullName: fullName(ref), schedules });
-  return bad(
-    'deployment.exists',
-    title,
-    `${fullName(ref)} is paused: Prefect creates no run for it (${fix.note})`,
-    fix.command,
-  );
+  return {
+    ...bad(
+      'deployment.exists',
+      title,
+      `${fullName(ref)} is paused: Prefect creates no run for it (${fix.note})`,
+      fix.command,
+    ),
+    apply: fix.steps,
+  };
 }
 
 /**

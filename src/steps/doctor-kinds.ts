@@ -35,8 +35,12 @@ export const FAILURE_KINDS = {
 /** What failed: a check's id, or for a check that fails in more than one way, which way. */
 export type Failure = keyof typeof FAILURE_KINDS;
 
-/** A check of the environment; a failed one carries its kind and what to run (or do) to fix it. */
-export type DoctorCheck = Check & { kind?: CheckKind; fix?: string };
+/**
+ * A check of the environment; a failed one carries its kind and what to run (or do) to fix it. `apply` is
+ * set only on fixes safe to run unattended (`doctor --fix`): the Prefect CLI arguments of each command, in
+ * order, which `fix` prints with the configured Prefect command in front.
+ */
+export type DoctorCheck = Check & { kind?: CheckKind; fix?: string; apply?: string[][] };
 
 const failedOf = (checks: readonly DoctorCheck[], kind: CheckKind): DoctorCheck[] =>
   checks.filter((c) => c.verdict === 'fail' && c.kind === kind);

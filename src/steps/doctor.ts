@@ -126,12 +126,16 @@ async function checkPool(ctx: Context, name: string, deployment: Deployment | un
     );
   }
   if (pool.pool.is_paused) {
-    return bad(
-      id,
-      title,
-      `work pool ${name} is paused: runs would queue indefinitely${elsewhere}`,
-      prefectLine(cli, ['work-pool', 'resume', name]),
-    );
+    const resume = ['work-pool', 'resume', name];
+    return {
+      ...bad(
+        id,
+        title,
+        `work pool ${name} is paused: runs would queue indefinitely${elsewhere}`,
+        prefectLine(cli, resume),
+      ),
+      apply: [resume],
+    };
   }
   const workers = await listWorkers(ctx.api, name);
   const live = workers.filter((w) => isLive(w, ctx.now()));
@@ -169,11 +173,15 @@ async function checkGlobalLimit(ctx: Context, deployment: Deployment | undefined
   const gcl = await readGlobalLimit(ctx.api, key);
   if (!gcl) {
     const fix = createLimitFix(cli, key, expected?.keyLimit);
-    return [bad(id, title, `global concurrency limit ${key} does not exist`, fix, 'global_limit.missing')];
+    const missing = bad(id, title, `global concurrency limit ${key} does not exist`, fix, 'global_limit.missing');
+    // Created with the manifest's limit only: without one there is no number to apply.
+    const limit = expected?.keyLimit;
+    return [limit === undefined ? missing : { ...missing, apply: [['gcl', 'create', key, '--limit', String(limit)]] }];
   }
   if (!gcl.active) {
     const fix = enableLimitFix(cli, key);
-    return [bad(id, title, `global concurrency limit ${key} is inactive`, fix, 'global_limit.inactive')];
+    const inactive = bad(id, title, `global concurrency limit ${key} is inactive`, fix, 'global_limit.inactive');
+    return [{ ...inactive, apply: [['gcl', 'enable', key]] }];
   }
   if (gcl.active_slots > 0) {
     return [

@@ -121,6 +121,35 @@ describe('a paused deployment', () => {
     expect(checkOf((await doctor()).checks, 'deployment.exists').verdict).toBe('pass');
   });
 
+  it('doctor --fix --yes applies that fix itself, checks again and passes, and no run gets scheduled', async () => {
+    const schedule = original.schedules[0];
+    if (!schedule) throw new Error('the sandbox deployment has no schedule');
+    await api('PATCH', `/deployments/${original.id}`, { paused: true });
+    await api('PATCH', `/deployments/${original.id}/schedules/${schedule.id}`, { active: true });
+
+    const run = await rehearse(['doctor', '--sandbox', '--json', '--fix', '--yes'], { cwd: await workspace() });
+    const out = JSON.parse(run.stdout) as {
+      exitCode: number;
+      data: { checks: DoctorCheck[]; fixes: { check: string; command: string; outcome: string }[] };
+    };
+    expect(out.data.fixes, run.stdout).toEqual([
+      {
+        check: 'deployment.exists',
+        outcome: 'applied',
+        exitCode: 0,
+        command: expect.stringContaining(`uv run prefect deployment schedule pause ${DEPLOYMENT} ${schedule.id} && `),
+      },
+    ]);
+    // The checks after the fix: nothing failed.
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(checkOf(out.data.checks, 'deployment.exists').verdict).toBe('pass');
+    await sleep(SCHEDULER_WAIT_MS);
+    const after = await readDeployment();
+    expect(after.paused).toBe(false);
+    expect(after.schedules.every((s) => !s.active)).toBe(true);
+    expect(await scheduledRuns(original.id)).toEqual([]);
+  });
+
   it('control: un-pausing alone, with an active schedule, does get runs scheduled (what the fix avoids)', async () => {
     const schedule = original.schedules[0];
     if (!schedule) throw new Error('the sandbox deployment has no schedule');
