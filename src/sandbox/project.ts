@@ -61,9 +61,4 @@ export async function checkSandboxProject(project: SandboxProject): Promise<void
       });
     }
   }
-  if (!(await fs.pathExists(path.join(project.dir, '.venv')))) {
-    throw new RehearseError('SANDBOX_FAILED', `sandbox: ${project.dir} has no uv environment (.venv)`, {
-      hint: `run \`(cd ${project.dir} && uv sync --locked --compile-bytecode)\` first`,
-    });
-  }
 }

@@ -48,7 +48,10 @@ describe('sandboxUp with a server that dies at start', () => {
     const { projectDir, uv } = await projectWithDyingServer();
     const stateDir = await tempDir();
     const version = { exitCode: 0, stdout: 'uv 0.13.9', stderr: '' };
-    const runner = createFakeRunner([{ match: [uv, '--version'], result: version }]);
+    const runner = createFakeRunner([
+      { match: [uv, '--version'], result: version },
+      { match: [uv, 'sync', '--locked', '--check'], result: { exitCode: 0, stdout: '', stderr: '' } },
+    ]);
     // Time stands still for the health timeout, so only the server's exit can end the wait.
     const stopped: Clock = { now: () => 0, sleep: (_ms, signal) => sleep(20, signal) };
     const project = describeSandboxProject(projectDir);
@@ -64,7 +67,10 @@ describe('sandboxUp with a server that dies at start', () => {
     expect(failure.details.at(-1)).toContain('importlib_metadata');
     expect(failure.hint).toContain(path.join(stateDir, 'server.log'));
     expect(await readSandboxState(stateDir)).toBeUndefined();
-    expect(runner.calls.map(argvOf)).toEqual([[uv, '--version']]);
+    expect(runner.calls.map(argvOf)).toEqual([
+      [uv, '--version'],
+      [uv, 'sync', '--locked', '--check'],
+    ]);
   });
 
   it('refuses a directory that is not a project before starting anything', async () => {
