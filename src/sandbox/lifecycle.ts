@@ -5,6 +5,7 @@ import fs from 'fs-extra';
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
+import { INSTALL_UV } from '../prefect/fixes.js';
 import { checkHealth, readServerVersion } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
 import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
@@ -58,7 +59,7 @@ export interface SandboxOptions {
   onProgress?: (message: string) => void;
 }
 
-const UV_HINT = 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again';
+const UV_HINT = `install it with ${INSTALL_UV}, then run \`rehearse sandbox up\` again`;
 
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

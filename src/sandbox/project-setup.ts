@@ -2,7 +2,7 @@ import path from 'node:path';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
 import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
-import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
+import { INSTALL_UV, INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { listWorkers, readGlobalLimit } from '../prefect/queries.js';
 import type { Command, ProcessRunner } from '../process/command.js';
 import { succeeded } from '../process/command.js';
@@ -38,7 +38,7 @@ async function runOrFail(runner: ProcessRunner, command: Command, what: string):
   const result = await runner.run(command);
   if (result.spawnError !== undefined) {
     throw new RehearseError('TOOL_MISSING', `uv is not installed or not on PATH (${result.spawnError})`, {
-      hint: 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again',
+      hint: `install it with ${INSTALL_UV}, then run \`rehearse sandbox up\` again`,
     });
   }
   if (!succeeded(result)) {
