@@ -8,7 +8,7 @@ import type { Command, ProcessRunner } from '../process/command.js';
 import { succeeded } from '../process/command.js';
 import { spawnDetached } from '../process/daemon.js';
 import { flowStarterEnv } from './flow-starter.js';
-import type { SandboxProject } from './project.js';
+import { DEPLOY_FROM_CHECKOUT, type SandboxProject } from './project.js';
 import { type SandboxState, sandboxProcessEnv } from './state.js';
 import { type WorkerWait, type WorkerWaitOptions, waitForLiveWorkers } from './wait.js';
 
@@ -32,6 +32,17 @@ export function projectCommand(state: ProcessEnvSource, args: string[], uv = 'uv
     readOnly: false,
     timeoutMs,
   };
+}
+
+/**
+ * The project's own deploy, in its directory. One that registers flows where they are (upstream
+ * Hotpass) goes through DEPLOY_FROM_CHECKOUT, which gives its deployments a pull step into the
+ * checkout, and is told the pool its deploy does not name (Prefect's default work pool setting).
+ */
+function projectDeployCommand(state: ProcessEnvSource, project: SandboxProject, pool: string, uv = 'uv'): Command {
+  if (!project.registersFromCheckout) return projectCommand(state, project.deployArgs, uv);
+  const command = projectCommand(state, ['python', DEPLOY_FROM_CHECKOUT, ...project.deployArgs], uv);
+  return { ...command, env: { ...command.env, PREFECT_DEFAULT_WORK_POOL_NAME: pool } };
 }
 
 async function runOrFail(runner: ProcessRunner, command: Command, what: string): Promise<void> {
@@ -71,7 +82,8 @@ export async function applyGuardrails(
       const limit = String(expected.deploymentLimit);
       await run(['prefect', 'work-pool', 'set-concurrency-limit', pool, limit], 'setting the work pool limit');
     }
-    await run(project.deployArgs, `deploying with \`uv run ${project.deployArgs.join(' ')}\``);
+    const deploy = projectDeployCommand(state, project, pool, uv);
+    await runOrFail(runner, deploy, `deploying with \`uv run ${project.deployArgs.join(' ')}\``);
   })();
   const limitSetup = (async () => {
     const key = expected.concurrencyKey;
