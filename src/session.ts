@@ -58,7 +58,7 @@ async function sandboxProjectDir(config: Config, cwd: string, hosted: string): P
 /** The server to rehearse against; with --sandbox, also the sandbox's auth string when it demands one. */
 async function resolvePrefectTarget(
   config: Config,
-  options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner'>,
+  options: Pick<SessionOptions, 'cwd' | 'env' | 'sandbox' | 'reporter' | 'runner' | 'signal'>,
 ): Promise<PrefectTarget & { sandboxAuth?: string }> {
   if (options.sandbox) {
     // A running sandbox is used as it is, a stopped worker included: doctor must be able to see that.
@@ -71,6 +71,7 @@ async function resolvePrefectTarget(
     const { state, alreadyRunning } = await sandboxUp({
       stateDir: defaultStateDir(options.env),
       runner: options.runner ?? createProcessRunner(),
+      signal: options.signal,
       onProgress: (message) => options.reporter.emit({ type: 'info', message: `sandbox: ${message}` }),
     });
     if (!alreadyRunning) options.reporter.emit({ type: 'info', message: `sandbox: up at ${state.apiUrl}` });

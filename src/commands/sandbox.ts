@@ -143,7 +143,7 @@ export async function sandboxEnvCommand(options: SandboxCommandOptions): Promise
   const state = await readSandboxState(options.stateDir);
   if (!state) return notRunning('sandbox env', '# sandbox not running: start it with `rehearse sandbox up`');
   const env = sandboxProcessEnv(state);
-  const keep = ['PREFECT_API_URL', 'PREFECT_HOME', 'PREFECT_CLI_PROMPT', 'DO_NOT_TRACK', 'UV_PYTHON_DOWNLOADS'];
+  const keep = ['PREFECT_API_URL', 'PREFECT_HOME', 'PREFECT_CLI_PROMPT', 'DO_NOT_TRACK'];
   // The hosted project's own switches (HOTPASS_ENABLE_PREFECT_RUNTIME) too, so its CLI works by hand.
   keep.push(...Object.keys(state.projectEnv ?? {}));
   return {

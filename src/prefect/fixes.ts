@@ -101,3 +101,10 @@ export function unpauseFix(
 export function cleanupFix(sandbox: boolean): string {
   return `rehearse cleanup --all${sandbox ? ' --sandbox' : ''}`;
 }
+
+/**
+ * How to install uv, wherever rehearse finds it missing. Not `pip install uv`: Debian's and
+ * Ubuntu's Pythons refuse a system-wide pip install (PEP 668, "externally-managed-environment").
+ */
+export const INSTALL_UV =
+  "`pipx install uv` (on Debian: `sudo apt-get install pipx` first), or uv's own installer: https://docs.astral.sh/uv/getting-started/installation/";

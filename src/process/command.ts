@@ -38,6 +38,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called with each complete line of stdout as it arrives. */
   onStdoutLine?: (line: string) => void;
+  /** Called with each complete line of stderr as it arrives (where uv and pip report progress). */
+  onStderrLine?: (line: string) => void;
 }
 
 /** The one gateway to child processes. Never throws for a failed command. */

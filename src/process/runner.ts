@@ -26,6 +26,12 @@ export function lineSplitter(onLine: (line: string) => void): { write(chunk: Buf
   };
 }
 
+function followLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  const splitter = lineSplitter(onLine);
+  stream?.on('data', (chunk: Buffer) => splitter.write(chunk));
+  stream?.on('end', () => splitter.end());
+}
+
 /** The execa-backed gateway: timeouts, no rejection, stdin closed (or fed the command's input), output kept whole, no child left behind. */
 export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): ProcessRunner {
   return {
@@ -43,12 +49,8 @@ export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: No
         stripFinalNewline: false,
         maxBuffer: 256 * 1024 * 1024,
       });
-      if (options.onStdoutLine) {
-        const onLine = options.onStdoutLine;
-        const splitter = lineSplitter(onLine);
-        subprocess.stdout?.on('data', (chunk: Buffer) => splitter.write(chunk));
-        subprocess.stdout?.on('end', () => splitter.end());
-      }
+      if (options.onStdoutLine) followLines(subprocess.stdout, options.onStdoutLine);
+      if (options.onStderrLine) followLines(subprocess.stderr, options.onStderrLine);
       // No child outlives rehearse, even one killed with SIGKILL (see watchdog.ts).
       const ended = guardChild(subprocess.pid);
       const result = await subprocess.finally(ended);

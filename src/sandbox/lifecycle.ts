@@ -5,6 +5,7 @@ import fs from 'fs-extra';
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
+import { INSTALL_UV } from '../prefect/fixes.js';
 import { checkHealth, readServerVersion } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
 import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/daemon.js';
@@ -13,6 +14,7 @@ import type { Clock } from '../util/clock.js';
 import { flowStarterArgs, startFlowStarter } from './flow-starter.js';
 import { connectionUrl, removePostgres, startPostgres, stopPostgres } from './postgres.js';
 import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
+import { prepareProjectEnv } from './project-env.js';
 import {
   applyGuardrails,
   DEFAULT_POOL,
@@ -57,7 +59,7 @@ export interface SandboxOptions {
   onProgress?: (message: string) => void;
 }
 
-const UV_HINT = 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again';
+const UV_HINT = `install it with ${INSTALL_UV}, then run \`rehearse sandbox up\` again`;
 
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -128,6 +130,14 @@ async function serverFailure(state: SandboxState, outcome: 'exited' | 'timeout')
       `see ${state.server.log}; a broken ${state.projectDir}/.venv (rerun \`uv sync --locked\` there) ` +
       'or dependencies newer than its Prefect release supports are the usual causes',
   });
+}
+
+async function checkUv(options: SandboxOptions): Promise<void> {
+  const command = { file: options.uv ?? 'uv', args: ['--version'], readOnly: true, timeoutMs: 30_000 };
+  const uv = await options.runner.run(command);
+  if (uv.spawnError !== undefined) {
+    throw new RehearseError('TOOL_MISSING', 'uv is not installed or not on PATH', { hint: UV_HINT });
+  }
 }
 
 export interface UpResult {
@@ -290,15 +300,12 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
   const project = options.project ?? describeSandboxProject(undefined);
   await checkSandboxProject(project);
   const expected = await loadExpectedGuardrails(project.dir, project.manifest);
-  const uv = await options.runner.run({
-    file: options.uv ?? 'uv',
-    args: ['--version'],
-    readOnly: true,
-    timeoutMs: 30_000,
+  await checkUv(options);
+  await prepareProjectEnv(project, options.runner, {
+    ...(options.uv ? { uv: options.uv } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onProgress: progress,
   });
-  if (uv.spawnError !== undefined) {
-    throw new RehearseError('TOOL_MISSING', 'uv is not installed or not on PATH', { hint: UV_HINT });
-  }
   const port = await pickPort(options.port);
   await fs.ensureDir(options.stateDir);
   const postgres = options.database === 'postgres' ? await startCluster(options, progress) : undefined;

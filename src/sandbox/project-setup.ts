@@ -2,13 +2,13 @@ import path from 'node:path';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
 import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
-import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
+import { INSTALL_UV, INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { listWorkers, readGlobalLimit } from '../prefect/queries.js';
 import type { Command, ProcessRunner } from '../process/command.js';
 import { succeeded } from '../process/command.js';
 import { spawnDetached } from '../process/daemon.js';
 import { flowStarterEnv } from './flow-starter.js';
-import type { SandboxProject } from './project.js';
+import { DEPLOY_FROM_CHECKOUT, type SandboxProject } from './project.js';
 import { type SandboxState, sandboxProcessEnv } from './state.js';
 import { type WorkerWait, type WorkerWaitOptions, waitForLiveWorkers } from './wait.js';
 
@@ -34,11 +34,22 @@ export function projectCommand(state: ProcessEnvSource, args: string[], uv = 'uv
   };
 }
 
+/**
+ * The project's own deploy, in its directory. One that registers flows where they are (upstream
+ * Hotpass) goes through DEPLOY_FROM_CHECKOUT, which gives its deployments a pull step into the
+ * checkout, and is told the pool its deploy does not name (Prefect's default work pool setting).
+ */
+function projectDeployCommand(state: ProcessEnvSource, project: SandboxProject, pool: string, uv = 'uv'): Command {
+  if (!project.registersFromCheckout) return projectCommand(state, project.deployArgs, uv);
+  const command = projectCommand(state, ['python', DEPLOY_FROM_CHECKOUT, ...project.deployArgs], uv);
+  return { ...command, env: { ...command.env, PREFECT_DEFAULT_WORK_POOL_NAME: pool } };
+}
+
 async function runOrFail(runner: ProcessRunner, command: Command, what: string): Promise<void> {
   const result = await runner.run(command);
   if (result.spawnError !== undefined) {
     throw new RehearseError('TOOL_MISSING', `uv is not installed or not on PATH (${result.spawnError})`, {
-      hint: 'install it with `python3 -m pip install uv`, then run `rehearse sandbox up` again',
+      hint: `install it with ${INSTALL_UV}, then run \`rehearse sandbox up\` again`,
     });
   }
   if (!succeeded(result)) {
@@ -71,7 +82,8 @@ export async function applyGuardrails(
       const limit = String(expected.deploymentLimit);
       await run(['prefect', 'work-pool', 'set-concurrency-limit', pool, limit], 'setting the work pool limit');
     }
-    await run(project.deployArgs, `deploying with \`uv run ${project.deployArgs.join(' ')}\``);
+    const deploy = projectDeployCommand(state, project, pool, uv);
+    await runOrFail(runner, deploy, `deploying with \`uv run ${project.deployArgs.join(' ')}\``);
   })();
   const limitSetup = (async () => {
     const key = expected.concurrencyKey;

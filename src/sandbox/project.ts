@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
-import { FIXTURE_PROJECT } from './state.js';
+import { FIXTURE_PROJECT, PACKAGE_ROOT } from './state.js';
 
 /** What the sandbox needs to know to host a project: where it is and how it deploys itself. */
 export interface SandboxProject {
@@ -14,7 +14,15 @@ export interface SandboxProject {
   env: Record<string, string>;
   /** Whether the sandbox also creates the key's global limit and the pool limit (the runbook fixture only). */
   createsGuardrails: boolean;
+  /**
+   * Whether its deploy registers flows where they are (no image, no storage), as the upstream Hotpass
+   * does: the sandbox then runs it through DEPLOY_FROM_CHECKOUT, so the process pool can run them.
+   */
+  registersFromCheckout: boolean;
 }
+
+/** Runs a project's deploy with local storage at its checkout (see the script's docstring). */
+export const DEPLOY_FROM_CHECKOUT = path.join(PACKAGE_ROOT, 'scripts', 'sandbox-deploy', 'deploy_from_checkout.py');
 
 /** The runbook-shaped fixture shipped with rehearse: the sandbox sets up every guardrail the runbook expects. */
 export function runbookFixtureProject(): SandboxProject {
@@ -24,13 +32,15 @@ export function runbookFixtureProject(): SandboxProject {
     deployArgs: ['hotpass', 'deploy', '--manifest-dir', 'prefect/staging', '--flow', 'backfill'],
     env: {},
     createsGuardrails: true,
+    registersFromCheckout: false,
   };
 }
 
 /**
- * A checkout shaped like the upstream Hotpass project: its deploy command is run exactly as its
- * operators run it, and only what that command creates exists afterwards (plus the work pool it
- * needs), so a missing or unnameable limit stays missing for the checks to find.
+ * A checkout shaped like the upstream Hotpass project: its own deploy command is run as its
+ * operators run it (with a pull step into the checkout for the flows it registers where they are),
+ * and only what that command creates exists afterwards (plus the work pool it needs), so a missing
+ * or unnameable limit stays missing for the checks to find.
  */
 export function upstreamShapedProject(dir: string): SandboxProject {
   return {
@@ -40,6 +50,7 @@ export function upstreamShapedProject(dir: string): SandboxProject {
     // Upstream registers its flows with Prefect only when this is set, at deploy and at run time.
     env: { HOTPASS_ENABLE_PREFECT_RUNTIME: '1' },
     createsGuardrails: false,
+    registersFromCheckout: true,
   };
 }
 
@@ -60,10 +71,5 @@ export async function checkSandboxProject(project: SandboxProject): Promise<void
           'e.g. fixtures/hotpass-upstream',
       });
     }
-  }
-  if (!(await fs.pathExists(path.join(project.dir, '.venv')))) {
-    throw new RehearseError('SANDBOX_FAILED', `sandbox: ${project.dir} has no uv environment (.venv)`, {
-      hint: `run \`(cd ${project.dir} && uv sync --locked --compile-bytecode)\` first`,
-    });
   }
 }

@@ -133,6 +133,5 @@ export function sandboxProcessEnv(
     PREFECT_CLI_COLORS: 'false',
     PREFECT_CLI_WRAP_LINES: 'false',
     ...(state.timing === 'staging' ? {} : QUICK_TIMING),
-    UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never',
   };
 }

@@ -6,7 +6,14 @@ import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import { isPrefectCloud } from '../prefect/api.js';
 import { prefectVersionCommand } from '../prefect/commands.js';
-import { cleanupFix, createLimitFix, enableLimitFix, INVALID_LIMIT_NAME, prefectLine } from '../prefect/fixes.js';
+import {
+  cleanupFix,
+  createLimitFix,
+  enableLimitFix,
+  INSTALL_UV,
+  INVALID_LIMIT_NAME,
+  prefectLine,
+} from '../prefect/fixes.js';
 import {
   checkHealth,
   type DeploymentRef,
@@ -59,7 +66,8 @@ async function checkTools(ctx: Context): Promise<ToolChecks> {
     readPrefectVersion(ctx),
   ]);
   const tool = prefect.file;
-  const toolFix = tool === 'uv' ? 'python3 -m pip install uv' : 'install it, or set prefect.command in rehearse.config';
+  const toolFix =
+    tool === 'uv' ? `install it with ${INSTALL_UV}` : 'install it, or set prefect.command in rehearse.config';
   const clientVersion = version.exitCode === 0 ? lastLine(version.stdout) : undefined;
   return {
     clientVersion,

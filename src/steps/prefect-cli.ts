@@ -1,6 +1,7 @@
 import type { Context } from '../context.js';
 import { RehearseError, tailOf } from '../errors.js';
 import type { PrefectCli } from '../prefect/commands.js';
+import { INSTALL_UV } from '../prefect/fixes.js';
 import type { ProcessResult } from '../process/command.js';
 
 export function cliOf(ctx: Context): PrefectCli {
@@ -20,7 +21,7 @@ export function assertRan(result: ProcessResult, what: string): void {
       {
         hint:
           result.command.file === 'uv'
-            ? 'install uv (python3 -m pip install uv) and run rehearse from the project checkout'
+            ? `install uv with ${INSTALL_UV}, and run rehearse from the project checkout`
             : `install ${result.command.file} or fix "prefect.command" in rehearse.config`,
       },
     );

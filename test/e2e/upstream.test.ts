@@ -95,10 +95,31 @@ describe('the sandbox hosting the upstream-shaped Hotpass fixture', () => {
       'concurrency_key',
     ]);
     expect(live.parameter_openapi_schema.required).toEqual(['runs', 'archive_root', 'restore_root']);
+    // The sandbox's registration: the flow runs from the checkout as it is, through a pull step into it.
     const pull = { 'prefect.deployments.steps.set_working_directory': { directory: UPSTREAM_FIXTURE } };
     expect(live.pull_steps).toEqual([pull]);
+    expect(live.entrypoint).toBe('src/hotpass/orchestration.py:backfill_pipeline_flow');
     // Only what the project's deploy creates: the deployment's own limit, never one for the key.
     expect(await limitNames()).toEqual([`deployment:${live.id}`]);
+  });
+
+  it("registers as the real project does: its own deploy, run without the sandbox's registration, fails as upstream's does", async () => {
+    const source = await fs.readFile(path.join(UPSTREAM_FIXTURE, 'src/hotpass/deployments.py'), 'utf8');
+    expect(source).not.toContain('from_source');
+    const state = await upstreamSandbox();
+    const deploy = await execa(
+      'uv',
+      ['run', 'hotpass', 'deploy', '--flow', 'backfill', '--manifest-dir', 'prefect/deployments'],
+      {
+        cwd: UPSTREAM_FIXTURE,
+        env: { ...process.env, ...sandboxProcessEnv(state) },
+        reject: false,
+        all: true,
+        timeout: 120_000,
+      },
+    );
+    expect(deploy.exitCode, deploy.all).toBe(1);
+    expect(deploy.all).toContain('Deployment failed: Either an image or remote storage location must be provided');
   });
 
   it('rehearse inspect reads the manifest and fails global_limit for the unnameable key', async () => {

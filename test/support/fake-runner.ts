@@ -42,11 +42,14 @@ export function createFakeRunner(entries: readonly FakeEntry[]): FakeRunner {
   const calls: Command[] = [];
   return {
     calls,
-    async run(command: Command, _options?: RunOptions): Promise<ProcessResult> {
+    async run(command: Command, options?: RunOptions): Promise<ProcessResult> {
       calls.push(command);
       const entry = entries.find((e) => matches(e, command));
       if (!entry) throw new Error(`fake runner: no entry for ${argvOf(command).join(' ')}`);
       const { exitCode, stdout, stderr, timedOut = false, spawnError, cancelled = false, signal } = entry.result;
+      // As the real runner hands them over: each complete line, the last one even without its newline.
+      if (options?.onStderrLine && stderr)
+        for (const line of stderr.replace(/\n$/, '').split('\n')) options.onStderrLine(line);
       return {
         command,
         exitCode,

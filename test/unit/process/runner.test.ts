@@ -21,4 +21,16 @@ describe('createProcessRunner', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe('[]\n');
   });
+
+  it('hands each line of stderr to onStderrLine as it comes, and still keeps the whole of it', async () => {
+    const lines: string[] = [];
+    const script =
+      "process.stderr.write('Resolved 3 packages\\nInstal'); setTimeout(() => process.stderr.write('led 3\\n'), 20);";
+    const result = await runner.run(
+      { file: process.execPath, args: ['-e', script], readOnly: true },
+      { onStderrLine: (line) => lines.push(line) },
+    );
+    expect(lines).toEqual(['Resolved 3 packages', 'Installed 3']);
+    expect(result.stderr).toBe('Resolved 3 packages\nInstalled 3\n');
+  });
 });

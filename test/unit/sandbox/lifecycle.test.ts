@@ -6,7 +6,12 @@ import type { Clock } from '../../../src/context.js';
 import { RehearseError } from '../../../src/errors.js';
 import type { ExpectedGuardrails } from '../../../src/guardrails/manifest.js';
 import { applyGuardrails, sandboxUp } from '../../../src/sandbox/lifecycle.js';
-import { describeSandboxProject, runbookFixtureProject, upstreamShapedProject } from '../../../src/sandbox/project.js';
+import {
+  DEPLOY_FROM_CHECKOUT,
+  describeSandboxProject,
+  runbookFixtureProject,
+  upstreamShapedProject,
+} from '../../../src/sandbox/project.js';
 import { FIXTURE_PROJECT, readSandboxState, type SandboxState } from '../../../src/sandbox/state.js';
 import { sleep } from '../../../src/util/sleep.js';
 import { argvOf, createFakeRunner } from '../../support/fake-runner.js';
@@ -48,7 +53,10 @@ describe('sandboxUp with a server that dies at start', () => {
     const { projectDir, uv } = await projectWithDyingServer();
     const stateDir = await tempDir();
     const version = { exitCode: 0, stdout: 'uv 0.13.9', stderr: '' };
-    const runner = createFakeRunner([{ match: [uv, '--version'], result: version }]);
+    const runner = createFakeRunner([
+      { match: [uv, '--version'], result: version },
+      { match: [uv, 'sync', '--locked', '--check'], result: { exitCode: 0, stdout: '', stderr: '' } },
+    ]);
     // Time stands still for the health timeout, so only the server's exit can end the wait.
     const stopped: Clock = { now: () => 0, sleep: (_ms, signal) => sleep(20, signal) };
     const project = describeSandboxProject(projectDir);
@@ -64,7 +72,10 @@ describe('sandboxUp with a server that dies at start', () => {
     expect(failure.details.at(-1)).toContain('importlib_metadata');
     expect(failure.hint).toContain(path.join(stateDir, 'server.log'));
     expect(await readSandboxState(stateDir)).toBeUndefined();
-    expect(runner.calls.map(argvOf)).toEqual([[uv, '--version']]);
+    expect(runner.calls.map(argvOf)).toEqual([
+      [uv, '--version'],
+      [uv, 'sync', '--locked', '--check'],
+    ]);
   });
 
   it('refuses a directory that is not a project before starting anything', async () => {
@@ -125,14 +136,33 @@ describe('applyGuardrails', () => {
   const ok = { exitCode: 0, stdout: '', stderr: '' };
   const failedDeploy = { exitCode: 1, stdout: 'Deployment failed: no pool', stderr: '' };
 
-  it('creates only the pool for a hosted project, then runs its own deploy with its env', async () => {
+  it('creates only the pool for a hosted project, then runs its own deploy with its env, storage at the checkout and the pool', async () => {
     const runner = createFakeRunner([{ match: ['uv', 'run'], result: ok }]);
     await applyGuardrails(state, runner, expected, upstreamShapedProject(UPSTREAM));
     expect(runner.calls.map((c) => c.args.join(' '))).toEqual([
       'run prefect work-pool create default-agent-pool --type process --overwrite',
-      'run hotpass deploy --flow backfill --manifest-dir prefect/deployments',
+      `run python ${DEPLOY_FROM_CHECKOUT} hotpass deploy --flow backfill --manifest-dir prefect/deployments`,
     ]);
     expect(runner.calls.every((c) => c.cwd === UPSTREAM && c.env?.HOTPASS_ENABLE_PREFECT_RUNTIME === '1')).toBe(true);
+    // Upstream's deploy names no pool when it hands its deployments to Prefect.
+    expect(runner.calls[1]?.env?.PREFECT_DEFAULT_WORK_POOL_NAME).toBe('default-agent-pool');
+    expect(await fs.pathExists(DEPLOY_FROM_CHECKOUT)).toBe(true);
+  });
+
+  it("runs the runbook fixture's deploy as it is: it registers with storage of its own", async () => {
+    const runner = createFakeRunner([{ match: ['uv', 'run'], result: ok }]);
+    await applyGuardrails({ ...state, projectDir: FIXTURE_PROJECT }, runner, expected, runbookFixtureProject());
+    const deploy = runner.calls.find((c) => c.args.includes('deploy'));
+    expect(deploy?.args).toEqual([
+      'run',
+      'hotpass',
+      'deploy',
+      '--manifest-dir',
+      'prefect/staging',
+      '--flow',
+      'backfill',
+    ]);
+    expect(deploy?.env?.PREFECT_DEFAULT_WORK_POOL_NAME).toBeUndefined();
   });
 
   it('never creates a global limit for a key Prefect cannot name, even for the runbook fixture', async () => {
@@ -145,7 +175,7 @@ describe('applyGuardrails', () => {
 
   it('reports a failing deploy with its output', async () => {
     const runner = createFakeRunner([
-      { match: (c) => c.args[1] === 'hotpass', result: failedDeploy },
+      { match: (c) => c.args.includes('deploy'), result: failedDeploy },
       { match: ['uv', 'run'], result: ok },
     ]);
     await expect(applyGuardrails(state, runner, expected, upstreamShapedProject(UPSTREAM))).rejects.toMatchObject({
