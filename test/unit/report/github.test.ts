@@ -105,7 +105,7 @@ describe('the GitHub reporter', () => {
     );
     for (const id of Object.keys(FAILED)) expect(body).toContain(`\`${id}\``);
     expect(body).toContain(
-      "| `global_limit` | FAIL | 'hotpass/backfill' is refused | prefect gcl create x --limit 2 token=",
+      "| `global_limit` | FAIL | 'hotpass/backfill' is refused | `prefect gcl create x --limit 2 token=",
     );
     expect(body).toContain('100% over, see windows');
     expect(body).toContain('| `concurrency.deployment_limit` | 3 | 2 | FAIL |');
