@@ -142,6 +142,15 @@ describe('the GitHub reporter', () => {
     expect(await readFile(file, 'utf8')).toContain('**FAIL');
   });
 
+  it("sets the step's outputs when the runner gives an output file: the verdict, the exit code, the bundle made absolute", async () => {
+    const file = path.join(dir, 'github-output');
+    await writeFile(file, 'earlier=kept\n');
+    await run(resultOf(failing()), { GITHUB_OUTPUT: file });
+    expect(await readFile(file, 'utf8')).toBe(
+      `earlier=kept\nverdict=fail\nexit-code=1\nbundle=${path.join(dir, 'dist/staging/backfill/20261126T013217Z')}\n`,
+    );
+  });
+
   it('warns, and goes on, when the summary file is unset or cannot be written', async () => {
     expect((await run(resultOf(recorded()), {})).stderr).toContain('GITHUB_STEP_SUMMARY is not set');
     const unwritable = await run(resultOf(recorded()), { GITHUB_STEP_SUMMARY: path.join(dir, 'no', 'such', 'dir') });
