@@ -80,5 +80,8 @@ describe.each(FAILED_BUNDLES)('the first screen of a FAIL report (%s bundle) at 
     for (const id of ids) expect(screen.tops[id], `${id} is not visible`).not.toBeNull();
     for (const id of ids) expect(screen.tops[id], id).toBeLessThan(900);
     expect(screen.scrollWidth).toBeLessThanOrEqual(1400);
+    // Nor in a narrow window, where the old layout's raw list of windows pushed the page 326 px wide of it.
+    const narrow = await measureFirstScreen(out, [], { width: 800, height: 900 });
+    expect(narrow.scrollWidth).toBeLessThanOrEqual(800);
   });
 });
