@@ -12,7 +12,7 @@ import { createProcessRunner } from '../process/runner.js';
 import type { Clock } from '../util/clock.js';
 import { flowStarterArgs, startFlowStarter } from './flow-starter.js';
 import { connectionUrl, removePostgres, startPostgres, stopPostgres } from './postgres.js';
-import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
+import { checkSandboxProject, describeSandboxProject, ensureUvEnvironment, type SandboxProject } from './project.js';
 import {
   applyGuardrails,
   DEFAULT_POOL,
@@ -299,6 +299,7 @@ export async function sandboxUp(options: SandboxOptions): Promise<UpResult> {
   if (uv.spawnError !== undefined) {
     throw new RehearseError('TOOL_MISSING', 'uv is not installed or not on PATH', { hint: UV_HINT });
   }
+  await ensureUvEnvironment(project, options.runner, options.uv, progress);
   const port = await pickPort(options.port);
   await fs.ensureDir(options.stateDir);
   const postgres = options.database === 'postgres' ? await startCluster(options, progress) : undefined;
