@@ -31,7 +31,7 @@ export const exitMeaning = (summary: Summary): string =>
 const STYLE = `body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1040px;padding:16px;color:#1c1c1c;overflow-wrap:anywhere}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:17px;border-bottom:1px solid #ddd;margin-top:28px}h3{font-size:15px;margin:18px 0 4px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
-table.checks{width:100%;table-layout:fixed}.checks col.verdict{width:9%}.checks col.check{width:23%}.checks col.reason{width:38%}.checks col.value{width:15%}
+table.checks{width:100%;table-layout:fixed}.checks col.verdict{width:11%}.checks col.check{width:23%}.checks col.reason{width:36%}.checks col.value{width:15%}
 code,.cmd{font:12px ui-monospace,monospace;word-break:break-all}pre{font:12px ui-monospace,monospace;white-space:pre-wrap;word-break:break-all;max-height:320px;overflow:auto;margin:4px 0}
 .banner{padding:12px 16px;border-radius:6px;color:#fff}.banner code{background:rgba(255,255,255,.18);padding:0 3px;border-radius:3px;word-break:normal}
 .verdict-pass{background:#1f6f3f}.verdict-fail{background:#c9352b}.verdict-inconclusive{background:#b7791f}.verdict-incomplete{background:#5c5c5c}

@@ -27,26 +27,30 @@ function listLine(items: readonly unknown[]): string {
   return `${items.length} items: ${head.length > 30 ? `${head.slice(0, 29)}…` : head}, …`;
 }
 
-/** The value in a line of at most about SHORT characters; the same JSON when it already fits. */
+/** The value in a line of at most about 2 x SHORT characters: an object as `key: value` pairs, else its JSON when it fits. */
 export function shortValue(value: unknown): string {
   if (value === undefined) return '';
   const json = JSON.stringify(value);
-  if (json.length <= SHORT) return json;
-  if (Array.isArray(value)) return listLine(value);
-  if (isRecord(value)) {
+  if (isRecord(value) && Object.keys(value).length > 0) {
     const line = Object.entries(value)
-      .map(([key, inner]) => `${key}: ${Array.isArray(inner) ? listLine(inner) : shortValue(inner)}`)
+      .map(
+        ([key, inner]) =>
+          `${key}: ${Array.isArray(inner) ? listLine(inner) : isRecord(inner) ? `{${shortValue(inner)}}` : shortValue(inner)}`,
+      )
       .join(', ');
     return line.length > 2 * SHORT ? `${line.slice(0, 2 * SHORT - 1)}…` : line;
   }
+  if (json.length <= SHORT) return json;
+  if (Array.isArray(value)) return listLine(value);
   return typeof value === 'string' ? `${value.slice(0, SHORT - 1)}…` : json;
 }
 
-/** A table cell's HTML: the short form, and the whole value folded under it when the short form leaves things out. */
+/** A table cell's HTML: the short form, and the whole value folded under it when it is long. */
 export function renderValue(value: unknown): string {
   if (value === undefined) return '';
   const json = JSON.stringify(value);
   const short = shortValue(value);
-  if (short === json) return `<code>${escapeHtml(json)}</code>`;
-  return `<span class="short">${escapeHtml(short)}</span><details class="full"><summary>full value</summary><pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre></details>`;
+  const shown = short === json ? `<code>${escapeHtml(json)}</code>` : `<span class="short">${escapeHtml(short)}</span>`;
+  if (json.length <= SHORT) return shown;
+  return `${shown}<details class="full"><summary>full value</summary><pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre></details>`;
 }

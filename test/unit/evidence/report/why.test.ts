@@ -69,11 +69,12 @@ describe('shortValue and renderValue', () => {
     expect(html).toContain('&quot;28de3785-0f0b-46a4-ae67-b2fd35292af5&quot;');
   });
 
-  it('keeps a short value as it is, with no fold', () => {
+  it('keeps a short value as it is (an object as its pairs), with no fold', () => {
     expect(renderValue(2)).toBe('<code>2</code>');
     expect(renderValue({ runsRunning: 2, slotsOccupied: 2 })).toBe(
-      '<code>{&quot;runsRunning&quot;:2,&quot;slotsOccupied&quot;:2}</code>',
+      '<span class="short">runsRunning: 2, slotsOccupied: 2</span>',
     );
+    expect(renderValue({})).toBe('<code>{}</code>');
     expect(renderValue(undefined)).toBe('');
   });
 
