@@ -36,11 +36,16 @@ function skeleton(bundleName: string): string {
   return `# Rehearsal notes ${bundleName}\n\nWritten by rehearse; each section is replaced when its step reruns. Add your own notes under "${OPERATOR_HEADING.slice(3)}": rehearse never changes them.\n\n${OPERATOR_HEADING}\n\n`;
 }
 
-/** The section's block put in place of its earlier block, or before the operator's notes the first time. */
-function withSection(current: string, section: string, block: string): string {
+/**
+ * The section's block put in place of its earlier block, or the first time before the operator's notes
+ * (`first`: before every other section, the verdict a reader looks for before the steps' detail).
+ */
+function withSection(current: string, section: string, block: string, first: boolean): string {
   const start = current.indexOf(begin(section));
   const stop = current.indexOf(end(section));
   if (start >= 0 && stop > start) return current.slice(0, start) + block + current.slice(stop + end(section).length);
+  const earliest = current.indexOf('<!-- rehearse:');
+  if (first && earliest >= 0) return `${current.slice(0, earliest)}${block}\n\n${current.slice(earliest)}`;
   const operator = current.indexOf(OPERATOR_HEADING);
   return operator >= 0
     ? `${current.slice(0, operator)}${block}\n\n${current.slice(operator)}`
@@ -57,12 +62,13 @@ export async function updateNotes(
   heading: string,
   body: string,
   now: Date,
+  options: { first?: boolean } = {},
 ): Promise<string> {
   const file = path.join(bundle.dir, NOTES_FILE);
   const block = `${begin(section)}\n## ${heading}\n\n${body.trim()}\n${end(section)}`;
   const rewrite = async (): Promise<string> => {
     const current = (await fs.pathExists(file)) ? await fs.readFile(file, 'utf8') : skeleton(bundle.name);
-    return writeEvidence(bundle, NOTES_FILE, withSection(current, section, block), now);
+    return writeEvidence(bundle, NOTES_FILE, withSection(current, section, block, options.first ?? false), now);
   };
   const next = (pending.get(bundle.dir) ?? Promise.resolve()).catch(() => undefined).then(rewrite);
   pending.set(bundle.dir, next);

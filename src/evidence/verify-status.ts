@@ -39,7 +39,8 @@ export async function checkStatus(dir: string, summary: Summary): Promise<Verify
       inconsistent(`summary.json says ${status}, but notes.md records the rehearsal as abandoned`, NOTES_FILE),
     );
   } else if (!CUT_SHORT.has(status)) {
-    const said = [...sections].find(([, body]) => /\binterrupted\b/i.test(body));
+    // The verdict section quotes the checks' reasons; the steps' own sections say what happened to them.
+    const said = [...sections].find(([name, body]) => name !== 'verdict' && /\binterrupted\b/i.test(body));
     if (said)
       problems.push(
         inconsistent(

@@ -1,6 +1,6 @@
 import { EXIT_MEANINGS, exitMeaning } from '../evidence/report/html.js';
+import { explainFailures } from '../evidence/report/why.js';
 import type { Summary } from '../evidence/summary.js';
-import type { Check } from '../guardrails/verdict.js';
 import type { CommandResult } from './events.js';
 
 /** A table cell: one line, no column break. */
@@ -8,26 +8,20 @@ const cell = (text: string): string => text.replace(/\r?\n/g, ' ').replace(/\|/g
 /** Inline code that survives a backtick in the value. */
 const code = (text: string): string => (text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``);
 
-/** A reason's fix, where the check carries one ("…; fix: prefect gcl create …"). */
-function splitFix(reason: string): { reason: string; fix?: string } {
-  const at = reason.search(/;?\s*fix: /);
-  if (at < 0) return { reason };
-  return { reason: reason.slice(0, at), fix: reason.slice(at).replace(/^;?\s*fix: /, '') };
-}
-
 function verdictLine(result: CommandResult): string {
   const verdict = (result.summary?.verdict ?? result.verdict).toUpperCase();
   const meaning = result.summary ? exitMeaning(result.summary) : (EXIT_MEANINGS[result.exitCode] ?? 'unknown');
   return `**${verdict}: ${meaning} (exit ${result.exitCode})**`;
 }
 
-function checksSection(checks: readonly Check[]): string[] {
-  const bad = checks.filter((c) => c.verdict !== 'pass');
-  if (bad.length === 0) return [];
-  const rows = bad.map((c) => {
-    const { reason, fix } = splitFix(c.reason);
-    return `| ${code(c.id)} | ${c.verdict.toUpperCase()} | ${cell(reason)} | ${fix ? cell(fix) : ''} |`;
-  });
+/** The same why as report.html's banner and notes.md's verdict: failed first, a headline and a fix each. */
+function checksSection(summary: Summary): string[] {
+  const why = explainFailures(summary.checks, summary.target.manifest);
+  if (why.length === 0) return [];
+  const rows = why.map(
+    ({ check, headline, fix }) =>
+      `| ${code(check.id)} | ${check.verdict.toUpperCase()} | ${cell(headline)} | ${cell(fix)} |`,
+  );
   return [
     '### Failed and inconclusive checks',
     '',
@@ -92,7 +86,7 @@ export function renderGithubSummary(result: CommandResult): string {
     [`## rehearse ${result.command}`, '', verdictLine(result)],
     error,
     lines,
-    summary ? checksSection(summary.checks) : [],
+    summary ? checksSection(summary) : [],
     summary ? peakSection(summary) : [],
     bundleSection(result),
     summary ? driftSection(summary) : [],

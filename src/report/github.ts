@@ -133,7 +133,30 @@ async function appendSummary(result: CommandResult, options: GithubOptions): Pro
   }
 }
 
-/** Under GitHub Actions (or --github): the job summary appended, and annotations for what failed. */
+/**
+ * The step's outputs (`steps.<id>.outputs.verdict`, `exit-code`, `bundle`) when the runner gives an output file:
+ * what a later step or the action's artefact upload reads. The bundle is absolute, whatever the step's directory.
+ */
+async function appendOutputs(result: CommandResult, options: GithubOptions): Promise<void> {
+  const file = options.env.GITHUB_OUTPUT;
+  if (!file) return;
+  const bundle = result.bundle ? path.resolve(options.cwd, result.bundle) : '';
+  const outputs = {
+    verdict: result.summary?.verdict ?? result.verdict,
+    'exit-code': String(result.exitCode),
+    bundle: /[\r\n]/.test(bundle) ? '' : bundle,
+  };
+  const text = Object.entries(outputs)
+    .map(([key, value]) => `${key}=${options.redact(value)}\n`)
+    .join('');
+  try {
+    await appendFile(file, text, 'utf8');
+  } catch (error) {
+    options.stderr.write(`! GitHub step outputs not written: ${options.redact(messageOf(error))}\n`);
+  }
+}
+
+/** Under GitHub Actions (or --github): the job summary appended, the step's outputs, and annotations for what failed. */
 export function createGithubReporter(options: GithubOptions): Reporter {
   let result: CommandResult | undefined;
   return {
@@ -143,6 +166,7 @@ export function createGithubReporter(options: GithubOptions): Reporter {
     async close() {
       if (!result) return;
       await appendSummary(result, options);
+      await appendOutputs(result, options);
       if (!options.annotations) return;
       const where = { cwd: options.cwd, root: options.env.GITHUB_WORKSPACE || options.cwd };
       const text = await renderAnnotations(result, where, options.redact);

@@ -1,7 +1,8 @@
 import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { Redactor } from '../evidence/redact.js';
-import type { StepRecord } from '../evidence/summary.js';
+import { explainFailures, worstFirst } from '../evidence/report/why.js';
+import type { StepRecord, Summary } from '../evidence/summary.js';
 import type { Verdict } from '../guardrails/verdict.js';
 import type { CommandResult, RehearseEvent, Reporter } from './events.js';
 
@@ -78,16 +79,30 @@ function createLiveLine(options: PrettyOptions, c: ChalkInstance, redact: Redact
   return { start, stop, clear };
 }
 
+/** What did not pass, failed first, each with its one-line reason and fix: the closing lines a reader looks at first. */
+function writeWhy(c: ChalkInstance, out: WriteLine, summary: Summary): void {
+  const why = explainFailures(summary.checks, summary.target.manifest);
+  if (why.length === 0) return;
+  out('');
+  out(c.bold('failed and inconclusive checks'));
+  for (const { check, headline, fix } of why) {
+    out(`  ${verdictLabel(c, check.verdict)} ${check.id}: ${headline}`);
+    out(`    ${c.dim('fix:')} ${fix}`);
+  }
+}
+
+/** Steps, then their checks: those that did not pass first, the passes after them. */
 function writeFinalTable(c: ChalkInstance, out: WriteLine, result: CommandResult): void {
   const summary = result.summary;
   if (!summary) return;
+  writeWhy(c, out, summary);
   out('');
   const rows: [string, string, string][] = summary.steps.map((s: StepRecord) => [
     s.name,
     verdictLabel(c, s.verdict),
     seconds(s.durationMs),
   ]);
-  for (const check of summary.checks) rows.push([`  ${check.id}`, verdictLabel(c, check.verdict), '']);
+  for (const check of worstFirst(summary.checks)) rows.push([`  ${check.id}`, verdictLabel(c, check.verdict), '']);
   const width = Math.max(...rows.map((r) => r[0].length), 10);
   out(c.bold(`${'step / check'.padEnd(width)}  verdict`));
   for (const [name, verdict, time] of rows) out(`${name.padEnd(width)}  ${verdict}${time ? c.dim(`  ${time}`) : ''}`);

@@ -5,6 +5,7 @@ import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
 import { writeReport } from '../evidence/report/write.js';
 import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
+import { writeVerdictNotes } from '../evidence/verdict-notes.js';
 import { type Check, worstVerdict } from '../guardrails/verdict.js';
 import type { Step } from './step.js';
 
@@ -147,6 +148,7 @@ export async function runSteps(
 ): Promise<StepsOutcome> {
   // The report is drawn from the final summary.json and notes.md; the attestation and SHA256SUMS then cover it.
   const settleFiles = async (settled: Summary): Promise<Summary> => {
+    await writeVerdictNotes(bundle, settled, ctx.now());
     if (options.attest) return options.attest(bundle, settled, () => refreshReport(ctx, bundle));
     await saveSummary(bundle, settled, ctx.now());
     await refreshReport(ctx, bundle);

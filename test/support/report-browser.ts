@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { LAUNCH_ARGS } from '../../src/evidence/screenshot.js';
 
 export interface OpenedReport {
@@ -12,8 +12,8 @@ export interface OpenedReport {
   png: Buffer;
 }
 
-/** Open report.html from file:// in Debian's Chromium and record what it asked for and what it drew. */
-export async function openReport(file: string): Promise<OpenedReport> {
+/** A page of Debian's Chromium at the given size, closed with its browser once `use` is done. */
+async function withPage<T>(viewport: { width: number; height: number }, use: (page: Page) => Promise<T>): Promise<T> {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: LAUNCH_ARGS,
@@ -22,7 +22,46 @@ export async function openReport(file: string): Promise<OpenedReport> {
     handleSIGHUP: false,
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    return await use(await browser.newPage({ viewport }));
+  } finally {
+    await browser.close();
+  }
+}
+
+export interface FirstScreen {
+  /** The page's full width: more than the window's means it scrolls sideways. */
+  scrollWidth: number;
+  /** Per id, the top of the highest visible element whose whole text is that id; null when none is visible. */
+  tops: Record<string, number | null>;
+  png: Buffer;
+}
+
+/** Open report.html at a window's size and find where each check id first shows, as a reader scrolled to the top sees it. */
+export async function measureFirstScreen(
+  file: string,
+  ids: readonly string[],
+  viewport = { width: 1400, height: 900 },
+): Promise<FirstScreen> {
+  return withPage(viewport, async (page) => {
+    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+    const tops = await page.locator('body *').evaluateAll((nodes, wanted) => {
+      const found: Record<string, number | null> = {};
+      for (const id of wanted) {
+        const seen = nodes
+          .filter((node) => node.children.length === 0 && node.textContent?.trim() === id && node.checkVisibility())
+          .map((node) => node.getBoundingClientRect().top);
+        found[id] = seen.length ? Math.min(...seen) : null;
+      }
+      return found;
+    }, ids);
+    const scrollWidth = await page.locator('html').evaluate((html) => html.scrollWidth);
+    return { scrollWidth, tops, png: await page.screenshot() };
+  });
+}
+
+/** Open report.html from file:// in Debian's Chromium and record what it asked for and what it drew. */
+export async function openReport(file: string): Promise<OpenedReport> {
+  return withPage({ width: 1100, height: 900 }, async (page) => {
     const consoleErrors: string[] = [];
     const requests: string[] = [];
     page.on('console', (message) => {
@@ -50,7 +89,5 @@ export async function openReport(file: string): Promise<OpenedReport> {
       overflows,
       png: await page.screenshot({ fullPage: true }),
     };
-  } finally {
-    await browser.close();
-  }
+  });
 }

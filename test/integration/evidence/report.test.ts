@@ -5,10 +5,11 @@ import { pathToFileURL } from 'node:url';
 import fs from 'fs-extra';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { report } from '../../../src/commands/report.js';
+import { readSummary } from '../../../src/evidence/bundle.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums } from '../../../src/evidence/checksums.js';
-import { REPORT_FILE } from '../../../src/evidence/report/write.js';
+import { buildReport, REPORT_FILE } from '../../../src/evidence/report/write.js';
 import type { Summary } from '../../../src/evidence/summary.js';
-import { openReport } from '../../support/report-browser.js';
+import { measureFirstScreen, openReport } from '../../support/report-browser.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -59,5 +60,28 @@ describe('report.html in Chromium', () => {
       runs: '227cc465-6225-4864-a4c8-60a5ecf04b08 ad46935e-6ffc-4cda-b7b0-48544c3ea7e3',
     });
     expect(opened.overflows[0]?.label).toContain('above 1: rare-hound, knowing-jacamar');
+  });
+});
+
+/** Real FAIL bundles of the e2e rehearsals: a loosened global limit (one failed check) and an overflow (eight). */
+const FAILED_BUNDLES = ['loosened', 'overflow'];
+
+describe.each(FAILED_BUNDLES)('the first screen of a FAIL report (%s bundle) at 1400x900', (name) => {
+  it("shows every failed and inconclusive check's id, and the page never scrolls sideways", async () => {
+    const dir = path.join(work, name);
+    await fs.copy(path.join(repo, 'fixtures/bundles', name), dir);
+    const summary = await readSummary(dir);
+    if (!summary) throw new Error(`fixtures/bundles/${name} has no summary`);
+    const out = path.join(work, `${name}.html`);
+    await writeFile(out, (await buildReport(dir, summary)).html);
+    const ids = summary.checks.filter((c) => c.verdict !== 'pass').map((c) => c.id);
+    expect(ids.length).toBeGreaterThan(0);
+    const screen = await measureFirstScreen(out, ids);
+    for (const id of ids) expect(screen.tops[id], `${id} is not visible`).not.toBeNull();
+    for (const id of ids) expect(screen.tops[id], id).toBeLessThan(900);
+    expect(screen.scrollWidth).toBeLessThanOrEqual(1400);
+    // Nor in a narrow window, where the old layout's raw list of windows pushed the page 326 px wide of it.
+    const narrow = await measureFirstScreen(out, [], { width: 800, height: 900 });
+    expect(narrow.scrollWidth).toBeLessThanOrEqual(800);
   });
 });

@@ -105,7 +105,7 @@ describe('the GitHub reporter', () => {
     );
     for (const id of Object.keys(FAILED)) expect(body).toContain(`\`${id}\``);
     expect(body).toContain(
-      "| `global_limit` | FAIL | 'hotpass/backfill' is refused | prefect gcl create x --limit 2 token=",
+      "| `global_limit` | FAIL | 'hotpass/backfill' is refused | `prefect gcl create x --limit 2 token=",
     );
     expect(body).toContain('100% over, see windows');
     expect(body).toContain('| `concurrency.deployment_limit` | 3 | 2 | FAIL |');
@@ -140,6 +140,15 @@ describe('the GitHub reporter', () => {
     const json = await run(resultOf(failing()), { GITHUB_STEP_SUMMARY: file }, false);
     expect(json.stdout).toBe('');
     expect(await readFile(file, 'utf8')).toContain('**FAIL');
+  });
+
+  it("sets the step's outputs when the runner gives an output file: the verdict, the exit code, the bundle made absolute", async () => {
+    const file = path.join(dir, 'github-output');
+    await writeFile(file, 'earlier=kept\n');
+    await run(resultOf(failing()), { GITHUB_OUTPUT: file });
+    expect(await readFile(file, 'utf8')).toBe(
+      `earlier=kept\nverdict=fail\nexit-code=1\nbundle=${path.join(dir, 'dist/staging/backfill/20261126T013217Z')}\n`,
+    );
   });
 
   it('warns, and goes on, when the summary file is unset or cannot be written', async () => {

@@ -98,3 +98,39 @@ describe('where the human reporter writes errors', () => {
     ]);
   });
 });
+
+describe("the human reporter's closing lines", () => {
+  it('name the failed and inconclusive checks with their reasons and fixes, before the table, failed rows first', async () => {
+    const out = capture();
+    const reporter = createPrettyReporter({ stream: out.stream, color: false, live: false });
+    const check = (id: string, verdict: 'pass' | 'fail' | 'inconclusive', reason: string) => ({
+      id,
+      step: 'validate',
+      title: id,
+      verdict,
+      reason,
+    });
+    const checks = [
+      check('concurrency.deployment_limit', 'pass', 'peak 2, limit 2'),
+      check('concurrency.global_limit', 'inconclusive', 'inactive: nothing to measure against'),
+      check(
+        'global_limit.free',
+        'fail',
+        'limit hotpass-backfill is inactive; fix: uv run prefect gcl enable hotpass-backfill',
+      ),
+    ];
+    const summary = { steps: [{ ...record('validate'), verdict: 'fail', checks }], checks, target: {} };
+    reporter.emit({
+      type: 'done',
+      result: { command: 'backfill', exitCode: 1, verdict: 'fail', summary: summary as never },
+    });
+    await reporter.close();
+    const lines = out.text().split('\n');
+    const at = (text: string): number => lines.findIndex((line) => line.includes(text));
+    expect(lines).toContain('  FAIL global_limit.free: limit hotpass-backfill is inactive');
+    expect(lines).toContain('    fix: `uv run prefect gcl enable hotpass-backfill`');
+    expect(at('FAIL global_limit.free')).toBeLessThan(at('INCONCLUSIVE concurrency.global_limit:'));
+    expect(at('INCONCLUSIVE concurrency.global_limit:')).toBeLessThan(at('step / check'));
+    expect(at('  global_limit.free ')).toBeLessThan(at('  concurrency.deployment_limit '));
+  });
+});

@@ -184,3 +184,57 @@ describe('applyGuardrails', () => {
     });
   });
 });
+
+describe('sandboxUp and the uv environment of the project it hosts', () => {
+  const version = { exitCode: 0, stdout: 'uv 0.13.9', stderr: '' };
+
+  /** A copy of a project's manifests and pyproject.toml, without its .venv, as `npm install -g` leaves the shipped one. */
+  async function withoutEnvironment(from: string): Promise<string> {
+    const dir = await tempDir();
+    await fs.copy(path.join(from, 'prefect'), path.join(dir, 'prefect'));
+    await fs.copy(path.join(from, 'pyproject.toml'), path.join(dir, 'pyproject.toml'));
+    return dir;
+  }
+
+  it("creates the shipped project's environment with uv sync --locked in its directory, and names a failed sync", async () => {
+    const dir = await withoutEnvironment(FIXTURE_PROJECT);
+    const failed = { exitCode: 1, stdout: '', stderr: 'error: Failed to fetch: `https://pypi.org/simple/prefect/`' };
+    const runner = createFakeRunner([
+      { match: ['uv', '--version'], result: version },
+      { match: ['uv', 'sync'], result: failed },
+    ]);
+    const progress: string[] = [];
+    const project = { ...runbookFixtureProject(), dir };
+    const error = await sandboxUp({
+      stateDir: await tempDir(),
+      runner,
+      project,
+      onProgress: (m) => progress.push(m),
+    }).catch((e: unknown) => e);
+    expect(runner.calls.map(argvOf)).toEqual([
+      ['uv', '--version'],
+      ['uv', 'sync', '--locked', '--compile-bytecode'],
+    ]);
+    expect(runner.calls[1]?.cwd).toBe(dir);
+    expect(progress).toContain(`creating the uv environment of ${dir}: uv sync --locked --compile-bytecode`);
+    expect(error).toMatchObject({
+      code: 'SANDBOX_FAILED',
+      message: `sandbox: \`uv sync --locked --compile-bytecode\` in ${dir} failed (exit 1)`,
+      details: ['error: Failed to fetch: `https://pypi.org/simple/prefect/`'],
+    });
+  });
+
+  it("never syncs another project's checkout: it names the command to run there instead", async () => {
+    const dir = await withoutEnvironment(UPSTREAM);
+    const runner = createFakeRunner([{ match: ['uv', '--version'], result: version }]);
+    const error = await sandboxUp({ stateDir: await tempDir(), runner, project: upstreamShapedProject(dir) }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: 'SANDBOX_FAILED',
+      message: `sandbox: ${dir} has no uv environment (.venv)`,
+      hint: `run \`(cd ${dir} && uv sync --locked --compile-bytecode)\` first`,
+    });
+    expect(runner.calls.map(argvOf)).toEqual([['uv', '--version']]);
+  });
+});

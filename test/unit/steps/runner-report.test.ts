@@ -41,4 +41,18 @@ describe('runSteps and the report', () => {
     for (const file of [REPORT_FILE, TIMELINE_FILE])
       expect(sums.get(file)).toBe(await sha256OfFile(path.join(temp.bundle.dir, file)));
   });
+
+  it("puts the verdict at the top of notes.md, the failed check and its fix before every step's section", async () => {
+    await copyFile(path.join(FIXTURE, 'notes.md'), path.join(temp.bundle.dir, 'notes.md'));
+    await runStepsOver(temp.bundle, [judging], newSummary(temp.bundle, NOW, { deployment: 'd' }), {
+      now: NOW,
+      cwd: temp.root,
+    });
+    const notes = await readFile(path.join(temp.bundle.dir, 'notes.md'), 'utf8');
+    const verdict = notes.indexOf('<!-- rehearse:verdict -->\n## Verdict: FAIL');
+    expect(verdict).toBeGreaterThan(0);
+    expect(verdict).toBeLessThan(notes.indexOf('<!-- rehearse:render -->'));
+    expect(notes).toContain('| `concurrency.deployment_limit` | fail | x | restore the limits the manifest declares');
+    expect(notes.indexOf('## Operator notes')).toBeGreaterThan(notes.indexOf('<!-- /rehearse:validate -->'));
+  });
 });
