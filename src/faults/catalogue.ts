@@ -9,6 +9,7 @@ import { RehearseError } from '../errors.js';
 
 const FAULT_KINDS = {
   'cancel-run': 'cancel one RUNNING rehearsal run through the API (any server)',
+  'kill-flow': "SIGKILL the process of one RUNNING rehearsal run (sandbox: it knows its workers' processes)",
   command: "the operator's own command (--fault-command 'CMD'), run once",
 } as const;
 
@@ -18,6 +19,8 @@ const FAULT_MOMENTS = {
 } as const;
 
 type FaultKind = keyof typeof FAULT_KINDS;
+/** Kinds that act on the sandbox's own processes: elsewhere the operator's --fault-command does their work. */
+const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow']);
 export type FaultMoment = keyof typeof FAULT_MOMENTS;
 const DEFAULT_MOMENT: FaultMoment = 'limit-reached';
 const DEFAULT_COMMAND_SECONDS = 60;
@@ -29,6 +32,7 @@ const MomentSchema = z.enum(momentNames);
 /** One entry of the config's `faults:` list (and what each --fault flag becomes). */
 export const FaultSpecSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('cancel-run'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
+  z.object({ kind: z.literal('kill-flow'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
   z
     .object({
       kind: z.literal('command'),
@@ -58,7 +62,9 @@ function usage(message: string): RehearseError {
   });
 }
 
-const isKind = (value: string): value is FaultKind => value in FAULT_KINDS;
+/** The kinds --fault takes by name (a command comes with --fault-command). */
+type NamedKind = Exclude<FaultKind, 'command'>;
+const isNamedKind = (value: string): value is NamedKind => value in FAULT_KINDS && value !== 'command';
 const isMoment = (value: string): value is FaultMoment => value in FAULT_MOMENTS;
 
 function parseMoment(flag: string, value: string | undefined): FaultMoment {
@@ -81,8 +87,8 @@ export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
     const [kind = '', moment, ...rest] = flag.split('@');
     if (rest.length > 0) throw usage(`--fault expects KIND[@MOMENT], got '${flag}'`);
     if (kind === 'command') throw usage("--fault command: give the command with --fault-command 'CMD'");
-    if (!isKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
-    specs.push({ kind: 'cancel-run', at: parseMoment('--fault', moment) });
+    if (!isNamedKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
+    specs.push({ kind, at: parseMoment('--fault', moment) });
   }
   if (flags.faultAt !== undefined && flags.faultCommand === undefined)
     throw usage('--fault-at names the moment of --fault-command, which is missing');
@@ -98,4 +104,25 @@ export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
     });
   }
   return specs.length ? specs : undefined;
+}
+
+/**
+ * Refuses, before any bundle is made, faults that need the sandbox's processes where rehearse knows none
+ * (no --sandbox, or a sandbox without recorded workers): exit 2, pointing at --fault-command.
+ */
+export function refuseSandboxFaults(specs: readonly FaultSpec[], workerPids: readonly number[]): void {
+  const needing = [...new Set(specs.map((spec) => spec.kind).filter((kind) => SANDBOX_KINDS.has(kind as FaultKind)))];
+  if (needing.length === 0 || workerPids.length > 0) return;
+  throw new RehearseError(
+    'USAGE',
+    `--fault ${needing.join(', ')} needs the sandbox: only there does rehearse know the workers' processes`,
+    {
+      details: [
+        'Against another server, inject it with a command of your own that does the same at the moment, e.g.',
+        "  --fault-command 'kubectl delete pod -l prefect.io/flow-run-id=...' --fault-at limit-reached",
+        'its output and exit code are kept in faults.json like any fault.',
+      ],
+      hint: 'add --sandbox, or use --fault-command with --fault-at',
+    },
+  );
 }

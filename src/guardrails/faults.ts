@@ -31,10 +31,13 @@ export function judgeInjections(records: readonly FaultRecord[]): Check[] {
     };
     if (record.status === 'injected') {
       const target = record.target ? ` on ${record.target.name}` : '';
+      const went = `the run went ${record.recovery?.hitRunFinalState ?? '?'}`;
       const did =
         record.action?.apiStatus !== undefined
-          ? `the API answered ${record.action.apiStatus}, the run went ${record.recovery?.hitRunFinalState ?? '?'}`
-          : `exit code ${record.action?.exitCode ?? '?'}`;
+          ? `the API answered ${record.action.apiStatus}, ${went}`
+          : record.action?.killedPid !== undefined
+            ? `SIGKILL to its process (pid ${record.action.killedPid}), ${went}`
+            : `exit code ${record.action?.exitCode ?? '?'}`;
       const held = record.slotsAtInjection;
       const slots = held ? ` (${held.active} of ${held.of} slot(s) of ${held.limit} held)` : '';
       return { ...base, verdict: 'pass', reason: `injected${target} at ${record.injectedAt}${slots}: ${did}` };

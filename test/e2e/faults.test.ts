@@ -11,7 +11,7 @@ interface Fault {
   slotsAtInjection?: { limit: string; active: number; of: number };
   status: string;
   target?: { id: string; name: string };
-  action?: { exitCode?: number | null; apiStatus?: number };
+  action?: { exitCode?: number | null; apiStatus?: number; killedPid?: number };
   recovery?: { hitRunFinalState?: string; secondsToFinal?: number; queuedWaits: unknown[] };
 }
 
@@ -73,6 +73,55 @@ describe('faults injected into a burst on the real sandbox', () => {
       checks.find((c) => c.id === 'faults.untouched_completed'),
       detail,
     ).toMatchObject({ verdict: 'pass' });
+    const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
+    for (const id of runIds)
+      expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);
+    const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
+    expect(key.active_slots).toBe(0);
+
+    const verify = await rehearse(['verify', dir], { cwd });
+    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+  }, 900_000);
+
+  it('kill-flow: the hit run Crashed as the API says, its key slot back once its lease expired, exit 0, verify agrees', async () => {
+    const cwd = await workspace();
+    // The default 7-day window: each run holds its key slot for seconds, so the kill hits a run inside the block.
+    const backfill = await rehearse(['backfill', '--sandbox', '--json', '--fault', 'kill-flow'], { cwd });
+    const out = parseJson(backfill);
+    const detail = `${backfill.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
+    const dir = path.join(cwd, out.bundle as string);
+    const file = (await fs.readJson(path.join(dir, 'faults.json'))) as {
+      faults: Fault[];
+      slotsReleased?: { verdict: string; backWithinSeconds?: number };
+      settings?: Record<string, string>;
+    };
+    const [kill] = file.faults;
+    expect(kill, detail).toMatchObject({
+      kind: 'kill-flow',
+      status: 'injected',
+      action: { killedPid: expect.any(Number) },
+    });
+    expect(kill?.slotsAtInjection, detail).toEqual({ limit: 'hotpass-backfill', active: 2, of: 2 });
+    // The worker saw its process die and reported the run Crashed: no second start (Running -> Running).
+    const hit = await api<{ state_type: string; state_name: string }>('GET', `/flow_runs/${kill?.target?.id}`);
+    expect(hit.state_type, detail).toBe('CRASHED');
+    expect(kill?.recovery?.hitRunFinalState).toBe(hit.state_name);
+    const states = await api<{ type: string }[]>('GET', `/flow_run_states/?flow_run_id=${kill?.target?.id}`);
+    expect(
+      states.filter((state) => state.type === 'RUNNING'),
+      JSON.stringify(states),
+    ).toHaveLength(1);
+
+    // The dead process could not release its slot of the key: it came back when its lease (60 s in the sandbox)
+    // expired, within the bound, so the hypothesis holds: exit 0.
+    const checks = out.summary?.checks ?? [];
+    expect(checks.find((c) => c.id === 'slots.released')?.verdict, detail).toBe('pass');
+    expect(checks.find((c) => c.id === 'runs.completed')?.verdict, detail).toBe('pass');
+    expect(backfill.exitCode, detail).toBe(0);
+    expect(file.slotsReleased?.verdict).toBe('pass');
+    expect(file.slotsReleased?.backWithinSeconds).toEqual(expect.any(Number));
+    expect(file.settings).toMatchObject({ timing: 'quick', HOTPASS_CONCURRENCY_LEASE_SECONDS: '60' });
+
     const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
     for (const id of runIds)
       expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);

@@ -184,7 +184,10 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     process.kill(child, 'SIGKILL');
     // As a plain engine killed outright: the worker sees its process killed by the signal and reports the run
     // Crashed. Before, the hand-over failed on SIGKILL's handler and the process ran the engine itself.
-    const ended = await Promise.race([worker, new Promise<undefined>((resolve) => setTimeout(resolve, 30_000))]);
+    const ended = await Promise.race([
+      worker,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000)),
+    ]);
     if (!ended) worker.kill('SIGKILL');
     expect(ended?.signal, ended?.all ?? 'the worker’s process ran on after its engine was killed').toBe('SIGKILL');
     expect(ended?.all).not.toContain('Error in sitecustomize');
