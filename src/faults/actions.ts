@@ -5,6 +5,7 @@ import type { FlowRun } from '../prefect/schemas.js';
 import type { FaultSpec } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
+import type { WorkerControl } from './workers.js';
 
 /** What each fault does once its moment has come; each fills in its record: status, action, reason. */
 
@@ -85,5 +86,40 @@ export async function killOne(
     pending.record.status = 'failed';
     pending.record.reason = `SIGKILL to pid ${pid} failed: ${(caught as Error).message}`;
     pending.record.action = { killedPid: pid, durationMs: durationMs() };
+  }
+}
+
+/**
+ * kill-worker: SIGKILL a worker of the pool, keep it down for its seconds, then start it again. The restart is
+ * in `finally`: an interrupted rehearsal (the signal cuts the wait short) or a failed wait still restarts it.
+ */
+export async function killWorker(
+  ctx: Context,
+  pending: Pending,
+  spec: Extract<FaultSpec, { kind: 'kill-worker' }>,
+  workers: WorkerControl | undefined,
+): Promise<void> {
+  const killed = await workers?.kill();
+  if (!workers || !killed) {
+    pending.record.status = 'failed';
+    pending.record.reason = workers ? 'no sandbox worker was alive to kill' : "the sandbox's workers are not known";
+    return;
+  }
+  const downAt = ctx.clock.now();
+  pending.record.status = 'injected';
+  pending.record.target = { id: String(killed.pid), name: `sandbox worker ${killed.n}` };
+  pending.record.action = { killedPid: killed.pid, durationMs: 0 };
+  try {
+    await ctx.clock.sleep(spec.downSeconds * 1000, ctx.signal);
+  } finally {
+    const restartedAt = ctx.now().toISOString();
+    const restartedPid = await workers.restart(killed.n);
+    pending.record.action = {
+      killedPid: killed.pid,
+      restartedPid,
+      restartedAt,
+      downSeconds: Math.round((ctx.clock.now() - downAt) / 1000),
+      durationMs: ctx.clock.now() - (pending.startedMs ?? downAt),
+    };
   }
 }

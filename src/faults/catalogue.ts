@@ -10,6 +10,7 @@ import { RehearseError } from '../errors.js';
 const FAULT_KINDS = {
   'cancel-run': 'cancel one RUNNING rehearsal run through the API (any server)',
   'kill-flow': "SIGKILL the process of one RUNNING rehearsal run (sandbox: it knows its workers' processes)",
+  'kill-worker': 'SIGKILL a worker of the pool, start it again after --fault-down seconds (sandbox; default 10)',
   command: "the operator's own command (--fault-command 'CMD'), run once",
 } as const;
 
@@ -20,10 +21,11 @@ const FAULT_MOMENTS = {
 
 type FaultKind = keyof typeof FAULT_KINDS;
 /** Kinds that act on the sandbox's own processes: elsewhere the operator's --fault-command does their work. */
-const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow']);
+const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow', 'kill-worker']);
 export type FaultMoment = keyof typeof FAULT_MOMENTS;
 const DEFAULT_MOMENT: FaultMoment = 'limit-reached';
 const DEFAULT_COMMAND_SECONDS = 60;
+const DEFAULT_DOWN_SECONDS = 10;
 
 const kindNames = Object.keys(FAULT_KINDS) as [FaultKind, ...FaultKind[]];
 const momentNames = Object.keys(FAULT_MOMENTS) as [FaultMoment, ...FaultMoment[]];
@@ -33,6 +35,14 @@ const MomentSchema = z.enum(momentNames);
 export const FaultSpecSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('cancel-run'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
   z.object({ kind: z.literal('kill-flow'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
+  z
+    .object({
+      kind: z.literal('kill-worker'),
+      at: MomentSchema.default(DEFAULT_MOMENT),
+      /** How long the worker stays down before it is started again. */
+      downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('command'),
@@ -73,11 +83,19 @@ function parseMoment(flag: string, value: string | undefined): FaultMoment {
   return value;
 }
 
+function parseDown(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_DOWN_SECONDS;
+  const seconds = Number(value);
+  if (!(seconds > 0)) throw usage(`--fault-down expects a number of seconds above 0, got '${value}'`);
+  return seconds;
+}
+
 export interface FaultFlags {
   fault?: string[];
   faultCommand?: string;
   faultAt?: string;
   faultTimeout?: string;
+  faultDown?: string;
 }
 
 /** --fault KIND[@MOMENT] (repeatable) and --fault-command/--fault-at as the config's faults list; bad input exits 2. */
@@ -88,8 +106,11 @@ export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
     if (rest.length > 0) throw usage(`--fault expects KIND[@MOMENT], got '${flag}'`);
     if (kind === 'command') throw usage("--fault command: give the command with --fault-command 'CMD'");
     if (!isNamedKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
-    specs.push({ kind, at: parseMoment('--fault', moment) });
+    const at = parseMoment('--fault', moment);
+    specs.push(kind === 'kill-worker' ? { kind, at, downSeconds: parseDown(flags.faultDown) } : { kind, at });
   }
+  if (flags.faultDown !== undefined && !specs.some((spec) => spec.kind === 'kill-worker'))
+    throw usage('--fault-down says how long kill-worker keeps the worker down, and no --fault kill-worker is given');
   if (flags.faultAt !== undefined && flags.faultCommand === undefined)
     throw usage('--fault-at names the moment of --fault-command, which is missing');
   if (flags.faultCommand !== undefined) {

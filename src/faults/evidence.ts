@@ -23,7 +23,7 @@ const cellOf = (record: FaultRecord): string[] => {
     ? record.action.apiStatus !== undefined
       ? `API ${record.action.apiStatus} (${record.action.state ?? '?'})`
       : record.action.killedPid !== undefined
-        ? `SIGKILL pid ${record.action.killedPid}`
+        ? `SIGKILL pid ${record.action.killedPid}${record.action.restartedPid === undefined ? '' : `, back as pid ${record.action.restartedPid} after ${record.action.downSeconds} s`}`
         : `exit ${record.action.exitCode ?? '?'}${record.action.timedOut ? ' (deadline)' : ''}`
     : (record.reason ?? '');
   const waits = record.recovery?.queuedWaits.map(

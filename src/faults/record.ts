@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 /** What one fault did: the evidence faults.json keeps, before validate adds the slots' recovery. */
 const FaultRecordSchema = z.object({
-  kind: z.enum(['cancel-run', 'kill-flow', 'command']),
+  kind: z.enum(['cancel-run', 'kill-flow', 'kill-worker', 'command']),
   moment: z.enum(['first-running', 'limit-reached']),
   command: z.string().optional(),
   /** 'not-reached': the moment never came before every run was final, so nothing was injected. */
@@ -20,8 +20,12 @@ const FaultRecordSchema = z.object({
   action: z
     .object({
       apiStatus: z.number().optional(),
-      /** kill-flow: the flow run's process that was sent SIGKILL. */
+      /** kill-flow: the flow run's process sent SIGKILL; kill-worker: the worker's. */
       killedPid: z.number().optional(),
+      /** kill-worker: the worker started again, and how long it was down (seconds). */
+      restartedPid: z.number().optional(),
+      restartedAt: z.string().optional(),
+      downSeconds: z.number().optional(),
       state: z.string().optional(),
       forced: z.boolean().optional(),
       exitCode: z.number().nullable().optional(),

@@ -1,10 +1,11 @@
 import type { Context } from '../context.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
-import { cancelOne, killOne, type Pending, runCommand } from './actions.js';
+import { cancelOne, killOne, killWorker, type Pending, runCommand } from './actions.js';
 import type { FaultMoment, FaultSpec } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
+import type { WorkerControl } from './workers.js';
 
 /**
  * The concurrency key's global limit, read while a fault waits for limit-reached: the moment also waits for
@@ -49,7 +50,13 @@ interface Scene {
   runs: readonly FlowRun[];
   hit: Set<string>;
   primaryId: string | undefined;
-  processes: FlowProcesses | undefined;
+  hands: SandboxHands;
+}
+
+/** What faults that act on the sandbox's processes act with; absent anywhere else. */
+export interface SandboxHands {
+  processes?: FlowProcesses;
+  workers?: WorkerControl;
 }
 
 function inject(ctx: Context, pending: Pending, scene: Scene, held?: Held) {
@@ -64,12 +71,15 @@ function inject(ctx: Context, pending: Pending, scene: Scene, held?: Held) {
       pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
   }
   if (spec.kind === 'command') return runCommand(ctx, pending, spec);
+  if (spec.kind === 'kill-worker') return killWorker(ctx, pending, spec, scene.hands.workers);
   const target = pickTarget(runs, hit, primaryId);
   if (!target) return Promise.resolve();
   hit.add(target.id);
   record.target = { id: target.id, name: target.name };
   pending.queued.delete(target.id);
-  return spec.kind === 'kill-flow' ? killOne(ctx, pending, target, scene.processes) : cancelOne(ctx, pending, target);
+  return spec.kind === 'kill-flow'
+    ? killOne(ctx, pending, target, scene.hands.processes)
+    : cancelOne(ctx, pending, target);
 }
 
 /** Follows the fault's effect poll by poll: when the hit run is final, when each queued run starts. */
@@ -136,7 +146,7 @@ export function faultScheduler(
   specs: readonly FaultSpec[],
   limit: number,
   key?: KeySlots,
-  processes?: FlowProcesses,
+  hands: SandboxHands = {},
 ): FaultScheduler {
   const pending: Pending[] = specs.map((spec) => ({
     spec,
@@ -157,7 +167,7 @@ export function faultScheduler(
     fault.startedMs = ctx.clock.now();
     const { runs, primaryId } = latest;
     underWay.push(
-      inject(ctx, fault, { runs, hit, primaryId, processes }, held).catch((caught: unknown) => {
+      inject(ctx, fault, { runs, hit, primaryId, hands }, held).catch((caught: unknown) => {
         fault.record.status = 'failed';
         fault.record.reason = ctx.redact((caught as Error).message);
       }),

@@ -2,8 +2,10 @@ import type { Context } from '../context.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { writeFaults } from '../faults/evidence.js';
 import { knownWorkerPids, sandboxFlowProcesses } from '../faults/processes.js';
-import { faultScheduler, type KeySlots } from '../faults/scheduler.js';
-import { judgeInjections, judgeUntouched } from '../guardrails/faults.js';
+import type { FaultRecord } from '../faults/record.js';
+import { faultScheduler, type KeySlots, type SandboxHands } from '../faults/scheduler.js';
+import { sandboxWorkerControl, type WorkerControl } from '../faults/workers.js';
+import { judgeInjections, judgeUntouched, judgeWorkerBack } from '../guardrails/faults.js';
 import type { Check } from '../guardrails/verdict.js';
 import type { CancelledRun } from '../prefect/cancel.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
@@ -60,13 +62,28 @@ async function faultSettings(env: NodeJS.ProcessEnv): Promise<Record<string, str
   return { timing: state.timing ?? 'quick', ...Object.fromEntries(shaping) };
 }
 
+/** How long a restarted worker has to be heard from: its first heartbeat comes within seconds. */
+const WORKER_BACK_MS = 90_000;
+
+/** faults.worker_back, for a rehearsal that killed a worker: every sandbox worker heard from since its restart. */
+async function workerBack(ctx: Context, faults: readonly FaultRecord[], workers: WorkerControl | undefined) {
+  const restarts = faults.flatMap((f) =>
+    f.kind === 'kill-worker' && f.action?.restartedAt ? [f.action.restartedAt] : [],
+  );
+  if (restarts.length === 0 || !workers) return undefined;
+  const since = new Date(Math.max(...restarts.map((at) => Date.parse(at))));
+  const live = await workers.liveAgain(since, WORKER_BACK_MS, ctx.clock).catch(() => false);
+  return judgeWorkerBack(live, since.toISOString(), WORKER_BACK_MS / 1000);
+}
+
 export async function runFaults(ctx: Context, plan: RunPlan): Promise<RunFaults | undefined> {
   if (ctx.config.faults.length === 0) return undefined;
   const workers = await knownWorkerPids(ctx.prefect.sandbox, ctx.env);
-  const processes = workers.length > 0 ? sandboxFlowProcesses(workers) : undefined;
+  const hands: SandboxHands =
+    workers.length > 0 ? { processes: sandboxFlowProcesses(workers), workers: sandboxWorkerControl(ctx.env) } : {};
   const settings = ctx.prefect.sandbox ? await faultSettings(ctx.env) : undefined;
   const limit = plan.strictest ?? plan.burst;
-  const scheduler = faultScheduler(ctx, ctx.config.faults, limit, keySlots(ctx, plan), processes);
+  const scheduler = faultScheduler(ctx, ctx.config.faults, limit, keySlots(ctx, plan), hands);
   return {
     onRuns: (runs, primaryId) => scheduler.onRuns(runs, primaryId),
     hit: () => scheduler.hitRunIds(),
@@ -80,7 +97,8 @@ export async function runFaults(ctx: Context, plan: RunPlan): Promise<RunFaults 
       };
       const files = await writeFaults(ctx, bundle, { faults, rollback, ...(settings ? { settings } : {}) });
       const checks = [...judgeInjections(faults), judgeUntouched(runs, scheduler.hitRunIds(), primaryId)];
-      return { checks, files };
+      const back = await workerBack(ctx, faults, hands.workers);
+      return { checks: back ? [...checks, back] : checks, files };
     },
     async rollBack(bundle, runs, cancelled) {
       const faults = await scheduler.settled(runs);

@@ -79,7 +79,7 @@ describe('kill-flow in the scheduler', () => {
   it('SIGKILLs the process of one RUNNING run (not the CLI’s) at limit-reached, and follows it to Crashed', async () => {
     const { ctx, api, clock } = killContext();
     const processes = fakeProcesses({ p: 101, b: 102 });
-    const scheduler = faultScheduler(ctx, [{ kind: 'kill-flow', at: 'limit-reached' }], 2, undefined, processes);
+    const scheduler = faultScheduler(ctx, [{ kind: 'kill-flow', at: 'limit-reached' }], 2, undefined, { processes });
     const runs = [run('p', 'RUNNING'), run('b', 'RUNNING'), run('c', 'SCHEDULED')];
     scheduler.onRuns(runs, 'p');
     scheduler.onRuns(runs, 'p');
@@ -102,7 +102,7 @@ describe('kill-flow in the scheduler', () => {
   it('records a run whose process is not found as failed, saying so, and kills nothing', async () => {
     const { ctx } = killContext();
     const processes = fakeProcesses({});
-    const scheduler = faultScheduler(ctx, [{ kind: 'kill-flow', at: 'first-running' }], 2, undefined, processes);
+    const scheduler = faultScheduler(ctx, [{ kind: 'kill-flow', at: 'first-running' }], 2, undefined, { processes });
     scheduler.onRuns([run('b', 'RUNNING')], undefined);
     const [record] = await scheduler.settled([run('b', 'COMPLETED')]);
     expect(processes.killed).toEqual([]);
