@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { defineAttestCommands } from './cli/attest.js';
 import { defineCleanupCommand } from './cli/cleanup.js';
 import { defineCompletionCommand } from './cli/completion.js';
+import { defineFaultsCommand } from './cli/faults.js';
 import { defineInitCommand } from './cli/init.js';
 import { defineRehearsalCommands } from './cli/rehearsal.js';
 import { defineReportCommand } from './cli/report.js';
@@ -29,6 +30,7 @@ function buildProgram(cli: CliRuntime): Command {
     .configureHelp({ helpWidth: HELP_WIDTH })
     .exitOverride();
   defineRehearsalCommands(program, cli);
+  defineFaultsCommand(program, cli);
   defineCleanupCommand(program, cli);
   defineInitCommand(program, cli);
   defineVerifyCommand(program, cli);

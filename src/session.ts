@@ -14,6 +14,8 @@ import type { Redactor, SecretKeeper } from './evidence/redact.js';
 import { resolveSigningKey } from './evidence/signing.js';
 import type { Summary } from './evidence/summary.js';
 import { newSummary } from './evidence/summary-io.js';
+import { refuseSandboxFaults } from './faults/catalogue.js';
+import { knownWorkerPids } from './faults/processes.js';
 import { createPrefectApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
 import { prefectEnv } from './prefect/commands.js';
 import { checkHealth, readServerVersion } from './prefect/queries.js';
@@ -205,6 +207,9 @@ export async function runRehearsal(
   shape: RehearsalShape,
 ): Promise<CommandResult> {
   const { ctx, config, redact } = await openSession(command, options, { prefect: shape.prefect ?? true });
+  // A fault that needs the sandbox's processes is refused before any bundle is made.
+  if (command === 'backfill' || command === 'run')
+    refuseSandboxFaults(config.faults, await knownWorkerPids(ctx.prefect.sandbox, options.env));
   const { now } = ctx;
   const signingKey = await resolveSigningKey({
     ...(options.signingKey ? { flag: options.signingKey } : {}),

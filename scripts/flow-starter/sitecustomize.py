@@ -52,13 +52,24 @@ def _hand_over() -> None:
         except ProcessLookupError:
             pass
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, forward)
-    last = answers.readline()
-    code = int(last.split()[1]) if last.startswith(b"exit ") else 1
+    # From here on the run is the child's: this process only ever ends as it did. Falling through to a plain
+    # start would run the flow a second time (Running -> Running) instead of letting the worker see it crash.
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, forward)
+        last = answers.readline()
+        code = int(last.split()[1]) if last.startswith(b"exit ") else 1
+    except BaseException:
+        os._exit(1)
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+        # SIGKILL and SIGSTOP cannot be given a handler (signal.signal refuses them): they need no reset.
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(-code, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
         os.kill(os.getpid(), -code)
+        os._exit(128 - code)
     os._exit(code)
 
 

@@ -8,6 +8,7 @@ import { describeSandboxProject } from '../sandbox/project.js';
 import {
   authStringFile,
   publicSandboxState,
+  QUICK_TIMING,
   readSandboxState,
   type SandboxState,
   sandboxProcessEnv,
@@ -68,6 +69,7 @@ export async function sandboxUpCommand(options: SandboxCommandOptions): Promise<
       `  UI          ${state.uiUrl}`,
       `  database    ${describeDatabase(state)}`,
       `  timing      ${describeTiming(state)}`,
+      `  leases      ${describeLeases(state)}`,
       `  project     ${hosting(state)}`,
       `  deployed by ${state.deployCommand?.join(' ') ?? '?'}`,
       `  deployment  ${state.deployment ?? '?'} on pool ${state.workPool ?? '?'} (worker pid ${workerPids(state)})`,
@@ -89,6 +91,14 @@ const describeTiming = (state: SandboxState): string =>
     : 'quick: workers poll every 1 s, queued runs retry every 1 s' +
       (state.flowStarter ? `, flow runs fork from a warm starter (pid ${state.flowStarter.pid})` : '') +
       ' (`--timing staging` for the defaults)';
+
+/** How long a killed run's slot stays held: what a kill-flow rehearsal waits for. */
+const describeLeases = (state: SandboxState): string =>
+  state.timing === 'staging'
+    ? "Prefect's own: a killed run's key slot comes back when its 300 s lease expires (checked every 15 s)"
+    : `a killed run's key slot comes back when its ${QUICK_TIMING.HOTPASS_CONCURRENCY_LEASE_SECONDS} s lease expires ` +
+      '(HOTPASS_CONCURRENCY_LEASE_SECONDS, read by the stand-in flow; Prefect: 300 s), checked every ' +
+      `${QUICK_TIMING.PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS} s`;
 
 const workerPids = (state: SandboxState): string =>
   (state.workers ?? (state.worker ? [state.worker] : [])).map((w) => w.pid).join(', ') || '-';
@@ -133,6 +143,7 @@ export async function sandboxStatusCommand(options: SandboxCommandOptions): Prom
       `  project ${hosting(state)}`,
       `  database ${describeDatabase(state)}`,
       `  timing ${describeTiming(state)}`,
+      `  leases ${describeLeases(state)}`,
       `  deployment ${state.deployment ?? '?'}; started ${state.startedAt}; state in ${state.stateDir}`,
     ],
   };

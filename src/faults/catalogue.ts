@@ -9,6 +9,8 @@ import { RehearseError } from '../errors.js';
 
 const FAULT_KINDS = {
   'cancel-run': 'cancel one RUNNING rehearsal run through the API (any server)',
+  'kill-flow': "SIGKILL the process of one RUNNING rehearsal run (sandbox: it knows its workers' processes)",
+  'kill-worker': 'SIGKILL a worker of the pool, start it again after --fault-down seconds (sandbox; default 10)',
   command: "the operator's own command (--fault-command 'CMD'), run once",
 } as const;
 
@@ -18,9 +20,12 @@ const FAULT_MOMENTS = {
 } as const;
 
 type FaultKind = keyof typeof FAULT_KINDS;
+/** Kinds that act on the sandbox's own processes: elsewhere the operator's --fault-command does their work. */
+const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow', 'kill-worker']);
 export type FaultMoment = keyof typeof FAULT_MOMENTS;
 const DEFAULT_MOMENT: FaultMoment = 'limit-reached';
 const DEFAULT_COMMAND_SECONDS = 60;
+const DEFAULT_DOWN_SECONDS = 10;
 
 const kindNames = Object.keys(FAULT_KINDS) as [FaultKind, ...FaultKind[]];
 const momentNames = Object.keys(FAULT_MOMENTS) as [FaultMoment, ...FaultMoment[]];
@@ -29,6 +34,15 @@ const MomentSchema = z.enum(momentNames);
 /** One entry of the config's `faults:` list (and what each --fault flag becomes). */
 export const FaultSpecSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('cancel-run'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
+  z.object({ kind: z.literal('kill-flow'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
+  z
+    .object({
+      kind: z.literal('kill-worker'),
+      at: MomentSchema.default(DEFAULT_MOMENT),
+      /** How long the worker stays down before it is started again. */
+      downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('command'),
@@ -58,7 +72,9 @@ function usage(message: string): RehearseError {
   });
 }
 
-const isKind = (value: string): value is FaultKind => value in FAULT_KINDS;
+/** The kinds --fault takes by name (a command comes with --fault-command). */
+type NamedKind = Exclude<FaultKind, 'command'>;
+const isNamedKind = (value: string): value is NamedKind => value in FAULT_KINDS && value !== 'command';
 const isMoment = (value: string): value is FaultMoment => value in FAULT_MOMENTS;
 
 function parseMoment(flag: string, value: string | undefined): FaultMoment {
@@ -67,11 +83,19 @@ function parseMoment(flag: string, value: string | undefined): FaultMoment {
   return value;
 }
 
+function parseDown(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_DOWN_SECONDS;
+  const seconds = Number(value);
+  if (!(seconds > 0)) throw usage(`--fault-down expects a number of seconds above 0, got '${value}'`);
+  return seconds;
+}
+
 export interface FaultFlags {
   fault?: string[];
   faultCommand?: string;
   faultAt?: string;
   faultTimeout?: string;
+  faultDown?: string;
 }
 
 /** --fault KIND[@MOMENT] (repeatable) and --fault-command/--fault-at as the config's faults list; bad input exits 2. */
@@ -81,9 +105,12 @@ export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
     const [kind = '', moment, ...rest] = flag.split('@');
     if (rest.length > 0) throw usage(`--fault expects KIND[@MOMENT], got '${flag}'`);
     if (kind === 'command') throw usage("--fault command: give the command with --fault-command 'CMD'");
-    if (!isKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
-    specs.push({ kind: 'cancel-run', at: parseMoment('--fault', moment) });
+    if (!isNamedKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
+    const at = parseMoment('--fault', moment);
+    specs.push(kind === 'kill-worker' ? { kind, at, downSeconds: parseDown(flags.faultDown) } : { kind, at });
   }
+  if (flags.faultDown !== undefined && !specs.some((spec) => spec.kind === 'kill-worker'))
+    throw usage('--fault-down says how long kill-worker keeps the worker down, and no --fault kill-worker is given');
   if (flags.faultAt !== undefined && flags.faultCommand === undefined)
     throw usage('--fault-at names the moment of --fault-command, which is missing');
   if (flags.faultCommand !== undefined) {
@@ -98,4 +125,25 @@ export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
     });
   }
   return specs.length ? specs : undefined;
+}
+
+/**
+ * Refuses, before any bundle is made, faults that need the sandbox's processes where rehearse knows none
+ * (no --sandbox, or a sandbox without recorded workers): exit 2, pointing at --fault-command.
+ */
+export function refuseSandboxFaults(specs: readonly FaultSpec[], workerPids: readonly number[]): void {
+  const needing = [...new Set(specs.map((spec) => spec.kind).filter((kind) => SANDBOX_KINDS.has(kind as FaultKind)))];
+  if (needing.length === 0 || workerPids.length > 0) return;
+  throw new RehearseError(
+    'USAGE',
+    `--fault ${needing.join(', ')} needs the sandbox: only there does rehearse know the workers' processes`,
+    {
+      details: [
+        'Against another server, inject it with a command of your own that does the same at the moment, e.g.',
+        "  --fault-command 'kubectl delete pod -l prefect.io/flow-run-id=...' --fault-at limit-reached",
+        'its output and exit code are kept in faults.json like any fault.',
+      ],
+      hint: 'add --sandbox, or use --fault-command with --fault-at',
+    },
+  );
 }

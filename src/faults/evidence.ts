@@ -22,7 +22,9 @@ const cellOf = (record: FaultRecord): string[] => {
   const did = record.action
     ? record.action.apiStatus !== undefined
       ? `API ${record.action.apiStatus} (${record.action.state ?? '?'})`
-      : `exit ${record.action.exitCode ?? '?'}${record.action.timedOut ? ' (deadline)' : ''}`
+      : record.action.killedPid !== undefined
+        ? `SIGKILL pid ${record.action.killedPid}${record.action.restartedPid === undefined ? '' : `, back as pid ${record.action.restartedPid} after ${record.action.downSeconds} s`}`
+        : `exit ${record.action.exitCode ?? '?'}${record.action.timedOut ? ' (deadline)' : ''}`
     : (record.reason ?? '');
   const waits = record.recovery?.queuedWaits.map(
     (w) =>

@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 /** What one fault did: the evidence faults.json keeps, before validate adds the slots' recovery. */
 const FaultRecordSchema = z.object({
-  kind: z.enum(['cancel-run', 'command']),
+  kind: z.enum(['cancel-run', 'kill-flow', 'kill-worker', 'command']),
   moment: z.enum(['first-running', 'limit-reached']),
   command: z.string().optional(),
   /** 'not-reached': the moment never came before every run was final, so nothing was injected. */
@@ -16,10 +16,16 @@ const FaultRecordSchema = z.object({
   injectedAt: z.string().optional(),
   /** The concurrency key's slots held as the fault was injected at limit-reached: the guarded block was full. */
   slotsAtInjection: z.object({ limit: z.string(), active: z.number(), of: z.number() }).optional(),
-  /** What it did: the API's answer to the cancel, or the command's exit code and output tail (masked). */
+  /** What it did: the API's answer to the cancel, the process killed, or the command's exit code and output tail (masked). */
   action: z
     .object({
       apiStatus: z.number().optional(),
+      /** kill-flow: the flow run's process sent SIGKILL; kill-worker: the worker's. */
+      killedPid: z.number().optional(),
+      /** kill-worker: the worker started again, and how long it was down (seconds). */
+      restartedPid: z.number().optional(),
+      restartedAt: z.string().optional(),
+      downSeconds: z.number().optional(),
       state: z.string().optional(),
       forced: z.boolean().optional(),
       exitCode: z.number().nullable().optional(),
@@ -68,5 +74,7 @@ export const FaultsFileSchema = z.object({
     })
     .optional(),
   rollback: RollbackSchema,
+  /** Settings of the sandbox that shape how a fault plays out (the key's lease, the repossessor's pace). */
+  settings: z.record(z.string(), z.string()).optional(),
 });
 export type FaultsFile = z.infer<typeof FaultsFileSchema>;

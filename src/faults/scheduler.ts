@@ -1,21 +1,11 @@
 import type { Context } from '../context.js';
-import { tailOf } from '../errors.js';
-import { cancelFlowRuns } from '../prefect/cancel.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
+import { cancelOne, killOne, killWorker, type Pending, runCommand } from './actions.js';
 import type { FaultMoment, FaultSpec } from './catalogue.js';
+import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
-
-interface Pending {
-  spec: FaultSpec;
-  record: FaultRecord;
-  startedMs?: number;
-  queued: Map<string, { name: string; waitedSeconds: number | null; endedAs?: string }>;
-  /** Every run seen since the injection. */
-  seen: Set<string>;
-  /** When the runs first reached the moment, while the key's slots were still being waited for. */
-  reachedMs?: number;
-}
+import type { WorkerControl } from './workers.js';
 
 /**
  * The concurrency key's global limit, read while a fault waits for limit-reached: the moment also waits for
@@ -55,53 +45,23 @@ function pickTarget(runs: readonly FlowRun[], hit: ReadonlySet<string>, primaryI
   return free.find((r) => r.id !== primaryId) ?? free[0];
 }
 
-async function cancelOne(ctx: Context, pending: Pending, target: FlowRun): Promise<void> {
-  const outcome = await cancelFlowRuns(ctx.api, [target.id], undefined, {
-    reason: `Cancelled by rehearse: fault cancel-run injected at ${pending.spec.at}`,
-    graceMs: 20_000,
-    clock: ctx.clock,
-  });
-  const done = outcome.cancelled.find((r) => r.id === target.id);
-  const ok = done !== undefined && done.status >= 200 && done.status < 300 && outcome.leftOver.length === 0;
-  pending.record.status = ok ? 'injected' : 'failed';
-  pending.record.action = {
-    ...(done ? { apiStatus: done.status, state: done.state, ...(done.forced ? { forced: true } : {}) } : {}),
-    durationMs: ctx.clock.now() - (pending.startedMs ?? ctx.clock.now()),
-  };
-  if (!ok) pending.record.reason = done ? `the server answered ${done.status}` : 'the run was final before the cancel';
+/** The runs a fault is injected into, those already hit, the CLI's own, and the sandbox's processes if known. */
+interface Scene {
+  runs: readonly FlowRun[];
+  hit: Set<string>;
+  primaryId: string | undefined;
+  hands: SandboxHands;
 }
 
-async function runCommand(ctx: Context, pending: Pending, spec: Extract<FaultSpec, { kind: 'command' }>) {
-  const result = await ctx.runner.run({
-    file: 'sh',
-    args: ['-c', spec.command],
-    cwd: ctx.cwd,
-    readOnly: false,
-    timeoutMs: spec.timeoutSeconds * 1000,
-  });
-  const ok = result.exitCode === 0 && !result.timedOut && !result.spawnError;
-  pending.record.status = ok ? 'injected' : 'failed';
-  pending.record.action = {
-    exitCode: result.exitCode,
-    timedOut: result.timedOut,
-    outputTail: tailOf(ctx.redact(`${result.stdout}\n${result.stderr}`)),
-    durationMs: result.durationMs,
-  };
-  if (!ok)
-    pending.record.reason = result.timedOut
-      ? `the command did not end within its deadline of ${spec.timeoutSeconds} s`
-      : `the command exited ${result.exitCode ?? result.spawnError ?? 'by a signal'}`;
+/** What faults that act on the sandbox's processes act with; absent anywhere else. */
+export interface SandboxHands {
+  processes?: FlowProcesses;
+  workers?: WorkerControl;
 }
 
-function inject(
-  ctx: Context,
-  pending: Pending,
-  runs: readonly FlowRun[],
-  hit: Set<string>,
-  primaryId: string | undefined,
-  held?: Held,
-) {
+function inject(ctx: Context, pending: Pending, scene: Scene, held?: Held) {
   const { spec, record } = pending;
+  const { runs, hit, primaryId } = scene;
   pending.startedMs = ctx.clock.now();
   record.injectedAt = ctx.now().toISOString();
   if (held) record.slotsAtInjection = held;
@@ -111,12 +71,15 @@ function inject(
       pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
   }
   if (spec.kind === 'command') return runCommand(ctx, pending, spec);
+  if (spec.kind === 'kill-worker') return killWorker(ctx, pending, spec, scene.hands.workers);
   const target = pickTarget(runs, hit, primaryId);
   if (!target) return Promise.resolve();
   hit.add(target.id);
   record.target = { id: target.id, name: target.name };
   pending.queued.delete(target.id);
-  return cancelOne(ctx, pending, target);
+  return spec.kind === 'kill-flow'
+    ? killOne(ctx, pending, target, scene.hands.processes)
+    : cancelOne(ctx, pending, target);
 }
 
 /** Follows the fault's effect poll by poll: when the hit run is final, when each queued run starts. */
@@ -183,6 +146,7 @@ export function faultScheduler(
   specs: readonly FaultSpec[],
   limit: number,
   key?: KeySlots,
+  hands: SandboxHands = {},
 ): FaultScheduler {
   const pending: Pending[] = specs.map((spec) => ({
     spec,
@@ -203,7 +167,7 @@ export function faultScheduler(
     fault.startedMs = ctx.clock.now();
     const { runs, primaryId } = latest;
     underWay.push(
-      inject(ctx, fault, runs, hit, primaryId, held).catch((caught: unknown) => {
+      inject(ctx, fault, { runs, hit, primaryId, hands }, held).catch((caught: unknown) => {
         fault.record.status = 'failed';
         fault.record.reason = ctx.redact((caught as Error).message);
       }),

@@ -31,10 +31,15 @@ export function judgeInjections(records: readonly FaultRecord[]): Check[] {
     };
     if (record.status === 'injected') {
       const target = record.target ? ` on ${record.target.name}` : '';
+      const went = `the run went ${record.recovery?.hitRunFinalState ?? '?'}`;
       const did =
         record.action?.apiStatus !== undefined
-          ? `the API answered ${record.action.apiStatus}, the run went ${record.recovery?.hitRunFinalState ?? '?'}`
-          : `exit code ${record.action?.exitCode ?? '?'}`;
+          ? `the API answered ${record.action.apiStatus}, ${went}`
+          : record.action?.restartedPid !== undefined
+            ? `SIGKILL to pid ${record.action.killedPid}, started again after ${record.action.downSeconds} s as pid ${record.action.restartedPid}`
+            : record.action?.killedPid !== undefined
+              ? `SIGKILL to its process (pid ${record.action.killedPid}), ${went}`
+              : `exit code ${record.action?.exitCode ?? '?'}`;
       const held = record.slotsAtInjection;
       const slots = held ? ` (${held.active} of ${held.of} slot(s) of ${held.limit} held)` : '';
       return { ...base, verdict: 'pass', reason: `injected${target} at ${record.injectedAt}${slots}: ${did}` };
@@ -63,4 +68,22 @@ export function judgeUntouched(runs: readonly JudgedRun[], hit: ReadonlySet<stri
     return { ...base, verdict: 'fail', reason: `run(s) the fault did not touch did not complete: ${named}` };
   if (bad.length) return { ...base, verdict: 'inconclusive', reason: `run(s) not final yet: ${named}` };
   return { ...base, verdict: 'pass', reason: `${untouched.length} run(s) the fault did not touch completed` };
+}
+
+/** faults.worker_back: after kill-worker, the pool has its workers live again (the server heard from each). */
+export function judgeWorkerBack(live: boolean, since: string, waitedSeconds: number): Check {
+  const base = {
+    id: 'faults.worker_back',
+    step: 'run',
+    title: 'the pool has a live worker again after kill-worker',
+    expected: 'every sandbox worker heard from since its restart',
+  };
+  return live
+    ? { ...base, verdict: 'pass', actual: 'live', reason: `the server heard from every sandbox worker since ${since}` }
+    : {
+        ...base,
+        verdict: 'fail',
+        actual: 'not live',
+        reason: `the server did not hear from every sandbox worker within ${waitedSeconds} s of its restart at ${since}: runs would queue with no worker to take them; \`rehearse sandbox up\` starts them again`,
+      };
 }

@@ -98,6 +98,22 @@ export async function applyGuardrails(
   await Promise.all([poolSetup, limitSetup]);
 }
 
+/** Worker `n` of `count` on the pool, as up starts it (its log and name), started again by kill-worker's restart. */
+export async function startWorker(
+  state: SandboxState,
+  pool: string,
+  worker: { n: number; count: number },
+  uv = 'uv',
+): Promise<NonNullable<SandboxState['workers']>[number]> {
+  const { n, count } = worker;
+  const log = path.join(state.stateDir, count === 1 ? 'worker.log' : `worker-${n}.log`);
+  const name = count === 1 ? [] : ['--name', `rehearse-sandbox-worker-${n}`];
+  const args = ['prefect', 'worker', 'start', '--pool', pool, '--type', 'process', ...name];
+  const command = projectCommand(state, args, uv);
+  const env = { ...command.env, ...flowStarterEnv(state) };
+  return { pid: await spawnDetached({ ...command, env }, log), log };
+}
+
 export async function startWorkers(
   state: SandboxState,
   pool: string,
@@ -105,14 +121,7 @@ export async function startWorkers(
   uv = 'uv',
 ): Promise<NonNullable<SandboxState['workers']>> {
   const started = [];
-  for (let n = 1; n <= count; n += 1) {
-    const log = path.join(state.stateDir, count === 1 ? 'worker.log' : `worker-${n}.log`);
-    const name = count === 1 ? [] : ['--name', `rehearse-sandbox-worker-${n}`];
-    const args = ['prefect', 'worker', 'start', '--pool', pool, '--type', 'process', ...name];
-    const command = projectCommand(state, args, uv);
-    const env = { ...command.env, ...flowStarterEnv(state) };
-    started.push({ pid: await spawnDetached({ ...command, env }, log), log });
-  }
+  for (let n = 1; n <= count; n += 1) started.push(await startWorker(state, pool, { n, count }, uv));
   return started;
 }
 

@@ -114,6 +114,12 @@ export const QUICK_TIMING: Readonly<Record<string, string>> = {
   PREFECT_WORKER_PREFETCH_SECONDS: '5',
   // A stopped worker is seen as gone after three missed heartbeats: 15 s instead of 90 s.
   PREFECT_WORKER_HEARTBEAT_SECONDS: '5',
+  // A slot of the concurrency key whose holder was killed comes back when its lease expires. Prefect has no
+  // server setting for that lease: `concurrency()` takes it as `lease_duration` (default 300 s, the server
+  // accepts 60 s and more). The stand-in flow reads it from here: 60 s, so a kill-flow rehearsal ends in
+  // minutes, not ten. The server looks for expired leases every second instead of every 15 s.
+  HOTPASS_CONCURRENCY_LEASE_SECONDS: '60',
+  PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS: '1',
 };
 
 /** Environment for the sandbox's own server and worker processes, and for any client of it. */

@@ -53,6 +53,9 @@ export interface RunStepOptions {
   defaultBurst: 'one' | 'exceed-limit';
 }
 
+/** How a run a fault hit ends on purpose: cancel-run cancels it, kill-flow leaves the worker to report it Crashed. */
+const ENDED_BY_FAULT = new Set(['CANCELLED', 'CRASHED']);
+
 export function runsCheck(runs: FlowRun[], primaryId: string | undefined, hitByFault: ReadonlySet<string>): Check {
   const states = runs.map((r) => `${r.name}: ${r.state_name ?? r.state_type ?? '?'}`);
   const unfinished = runs.filter((r) => !TERMINAL.has(r.state_type ?? ''));
@@ -62,7 +65,8 @@ export function runsCheck(runs: FlowRun[], primaryId: string | undefined, hitByF
     (r) =>
       TERMINAL.has(r.state_type ?? '') &&
       r.state_type !== 'COMPLETED' &&
-      !(r.state_type === 'CANCELLED' && (r.id !== primaryId || hitByFault.has(r.id))),
+      !(r.state_type === 'CANCELLED' && r.id !== primaryId) &&
+      !(hitByFault.has(r.id) && ENDED_BY_FAULT.has(r.state_type ?? '')),
   );
   const base = {
     id: 'runs.completed',
@@ -75,12 +79,12 @@ export function runsCheck(runs: FlowRun[], primaryId: string | undefined, hitByF
   const named = (list: FlowRun[]): string =>
     list.map((r) => `${r.name} ${r.state_name ?? r.state_type ?? '?'}`).join(', ');
   const cancelled = runs.filter((r) => r.state_type === 'CANCELLED');
-  const byFault = cancelled.filter((r) => hitByFault.has(r.id));
+  const byFault = runs.filter((r) => hitByFault.has(r.id) && ENDED_BY_FAULT.has(r.state_type ?? ''));
   const excused = cancelled.filter((r) => r.id !== primaryId && !hitByFault.has(r.id));
   const also =
     `${unfinished.length && bad.length ? `; not finished: ${named(unfinished)}` : ''}` +
     `${excused.length ? `; also Cancelled, as CANCEL_NEW turns excess runs away: ${named(excused)}` : ''}` +
-    `${byFault.length ? `; Cancelled by an injected fault, on purpose: ${named(byFault)}` : ''}`;
+    `${byFault.length ? `; ended by an injected fault, on purpose: ${named(byFault)}` : ''}`;
   if (bad.length > 0)
     return { ...base, verdict: 'fail', reason: `${bad.length} run(s) ended badly: ${named(bad)}${also}` };
   if (unfinished.length > 0)
@@ -335,7 +339,7 @@ async function runClaimed(
   let watch: WatchResult | undefined;
   let printedUrl: string | undefined;
   const pages = openRunPageOnce(ctx, options.openPage ?? openWithChromium, () => printedUrl);
-  const faults = runFaults(ctx, plan);
+  const faults = await runFaults(ctx, plan);
   try {
     // The API's runs are created before the CLI runs, so a refused creation triggers nothing more.
     const created = await createBurst(ctx, plan, ledger);

@@ -50,6 +50,7 @@ describe('bash completion (built CLI)', () => {
       '--fault-command',
       '--fault-at',
       '--fault-timeout',
+      '--fault-down',
     ]);
     // A value of an option is not taken for a command: after --deployment sandbox, backfill's options remain.
     expect(await complete('rehearse', 'backfill', '--deployment', 'sandbox', '--new')).toEqual(['--new-bundle']);

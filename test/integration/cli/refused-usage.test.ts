@@ -31,4 +31,20 @@ describe('a refused usage (built CLI)', () => {
     const left = await readdir(root).catch(() => []);
     expect(left).toEqual([]);
   });
+
+  it.each([['kill-flow'], ['kill-worker']])(
+    'backfill --fault %s without the sandbox exits 2 before any bundle, pointing at --fault-command',
+    async (kind) => {
+      const root = path.join(work, 'evidence');
+      const result = await execa(
+        'node',
+        [path.join(repo, 'bin/rehearse.js'), 'backfill', '--fault', kind, '--evidence-root', root, '--ci'],
+        { reject: false, cwd: work, all: true, env: { ...process.env, PREFECT_API_URL: 'http://127.0.0.1:9/api' } },
+      );
+      expect(result.exitCode, result.all).toBe(2);
+      expect(result.stderr).toContain(`--fault ${kind} needs the sandbox`);
+      expect(result.stderr).toContain('--fault-command');
+      expect(await readdir(root).catch(() => [])).toEqual([]);
+    },
+  );
 });

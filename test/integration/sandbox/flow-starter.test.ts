@@ -177,6 +177,22 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     await worker;
   });
 
+  it('ends the worker’s process killed by SIGKILL when the forked engine is killed outright, never running it again', async () => {
+    const id = randomUUID();
+    const worker = flowProcess(id);
+    const child = await childOf(id);
+    process.kill(child, 'SIGKILL');
+    // As a plain engine killed outright: the worker sees its process killed by the signal and reports the run
+    // Crashed. Before, the hand-over failed on SIGKILL's handler and the process ran the engine itself.
+    const ended = await Promise.race([
+      worker,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000)),
+    ]);
+    if (!ended) worker.kill('SIGKILL');
+    expect(ended?.signal, ended?.all ?? 'the worker’s process ran on after its engine was killed').toBe('SIGKILL');
+    expect(ended?.all).not.toContain('Error in sitecustomize');
+  });
+
   it('starts plainly when no starter answers', async () => {
     const result = await flowProcess('not-a-uuid', { env: { REHEARSE_FLOW_STARTER: path.join(work, 'nobody.sock') } });
     expect(result.all).toContain('Invalid flow run id');

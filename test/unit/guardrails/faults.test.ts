@@ -18,11 +18,24 @@ describe('the verdict of a fault rehearsal', () => {
     const runs = [run('p', 'CANCELLED'), run('b', 'COMPLETED')];
     expect(runsCheck(runs, 'p', new Set(['p']))).toMatchObject({
       verdict: 'pass',
-      reason: expect.stringContaining('Cancelled by an injected fault, on purpose: run-p Cancelled'),
+      reason: expect.stringContaining('ended by an injected fault, on purpose: run-p Cancelled'),
     });
     expect(judgeUntouched(runs, new Set(['p']), 'p')).toMatchObject({ verdict: 'pass' });
     // Without the fault, the same Cancelled primary is a failure.
     expect(runsCheck(runs, 'p', new Set())).toMatchObject({ verdict: 'fail' });
+  });
+
+  it('excuses the run kill-flow crashed, and only that one', () => {
+    const runs = [run('p', 'COMPLETED'), run('b', 'CRASHED'), run('c', 'COMPLETED')];
+    expect(runsCheck(runs, 'p', new Set(['b']))).toMatchObject({
+      verdict: 'pass',
+      reason: expect.stringContaining('ended by an injected fault, on purpose: run-b Crashed'),
+    });
+    // The same Crashed run no fault hit is a failure.
+    expect(runsCheck(runs, 'p', new Set(['c']))).toMatchObject({
+      verdict: 'fail',
+      reason: expect.stringMatching(/^1 run\(s\) ended badly: run-b Crashed/),
+    });
   });
 
   it('fails any other run that did not complete', () => {

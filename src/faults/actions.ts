@@ -1,0 +1,125 @@
+import type { Context } from '../context.js';
+import { tailOf } from '../errors.js';
+import { cancelFlowRuns } from '../prefect/cancel.js';
+import type { FlowRun } from '../prefect/schemas.js';
+import type { FaultSpec } from './catalogue.js';
+import type { FlowProcesses } from './processes.js';
+import type { FaultRecord } from './record.js';
+import type { WorkerControl } from './workers.js';
+
+/** What each fault does once its moment has come; each fills in its record: status, action, reason. */
+
+export interface Pending {
+  spec: FaultSpec;
+  record: FaultRecord;
+  startedMs?: number;
+  queued: Map<string, { name: string; waitedSeconds: number | null; endedAs?: string }>;
+  /** Every run seen since the injection. */
+  seen: Set<string>;
+  /** When the runs first reached the moment, while the key's slots were still being waited for. */
+  reachedMs?: number;
+}
+
+export async function cancelOne(ctx: Context, pending: Pending, target: FlowRun): Promise<void> {
+  const outcome = await cancelFlowRuns(ctx.api, [target.id], undefined, {
+    reason: `Cancelled by rehearse: fault cancel-run injected at ${pending.spec.at}`,
+    graceMs: 20_000,
+    clock: ctx.clock,
+  });
+  const done = outcome.cancelled.find((r) => r.id === target.id);
+  const ok = done !== undefined && done.status >= 200 && done.status < 300 && outcome.leftOver.length === 0;
+  pending.record.status = ok ? 'injected' : 'failed';
+  pending.record.action = {
+    ...(done ? { apiStatus: done.status, state: done.state, ...(done.forced ? { forced: true } : {}) } : {}),
+    durationMs: ctx.clock.now() - (pending.startedMs ?? ctx.clock.now()),
+  };
+  if (!ok) pending.record.reason = done ? `the server answered ${done.status}` : 'the run was final before the cancel';
+}
+
+export async function runCommand(ctx: Context, pending: Pending, spec: Extract<FaultSpec, { kind: 'command' }>) {
+  const result = await ctx.runner.run({
+    file: 'sh',
+    args: ['-c', spec.command],
+    cwd: ctx.cwd,
+    readOnly: false,
+    timeoutMs: spec.timeoutSeconds * 1000,
+  });
+  const ok = result.exitCode === 0 && !result.timedOut && !result.spawnError;
+  pending.record.status = ok ? 'injected' : 'failed';
+  pending.record.action = {
+    exitCode: result.exitCode,
+    timedOut: result.timedOut,
+    outputTail: tailOf(ctx.redact(`${result.stdout}\n${result.stderr}`)),
+    durationMs: result.durationMs,
+  };
+  if (!ok)
+    pending.record.reason = result.timedOut
+      ? `the command did not end within its deadline of ${spec.timeoutSeconds} s`
+      : `the command exited ${result.exitCode ?? result.spawnError ?? 'by a signal'}`;
+}
+
+/**
+ * kill-flow: SIGKILL the hit run's process, as a node that dies or the kernel's OOM killer would. Nothing in
+ * it can release a slot or report a state: what follows is the worker's and the server's doing.
+ */
+export async function killOne(
+  ctx: Context,
+  pending: Pending,
+  target: FlowRun,
+  processes: FlowProcesses | undefined,
+): Promise<void> {
+  const pid = await processes?.findFlowProcess(target.id);
+  const durationMs = () => ctx.clock.now() - (pending.startedMs ?? ctx.clock.now());
+  if (pid === undefined) {
+    pending.record.status = 'failed';
+    pending.record.reason = processes
+      ? `no process of ${target.name} was found under the sandbox's workers`
+      : "the sandbox's workers are not known";
+    pending.record.action = { durationMs: durationMs() };
+    return;
+  }
+  try {
+    processes?.kill(pid);
+    pending.record.status = 'injected';
+    pending.record.action = { killedPid: pid, durationMs: durationMs() };
+  } catch (caught) {
+    pending.record.status = 'failed';
+    pending.record.reason = `SIGKILL to pid ${pid} failed: ${(caught as Error).message}`;
+    pending.record.action = { killedPid: pid, durationMs: durationMs() };
+  }
+}
+
+/**
+ * kill-worker: SIGKILL a worker of the pool, keep it down for its seconds, then start it again. The restart is
+ * in `finally`: an interrupted rehearsal (the signal cuts the wait short) or a failed wait still restarts it.
+ */
+export async function killWorker(
+  ctx: Context,
+  pending: Pending,
+  spec: Extract<FaultSpec, { kind: 'kill-worker' }>,
+  workers: WorkerControl | undefined,
+): Promise<void> {
+  const killed = await workers?.kill();
+  if (!workers || !killed) {
+    pending.record.status = 'failed';
+    pending.record.reason = workers ? 'no sandbox worker was alive to kill' : "the sandbox's workers are not known";
+    return;
+  }
+  const downAt = ctx.clock.now();
+  pending.record.status = 'injected';
+  pending.record.target = { id: String(killed.pid), name: `sandbox worker ${killed.n}` };
+  pending.record.action = { killedPid: killed.pid, durationMs: 0 };
+  try {
+    await ctx.clock.sleep(spec.downSeconds * 1000, ctx.signal);
+  } finally {
+    const restartedAt = ctx.now().toISOString();
+    const restartedPid = await workers.restart(killed.n);
+    pending.record.action = {
+      killedPid: killed.pid,
+      restartedPid,
+      restartedAt,
+      downSeconds: Math.round((ctx.clock.now() - downAt) / 1000),
+      durationMs: ctx.clock.now() - (pending.startedMs ?? downAt),
+    };
+  }
+}

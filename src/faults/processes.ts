@@ -1,0 +1,81 @@
+import path from 'node:path';
+import fs from 'fs-extra';
+import { defaultStateDir, readSandboxState, sandboxWorkers } from '../sandbox/state.js';
+
+/**
+ * The processes a sandbox fault acts on, found through Linux's /proc: the sandbox records its workers' pids,
+ * and a flow run's process is the worker's descendant whose environment names the run
+ * (`PREFECT__FLOW_RUN_ID`, set by the worker). The topmost such descendant is the process the worker waits
+ * for and judges the run by: with Prefect's own start it is the engine itself (the workspace supervisor
+ * execs it in place); with the sandbox's warm flow starter it hands the run to a forked engine and ends
+ * the way that engine ends, and the starter kills the engine when it is killed.
+ */
+export interface FlowProcesses {
+  /** The pid of a flow run's process under one of the workers, if one lives. */
+  findFlowProcess(flowRunId: string): Promise<number | undefined>;
+  /** SIGKILL: the process cannot release anything, as when a node dies or the kernel kills it for memory. */
+  kill(pid: number): void;
+}
+
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+}
+
+async function readEntries(procRoot: string): Promise<ProcEntry[]> {
+  const names = await fs.readdir(procRoot).catch(() => [] as string[]);
+  const entries = await Promise.all(
+    names
+      .filter((name) => /^\d+$/.test(name))
+      .map(async (name) => {
+        const stat = await fs.readFile(path.join(procRoot, name, 'stat'), 'utf8').catch(() => '');
+        // The command name in parentheses may hold spaces and parentheses: the fields follow its last ')'.
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return Number.isInteger(ppid) ? { pid: Number(name), ppid } : undefined;
+      }),
+  );
+  return entries.filter((entry): entry is ProcEntry => entry !== undefined);
+}
+
+/** Every descendant of the roots, parents before their children. */
+function descendantsOf(entries: readonly ProcEntry[], roots: readonly number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const { pid, ppid } of entries) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const found: number[] = [];
+  const queue = [...roots];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    for (const child of children.get(next) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** The flow processes of the sandbox whose workers have these pids; `procRoot` is /proc but for tests. */
+export function sandboxFlowProcesses(
+  workerPids: readonly number[],
+  options: { procRoot?: string; kill?: (pid: number, signal: NodeJS.Signals) => void } = {},
+): FlowProcesses {
+  const procRoot = options.procRoot ?? '/proc';
+  const kill = options.kill ?? ((pid, signal) => process.kill(pid, signal));
+  return {
+    async findFlowProcess(flowRunId) {
+      const wanted = `PREFECT__FLOW_RUN_ID=${flowRunId}`;
+      // Breadth first: the first match is the topmost, the process the worker itself started.
+      for (const pid of descendantsOf(await readEntries(procRoot), workerPids)) {
+        const environ = await fs.readFile(path.join(procRoot, String(pid), 'environ'), 'utf8').catch(() => '');
+        if (environ.split('\0').includes(wanted)) return pid;
+      }
+      return undefined;
+    },
+    kill: (pid) => kill(pid, 'SIGKILL'),
+  };
+}
+
+/** The sandbox's worker pids when rehearsing against it; none anywhere else (rehearse knows no processes there). */
+export async function knownWorkerPids(sandbox: boolean, env: NodeJS.ProcessEnv): Promise<number[]> {
+  if (!sandbox) return [];
+  const state = await readSandboxState(defaultStateDir(env));
+  return state ? sandboxWorkers(state).map((worker) => worker.pid) : [];
+}
