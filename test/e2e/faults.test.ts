@@ -80,6 +80,10 @@ describe('faults injected into a burst on the real sandbox', () => {
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
 
+    // The report's timeline marks the fault where it struck, on the run it hit.
+    const svg = await fs.readFile(path.join(dir, 'concurrency.svg'), 'utf8');
+    expect(svg).toContain(`<g class="fault" data-run="${cancel?.target?.id}">`);
+    expect(svg).toContain(`fault: cancel-run on ${cancel?.target?.name}`);
     const verify = await rehearse(['verify', dir], { cwd });
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
   }, 900_000);

@@ -145,6 +145,18 @@ function drawOverflows(model: TimelineModel, layout: Layout): string {
     .join('');
 }
 
+/** Each injected fault as a vertical line across the runs and the counts, labelled with its kind and target. */
+function drawFaults(model: TimelineModel, layout: Layout): string {
+  return model.faults
+    .map((fault, i) => {
+      const x = n(layout.x(fault.at));
+      const y = layout.rowsTop - 2 + (i % 2) * 11;
+      const run = fault.runId ? ` data-run="${escapeHtml(fault.runId)}"` : '';
+      return `<g class="fault"${run}><line x1="${x}" x2="${x}" y1="${layout.rowsTop}" y2="${n(layout.chartTop + CHART)}"/><text x="${x}" y="${y}" dx="3">${escapeHtml(`fault: ${fault.label}`)}</text><title>${escapeHtml(`fault ${fault.label} at ${new Date(fault.at).toISOString()}`)}</title></g>`;
+    })
+    .join('');
+}
+
 function drawLegend(layout: Layout): string {
   const y = layout.height - 8;
   let x = 4;
@@ -161,9 +173,10 @@ const SVG_STYLE =
   '.running{fill:none;stroke:#2f9e5a;stroke-width:2}.slots{fill:none;stroke:#6a4fc3;stroke-width:2;stroke-dasharray:2 2}' +
   '.slots-label{fill:#6a4fc3}.limit line{stroke:#c9352b;stroke-dasharray:6 3;stroke-width:1.5}' +
   '.limit text{fill:#c9352b}.overflow rect{fill:#c9352b;fill-opacity:.15;stroke:#c9352b;stroke-opacity:.5}' +
-  '.overflow text{fill:#8b1e17;font-weight:bold}';
+  '.overflow text{fill:#8b1e17;font-weight:bold}.fault line{stroke:#d9480f;stroke-width:2;stroke-dasharray:3 2}' +
+  '.fault text{fill:#d9480f;font-weight:bold}';
 
-/** The timeline as one standalone SVG document: runs by state, the RUNNING count, limits, overflows. */
+/** The timeline as one standalone SVG document: runs by state, the RUNNING count, limits, overflows, faults. */
 export function renderTimelineSvg(model: TimelineModel): string {
   const layout = layOut(model);
   return (
@@ -173,6 +186,7 @@ export function renderTimelineSvg(model: TimelineModel): string {
     drawOverflows(model, layout) +
     drawRows(model, layout) +
     drawCounts(model, layout) +
+    drawFaults(model, layout) +
     drawLegend(layout) +
     '</svg>\n'
   );

@@ -39,6 +39,12 @@ interface OverflowWindow {
   runIds: string[];
   runNames: string[];
 }
+/** A fault injected into the burst, drawn where it struck (faults.json). */
+export interface FaultMark {
+  at: number;
+  label: string;
+  runId?: string;
+}
 export interface TimelineModel {
   start: number;
   end: number;
@@ -51,6 +57,7 @@ export interface TimelineModel {
   slots?: { limit: string; steps: { at: number; count: number }[]; peak: number };
   limits: LimitLine[];
   overflows: OverflowWindow[];
+  faults: FaultMark[];
 }
 
 const AWAITING = 'AwaitingConcurrencySlot';
@@ -151,6 +158,7 @@ export function buildTimeline(
   limits: Record<string, number>,
   slotLimits: Record<string, number> = {},
   slotFile?: SlotHistoryFile,
+  faults: readonly FaultMark[] = [],
 ): TimelineModel {
   const asOfAt = timeOf(file.asOf);
   const rows = orderRuns(file).map(({ run, rehearsal }) => buildRow(run, rehearsal, asOfAt));
@@ -173,6 +181,11 @@ export function buildTimeline(
     end = Math.max(end, segment.to);
   }
   if (!Number.isFinite(start)) start = end = asOfAt;
+  for (const fault of faults) {
+    if (!Number.isFinite(fault.at)) continue;
+    start = Math.min(start, fault.at);
+    end = Math.max(end, fault.at);
+  }
   return {
     start,
     end: Math.max(end, start + 1),
@@ -183,5 +196,6 @@ export function buildTimeline(
     ...(slotFile ? { slots: countSlots(slotFile) } : {}),
     limits: lines,
     overflows,
+    faults: faults.filter((f) => Number.isFinite(f.at)),
   };
 }

@@ -1,18 +1,19 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../../errors.js';
+import { FaultsFileSchema } from '../../faults/record.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { ATTESTATION_FILE } from '../attestation.js';
 import { readSummary } from '../bundle.js';
 import { CHECKSUM_FILE, listBundleFiles } from '../checksums.js';
 import { readEvidenceJson } from '../evidence-json.js';
-import { SCREENSHOT_FILE, SLOT_HISTORY_FILE, STATE_HISTORY_FILE } from '../files.js';
+import { FAULTS_FILE, SCREENSHOT_FILE, SLOT_HISTORY_FILE, STATE_HISTORY_FILE } from '../files.js';
 import { NOTES_FILE } from '../notes.js';
 import { DrawnHistorySchema, SlotHistoryFileSchema } from '../state-history.js';
 import { SUMMARY_FILE, type Summary } from '../summary.js';
 import { renderReportHtml } from './html.js';
 import { renderTimelineSvg } from './svg.js';
-import { buildTimeline } from './timeline.js';
+import { buildTimeline, type FaultMark } from './timeline.js';
 
 export const REPORT_FILE = 'report.html';
 export const TIMELINE_FILE = 'concurrency.svg';
@@ -60,6 +61,23 @@ export function limitsOf(summary: Summary): { running: Record<string, number>; s
   return { running, slots };
 }
 
+/** The faults faults.json says were injected, as marks on the timeline; none without the file. */
+async function faultMarks(dir: string): Promise<FaultMark[]> {
+  if (!(await fs.pathExists(path.join(dir, FAULTS_FILE)))) return [];
+  const file = await readEvidenceJson(dir, FAULTS_FILE, FaultsFileSchema, redoHint('run'));
+  return file.faults.flatMap((fault) =>
+    fault.status === 'injected' && fault.injectedAt
+      ? [
+          {
+            at: Date.parse(fault.injectedAt),
+            label: `${fault.kind}${fault.target ? ` on ${fault.target.name}` : ''}`,
+            ...(fault.target ? { runId: fault.target.id } : {}),
+          },
+        ]
+      : [],
+  );
+}
+
 export interface BuiltReport {
   html: string;
   /** Absent when the bundle has no state histories yet. */
@@ -75,7 +93,9 @@ export async function buildReport(dir: string, summary: Summary): Promise<BuiltR
   const slotFile = (await fs.pathExists(path.join(dir, SLOT_HISTORY_FILE)))
     ? await readEvidenceJson(dir, SLOT_HISTORY_FILE, SlotHistoryFileSchema, redoHint('validate'))
     : undefined;
-  const model = history ? buildTimeline(history, limits.running, limits.slots, slotFile) : undefined;
+  const model = history
+    ? buildTimeline(history, limits.running, limits.slots, slotFile, await faultMarks(dir))
+    : undefined;
   const svg = model ? renderTimelineSvg(model) : undefined;
   const notesPath = path.join(dir, NOTES_FILE);
   const shotPath = path.join(dir, SCREENSHOT_FILE);

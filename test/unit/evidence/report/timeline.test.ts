@@ -155,3 +155,22 @@ describe('occupied slots beside RUNNING runs', () => {
     expect(renderTimelineSvg(model)).not.toContain('class="slots"');
   });
 });
+
+describe('faults on the timeline', () => {
+  const marks = [{ at: Date.parse(at(12)), label: 'kill-flow on run-b', runId: 'b' }];
+
+  it('marks each injected fault where it struck, across the runs and the counts', () => {
+    const svg = renderTimelineSvg(buildTimeline(overflow, { deployment_limit: 2 }, {}, undefined, marks));
+    const fault = /<g class="fault" data-run="b"><line x1="([\d.]+)"/.exec(svg);
+    expect(fault, svg).not.toBeNull();
+    expect(svg).toContain('fault: kill-flow on run-b');
+    // At 12 s of a 0..40 s span: the same place as the axis puts +12s.
+    const model = buildTimeline(overflow, { deployment_limit: 2 }, {}, undefined, marks);
+    const share = (Date.parse(at(12)) - model.start) / (model.end - model.start);
+    expect(Number(fault?.[1])).toBeCloseTo(210 + share * (1000 - 210 - 20), 0);
+  });
+
+  it('draws no fault without faults.json', () => {
+    expect(renderTimelineSvg(buildTimeline(overflow, { deployment_limit: 2 }))).not.toContain('class="fault"');
+  });
+});
