@@ -98,8 +98,16 @@ export async function killWorker(
   pending: Pending,
   spec: Extract<FaultSpec, { kind: 'kill-worker' }>,
   workers: WorkerControl | undefined,
+  touched?: { processes: FlowProcesses | undefined; runs: readonly FlowRun[]; hit: Set<string> },
 ): Promise<void> {
-  const killed = await workers?.kill();
+  // The runs the worker supervises die or live with it: they are the fault's, not the untouched ones.
+  const before = async (pid: number) => {
+    const ids = (await touched?.processes?.runsUnder(pid)) ?? [];
+    const runs = ids.map((id) => ({ id, name: touched?.runs.find((r) => r.id === id)?.name ?? id }));
+    for (const run of runs) touched?.hit.add(run.id);
+    if (runs.length > 0) pending.record.touchedRuns = runs;
+  };
+  const killed = await workers?.kill(before);
   if (!workers || !killed) {
     pending.record.status = 'failed';
     pending.record.reason = workers ? 'no sandbox worker was alive to kill' : "the sandbox's workers are not known";

@@ -15,6 +15,8 @@ export interface FlowProcesses {
   findFlowProcess(flowRunId: string): Promise<number | undefined>;
   /** SIGKILL: the process cannot release anything, as when a node dies or the kernel kills it for memory. */
   kill(pid: number): void;
+  /** The flow runs whose processes live under one process (a worker): the runs a kill of it touches. */
+  runsUnder(pid: number): Promise<string[]>;
 }
 
 interface ProcEntry {
@@ -70,6 +72,18 @@ export function sandboxFlowProcesses(
       return undefined;
     },
     kill: (pid) => kill(pid, 'SIGKILL'),
+    async runsUnder(pid) {
+      const found = new Set<string>();
+      for (const child of descendantsOf(await readEntries(procRoot), [pid])) {
+        const environ = await fs.readFile(path.join(procRoot, String(child), 'environ'), 'utf8').catch(() => '');
+        const id = environ
+          .split('\0')
+          .find((entry) => entry.startsWith('PREFECT__FLOW_RUN_ID='))
+          ?.slice('PREFECT__FLOW_RUN_ID='.length);
+        if (id) found.add(id);
+      }
+      return [...found];
+    },
   };
 }
 

@@ -13,6 +13,8 @@ const FaultRecordSchema = z.object({
   /** 'not-reached': the moment never came before every run was final, so nothing was injected. */
   status: z.enum(['injected', 'failed', 'not-reached']),
   target: z.object({ id: z.string(), name: z.string() }).optional(),
+  /** kill-worker: the flow runs whose processes lived under the killed worker, touched by the fault with it. */
+  touchedRuns: z.array(z.object({ id: z.string(), name: z.string() })).optional(),
   injectedAt: z.string().optional(),
   /** The concurrency key's slots held as the fault was injected at limit-reached: the guarded block was full. */
   slotsAtInjection: z.object({ limit: z.string(), active: z.number(), of: z.number() }).optional(),

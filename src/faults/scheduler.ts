@@ -71,7 +71,8 @@ function inject(ctx: Context, pending: Pending, scene: Scene, held?: Held) {
       pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
   }
   if (spec.kind === 'command') return runCommand(ctx, pending, spec);
-  if (spec.kind === 'kill-worker') return killWorker(ctx, pending, spec, scene.hands.workers);
+  if (spec.kind === 'kill-worker')
+    return killWorker(ctx, pending, spec, scene.hands.workers, { processes: scene.hands.processes, runs, hit });
   const target = pickTarget(runs, hit, primaryId);
   if (!target) return Promise.resolve();
   hit.add(target.id);

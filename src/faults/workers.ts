@@ -10,8 +10,11 @@ import type { Clock } from '../util/clock.js';
  * from it. The sandbox's state file is rewritten with the new pid, so `sandbox down` stops it.
  */
 export interface WorkerControl {
-  /** SIGKILL the first live worker; which one (1-based) and its pid, or undefined when none lives. */
-  kill(): Promise<{ n: number; pid: number } | undefined>;
+  /**
+   * SIGKILL the first live worker; which one (1-based) and its pid, or undefined when none lives. `before` runs
+   * with its pid just before the kill (to see what the worker supervises while it still does).
+   */
+  kill(before?: (pid: number) => Promise<void>): Promise<{ n: number; pid: number } | undefined>;
   /** Start worker `n` again; its new pid. */
   restart(n: number): Promise<number>;
   /** Whether the server hears from every sandbox worker since `since` (the restart), within `timeoutMs`. */
@@ -34,11 +37,12 @@ export function sandboxWorkerControl(env: NodeJS.ProcessEnv, uv?: string): Worke
     return state;
   };
   return {
-    async kill() {
+    async kill(before) {
       const workers = sandboxWorkers(await read());
       const index = workers.findIndex((worker) => isAlive(worker.pid));
       const worker = workers[index];
       if (!worker) return undefined;
+      await before?.(worker.pid).catch(() => undefined);
       killGroup(worker.pid);
       return { n: index + 1, pid: worker.pid };
     },

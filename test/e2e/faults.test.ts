@@ -10,6 +10,7 @@ const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
 interface Fault {
   kind: string;
   slotsAtInjection?: { limit: string; active: number; of: number };
+  touchedRuns?: { id: string; name: string }[];
   status: string;
   target?: { id: string; name: string };
   action?: { exitCode?: number | null; apiStatus?: number; killedPid?: number };
@@ -137,7 +138,7 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
   }, 900_000);
 
-  it('kill-worker: the worker started again after its down time, the pool live again, every run final, verdict as the runs ended', async () => {
+  it('kill-worker: the worker started again after its down time, the pool live again, every run final, the runs under it the fault's, every other run completed', async () => {
     const cwd = await workspace();
     const before = await sandbox();
     const backfill = await rehearse(
@@ -163,17 +164,17 @@ describe('faults injected into a burst on the real sandbox', () => {
 
     const checks = out.summary?.checks ?? [];
     expect(checks.find((c) => c.id === 'faults.worker_back')?.verdict, detail).toBe('pass');
-    // Runs the killed worker had started end Crashed (measured on Prefect 3.9.1: within a second of the kill),
-    // those of the other worker complete. Which worker took which run is the server's choice, so the verdict
-    // is held to the states the API shows: exit 1 exactly when a run did not complete.
+    // Runs the killed worker had started may end Crashed with it (measured on Prefect 3.9.1: within a second of
+    // the kill): the fault touched them, and faults.json names them. Every run it did not touch completed.
     const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
-    const states = await Promise.all(
-      runIds.map(async (id) => (await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type),
-    );
-    for (const state of states) expect(['COMPLETED', 'CRASHED'], detail).toContain(state);
-    const crashed = states.filter((state) => state === 'CRASHED').length;
-    expect(checks.find((c) => c.id === 'faults.untouched_completed')?.verdict, detail).toBe(crashed ? 'fail' : 'pass');
-    expect(backfill.exitCode, detail).toBe(crashed ? 1 : 0);
+    const touched = new Set((kill?.touchedRuns ?? []).map((r) => r.id));
+    for (const id of runIds) {
+      const state = (await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type;
+      if (touched.has(id)) expect(['COMPLETED', 'CRASHED'], detail).toContain(state);
+      else expect(state, `${id} was not under the killed worker\n${detail}`).toBe('COMPLETED');
+    }
+    expect(checks.find((c) => c.id === 'faults.untouched_completed')?.verdict, detail).toBe('pass');
+    expect(backfill.exitCode, detail).toBe(0);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
     const verify = await rehearse(['verify', dir], { cwd });

@@ -60,6 +60,9 @@ describe('sandboxFlowProcesses: a flow run’s process among the workers’ desc
     expect(await processes.findFlowProcess('gone')).toBeUndefined();
     processes.kill(12);
     expect(killed).toEqual([[12, 'SIGKILL']]);
+    // What a kill of each worker touches: the runs under it, once each, and none of the other's.
+    expect(await processes.runsUnder(10)).toEqual(['b']);
+    expect(await processes.runsUnder(20)).toEqual(['c']);
   });
 });
 
@@ -72,7 +75,12 @@ function killContext() {
 
 function fakeProcesses(pids: Record<string, number>): FlowProcesses & { killed: number[] } {
   const killed: number[] = [];
-  return { killed, findFlowProcess: async (id) => pids[id], kill: (pid) => killed.push(pid) };
+  return {
+    killed,
+    findFlowProcess: async (id) => pids[id],
+    kill: (pid) => killed.push(pid),
+    runsUnder: async () => [],
+  };
 }
 
 describe('kill-flow in the scheduler', () => {

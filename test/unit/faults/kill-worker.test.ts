@@ -24,7 +24,8 @@ function fakeWorkers(now: () => number, alive = true): WorkerControl & { log: st
   const log: string[] = [];
   return {
     log,
-    kill: async () => {
+    kill: async (before) => {
+      if (alive) await before?.(4242);
       log.push(`kill at ${now()}`);
       return alive ? { n: 1, pid: 4242 } : undefined;
     },
@@ -65,6 +66,22 @@ describe('kill-worker in the scheduler', () => {
     });
     // No run was hit: every run must complete.
     expect(scheduler.hitRunIds().size).toBe(0);
+  });
+
+  it("counts the runs under the killed worker as the fault's: their end is excused, the others must complete", async () => {
+    const { ctx, clock } = workerContext();
+    const workers = fakeWorkers(() => clock.now());
+    const processes = {
+      findFlowProcess: async () => undefined,
+      kill: () => undefined,
+      runsUnder: async (pid: number) => (pid === 4242 ? ['a'] : []),
+    };
+    const spec = { kind: 'kill-worker' as const, at: 'limit-reached' as const, downSeconds: 10 };
+    const scheduler = faultScheduler(ctx, [spec], 2, undefined, { workers, processes });
+    scheduler.onRuns([run('a', 'RUNNING'), run('b', 'RUNNING'), run('c', 'SCHEDULED')], undefined);
+    const [record] = await scheduler.settled([run('a', 'CRASHED'), run('b', 'COMPLETED'), run('c', 'COMPLETED')]);
+    expect(record?.touchedRuns).toEqual([{ id: 'a', name: 'run-a' }]);
+    expect([...scheduler.hitRunIds()]).toEqual(['a']);
   });
 
   it('restarts the worker at once when the rehearsal is interrupted during its down time', async () => {
