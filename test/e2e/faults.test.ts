@@ -138,7 +138,7 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
   }, 900_000);
 
-  it('kill-worker: the worker started again after its down time, the pool live again, every run final, the runs under it the fault's, every other run completed', async () => {
+  it('kill-worker: the worker started again after its down time, the pool live again, every run final, the runs under it touched by the fault, every other run completed', async () => {
     const cwd = await workspace();
     const before = await sandbox();
     const backfill = await rehearse(
