@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installPacked, type PackedInstall } from '../../support/packed.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
 
@@ -16,34 +17,10 @@ async function runtimeFiles(): Promise<string[]> {
 let work: string;
 let tarball: string;
 let prefix: string;
-let elsewhere: string;
-
-/** The installed `rehearse`, run from a directory outside the repository with only the prefix's bin on PATH first. */
-function rehearse(args: string[], env: Record<string, string> = {}) {
-  return execa(path.join(prefix, 'bin', 'rehearse'), args, {
-    cwd: elsewhere,
-    reject: false,
-    env: { CI: 'true', PATH: `${path.join(prefix, 'bin')}:${process.env.PATH ?? ''}`, ...env },
-  });
-}
+let rehearse: PackedInstall['rehearse'];
 
 beforeAll(async () => {
-  const [built, source] = await Promise.all([
-    stat(path.join(repo, 'dist/cli.js')).catch(() => undefined),
-    stat(path.join(repo, 'src/cli.ts')),
-  ]);
-  if (!built || built.mtimeMs < source.mtimeMs) throw new Error('dist/ is older than src/: run npm run build first');
-  work = await mkdtemp(path.join(tmpdir(), 'rehearse-pack-'));
-  prefix = path.join(work, 'prefix');
-  elsewhere = path.join(work, 'somewhere-else');
-  await fs.ensureDir(elsewhere);
-  // The built dist/ as it is: packing without scripts never rebuilds it under tests that read it.
-  const packed = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: repo });
-  const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }];
-  tarball = path.join(work, filename);
-  await execa('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball], {
-    cwd: work,
-  });
+  ({ work, tarball, prefix, rehearse } = await installPacked('pack'));
 });
 afterAll(() => rm(work, { recursive: true, force: true }));
 
