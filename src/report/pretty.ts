@@ -190,7 +190,8 @@ export function createPrettyReporter(options: PrettyOptions): Reporter {
           const r = event.record;
           if (r.error)
             err(`  ${c.red('✖')} ${r.error.message}${r.error.hint ? `\n    ${c.dim(`→ ${r.error.hint}`)}` : ''}`);
-          out(`  ${c.dim(`${r.name} ${r.status} in ${seconds(r.durationMs)}`)}`);
+          // The step's verdict, as the closing table and summary.json give it (not whether it ran).
+          out(`  ${c.dim(r.name)} ${verdictLabel(c, r.verdict)} ${c.dim(`in ${seconds(r.durationMs)}`)}`);
           break;
         }
         case 'info':

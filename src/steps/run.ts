@@ -9,6 +9,7 @@ import { envAuthHeaders } from '../prefect/api.js';
 import type { CancelledRun } from '../prefect/cancel.js';
 import { claimDeployment, type DeploymentClaim } from '../prefect/claim.js';
 import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
+import { prefectLine } from '../prefect/fixes.js';
 import { fullName } from '../prefect/queries.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
@@ -56,7 +57,27 @@ export interface RunStepOptions {
 /** How a run a fault hit ends on purpose: cancel-run cancels it, kill-flow leaves the worker to report it Crashed. */
 const ENDED_BY_FAULT = new Set(['CANCELLED', 'CRASHED']);
 
-export function runsCheck(runs: FlowRun[], primaryId: string | undefined, hitByFault: ReadonlySet<string>): Check {
+/**
+ * What to do about runs that ended badly. A run the flow itself failed or crashed is the flow's (or its
+ * inputs') doing: its own logs say why, and cleaning up would change nothing. A run still live is
+ * what `rehearse cleanup` ends. Nothing is said when neither applies (the report's fallback stands).
+ */
+function endedBadlyFix(bad: FlowRun[], unfinished: FlowRun[], cli: readonly string[]): string {
+  const failed = bad.find((r) => r.state_type === 'FAILED' || r.state_type === 'CRASHED');
+  const logs = failed
+    ? `read why in \`${prefectLine(cli, ['flow-run', 'logs', failed.id])}\` (${failed.name}; the others' logs likewise), fix the flow or what it reads`
+    : undefined;
+  const live = unfinished.length ? '`rehearse cleanup --all` ends the runs still live' : undefined;
+  const parts = [logs, live].filter((p): p is string => p !== undefined);
+  return parts.length ? `; fix: ${parts.join('; ')}, then rerun \`rehearse backfill\`` : '';
+}
+
+export function runsCheck(
+  runs: FlowRun[],
+  primaryId: string | undefined,
+  hitByFault: ReadonlySet<string>,
+  cli: readonly string[] = ['uv', 'run', 'prefect'],
+): Check {
   const states = runs.map((r) => `${r.name}: ${r.state_name ?? r.state_type ?? '?'}`);
   const unfinished = runs.filter((r) => !TERMINAL.has(r.state_type ?? ''));
   // CANCEL_NEW turns excess runs away: Cancelled is how that guardrail holds, not a failure.
@@ -86,7 +107,11 @@ export function runsCheck(runs: FlowRun[], primaryId: string | undefined, hitByF
     `${excused.length ? `; also Cancelled, as CANCEL_NEW turns excess runs away: ${named(excused)}` : ''}` +
     `${byFault.length ? `; ended by an injected fault, on purpose: ${named(byFault)}` : ''}`;
   if (bad.length > 0)
-    return { ...base, verdict: 'fail', reason: `${bad.length} run(s) ended badly: ${named(bad)}${also}` };
+    return {
+      ...base,
+      verdict: 'fail',
+      reason: `${bad.length} run(s) ended badly: ${named(bad)}${also}${endedBadlyFix(bad, unfinished, cli)}`,
+    };
   if (unfinished.length > 0)
     return {
       ...base,
@@ -265,7 +290,10 @@ async function recordRuns(
     ...(screenshot ? { screenshot } : {}),
   };
   const injected = await faults?.record(bundle, runs, primaryId);
-  const checks = [runsCheck(runs, primaryId, faults?.hit() ?? new Set()), ...(injected?.checks ?? [])];
+  const checks = [
+    runsCheck(runs, primaryId, faults?.hit() ?? new Set(), ctx.config.prefect.command),
+    ...(injected?.checks ?? []),
+  ];
   return { checks, files: [...new Set([...files, ...(injected?.files ?? [])])], data };
 }
 

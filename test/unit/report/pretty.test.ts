@@ -47,6 +47,17 @@ describe('the human reporter (as --ci prints it)', () => {
   });
 });
 
+describe('the line that ends a step', () => {
+  it("gives the step's verdict, as the closing table does, not 'ok' for a step that ran and found a failure", async () => {
+    const out = capture();
+    const reporter = createPrettyReporter({ stream: out.stream, color: false, live: false });
+    reporter.emit({ type: 'step-start', step: 'preflight', title: 'doctor' });
+    reporter.emit({ type: 'step-end', record: { ...record('preflight'), verdict: 'fail' as const } as never });
+    await reporter.close();
+    expect(out.text().split('\n')).toContain('  preflight FAIL in 0.1s');
+  });
+});
+
 describe('a command rehearse itself stopped', () => {
   it('says rehearse stopped it, not a red exit 143 that reads as a failure', async () => {
     const out = capture();

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { type ConfigInput, ConfigSchema } from '../../../src/config/schema.js';
 import { RehearseError } from '../../../src/errors.js';
 import { NOTES_FILE } from '../../../src/evidence/notes.js';
+import { explainCheck } from '../../../src/evidence/report/why.js';
 import { newSummary } from '../../../src/evidence/summary-io.js';
+import type { Check } from '../../../src/guardrails/verdict.js';
 import { DeploymentSchema } from '../../../src/prefect/schemas.js';
 import { checkParameters, type RunStepOptions, runStep } from '../../../src/steps/run.js';
 import { CREATED_RUNS_FILE } from '../../../src/steps/run-burst.js';
@@ -206,7 +208,12 @@ describe('the run step, through runSteps against the recorded server and CLI', (
     expect(outcome.exitCode).toBe(1);
     const check = step.checks.find((c) => c.id === 'runs.completed');
     expect(check?.verdict).toBe('fail');
-    expect(check?.reason).toBe('1 run(s) ended badly: antique-eel Failed');
+    expect(check?.reason).toBe(
+      `1 run(s) ended badly: antique-eel Failed; fix: read why in \`uv run prefect flow-run logs ${failed.id}\` ` +
+        "(antique-eel; the others' logs likewise), fix the flow or what it reads, then rerun `rehearse backfill`",
+    );
+    // The run ended on its own: cleaning up would change nothing, so the report does not advise it.
+    expect(explainCheck(check as Check).fix).not.toMatch(/cleanup/);
   });
 
   it('names every run that did not complete: the watched run Cancelled and another Cancelled beside it', async () => {
