@@ -7,7 +7,19 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * run out of files. Vitest orders by last run's durations only where its cache has them (never on a
  * fresh CI machine), so the order is written down here.
  */
-const LONGEST_FIRST = ['repeat.test.ts', 'upstream.test.ts', 'inspect.test.ts', 'signals.test.ts', 'backfill.test.ts'];
+const LONGEST_FIRST = [
+  'repeat.test.ts',
+  'upstream.test.ts',
+  'signals.test.ts',
+  'faults.test.ts',
+  'inspect.test.ts',
+  'fixes.test.ts',
+  'backfill.test.ts',
+  'verdicts.test.ts',
+  'pack.test.ts',
+  'github.test.ts',
+  'trust.test.ts',
+];
 
 const rank = (spec: TestSpecification): number => {
   if (spec.project.name !== 'e2e') return LONGEST_FIRST.length;
