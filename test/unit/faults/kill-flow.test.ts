@@ -6,20 +6,11 @@ import { RehearseError } from '../../../src/errors.js';
 import { parseFaultFlags, refuseSandboxFaults } from '../../../src/faults/catalogue.js';
 import { type FlowProcesses, sandboxFlowProcesses } from '../../../src/faults/processes.js';
 import { faultScheduler } from '../../../src/faults/scheduler.js';
-import type { FlowRun } from '../../../src/prefect/schemas.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
+import { flowRun as run } from '../../support/flow-run.js';
 import { createFakeClock } from '../support/fake-clock.js';
-
-const run = (id: string, state: string): FlowRun => ({
-  id,
-  name: `run-${id}`,
-  state_type: state,
-  state_name: state.charAt(0) + state.slice(1).toLowerCase(),
-  parameters: {},
-  tags: [],
-});
 
 const dirs: string[] = [];
 afterEach(async () => {

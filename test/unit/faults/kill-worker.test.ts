@@ -4,20 +4,11 @@ import { parseFaultFlags, refuseSandboxFaults } from '../../../src/faults/catalo
 import { faultScheduler } from '../../../src/faults/scheduler.js';
 import type { WorkerControl } from '../../../src/faults/workers.js';
 import { judgeWorkerBack } from '../../../src/guardrails/faults.js';
-import type { FlowRun } from '../../../src/prefect/schemas.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
+import { flowRun as run } from '../../support/flow-run.js';
 import { createFakeClock } from '../support/fake-clock.js';
-
-const run = (id: string, state: string): FlowRun => ({
-  id,
-  name: `run-${id}`,
-  state_type: state,
-  state_name: state.charAt(0) + state.slice(1).toLowerCase(),
-  parameters: {},
-  tags: [],
-});
 
 /** Workers as the sandbox has them, in simulated time: what was killed and restarted, and when. */
 function fakeWorkers(now: () => number, alive = true): WorkerControl & { log: string[] } {

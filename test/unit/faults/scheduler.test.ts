@@ -8,16 +8,8 @@ import type { Command } from '../../../src/process/command.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner, type FakeResult } from '../../support/fake-runner.js';
+import { flowRun as run } from '../../support/flow-run.js';
 import { createFakeClock } from '../support/fake-clock.js';
-
-const run = (id: string, state: string): FlowRun => ({
-  id,
-  name: `run-${id}`,
-  state_type: state,
-  state_name: state.charAt(0) + state.slice(1).toLowerCase(),
-  parameters: {},
-  tags: [],
-});
 
 /** A server whose runs go Cancelled as soon as they are set Cancelling, as a live worker makes them. */
 function cancellingServer(runs: FlowRun[]) {

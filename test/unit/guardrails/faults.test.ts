@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { FaultRecord } from '../../../src/faults/record.js';
 import { judgeInjections, judgeUntouched } from '../../../src/guardrails/faults.js';
-import type { FlowRun } from '../../../src/prefect/schemas.js';
 import { runsCheck } from '../../../src/steps/run.js';
-
-const run = (id: string, state: string): FlowRun => ({
-  id,
-  name: `run-${id}`,
-  state_type: state,
-  state_name: state.charAt(0) + state.slice(1).toLowerCase(),
-  parameters: {},
-  tags: [],
-});
+import { flowRun as run } from '../../support/flow-run.js';
 
 describe('the verdict of a fault rehearsal', () => {
   it('excuses the run the fault cancelled, also when it is the CLI’s own run', () => {
