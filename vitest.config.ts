@@ -1,11 +1,12 @@
 import { defineConfig } from 'vitest/config';
 import LongestFirst from './test/e2e/sequencer.js';
+import { E2E_WORKERS } from './test/e2e/workers.js';
 
 export default defineConfig({
   test: {
     // The JSON report is what .ci/run counts; the default reporter is for people.
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
-    // The longest e2e files first, so the two side by side end together (test/e2e/sequencer.ts).
+    // The longest e2e files first, so the files side by side end together (test/e2e/sequencer.ts).
     sequence: { sequencer: LongestFirst },
     // Timeouts are bounds for a machine kept busy, never a judgement of speed: each is at least 3x the slowest
     // time seen or estimated under load (scripts/ci-under-load.sh measures it; .ci/run prints the ten slowest
@@ -35,7 +36,7 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 1 },
           // Projects that run side by side (one groupOrder) must share one worker count: e2e's.
-          maxWorkers: Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1,
+          maxWorkers: E2E_WORKERS,
           include: ['test/integration/**/*.test.ts'],
           setupFiles: ['test/support/record-timeout.ts'],
           // Starting moto through uv or Chromium takes seconds quiet, well under a minute with both cores busy.
@@ -51,9 +52,8 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
           setupFiles: ['test/support/record-timeout.ts', 'test/e2e/settle.ts'],
-          // Two files at a time, each on a sandbox of its own (global-setup.ts starts one per worker):
-          // most of a case is waiting on runs, so a second stream fills the idle half of two cores.
-          maxWorkers: Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1,
+          // Three files at a time, each on a sandbox of its own (test/e2e/workers.ts says why).
+          maxWorkers: E2E_WORKERS,
           // One test is at most a few rehearsals (~30 s each quiet, ~2 min with both cores busy), each bounded
           // by the CLI's own --watch-timeout (240 s) and the tests' 600 s on a CLI call, both below this.
           testTimeout: 900_000,

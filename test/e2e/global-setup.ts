@@ -5,6 +5,7 @@ import fs from 'fs-extra';
 import type { TestProject } from 'vitest/node';
 import { isOwnerAlive, type LockOwner } from '../../src/evidence/lock.js';
 import { HOME_PREFIX, OWNER_FILE, ownedHome } from './owned-home.js';
+import { E2E_WORKERS } from './workers.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const UP = ['sandbox', 'up', '--database', 'postgres', '--workers', '2', '--auth'];
@@ -16,9 +17,6 @@ declare module 'vitest' {
   }
 }
 
-/** How many test files run at once, each on a sandbox of its own (see vitest.config.ts). */
-const E2E_WORKERS = Math.max(1, Number(process.env.REHEARSE_E2E_WORKERS ?? 2) || 1);
-
 const cli = (args: string[], home: string) =>
   execa('node', [path.join(repo, 'bin/rehearse.js'), ...args], {
     env: { ...process.env, REHEARSE_SANDBOX_HOME: home, CI: '1' },
@@ -28,7 +26,7 @@ const cli = (args: string[], home: string) =>
 
 /**
  * Real sandboxes for the end-to-end suite, started and stopped through the CLI itself, and shaped
- * like staging: PostgreSQL, two workers on the pool, basic auth. One per e2e worker, so that two test
+ * like staging: PostgreSQL, two workers on the pool, basic auth. One per e2e worker, so that test
  * files run side by side without sharing a server, a deployment or a limit. (The upstream and outage
  * cases start SQLite sandboxes of their own.)
  */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * The e2e files that take longest, longest first. Two files run side by side; started last, the
+ * The e2e files that take longest, longest first. Files run side by side (workers.ts); started last, the
  * ten rehearsals of repeat.test.ts alone kept one worker busy for four minutes after the other had
  * run out of files. Vitest orders by last run's durations only where its cache has them (never on a
  * fresh CI machine), so the order is written down here.
