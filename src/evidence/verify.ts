@@ -18,6 +18,7 @@ import {
 } from './summary.js';
 import { settleVerdict } from './summary-io.js';
 import { type AttestationFinding, checkAttestation } from './verify-attestation.js';
+import { recheckFaults } from './verify-faults.js';
 import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
 import { recheckInspect } from './verify-inspect.js';
 import { checkStatus } from './verify-status.js';
@@ -274,6 +275,7 @@ export async function verifyBundle(dir: string, options: { key?: VerifyingKey } 
       ...stepFiles,
       ...(await recheckInspect(bundle, summary)),
       ...(await recheckValidate(bundle, summary)),
+      ...(await recheckFaults(bundle, summary)),
       ...(await checkScreenshot(bundle, summary)),
       ...(await checkStatus(bundle, summary)),
     );
