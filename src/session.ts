@@ -16,6 +16,7 @@ import type { Summary } from './evidence/summary.js';
 import { newSummary } from './evidence/summary-io.js';
 import { refuseSandboxFaults } from './faults/catalogue.js';
 import { knownWorkerPids } from './faults/processes.js';
+import { DRY_RUN_VERDICT } from './guardrails/rollup.js';
 import { createPrefectApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
 import { prefectEnv } from './prefect/commands.js';
 import { checkHealth, readServerVersion } from './prefect/queries.js';
@@ -296,10 +297,7 @@ async function fillBundle(
     ...(options.flags.dryRun ? {} : { attest: attestWith(ctx, session.signingKey) }),
   });
   const { exitCode } = outcome;
-  // A dry run triggered nothing, so it proves nothing: its plan never reads as a verdict.
-  const summary = options.flags.dryRun
-    ? { ...outcome.summary, status: 'partial' as const, verdict: 'incomplete' as const, sealed: false }
-    : outcome.summary;
+  const summary = options.flags.dryRun ? { ...outcome.summary, ...DRY_RUN_VERDICT } : outcome.summary;
   if (options.flags.dryRun) await fs.remove(path.dirname(bundle.dir));
   else if (outcome.untouched && fresh) await fs.remove(bundle.dir);
   const keptBundle = !options.flags.dryRun && !(outcome.untouched && fresh);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { ExitCode, messageOf, RehearseError } from '../errors.js';
-import { type Verdict, worstVerdict } from '../guardrails/verdict.js';
+import { exitCodeOfVerdict, stepVerdict } from '../guardrails/rollup.js';
+import { worstVerdict } from '../guardrails/verdict.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
 import { SCREENSHOT_FILE } from './files.js';
@@ -53,12 +54,6 @@ export interface VerifyReport {
   /** Whether attestation.intoto.jsonl is there, signed, and (with a key) verified; by which key ids. */
   attestation?: Omit<AttestationFinding, 'problems'>;
 }
-
-const EXIT_CODE_OF: Record<Verdict, number> = {
-  pass: ExitCode.ok,
-  fail: ExitCode.guardrailFailed,
-  inconclusive: ExitCode.inconclusive,
-};
 
 const inconsistent = (detail: string, file?: string): VerifyProblem => ({
   kind: 'inconsistent',
@@ -157,7 +152,7 @@ function checkVerdicts(summary: Summary): VerifyProblem[] {
     );
   }
   for (const step of summary.steps.filter((s) => s.status === 'ok')) {
-    const verdict = step.checks.length ? worstVerdict(step.checks) : 'pass';
+    const verdict = stepVerdict(step.checks, false);
     if (step.verdict !== verdict)
       problems.push(
         inconsistent(`the ${step.name} step says ${step.verdict}, its checks give ${verdict}`, SUMMARY_FILE),
@@ -186,7 +181,7 @@ function checkVerdicts(summary: Summary): VerifyProblem[] {
       const said = absent.map((name) => `${name} ${summary.steps.find((s) => s.name === name)?.status ?? 'never ran'}`);
       problems.push(inconsistent(`status complete, but not every evidence step ran: ${said.join(', ')}`, SUMMARY_FILE));
     }
-    const exitCode = fromSteps.length ? EXIT_CODE_OF[worstVerdict(fromSteps)] : ExitCode.ok;
+    const exitCode = fromSteps.length ? exitCodeOfVerdict(worstVerdict(fromSteps)) : ExitCode.ok;
     if (summary.exitCode !== exitCode)
       problems.push(
         inconsistent(

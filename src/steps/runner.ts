@@ -6,7 +6,7 @@ import { writeReport } from '../evidence/report/write.js';
 import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
 import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
 import { writeVerdictNotes } from '../evidence/verdict-notes.js';
-import { type Check, worstVerdict } from '../guardrails/verdict.js';
+import { afterSettleExitCode, commandExitCode, stepVerdict } from '../guardrails/rollup.js';
 import type { Step } from './step.js';
 
 /** A step, or steps that do not depend on each other and run side by side. */
@@ -75,7 +75,7 @@ async function runOne(
       name: step.name,
       title: step.title,
       status: output.skipped ? 'skipped' : 'ok',
-      verdict: output.skipped ? 'skipped' : output.checks.length ? worstVerdict(output.checks) : 'pass',
+      verdict: stepVerdict(output.checks, Boolean(output.skipped)),
       startedAt: started.toISOString(),
       durationMs: elapsed(),
       files: output.files,
@@ -109,18 +109,6 @@ async function runOne(
     };
     return { record, error: failure, interrupted };
   }
-}
-
-/**
- * The exit code of a command from the steps it ran (not those of earlier runs in the same bundle):
- * the worst verdict recorded. A failed guardrail halts a release, so it stays 1 whatever came after.
- */
-function exitCodeFor(error: RehearseError | undefined, interrupted: boolean, checks: Check[]): number {
-  const verdict = checks.length === 0 ? undefined : worstVerdict(checks);
-  if (verdict === 'fail') return ExitCode.guardrailFailed;
-  if (error) return error.exitCode;
-  if (interrupted) return ExitCode.couldNotRun;
-  return verdict === 'inconclusive' ? ExitCode.inconclusive : ExitCode.ok;
 }
 
 /** report.html and concurrency.svg follow the settled summary; a report that cannot be drawn never fails the evidence. */
@@ -198,7 +186,7 @@ export async function runSteps(
   }
   const status = finalStatus(summary, stoppedBy, options.wholeRehearsal, initial.status, initial.sealed);
   const ran = new Set<string>(stages.flat().map((step) => step.name));
-  const exitCode = exitCodeFor(
+  const exitCode = commandExitCode(
     error,
     stoppedBy === 'interrupt',
     summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks),
@@ -231,7 +219,7 @@ export async function runSteps(
       summary = await settleFiles(summary);
     }
   }
-  const finalCode = error && !stoppedBy && exitCode !== ExitCode.guardrailFailed ? error.exitCode : exitCode;
+  const finalCode = afterSettleExitCode(exitCode, error, Boolean(stoppedBy));
   return {
     summary,
     exitCode: finalCode,

@@ -16,7 +16,7 @@ import {
   uploadBundle,
   verifyRemote,
 } from '../evidence/upload.js';
-import { worstVerdict } from '../guardrails/verdict.js';
+import { ledgerVerdict } from '../guardrails/rollup.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Step } from './step.js';
 
@@ -46,18 +46,6 @@ function resolveUploadTarget(ctx: Context, to: string | undefined): UploadTarget
 function destinationOf(target: UploadTarget, bundleName: string): string {
   if (target.kind === 'dir') return path.join(target.path, bundleName);
   return `s3://${[target.bucket, ...target.prefix.split('/'), bundleName].filter(Boolean).join('/')}/`;
-}
-
-/**
- * What the ledgers say about the bundle: a failed check fails it, but a pass needs every evidence step
- * to have run, so a bundle of one step by hand is never filed as a passed rehearsal.
- */
-export function ledgerVerdict(summary: Summary): 'pass' | 'fail' | 'inconclusive' | 'incomplete' {
-  if (summary.checks.length === 0) return 'incomplete';
-  const worst = worstVerdict(summary.checks);
-  if (worst === 'fail') return worst;
-  const done = new Set(summary.steps.filter((s) => s.status === 'ok').map((s) => s.name));
-  return EVIDENCE_STEPS.every((name) => done.has(name)) ? worst : 'incomplete';
 }
 
 interface UploadPlan {
@@ -166,7 +154,7 @@ async function fileInLedgers(ctx: Context, bundle: Bundle, summary: Summary, des
   const { ledgers } = ctx.config;
   const plan = path.resolve(ctx.cwd, ledgers.rehearsalPlan);
   const log = path.resolve(ctx.cwd, ledgers.nextStepsLog);
-  const verdict = ledgerVerdict(summary);
+  const verdict = ledgerVerdict(summary, EVIDENCE_STEPS);
   const date = ctx.now().toISOString().slice(0, 10);
   const linked = await linkBundleInPlan({
     file: plan,

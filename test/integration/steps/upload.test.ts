@@ -12,10 +12,11 @@ import { createRedactor, MASK, type Redactor } from '../../../src/evidence/redac
 import type { StepName, StepRecord, Summary } from '../../../src/evidence/summary.js';
 import { newSummary, saveSummary, withStep } from '../../../src/evidence/summary-io.js';
 import { verifyBundle } from '../../../src/evidence/verify.js';
+import { ledgerVerdict as ledgerOf } from '../../../src/guardrails/rollup.js';
 import type { Verdict } from '../../../src/guardrails/verdict.js';
 import type { RehearseEvent } from '../../../src/report/events.js';
 import { runSteps } from '../../../src/steps/runner.js';
-import { ledgerVerdict, type UploadStepOptions, uploadStep } from '../../../src/steps/upload.js';
+import { type UploadStepOptions, uploadStep } from '../../../src/steps/upload.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
@@ -403,6 +404,8 @@ describe('the upload step with a far copy that holds more than the bundle', () =
     expect(await readFile(path.join(far, 'planted.txt'), 'utf8')).toBe('not evidence\n');
   });
 });
+
+const ledgerVerdict = (summary: Summary) => ledgerOf(summary, EVIDENCE_STEPS);
 
 describe('ledgerVerdict', () => {
   const base = () => newSummary(bundle, NOW, {});
