@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { messageOf } from '../errors.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
 import { cancelOne, killOne, killWorker, type Pending, runCommand } from './actions.js';
@@ -170,7 +171,7 @@ export function faultScheduler(
     underWay.push(
       inject(ctx, fault, { runs, hit, primaryId, hands }, held).catch((caught: unknown) => {
         fault.record.status = 'failed';
-        fault.record.reason = ctx.redact((caught as Error).message);
+        fault.record.reason = ctx.redact(messageOf(caught));
       }),
     );
   };

@@ -1,5 +1,6 @@
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
+import { RehearseError } from '../errors.js';
 import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
 import { releaseClaimOf } from '../prefect/claim.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
@@ -199,7 +200,8 @@ export async function warnOtherRehearsals(ctx: Context, bundleName: string): Pro
           `\`rehearse cleanup --bundle <evidence root>/${bundle}\``,
       });
     }
-  } catch {
+  } catch (error) {
     // The steps themselves report an unreachable server or a missing deployment, with their hints.
+    if (!(error instanceof RehearseError)) throw error;
   }
 }

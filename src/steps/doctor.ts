@@ -158,11 +158,18 @@ async function checkPool(ctx: Context, name: string, deployment: Deployment | un
 }
 
 async function checkGlobalLimit(ctx: Context, deployment: Deployment | undefined): Promise<DoctorCheck[]> {
-  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
-  const key = expected?.concurrencyKey;
-  if (!key) return [];
   const id = 'global_limit.free';
   const title = 'global limit exists, active and free';
+  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch((error: unknown) => {
+    if (error instanceof RehearseError) return error;
+    throw error;
+  });
+  // Without the manifest there is no key to look up: say the check was not made rather than drop it.
+  if (expected instanceof RehearseError) {
+    return [warning(id, title, `not checked: the manifest names the limit and cannot be read (${expected.message})`)];
+  }
+  const key = expected.concurrencyKey;
+  if (!key) return [];
   const cli = ctx.config.prefect.command;
   // Missing, unnameable or inactive, the limit is a broken guardrail (a finding: inspect fails it
   // with the evidence); its slots held by other runs block (FAILURE_KINDS).
@@ -173,17 +180,17 @@ async function checkGlobalLimit(ctx: Context, deployment: Deployment | undefined
         title,
         `concurrency key ${key} can never name a global concurrency limit (Prefect refuses / % & > <` +
           ' in names), so the flow runs unthrottled',
-        createLimitFix(cli, key, expected?.keyLimit, deployment),
+        createLimitFix(cli, key, expected.keyLimit, deployment),
         'global_limit.unnameable',
       ),
     ];
   }
   const gcl = await readGlobalLimit(ctx.api, key);
   if (!gcl) {
-    const fix = createLimitFix(cli, key, expected?.keyLimit);
+    const fix = createLimitFix(cli, key, expected.keyLimit);
     const missing = bad(id, title, `global concurrency limit ${key} does not exist`, fix, 'global_limit.missing');
     // Created with the manifest's limit only: without one there is no number to apply.
-    const limit = expected?.keyLimit;
+    const limit = expected.keyLimit;
     return [limit === undefined ? missing : { ...missing, apply: [['gcl', 'create', key, '--limit', String(limit)]] }];
   }
   if (!gcl.active) {

@@ -225,6 +225,18 @@ describe('runDoctor against the recorded server', () => {
     );
   });
 
+  it('says the global limit was not checked, rather than dropping the check, when the manifest cannot be read', async () => {
+    const { ctx } = contextFor();
+    const checks = await runDoctor({ ...ctx, config: { ...ctx.config, manifest: 'no-such-manifest.yaml' } });
+    expect(failed(checks)).toEqual([]);
+    expect(checks.find((c) => c.id === 'global_limit.free')).toMatchObject({
+      verdict: 'inconclusive',
+      reason: expect.stringMatching(
+        /^not checked: the manifest names the limit and cannot be read \(manifest not found: /,
+      ),
+    });
+  });
+
   it('fails global_limit.free, blocking, when a slot of the global limit is held', async () => {
     const { checks, byId } = await doctor({
       routes: {
