@@ -7,7 +7,7 @@ import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeployme
 import { filterFlowRuns } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
-import { slotLimitNames } from '../prefect/slots.js';
+import { resetActiveSlots, slotLimitNames } from '../prefect/slots.js';
 
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
 export type CleanupScope = { tag: string; runIds: string[] } | { all: true };
@@ -80,11 +80,10 @@ export async function freeHeldSlots(
     const row: SlotRelease = { limit: name, activeSlots: limit.active_slots, liveHolders: holders, action: 'none' };
     if (limit.active_slots > 0 && holders > 0) row.action = 'kept';
     if (limit.active_slots > 0 && holders === 0) {
-      const path = `/v2/concurrency_limits/${limit.id}`;
-      const response = await ctx.api.request({ method: 'PATCH', path, body: { active_slots: 0 }, readOnly: false });
+      const status = await resetActiveSlots(ctx.api, limit.id);
       // In a dry run the context printed the PATCH instead of sending it; the step only words the row.
       row.action = ctx.flags.dryRun ? 'would free' : 'freed';
-      row.status = response.status;
+      row.status = status;
     }
     out.push(row);
   }
