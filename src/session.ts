@@ -245,23 +245,15 @@ function attestWith(
 
 type Session = { ctx: Context; config: Config; redact: Redactor; signingKey?: SigningKey };
 
-async function fillBundle(
-  command: string,
-  steps: Stage[],
-  options: SessionOptions,
-  shape: Parameters<typeof runRehearsal>[3],
+/** The summary the steps start from: the bundle's own, or a new one; with the server's URL and version when one is asked. */
+async function initialSummary(
   session: Session,
-  chosen: { bundle: Bundle; fresh: boolean; copyOf?: string },
-): Promise<CommandResult> {
+  bundle: Bundle,
+  existing: Summary | undefined,
+  asksPrefect: boolean,
+): Promise<Summary> {
   const { ctx, config, redact } = session;
   const { prefect, now } = ctx;
-  const { bundle, fresh } = chosen;
-  const existing = fresh ? undefined : await readSummary(bundle.dir);
-  const current = existing && !options.flags.dryRun ? await shape.upToDate?.(ctx, bundle, existing) : undefined;
-  if (existing && current !== undefined) {
-    const rel = path.relative(options.cwd, bundle.dir) || bundle.dir;
-    return { command, exitCode: 0, verdict: existing.verdict, bundle: rel, summary: existing, lines: [current] };
-  }
   const base =
     existing ??
     newSummary(bundle, now(), {
@@ -272,19 +264,31 @@ async function fillBundle(
       sandbox: prefect.sandbox,
     });
   // Without a Prefect server the bundle keeps the server it recorded.
-  const serverVersion =
-    shape.prefect === false ? undefined : await readServerVersion(ctx.gateways.api).catch(() => undefined);
-  const initial =
-    shape.prefect === false
-      ? base
-      : {
-          ...base,
-          prefect: {
-            ...base.prefect,
-            apiUrl: redact(prefect.apiUrl),
-            ...(serverVersion ? { version: serverVersion } : {}),
-          },
-        };
+  if (!asksPrefect) return base;
+  const serverVersion = await readServerVersion(ctx.gateways.api).catch(() => undefined);
+  return {
+    ...base,
+    prefect: { ...base.prefect, apiUrl: redact(prefect.apiUrl), ...(serverVersion ? { version: serverVersion } : {}) },
+  };
+}
+
+async function fillBundle(
+  command: string,
+  steps: Stage[],
+  options: SessionOptions,
+  shape: Parameters<typeof runRehearsal>[3],
+  session: Session,
+  chosen: { bundle: Bundle; fresh: boolean; copyOf?: string },
+): Promise<CommandResult> {
+  const { ctx, redact } = session;
+  const { bundle, fresh } = chosen;
+  const existing = fresh ? undefined : await readSummary(bundle.dir);
+  const current = existing && !options.flags.dryRun ? await shape.upToDate?.(ctx, bundle, existing) : undefined;
+  if (existing && current !== undefined) {
+    const rel = path.relative(options.cwd, bundle.dir) || bundle.dir;
+    return { command, exitCode: 0, verdict: existing.verdict, bundle: rel, summary: existing, lines: [current] };
+  }
+  const initial = await initialSummary(session, bundle, existing, shape.prefect !== false);
   options.reporter.emit({
     type: 'info',
     message: options.flags.dryRun

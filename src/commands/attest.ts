@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js';
 import { RehearseError } from '../errors.js';
 import { claimBundle } from '../evidence/abandon.js';
 import { ATTESTATION_FILE, attestBundle, describeAttestation } from '../evidence/attestation.js';
-import { findOpenBundle, openBundle, readSummary } from '../evidence/bundle.js';
+import { findOpenBundle, loadSummary, openBundle } from '../evidence/bundle.js';
 import { collectSecrets, createRedactor } from '../evidence/redact.js';
 import { writeReport } from '../evidence/report/write.js';
 import { resolveSigningKey } from '../evidence/signing.js';
@@ -51,8 +51,11 @@ export async function attest(options: AttestOptions): Promise<CommandResult> {
   });
   const lock = await claimBundle(bundle.dir, 'attest', new Date());
   try {
-    const summary = await readSummary(bundle.dir);
-    if (!summary) throw new RehearseError('BUNDLE_INVALID', `${dir} has no valid summary.json`);
+    const loaded = await loadSummary(bundle.dir);
+    if (!('summary' in loaded)) {
+      throw new RehearseError('BUNDLE_INVALID', `${dir} has no valid summary.json`, { details: [loaded.problem] });
+    }
+    const { summary } = loaded;
     // The report shows the attestation section of notes.md, so it is drawn again before the statement covers it.
     const attested = await attestBundle(bundle, summary, new Date(), key, async () => {
       await writeReport(bundle.dir);

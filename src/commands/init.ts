@@ -87,6 +87,20 @@ async function assertLoads(text: string): Promise<void> {
   }
 }
 
+/** The config written where none is (a .new file beside an existing one may be replaced). */
+async function writeNewConfig(target: string, text: string): Promise<void> {
+  await fs
+    .writeFile(target, text, { flag: target.endsWith('.new') ? 'w' : 'wx' })
+    .catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+      throw new RehearseError(
+        'USAGE',
+        `${path.basename(target)} appeared while init ran: init never overwrites a config`,
+        { hint: 'rerun init' },
+      );
+    });
+}
+
 /** `rehearse init`: a commented rehearse.config.yaml from the checkout, its deploy CLI and the live deployment. */
 export async function init(options: InitOptions): Promise<CommandResult> {
   const target = targetOf(options);
@@ -129,16 +143,7 @@ export async function init(options: InitOptions): Promise<CommandResult> {
   if (options.print) {
     return { command: 'init', exitCode: ExitCode.ok, verdict: 'pass', data, lines: text.trimEnd().split('\n') };
   }
-  await fs
-    .writeFile(target, text, { flag: target.endsWith('.new') ? 'w' : 'wx' })
-    .catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-      throw new RehearseError(
-        'USAGE',
-        `${path.basename(target)} appeared while init ran: init never overwrites a config`,
-        { hint: 'rerun init' },
-      );
-    });
+  await writeNewConfig(target, text);
   return {
     command: 'init',
     exitCode: ExitCode.ok,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { ExitCode, RehearseError } from '../errors.js';
-import { findOpenBundle, readSummary, writeChecksumManifest } from '../evidence/bundle.js';
+import { findOpenBundle, loadSummary, writeChecksumManifest } from '../evidence/bundle.js';
 import { CHECKSUM_FILE, parseChecksums, sha256OfFile } from '../evidence/checksums.js';
 import { lockBundle } from '../evidence/lock.js';
 import { renderCompareHtml } from '../evidence/report/compare.js';
@@ -24,13 +24,14 @@ export interface ReportOptions {
 }
 
 async function summaryOf(dir: string): Promise<Summary> {
-  const summary = await readSummary(dir);
-  if (!summary) {
+  const loaded = await loadSummary(dir);
+  if (!('summary' in loaded)) {
     throw new RehearseError('BUNDLE_INVALID', `${dir} is not a rehearse bundle (no valid summary.json)`, {
       hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)',
+      details: [loaded.problem],
     });
   }
-  return summary;
+  return loaded.summary;
 }
 
 /** Files (other than the report's own) that no longer match SHA256SUMS: rewriting the sums would hide them. */

@@ -5,6 +5,7 @@ import { CHECKSUM_FILE } from '../evidence/checksums.js';
 import { loadVerifyingKey } from '../evidence/keys.js';
 import { type VerifyProblem, type VerifyReport, verifyBundle } from '../evidence/verify.js';
 import type { CommandResult } from '../report/events.js';
+import { plural } from '../util/plural.js';
 
 export interface VerifyOptions {
   dir: string;
@@ -14,7 +15,6 @@ export interface VerifyOptions {
   key?: string;
 }
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 const describeProblem = (problem: VerifyProblem): string =>
   `${problem.kind}: ${problem.path ? `${problem.path}: ` : ''}${problem.detail}`;
 

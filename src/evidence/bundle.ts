@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { messageOf, RehearseError } from '../errors.js';
 import { writeChunksThenPlace, writeFileAtomic } from '../util/atomic-write.js';
+import { formatIssues } from '../util/zod-issues.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, sha256OfFile } from './checksums.js';
 import { maskedJsonChunks, type Redactor, redactDocument } from './redact.js';
 import { SUMMARY_FILE, type Summary, SummarySchema } from './summary.js';
@@ -64,11 +65,24 @@ export async function createBundle(root: string, now: Date, redact: Redactor): P
   });
 }
 
-export async function readSummary(dir: string): Promise<Summary | undefined> {
+/** A bundle's summary.json, or why it cannot be used: missing, not JSON, or a field of the wrong type. */
+export async function loadSummary(dir: string): Promise<{ summary: Summary } | { problem: string }> {
   const file = path.join(dir, SUMMARY_FILE);
-  if (!(await fs.pathExists(file))) return undefined;
-  const parsed = SummarySchema.safeParse(await fs.readJson(file).catch(() => undefined));
-  return parsed.success ? parsed.data : undefined;
+  if (!(await fs.pathExists(file))) return { problem: `${SUMMARY_FILE} is missing` };
+  let value: unknown;
+  try {
+    value = await fs.readJson(file);
+  } catch (error) {
+    return { problem: `${SUMMARY_FILE} is not JSON: ${messageOf(error)}` };
+  }
+  const parsed = SummarySchema.safeParse(value);
+  if (parsed.success) return { summary: parsed.data };
+  return { problem: `${SUMMARY_FILE}: ${formatIssues(parsed.error.issues).slice(0, 3).join('; ')}` };
+}
+
+export async function readSummary(dir: string): Promise<Summary | undefined> {
+  const loaded = await loadSummary(dir);
+  return 'summary' in loaded ? loaded.summary : undefined;
 }
 
 /** An existing bundle for a step run by hand; it must be one of ours and not sealed. */
@@ -83,12 +97,14 @@ export async function openBundle(
       hint: 'pass a directory made by rehearse (dist/staging/backfill/<timestamp>)',
     });
   }
-  const summary = await readSummary(abs);
-  if (!summary) {
+  const loaded = await loadSummary(abs);
+  if (!('summary' in loaded)) {
     throw new RehearseError('BUNDLE_INVALID', `${dir} is not a rehearse bundle (no valid ${SUMMARY_FILE})`, {
       hint: 'pass a directory made by rehearse, or omit --bundle to use the newest one',
+      details: [loaded.problem],
     });
   }
+  const { summary } = loaded;
   if (summary.sealed && !options.allowSealed) {
     throw new RehearseError(
       'BUNDLE_SEALED',

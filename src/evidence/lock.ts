@@ -5,6 +5,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { z } from 'zod';
 import { RehearseError } from '../errors.js';
+import { isAlive } from '../process/daemon.js';
 import { type Clock, systemClock } from '../util/clock.js';
 
 /** Held by the command working in a bundle; left behind only when that command died without a word. */
@@ -42,19 +43,10 @@ export function readProcessStart(pid: number): string | undefined {
   }
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** An owner on another host cannot be checked from here, so it counts as alive. */
 export function isOwnerAlive(owner: LockOwner, host = os.hostname()): boolean {
   if (owner.host !== host) return true;
-  if (!isProcessAlive(owner.pid)) return false;
+  if (!isAlive(owner.pid)) return false;
   const start = readProcessStart(owner.pid);
   return owner.processStart === undefined || start === undefined || start === owner.processStart;
 }

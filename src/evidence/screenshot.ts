@@ -254,6 +254,22 @@ async function readPageSnippet(page: Page): Promise<string> {
   return shown.replace(/\s+/g, ' ').trim().slice(0, 120);
 }
 
+/** Network idle, waited for at most NETWORK_IDLE_CAP_MS: a page that never settles is shot all the same. */
+async function settleNetwork(page: Page, timeoutMs: number): Promise<void> {
+  await page
+    .waitForLoadState('networkidle', { timeout: Math.min(NETWORK_IDLE_CAP_MS, timeoutMs) })
+    .catch((err: unknown) => {
+      if (!isTimeout(err)) throw err;
+    });
+}
+
+/** What the run page failed to show in time. */
+function notShown(expectText: readonly string[], requireAll: boolean | undefined): string {
+  if (expectText.length === 0) return `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
+  const texts = expectText.map((t) => JSON.stringify(t)).join(', ');
+  return `${requireAll ? 'not all' : 'none'} of the expected texts (${texts}) appeared`;
+}
+
 async function shootPage(
   page: Page,
   url: string,
@@ -272,11 +288,7 @@ async function shootPage(
 
     if (expectText.length === 0) {
       stage = 'waiting for the network to settle';
-      await page
-        .waitForLoadState('networkidle', { timeout: Math.min(NETWORK_IDLE_CAP_MS, remaining()) })
-        .catch((err: unknown) => {
-          if (!isTimeout(err)) throw err;
-        });
+      await settleNetwork(page, remaining());
     }
 
     stage = 'waiting for the run page to render';
@@ -287,12 +299,10 @@ async function shootPage(
       matchedText = outcome.matched;
     } catch (err) {
       if (!isTimeout(err)) throw err;
-      const wanted =
-        expectText.length > 0
-          ? `${request.requireAll ? 'not all' : 'none'} of the expected texts (${expectText.map((t) => JSON.stringify(t)).join(', ')}) appeared`
-          : `the page never rendered more than ${MIN_BODY_TEXT} characters of text`;
       const snippet = JSON.stringify(await readPageSnippet(page));
-      return missing(`${wanted} within ${timeoutMs} ms on ${url}; page showed: ${snippet}`);
+      return missing(
+        `${notShown(expectText, request.requireAll)} within ${timeoutMs} ms on ${url}; page showed: ${snippet}`,
+      );
     }
 
     await sleep(Math.min(SETTLE_MS, remaining()));

@@ -83,6 +83,29 @@ export interface UploadLimits {
   clock?: Clock;
 }
 
+/** One file to the far side unless an identical copy is there, then read back and compared. */
+async function sendFile(far: FarSide, bundleDir: string, file: BundleFile): Promise<UploadFileResult> {
+  const expected = expectedOf(file);
+  const before = await far.hash(file.path);
+  if (before === expected)
+    return { path: file.path, action: 'skipped-identical', verified: true, remoteSha256: before };
+  await far.put(file.path, path.join(bundleDir, ...file.path.split('/')), file);
+  const after = await far.hash(file.path);
+  const verified = after === expected;
+  return {
+    path: file.path,
+    action: 'uploaded',
+    verified,
+    ...(after === null ? {} : { remoteSha256: after }),
+    ...(verified
+      ? {}
+      : {
+          problem:
+            after === null ? 'missing on the far side after upload' : `far side has sha256 ${after} after upload`,
+        }),
+  };
+}
+
 export async function uploadBundle(
   options: {
     bundleDir: string;
@@ -110,27 +133,7 @@ export async function uploadBundle(
   }
   return withFarSide(options, async (far) => {
     await far.check(true);
-    const results = await mapLimited(files, limit, async (file): Promise<UploadFileResult> => {
-      const expected = expectedOf(file);
-      const before = await far.hash(file.path);
-      if (before === expected)
-        return { path: file.path, action: 'skipped-identical', verified: true, remoteSha256: before };
-      await far.put(file.path, path.join(bundleDir, ...file.path.split('/')), file);
-      const after = await far.hash(file.path);
-      const verified = after === expected;
-      return {
-        path: file.path,
-        action: 'uploaded',
-        verified,
-        ...(after === null ? {} : { remoteSha256: after }),
-        ...(verified
-          ? {}
-          : {
-              problem:
-                after === null ? 'missing on the far side after upload' : `far side has sha256 ${after} after upload`,
-            }),
-      };
-    });
+    const results = await mapLimited(files, limit, (file) => sendFile(far, bundleDir, file));
     return {
       target: far.target,
       destination: far.destination,
@@ -275,6 +278,7 @@ async function openFarSide(
     : s3FarSide(target, bundleName, env, deadline);
 }
 
+// long: one adapter, five short methods (check, hash, put, list, close) over one directory and deadline; apart, each would take them as arguments
 function dirFarSide(dir: string, bundleName: string, deadline: Deadline): FarSide {
   const stopIfEnded = () => {
     const failure = deadline.failure(dir);
@@ -363,6 +367,7 @@ function createS3Client(
   return { client, endpoint, region };
 }
 
+// long: one adapter, five short methods over one S3 client, bucket, key prefix and deadline-bounded send; apart, each would take all four
 async function s3FarSide(
   target: Extract<UploadTarget, { kind: 's3' }>,
   bundleName: string,

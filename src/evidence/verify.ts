@@ -212,7 +212,10 @@ async function checkScreenshot(dir: string, summary: Summary): Promise<VerifyPro
     : [inconsistent('evidence.screenshot is pass, but the file is not a PNG image', SCREENSHOT_FILE)];
 }
 
-async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string; value?: unknown; error?: string }> {
+/** A bundle file read as JSON: absent (no text), not JSON (error), or its value. */
+type JsonRead = { text?: string; value?: unknown; error?: string };
+
+async function readJsonIfAny(dir: string, rel: string): Promise<JsonRead> {
   const text = await readBundleText(dir, rel);
   if (text === undefined) return {};
   try {
@@ -220,6 +223,24 @@ async function readJsonIfAny(dir: string, rel: string): Promise<{ text?: string;
   } catch (error) {
     return { text, error: messageOf(error) };
   }
+}
+
+/** summary.json parsed, or undefined with the reason it cannot be read added to `problems`. */
+function summaryOrProblem(raw: JsonRead, problems: VerifyProblem[]): Summary | undefined {
+  if (raw.text === undefined) {
+    problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: 'the bundle has no summary.json' });
+    return undefined;
+  }
+  if (raw.error !== undefined) {
+    problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: `not JSON: ${raw.error}` });
+    return undefined;
+  }
+  const parsed = parseSummary(raw.value);
+  if ('problem' in parsed) {
+    problems.push(parsed.problem);
+    return undefined;
+  }
+  return parsed.summary;
 }
 
 /** Re-checks a bundle offline: its files against SHA256SUMS, summary.json against its schema, the verdicts against the evidence. */
@@ -250,16 +271,7 @@ export async function verifyBundle(dir: string, options: { key?: VerifyingKey } 
   const present = contents.files;
   const refused = new Set(contents.problems.map((p) => p.path ?? ''));
   const problems = [...contents.problems, ...(await checkManifest(bundle, present, refused))];
-  let summary: Summary | undefined;
-  if (raw.text === undefined)
-    problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: 'the bundle has no summary.json' });
-  else if (raw.error !== undefined)
-    problems.push({ kind: 'summary-invalid', path: SUMMARY_FILE, detail: `not JSON: ${raw.error}` });
-  else {
-    const parsed = parseSummary(raw.value);
-    if ('problem' in parsed) problems.push(parsed.problem);
-    else summary = parsed.summary;
-  }
+  const summary = summaryOrProblem(raw, problems);
   if (summary) {
     const missing = new Set(problems.filter((p) => p.kind === 'missing').map((p) => p.path));
     const stepFiles = (await checkStepFiles(bundle, summary)).filter(

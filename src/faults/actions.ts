@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { tailOf } from '../errors.js';
+import { messageOf, tailOf } from '../errors.js';
 import { cancelFlowRuns } from '../prefect/cancel.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import type { FaultSpec } from './catalogue.js';
@@ -84,7 +84,7 @@ export async function killOne(
     pending.record.action = { killedPid: pid, durationMs: durationMs() };
   } catch (caught) {
     pending.record.status = 'failed';
-    pending.record.reason = `SIGKILL to pid ${pid} failed: ${(caught as Error).message}`;
+    pending.record.reason = `SIGKILL to pid ${pid} failed: ${messageOf(caught)}`;
     pending.record.action = { killedPid: pid, durationMs: durationMs() };
   }
 }

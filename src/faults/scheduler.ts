@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { messageOf } from '../errors.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
 import { cancelOne, killOne, killWorker, type Pending, runCommand } from './actions.js';
@@ -138,6 +139,32 @@ function keyGate(
   };
 }
 
+const notReached = (spec: FaultSpec): Pending => ({
+  spec,
+  record: {
+    kind: spec.kind,
+    moment: spec.at,
+    ...(spec.kind === 'command' ? { command: spec.command } : {}),
+    status: 'not-reached',
+  },
+  queued: new Map(),
+  seen: new Set(),
+});
+
+/** A fault's record once every run is final: the hit run's final state, the runs that waited, or why it never came. */
+function closeRecord(ctx: Context, fault: Pending, finalRuns: readonly FlowRun[]): void {
+  follow(ctx, fault, finalRuns);
+  const target = finalRuns.find((r) => r.id === fault.record.target?.id);
+  if (target && fault.record.recovery) fault.record.recovery.hitRunFinalState = stateOf(target);
+  if (fault.record.recovery)
+    fault.record.recovery.queuedWaits = [...fault.queued.values()].map(({ name, ...rest }) => ({
+      run: name,
+      ...rest,
+    }));
+  if (fault.record.status === 'not-reached')
+    fault.record.reason = `the moment ${fault.spec.at} never came before every run was final`;
+}
+
 /**
  * The faults of one run step, injected from its watch's polls (no loop of their own): each once, when its
  * moment is first observed. Injections run beside the watch; `settled` waits for them.
@@ -149,17 +176,7 @@ export function faultScheduler(
   key?: KeySlots,
   hands: SandboxHands = {},
 ): FaultScheduler {
-  const pending: Pending[] = specs.map((spec) => ({
-    spec,
-    record: {
-      kind: spec.kind,
-      moment: spec.at,
-      ...(spec.kind === 'command' ? { command: spec.command } : {}),
-      status: 'not-reached',
-    },
-    queued: new Map(),
-    seen: new Set(),
-  }));
+  const pending = specs.map(notReached);
   const hit = new Set<string>();
   const underWay: Promise<void>[] = [];
   let latest: { runs: readonly FlowRun[]; primaryId: string | undefined } = { runs: [], primaryId: undefined };
@@ -170,7 +187,7 @@ export function faultScheduler(
     underWay.push(
       inject(ctx, fault, { runs, hit, primaryId, hands }, held).catch((caught: unknown) => {
         fault.record.status = 'failed';
-        fault.record.reason = ctx.redact((caught as Error).message);
+        fault.record.reason = ctx.redact(messageOf(caught));
       }),
     );
   };
@@ -199,18 +216,7 @@ export function faultScheduler(
         seen = underWay.length;
         await Promise.all(underWay);
       }
-      for (const fault of pending) {
-        follow(ctx, fault, finalRuns);
-        const target = finalRuns.find((r) => r.id === fault.record.target?.id);
-        if (target && fault.record.recovery) fault.record.recovery.hitRunFinalState = stateOf(target);
-        if (fault.record.recovery)
-          fault.record.recovery.queuedWaits = [...fault.queued.values()].map(({ name, ...rest }) => ({
-            run: name,
-            ...rest,
-          }));
-        if (fault.record.status === 'not-reached')
-          fault.record.reason = `the moment ${fault.spec.at} never came before every run was final`;
-      }
+      for (const fault of pending) closeRecord(ctx, fault, finalRuns);
       return pending.map((fault) => fault.record);
     },
     hitRunIds: () => new Set(hit),

@@ -1,6 +1,6 @@
 import { messageOf, RehearseError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
-import { fetchFor } from './http.js';
+import { type Fetch, fetchFor } from './http.js';
 
 type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -93,6 +93,31 @@ export function learningApi(api: PrefectApi, learn: (answer: unknown) => void): 
   };
 }
 
+/**
+ * One request; with `wait` (resending is safe) resent up to five times on a 503, which SQLite-backed
+ * servers answer while the database is locked: a short wait clears it.
+ */
+async function sendResending(
+  send: Fetch,
+  url: string,
+  init: RequestInit,
+  wait: ((ms: number) => Promise<void>) | undefined,
+): Promise<Response> {
+  for (let tries = 1; ; tries += 1) {
+    const response = await send(url, init);
+    if (response.status !== 503 || tries >= 5 || !wait) return response;
+    await response.arrayBuffer();
+    await wait(200 * tries);
+  }
+}
+
+/** Why a request got no answer: the deadline, or the network's own code (ECONNREFUSED) or message. */
+function failureOf(error: unknown, timedOut: boolean, timeoutMs: number): string {
+  if (timedOut) return `no answer within ${timeoutMs} ms`;
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? messageOf(error);
+}
+
 /** A direct client of the Prefect REST API: exact JSON, no Python start-up per call. */
 export function createPrefectApi(options: {
   apiUrl: string;
@@ -114,53 +139,39 @@ export function createPrefectApi(options: {
     async request(request, { signal } = {}) {
       const url = `${baseUrl}${request.path}`;
       const started = Date.now();
+      const timing = () => ({ startedAt: new Date(started).toISOString(), durationMs: Date.now() - started });
       const headers: Record<string, string> = { accept: 'application/json' };
       if (request.body !== undefined) headers['content-type'] = 'application/json';
       Object.assign(headers, auth);
       const timeout = AbortSignal.timeout(options.timeoutMs);
       // A POST that creates something is resent only when it says a duplicate cannot result.
       const resendable = request.readOnly || request.method !== 'POST' || request.retrySafe === true;
-      const attempt = async (): Promise<Response> => {
-        const send = await fetchFor(options.env ?? process.env);
-        // SQLite-backed servers answer 503 while the database is locked: a short wait clears it.
-        for (let tries = 1; ; tries += 1) {
-          const response = await send(url, {
-            method: request.method,
-            headers,
-            ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-            signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-          });
-          if (response.status !== 503 || tries >= 5 || !resendable) return response;
-          await response.arrayBuffer();
-          await wait(200 * tries);
-        }
+      const init = {
+        method: request.method,
+        headers,
+        ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       };
       try {
-        const response = await attempt();
+        const send = await fetchFor(options.env ?? process.env);
+        const response = await sendResending(send, url, init, resendable ? wait : undefined);
         const text = await response.text();
         return {
           request,
           url,
           status: response.status,
           text,
-          startedAt: new Date(started).toISOString(),
-          durationMs: Date.now() - started,
+          ...timing(),
         };
       } catch (error) {
-        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
         const interrupted = signal?.aborted === true && !timeout.aborted;
-        const message = interrupted
-          ? 'interrupted'
-          : timeout.aborted
-            ? `no answer within ${options.timeoutMs} ms`
-            : (cause?.code ?? cause?.message ?? messageOf(error));
+        const message = interrupted ? 'interrupted' : failureOf(error, timeout.aborted, options.timeoutMs);
         return {
           request,
           url,
           status: 0,
           text: '',
-          startedAt: new Date(started).toISOString(),
-          durationMs: Date.now() - started,
+          ...timing(),
           networkError: message,
           ...(interrupted ? { interrupted } : {}),
         };

@@ -53,6 +53,20 @@ export function runDeploymentCommand(
 
 export const prefectVersionCommand = (cli: PrefectCli): Command => prefectCommand(cli, ['--version'], true, 60_000);
 
+/** `uv pip show prefect`: prefect's version read from the project's environment without starting Python. */
+export const pipShowPrefectCommand = (cli: PrefectCli): Command => ({
+  ...prefectVersionCommand(cli),
+  args: ['pip', 'show', 'prefect'],
+});
+
+/** `uv --version` (or the configured tool's): is it there at all. */
+export const toolVersionCommand = (file: string): Command => ({
+  file,
+  args: ['--version'],
+  readOnly: true,
+  timeoutMs: 30_000,
+});
+
 /** Every Prefect child process: talk to this API, plain output, no prompts, no telemetry. */
 export function prefectEnv(apiUrl: string): Record<string, string> {
   return {

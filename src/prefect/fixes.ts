@@ -1,4 +1,5 @@
 import { quoteArg } from '../process/command.js';
+import { createGlobalLimitArgs, enableGlobalLimitArgs } from './cli-args.js';
 
 /**
  * Fix commands rehearse prints. Each is a real command of Prefect 3.5 and 3.9 (checked against
@@ -40,9 +41,9 @@ export function createLimitFix(
   deployment?: DeploymentParameters,
 ): string {
   const slots = limit === undefined ? 'N' : String(limit);
-  if (!INVALID_LIMIT_NAME.test(key)) return prefectLine(cli, ['gcl', 'create', key, '--limit', slots]);
+  if (!INVALID_LIMIT_NAME.test(key)) return prefectLine(cli, createGlobalLimitArgs(key, slots));
   const renamed = suggestLimitName(key);
-  const create = prefectLine(cli, ['gcl', 'create', renamed, '--limit', slots]);
+  const create = prefectLine(cli, createGlobalLimitArgs(renamed, slots));
   if (!deployment)
     return (
       `rename the key (e.g. \`${renamed}\`) in the manifest's concurrency_key parameter and the deployment, ` +
@@ -64,7 +65,7 @@ export function createLimitFix(
 }
 
 export function enableLimitFix(cli: readonly string[], key: string): string {
-  return prefectLine(cli, ['gcl', 'enable', key]);
+  return prefectLine(cli, enableGlobalLimitArgs(key));
 }
 
 export interface PausedDeployment {

@@ -175,9 +175,14 @@ export async function checkHealth(api: PrefectApi): Promise<{ ok: boolean; detai
   };
 }
 
-export async function readServerVersion(api: PrefectApi): Promise<string | undefined> {
+/** GET /admin/version: its status (401 or 403 where our credentials are refused) and, on 200, the version. */
+export async function askServerVersion(api: PrefectApi): Promise<{ status: number; version?: string }> {
   const response = await api.request({ method: 'GET', path: '/admin/version', readOnly: true });
-  if (response.status !== 200) return undefined;
+  if (response.status !== 200) return { status: response.status };
   const value = JSON.parse(response.text) as unknown;
-  return typeof value === 'string' ? value : undefined;
+  return typeof value === 'string' ? { status: response.status, version: value } : { status: response.status };
+}
+
+export async function readServerVersion(api: PrefectApi): Promise<string | undefined> {
+  return (await askServerVersion(api)).version;
 }

@@ -20,6 +20,16 @@ export function slotLimitNames(deployment: Deployment, keys: readonly unknown[])
   return [...new Set([...(own ? [own] : []), ...named])];
 }
 
+/**
+ * `prefect gcl update NAME --active-slots 0`, through the API: gives back slots a run killed with its
+ * server or worker never returned. The HTTP status it answered.
+ */
+export async function resetActiveSlots(api: PrefectApi, limitId: string): Promise<number> {
+  const path = `/v2/concurrency_limits/${limitId}`;
+  const response = await api.request({ method: 'PATCH', path, body: { active_slots: 0 }, readOnly: false });
+  return response.status;
+}
+
 /** Active slots of each named limit that exists, in the order named. */
 export async function readHeldSlots(api: PrefectApi, names: readonly string[]): Promise<HeldSlots[]> {
   const limits = await Promise.all(names.map((name) => readGlobalLimit(api, name)));

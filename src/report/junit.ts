@@ -9,7 +9,6 @@ const escapeXml = (text: string): string =>
       /[<>&"']/g,
       (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch] as string,
     )
-    // eslint-disable-next-line no-control-regex
     .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '');
 
 function stepCase(step: StepRecord, xml: (text: string) => string): string {

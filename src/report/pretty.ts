@@ -142,6 +142,7 @@ function commandEnd(c: ChalkInstance, event: Extract<RehearseEvent, { type: 'com
   return c.dim(`exit 0 · ${took}`);
 }
 
+// long: one switch with a case of one to four lines per event type; the cases share the live line, the two streams and the step tags
 export function createPrettyReporter(options: PrettyOptions): Reporter {
   const c = new Chalk({ level: options.color ? 1 : 0 });
   const redact = options.redact ?? ((text: string) => text);

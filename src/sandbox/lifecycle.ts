@@ -5,6 +5,8 @@ import fs from 'fs-extra';
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
+import { startServerArgs } from '../prefect/cli-args.js';
+import { toolVersionCommand } from '../prefect/commands.js';
 import { INSTALL_UV } from '../prefect/fixes.js';
 import { checkHealth, readServerVersion } from '../prefect/queries.js';
 import type { ProcessRunner } from '../process/command.js';
@@ -133,7 +135,7 @@ async function serverFailure(state: SandboxState, outcome: 'exited' | 'timeout')
 }
 
 async function checkUv(options: SandboxOptions): Promise<void> {
-  const command = { file: options.uv ?? 'uv', args: ['--version'], readOnly: true, timeoutMs: 30_000 };
+  const command = toolVersionCommand(options.uv ?? 'uv');
   const uv = await options.runner.run(command);
   if (uv.spawnError !== undefined) {
     throw new RehearseError('TOOL_MISSING', 'uv is not installed or not on PATH', { hint: UV_HINT });
@@ -216,8 +218,7 @@ async function startServer(
   project: SandboxProject,
   state: SandboxState,
 ): Promise<SandboxState> {
-  const args = ['prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(state.port), '--analytics-off'];
-  const command = projectCommand(state, args, options.uv);
+  const command = projectCommand(state, ['prefect', ...startServerArgs(state.port)], options.uv);
   const pid = await spawnDetached({ ...command, env: { ...command.env, ...serverEnv(state) } }, state.server.log);
   const started = { ...state, server: { pid, log: state.server.log } };
   await writeSandboxState(started);

@@ -2,6 +2,13 @@ import path from 'node:path';
 import { RehearseError, tailOf } from '../errors.js';
 import type { ExpectedGuardrails } from '../guardrails/manifest.js';
 import { createPrefectApi, type PrefectApi } from '../prefect/api.js';
+import {
+  createGlobalLimitArgs,
+  createWorkPoolArgs,
+  setWorkPoolLimitArgs,
+  startWorkerArgs,
+  updateGlobalLimitArgs,
+} from '../prefect/cli-args.js';
 import { INSTALL_UV, INVALID_LIMIT_NAME } from '../prefect/fixes.js';
 import { listWorkers, readGlobalLimit } from '../prefect/queries.js';
 import type { Command, ProcessRunner } from '../process/command.js';
@@ -76,11 +83,10 @@ export async function applyGuardrails(
   const pool = expected.workPool ?? DEFAULT_POOL;
   const run = (args: string[], what: string): Promise<void> => runOrFail(runner, projectCommand(state, args, uv), what);
   const poolSetup = (async () => {
-    const create = ['prefect', 'work-pool', 'create', pool, '--type', 'process', '--overwrite'];
-    await run(create, `creating work pool ${pool}`);
+    await run(['prefect', ...createWorkPoolArgs(pool, { overwrite: true })], `creating work pool ${pool}`);
     if (project.createsGuardrails && expected.deploymentLimit !== undefined) {
-      const limit = String(expected.deploymentLimit);
-      await run(['prefect', 'work-pool', 'set-concurrency-limit', pool, limit], 'setting the work pool limit');
+      const limit = setWorkPoolLimitArgs(pool, expected.deploymentLimit);
+      await run(['prefect', ...limit], 'setting the work pool limit');
     }
     const deploy = projectDeployCommand(state, project, pool, uv);
     await runOrFail(runner, deploy, `deploying with \`uv run ${project.deployArgs.join(' ')}\``);
@@ -88,11 +94,9 @@ export async function applyGuardrails(
   const limitSetup = (async () => {
     const key = expected.concurrencyKey;
     if (!project.createsGuardrails || !key || INVALID_LIMIT_NAME.test(key)) return;
-    const limit = String(expected.keyLimit ?? expected.deploymentLimit ?? 1);
+    const limit = expected.keyLimit ?? expected.deploymentLimit ?? 1;
     const existing = await readGlobalLimit(sandboxApi(state), key);
-    const args = existing
-      ? ['gcl', 'update', key, '--limit', limit, '--enable']
-      : ['gcl', 'create', key, '--limit', limit];
+    const args = existing ? updateGlobalLimitArgs(key, limit, { enable: true }) : createGlobalLimitArgs(key, limit);
     await run(['prefect', ...args], `setting global concurrency limit ${key}`);
   })();
   await Promise.all([poolSetup, limitSetup]);
@@ -107,8 +111,8 @@ export async function startWorker(
 ): Promise<NonNullable<SandboxState['workers']>[number]> {
   const { n, count } = worker;
   const log = path.join(state.stateDir, count === 1 ? 'worker.log' : `worker-${n}.log`);
-  const name = count === 1 ? [] : ['--name', `rehearse-sandbox-worker-${n}`];
-  const args = ['prefect', 'worker', 'start', '--pool', pool, '--type', 'process', ...name];
+  const name = count === 1 ? undefined : `rehearse-sandbox-worker-${n}`;
+  const args = ['prefect', ...startWorkerArgs(pool, { type: 'process', ...(name ? { name } : {}) })];
   const command = projectCommand(state, args, uv);
   const env = { ...command.env, ...flowStarterEnv(state) };
   return { pid: await spawnDetached({ ...command, env }, log), log };

@@ -6,7 +6,6 @@ export interface ServerLogCause {
   tail: string[];
 }
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
 const EXCEPTION = /^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*|ERROR:.*|.*\bNo module named\b.*)$/;
 // Rich's boxes and the ASCII-art banner carry no cause.

@@ -1,12 +1,13 @@
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
 import type { Context } from '../context.js';
+import { RehearseError } from '../errors.js';
 import { type CancelledRun, cancelFlowRuns, cancelTypeFor } from '../prefect/cancel.js';
 import { releaseClaimOf } from '../prefect/claim.js';
 import { fullName, listWorkers, readDeployment, readGlobalLimit, resolveDeploymentName } from '../prefect/queries.js';
 import { filterFlowRuns } from '../prefect/runs.js';
 import type { Deployment, FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
-import { slotLimitNames } from '../prefect/slots.js';
+import { resetActiveSlots, slotLimitNames } from '../prefect/slots.js';
 
 /** Leftovers of one rehearsal (its bundle's tag), or of every rehearsal on the deployment. */
 export type CleanupScope = { tag: string; runIds: string[] } | { all: true };
@@ -79,11 +80,10 @@ export async function freeHeldSlots(
     const row: SlotRelease = { limit: name, activeSlots: limit.active_slots, liveHolders: holders, action: 'none' };
     if (limit.active_slots > 0 && holders > 0) row.action = 'kept';
     if (limit.active_slots > 0 && holders === 0) {
-      const path = `/v2/concurrency_limits/${limit.id}`;
-      const response = await ctx.api.request({ method: 'PATCH', path, body: { active_slots: 0 }, readOnly: false });
+      const status = await resetActiveSlots(ctx.api, limit.id);
       // In a dry run the context printed the PATCH instead of sending it; the step only words the row.
       row.action = ctx.flags.dryRun ? 'would free' : 'freed';
-      row.status = response.status;
+      row.status = status;
     }
     out.push(row);
   }
@@ -199,7 +199,8 @@ export async function warnOtherRehearsals(ctx: Context, bundleName: string): Pro
           `\`rehearse cleanup --bundle <evidence root>/${bundle}\``,
       });
     }
-  } catch {
+  } catch (error) {
     // The steps themselves report an unreachable server or a missing deployment, with their hints.
+    if (!(error instanceof RehearseError)) throw error;
   }
 }

@@ -5,7 +5,14 @@ import { ConfigSchema } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { RehearseError } from '../errors.js';
 import { isPrefectCloud } from '../prefect/api.js';
-import { prefectVersionCommand } from '../prefect/commands.js';
+import {
+  createGlobalLimitArgs,
+  createWorkPoolArgs,
+  enableGlobalLimitArgs,
+  resumeWorkPoolArgs,
+  startWorkerArgs,
+} from '../prefect/cli-args.js';
+import { pipShowPrefectCommand, prefectVersionCommand, toolVersionCommand } from '../prefect/commands.js';
 import {
   cleanupFix,
   createLimitFix,
@@ -15,12 +22,12 @@ import {
   prefectLine,
 } from '../prefect/fixes.js';
 import {
+  askServerVersion,
   checkHealth,
   type DeploymentRef,
   listWorkers,
   readDeployment,
   readGlobalLimit,
-  readServerVersion,
   readWorkPool,
   resolveDeploymentName,
 } from '../prefect/queries.js';
@@ -46,7 +53,7 @@ async function readPrefectVersion(ctx: Context): Promise<ProcessResult> {
   const prefect = prefectVersionCommand(cliOf(ctx));
   const viaUv = ctx.config.prefect.command.join(' ') === 'uv run prefect';
   if (viaUv) {
-    const shown = await ctx.runner.run({ ...prefect, args: ['pip', 'show', 'prefect'] });
+    const shown = await ctx.runner.run(pipShowPrefectCommand(cliOf(ctx)));
     const version = /^Version: (\S+)$/m.exec(shown.stdout)?.[1];
     if (shown.exitCode === 0 && version) return { ...shown, stdout: version };
   }
@@ -61,10 +68,7 @@ interface ToolChecks {
 
 async function checkTools(ctx: Context): Promise<ToolChecks> {
   const prefect = prefectVersionCommand(cliOf(ctx));
-  const [uv, version] = await Promise.all([
-    ctx.runner.run({ file: prefect.file, args: ['--version'], readOnly: true, timeoutMs: 30_000 }),
-    readPrefectVersion(ctx),
-  ]);
+  const [uv, version] = await Promise.all([ctx.runner.run(toolVersionCommand(prefect.file)), readPrefectVersion(ctx)]);
   const tool = prefect.file;
   const toolFix =
     tool === 'uv' ? `install it with ${INSTALL_UV}` : 'install it, or set prefect.command in rehearse.config';
@@ -126,15 +130,10 @@ async function checkPool(ctx: Context, name: string, deployment: Deployment | un
       : '';
   const pool = await readWorkPool(ctx.api, name);
   if (!pool) {
-    return bad(
-      id,
-      title,
-      `work pool ${name} does not exist${elsewhere}`,
-      prefectLine(cli, ['work-pool', 'create', name, '--type', 'process']),
-    );
+    return bad(id, title, `work pool ${name} does not exist${elsewhere}`, prefectLine(cli, createWorkPoolArgs(name)));
   }
   if (pool.pool.is_paused) {
-    const resume = ['work-pool', 'resume', name];
+    const resume = resumeWorkPoolArgs(name);
     return {
       ...bad(
         id,
@@ -153,16 +152,23 @@ async function checkPool(ctx: Context, name: string, deployment: Deployment | un
     id,
     title,
     `no live worker polls ${name}${known}: runs would queue indefinitely${elsewhere}`,
-    `start one: ${prefectLine(cli, ['worker', 'start', '--pool', name])}`,
+    `start one: ${prefectLine(cli, startWorkerArgs(name))}`,
   );
 }
 
 async function checkGlobalLimit(ctx: Context, deployment: Deployment | undefined): Promise<DoctorCheck[]> {
-  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch(() => undefined);
-  const key = expected?.concurrencyKey;
-  if (!key) return [];
   const id = 'global_limit.free';
   const title = 'global limit exists, active and free';
+  const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest).catch((error: unknown) => {
+    if (error instanceof RehearseError) return error;
+    throw error;
+  });
+  // Without the manifest there is no key to look up: say the check was not made rather than drop it.
+  if (expected instanceof RehearseError) {
+    return [warning(id, title, `not checked: the manifest names the limit and cannot be read (${expected.message})`)];
+  }
+  const key = expected.concurrencyKey;
+  if (!key) return [];
   const cli = ctx.config.prefect.command;
   // Missing, unnameable or inactive, the limit is a broken guardrail (a finding: inspect fails it
   // with the evidence); its slots held by other runs block (FAILURE_KINDS).
@@ -173,23 +179,23 @@ async function checkGlobalLimit(ctx: Context, deployment: Deployment | undefined
         title,
         `concurrency key ${key} can never name a global concurrency limit (Prefect refuses / % & > <` +
           ' in names), so the flow runs unthrottled',
-        createLimitFix(cli, key, expected?.keyLimit, deployment),
+        createLimitFix(cli, key, expected.keyLimit, deployment),
         'global_limit.unnameable',
       ),
     ];
   }
   const gcl = await readGlobalLimit(ctx.api, key);
   if (!gcl) {
-    const fix = createLimitFix(cli, key, expected?.keyLimit);
+    const fix = createLimitFix(cli, key, expected.keyLimit);
     const missing = bad(id, title, `global concurrency limit ${key} does not exist`, fix, 'global_limit.missing');
     // Created with the manifest's limit only: without one there is no number to apply.
-    const limit = expected?.keyLimit;
-    return [limit === undefined ? missing : { ...missing, apply: [['gcl', 'create', key, '--limit', String(limit)]] }];
+    const limit = expected.keyLimit;
+    return [limit === undefined ? missing : { ...missing, apply: [createGlobalLimitArgs(key, limit)] }];
   }
   if (!gcl.active) {
     const fix = enableLimitFix(cli, key);
     const inactive = bad(id, title, `global concurrency limit ${key} is inactive`, fix, 'global_limit.inactive');
-    return [{ ...inactive, apply: [['gcl', 'enable', key]] }];
+    return [{ ...inactive, apply: [enableGlobalLimitArgs(key)] }];
   }
   if (gcl.active_slots > 0) {
     return [
@@ -253,9 +259,8 @@ function authFix(ctx: Context): string {
  * /health answers anyone; the rest of the API answers 401 to a client without the credentials a
  * self-hosted server's PREFECT_SERVER_API_AUTH_STRING (or Prefect Cloud) demands.
  */
-async function checkAuth(ctx: Context): Promise<DoctorCheck> {
+function checkAuth(ctx: Context, response: { status: number }): DoctorCheck {
   const title = 'API accepts our credentials';
-  const response = await ctx.api.request({ method: 'GET', path: '/admin/version', readOnly: true });
   const sent = credentialsSent(ctx);
   if (response.status === 401 || response.status === 403) {
     return bad('api.auth', title, `${ctx.prefect.apiUrl} answered HTTP ${response.status} to ${sent}`, authFix(ctx));
@@ -295,9 +300,10 @@ async function checkServer(ctx: Context): Promise<{ checks: DoctorCheck[]; serve
     );
     return { checks };
   }
-  const auth = await checkAuth(ctx);
+  const answer = await askServerVersion(ctx.api);
+  const auth = checkAuth(ctx, answer);
   if (auth.verdict === 'fail') return { checks: [...checks, auth] };
-  const serverVersion = await readServerVersion(ctx.api);
+  const serverVersion = answer.version;
   checks.push(ok('api.health', 'Prefect API healthy', `${url} answers, server ${serverVersion ?? 'version unknown'}`));
   checks.push(auth);
   const { checks: deploymentChecks, deployment } = await checkDeployment(ctx);

@@ -226,6 +226,28 @@ function cliWatchFailure(watch: WatchResult): string | undefined {
 }
 
 /** The log, the notes and the verdict once every run of the rehearsal is final. */
+/** The run log: the CLI's output, with what it could not say (the watched run, the burst, why it stopped). */
+function runLogText(plan: RunPlan, watch: WatchResult, cliFailed: string | undefined): string {
+  const { runs, primaryId } = watch;
+  const others = runs.filter((r) => r.id !== primaryId);
+  const primary = runs.find((r) => r.id === primaryId);
+  // With a work queue the CLI never printed the run it watches: say which, as `deployment run` would.
+  const header =
+    plan.workQueue && primary
+      ? `# Created through the API on work queue ${plan.workQueue} (the CLI has no --work-queue), ` +
+        'watched with prefect flow-run watch\n' +
+        `└── UUID: ${primary.id}\n└── Name: ${primary.name}\n└── Parameters: ${JSON.stringify(plan.parameters)}\n`
+      : '';
+  const otherLines = others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n');
+  const burstLines = others.length
+    ? `\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${otherLines}\n`
+    : '';
+  const stopped = watch.stoppedCli
+    ? "\n# rehearse stopped the CLI's watch: every run of the rehearsal was final\n"
+    : '';
+  return `${header}${watch.cliOutput}${burstLines}${stopped}${cliFailed ? `\n# ${cliFailed}\n` : ''}`;
+}
+
 async function recordRuns(
   ctx: Context,
   bundle: Bundle,
@@ -244,31 +266,10 @@ async function recordRuns(
     page,
     runs.find((r) => r.id === primaryId),
   );
-  const others = runs.filter((r) => r.id !== primaryId);
-  const primary = runs.find((r) => r.id === primaryId);
-  // With a work queue the CLI never printed the run it watches: say which, as `deployment run` would.
-  const header =
-    plan.workQueue && primary
-      ? `# Created through the API on work queue ${plan.workQueue} (the CLI has no --work-queue), ` +
-        'watched with prefect flow-run watch\n' +
-        `└── UUID: ${primary.id}\n└── Name: ${primary.name}\n└── Parameters: ${JSON.stringify(plan.parameters)}\n`
-      : '';
-  const otherLines = others.map((r) => `${r.id} ${r.name} ${r.state_name ?? ''}`).join('\n');
-  const burstLines = others.length
-    ? `\n# Other runs of this rehearsal's burst (created at the same time through the API)\n${otherLines}\n`
-    : '';
-  const stopped = watch.stoppedCli
-    ? "\n# rehearse stopped the CLI's watch: every run of the rehearsal was final\n"
-    : '';
   const cliFailed = cliWatchFailure(watch);
   if (cliFailed) ctx.reporter.emit({ type: 'warn', message: cliFailed });
   const files = [
-    await writeEvidence(
-      bundle,
-      logFile,
-      `${header}${watch.cliOutput}${burstLines}${stopped}${cliFailed ? `\n# ${cliFailed}\n` : ''}`,
-      ctx.now(),
-    ),
+    await writeEvidence(bundle, logFile, runLogText(plan, watch, cliFailed), ctx.now()),
     CREATED_RUNS_FILE,
   ];
   if (screenshot?.status === 'captured') files.push(SCREENSHOT_FILE);

@@ -18,10 +18,10 @@ import {
 } from '../evidence/upload.js';
 import { ledgerVerdict } from '../guardrails/rollup.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { plural } from '../util/plural.js';
 import type { Step } from './step.js';
 
 const isUrl = (to: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(to.trim());
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export interface UploadStepOptions {
   to?: string;

@@ -161,12 +161,8 @@ export function validateStep(options: ValidateOptions): Step {
       const { evidenceRoot } = ctx.config;
       const baseline = await findBaseline(path.resolve(ctx.cwd, evidenceRoot), deployment, bundle.name);
       const askedAt = ctx.clock.now();
-      const released = await checkSlotsReleased(
-        ctx,
-        runStepData(summary)?.slotsBefore,
-        seen.deployment.id,
-        judged.stuck.length,
-      );
+      const before = runStepData(summary)?.slotsBefore;
+      const released = await checkSlotsReleased(ctx, before, seen.deployment.id, judged.stuck.length);
       files.push(...(await settleFaults(ctx, bundle, seen.deployment, released, askedAt)));
       const checks = [
         ...judged.checks,
@@ -174,12 +170,8 @@ export function validateStep(options: ValidateOptions): Step {
         ...judgeDrift(guardrails, baseline, ctx.config.expect),
         ...(summary.status === 'interrupted' ? [interruptedCheck()] : []),
       ];
-      const task = await fileViolations(
-        ctx,
-        bundle,
-        seen,
-        checks.filter((c) => c.verdict === 'fail'),
-      );
+      const failed = checks.filter((c) => c.verdict === 'fail');
+      const task = await fileViolations(ctx, bundle, seen, failed);
       const notes = validateNotes({ seen, judged, slots, checks, baseline, deployment, evidenceRoot, task });
       files.push(await updateNotes(bundle, 'validate', 'Validate: measured concurrency', notes, now));
       const peak = judged.evidence.running.peak;

@@ -4,6 +4,7 @@
  * line of reason and what to do about it.
  */
 import type { Check, Verdict } from '../../guardrails/verdict.js';
+import { enableGlobalLimitArgs, updateGlobalLimitArgs } from '../../prefect/cli-args.js';
 import { prefectLine } from '../../prefect/fixes.js';
 
 export interface CheckWhy {
@@ -51,9 +52,9 @@ function globalLimitFix(check: Check): string | undefined {
   const live = record(check.actual);
   if (typeof live.name !== 'string') return undefined;
   const steps: string[] = [];
-  if (live.active === false) steps.push(prefectLine(['prefect'], ['gcl', 'enable', live.name]));
+  if (live.active === false) steps.push(prefectLine(['prefect'], enableGlobalLimitArgs(live.name)));
   if (typeof check.expected === 'number' && live.limit !== check.expected)
-    steps.push(prefectLine(['prefect'], ['gcl', 'update', live.name, '--limit', String(check.expected)]));
+    steps.push(prefectLine(['prefect'], updateGlobalLimitArgs(live.name, check.expected)));
   return steps.length ? steps.join(' && ') : undefined;
 }
 

@@ -110,6 +110,19 @@ describe('kill-flow in the scheduler', () => {
       reason: "no process of run-b was found under the sandbox's workers",
     });
   });
+  it('records a kill that threw something other than an Error with what was thrown, not "undefined"', async () => {
+    const { ctx } = killContext();
+    const processes = {
+      ...fakeProcesses({ b: 102 }),
+      kill: () => {
+        throw 'EPERM from the kernel';
+      },
+    };
+    const scheduler = faultScheduler(ctx, [{ kind: 'kill-flow', at: 'first-running' }], 2, undefined, { processes });
+    scheduler.onRuns([run('b', 'RUNNING')], undefined);
+    const [record] = await scheduler.settled([run('b', 'COMPLETED')]);
+    expect(record).toMatchObject({ status: 'failed', reason: 'SIGKILL to pid 102 failed: EPERM from the kernel' });
+  });
 });
 
 describe('kill-flow needs the sandbox', () => {

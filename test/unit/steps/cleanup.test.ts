@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RehearseError } from '../../../src/errors.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { ProcessRunner } from '../../../src/process/command.js';
 import { cleanupRehearsal, describeCleanup, warnOtherRehearsals } from '../../../src/steps/cleanup.js';
@@ -201,5 +202,17 @@ describe('warnOtherRehearsals', () => {
     const quiet = createTestContext({ runner: noRunner, api });
     await warnOtherRehearsals(quiet, 'OURS');
     expect(quiet.reporter.events).toEqual([]);
+  });
+
+  it('leaves an unreachable server to the steps, but lets a bug in the code through', async () => {
+    const { api } = fakeServer([], {}, 'online');
+    const failing = (error: Error) =>
+      createTestContext({ runner: noRunner, api: { ...api, request: () => Promise.reject(error) } });
+    const unreachable = failing(new RehearseError('API_UNREACHABLE', 'connection refused'));
+    await expect(warnOtherRehearsals(unreachable, 'OURS')).resolves.toBeUndefined();
+    expect(unreachable.reporter.events).toEqual([]);
+    await expect(
+      warnOtherRehearsals(failing(new TypeError('run.tags.find is not a function')), 'OURS'),
+    ).rejects.toThrow(TypeError);
   });
 });

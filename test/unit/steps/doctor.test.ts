@@ -92,7 +92,7 @@ const failed = (checks: DoctorCheck[]) => checks.filter((c) => c.verdict === 'fa
 
 describe('runDoctor against the recorded server', () => {
   it("passes every check on a healthy setup, reading prefect's version without starting Python", async () => {
-    const { checks, byId, runner } = await doctor();
+    const { checks, byId, runner, api } = await doctor();
 
     expect(checks.map((c) => c.id)).toEqual([
       'tools.uv',
@@ -116,6 +116,8 @@ describe('runDoctor against the recorded server', () => {
     expect(byId('work_pool.ready')?.reason).toBe('hotpass-backfill-pool: 1 live worker(s)');
     expect(byId('evidence_root.writable')?.reason).toBe(path.join(cwd, 'dist/staging/backfill'));
     expect(runner.calls.map((c) => [c.file, ...c.args].join(' '))).toEqual(['uv --version', 'uv pip show prefect']);
+    // One GET /admin/version answers both whether our credentials pass and which version the server runs.
+    expect(api.requests.filter((r) => r.path === '/admin/version')).toHaveLength(1);
   });
 
   it('fails api.auth naming the missing auth string when the server answers 401, and asks it nothing else', async () => {
@@ -223,6 +225,18 @@ describe('runDoctor against the recorded server', () => {
     expect(byId('deployment.idle')?.fix).toBe(
       `wait for them, or cancel them: uv run prefect flow-run cancel ${running.id}`,
     );
+  });
+
+  it('says the global limit was not checked, rather than dropping the check, when the manifest cannot be read', async () => {
+    const { ctx } = contextFor();
+    const checks = await runDoctor({ ...ctx, config: { ...ctx.config, manifest: 'no-such-manifest.yaml' } });
+    expect(failed(checks)).toEqual([]);
+    expect(checks.find((c) => c.id === 'global_limit.free')).toMatchObject({
+      verdict: 'inconclusive',
+      reason: expect.stringMatching(
+        /^not checked: the manifest names the limit and cannot be read \(manifest not found: /,
+      ),
+    });
   });
 
   it('fails global_limit.free, blocking, when a slot of the global limit is held', async () => {
