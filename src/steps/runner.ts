@@ -120,8 +120,104 @@ async function refreshReport(ctx: Context, bundle: Bundle): Promise<void> {
   }
 }
 
-/** Runs stages in order into one bundle; after each, summary.json and the checksums are current. */
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: reshaped again when capture's and validate's dry-run plans join the rule here (histories.ts); split then
+interface StagesRun {
+  summary: Summary;
+  stoppedBy: 'error' | 'interrupt' | undefined;
+  error: RehearseError | undefined;
+  /** Steps that finished ok and have work to do once the summary is settled. */
+  settled: Step[];
+  recorded: number;
+}
+
+/** The stages in order, each step's record into the summary; after each stage, summary.json and the checksums are current. */
+async function runStages(
+  ctx: Context,
+  bundle: Bundle,
+  stages: Stage[],
+  initial: Summary,
+  existingBundle: boolean | undefined,
+): Promise<StagesRun> {
+  const run: StagesRun = {
+    summary: { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' },
+    stoppedBy: undefined,
+    error: undefined,
+    settled: [],
+    recorded: 0,
+  };
+  for (const stage of stages) {
+    if (ctx.signal.aborted) {
+      run.stoppedBy = 'interrupt';
+      break;
+    }
+    const steps = Array.isArray(stage) ? stage : [stage];
+    const before = run.summary;
+    const results = await Promise.all(steps.map((step) => runOne(ctx, bundle, step, before)));
+    results.forEach((result, i) => {
+      // A dry run made nothing a settled summary must follow (no far copy was sent).
+      if (result.record.status === 'ok' && steps[i]?.afterSettle && !ctx.flags.dryRun)
+        run.settled.push(steps[i] as Step);
+    });
+    for (const [index, result] of results.entries()) {
+      ctx.reporter.emit({ type: 'step-end', record: result.record });
+      if (result.error && !run.error) {
+        run.error = result.error;
+        run.stoppedBy = result.interrupted ? 'interrupt' : 'error';
+      }
+      // A step stopped before it wrote anything leaves the bundle as it was when the input was bad,
+      // or when the bundle already held evidence (a failed rerun must not replace what an earlier run recorded).
+      const wroteNothing = result.error && !result.interrupted && result.record.files.length === 0;
+      const keepEarlier = existingBundle && !steps[index]?.recordsFailure;
+      if (wroteNothing && (result.error?.exitCode === ExitCode.usage || keepEarlier)) continue;
+      run.summary = withStep(run.summary, result.record);
+      run.recorded += 1;
+    }
+    if (run.recorded === 0 && run.stoppedBy === 'error') break;
+    run.summary = await withdrawAttestation(bundle, run.summary, ctx.now());
+    await saveSummary(bundle, run.summary, ctx.now());
+    await writeChecksumManifest(bundle);
+    if (run.stoppedBy) break;
+    if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
+  }
+  return run;
+}
+
+/**
+ * Each settled step's follow-up (upload's re-send of the settled summary). One that fails turns its row into
+ * an error, since its work is unfinished, and the verdict is settled again.
+ */
+async function followUp(
+  ctx: Context,
+  bundle: Bundle,
+  steps: readonly Step[],
+  settledSummary: Summary,
+  settleFiles: (summary: Summary) => Promise<Summary>,
+): Promise<{ summary: Summary; error?: RehearseError }> {
+  let summary = settledSummary;
+  let error: RehearseError | undefined;
+  for (const step of steps) {
+    try {
+      await step.afterSettle?.(forStep(ctx, step.name), bundle, summary);
+    } catch (caught) {
+      if (!isRehearseError(caught)) throw caught;
+      error ??= caught;
+      const record = summary.steps.find((s) => s.name === step.name);
+      if (!record) continue;
+      const failure = {
+        code: caught.code,
+        message: bundle.redact(caught.message),
+        ...(caught.hint ? { hint: caught.hint } : {}),
+      };
+      summary = settleVerdict(
+        withStep(summary, { ...record, status: 'error', verdict: 'error', checks: [], error: failure }),
+        summary.status,
+      );
+      summary = await settleFiles(summary);
+    }
+  }
+  return { summary, ...(error ? { error } : {}) };
+}
+
+/** Runs stages in order into one bundle, then settles its status, verdict and files, then the follow-ups. */
 export async function runSteps(
   ctx: Context,
   bundle: Bundle,
@@ -143,82 +239,27 @@ export async function runSteps(
     await writeChecksumManifest(bundle);
     return settled;
   };
-  let summary: Summary = { ...initial, status: initial.status === 'interrupted' ? 'interrupted' : 'in-progress' };
-  let stoppedBy: 'error' | 'interrupt' | undefined;
-  let error: RehearseError | undefined;
-  const settled: Step[] = [];
-  let recorded = 0;
-  for (const stage of stages) {
-    if (ctx.signal.aborted) {
-      stoppedBy = 'interrupt';
-      break;
-    }
-    const steps = Array.isArray(stage) ? stage : [stage];
-    const before = summary;
-    const results = await Promise.all(steps.map((step) => runOne(ctx, bundle, step, before)));
-    results.forEach((result, i) => {
-      // A dry run made nothing a settled summary must follow (no far copy was sent).
-      if (result.record.status === 'ok' && steps[i]?.afterSettle && !ctx.flags.dryRun) settled.push(steps[i] as Step);
-    });
-    for (const [index, result] of results.entries()) {
-      ctx.reporter.emit({ type: 'step-end', record: result.record });
-      if (result.error && !error) {
-        error = result.error;
-        stoppedBy = result.interrupted ? 'interrupt' : 'error';
-      }
-      // A step stopped before it wrote anything leaves the bundle as it was when the input was bad,
-      // or when the bundle already held evidence (a failed rerun must not replace what an earlier run recorded).
-      const wroteNothing = result.error && !result.interrupted && result.record.files.length === 0;
-      const keepEarlier = options.existingBundle && !steps[index]?.recordsFailure;
-      if (wroteNothing && (result.error?.exitCode === ExitCode.usage || keepEarlier)) continue;
-      summary = withStep(summary, result.record);
-      recorded += 1;
-    }
-    if (recorded === 0 && stoppedBy === 'error') break;
-    summary = await withdrawAttestation(bundle, summary, ctx.now());
-    await saveSummary(bundle, summary, ctx.now());
-    await writeChecksumManifest(bundle);
-    if (stoppedBy) break;
-    if (ctx.flags.failFast && results.some((r) => r.record.verdict === 'fail')) break;
+  const run = await runStages(ctx, bundle, stages, initial, options.existingBundle);
+  const { stoppedBy } = run;
+  if (run.recorded === 0 && run.error) {
+    return { summary: initial, exitCode: run.error.exitCode, interrupted: false, untouched: true, error: run.error };
   }
-  if (recorded === 0 && error) {
-    return { summary: initial, exitCode: error.exitCode, interrupted: false, untouched: true, error };
-  }
-  const status = finalStatus(summary, stoppedBy, options.wholeRehearsal, initial.status, initial.sealed);
+  const status = finalStatus(run.summary, stoppedBy, options.wholeRehearsal, initial.status, initial.sealed);
   const ran = new Set<string>(stages.flat().map((step) => step.name));
   const exitCode = commandExitCode(
-    error,
+    run.error,
     stoppedBy === 'interrupt',
-    summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks),
+    run.summary.steps.filter((s) => ran.has(s.name)).flatMap((s) => s.checks),
   );
   // A finished rehearsal is sealed: from now on only its upload may touch it. The bundle's verdict and
   // exit code come from all its records (settleVerdict), so this command's own exit code is not written there.
-  summary = {
-    ...settleVerdict(summary, status),
-    sealed: summary.sealed || (options.wholeRehearsal && status === 'complete'),
-  };
-  summary = await settleFiles(summary);
-  for (const step of settled) {
-    try {
-      await step.afterSettle?.(forStep(ctx, step.name), bundle, summary);
-    } catch (caught) {
-      if (!isRehearseError(caught)) throw caught;
-      error ??= caught;
-      // Its work is unfinished, so its row must not stay a pass.
-      const record = summary.steps.find((s) => s.name === step.name);
-      if (!record) continue;
-      const failure = {
-        code: caught.code,
-        message: bundle.redact(caught.message),
-        ...(caught.hint ? { hint: caught.hint } : {}),
-      };
-      summary = settleVerdict(
-        withStep(summary, { ...record, status: 'error', verdict: 'error', checks: [], error: failure }),
-        summary.status,
-      );
-      summary = await settleFiles(summary);
-    }
-  }
+  const settledSummary = await settleFiles({
+    ...settleVerdict(run.summary, status),
+    sealed: run.summary.sealed || (options.wholeRehearsal && status === 'complete'),
+  });
+  const followed = await followUp(ctx, bundle, run.settled, settledSummary, settleFiles);
+  const summary = followed.summary;
+  const error = run.error ?? followed.error;
   const finalCode = afterSettleExitCode(exitCode, error, Boolean(stoppedBy));
   return {
     summary,
