@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { RehearseError } from '../../../src/errors.js';
 import { measurePeak } from '../../../src/guardrails/concurrency.js';
 import { filterFlowRuns, readSlotEvents } from '../../../src/prefect/runs.js';
-import { findServerAsOf } from '../../../src/steps/histories.js';
+import { collectStateHistories, findServerAsOf } from '../../../src/steps/histories.js';
+import { createTestContext } from '../../support/context.js';
 import { createFakeApi, type FakeResponse, recorded } from '../../support/fake-api.js';
 import { LIMITED_BURST, recordedRuns, stateHistoryOf } from '../../support/recorded-runs.js';
 
@@ -106,5 +107,37 @@ describe("findServerAsOf: the server's clock, not ours", () => {
     // Ended at a local clock behind the server, the open run's interval is empty and the overlap is lost.
     expect(measurePeak(runs, skewed.toISOString()).peak).toBe(1);
     expect(measurePeak(runs, findServerAsOf(runs, skewed)).peak).toBe(2);
+  });
+});
+
+describe('collectStateHistories (validate and capture): reads bounded to the rehearsal', () => {
+  it("asks for the deployment's other runs from the rehearsal's start only, and the rehearsal's by id", async () => {
+    const api = createFakeApi(
+      { 'POST /flow_runs/filter': { status: 200, text: '[]' } },
+      { fallback: { status: 200, text: '[]' } },
+    );
+    const ctx = createTestContext({ api, runner: { run: () => Promise.reject(new Error('no process')) } });
+    const selection = { deploymentId: 'dep-1', rehearsalRunIds: ['r1', 'r2'], startedAt: '2026-11-26T01:28:28Z' };
+    await collectStateHistories(ctx, selection, { allRuns: false });
+    const bodies = api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => r.body);
+    expect(bodies).toEqual([
+      {
+        flow_runs: { deployment_id: { any_: ['dep-1'] }, start_time: { after_: '2026-11-26T01:28:28Z' } },
+        sort: 'START_TIME_ASC',
+        limit: 200,
+        offset: 0,
+      },
+    ]);
+    expect(api.requests.filter((r) => r.path !== '/flow_runs/filter').map((r) => r.path)).toEqual([
+      '/flow_run_states/?flow_run_id=r1',
+      '/flow_run_states/?flow_run_id=r2',
+    ]);
+  });
+
+  it('reads slot events from the earliest instant asked for, never the whole event log', async () => {
+    const api = createFakeApi({ 'POST /events/filter': eventsPage([], null) });
+    await readSlotEvents(api, '2026-11-26T01:28:28Z', { until: '2026-11-26T01:40:00Z' });
+    const [sent] = api.requests.map((r) => (r.body as { filter: { occurred: unknown } }).filter);
+    expect(sent?.occurred).toEqual({ since: '2026-11-26T01:28:28Z', until: '2026-11-26T01:40:00Z' });
   });
 });
