@@ -511,6 +511,65 @@ function reportRows() {
   });
 }
 
+/** One report-child run: the bundle's report and timeline for `size` synthetic runs, built and loaded in Chromium. */
+function reportChild(size) {
+  const child = spawnSync(node, [path.join(benchDir, 'report-child.js'), String(size)], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  if (child.status !== 0)
+    throw new Error(`report-child ${size} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+}
+
+/** A curve's per-unit figures, and the largest size's over the smallest's (flat means about 1). */
+function curve(sizes, perUnit) {
+  const values = sizes.map(perUnit);
+  return { values, ratio: values.at(-1) / values[0] };
+}
+
+/**
+ * Row 10 (issue 28): report.html and concurrency.svg as the report grows, 10, 100 and 1,000 runs: sizes
+ * (the report without its embedded screenshot), per-run bytes and Chromium load time, the ratio of the
+ * largest size's per-run figure over the smallest's.
+ */
+function reportGrowthRows() {
+  const sizes = quick ? [10] : [10, 100, 1000];
+  log(`row 10: report.html and concurrency.svg for ${sizes.join(', ')} synthetic runs`);
+  const results = Object.fromEntries(sizes.map((size) => [size, reportChild(size)]));
+  raw.reportGrowth = results;
+  // The screenshot is embedded as base64: 4 bytes for every 3; it does not grow with the runs.
+  const own = (r) => r.htmlBytes - Math.ceil(r.screenshotBytes / 3) * 4;
+  const kb = (bytes) => `${(bytes / 1024).toFixed(bytes < 10_240 ? 1 : 0)} KB`;
+  const html = curve(sizes, (size) => own(results[size]) / size);
+  const svg = curve(sizes, (size) => results[size].svgBytes / size);
+  const render = curve(sizes, (size) => results[size].renderMs / size);
+  const largest = results[sizes.at(-1)];
+  const list = (f) => sizes.map((size) => `${size}: ${f(results[size])}`).join(', ');
+  addRow({
+    row: '10 report growth: size',
+    figure:
+      `report.html ${list((r) => kb(r.htmlBytes))} (${list((r) => `${kb(own(r) / r.runs)}/run`)} without the screenshot); ` +
+      `concurrency.svg ${list((r) => kb(r.svgBytes))}; per run largest/smallest: html ${html.ratio.toFixed(2)}x, svg ${svg.ratio.toFixed(2)}x`,
+    goal: '1,000 runs < 2 MB; per run ≤ 1.5x',
+    ratio: html.ratio,
+    ...judge(
+      largest.htmlBytes < 2 * 1048576 && html.ratio <= 1.5 && svg.ratio <= 1.5,
+      `${(largest.htmlBytes / 1048576).toFixed(2)} MB, ${html.ratio.toFixed(2)}x, ${svg.ratio.toFixed(2)}x`,
+    ),
+  });
+  addRow({
+    row: '10 report growth: render',
+    figure:
+      `Chromium load ${list((r) => ms(r.renderMs))}; built ${list((r) => ms(r.buildMs))}; ` +
+      `per run largest/smallest ${render.ratio.toFixed(2)}x`,
+    goal: '1,000 runs < 2 s',
+    ratio: render.ratio,
+    ...judge(largest.renderMs < 2000 && largest.rows === largest.runs, `${ms(largest.renderMs)}, ${largest.rows} rows`),
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // rows that need the sandbox
 
@@ -1275,6 +1334,14 @@ async function main() {
       reportRows();
     } catch (error) {
       failRow('6 report', error);
+    }
+  }
+  if (wanted(10)) {
+    noteLoad('row 10');
+    try {
+      reportGrowthRows();
+    } catch (error) {
+      failRow('10 report growth', error);
     }
   }
   // Rows 2, 4, 5 and 9 share one SQLite sandbox; 5 reports the memory of 2 and 4.
