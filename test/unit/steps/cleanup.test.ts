@@ -206,6 +206,25 @@ describe('cleanupRehearsal reads only what it needs, whatever the server has run
     expect(sent.some((f) => !f.tags && !f.id && !f.deployment_id)).toBe(false);
   });
 
+  it('makes the same requests over a server with 10,000 earlier runs as over one with none', async () => {
+    const requestsWith = async (earlier: number): Promise<string[]> => {
+      const history = Array.from({ length: earlier }, (_, i) =>
+        run(
+          `old-${i}`,
+          i % 2 ? 'COMPLETED' : 'CANCELLED',
+          ['rehearse', `rehearse-old${i % 7}`],
+          i % 3 ? 'elsewhere' : DEPLOYMENT_ID,
+        ),
+      );
+      const runs = [run('a', 'RUNNING', ['rehearse', 'rehearse-X']), ...history];
+      const { api } = fakeServer(runs, { 'hotpass-backfill': 1, [DEPLOYMENT_LIMIT]: 1 }, 'none');
+      await cleanupRehearsal(contextOver(api), { tag: 'rehearse-X', runIds: ['a'] });
+      await cleanupRehearsal(contextOver(api), { all: true });
+      return api.requests.map((r) => `${r.method} ${r.path} ${JSON.stringify(r.body ?? null)}`);
+    };
+    expect(await requestsWith(10_000)).toEqual(await requestsWith(0));
+  });
+
   it("lists the server's started runs only for the key's limit when it holds slots no run of the deployment may hold", async () => {
     const elsewhere = {
       ...run('e', 'RUNNING', ['nightly'], 'another-deployment'),
