@@ -43,6 +43,12 @@ describe('paging that cannot undercount', () => {
     expect((failure as RehearseError).exitCode).toBe(3);
   });
 
+  it('stops with an error, never a silent undercount, when the pages of runs outnumber the cap', async () => {
+    const api = createFakeApi({ 'POST /flow_runs/filter': [pageOfRuns('a'), pageOfRuns('b'), pageOfRuns('c')] });
+    await expect(filterFlowRuns(api, {}, { maxPages: 2 })).rejects.toThrow('more than 400 flow runs match one filter');
+    expect(api.requests).toHaveLength(2);
+  });
+
   it('reads the slots each event took from the recorded payload', async () => {
     const api = createFakeApi({ 'POST /events/filter': eventsPage(RECORDED_EVENTS.events, null) });
     const events = await readSlotEvents(api, '2026-11-26T01:00:00Z');
