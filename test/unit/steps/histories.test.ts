@@ -140,6 +140,31 @@ describe('collectStateHistories (validate and capture): reads bounded to the reh
     ]);
   });
 
+  it("ends the read of the deployment's other runs at the rehearsal's last state plus a minute, once its runs are final", async () => {
+    const runs = recordedRuns(LIMITED_BURST);
+    const states = (path: string): FakeResponse => {
+      const id = /flow_run_id=(.+)$/.exec(path)?.[1] ?? '';
+      return { status: 200, text: recorded(`flow-run-states.${id}.json`) };
+    };
+    const routes = Object.fromEntries(
+      runs.map((r) => [`GET /flow_run_states/?flow_run_id=${r.id}`, states(`flow_run_id=${r.id}`)]),
+    );
+    const api = createFakeApi({ ...routes, 'POST /flow_runs/filter': { status: 200, text: '[]' } });
+    const ctx = createTestContext({ api, runner: { run: () => Promise.reject(new Error('no process')) } });
+    const selection = {
+      deploymentId: 'dep-1',
+      rehearsalRunIds: runs.map((r) => r.id),
+      startedAt: '2026-11-26T01:28:28Z',
+    };
+    // Validated a month later: the read still ends where the rehearsal did (its last state 01:28:58.803, plus 1 ms and a minute).
+    await collectStateHistories(ctx, selection, { allRuns: false });
+    const [body] = api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => r.body);
+    expect((body as { flow_runs: unknown }).flow_runs).toEqual({
+      deployment_id: { any_: ['dep-1'] },
+      start_time: { after_: '2026-11-26T01:28:28Z', before_: '2026-11-26T01:29:58.804Z' },
+    });
+  });
+
   it('reads slot events from the earliest instant asked for, never the whole event log', async () => {
     const api = createFakeApi({ 'POST /events/filter': eventsPage([], null) });
     await readSlotEvents(api, '2026-11-26T01:28:28Z', { until: '2026-11-26T01:40:00Z' });
