@@ -7,7 +7,7 @@ import { type FlowRun, FlowRunSchema, type State, StateSchema } from './schemas.
 
 const PAGE = 200;
 
-export function parseRuns(value: unknown): FlowRun[] {
+function parseRuns(value: unknown): FlowRun[] {
   const parsed = z.array(FlowRunSchema).safeParse(value);
   if (!parsed.success)
     throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned flow runs in a shape rehearse does not know');

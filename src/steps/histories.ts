@@ -72,7 +72,7 @@ type History = StateHistoryFile['runs'][number];
  * The end of the rehearsal's window on the server's clock: its runs' last state plus a margin, once
  * every one of them is final. While one is still open it has no end yet: later runs overlap it.
  */
-export function rehearsalEnd(own: readonly RunHistory[]): string | undefined {
+function rehearsalEnd(own: readonly RunHistory[]): string | undefined {
   if (own.length === 0) return undefined;
   const final = own.every((run) => {
     const last = [...run.states].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).at(-1);

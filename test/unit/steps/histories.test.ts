@@ -5,7 +5,7 @@ import { filterFlowRuns, readSlotEvents } from '../../../src/prefect/runs.js';
 import { collectStateHistories, findServerAsOf } from '../../../src/steps/histories.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi, type FakeResponse, recorded } from '../../support/fake-api.js';
-import { LIMITED_BURST, recordedRuns, stateHistoryOf } from '../../support/recorded-runs.js';
+import { LIMITED_BURST, recordedRuns, recordedStates, stateHistoryOf } from '../../support/recorded-runs.js';
 
 const RECORDED_EVENTS = JSON.parse(recorded('events.concurrency-limit.json')) as {
   events: { id: string; occurred: string }[];
@@ -162,6 +162,24 @@ describe('collectStateHistories (validate and capture): reads bounded to the reh
     expect((body as { flow_runs: unknown }).flow_runs).toEqual({
       deployment_id: { any_: ['dep-1'] },
       start_time: { after_: '2026-11-26T01:28:28Z', before_: '2026-11-26T01:29:58.804Z' },
+    });
+  });
+
+  it('leaves the read open-ended while a rehearsal run is still open: later runs overlap it', async () => {
+    const [run] = recordedRuns(LIMITED_BURST);
+    if (!run) throw new Error('recorded burst is empty');
+    const states = recordedStates(run.id);
+    const running = states.slice(0, states.findIndex((s) => s.type === 'RUNNING') + 1);
+    const api = createFakeApi({
+      [`GET /flow_run_states/?flow_run_id=${run.id}`]: { status: 200, text: JSON.stringify(running) },
+      'POST /flow_runs/filter': { status: 200, text: '[]' },
+    });
+    const ctx = createTestContext({ api, runner: { run: () => Promise.reject(new Error('no process')) } });
+    const selection = { deploymentId: 'dep-1', rehearsalRunIds: [run.id], startedAt: '2026-11-26T01:28:28Z' };
+    await collectStateHistories(ctx, selection, { allRuns: false });
+    const [body] = api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => r.body);
+    expect((body as { flow_runs: { start_time: unknown } }).flow_runs.start_time).toEqual({
+      after_: '2026-11-26T01:28:28Z',
     });
   });
 
