@@ -1,5 +1,6 @@
-// The report bench (issue 12), in its own node process:
-//   node bench/report-child.js <runs>
+// The report bench (issue 12, issue 28), in its own node process:
+//   node bench/report-child.js <runs> [png]
+// With png, concurrency.svg is also shot in Chromium to that file (to look at the timeline).
 // Copies fixtures/bundles/complete, replaces its state history with <runs> synthetic runs (a burst
 // under limit 2, with some waiting for a slot), times building report.html, then opens it from
 // file:// in Debian's Chromium and times the load. Prints one JSON line.
@@ -13,6 +14,7 @@ import { buildReport } from '../dist/evidence/report/write.js';
 import { LAUNCH_ARGS } from '../dist/evidence/screenshot.js';
 
 const runs = Number(process.argv[2]);
+const png = process.argv[3];
 if (!Number.isInteger(runs) || runs < 1) {
   process.stderr.write('usage: node bench/report-child.js <runs>\n');
   process.exit(2);
@@ -67,8 +69,18 @@ try {
       return document.querySelectorAll('#timeline g.run').length;
     });
     const renderMs = performance.now() - opened;
+    const svgBytes = Buffer.byteLength(report.svg ?? '');
+    if (png && report.svg) {
+      const svgFile = path.join(bundle, 'concurrency.svg');
+      fs.writeFileSync(svgFile, report.svg);
+      const [width, height] = ['width', 'height'].map((a) => Number(new RegExp(`${a}="(\\d+)`).exec(report.svg)?.[1]));
+      await page.setViewportSize({ width: width || 1000, height: Math.min(height || 900, 8000) });
+      await page.goto(pathToFileURL(svgFile).href, { waitUntil: 'load' });
+      await page.screenshot({ path: png, fullPage: false });
+    }
+    const htmlBytes = Buffer.byteLength(report.html);
     process.stdout.write(
-      `${JSON.stringify({ runs, rows, buildMs, renderMs, htmlBytes: Buffer.byteLength(report.html), screenshotBytes })}\n`,
+      `${JSON.stringify({ runs, rows, buildMs, renderMs, htmlBytes, svgBytes, screenshotBytes })}\n`,
     );
   } finally {
     await browser.close();

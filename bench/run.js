@@ -511,6 +511,123 @@ function reportRows() {
   });
 }
 
+/** One report-child run: the bundle's report and timeline for `size` synthetic runs, built and loaded in Chromium. */
+function reportChild(size) {
+  const child = spawnSync(node, [path.join(benchDir, 'report-child.js'), String(size)], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  if (child.status !== 0)
+    throw new Error(`report-child ${size} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+}
+
+/** A curve's per-unit figures, and the largest size's over the smallest's (flat means about 1). */
+function curve(sizes, perUnit) {
+  const values = sizes.map(perUnit);
+  return { values, ratio: values.at(-1) / values[0] };
+}
+
+/**
+ * Row 10 (issue 28): report.html and concurrency.svg as the report grows, 10, 100 and 1,000 runs: sizes
+ * (the report without its embedded screenshot), per-run bytes and Chromium load time, the ratio of the
+ * largest size's per-run figure over the smallest's.
+ */
+function reportGrowthRows() {
+  const sizes = quick ? [10] : [10, 100, 1000];
+  log(`row 10: report.html and concurrency.svg for ${sizes.join(', ')} synthetic runs`);
+  const results = Object.fromEntries(sizes.map((size) => [size, reportChild(size)]));
+  raw.reportGrowth = results;
+  // The screenshot is embedded as base64: 4 bytes for every 3; it does not grow with the runs.
+  const own = (r) => r.htmlBytes - Math.ceil(r.screenshotBytes / 3) * 4;
+  const kb = (bytes) => `${(bytes / 1024).toFixed(bytes < 10_240 ? 1 : 0)} KB`;
+  const html = curve(sizes, (size) => own(results[size]) / size);
+  const svg = curve(sizes, (size) => results[size].svgBytes / size);
+  const render = curve(sizes, (size) => results[size].renderMs / size);
+  const largest = results[sizes.at(-1)];
+  const list = (f) => sizes.map((size) => `${size}: ${f(results[size])}`).join(', ');
+  addRow({
+    row: '10 report growth: size',
+    figure:
+      `report.html ${list((r) => kb(r.htmlBytes))} (${list((r) => `${kb(own(r) / r.runs)}/run`)} without the screenshot); ` +
+      `concurrency.svg ${list((r) => kb(r.svgBytes))}; per run largest/smallest: html ${html.ratio.toFixed(2)}x, svg ${svg.ratio.toFixed(2)}x`,
+    goal: '1,000 runs < 2 MB; per run ≤ 1.5x',
+    ratio: html.ratio,
+    ...judge(
+      largest.htmlBytes < 2 * 1048576 && html.ratio <= 1.5 && svg.ratio <= 1.5,
+      `${(largest.htmlBytes / 1048576).toFixed(2)} MB, ${html.ratio.toFixed(2)}x, ${svg.ratio.toFixed(2)}x`,
+    ),
+  });
+  addRow({
+    row: '10 report growth: render',
+    figure:
+      `Chromium load ${list((r) => ms(r.renderMs))}; built ${list((r) => ms(r.buildMs))}; ` +
+      `per run largest/smallest ${render.ratio.toFixed(2)}x`,
+    goal: '1,000 runs < 2 s',
+    ratio: render.ratio,
+    ...judge(largest.renderMs < 2000 && largest.rows === largest.runs, `${ms(largest.renderMs)}, ${largest.rows} rows`),
+  });
+}
+
+/**
+ * Row 11 (issue 28): windows of 7, 90 and 365 days on the upstream-shaped flow (a `runs` list, one entry a
+ * day): the parameters' build time and bytes per day, the bundle's bytes per added day, the report's size.
+ * rehearse's own code only: no sandbox.
+ */
+function windowRows() {
+  const sizes = quick ? [7] : [7, 90, 365];
+  log(`row 11: windows of ${sizes.join(', ')} days on the upstream flow's runs list`);
+  const child = spawnSync(node, [path.join(benchDir, 'window-child.js'), ...sizes.map(String)], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (child.status !== 0)
+    throw new Error(`window-child exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
+  const results = Object.fromEntries(
+    child.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .map((r) => [r.days, r]),
+  );
+  raw.window = results;
+  const list = (f) => sizes.map((days) => `${days} d: ${f(results[days])}`).join(', ');
+  const build = curve(sizes, (days) => results[days].buildMs / days);
+  const bytes = curve(sizes, (days) => results[days].parameterBytes / days);
+  addRow({
+    row: '11 window: parameters',
+    figure:
+      `built in ${list((r) => `${(r.buildMs * 1000).toFixed(0)} µs`)} (${list((r) => `${((r.buildMs * 1000) / r.days).toFixed(1)} µs/day`)}); ` +
+      `${list((r) => `${(r.parameterBytes / r.days).toFixed(1)} B/day`)}; per day largest/smallest: time ${build.ratio.toFixed(2)}x, bytes ${bytes.ratio.toFixed(2)}x`,
+    goal: 'per day ≤ 1.5x',
+    ratio: Math.max(build.ratio, bytes.ratio),
+    ...judge(
+      build.ratio <= 1.5 && bytes.ratio <= 1.5,
+      `time ${build.ratio.toFixed(2)}x, bytes ${bytes.ratio.toFixed(2)}x`,
+    ),
+  });
+  const first = results[sizes[0]];
+  const last = results[sizes.at(-1)];
+  const perDay = (r) => (r.days === first.days ? 0 : (r.bundleBytes - first.bundleBytes) / (r.days - first.days));
+  const added = sizes.slice(1).map((days) => perDay(results[days]));
+  const addedRatio = added.length > 1 ? added.at(-1) / added[0] : 1;
+  const reportRatio = last.reportBytes / first.reportBytes;
+  addRow({
+    row: '11 window: bundle, report',
+    figure:
+      `bundle without its screenshot ${list((r) => `${(r.bundleBytes / 1024).toFixed(0)} KB`)} (${list((r) => `${perDay(r).toFixed(0)} B per added day`)}); ` +
+      `report.html without the screenshot ${list((r) => `${(r.reportBytes / 1024).toFixed(1)} KB`)} (${reportRatio.toFixed(2)}x)`,
+    goal: 'bytes per added day ≤ 1.5x; report ≤ 1.5x',
+    ratio: Math.max(addedRatio, reportRatio),
+    ...judge(
+      addedRatio <= 1.5 && reportRatio <= 1.5,
+      `added ${addedRatio.toFixed(2)}x, report ${reportRatio.toFixed(2)}x`,
+    ),
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // rows that need the sandbox
 
@@ -1275,6 +1392,22 @@ async function main() {
       reportRows();
     } catch (error) {
       failRow('6 report', error);
+    }
+  }
+  if (wanted(10)) {
+    noteLoad('row 10');
+    try {
+      reportGrowthRows();
+    } catch (error) {
+      failRow('10 report growth', error);
+    }
+  }
+  if (wanted(11)) {
+    noteLoad('row 11');
+    try {
+      windowRows();
+    } catch (error) {
+      failRow('11 window', error);
     }
   }
   // Rows 2, 4, 5 and 9 share one SQLite sandbox; 5 reports the memory of 2 and 4.

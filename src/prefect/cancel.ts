@@ -1,7 +1,7 @@
 import type { Clock } from '../context.js';
 import { mapLimited } from '../util/map-limited.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './api.js';
-import { parseRuns, readStateHistory } from './runs.js';
+import { filterFlowRuns, readStateHistory } from './runs.js';
 import type { FlowRun } from './schemas.js';
 import { TERMINAL } from './schemas.js';
 
@@ -69,13 +69,20 @@ async function requestPatiently(p: Patience, request: ApiRequest): Promise<ApiRe
   }
 }
 
+/** The server with every request sent patiently, for the shared readers. */
+const patientApi = (p: Patience): PrefectApi => ({ ...p.api, request: (request) => requestPatiently(p, request) });
+
+/**
+ * The runs matching each filter, every page of them (a rehearsal can have more runs than one page
+ * holds), each request sent patiently; undefined when the server would not answer.
+ */
 async function listRuns(p: Patience, filters: Record<string, unknown>[]): Promise<Map<string, FlowRun> | undefined> {
+  const patient = patientApi(p);
   const runs = new Map<string, FlowRun>();
   for (const filter of filters) {
-    const body = { flow_runs: filter, limit: 200 };
-    const response = await requestPatiently(p, { method: 'POST', path: '/flow_runs/filter', body, readOnly: true });
-    if (response.status !== 200) return undefined;
-    for (const run of parseRuns(JSON.parse(response.text))) runs.set(run.id, run);
+    const found = await filterFlowRuns(patient, filter, { sort: 'ID_DESC' }).catch(() => undefined);
+    if (!found) return undefined;
+    for (const run of found) runs.set(run.id, run);
   }
   return runs;
 }
@@ -179,7 +186,7 @@ async function cancelRound(p: Patience, open: FlowRun[], settings: Required<Canc
 async function claimedRuns(p: Patience, cancelledFrom: FlowRun[]): Promise<string[]> {
   const unsure = cancelledFrom.filter((run) => run.state_type !== 'RUNNING' && run.state_type !== 'CANCELLING');
   // The shared history reader, sent patiently through a busy server like every request here.
-  const patient: PrefectApi = { ...p.api, request: (request) => requestPatiently(p, request) };
+  const patient = patientApi(p);
   const claimed = await mapLimited(unsure, 4, async (run) => {
     const states = await readStateHistory(patient, run.id).catch(() => undefined);
     if (!states) return run.id;

@@ -7,7 +7,7 @@ import { type FlowRun, FlowRunSchema, type State, StateSchema } from './schemas.
 
 const PAGE = 200;
 
-export function parseRuns(value: unknown): FlowRun[] {
+function parseRuns(value: unknown): FlowRun[] {
   const parsed = z.array(FlowRunSchema).safeParse(value);
   if (!parsed.success)
     throw new RehearseError('UNEXPECTED_OUTPUT', 'Prefect returned flow runs in a shape rehearse does not know');
@@ -41,18 +41,25 @@ export async function createFlowRun(
   return parsed.data;
 }
 
+/** Pages a filter may take: 100,000 runs, far past any rehearsal; beyond it a read fails rather than stop short. */
+const MAX_PAGES = 500;
+
 /**
- * Runs matching a filter, following pages of 200 (the API refuses more). A page that brings
- * only runs already seen means the server ignored the offset: an error, never a silent undercount.
+ * Runs matching a filter, following pages of 200 (the API refuses more) until a short page. A page
+ * that brings only runs already seen means the server ignored the offset, and a filter that is still
+ * answering after `maxPages` pages was too broad: both are errors, never a silent undercount.
+ * `ID_DESC` is the order that stays put while runs change state between pages.
  */
 export async function filterFlowRuns(
   api: PrefectApi,
   filter: Record<string, unknown>,
-  options: { max?: number; sort?: string } = {},
+  options: { max?: number; sort?: string; maxPages?: number } = {},
 ): Promise<FlowRun[]> {
   const out: FlowRun[] = [];
   const seen = new Set<string>();
+  const maxPages = options.maxPages ?? MAX_PAGES;
   for (let offset = 0; ; offset += PAGE) {
+    if (offset >= maxPages * PAGE) throw tooManyRuns(out.length);
     const body = { flow_runs: filter, sort: options.sort ?? 'START_TIME_ASC', limit: PAGE, offset };
     const page = parseRuns(
       expectJson(
@@ -75,6 +82,11 @@ export async function filterFlowRuns(
     if (page.length < PAGE || (options.max !== undefined && out.length >= options.max)) return out;
   }
 }
+
+const tooManyRuns = (read: number): RehearseError =>
+  new RehearseError('UNEXPECTED_OUTPUT', `more than ${read} flow runs match one filter: rehearse stopped reading`, {
+    hint: 'the filter is bounded to a rehearsal; a server answering this many runs to it ignores the filter',
+  });
 
 export async function readFlowRuns(api: PrefectApi, ids: readonly string[]): Promise<FlowRun[]> {
   if (ids.length === 0) return [];

@@ -66,20 +66,16 @@ export async function freeHeldSlots(
   deployment: Deployment,
   ending: ReadonlySet<string>,
 ): Promise<SlotRelease[]> {
-  const started = await filterFlowRuns(ctx.api, { state: { type: { any_: STARTED } } });
-  const live = started.filter((run) => !ending.has(run.id));
   const out: SlotRelease[] = [];
+  const holders = liveHolders(ctx, deployment, ending);
   for (const name of await limitNames(ctx, deployment)) {
     const limit = await readGlobalLimit(ctx.api, name);
     if (!limit) continue;
-    const holders = live.filter(
-      (run) =>
-        run.deployment_id === deployment.id ||
-        (name !== deployment.global_concurrency_limit?.name && run.parameters?.concurrency_key === name),
-    ).length;
-    const row: SlotRelease = { limit: name, activeSlots: limit.active_slots, liveHolders: holders, action: 'none' };
-    if (limit.active_slots > 0 && holders > 0) row.action = 'kept';
-    if (limit.active_slots > 0 && holders === 0) {
+    // Runs are read only for a limit that holds slots, and the server's live runs only for one other deployments may take.
+    const count = limit.active_slots > 0 ? await holders(name) : 0;
+    const row: SlotRelease = { limit: name, activeSlots: limit.active_slots, liveHolders: count, action: 'none' };
+    if (limit.active_slots > 0 && count > 0) row.action = 'kept';
+    if (limit.active_slots > 0 && count === 0) {
       const status = await resetActiveSlots(ctx.api, limit.id);
       // In a dry run the context printed the PATCH instead of sending it; the step only words the row.
       row.action = ctx.flags.dryRun ? 'would free' : 'freed';
@@ -88,6 +84,29 @@ export async function freeHeldSlots(
     out.push(row);
   }
   return out;
+}
+
+/**
+ * How many live runs may hold a limit's slots: the deployment's own (read with a filter on it), and for a
+ * limit its concurrency key names, any run naming that key (the API cannot filter on parameters: every
+ * started run on the server, a read left until such a limit holds slots). Each read is made once.
+ */
+function liveHolders(
+  ctx: Context,
+  deployment: Deployment,
+  ending: ReadonlySet<string>,
+): (limitName: string) => Promise<number> {
+  const started = { state: { type: { any_: STARTED } } };
+  let own: Promise<FlowRun[]> | undefined;
+  let all: Promise<FlowRun[]> | undefined;
+  const live = (runs: FlowRun[]): FlowRun[] => runs.filter((run) => !ending.has(run.id));
+  return async (name) => {
+    own ??= filterFlowRuns(ctx.api, { ...started, deployment_id: { any_: [deployment.id] } });
+    const mine = live(await own);
+    if (name === deployment.global_concurrency_limit?.name || mine.length > 0) return mine.length;
+    all ??= filterFlowRuns(ctx.api, started);
+    return live(await all).filter((run) => run.parameters?.concurrency_key === name).length;
+  };
 }
 
 type RunRow = CleanupReport['runs'][number];

@@ -4,6 +4,7 @@ import { STATE_HISTORY_FILE } from '../evidence/files.js';
 import type { Summary } from '../evidence/summary.js';
 import type { RunHistory } from '../guardrails/peak.js';
 import { filterFlowRuns, readStateHistory } from '../prefect/runs.js';
+import { TERMINAL } from '../prefect/schemas.js';
 import { mapLimited } from '../util/map-limited.js';
 import { runStepData } from './run-data.js';
 
@@ -62,42 +63,79 @@ export function findServerAsOf(runs: readonly RunHistory[], fallback: Date): str
   return Number.isFinite(latest) ? new Date(latest + 1).toISOString() : fallback.toISOString();
 }
 
+/** How long after the rehearsal's last run ended another run may still have started and counted. */
+const END_MARGIN_MS = 60_000;
+
+type History = StateHistoryFile['runs'][number];
+
+/**
+ * The end of the rehearsal's window on the server's clock: its runs' last state plus a margin, once
+ * every one of them is final. While one is still open it has no end yet: later runs overlap it.
+ */
+function rehearsalEnd(own: readonly RunHistory[]): string | undefined {
+  if (own.length === 0) return undefined;
+  const final = own.every((run) => {
+    const last = [...run.states].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).at(-1);
+    return last !== undefined && TERMINAL.has(last.type);
+  });
+  if (!final) return undefined;
+  return new Date(Date.parse(findServerAsOf(own, new Date())) + END_MARGIN_MS).toISOString();
+}
+
+async function readHistories(
+  ctx: Context,
+  ids: readonly string[],
+  labels: { names: Map<string, string>; rehearsal: Set<string>; done: number; total: number },
+): Promise<History[]> {
+  return mapLimited(ids, 8, async (id) => {
+    const states = await readStateHistory(ctx.api, id);
+    labels.done += 1;
+    if (labels.done % 100 === 0)
+      ctx.reporter.emit({
+        type: 'waiting',
+        step: ctx.currentStep,
+        message: `read ${labels.done} of ${labels.total} state histories`,
+      });
+    const kept = states.map((s) => ({ id: s.id, timestamp: s.timestamp, type: s.type, name: s.name ?? null }));
+    return named(id, labels.names, labels.rehearsal.has(id), kept);
+  });
+}
+
+const named = (runId: string, names: Map<string, string>, rehearsal: boolean, states: History['states']): History => ({
+  runId,
+  ...(names.has(runId) ? { runName: names.get(runId) as string } : {}),
+  rehearsal,
+  states,
+});
+
 /**
  * State histories of the rehearsal's runs and of every other run of the deployment that
- * started during the rehearsal (they hold slots too); with allRuns, of every run of the deployment.
+ * started during the rehearsal (they hold slots too): from its start to the end of its runs (see
+ * rehearsalEnd); with allRuns, of every run of the deployment.
  */
 export async function collectStateHistories(
   ctx: Context,
   selection: RunSelection,
   options: { allRuns: boolean },
 ): Promise<StateHistoryFile> {
+  const rehearsal = new Set(selection.rehearsalRunIds);
+  const labels = { names: new Map<string, string>(), rehearsal, done: 0, total: rehearsal.size };
+  const own = await readHistories(ctx, [...rehearsal], labels);
+  const end = options.allRuns ? undefined : rehearsalEnd(own);
   const others =
     selection.deploymentId && (options.allRuns || selection.startedAt)
       ? await filterFlowRuns(ctx.api, {
           deployment_id: { any_: [selection.deploymentId] },
-          ...(options.allRuns ? {} : { start_time: { after_: selection.startedAt } }),
+          ...(options.allRuns ? {} : { start_time: { after_: selection.startedAt, ...(end ? { before_: end } : {}) } }),
         })
       : [];
-  const names = new Map(others.map((r) => [r.id, r.name]));
-  const ids = [...new Set([...selection.rehearsalRunIds, ...others.map((r) => r.id)])];
-  const rehearsal = new Set(selection.rehearsalRunIds);
-  let done = 0;
-  const histories = await mapLimited(ids, 8, async (id) => {
-    const states = await readStateHistory(ctx.api, id);
-    done += 1;
-    if (done % 100 === 0)
-      ctx.reporter.emit({
-        type: 'waiting',
-        step: ctx.currentStep,
-        message: `read ${done} of ${ids.length} state histories`,
-      });
-    return {
-      runId: id,
-      ...(names.has(id) ? { runName: names.get(id) as string } : {}),
-      rehearsal: rehearsal.has(id),
-      states: states.map((s) => ({ id: s.id, timestamp: s.timestamp, type: s.type, name: s.name ?? null })),
-    };
-  });
+  for (const run of others) labels.names.set(run.id, run.name);
+  const rest = others.map((r) => r.id).filter((id) => !rehearsal.has(id));
+  labels.total += rest.length;
+  const histories = [
+    ...own.map(({ runId, rehearsal: mine, states }) => named(runId, labels.names, mine, states)),
+    ...(await readHistories(ctx, [...new Set(rest)], labels)),
+  ];
   return {
     asOf: findServerAsOf(histories, ctx.now()),
     deploymentId: selection.deploymentId,

@@ -32,6 +32,10 @@ const AXIS = 34;
 const ROW = 16;
 const CHART = 110;
 const FINAL_MARK = 4;
+/** Past this many runs, runs share lanes (each a thin stripe of its lane) so the picture stays one screen tall. */
+const MAX_LANES = 50;
+/** Names an overflow label lists before it counts the rest. */
+const OVERFLOW_NAMES = 4;
 const TICK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
 
 /** Fixed decimals keep the file byte-identical wherever it is rebuilt. */
@@ -39,6 +43,8 @@ const n = (value: number): string => (Math.round(value * 10) / 10).toFixed(1).re
 
 interface Layout {
   x: (at: number) => number;
+  /** Runs per lane: 1 up to MAX_LANES runs, more past it. */
+  perLane: number;
   rowsTop: number;
   chartTop: number;
   height: number;
@@ -48,10 +54,12 @@ interface Layout {
 function layOut(model: TimelineModel): Layout {
   const span = model.end - model.start;
   const rowsTop = AXIS;
-  const chartTop = rowsTop + model.rows.length * ROW + 24;
+  const perLane = Math.max(1, Math.ceil(model.rows.length / MAX_LANES));
+  const chartTop = rowsTop + Math.ceil(model.rows.length / perLane) * ROW + 24;
   const top = Math.max(model.peak, model.slots?.peak ?? 0, ...model.limits.map((l) => l.value), 1) + 1;
   return {
     x: (at) => LABEL + ((at - model.start) / span) * PLOT,
+    perLane,
     rowsTop,
     chartTop,
     height: chartTop + CHART + 46,
@@ -74,20 +82,35 @@ function drawAxis(model: TimelineModel, layout: Layout): string {
   return `<g class="axis"><text x="4" y="${AXIS - 10}">from ${escapeHtml(origin)}</text>${ticks.join('')}</g>`;
 }
 
+/** A lane's label: the run's name, or for a shared lane the range of runs it holds. */
+function laneLabel(model: TimelineModel, layout: Layout, i: number): string {
+  const row = model.rows[i];
+  if (!row) return '';
+  if (layout.perLane === 1) return `${row.runName}${row.rehearsal ? '' : ' (other)'}`;
+  const last = Math.min(i + layout.perLane, model.rows.length);
+  return `runs ${i + 1}-${last} of ${model.rows.length}`;
+}
+
 function drawRows(model: TimelineModel, layout: Layout): string {
+  const { perLane } = layout;
+  const height = (ROW - 4) / perLane;
   return model.rows
     .map((row, i) => {
-      const y = layout.rowsTop + i * ROW;
+      const lane = Math.floor(i / perLane);
+      const y = layout.rowsTop + lane * ROW + 2 + (i % perLane) * height;
       const segments = row.segments.map((s) => {
         const x = layout.x(s.from);
         const final = s.last && s.to === s.from;
         const width = final ? FINAL_MARK : Math.max(layout.x(s.to) - x, 0.5);
         const fill = STATE_COLOURS[s.kind] ?? OTHER_COLOUR;
         const tip = `${row.runName}: ${s.name} from ${new Date(s.from).toISOString()}`;
-        return `<rect class="state" data-state="${escapeHtml(s.kind)}" x="${n(x)}" y="${y + 2}" width="${n(width)}" height="${ROW - 4}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`;
+        return `<rect class="state" data-state="${escapeHtml(s.kind)}" x="${n(x)}" y="${n(y)}" width="${n(width)}" height="${n(height)}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`;
       });
-      const label = `${row.runName}${row.rehearsal ? '' : ' (other)'}`;
-      return `<g class="run${row.rehearsal ? ' rehearsal' : ''}" data-run-id="${escapeHtml(row.runId)}"><text x="4" y="${y + ROW - 4}">${escapeHtml(label)}</text>${segments.join('')}</g>`;
+      const label =
+        i % perLane === 0
+          ? `<text x="4" y="${layout.rowsTop + lane * ROW + ROW - 4}">${escapeHtml(laneLabel(model, layout, i))}</text>`
+          : '';
+      return `<g class="run${row.rehearsal ? ' rehearsal' : ''}" data-run-id="${escapeHtml(row.runId)}">${label}${segments.join('')}</g>`;
     })
     .join('');
 }
@@ -138,7 +161,9 @@ function drawOverflows(model: TimelineModel, layout: Layout): string {
     .map((w, i) => {
       const x = layout.x(w.from);
       const width = Math.max(layout.x(w.to) - x, 1);
-      const label = `above ${w.limit}: ${w.runNames.join(', ')}`;
+      const more = w.runNames.length - OVERFLOW_NAMES;
+      const names = `${w.runNames.slice(0, OVERFLOW_NAMES).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+      const label = `above ${w.limit}: ${names}`;
       const y = layout.chartTop + CHART + 16 + (i % 2) * 12;
       return `<g class="overflow" data-limit="${w.limit}" data-runs="${escapeHtml(w.runIds.join(' '))}"><rect x="${n(x)}" y="${layout.rowsTop}" width="${n(width)}" height="${n(layout.chartTop + CHART - layout.rowsTop)}"><title>${escapeHtml(label)}</title></rect><text x="${n(x)}" y="${y}">${escapeHtml(label)}</text></g>`;
     })

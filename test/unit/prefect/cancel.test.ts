@@ -186,4 +186,40 @@ describe('cancelling a rehearsal’s runs', () => {
     expect(clock.sleeps).toEqual(seconds(4));
     expect(clock.now()).toBeLessThan(8000);
   });
+
+  it('pages through a rehearsal of more runs than one page holds and cancels every one', async () => {
+    // 450 Scheduled runs carrying the tag, on a server that pages as Prefect does: at most 200 a page.
+    const ids = Array.from({ length: 450 }, (_, i) => `run-${String(i).padStart(3, '0')}`);
+    const states = new Map(ids.map((id) => [id, 'SCHEDULED']));
+    const pages: number[] = [];
+    const api: PrefectApi = {
+      baseUrl: 'http://sandbox',
+      async request(request) {
+        const ok = (body: unknown): ApiResponse => ({
+          request,
+          url: `http://sandbox${request.path}`,
+          status: request.path === '/flow_runs/filter' ? 200 : 201,
+          text: JSON.stringify(body),
+          startedAt: new Date().toISOString(),
+          durationMs: 1,
+        });
+        if (request.path !== '/flow_runs/filter') {
+          const id = /\/flow_runs\/(.+)\/set_state/.exec(request.path)?.[1] ?? '';
+          states.set(id, (request.body as { state: { type: string } }).state.type);
+          return ok({});
+        }
+        const { limit, offset } = request.body as { limit: number; offset?: number };
+        pages.push(offset ?? 0);
+        const page = ids.slice(offset ?? 0, (offset ?? 0) + Math.min(limit, 200));
+        return ok(page.map((id) => ({ ...recorded[0], id, state_type: states.get(id), state_name: states.get(id) })));
+      },
+    };
+    const clock = createFakeClock();
+    const outcome = await cancelFlowRuns(api, [], 'rehearsal-tag', { reason: 'test', clock });
+    expect(outcome.runIds).toHaveLength(450);
+    expect(outcome.cancelled).toHaveLength(450);
+    expect([...states.values()].every((type) => type === 'CANCELLED')).toBe(true);
+    expect(outcome.leftOver).toEqual([]);
+    expect(pages.slice(0, 3)).toEqual([0, 200, 400]);
+  });
 });

@@ -185,6 +185,65 @@ describe('cleanupRehearsal', () => {
   });
 });
 
+describe('cleanupRehearsal reads only what it needs, whatever the server has run before', () => {
+  const filters = (api: FakeApi): Filter[] =>
+    api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => (r.body as { flow_runs: Filter }).flow_runs);
+
+  it("bounds every read of runs to the rehearsal's tag, its run ids or the deployment's live runs", async () => {
+    const history = Array.from({ length: 50 }, (_, i) => run(`old-${i}`, 'COMPLETED', ['nightly'], `dep-${i % 3}`));
+    const runs = [run('a', 'RUNNING', ['rehearse', 'rehearse-X']), ...history];
+    const { api } = fakeServer(runs, { 'hotpass-backfill': 0, [DEPLOYMENT_LIMIT]: 0 }, 'none');
+    await cleanupRehearsal(contextOver(api), { tag: 'rehearse-X', runIds: ['a'] });
+    const sent = filters(api);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const filter of sent) {
+      const bounded =
+        filter.tags?.all_.includes('rehearse-X') ||
+        (filter.id?.any_.length ?? 0) > 0 ||
+        (filter.deployment_id?.any_.includes(DEPLOYMENT_ID) && Boolean(filter.state));
+      expect(bounded, JSON.stringify(filter)).toBe(true);
+    }
+    // No slot held: the server's started runs are never listed.
+    expect(sent.some((f) => !f.tags && !f.id && !f.deployment_id)).toBe(false);
+  });
+
+  it('makes the same requests over a server with 10,000 earlier runs as over one with none', async () => {
+    const requestsWith = async (earlier: number): Promise<string[]> => {
+      const history = Array.from({ length: earlier }, (_, i) =>
+        run(
+          `old-${i}`,
+          i % 2 ? 'COMPLETED' : 'CANCELLED',
+          ['rehearse', `rehearse-old${i % 7}`],
+          i % 3 ? 'elsewhere' : DEPLOYMENT_ID,
+        ),
+      );
+      const runs = [run('a', 'RUNNING', ['rehearse', 'rehearse-X']), ...history];
+      const { api } = fakeServer(runs, { 'hotpass-backfill': 1, [DEPLOYMENT_LIMIT]: 1 }, 'none');
+      await cleanupRehearsal(contextOver(api), { tag: 'rehearse-X', runIds: ['a'] });
+      await cleanupRehearsal(contextOver(api), { all: true });
+      return api.requests.map((r) => `${r.method} ${r.path} ${JSON.stringify(r.body ?? null)}`);
+    };
+    expect(await requestsWith(10_000)).toEqual(await requestsWith(0));
+  });
+
+  it("lists the server's started runs only for the key's limit when it holds slots no run of the deployment may hold", async () => {
+    const elsewhere = {
+      ...run('e', 'RUNNING', ['nightly'], 'another-deployment'),
+      parameters: { concurrency_key: 'hotpass-backfill' },
+    };
+    const { api, limits } = fakeServer([elsewhere], { 'hotpass-backfill': 1, [DEPLOYMENT_LIMIT]: 1 }, 'none');
+    const report = await cleanupRehearsal(contextOver(api), { tag: 'rehearse-X', runIds: [] });
+    expect(report.slots.map((s) => [s.limit, s.action, s.liveHolders])).toEqual([
+      [DEPLOYMENT_LIMIT, 'freed', 0],
+      ['hotpass-backfill', 'kept', 1],
+    ]);
+    expect(limits['hotpass-backfill']?.active_slots).toBe(1);
+    expect(filters(api).filter((f) => !f.tags && !f.id && !f.deployment_id)).toEqual([
+      { state: { type: { any_: ['PENDING', 'RUNNING', 'CANCELLING'] } } },
+    ]);
+  });
+});
+
 describe('warnOtherRehearsals', () => {
   it('warns about live runs of another rehearsal on the deployment, not about our own', async () => {
     const runs = [

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { RehearseError } from '../../../src/errors.js';
 import { measurePeak } from '../../../src/guardrails/concurrency.js';
 import { filterFlowRuns, readSlotEvents } from '../../../src/prefect/runs.js';
-import { findServerAsOf } from '../../../src/steps/histories.js';
+import { collectStateHistories, findServerAsOf } from '../../../src/steps/histories.js';
+import { createTestContext } from '../../support/context.js';
 import { createFakeApi, type FakeResponse, recorded } from '../../support/fake-api.js';
-import { LIMITED_BURST, recordedRuns, stateHistoryOf } from '../../support/recorded-runs.js';
+import { LIMITED_BURST, recordedRuns, recordedStates, stateHistoryOf } from '../../support/recorded-runs.js';
 
 const RECORDED_EVENTS = JSON.parse(recorded('events.concurrency-limit.json')) as {
   events: { id: string; occurred: string }[];
@@ -40,6 +41,12 @@ describe('paging that cannot undercount', () => {
     expect(failure).toBeInstanceOf(RehearseError);
     expect((failure as RehearseError).message).toContain('200 run(s) it had already listed');
     expect((failure as RehearseError).exitCode).toBe(3);
+  });
+
+  it('stops with an error, never a silent undercount, when the pages of runs outnumber the cap', async () => {
+    const api = createFakeApi({ 'POST /flow_runs/filter': [pageOfRuns('a'), pageOfRuns('b'), pageOfRuns('c')] });
+    await expect(filterFlowRuns(api, {}, { maxPages: 2 })).rejects.toThrow('more than 400 flow runs match one filter');
+    expect(api.requests).toHaveLength(2);
   });
 
   it('reads the slots each event took from the recorded payload', async () => {
@@ -106,5 +113,80 @@ describe("findServerAsOf: the server's clock, not ours", () => {
     // Ended at a local clock behind the server, the open run's interval is empty and the overlap is lost.
     expect(measurePeak(runs, skewed.toISOString()).peak).toBe(1);
     expect(measurePeak(runs, findServerAsOf(runs, skewed)).peak).toBe(2);
+  });
+});
+
+describe('collectStateHistories (validate and capture): reads bounded to the rehearsal', () => {
+  it("asks for the deployment's other runs from the rehearsal's start only, and the rehearsal's by id", async () => {
+    const api = createFakeApi(
+      { 'POST /flow_runs/filter': { status: 200, text: '[]' } },
+      { fallback: { status: 200, text: '[]' } },
+    );
+    const ctx = createTestContext({ api, runner: { run: () => Promise.reject(new Error('no process')) } });
+    const selection = { deploymentId: 'dep-1', rehearsalRunIds: ['r1', 'r2'], startedAt: '2026-11-26T01:28:28Z' };
+    await collectStateHistories(ctx, selection, { allRuns: false });
+    const bodies = api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => r.body);
+    expect(bodies).toEqual([
+      {
+        flow_runs: { deployment_id: { any_: ['dep-1'] }, start_time: { after_: '2026-11-26T01:28:28Z' } },
+        sort: 'START_TIME_ASC',
+        limit: 200,
+        offset: 0,
+      },
+    ]);
+    expect(api.requests.filter((r) => r.path !== '/flow_runs/filter').map((r) => r.path)).toEqual([
+      '/flow_run_states/?flow_run_id=r1',
+      '/flow_run_states/?flow_run_id=r2',
+    ]);
+  });
+
+  it("ends the read of the deployment's other runs at the rehearsal's last state plus a minute, once its runs are final", async () => {
+    const runs = recordedRuns(LIMITED_BURST);
+    const states = (path: string): FakeResponse => {
+      const id = /flow_run_id=(.+)$/.exec(path)?.[1] ?? '';
+      return { status: 200, text: recorded(`flow-run-states.${id}.json`) };
+    };
+    const routes = Object.fromEntries(
+      runs.map((r) => [`GET /flow_run_states/?flow_run_id=${r.id}`, states(`flow_run_id=${r.id}`)]),
+    );
+    const api = createFakeApi({ ...routes, 'POST /flow_runs/filter': { status: 200, text: '[]' } });
+    const ctx = createTestContext({ api, runner: { run: () => Promise.reject(new Error('no process')) } });
+    const selection = {
+      deploymentId: 'dep-1',
+      rehearsalRunIds: runs.map((r) => r.id),
+      startedAt: '2026-11-26T01:28:28Z',
+    };
+    // Validated a month later: the read still ends where the rehearsal did (its last state 01:28:58.803, plus 1 ms and a minute).
+    await collectStateHistories(ctx, selection, { allRuns: false });
+    const [body] = api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => r.body);
+    expect((body as { flow_runs: unknown }).flow_runs).toEqual({
+      deployment_id: { any_: ['dep-1'] },
+      start_time: { after_: '2026-11-26T01:28:28Z', before_: '2026-11-26T01:29:58.804Z' },
+    });
+  });
+
+  it('leaves the read open-ended while a rehearsal run is still open: later runs overlap it', async () => {
+    const [run] = recordedRuns(LIMITED_BURST);
+    if (!run) throw new Error('recorded burst is empty');
+    const states = recordedStates(run.id);
+    const running = states.slice(0, states.findIndex((s) => s.type === 'RUNNING') + 1);
+    const api = createFakeApi({
+      [`GET /flow_run_states/?flow_run_id=${run.id}`]: { status: 200, text: JSON.stringify(running) },
+      'POST /flow_runs/filter': { status: 200, text: '[]' },
+    });
+    const ctx = createTestContext({ api, runner: { run: () => Promise.reject(new Error('no process')) } });
+    const selection = { deploymentId: 'dep-1', rehearsalRunIds: [run.id], startedAt: '2026-11-26T01:28:28Z' };
+    await collectStateHistories(ctx, selection, { allRuns: false });
+    const [body] = api.requests.filter((r) => r.path === '/flow_runs/filter').map((r) => r.body);
+    expect((body as { flow_runs: { start_time: unknown } }).flow_runs.start_time).toEqual({
+      after_: '2026-11-26T01:28:28Z',
+    });
+  });
+
+  it('reads slot events from the earliest instant asked for, never the whole event log', async () => {
+    const api = createFakeApi({ 'POST /events/filter': eventsPage([], null) });
+    await readSlotEvents(api, '2026-11-26T01:28:28Z', { until: '2026-11-26T01:40:00Z' });
+    const [sent] = api.requests.map((r) => (r.body as { filter: { occurred: unknown } }).filter);
+    expect(sent?.occurred).toEqual({ since: '2026-11-26T01:28:28Z', until: '2026-11-26T01:40:00Z' });
   });
 });

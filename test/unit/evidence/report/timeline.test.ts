@@ -121,6 +121,24 @@ describe('renderTimelineSvg', () => {
     expect(svg).not.toContain('class="overflow"');
   });
 
+  it('past 50 runs puts runs in shared lanes, so 1,000 runs stay one screen tall, with the overflow window across them', () => {
+    // Five RUNNING at a time under a limit of 2: one window above the limit, every run in it.
+    const runs = Array.from({ length: 1000 }, (_, i) => run(String(i), 2 + i, 7 + i));
+    const ids = runs.map((r) => r.runId);
+    const svg = renderTimelineSvg(buildTimeline({ asOf: at(1100), rehearsalRunIds: ids, runs }, LIMITS));
+    const height = Number(/height="([\d.]+)"/.exec(svg)?.[1]);
+    expect(height).toBeLessThan(1100);
+    expect(svg.match(/<g class="run[ "]/g)).toHaveLength(1000);
+    expect(svg).toContain('runs 1-20 of 1000');
+    expect(svg).toContain('runs 981-1000 of 1000');
+    expect(svg).not.toContain('>run-999<');
+    expect(svg).toContain('class="overflow"');
+    // An overflow window's label names a few runs and counts the rest, never hundreds of names in one line.
+    const labels = [...svg.matchAll(/<text[^>]*>(above 2: [^<]*)<\/text>/g)].map((m) => m[1] ?? '');
+    expect(labels).toHaveLength(1);
+    expect(labels[0]).toMatch(/^above 2: (run-\d+, ){3}run-\d+ and \d+ more$/);
+  });
+
   it('is the same text every time it is drawn', async () => {
     const history = await readHistory();
     expect(renderTimelineSvg(buildTimeline(history, LIMITS))).toBe(renderTimelineSvg(buildTimeline(history, LIMITS)));
