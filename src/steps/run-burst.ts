@@ -28,6 +28,10 @@ export interface RunPlan {
   keyPrefix: string;
 }
 
+/** The concurrency key the runs take slots of: the rehearsal's own parameter, else the deployment's default. */
+export const runKeyOf = (plan: Pick<RunPlan, 'parameters' | 'deployment'>): unknown =>
+  plan.parameters.concurrency_key ?? plan.deployment.parameters.concurrency_key;
+
 export interface RunLedger {
   readonly ids: readonly string[];
   has(id: string): boolean;

@@ -13,7 +13,7 @@ import { readGlobalLimit } from '../prefect/queries.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { defaultStateDir, readSandboxState, sandboxProcessEnv } from '../sandbox/state.js';
 import { freeHeldSlots } from './cleanup.js';
-import type { RunPlan } from './run-burst.js';
+import { type RunPlan, runKeyOf } from './run-burst.js';
 
 /** The run step's faults: injected from its watch, judged and written once its runs are final (or it failed). */
 export interface RunFaults {
@@ -43,7 +43,7 @@ function unstoppable(ctx: Context): Context {
 
 /** The global limit the runs' concurrency key names, read for limit-reached (none when no key names one). */
 function keySlots(ctx: Context, plan: RunPlan): KeySlots | undefined {
-  const name = plan.parameters.concurrency_key ?? plan.deployment.parameters.concurrency_key;
+  const name = runKeyOf(plan);
   if (typeof name !== 'string' || name === '' || INVALID_LIMIT_NAME.test(name)) return undefined;
   return {
     name,

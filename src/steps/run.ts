@@ -24,6 +24,7 @@ import {
   plannedLedger,
   type RunLedger,
   type RunPlan,
+  runKeyOf,
 } from './run-burst.js';
 import { settleFailure, watchFailure } from './run-failure.js';
 import { type RunFaults, runFaults } from './run-faults.js';
@@ -361,9 +362,7 @@ async function runClaimed(
   claim: DeploymentClaim | undefined,
 ) {
   // What the limits held before the burst: validate's slots.released holds them to it once the runs settle.
-  // The key the runs take slots of: the rehearsal's own parameter, else the deployment's default.
-  const key = plan.parameters.concurrency_key ?? plan.deployment.parameters.concurrency_key;
-  const slotsBefore = await readHeldSlots(ctx.api, slotLimitNames(plan.deployment, [key]));
+  const slotsBefore = await readHeldSlots(ctx.api, slotLimitNames(plan.deployment, [runKeyOf(plan)]));
   const ledger = await openRunLedger(bundle, plan, ctx.now());
   let watch: WatchResult | undefined;
   let printedUrl: string | undefined;
