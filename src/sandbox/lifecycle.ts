@@ -210,15 +210,23 @@ function serverEnv(state: SandboxState): Record<string, string> {
   };
 }
 
+/**
+ * The server's process, started as up starts it: the project's environment, the sandbox's port, database and
+ * settings, its log appended to. Its pid; the caller records it and waits for /health (restart-api does too).
+ */
+export async function spawnServer(state: SandboxState, uv?: string): Promise<number> {
+  const args = ['prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(state.port), '--analytics-off'];
+  const command = projectCommand(state, args, uv);
+  return spawnDetached({ ...command, env: { ...command.env, ...serverEnv(state) } }, state.server.log);
+}
+
 /** Start the server from the project's own environment and wait until it answers, or say why it died. */
 async function startServer(
   options: SandboxOptions,
   project: SandboxProject,
   state: SandboxState,
 ): Promise<SandboxState> {
-  const args = ['prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(state.port), '--analytics-off'];
-  const command = projectCommand(state, args, options.uv);
-  const pid = await spawnDetached({ ...command, env: { ...command.env, ...serverEnv(state) } }, state.server.log);
+  const pid = await spawnServer(state, options.uv);
   const started = { ...state, server: { pid, log: state.server.log } };
   await writeSandboxState(started);
   const healthy = async (): Promise<boolean> => (await checkHealth(sandboxApi(started))).ok;
