@@ -25,7 +25,7 @@ import {
 } from './histories.js';
 import { runStepData } from './run-data.js';
 import type { Step } from './step.js';
-import { settleFaults } from './validate-faults.js';
+import { serverRestartedAt, settleFaults } from './validate-faults.js';
 import {
   appliedLimits,
   guardrailSnapshot,
@@ -166,6 +166,7 @@ export function validateStep(options: ValidateOptions): Step {
         runStepData(summary)?.slotsBefore,
         seen.deployment.id,
         judged.stuck.length,
+        await serverRestartedAt(bundle.dir),
       );
       files.push(...(await settleFaults(ctx, bundle, seen.deployment, released, askedAt)));
       const checks = [
