@@ -184,11 +184,12 @@ describe('faults injected into a burst on the real sandbox', () => {
   it('restart-api: the server stopped mid-burst and started again as up starts it; rehearse rides it out (exit 0 or 1, never 3), every run final, slots.released judged, none held after the rollback', async () => {
     const cwd = await workspace();
     const before = await sandbox();
-    // Two runs, both inside the key's block when the server stops: no third run waits behind slots the restart
-    // may leave held (measured: they stay held for good, see README "Rehearsing faults").
-    const backfill = await rehearse(['backfill', '--sandbox', '--json', '--burst', '2', '--fault', 'restart-api'], {
-      cwd,
-    });
+    // Two runs, so no run waits behind slots the restart may leave held (measured: they stay held for good, see
+    // README "Rehearsing faults"); at first-running, which comes however the two runs overlap.
+    const backfill = await rehearse(
+      ['backfill', '--sandbox', '--json', '--burst', '2', '--fault', 'restart-api@first-running'],
+      { cwd },
+    );
     const out = parseJson(backfill);
     const checks = out.summary?.checks ?? [];
     const detail = `${backfill.stderr}\n${JSON.stringify(checks, null, 1)}`;
