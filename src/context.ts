@@ -1,6 +1,7 @@
 import type { Config } from './config/schema.js';
 import type { Redactor } from './evidence/redact.js';
 import type { CommandRecord } from './evidence/summary.js';
+import type { OutageGate } from './faults/outage.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './process/command.js';
 import { formatCommand } from './process/command.js';
@@ -50,6 +51,8 @@ export interface Context {
   /** Every command and API call the current step made, in order. */
   journal: CommandRecord[];
   currentStep: string;
+  /** A rehearsal that stops the sandbox's server on purpose: its API calls wait out the gap (faults/outage.ts). */
+  outage?: OutageGate;
 }
 
 type SessionParts = Omit<Context, 'runner' | 'api' | 'journal' | 'currentStep' | 'clock'> & { clock?: Clock };

@@ -15,6 +15,7 @@ import { resolveSigningKey } from './evidence/signing.js';
 import type { Summary } from './evidence/summary.js';
 import { newSummary } from './evidence/summary-io.js';
 import { refuseSandboxFaults } from './faults/catalogue.js';
+import { outageGateFor } from './faults/outage.js';
 import { knownWorkerPids } from './faults/processes.js';
 import { DRY_RUN_VERDICT } from './guardrails/rollup.js';
 import { createPrefectApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
@@ -172,6 +173,8 @@ export async function openSession(
       }),
       redact,
     );
+  // Only the sandbox's server is stopped by a fault: elsewhere a call nobody answers is never waited out.
+  const outage = prefect.sandbox ? outageGateFor(config.faults) : undefined;
   const rawRunner =
     options.runner ?? createProcessRunner({ timeoutMs: config.timeouts.commandSeconds * 1000, baseEnv: env });
   const ctx = forStep(
@@ -180,7 +183,8 @@ export async function openSession(
       env,
       config,
       prefect,
-      gateways: { runner: rawRunner, api: rawApi },
+      gateways: { runner: rawRunner, api: outage ? outage.wrap(rawApi) : rawApi },
+      ...(outage ? { outage } : {}),
       reporter: options.reporter,
       flags: options.flags,
       redact,

@@ -75,7 +75,10 @@ const STEP_COMMANDS: StepCommand[] = [
         .option('--fault-command <cmd>', "run this command once, at --fault-at's moment, as a fault")
         .option('--fault-at <moment>', 'when --fault-command runs (default limit-reached)')
         .option('--fault-timeout <seconds>', "--fault-command's deadline (default 60)")
-        .option('--fault-down <seconds>', 'how long kill-worker keeps the worker down (default 10)')
+        .option(
+          '--fault-down <seconds>',
+          'how long kill-worker keeps the worker down, or api-outage the API (default 10)',
+        )
         .addHelpText('after', `\n${describeFaults().join('\n')}`),
     run: async (cli, flags, reporter) =>
       (await import('../commands/backfill.js')).backfill(cli.session(flags, reporter, backfillOverrides(flags)), {

@@ -5,6 +5,7 @@ import type { FlowRun } from '../prefect/schemas.js';
 import type { FaultSpec } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
+import type { ServerControl } from './server.js';
 import type { WorkerControl } from './workers.js';
 
 /** What each fault does once its moment has come; each fills in its record: status, action, reason. */
@@ -18,6 +19,8 @@ export interface Pending {
   seen: Set<string>;
   /** When the runs first reached the moment, while the key's slots were still being waited for. */
   reachedMs?: number;
+  /** restart-api, api-outage: the server is down on purpose, from its stop until /health answers again. */
+  serverDown?: boolean;
 }
 
 export async function cancelOne(ctx: Context, pending: Pending, target: FlowRun): Promise<void> {
@@ -130,4 +133,63 @@ export async function killWorker(
       durationMs: ctx.clock.now() - (pending.startedMs ?? downAt),
     };
   }
+}
+
+/** How long a restarted server has to answer /health, as `sandbox up` gives it. */
+const SERVER_BACK_MS = 180_000;
+
+/**
+ * restart-api and api-outage: stop the sandbox's API server, keep it down for api-outage's seconds (none for
+ * restart-api), start it again as up did and wait until /health answers. The start is in `finally`: an
+ * interrupted rehearsal or a failed wait still brings the server back. While it is down, `serverDown` tells
+ * the watch that a poll nobody answers is the fault's doing.
+ */
+export async function stopServer(
+  ctx: Context,
+  pending: Pending,
+  spec: Extract<FaultSpec, { kind: 'restart-api' | 'api-outage' }>,
+  server: ServerControl | undefined,
+): Promise<void> {
+  if (!server) {
+    pending.record.status = 'failed';
+    pending.record.reason = "the sandbox's server is not known";
+    return;
+  }
+  const downAt = ctx.clock.now();
+  const stoppedAt = ctx.now().toISOString();
+  pending.serverDown = true;
+  try {
+    const stoppedPid = await server.stop();
+    if (stoppedPid === undefined) {
+      pending.record.status = 'failed';
+      pending.record.reason = 'no sandbox server was alive to stop';
+      return;
+    }
+    pending.record.status = 'injected';
+    pending.record.target = { id: String(stoppedPid), name: 'sandbox API server' };
+    pending.record.action = { stoppedPid, stoppedAt, durationMs: ctx.clock.now() - downAt };
+    if (spec.kind === 'api-outage') await ctx.clock.sleep(spec.downSeconds * 1000, ctx.signal);
+  } finally {
+    await restartServer(ctx, pending, server, downAt);
+  }
+}
+
+/** The rollback half: start the server again (also when the stop failed half way) and record when it answered. */
+async function restartServer(ctx: Context, pending: Pending, server: ServerControl, downAt: number): Promise<void> {
+  const restartedAt = ctx.now().toISOString();
+  const back = await server.start(SERVER_BACK_MS, ctx.clock).finally(() => {
+    pending.serverDown = false;
+  });
+  const seconds = Math.round((ctx.clock.now() - downAt) / 100) / 10;
+  pending.record.action = {
+    ...pending.record.action,
+    restartedPid: back.pid,
+    restartedAt,
+    ...(back.healthy ? { backAt: ctx.now().toISOString() } : {}),
+    downSeconds: seconds,
+    durationMs: ctx.clock.now() - (pending.startedMs ?? downAt),
+  };
+  if (back.healthy) return;
+  pending.record.status = 'failed';
+  pending.record.reason = `the restarted server (pid ${back.pid}) did not answer /health within ${SERVER_BACK_MS / 1000} s; see the sandbox's server.log, \`rehearse sandbox up\` starts it again`;
 }

@@ -11,6 +11,9 @@ const FAULT_KINDS = {
   'cancel-run': 'cancel one RUNNING rehearsal run through the API (any server)',
   'kill-flow': "SIGKILL the process of one RUNNING rehearsal run (sandbox: it knows its workers' processes)",
   'kill-worker': 'SIGKILL a worker of the pool, start it again after --fault-down seconds (sandbox; default 10)',
+  'restart-api': 'stop the API server and start it again at once, as sandbox up starts it (sandbox)',
+  'api-outage':
+    'stop the API server, start it again after --fault-down seconds: rehearse rides it out (sandbox; default 10)',
   command: "the operator's own command (--fault-command 'CMD'), run once",
 } as const;
 
@@ -21,7 +24,9 @@ const FAULT_MOMENTS = {
 
 type FaultKind = keyof typeof FAULT_KINDS;
 /** Kinds that act on the sandbox's own processes: elsewhere the operator's --fault-command does their work. */
-const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow', 'kill-worker']);
+const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow', 'kill-worker', 'restart-api', 'api-outage']);
+/** Kinds that keep something down for --fault-down seconds. */
+const DOWN_KINDS: ReadonlySet<string> = new Set(['kill-worker', 'api-outage']);
 export type FaultMoment = keyof typeof FAULT_MOMENTS;
 const DEFAULT_MOMENT: FaultMoment = 'limit-reached';
 const DEFAULT_COMMAND_SECONDS = 60;
@@ -40,6 +45,15 @@ export const FaultSpecSchema = z.discriminatedUnion('kind', [
       kind: z.literal('kill-worker'),
       at: MomentSchema.default(DEFAULT_MOMENT),
       /** How long the worker stays down before it is started again. */
+      downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
+    })
+    .strict(),
+  z.object({ kind: z.literal('restart-api'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
+  z
+    .object({
+      kind: z.literal('api-outage'),
+      at: MomentSchema.default(DEFAULT_MOMENT),
+      /** How long the API answers nothing before the server is started again. */
       downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
     })
     .strict(),
@@ -107,10 +121,16 @@ export function parseFaultFlags(flags: FaultFlags): FaultSpec[] | undefined {
     if (kind === 'command') throw usage("--fault command: give the command with --fault-command 'CMD'");
     if (!isNamedKind(kind)) throw usage(`--fault: unknown kind '${kind}'`);
     const at = parseMoment('--fault', moment);
-    specs.push(kind === 'kill-worker' ? { kind, at, downSeconds: parseDown(flags.faultDown) } : { kind, at });
+    specs.push(
+      kind === 'kill-worker' || kind === 'api-outage'
+        ? { kind, at, downSeconds: parseDown(flags.faultDown) }
+        : { kind, at },
+    );
   }
-  if (flags.faultDown !== undefined && !specs.some((spec) => spec.kind === 'kill-worker'))
-    throw usage('--fault-down says how long kill-worker keeps the worker down, and no --fault kill-worker is given');
+  if (flags.faultDown !== undefined && !specs.some((spec) => DOWN_KINDS.has(spec.kind)))
+    throw usage(
+      '--fault-down says how long kill-worker keeps the worker down or api-outage the API, and neither is given',
+    );
   if (flags.faultAt !== undefined && flags.faultCommand === undefined)
     throw usage('--fault-at names the moment of --fault-command, which is missing');
   if (flags.faultCommand !== undefined) {

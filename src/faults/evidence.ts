@@ -20,11 +20,13 @@ export async function readFaultsFile(bundleDir: string): Promise<FaultsFile | un
 
 const cellOf = (record: FaultRecord): string[] => {
   const did = record.action
-    ? record.action.apiStatus !== undefined
-      ? `API ${record.action.apiStatus} (${record.action.state ?? '?'})`
-      : record.action.killedPid !== undefined
-        ? `SIGKILL pid ${record.action.killedPid}${record.action.restartedPid === undefined ? '' : `, back as pid ${record.action.restartedPid} after ${record.action.downSeconds} s`}`
-        : `exit ${record.action.exitCode ?? '?'}${record.action.timedOut ? ' (deadline)' : ''}`
+    ? record.action.stoppedPid !== undefined
+      ? `server pid ${record.action.stoppedPid} stopped, ${record.action.backAt ? 'answering' : 'not answering'} again as pid ${record.action.restartedPid ?? '?'} after ${record.action.downSeconds ?? '?'} s`
+      : record.action.apiStatus !== undefined
+        ? `API ${record.action.apiStatus} (${record.action.state ?? '?'})`
+        : record.action.killedPid !== undefined
+          ? `SIGKILL pid ${record.action.killedPid}${record.action.restartedPid === undefined ? '' : `, back as pid ${record.action.restartedPid} after ${record.action.downSeconds} s`}`
+          : `exit ${record.action.exitCode ?? '?'}${record.action.timedOut ? ' (deadline)' : ''}`
     : (record.reason ?? '');
   const waits = record.recovery?.queuedWaits.map(
     (w) =>

@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 /** What one fault did: the evidence faults.json keeps, before validate adds the slots' recovery. */
 const FaultRecordSchema = z.object({
-  kind: z.enum(['cancel-run', 'kill-flow', 'kill-worker', 'command']),
+  kind: z.enum(['cancel-run', 'kill-flow', 'kill-worker', 'restart-api', 'api-outage', 'command']),
   moment: z.enum(['first-running', 'limit-reached']),
   command: z.string().optional(),
   /** 'not-reached': the moment never came before every run was final, so nothing was injected. */
@@ -24,7 +24,12 @@ const FaultRecordSchema = z.object({
       apiStatus: z.number().optional(),
       /** kill-flow: the flow run's process sent SIGKILL; kill-worker: the worker's. */
       killedPid: z.number().optional(),
-      /** kill-worker: the worker started again, and how long it was down (seconds). */
+      /** restart-api, api-outage: the API server stopped (its pid) and when it began to stop. */
+      stoppedPid: z.number().optional(),
+      stoppedAt: z.string().optional(),
+      /** restart-api, api-outage: when the restarted server answered /health again (absent: it never did). */
+      backAt: z.string().optional(),
+      /** kill-worker: the worker started again, and how long it was down (seconds); the server's likewise, until /health answered. */
       restartedPid: z.number().optional(),
       restartedAt: z.string().optional(),
       downSeconds: z.number().optional(),

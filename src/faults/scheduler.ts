@@ -2,10 +2,11 @@ import type { Context } from '../context.js';
 import { messageOf } from '../errors.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
-import { cancelOne, killOne, killWorker, type Pending, runCommand } from './actions.js';
+import { cancelOne, killOne, killWorker, type Pending, runCommand, stopServer } from './actions.js';
 import type { FaultMoment, FaultSpec } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
+import type { ServerControl } from './server.js';
 import type { WorkerControl } from './workers.js';
 
 /**
@@ -28,7 +29,11 @@ export interface FaultScheduler {
   settled(finalRuns: readonly FlowRun[]): Promise<FaultRecord[]>;
   /** Runs a fault cancelled on purpose: their Cancelled is the fault's doing, not a failure. */
   hitRunIds(): Set<string>;
+  /** Whether a fault has the API server down right now: the watch's unanswered polls are its doing. */
+  serverDown(): boolean;
 }
+
+const STOPS_SERVER: ReadonlySet<FaultSpec['kind']> = new Set(['restart-api', 'api-outage']);
 
 const running = (runs: readonly FlowRun[]): FlowRun[] => runs.filter((r) => r.state_type === 'RUNNING');
 
@@ -58,6 +63,7 @@ interface Scene {
 export interface SandboxHands {
   processes?: FlowProcesses;
   workers?: WorkerControl;
+  server?: ServerControl;
 }
 
 function inject(ctx: Context, pending: Pending, scene: Scene, held?: Held) {
@@ -72,6 +78,8 @@ function inject(ctx: Context, pending: Pending, scene: Scene, held?: Held) {
       pending.queued.set(run.id, { name: run.name, waitedSeconds: null });
   }
   if (spec.kind === 'command') return runCommand(ctx, pending, spec);
+  if (spec.kind === 'restart-api' || spec.kind === 'api-outage')
+    return stopServer(ctx, pending, spec, scene.hands.server);
   if (spec.kind === 'kill-worker')
     return killWorker(ctx, pending, spec, scene.hands.workers, { processes: scene.hands.processes, runs, hit });
   const target = pickTarget(runs, hit, primaryId);
@@ -201,6 +209,8 @@ export function faultScheduler(
       for (const fault of pending) {
         follow(ctx, fault, runs);
         if (fault.startedMs !== undefined || !momentReached(fault.spec.at, runs, limit)) continue;
+        // The server is stopped only once the CLI's own run exists: stopped earlier, the CLI would fail to create it.
+        if (STOPS_SERVER.has(fault.spec.kind) && primaryId === undefined) continue;
         if (fault.spec.at !== 'limit-reached' || !key) {
           start(fault);
           continue;
@@ -220,5 +230,6 @@ export function faultScheduler(
       return pending.map((fault) => fault.record);
     },
     hitRunIds: () => new Set(hit),
+    serverDown: () => pending.some((fault) => fault.serverDown === true),
   };
 }

@@ -33,13 +33,15 @@ export function judgeInjections(records: readonly FaultRecord[]): Check[] {
       const target = record.target ? ` on ${record.target.name}` : '';
       const went = `the run went ${record.recovery?.hitRunFinalState ?? '?'}`;
       const did =
-        record.action?.apiStatus !== undefined
-          ? `the API answered ${record.action.apiStatus}, ${went}`
-          : record.action?.restartedPid !== undefined
-            ? `SIGKILL to pid ${record.action.killedPid}, started again after ${record.action.downSeconds} s as pid ${record.action.restartedPid}`
-            : record.action?.killedPid !== undefined
-              ? `SIGKILL to its process (pid ${record.action.killedPid}), ${went}`
-              : `exit code ${record.action?.exitCode ?? '?'}`;
+        record.action?.stoppedPid !== undefined
+          ? `stopped the API server (pid ${record.action.stoppedPid}), answering /health again as pid ${record.action.restartedPid} after ${record.action.downSeconds} s`
+          : record.action?.apiStatus !== undefined
+            ? `the API answered ${record.action.apiStatus}, ${went}`
+            : record.action?.restartedPid !== undefined
+              ? `SIGKILL to pid ${record.action.killedPid}, started again after ${record.action.downSeconds} s as pid ${record.action.restartedPid}`
+              : record.action?.killedPid !== undefined
+                ? `SIGKILL to its process (pid ${record.action.killedPid}), ${went}`
+                : `exit code ${record.action?.exitCode ?? '?'}`;
       const held = record.slotsAtInjection;
       const slots = held ? ` (${held.active} of ${held.of} slot(s) of ${held.limit} held)` : '';
       return { ...base, verdict: 'pass', reason: `injected${target} at ${record.injectedAt}${slots}: ${did}` };

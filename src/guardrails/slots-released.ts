@@ -16,6 +16,8 @@ export interface RecoveryEvidence {
   liveRuns: string[];
   /** Rehearsal runs not yet final: their slots are not due back. */
   unfinished: number;
+  /** When a fault restarted the sandbox's server: the leases it kept in memory went with it. */
+  serverRestartedAt?: string;
 }
 
 const describe = (rows: readonly SlotRecovery[]): string =>
@@ -49,7 +51,9 @@ export function judgeSlotsReleased(evidence: RecoveryEvidence): Check {
     };
   const who = evidence.liveRuns.length
     ? `${evidence.liveRuns.length} live run(s) of the deployment may hold them: ${evidence.liveRuns.slice(0, 5).join(', ')}`
-    : 'no live run of the deployment holds them: orphaned, as a run killed with its process leaves them until its lease expires';
+    : evidence.serverRestartedAt
+      ? `no live run of the deployment holds them: the server restarted at ${evidence.serverRestartedAt} and Prefect keeps concurrency leases in memory by default, so these slots have no lease left to expire and stay held for good`
+      : 'no live run of the deployment holds them: orphaned, as a run killed with its process leaves them until its lease expires';
   const extra = held.map((r) => `${r.limit} holds ${r.after - r.before} more than before (${r.before} -> ${r.after})`);
   return {
     ...base,

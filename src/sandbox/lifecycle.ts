@@ -212,14 +212,22 @@ function serverEnv(state: SandboxState): Record<string, string> {
   };
 }
 
+/**
+ * The server's process, started as up starts it: the project's environment, the sandbox's port, database and
+ * settings, its log appended to. Its pid; the caller records it and waits for /health (restart-api does too).
+ */
+export async function spawnServer(state: SandboxState, uv?: string): Promise<number> {
+  const command = projectCommand(state, ['prefect', ...startServerArgs(state.port)], uv);
+  return spawnDetached({ ...command, env: { ...command.env, ...serverEnv(state) } }, state.server.log);
+}
+
 /** Start the server from the project's own environment and wait until it answers, or say why it died. */
 async function startServer(
   options: SandboxOptions,
   project: SandboxProject,
   state: SandboxState,
 ): Promise<SandboxState> {
-  const command = projectCommand(state, ['prefect', ...startServerArgs(state.port)], options.uv);
-  const pid = await spawnDetached({ ...command, env: { ...command.env, ...serverEnv(state) } }, state.server.log);
+  const pid = await spawnServer(state, options.uv);
   const started = { ...state, server: { pid, log: state.server.log } };
   await writeSandboxState(started);
   const healthy = async (): Promise<boolean> => (await checkHealth(sandboxApi(started))).ok;

@@ -4,6 +4,7 @@ import { writeFaults } from '../faults/evidence.js';
 import { knownWorkerPids, sandboxFlowProcesses } from '../faults/processes.js';
 import type { FaultRecord } from '../faults/record.js';
 import { faultScheduler, type KeySlots, type SandboxHands } from '../faults/scheduler.js';
+import { sandboxServerControl } from '../faults/server.js';
 import { sandboxWorkerControl, type WorkerControl } from '../faults/workers.js';
 import { judgeInjections, judgeUntouched, judgeWorkerBack } from '../guardrails/faults.js';
 import type { Check } from '../guardrails/verdict.js';
@@ -20,6 +21,8 @@ export interface RunFaults {
   onRuns(runs: readonly FlowRun[], primaryId: string | undefined): void;
   /** Runs a fault cancelled on purpose. */
   hit(): ReadonlySet<string>;
+  /** A fault has the API server down on purpose: the watch waits for it instead of giving up. */
+  serverDown(): boolean;
   /** Every run final: faults.json, the notes, one check per fault and faults.untouched_completed. */
   record(
     bundle: Bundle,
@@ -80,13 +83,20 @@ export async function runFaults(ctx: Context, plan: RunPlan): Promise<RunFaults 
   if (ctx.config.faults.length === 0) return undefined;
   const workers = await knownWorkerPids(ctx.prefect.sandbox, ctx.env);
   const hands: SandboxHands =
-    workers.length > 0 ? { processes: sandboxFlowProcesses(workers), workers: sandboxWorkerControl(ctx.env) } : {};
+    workers.length > 0
+      ? {
+          processes: sandboxFlowProcesses(workers),
+          workers: sandboxWorkerControl(ctx.env),
+          server: sandboxServerControl(ctx.env, ctx.outage),
+        }
+      : {};
   const settings = ctx.prefect.sandbox ? await faultSettings(ctx.env) : undefined;
   const limit = plan.strictest ?? plan.burst;
   const scheduler = faultScheduler(ctx, ctx.config.faults, limit, keySlots(ctx, plan), hands);
   return {
     onRuns: (runs, primaryId) => scheduler.onRuns(runs, primaryId),
     hit: () => scheduler.hitRunIds(),
+    serverDown: () => scheduler.serverDown(),
     async record(bundle, runs, primaryId) {
       const faults = await scheduler.settled(runs);
       const rollback = {

@@ -381,6 +381,7 @@ async function runClaimed(
       command: watchCommand(ctx, plan, primaryId),
       primaryId,
       deadline,
+      ...(faults ? { apiExcused: () => faults.serverDown() } : {}),
       onRuns: (runs, id, url) => {
         printedUrl = url;
         pages.onRuns(runs, id);

@@ -42,3 +42,12 @@ export async function settleFaults(
   // validate writes its own notes section after this: notes.md is listed once, by it.
   return (await writeFaults(ctx, bundle, file)).filter((rel) => rel !== NOTES_FILE);
 }
+
+/** When the last fault of the rehearsal restarted the sandbox's server (restart-api, api-outage), if one did. */
+export async function serverRestartedAt(dir: string): Promise<string | undefined> {
+  const file = await readFaultsFile(dir).catch(() => undefined);
+  const restarts = (file?.faults ?? []).flatMap((f) =>
+    f.action?.stoppedPid && f.action.restartedAt ? [f.action.restartedAt] : [],
+  );
+  return restarts.sort().at(-1);
+}

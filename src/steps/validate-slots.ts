@@ -7,6 +7,11 @@ import { type HeldSlots, readHeldSlots, readLeaseSeconds } from '../prefect/slot
 
 const POLL_MS = 2_000;
 const TELL_EVERY_MS = 15_000;
+/**
+ * After a fault restarted the sandbox's server, slots held across the restart have no lease left (the sandbox
+ * keeps Prefect's default in-memory lease storage): none can expire, so only releases in flight are waited for.
+ */
+const AFTER_RESTART_SECONDS = 15;
 /** Prefect's own default deployment lease, for a server that does not say what it uses. */
 const DEFAULT_LEASE_SECONDS = 300;
 
@@ -23,11 +28,14 @@ export async function checkSlotsReleased(
   before: readonly HeldSlots[] | undefined,
   deploymentId: string,
   unfinished: number,
+  serverRestartedAt?: string,
 ): Promise<Check | undefined> {
   if (!before?.length) return undefined;
   const names = before.map((b) => b.limit);
   const lease = ctx.config.timeouts.slotReleaseSeconds === undefined ? await readLeaseSeconds(ctx.api) : undefined;
-  const boundSeconds = ctx.config.timeouts.slotReleaseSeconds ?? (lease ?? DEFAULT_LEASE_SECONDS) + 60;
+  const boundSeconds =
+    ctx.config.timeouts.slotReleaseSeconds ??
+    (serverRestartedAt ? AFTER_RESTART_SECONDS : (lease ?? DEFAULT_LEASE_SECONDS) + 60);
   const started = ctx.clock.now();
   let told = started;
   let now = await readHeldSlots(ctx.api, names);
@@ -65,5 +73,6 @@ export async function checkSlotsReleased(
     boundSeconds,
     liveRuns: live.map((r) => r.name),
     unfinished,
+    ...(serverRestartedAt ? { serverRestartedAt } : {}),
   });
 }

@@ -25,7 +25,7 @@ import {
 } from './histories.js';
 import { runStepData } from './run-data.js';
 import type { Step } from './step.js';
-import { settleFaults } from './validate-faults.js';
+import { serverRestartedAt, settleFaults } from './validate-faults.js';
 import {
   appliedLimits,
   guardrailSnapshot,
@@ -162,7 +162,8 @@ export function validateStep(options: ValidateOptions): Step {
       const baseline = await findBaseline(path.resolve(ctx.cwd, evidenceRoot), deployment, bundle.name);
       const askedAt = ctx.clock.now();
       const before = runStepData(summary)?.slotsBefore;
-      const released = await checkSlotsReleased(ctx, before, seen.deployment.id, judged.stuck.length);
+      const restartedAt = await serverRestartedAt(bundle.dir);
+      const released = await checkSlotsReleased(ctx, before, seen.deployment.id, judged.stuck.length, restartedAt);
       files.push(...(await settleFaults(ctx, bundle, seen.deployment, released, askedAt)));
       const checks = [
         ...judged.checks,

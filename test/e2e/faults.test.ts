@@ -180,4 +180,61 @@ describe('faults injected into a burst on the real sandbox', () => {
     const verify = await rehearse(['verify', dir], { cwd });
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
   }, 900_000);
+
+  it('restart-api: the server stopped mid-burst and started again as up starts it; rehearse rides it out (exit 0 or 1, never 3), every run final, slots.released judged, none held after the rollback', async () => {
+    const cwd = await workspace();
+    const before = await sandbox();
+    // Two runs, so no run waits behind slots the restart may leave held (measured: they stay held for good, see
+    // README "Rehearsing faults"); at first-running, which comes however the two runs overlap.
+    const backfill = await rehearse(
+      ['backfill', '--sandbox', '--json', '--burst', '2', '--fault', 'restart-api@first-running'],
+      { cwd },
+    );
+    const out = parseJson(backfill);
+    const checks = out.summary?.checks ?? [];
+    const detail = `${backfill.stderr}\n${JSON.stringify(checks, null, 1)}`;
+    expect([0, 1], detail).toContain(backfill.exitCode);
+    const dir = path.join(cwd, out.bundle as string);
+    const file = (await fs.readJson(path.join(dir, 'faults.json'))) as {
+      faults: Fault[];
+      slotsReleased?: { verdict: string };
+    };
+    const [restart] = file.faults;
+    expect(restart, detail).toMatchObject({
+      kind: 'restart-api',
+      status: 'injected',
+      target: { name: 'sandbox API server' },
+    });
+    const action = restart?.action as {
+      stoppedPid: number;
+      stoppedAt: string;
+      restartedPid: number;
+      backAt: string;
+      downSeconds: number;
+    };
+    // The server up started was stopped; the state file names the new one, on the same port, and it answers.
+    expect(action.stoppedPid).toBe(before.server.pid);
+    const after = await sandbox();
+    expect(after.server.pid).toBe(action.restartedPid);
+    expect(after.port).toBe(before.port);
+    expect(isAlive(action.restartedPid)).toBe(true);
+    expect(isAlive(action.stoppedPid)).toBe(false);
+    expect(Date.parse(action.backAt)).toBeGreaterThan(Date.parse(action.stoppedAt));
+    expect(action.downSeconds).toBeGreaterThan(0);
+
+    const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
+    for (const id of runIds)
+      expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);
+    // Slots held across the restart are judged, never left inconclusive; a failure names the fix that works.
+    const released = checks.find((c) => c.id === 'slots.released');
+    expect(['pass', 'fail'], detail).toContain(released?.verdict);
+    if (released?.verdict === 'fail') expect(released.reason).toContain('`rehearse cleanup` gives back');
+    expect(file.slotsReleased?.verdict).toBe(released?.verdict);
+    expect(backfill.exitCode, detail).toBe(checks.some((c) => c.verdict === 'fail') ? 1 : 0);
+    // The rollback gave back what the restart left held: the next rehearsal finds the key free.
+    const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
+    expect(key.active_slots).toBe(0);
+    const verify = await rehearse(['verify', dir], { cwd });
+    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+  }, 900_000);
 });

@@ -17,7 +17,16 @@ describe('rehearse faults', () => {
     vi.restoreAllMocks();
     const out = written.join('');
     expect(code).toBe(0);
-    for (const kind of ['cancel-run', 'kill-flow', 'kill-worker', 'command', 'first-running', 'limit-reached']) {
+    for (const kind of [
+      'cancel-run',
+      'kill-flow',
+      'kill-worker',
+      'restart-api',
+      'api-outage',
+      'command',
+      'first-running',
+      'limit-reached',
+    ]) {
       expect(out).toMatch(new RegExp(`^ {2}${kind} +\\S`, 'm'));
       expect(helpTexts().backfill).toContain(`  ${kind} `);
     }

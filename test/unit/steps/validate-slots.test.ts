@@ -20,11 +20,12 @@ const gcl = (name: string, active: number): FakeResponse => {
 };
 const SETTINGS: FakeResponse = { status: 200, text: recorded('admin-settings.concurrency.json') };
 
-function check(routes: FakeRoutes, options: { unfinished?: number; config?: object } = {}) {
+function check(routes: FakeRoutes, options: { unfinished?: number; config?: object; serverRestartedAt?: string } = {}) {
   const api = createFakeApi({ 'GET /admin/settings': SETTINGS, ...routes });
   const clock = createFakeClock();
   const ctx = { ...createTestContext({ runner: createFakeRunner([]), api, config: options.config }), clock };
-  return { api, clock, ctx, judged: checkSlotsReleased(ctx, BEFORE, DEPLOYMENT, options.unfinished ?? 0) };
+  const judged = checkSlotsReleased(ctx, BEFORE, DEPLOYMENT, options.unfinished ?? 0, options.serverRestartedAt);
+  return { api, clock, ctx, judged };
 }
 
 const ownRoute = `GET /v2/concurrency_limits/${encodeURIComponent(OWN)}`;
@@ -68,6 +69,21 @@ describe('slots.released: every slot the burst took comes back', () => {
     // Progress while it waits, about every 15 s.
     const waits = ctx.reporter.events.filter((e) => e.type === 'waiting');
     expect(waits.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('after a fault restarted the server, fails held slots within 15 s, saying their leases went with it', async () => {
+    const { judged, clock } = check(
+      { [ownRoute]: gcl(OWN, 0), [keyRoute]: gcl(KEY, 2), 'POST /flow_runs/filter': { status: 200, text: '[]' } },
+      { serverRestartedAt: '2026-12-06T14:17:08.733Z' },
+    );
+    const result = await judged;
+    expect(result?.verdict).toBe('fail');
+    expect(result?.reason).toContain('(bound 15 s)');
+    expect(result?.reason).toContain(
+      'the server restarted at 2026-12-06T14:17:08.733Z and Prefect keeps concurrency leases in memory by default',
+    );
+    expect(result?.reason).toContain('`rehearse cleanup` gives back slots no live run holds');
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBe(16_000);
   });
 
   it('takes its bound from the configuration, and reads no server setting then', async () => {
