@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { limitsOf } from '../../../src/evidence/report/write.js';
 import { STEP_DATA_SCHEMAS, stepData, stepDataProblems } from '../../../src/evidence/step-data.js';
 import { type Summary, SummarySchema } from '../../../src/evidence/summary.js';
 
@@ -25,6 +26,10 @@ describe('step data schemas', () => {
     const validate = summary.steps.find((s) => s.name === 'validate');
     if (validate?.data) validate.data.peak = '2';
     expect(() => stepData(summary, 'validate')).toThrow(
+      expect.objectContaining({ code: 'BUNDLE_INVALID', message: expect.stringContaining('(peak: ') }),
+    );
+    // The report reads the limits through the same schema, so it refuses the edit too.
+    expect(() => limitsOf(summary)).toThrow(
       expect.objectContaining({ code: 'BUNDLE_INVALID', message: expect.stringContaining('(peak: ') }),
     );
     expect(stepDataProblems(summary)).toEqual([
