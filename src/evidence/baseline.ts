@@ -1,23 +1,21 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
-import { type Baseline, type GuardrailSnapshot, GuardrailSnapshotSchema } from '../guardrails/baseline.js';
+import type { Baseline, GuardrailSnapshot } from '../guardrails/baseline.js';
 import { readSummary } from './bundle.js';
-import { parseWritten } from './evidence-json.js';
+import { stepData } from './step-data.js';
 import type { Summary } from './summary.js';
 
 /** The guardrails a passing bundle recorded; a record that is not what rehearse wrote is refused, never compared. */
 function recordedSnapshot(summary: Summary, root: string): GuardrailSnapshot | undefined {
-  const raw = summary.steps.find((s) => s.name === 'validate')?.data?.guardrails;
-  if (raw === undefined) return undefined;
   const refuse = (problem: string) =>
     new RehearseError(
       'BUNDLE_INVALID',
       `summary.json of bundle ${summary.bundle}, a passing rehearsal under ${root}: ` +
-        `the guardrails its validate step recorded are not what rehearse wrote (${problem})`,
+        `the data its validate step recorded is not what rehearse wrote (${problem})`,
       { hint: `move that bundle out of ${root}, so the baseline is the passing rehearsal before it` },
     );
-  return parseWritten(GuardrailSnapshotSchema, raw, refuse, 'guardrails');
+  return stepData(summary, 'validate', refuse)?.guardrails;
 }
 
 /** The newest bundle under the evidence root that passed for the same deployment and recorded its guardrails. */

@@ -6,6 +6,7 @@ import type { Check } from '../guardrails/verdict.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { FAULTS_FILE, STATE_HISTORY_FILE } from './files.js';
 import { openStateHistory } from './state-history.js';
+import { stepDataIfValid } from './step-data.js';
 import type { Summary } from './summary.js';
 import type { VerifyProblem } from './verify.js';
 import { bundleFilePath, readBundleText } from './verify-files.js';
@@ -81,9 +82,8 @@ async function recheckUntouched(dir: string, summary: Summary, faults: FaultsFil
 }
 
 /** The CLI's own run, which the collision strategy never turns away (the run step's data). */
-const PrimarySchema = z.looseObject({ primaryRunId: z.string().nullish() });
 const primaryRunOf = (summary: Summary): string | undefined =>
-  PrimarySchema.safeParse(summary.steps.find((s) => s.name === 'run')?.data).data?.primaryRunId ?? undefined;
+  stepDataIfValid('run', summary.steps.find((s) => s.name === 'run')?.data).primaryRunId ?? undefined;
 
 const SlotCountsSchema = z.record(z.string(), z.number());
 

@@ -17,6 +17,7 @@ import { WorkPoolSchema } from '../prefect/schemas.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { SLOT_HISTORY_FILE, STATE_HISTORY_FILE, WORK_POOL_FILE } from './files.js';
 import { openStateHistory, SlotHistoryFileSchema } from './state-history.js';
+import { type StepData, stepDataIfValid } from './step-data.js';
 import type { StepRecord, Summary } from './summary.js';
 import type { VerifyProblem } from './verify.js';
 import { bundleFilePath, readBundleText } from './verify-files.js';
@@ -28,6 +29,8 @@ import { readDeploymentFile, readExpected, recordedLookup } from './verify-inspe
  * the limits from deployment.json, work-pool.json and the manifest copy. Each check validate always makes
  * for a bundle of this shape must be recorded, and recorded as it comes out again.
  */
+
+type ValidateData = Partial<StepData<'validate'>>;
 
 const inconsistent = (detail: string, file?: string): VerifyProblem => ({
   kind: 'inconsistent',
@@ -99,9 +102,9 @@ const recordedPeak = (peak: number): PeakResult => ({
 const RecordedPeakSchema = z.looseObject({ peak: z.number() });
 
 /** A slot-holder figure as validate recorded it: in its data, or as the global limit check's actual. */
-function recordedHolderPeak(validate: StepRecord): number | undefined {
-  const fromData = validate.data?.holderPeak;
-  if (typeof fromData === 'number') return fromData;
+function recordedHolderPeak(validate: StepRecord, data: ValidateData): number | undefined {
+  const fromData = data.holderPeak;
+  if (fromData !== undefined) return fromData;
   const actual = validate.checks.find((c) => c.id === 'concurrency.global_limit')?.actual;
   return typeof actual === 'number' ? actual : RecordedPeakSchema.safeParse(actual).data?.peak;
 }
@@ -109,6 +112,7 @@ function recordedHolderPeak(validate: StepRecord): number | undefined {
 async function readSlots(
   dir: string,
   validate: StepRecord,
+  data: ValidateData,
   live: boolean,
   running: Running,
 ): Promise<Slots | VerifyProblem> {
@@ -117,8 +121,8 @@ async function readSlots(
   const text = await readBundleText(dir, SLOT_HISTORY_FILE);
   if (text === undefined) {
     // Bundles from before slot-history.json record no occupy either: their holder peak is all there is.
-    const recorded = recordedHolderPeak(validate);
-    if (!(validate.data && 'occupy' in validate.data) && recorded !== undefined)
+    const recorded = recordedHolderPeak(validate, data);
+    if (!('occupy' in data) && recorded !== undefined)
       return { ...none, peak: recordedPeak(recorded), recordedOnly: true };
     return inconsistent(
       'the global limit is live, so validate measured occupied slots into it, but it is not in the bundle',
@@ -152,11 +156,11 @@ async function readPool(dir: string, validate: StepRecord): Promise<Pool | Verif
 }
 
 /** The global limit as validate read it (its data), else as inspect did: the one limit no file holds. */
-const GuardrailsSchema = z.looseObject({ globalLimit: z.number(), globalLimitActive: z.boolean().nullable() });
-
-function recordedGlobalLimit(validate: StepRecord, fromInspect: LimitInputs['gcl']): LimitInputs['gcl'] {
-  const said = GuardrailsSchema.safeParse(validate.data?.guardrails);
-  return said.success ? { limit: said.data.globalLimit, active: said.data.globalLimitActive ?? false } : fromInspect;
+function recordedGlobalLimit(data: ValidateData, fromInspect: LimitInputs['gcl']): LimitInputs['gcl'] {
+  const said = data.guardrails;
+  return said && said.globalLimit !== null
+    ? { limit: said.globalLimit, active: said.globalLimitActive ?? false }
+    : fromInspect;
 }
 
 const show = (value: unknown): string => JSON.stringify(value ?? null);
@@ -229,9 +233,9 @@ function compareChecks(
 }
 
 /** The recorded peaks in validate's data, which the report and the notes show, must be the recomputed ones. */
-function compareData(validate: StepRecord, running: Running, slots?: Slots): VerifyProblem[] {
+function compareData(data: ValidateData, running: Running, slots?: Slots): VerifyProblem[] {
   const problems: VerifyProblem[] = [];
-  const recorded = validate.data?.peak;
+  const recorded = data.peak;
   if (recorded !== running.peak.peak)
     problems.push(
       inconsistent(
@@ -239,8 +243,8 @@ function compareData(validate: StepRecord, running: Running, slots?: Slots): Ver
         STATE_HISTORY_FILE,
       ),
     );
-  const holders = validate.data?.holderPeak;
-  if (slots && !slots.recordedOnly && typeof holders === 'number' && holders !== slots.peak.peak)
+  const holders = data.holderPeak;
+  if (slots && !slots.recordedOnly && holders !== undefined && holders !== slots.peak.peak)
     problems.push(
       inconsistent(
         `the validate step recorded a peak of ${holders} occupied slots; its slot history gives ${slots.peak.peak}`,
@@ -260,10 +264,9 @@ function compareData(validate: StepRecord, running: Running, slots?: Slots): Ver
 }
 
 /** Whether there is anything to recheck: a pass always needs it; a validate that measured nothing (a dry run) has none. */
-function measuredAnything(validate: StepRecord): boolean {
+function measuredAnything(validate: StepRecord, data: ValidateData): boolean {
   return (
-    validate.data?.peak !== undefined ||
-    validate.checks.some((c) => c.id.startsWith('concurrency.') || c.id === 'runs.settled')
+    data.peak !== undefined || validate.checks.some((c) => c.id.startsWith('concurrency.') || c.id === 'runs.settled')
   );
 }
 
@@ -272,7 +275,9 @@ export async function recheckValidate(dir: string, summary: Summary): Promise<Ve
   const inspect = summary.steps.find((s) => s.name === 'inspect' && s.status === 'ok');
   const claimsPass = summary.verdict === 'pass';
   // Without either step a pass is already refused: a complete bundle has every evidence step.
-  if (!validate || !inspect || !(claimsPass || measuredAnything(validate))) return [];
+  if (!validate || !inspect) return [];
+  const data: ValidateData = stepDataIfValid('validate', validate.data);
+  if (!(claimsPass || measuredAnything(validate, data))) return [];
   const file = await bundleFilePath(dir, STATE_HISTORY_FILE);
   if (file === undefined)
     return [
@@ -288,8 +293,8 @@ export async function recheckValidate(dir: string, summary: Summary): Promise<Ve
   const read = await readDeploymentFile(dir);
   const { expected } = await readExpected(dir, inspect, summary);
   const pool = await readPool(dir, validate);
-  if ('problem' in read || !expected || !pool) return compareData(validate, running);
-  if ('kind' in pool) return [pool, ...compareData(validate, running)];
+  if ('problem' in read || !expected || !pool) return compareData(data, running);
+  if ('kind' in pool) return [pool, ...compareData(data, running)];
 
   const key = expected.concurrencyKey;
   const lookup = recordedLookup(expected, read.deployment, inspect.checks);
@@ -297,10 +302,10 @@ export async function recheckValidate(dir: string, summary: Summary): Promise<Ve
     deployment: read.deployment,
     poolName: pool.name,
     poolLimit: pool.limit,
-    gcl: key ? recordedGlobalLimit(validate, 'limit' in lookup ? lookup.limit : undefined) : undefined,
+    gcl: key ? recordedGlobalLimit(data, 'limit' in lookup ? lookup.limit : undefined) : undefined,
     key,
   };
-  const slotRead = await readSlots(dir, validate, isGlobalLimitLive(inputs), running);
+  const slotRead = await readSlots(dir, validate, data, isGlobalLimitLive(inputs), running);
   const slots = 'kind' in slotRead ? undefined : slotRead;
   // Without occupied slots, the checks that measure them are not judged again (what is missing is reported).
   const unjudged = new Set(
@@ -324,6 +329,6 @@ export async function recheckValidate(dir: string, summary: Summary): Promise<Ve
   return [
     ...compareChecks(again, validate.checks, claimsPass, unjudged),
     ...('kind' in slotRead ? [slotRead] : []),
-    ...compareData(validate, running, slots),
+    ...compareData(data, running, slots),
   ];
 }

@@ -9,6 +9,7 @@ import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
 import { SCREENSHOT_FILE } from './files.js';
 import type { VerifyingKey } from './keys.js';
 import { readPngSize } from './screenshot.js';
+import { stepDataProblems } from './step-data.js';
 import {
   EVIDENCE_STEPS,
   type StepRecord,
@@ -278,6 +279,9 @@ export async function verifyBundle(dir: string, options: { key?: VerifyingKey } 
       (p) => !missing.has(p.path) && !isUnder(p.path ?? '', refused),
     );
     problems.push(
+      ...stepDataProblems(summary).map(
+        (detail): VerifyProblem => ({ kind: 'summary-invalid', path: SUMMARY_FILE, detail }),
+      ),
       ...checkVerdicts(summary),
       ...stepFiles,
       ...(await recheckInspect(bundle, summary)),

@@ -1,5 +1,6 @@
 import { EXIT_MEANINGS, exitMeaning } from '../evidence/report/html.js';
 import { explainFailures } from '../evidence/report/why.js';
+import { stepDataIfValid } from '../evidence/step-data.js';
 import type { Summary } from '../evidence/summary.js';
 import type { CommandResult } from './events.js';
 
@@ -31,12 +32,16 @@ function checksSection(summary: Summary): string[] {
   ];
 }
 
+/** The job summary never stops a command: a step's data that is not what rehearse wrote reads as none here. */
+const validateData = (summary: Summary) =>
+  stepDataIfValid('validate', summary.steps.find((s) => s.name === 'validate')?.data);
+
 /** The peak against each limit, as the validate step measured them (slot holders for the global limit). */
 function peakSection(summary: Summary): string[] {
-  const data = summary.steps.find((s) => s.name === 'validate')?.data;
-  const limits = data?.limits;
-  if (!data || !limits || typeof limits !== 'object') return [];
-  const rows = Object.entries(limits as Record<string, unknown>).map(([id, limit]) => {
+  const data = validateData(summary);
+  const limits = data.limits;
+  if (!limits) return [];
+  const rows = Object.entries(limits).map(([id, limit]) => {
     const peak = id === 'concurrency.global_limit' ? data.holderPeak : data.peak;
     const verdict = summary.checks.find((c) => c.id === id)?.verdict ?? '';
     return `| ${code(id)} | ${String(peak ?? '?')} | ${limit === null ? 'none' : String(limit)} | ${verdict.toUpperCase()} |`;
@@ -54,7 +59,7 @@ function bundleSection(result: CommandResult): string[] {
   const summary = result.summary;
   const bundle = result.bundle ?? summary?.bundle;
   if (!bundle) return [];
-  const upload = summary?.steps.find((s) => s.name === 'upload')?.data?.destination;
+  const upload = summary && stepDataIfValid('upload', summary.steps.find((s) => s.name === 'upload')?.data).destination;
   return [
     `Bundle: ${code(bundle)}${summary ? ` (${summary.status})` : ''}`,
     ...(typeof upload === 'string' ? ['', `Uploaded to: ${code(upload)}`] : []),
@@ -64,7 +69,7 @@ function bundleSection(result: CommandResult): string[] {
 /** What drifted since the last passing bundle: the baseline.* checks that failed. */
 function driftSection(summary: Summary): string[] {
   const drifted = summary.checks.filter((c) => c.id.startsWith('baseline.') && c.verdict === 'fail');
-  const baseline = summary.steps.find((s) => s.name === 'validate')?.data?.baseline;
+  const baseline = validateData(summary).baseline;
   if (drifted.length === 0)
     return typeof baseline === 'string'
       ? ['### Drift since the last passing bundle', '', `None since ${code(baseline)}.`]

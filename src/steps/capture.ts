@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import { type Bundle, writeEvidence, writeEvidenceJson, writeStagedEvidence } from '../evidence/bundle.js';
 import { updateNotes } from '../evidence/notes.js';
 import type { ScreenshotResult } from '../evidence/screenshot.js';
+import type { StepDataInput } from '../evidence/step-data.js';
 import type { Summary } from '../evidence/summary.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
@@ -145,7 +146,7 @@ export function captureStep(options: CaptureOptions): Step {
           runsWithHistory: histories.runs.length,
           screenshot: shot.status,
           url,
-        },
+        } satisfies StepDataInput<'capture'>,
       };
     },
   };

@@ -5,6 +5,7 @@ import { RehearseError } from '../errors.js';
 import { writeEvidence } from '../evidence/bundle.js';
 import { DEPLOYMENT_FILE, manifestCopyOf } from '../evidence/files.js';
 import { deviationsMarkdown, updateNotes } from '../evidence/notes.js';
+import type { StepDataInput } from '../evidence/step-data.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../guardrails/deployment.js';
 import { inspectDeploymentCommand } from '../prefect/commands.js';
 import { INVALID_LIMIT_NAME } from '../prefect/fixes.js';
@@ -140,7 +141,7 @@ export const inspectStep: Step = {
         workPool: deployment.work_pool_name ?? null,
         concurrencyKey: typeof key === 'string' ? key : null,
         deploymentLimit: deployment.global_concurrency_limit?.active ? deployment.global_concurrency_limit.limit : null,
-      },
+      } satisfies StepDataInput<'inspect'>,
     };
   },
 };

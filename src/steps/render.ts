@@ -3,6 +3,7 @@ import fs from 'fs-extra';
 import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { table, updateNotes } from '../evidence/notes.js';
+import type { StepDataInput } from '../evidence/step-data.js';
 import { computeDrift, type DriftRow, driftedRows } from '../guardrails/drift.js';
 import { type Manifest, parseManifestText } from '../guardrails/manifest.js';
 import { fullName, readDeployment, resolveDeploymentName } from '../prefect/queries.js';
@@ -89,7 +90,7 @@ export const renderStep: Step = {
         renderedFiles: outcome.renderedFiles,
         drift: driftedKeys.length,
         driftedKeys,
-      },
+      } satisfies StepDataInput<'render'>,
     };
   },
 };

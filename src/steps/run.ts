@@ -4,6 +4,7 @@ import { RehearseError, tailOf } from '../errors.js';
 import { type Bundle, writeEvidence, writeStagedEvidence } from '../evidence/bundle.js';
 import { table, updateNotes } from '../evidence/notes.js';
 import type { RunPage } from '../evidence/screenshot.js';
+import type { StepDataInput } from '../evidence/step-data.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import type { CancelledRun } from '../prefect/cancel.js';
@@ -167,7 +168,7 @@ function runData(
   ledger: RunLedger,
   watch: WatchResult | undefined,
   slotsBefore?: HeldSlots[],
-): Record<string, unknown> {
+): StepDataInput<'run'> {
   const primaryId = watch?.primaryId ?? (plan.workQueue ? ledger.ids[0] : undefined);
   return {
     fullName: fullName(plan.ref),

@@ -6,6 +6,7 @@ import { RehearseError } from '../errors.js';
 import type { Bundle } from '../evidence/bundle.js';
 import { CHECKSUM_FILE, digestBundle, formatChecksums, parseChecksums } from '../evidence/checksums.js';
 import { appendRehearsalLogEntry, linkBundleInPlan, locationFrom } from '../evidence/ledgers.js';
+import type { StepDataInput } from '../evidence/step-data.js';
 import { EVIDENCE_STEPS, type Summary } from '../evidence/summary.js';
 import {
   type BundleFile,
@@ -229,11 +230,12 @@ export type UploadStep = Step & {
   upToDate(ctx: Context, bundle: Bundle, summary: Summary): Promise<string | undefined>;
 };
 
-/** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when its hand-off data becomes a typed schema
-export function uploadStep(options: UploadStepOptions = {}): UploadStep {
+type SendBundle = (ctx: Context, bundle: Bundle, files: BundleFile[], target: UploadTarget) => Promise<UploadReport>;
+
+/** Sends the bundle within the step's one upload budget (shared by the step and the settled summary's re-send). */
+function bundleSender(): SendBundle {
   const limits = budget();
-  const sendBundle = (ctx: Context, bundle: Bundle, files: BundleFile[], target: UploadTarget) => {
+  return (ctx, bundle, files, target) => {
     const bounds = limits(ctx);
     const work = uploadBundle({
       bundleDir: bundle.dir,
@@ -245,34 +247,47 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
     });
     return waitingOn(ctx, `uploading to ${destinationOf(target, bundle.name)}`, bounds.allowedMs ?? 0, work);
   };
+}
+
+/** See UploadStep.upToDate. */
+async function upToDate(
+  ctx: Context,
+  bundle: Bundle,
+  summary: Summary,
+  to: string | undefined,
+): Promise<string | undefined> {
+  const target = resolveUploadTarget(ctx, to);
+  if (!target) return undefined;
+  const plan = await planUploadFiles(bundle);
+  if (plan.stale !== undefined) return undefined;
+  // Any trouble here is the upload's to meet and record; an interruption ends the command before it touches anything.
+  // Its own short budget: a far side that does not answer here leaves the step its whole budget, and its time.
+  const timeoutMs = Math.min(UP_TO_DATE_CHECK_MS, ctx.config.timeouts.uploadSeconds * 1000);
+  const check = verifyRemote({
+    bundleName: bundle.name,
+    files: plan.files,
+    target,
+    env: ctx.env,
+    signal: ctx.signal,
+    timeoutMs,
+    clock: ctx.clock,
+  });
+  const where = `checking the copy at ${destinationOf(target, bundle.name)}`;
+  const found = await waitingOn(ctx, where, timeoutMs, check).catch((error: unknown) => {
+    if (ctx.signal.aborted) throw error;
+    return undefined;
+  });
+  if (found === undefined || found.mismatches.length > 0 || found.unlisted.length > 0) return undefined;
+  const destination = destinationOf(target, bundle.name);
+  await fileInLedgers(ctx, bundle, summary, destination);
+  return `nothing sent: all ${plural(plan.files.length, 'file')} at ${destination} already match this bundle`;
+}
+
+/** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
+export function uploadStep(options: UploadStepOptions = {}): UploadStep {
+  const sendBundle = bundleSender();
   return {
-    async upToDate(ctx, bundle, summary) {
-      const target = resolveUploadTarget(ctx, options.to);
-      if (!target) return undefined;
-      const plan = await planUploadFiles(bundle);
-      if (plan.stale !== undefined) return undefined;
-      // Any trouble here is the upload's to meet and record; an interruption ends the command before it touches anything.
-      // Its own short budget: a far side that does not answer here leaves the step its whole budget, and its time.
-      const timeoutMs = Math.min(UP_TO_DATE_CHECK_MS, ctx.config.timeouts.uploadSeconds * 1000);
-      const check = verifyRemote({
-        bundleName: bundle.name,
-        files: plan.files,
-        target,
-        env: ctx.env,
-        signal: ctx.signal,
-        timeoutMs,
-        clock: ctx.clock,
-      });
-      const where = `checking the copy at ${destinationOf(target, bundle.name)}`;
-      const found = await waitingOn(ctx, where, timeoutMs, check).catch((error: unknown) => {
-        if (ctx.signal.aborted) throw error;
-        return undefined;
-      });
-      if (found === undefined || found.mismatches.length > 0 || found.unlisted.length > 0) return undefined;
-      const destination = destinationOf(target, bundle.name);
-      await fileInLedgers(ctx, bundle, summary, destination);
-      return `nothing sent: all ${plural(plan.files.length, 'file')} at ${destination} already match this bundle`;
-    },
+    upToDate: (ctx, bundle, summary) => upToDate(ctx, bundle, summary, options.to),
     name: 'upload',
     title: 'upload the bundle and log it',
     recordsFailure: true,
@@ -326,7 +341,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
           uploaded: report.uploaded,
           skipped: report.skipped,
           verified: report.verified,
-        },
+        } satisfies StepDataInput<'upload'>,
       };
     },
     // The far copy's summary.json must say what the local one says once the rehearsal is settled.

@@ -9,6 +9,7 @@ import { readEvidenceJson } from '../evidence/evidence-json.js';
 import { SLOT_HISTORY_FILE, WORK_POOL_FILE } from '../evidence/files.js';
 import { updateNotes } from '../evidence/notes.js';
 import { type SlotHistoryFile, StateHistoryFileSchema } from '../evidence/state-history.js';
+import type { StepDataInput } from '../evidence/step-data.js';
 import type { Summary } from '../evidence/summary.js';
 import { judgeDrift } from '../guardrails/baseline.js';
 import { findOccupy, measurePeak, slotHolderHistories } from '../guardrails/concurrency.js';
@@ -187,10 +188,10 @@ export function validateStep(options: ValidateOptions): Step {
           holderPeak: judged.evidence.slots.peak.peak,
           occupy: slots.occupy ?? null,
           submitted: judged.evidence.submitted,
-          others: judged.evidence.others,
+          others: [...judged.evidence.others],
           stuck: judged.stuck.map((r) => r.runId),
           limits: Object.fromEntries(limits.map((l) => [l.id, l.limit ?? null])),
-        },
+        } satisfies StepDataInput<'validate'>,
       };
     },
   };

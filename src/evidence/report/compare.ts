@@ -1,3 +1,4 @@
+import { stepData } from '../step-data.js';
 import type { Summary } from '../summary.js';
 import { escapeHtml as e } from './escape.js';
 
@@ -9,7 +10,7 @@ const STYLE =
 const show = (value: unknown): string => (value === undefined ? '' : `<code>${e(JSON.stringify(value))}</code>`);
 
 function headlineRows(older: Summary, newer: Summary): [string, unknown, unknown][] {
-  const validate = (s: Summary): Record<string, unknown> => s.steps.find((x) => x.name === 'validate')?.data ?? {};
+  const validate = (s: Summary) => stepData(s, 'validate') ?? {};
   return [
     ['bundle', older.bundle, newer.bundle],
     ['verdict', older.verdict, newer.verdict],

@@ -1,4 +1,5 @@
 import type { Check } from '../../guardrails/verdict.js';
+import { stepData } from '../step-data.js';
 import type { StepRecord, Summary } from '../summary.js';
 import { escapeHtml as e, renderNotesMarkdown } from './escape.js';
 import { renderValue } from './value.js';
@@ -106,8 +107,8 @@ function renderChecks(summary: Summary): string {
 }
 
 function renderDrift(summary: Summary): string {
-  const render = summary.steps.find((s) => s.name === 'render')?.data;
-  const keys = Array.isArray(render?.driftedKeys) ? render.driftedKeys : [];
+  const render = stepData(summary, 'render');
+  const keys = render?.driftedKeys ?? [];
   const line = render
     ? `<p>Repository, render and live deployment: ${e(render.drift ?? 0)} drifted key(s)${keys.length ? `: <code>${e(keys.join(', '))}</code>` : ''}.</p>`
     : '<p>The render step has not run in this bundle.</p>';

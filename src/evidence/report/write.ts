@@ -10,6 +10,7 @@ import { readEvidenceJson } from '../evidence-json.js';
 import { FAULTS_FILE, SCREENSHOT_FILE, SLOT_HISTORY_FILE, STATE_HISTORY_FILE } from '../files.js';
 import { NOTES_FILE } from '../notes.js';
 import { DrawnHistorySchema, SlotHistoryFileSchema } from '../state-history.js';
+import { stepData } from '../step-data.js';
 import { SUMMARY_FILE, type Summary } from '../summary.js';
 import { renderReportHtml } from './html.js';
 import { renderTimelineSvg } from './svg.js';
@@ -37,8 +38,7 @@ const redoHint = (step: string): string =>
  * and run recorded. The global limit bounds occupied slots, so it is kept apart.
  */
 export function limitsOf(summary: Summary): { running: Record<string, number>; slots: Record<string, number> } {
-  const data = (name: string): Record<string, unknown> => summary.steps.find((s) => s.name === name)?.data ?? {};
-  const applied = numbersIn(data('validate').limits);
+  const applied = numbersIn(stepData(summary, 'validate')?.limits);
   // The manifest's promise: a number (older bundles) or { runsRunning, slotsOccupied }.
   const manifest = summary.checks.find((c) => c.id === 'concurrency.manifest_limit')?.expected;
   const promise = typeof manifest === 'number' ? { runsRunning: manifest } : numbersIn(manifest);
@@ -53,8 +53,8 @@ export function limitsOf(summary: Summary): { running: Record<string, number>; s
   const global = summary.checks.find((c) => c.id === GLOBAL_LIMIT)?.expected;
   if (Object.keys(slots).length === 0 && typeof global === 'number') slots['global_limit (slots)'] = global;
   if (Object.keys(running).length === 0) {
-    const deployment = data('inspect').deploymentLimit;
-    const strictest = data('run').strictestLimit;
+    const deployment = stepData(summary, 'inspect')?.deploymentLimit;
+    const strictest = stepData(summary, 'run')?.strictestLimit;
     if (typeof deployment === 'number') running.deployment_limit = deployment;
     else if (typeof strictest === 'number') running.strictest_limit = strictest;
   }

@@ -89,6 +89,20 @@ describe('verifyBundle', () => {
     expect(report.problems[0]?.detail).toMatch(/bundle: /);
   });
 
+  it("refuses a step's data of the wrong type, naming the field", async () => {
+    await editSummary((summary) => {
+      const validate = summary.steps.find((s) => s.name === 'validate');
+      if (validate?.data) validate.data.peak = '2';
+    });
+    const report = await verifyBundle(bundle);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual({
+      kind: 'summary-invalid',
+      path: 'summary.json',
+      detail: "the validate step's data: steps.5.data.peak: Invalid input: expected number, received string",
+    });
+  });
+
   it('catches a verdict of pass while a check failed, with the manifest recomputed', async () => {
     await editSummary((summary) => {
       const inspect = summary.steps.find((s) => s.name === 'inspect')!;

@@ -71,7 +71,7 @@ describe('the baseline: the last passing rehearsal of the deployment, from its s
     const caught = await findBaseline(root, 'hotpass-backfill', 'none').catch((error: unknown) => error);
     expect(caught).toMatchObject({
       code: 'BUNDLE_INVALID',
-      message: `summary.json of bundle ${edited.name}, a passing rehearsal under ${root}: the guardrails its validate step recorded are not what rehearse wrote (workPoolLimit: Invalid input: expected number, received string)`,
+      message: `summary.json of bundle ${edited.name}, a passing rehearsal under ${root}: the data its validate step recorded is not what rehearse wrote (guardrails.workPoolLimit: Invalid input: expected number, received string)`,
       hint: `move that bundle out of ${root}, so the baseline is the passing rehearsal before it`,
     });
   });
