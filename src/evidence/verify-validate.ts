@@ -270,6 +270,21 @@ function measuredAnything(validate: StepRecord, data: ValidateData): boolean {
   );
 }
 
+/** state-history.json's RUNNING runs, or why they cannot be read from the bundle. */
+async function readBundleRunning(dir: string): Promise<Running | VerifyProblem> {
+  const file = await bundleFilePath(dir, STATE_HISTORY_FILE);
+  if (file === undefined)
+    return inconsistent(
+      'the validate step measured concurrency from it, but it is not in the bundle',
+      STATE_HISTORY_FILE,
+    );
+  try {
+    return await readRunning(file);
+  } catch (error) {
+    return inconsistent(`cannot recompute the peak from it: ${errorText(error)}`, STATE_HISTORY_FILE);
+  }
+}
+
 export async function recheckValidate(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const validate = summary.steps.find((s) => s.name === 'validate' && s.status === 'ok');
   const inspect = summary.steps.find((s) => s.name === 'inspect' && s.status === 'ok');
@@ -278,17 +293,8 @@ export async function recheckValidate(dir: string, summary: Summary): Promise<Ve
   if (!validate || !inspect) return [];
   const data: ValidateData = stepDataIfValid('validate', validate.data);
   if (!(claimsPass || measuredAnything(validate, data))) return [];
-  const file = await bundleFilePath(dir, STATE_HISTORY_FILE);
-  if (file === undefined)
-    return [
-      inconsistent('the validate step measured concurrency from it, but it is not in the bundle', STATE_HISTORY_FILE),
-    ];
-  let running: Running;
-  try {
-    running = await readRunning(file);
-  } catch (error) {
-    return [inconsistent(`cannot recompute the peak from it: ${errorText(error)}`, STATE_HISTORY_FILE)];
-  }
+  const running = await readBundleRunning(dir);
+  if ('kind' in running) return [running];
   // deployment.json and the manifest copy: what keeps them from being read is reported with inspect's checks.
   const read = await readDeploymentFile(dir);
   const { expected } = await readExpected(dir, inspect, summary);

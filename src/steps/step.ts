@@ -3,7 +3,7 @@ import type { Bundle } from '../evidence/bundle.js';
 import type { StepName, Summary } from '../evidence/summary.js';
 import type { Check } from '../guardrails/verdict.js';
 
-interface StepOutput {
+export interface StepOutput {
   checks: Check[];
   files: string[];
   /** What later steps (or a later run by hand) need from this one, kept in summary.json. */

@@ -20,7 +20,7 @@ import {
 import { ledgerVerdict } from '../guardrails/rollup.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { plural } from '../util/plural.js';
-import type { Step } from './step.js';
+import type { Step, StepOutput } from './step.js';
 
 const isUrl = (to: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(to.trim());
 
@@ -283,6 +283,40 @@ async function upToDate(
   return `nothing sent: all ${plural(plan.files.length, 'file')} at ${destination} already match this bundle`;
 }
 
+/** Sends the bundle, checks the far copy and files it in the ledgers: the upload step's work once it has a target. */
+async function sendAndFile(
+  ctx: Context,
+  bundle: Bundle,
+  summary: Summary,
+  plan: { files: BundleFile[]; destination: string; target: UploadTarget; sendBundle: SendBundle },
+): Promise<StepOutput> {
+  const { files, destination, target, sendBundle } = plan;
+  ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
+  const report = await sendBundle(ctx, bundle, files, target);
+  ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
+  const failure = farCopyFailure(report);
+  if (failure) throw failure;
+  await fileInLedgers(ctx, bundle, summary, report.destination);
+  return {
+    checks: [
+      {
+        id: 'evidence.upload',
+        step: 'upload',
+        title: 'bundle uploaded and verified',
+        verdict: 'pass',
+        reason: `${plural(report.verified, 'file')} verified at ${report.destination}`,
+      },
+    ],
+    files: [],
+    data: {
+      destination: report.destination,
+      uploaded: report.uploaded,
+      skipped: report.skipped,
+      verified: report.verified,
+    } satisfies StepDataInput<'upload'>,
+  };
+}
+
 /** Runbook step 6: copy the bundle to the shared path or bucket, check it there, and file it in the ledgers. */
 export function uploadStep(options: UploadStepOptions = {}): UploadStep {
   const sendBundle = bundleSender();
@@ -319,30 +353,7 @@ export function uploadStep(options: UploadStepOptions = {}): UploadStep {
           message: `uploading a bundle whose summary.json says ${summary.status}; the far copy says so too`,
         });
       }
-      ctx.reporter.emit({ type: 'info', message: `uploading ${plural(files.length, 'file')} to ${destination}` });
-      const report = await sendBundle(ctx, bundle, files, target);
-      ctx.reporter.emit({ type: 'info', message: describeSent(report, files.length) });
-      const failure = farCopyFailure(report);
-      if (failure) throw failure;
-      await fileInLedgers(ctx, bundle, summary, report.destination);
-      return {
-        checks: [
-          {
-            id: 'evidence.upload',
-            step: 'upload',
-            title: 'bundle uploaded and verified',
-            verdict: 'pass',
-            reason: `${plural(report.verified, 'file')} verified at ${report.destination}`,
-          },
-        ],
-        files: [],
-        data: {
-          destination: report.destination,
-          uploaded: report.uploaded,
-          skipped: report.skipped,
-          verified: report.verified,
-        } satisfies StepDataInput<'upload'>,
-      };
+      return sendAndFile(ctx, bundle, summary, { files, destination, target, sendBundle });
     },
     // The far copy's summary.json must say what the local one says once the rehearsal is settled.
     async afterSettle(ctx, bundle, summary) {
