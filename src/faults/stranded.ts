@@ -8,16 +8,18 @@ import type { KeySlots } from './scheduler.js';
 /**
  * Runs stranded behind orphaned slots. Prefect 3.9 keeps concurrency leases in memory: a server restarted
  * mid-burst forgets the leases of the runs that held the key, those runs fail, and their slots stay held
- * for good. A run still waiting for the key then waits until the watch's deadline. This watch sees it
- * (after a server fault came back: nothing RUNNING or PENDING, runs waiting, the key's limit full), cancels
- * the stranded runs as the fault's doing, and lets the rehearsal end: validate's slots.released then
- * fails naming the held slots, and its rollback frees them.
+ * for good. A run still waiting for the key then waits until the watch's deadline: Scheduled
+ * (AwaitingConcurrencySlot) behind the deployment's limit, or Running inside the flow's `concurrency()`
+ * once the deployment's slots came back (measured on PostgreSQL). This watch sees it after a server fault
+ * came back: the key's limit full, fewer runs Running than slots held (a slot no run of the rehearsal can
+ * hold), and no run's state changed for a grace. It cancels the unfinished runs as the fault's doing and
+ * lets the rehearsal end: validate's slots.released then fails naming the held slots, its rollback frees them.
  */
 
 /**
  * How long the stranded picture must hold before the runs are cancelled. A slot released normally is taken
- * within seconds (the sandbox's waiting runs retry every 1 s and a taker goes PENDING at once, which ends
- * the picture), so 30 s is ample; it is not tied to the 60 s lease, which the restarted server no longer knows.
+ * within seconds (the sandbox's waiting runs retry every 1 s, and a run ending or starting changes the
+ * picture), so 30 s is ample; it is not tied to the 60 s lease, which the restarted server no longer knows.
  */
 export const STRANDED_GRACE_MS = 30_000;
 
@@ -30,11 +32,26 @@ export interface StrandedWatch {
   found(): Stranded | undefined;
 }
 
-/** Every unfinished run still Scheduled (waiting for a worker or for the key), and at least one. */
+const WAITS = new Set(['SCHEDULED', 'RUNNING']);
+
+/** The unfinished runs, when each is Scheduled or Running (none starting or being cancelled), and at least one. */
 function allWaiting(runs: readonly FlowRun[]): FlowRun[] {
   const open = runs.filter((r) => !TERMINAL.has(r.state_type ?? ''));
-  return open.length > 0 && open.every((r) => r.state_type === 'SCHEDULED') ? open : [];
+  return open.every((r) => WAITS.has(r.state_type ?? '')) ? open : [];
 }
+
+/** The runs' states as one string: the grace starts again whenever it changes. */
+const pictureOf = (runs: readonly FlowRun[]): string =>
+  runs
+    .map((r) => `${r.id}=${r.state_name ?? r.state_type}`)
+    .sort()
+    .join(',');
+
+/** The key full, with fewer runs Running than slots held: a held slot no run of the rehearsal can hold. */
+const orphaned = (slots: { active: number; limit: number } | undefined, waiting: readonly FlowRun[]): boolean =>
+  slots !== undefined &&
+  slots.active >= slots.limit &&
+  waiting.filter((r) => r.state_type === 'RUNNING').length < slots.active;
 
 /** Cancels the stranded runs, each counted as the fault's doing; what was done, for faults.json. */
 async function cancel(
@@ -45,8 +62,9 @@ async function cancel(
   backAt: string,
 ): Promise<Stranded> {
   const reason =
-    `stranded: nothing ran for ${STRANDED_GRACE_MS / 1000} s after the server came back at ${backAt} while ` +
-    `${key.name} held ${slots.active}/${slots.limit} slots: their holders' leases were lost with the restarted server`;
+    `stranded: no run changed state for ${STRANDED_GRACE_MS / 1000} s after the server came back at ${backAt} ` +
+    `while ${key.name} held ${slots.active}/${slots.limit} slots, more than the runs Running could hold: ` +
+    "their holders' leases were lost with the restarted server";
   for (const run of waiting) hit.add(run.id);
   ctx.reporter.emit({ type: 'warn', message: `cancelling ${waiting.map((r) => r.name).join(', ')}: ${reason}` });
   const at = ctx.now().toISOString();
@@ -70,14 +88,16 @@ export function strandedWatch(
   underWay: Promise<void>[],
 ): StrandedWatch {
   let sinceMs: number | undefined;
+  let picture = '';
   let probing = false;
   let found: Stranded | undefined;
 
   return {
     onRuns(runs, backAt) {
       const waiting = allWaiting(runs);
-      if (!key || backAt === undefined || found || waiting.length === 0) {
+      if (!key || backAt === undefined || found || waiting.length === 0 || pictureOf(runs) !== picture) {
         sinceMs = undefined;
+        picture = pictureOf(runs);
         return;
       }
       if (probing) return;
@@ -88,7 +108,7 @@ export function strandedWatch(
         .read()
         .catch(() => undefined)
         .then(async (slots) => {
-          if (found || !slots || slots.active < slots.limit) {
+          if (found || !slots || !orphaned(slots, waiting)) {
             sinceMs = undefined;
             return;
           }

@@ -39,7 +39,17 @@ function setup() {
     },
   };
   const key: KeySlots = { name: 'hotpass-backfill', read: async () => ({ active: 2, limit: 2 }) };
-  return { ctx, api, clock, server, key, current: () => b };
+  return {
+    ctx,
+    api,
+    clock,
+    server,
+    key,
+    current: () => b,
+    set: (next: FlowRun) => {
+      b = next;
+    },
+  };
 }
 
 /** Lets the key probe started by a poll (and a cancel it starts) run to its end in simulated time. */
@@ -51,9 +61,10 @@ async function pollFor(
   scheduler: ReturnType<typeof faultScheduler>,
   seconds: number,
   a: FlowRun,
+  others: FlowRun[] = [],
 ): Promise<void> {
   for (let i = 0; i < seconds; i += 1) {
-    scheduler.onRuns([a, s.current()], 'a');
+    scheduler.onRuns([a, s.current(), ...others], 'a');
     await settle();
     await s.clock.sleep(1_000);
   }
@@ -94,17 +105,34 @@ describe('runs stranded behind slots a restarted server forgot', () => {
     expect(judgeUntouched([run('b', 'CANCELLED')], scheduler.hitRunIds(), 'b').verdict).toBe('pass');
   });
 
-  it('not while a run is RUNNING: a slot still held by a live run comes back when it ends', async () => {
+  it('not while as many runs are RUNNING as slots are held: each may hold its slot and give it back', async () => {
     const s = setup();
     const scheduler = faultScheduler(s.ctx, [{ kind: 'restart-api', at: 'first-running' }], 2, s.key, {
       server: s.server,
     });
     scheduler.onRuns([run('a', 'RUNNING'), run('b', 'SCHEDULED')], 'a');
     await s.clock.sleep(5_000);
-    await pollFor(s, scheduler, 2 * (STRANDED_GRACE_MS / 1000), run('a', 'RUNNING'));
+    await pollFor(s, scheduler, 2 * (STRANDED_GRACE_MS / 1000), run('a', 'RUNNING'), [run('c', 'RUNNING')]);
     expect(cancels(s.api.requests)).toEqual([]);
     const [record] = await scheduler.settled([run('a', 'COMPLETED'), run('b', 'COMPLETED')]);
     expect(record?.strandedRuns).toBeUndefined();
+  });
+
+  it('a run RUNNING inside the flow, waiting on a key held by failed runs, is stranded too (as on PostgreSQL)', async () => {
+    const s = setup();
+    const scheduler = faultScheduler(s.ctx, [{ kind: 'restart-api', at: 'first-running' }], 2, s.key, {
+      server: s.server,
+    });
+    scheduler.onRuns([run('a', 'RUNNING'), run('b', 'SCHEDULED')], 'a');
+    await s.clock.sleep(5_000);
+    await pollFor(s, scheduler, 1, run('a', 'FAILED'));
+    // b took the deployment's slot the failed runs gave back, and waits inside the flow for the key.
+    s.set(run('b', 'RUNNING'));
+    await pollFor(s, scheduler, STRANDED_GRACE_MS / 1000 + 2, run('a', 'FAILED'));
+    const [record] = await scheduler.settled([run('a', 'FAILED'), run('b', 'CANCELLED')]);
+    expect(cancels(s.api.requests)[0]?.body).toMatchObject({ state: { type: 'CANCELLING' } });
+    expect(record?.strandedRuns?.runs).toMatchObject([{ id: 'b', from: 'Running' }]);
+    expect(scheduler.hitRunIds()).toEqual(new Set(['b']));
   });
 
   it('not without a server fault: a full key with runs waiting is left to the watch', async () => {
