@@ -53,6 +53,18 @@ const FaultRecordSchema = z.object({
     })
     .optional(),
   reason: z.string().optional(),
+  /**
+   * restart-api, api-outage: runs left waiting behind slots the restarted server forgot (their holders'
+   * leases were in its memory), cancelled by rehearse once nothing had run for a grace: when, why, the key.
+   */
+  strandedRuns: z
+    .object({
+      at: z.string(),
+      reason: z.string(),
+      slots: z.object({ limit: z.string(), active: z.number(), of: z.number() }),
+      runs: z.array(z.object({ id: z.string(), name: z.string(), from: z.string(), to: z.string() })),
+    })
+    .optional(),
 });
 export type FaultRecord = z.infer<typeof FaultRecordSchema>;
 

@@ -7,6 +7,7 @@ import type { FaultMoment, FaultSpec } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
 import type { ServerControl } from './server.js';
+import { strandedWatch } from './stranded.js';
 import type { WorkerControl } from './workers.js';
 
 /**
@@ -173,6 +174,16 @@ function closeRecord(ctx: Context, fault: Pending, finalRuns: readonly FlowRun[]
     fault.record.reason = `the moment ${fault.spec.at} never came before every run was final`;
 }
 
+/** The last server fault's return, once it answered again: runs may be stranded behind the slots it forgot. */
+const serverBack = (pending: readonly Pending[]): string | undefined =>
+  pending.filter((f) => STOPS_SERVER.has(f.spec.kind) && f.serverDown === false).at(-1)?.record.action?.backAt;
+
+/** Runs cancelled as stranded join the record of the server fault they followed. */
+function keepStranded(pending: readonly Pending[], found: FaultRecord['strandedRuns']): void {
+  const back = pending.find((f) => f.record.action?.backAt === serverBack(pending));
+  if (found && back) back.record.strandedRuns = found;
+}
+
 /**
  * The faults of one run step, injected from its watch's polls (no loop of their own): each once, when its
  * moment is first observed. Injections run beside the watch; `settled` waits for them.
@@ -201,6 +212,7 @@ export function faultScheduler(
   };
 
   const probe = key && keyGate(ctx, key, Math.max(1, limit), start, underWay);
+  const stranded = strandedWatch(ctx, key, hit, underWay);
 
   return {
     onRuns(runs, primaryId) {
@@ -219,6 +231,7 @@ export function faultScheduler(
         waiting.push(fault);
       }
       if (waiting.length > 0) probe?.(waiting);
+      stranded.onRuns(runs, serverBack(pending));
     },
     async settled(finalRuns) {
       // A key probe under way may start an injection of its own: wait until nothing new was started.
@@ -227,6 +240,7 @@ export function faultScheduler(
         await Promise.all(underWay);
       }
       for (const fault of pending) closeRecord(ctx, fault, finalRuns);
+      keepStranded(pending, stranded.found());
       return pending.map((fault) => fault.record);
     },
     hitRunIds: () => new Set(hit),

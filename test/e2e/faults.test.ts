@@ -181,22 +181,20 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
   }, 900_000);
 
-  it('restart-api: the server stopped mid-burst and started again as up starts it; rehearse rides it out (exit 0 or 1, never 3), every run final, slots.released judged, none held after the rollback', async () => {
+  it('restart-api at limit-reached, default burst: the holders fail with the restart, their slots stay held, the third run stranded behind them is cancelled, exit 1 (never 3), slots.released fails, none held after the rollback', async () => {
     const cwd = await workspace();
     const before = await sandbox();
-    // Two runs, so no run waits behind slots the restart may leave held (measured: they stay held for good, see
-    // README "Rehearsing faults"); at first-running, which comes however the two runs overlap.
-    const backfill = await rehearse(
-      ['backfill', '--sandbox', '--json', '--burst', '2', '--fault', 'restart-api@first-running'],
-      { cwd },
-    );
+    // The default burst (limit + 1) and moment: both runs inside the key's block fail with the restart and
+    // their slots stay held for good (Prefect 3.9 keeps leases in memory, see README "Rehearsing faults"),
+    // so the third run waits behind slots no one holds until rehearse cancels it as stranded.
+    const backfill = await rehearse(['backfill', '--sandbox', '--json', '--fault', 'restart-api'], { cwd });
     const out = parseJson(backfill);
     const checks = out.summary?.checks ?? [];
     const detail = `${backfill.stderr}\n${JSON.stringify(checks, null, 1)}`;
-    expect([0, 1], detail).toContain(backfill.exitCode);
+    expect(backfill.exitCode, detail).toBe(1);
     const dir = path.join(cwd, out.bundle as string);
     const file = (await fs.readJson(path.join(dir, 'faults.json'))) as {
-      faults: Fault[];
+      faults: (Fault & { strandedRuns?: { reason: string; runs: { id: string; to: string }[] } })[];
       slotsReleased?: { verdict: string };
     };
     const [restart] = file.faults;
@@ -204,6 +202,7 @@ describe('faults injected into a burst on the real sandbox', () => {
       kind: 'restart-api',
       status: 'injected',
       target: { name: 'sandbox API server' },
+      slotsAtInjection: { limit: 'hotpass-backfill', active: 2, of: 2 },
     });
     const action = restart?.action as {
       stoppedPid: number;
@@ -222,19 +221,29 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(Date.parse(action.backAt)).toBeGreaterThan(Date.parse(action.stoppedAt));
     expect(action.downSeconds).toBeGreaterThan(0);
 
+    // The stranded run: cancelled by rehearse, named in faults.json with why, Cancelled as the API says.
+    const stranded = restart?.strandedRuns;
+    expect(stranded?.reason, detail).toContain('hotpass-backfill held 2/2 slots');
+    expect(stranded?.runs.length, detail).toBe(1);
+    const strandedRun = await api<{ state_type: string }>('GET', `/flow_runs/${stranded?.runs[0]?.id}`);
+    expect(strandedRun.state_type).toBe('CANCELLED');
     const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
+    expect(runIds).toHaveLength(3);
     for (const id of runIds)
       expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);
-    // Slots held across the restart are judged, never left inconclusive; a failure names the fix that works.
+    // The slots the restart left held fail slots.released, saying so and naming the fix that works.
     const released = checks.find((c) => c.id === 'slots.released');
-    expect(['pass', 'fail'], detail).toContain(released?.verdict);
-    if (released?.verdict === 'fail') expect(released.reason).toContain('`rehearse cleanup` gives back');
-    expect(file.slotsReleased?.verdict).toBe(released?.verdict);
-    expect(backfill.exitCode, detail).toBe(checks.some((c) => c.verdict === 'fail') ? 1 : 0);
+    expect(released?.verdict, detail).toBe('fail');
+    expect(released?.reason).toContain('`rehearse cleanup` gives back');
+    expect(file.slotsReleased?.verdict).toBe('fail');
+    expect(
+      checks.some((c) => c.verdict === 'inconclusive'),
+      detail,
+    ).toBe(false);
     // The rollback gave back what the restart left held: the next rehearsal finds the key free.
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
     const verify = await rehearse(['verify', dir], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+    expect(verify.exitCode, verify.stdout).toBe(1);
   }, 900_000);
 });
