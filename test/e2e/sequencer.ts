@@ -12,6 +12,7 @@ const LONGEST_FIRST = [
   'upstream.test.ts',
   'signals.test.ts',
   'faults.test.ts',
+  'faults-server.test.ts',
   'inspect.test.ts',
   'fixes.test.ts',
   'backfill.test.ts',
