@@ -65,7 +65,7 @@ async function finalRuns(dir: string) {
   return runs;
 }
 
-async function recheckUntouched(dir: string, summary: Summary, faults: FaultsFile, recorded: Check) {
+async function recheckUntouched(dir: string, summary: Summary, faults: FaultsFile, recorded: Check | undefined) {
   let runs: Awaited<ReturnType<typeof finalRuns>>;
   try {
     runs = await finalRuns(dir);
@@ -75,10 +75,14 @@ async function recheckUntouched(dir: string, summary: Summary, faults: FaultsFil
   // Without the runs' histories (a step that failed before capture) there is nothing to judge it again with.
   if (!runs) return [];
   const hit = new Set(
-    faults.faults.flatMap((f) => [...(f.target ? [f.target.id] : []), ...(f.touchedRuns ?? []).map((r) => r.id)]),
+    faults.faults.flatMap((f) => [
+      ...(f.target ? [f.target.id] : []),
+      ...(f.touchedRuns ?? []).map((r) => r.id),
+      ...(f.strandedRuns?.runs ?? []).map((r) => r.id),
+    ]),
   );
   const again = judgeUntouched(runs, hit, primaryRunOf(summary));
-  return compare([again], [recorded], STATE_HISTORY_FILE);
+  return compare([again], recorded ? [recorded] : [], STATE_HISTORY_FILE);
 }
 
 /** The CLI's own run, which the collision strategy never turns away (the run step's data). */
@@ -127,14 +131,15 @@ export async function recheckFaults(dir: string, summary: Summary): Promise<Veri
       );
     return problems;
   }
-  // A run step that failed or was interrupted rolled its faults back and judged none: nothing to compare.
-  if (recorded.length === 0) return problems;
+  // A run step that failed or was interrupted rolled its faults back and judged none: nothing to compare. One that
+  // ended ok judged every fault and the runs they did not touch: each of those checks must be there.
+  if (summary.steps.find((s) => s.name === 'run')?.status !== 'ok') return problems;
   const injections = judgeInjections(read.faults);
   problems.push(...compare(injections, recorded, FAULTS_FILE));
   const judged = new Set(injections.map((c) => c.id));
   for (const extra of recorded.filter((c) => /^faults\.\d+\./.test(c.id) && !judged.has(c.id)))
     problems.push(inconsistent(`${extra.id} is recorded, but faults.json lists no such fault`, FAULTS_FILE));
   const untouched = recorded.find((c) => c.id === 'faults.untouched_completed');
-  if (untouched) problems.push(...(await recheckUntouched(dir, summary, read, untouched)));
+  problems.push(...(await recheckUntouched(dir, summary, read, untouched)));
   return problems;
 }

@@ -25,6 +25,9 @@ const FAULT_MOMENTS = {
 type FaultKind = keyof typeof FAULT_KINDS;
 /** Kinds that act on the sandbox's own processes: elsewhere the operator's --fault-command does their work. */
 const SANDBOX_KINDS: ReadonlySet<FaultKind> = new Set(['kill-flow', 'kill-worker', 'restart-api', 'api-outage']);
+/** The faults that stop the sandbox's API server for a while. */
+const SERVER_KINDS: ReadonlySet<FaultKind> = new Set(['restart-api', 'api-outage']);
+export const stopsServer = (kind: string): boolean => SERVER_KINDS.has(kind as FaultKind);
 /** Kinds that keep something down for --fault-down seconds. */
 const DOWN_KINDS: ReadonlySet<string> = new Set(['kill-worker', 'api-outage']);
 export type FaultMoment = keyof typeof FAULT_MOMENTS;

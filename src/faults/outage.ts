@@ -1,5 +1,5 @@
 import type { PrefectApi } from '../prefect/api.js';
-import type { FaultSpec } from './catalogue.js';
+import { type FaultSpec, stopsServer } from './catalogue.js';
 
 /**
  * While restart-api or api-outage has the sandbox's server down, every API call of the rehearsal (the watch,
@@ -18,11 +18,9 @@ export interface OutageGate {
   wrap(api: PrefectApi): PrefectApi;
 }
 
-const SERVER_KINDS: ReadonlySet<FaultSpec['kind']> = new Set(['restart-api', 'api-outage']);
-
 /** A gate for rehearsals that stop the server; none for any other. */
 export function outageGateFor(faults: readonly FaultSpec[]): OutageGate | undefined {
-  return faults.some((fault) => SERVER_KINDS.has(fault.kind)) ? createOutageGate() : undefined;
+  return faults.some((fault) => stopsServer(fault.kind)) ? createOutageGate() : undefined;
 }
 
 export function createOutageGate(now: () => number = Date.now): OutageGate {

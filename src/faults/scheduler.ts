@@ -3,7 +3,7 @@ import { messageOf } from '../errors.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
 import { cancelOne, killOne, killWorker, type Pending, runCommand, stopServer } from './actions.js';
-import type { FaultMoment, FaultSpec } from './catalogue.js';
+import { type FaultMoment, type FaultSpec, stopsServer } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
 import type { FaultRecord } from './record.js';
 import type { ServerControl } from './server.js';
@@ -33,8 +33,6 @@ export interface FaultScheduler {
   /** Whether a fault has the API server down right now: the watch's unanswered polls are its doing. */
   serverDown(): boolean;
 }
-
-const STOPS_SERVER: ReadonlySet<FaultSpec['kind']> = new Set(['restart-api', 'api-outage']);
 
 const running = (runs: readonly FlowRun[]): FlowRun[] => runs.filter((r) => r.state_type === 'RUNNING');
 
@@ -176,7 +174,7 @@ function closeRecord(ctx: Context, fault: Pending, finalRuns: readonly FlowRun[]
 
 /** The last server fault's return, once it answered again: runs may be stranded behind the slots it forgot. */
 const serverBack = (pending: readonly Pending[]): string | undefined =>
-  pending.filter((f) => STOPS_SERVER.has(f.spec.kind) && f.serverDown === false).at(-1)?.record.action?.backAt;
+  pending.filter((f) => stopsServer(f.spec.kind) && f.serverDown === false).at(-1)?.record.action?.backAt;
 
 /** Runs cancelled as stranded join the record of the server fault they followed. */
 function keepStranded(pending: readonly Pending[], found: FaultRecord['strandedRuns']): void {
@@ -222,7 +220,7 @@ export function faultScheduler(
         follow(ctx, fault, runs);
         if (fault.startedMs !== undefined || !momentReached(fault.spec.at, runs, limit)) continue;
         // The server is stopped only once the CLI's own run exists: stopped earlier, the CLI would fail to create it.
-        if (STOPS_SERVER.has(fault.spec.kind) && primaryId === undefined) continue;
+        if (stopsServer(fault.spec.kind) && primaryId === undefined) continue;
         if (fault.spec.at !== 'limit-reached' || !key) {
           start(fault);
           continue;

@@ -97,3 +97,41 @@ export async function createBurst(ctx: Context, plan: RunPlan, ledger: RunLedger
   }
   return created;
 }
+
+/** The burst's API runs, as the run step makes them: before the CLI's own run, or once it exists. */
+export interface BurstMaker {
+  /** The runs made before the watch starts (none when they wait for the CLI's run). */
+  first(): Promise<FlowRun[]>;
+  /** Each poll's primary run: once the CLI's own run exists, a deferred burst is made. */
+  onPrimary(primaryId: string | undefined): void;
+  /** Whether a deferred burst is still to be made: the watch must not end before it is. */
+  pending(): boolean;
+  /** Waits for a deferred burst; throws what its creation threw. */
+  settled(): Promise<void>;
+}
+
+/**
+ * The API's runs are made before the CLI runs, so a refused creation triggers nothing more. In a rehearsal
+ * that stops the server (restart-api, api-outage) they wait for the CLI's own run instead: the server is only
+ * stopped once that run exists (a CLI cut off while making it fails), and a CLI slower to start than the
+ * burst's runs are to finish would otherwise leave no moment with the key held and the CLI's run there.
+ */
+export function burstMaker(ctx: Context, plan: RunPlan, ledger: RunLedger, afterCli: boolean): BurstMaker {
+  const deferred = afterCli && !plan.workQueue;
+  let made: Promise<FlowRun[]> | undefined;
+  let done = !deferred;
+  return {
+    first: () => (deferred ? Promise.resolve([]) : createBurst(ctx, plan, ledger)),
+    onPrimary(primaryId) {
+      if (done || made || !primaryId) return;
+      made = createBurst(ctx, plan, ledger).finally(() => {
+        done = true;
+      });
+      made.catch(() => undefined);
+    },
+    pending: () => !done,
+    async settled() {
+      await made;
+    },
+  };
+}

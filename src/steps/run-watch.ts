@@ -40,6 +40,8 @@ export interface WatchInput {
   primaryId: string | undefined;
   /** When the watch gives up, on ctx.clock. */
   deadline: number;
+  /** Whether runs of the rehearsal are still to be made (a burst waiting for the CLI's run): the watch goes on. */
+  holdOpen?: () => boolean;
   /** Whether a fault has the API down on purpose now: polls it misses meanwhile do not count as the API lost. */
   apiExcused?: () => boolean;
   /** Each poll's answer, e.g. to open the run page once the primary runs. */
@@ -88,7 +90,7 @@ function endOf(ctx: Context, input: WatchInput, state: WatchState): WatchEnd | u
   if (state.cli && !state.primaryId) return 'cli-ended';
   const byId = new Map(state.runs.map((r) => [r.id, r]));
   const final = input.ledger.ids.every((id) => TERMINAL.has(byId.get(id)?.state_type ?? ''));
-  if (state.primaryId && input.ledger.has(state.primaryId) && final) return 'all-final';
+  if (state.primaryId && input.ledger.has(state.primaryId) && final && !input.holdOpen?.()) return 'all-final';
   if (ctx.clock.now() >= input.deadline) return 'timeout';
   return undefined;
 }

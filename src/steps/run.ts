@@ -5,6 +5,7 @@ import { type Bundle, writeEvidence, writeStagedEvidence } from '../evidence/bun
 import { table, updateNotes } from '../evidence/notes.js';
 import type { RunPage } from '../evidence/screenshot.js';
 import type { StepDataInput } from '../evidence/step-data.js';
+import { stopsServer } from '../faults/catalogue.js';
 import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import type { CancelledRun } from '../prefect/cancel.js';
@@ -19,6 +20,7 @@ import type { Command } from '../process/command.js';
 import { runPageUrl, SCREENSHOT_FILE, type ScreenshotRecord } from './capture.js';
 import { cliOf } from './prefect-cli.js';
 import {
+  burstMaker,
   CREATED_RUNS_FILE,
   createBurst,
   openRunLedger,
@@ -370,8 +372,13 @@ async function runClaimed(
   const pages = openRunPageOnce(ctx, options.openPage ?? openWithChromium, () => printedUrl);
   const faults = await runFaults(ctx, plan);
   try {
-    // The API's runs are created before the CLI runs, so a refused creation triggers nothing more.
-    const created = await createBurst(ctx, plan, ledger);
+    const burst = burstMaker(
+      ctx,
+      plan,
+      ledger,
+      ctx.config.faults.some((fault) => stopsServer(fault.kind)),
+    );
+    const created = await burst.first();
     if (ctx.signal.aborted)
       throw new RehearseError('INTERRUPTED', 'interrupted while the rehearsal runs were being created');
     const primaryId = plan.workQueue ? created[0]?.id : undefined;
@@ -383,13 +390,16 @@ async function runClaimed(
       primaryId,
       deadline,
       ...(faults ? { apiExcused: () => faults.serverDown() } : {}),
+      holdOpen: burst.pending,
       onRuns: (runs, id, url) => {
+        burst.onPrimary(id);
         printedUrl = url;
         pages.onRuns(runs, id);
         faults?.onRuns(runs, id);
         claim?.renew();
       },
     });
+    await burst.settled();
     if (watch.end !== 'all-final') throw watchFailure(ctx, watch);
     return await recordRuns(ctx, bundle, plan, ledger, watch, await pages.page(), slotsBefore, faults);
   } catch (caught) {

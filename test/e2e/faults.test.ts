@@ -76,6 +76,8 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(svg).toContain(`fault: cancel-run on ${cancel?.target?.name}`);
     const verify = await rehearse(['verify', dir], { cwd });
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
+    expect(verify.stdout).toMatch(/^verified: /m);
   }, 900_000);
 
   it('kill-flow: the hit run Crashed as the API says, its key slot back once its lease expired, exit 0, verify agrees', async () => {
@@ -125,6 +127,8 @@ describe('faults injected into a burst on the real sandbox', () => {
 
     const verify = await rehearse(['verify', dir], { cwd });
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
+    expect(verify.stdout).toMatch(/^verified: /m);
   }, 900_000);
 
   it('kill-worker: the worker started again after its down time, the pool live again, every run final, the runs under it touched by the fault, every other run completed', async () => {
@@ -168,5 +172,7 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(key.active_slots).toBe(0);
     const verify = await rehearse(['verify', dir], { cwd });
     expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
+    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
+    expect(verify.stdout).toMatch(/^verified: /m);
   }, 900_000);
 });

@@ -105,6 +105,42 @@ describe('verify judges the fault checks again from the bundle', () => {
     expect(problem).toMatch(/^not the faults record rehearse writes: .*faults\.0\.injectedAt/);
   });
 
+  it('refuses a failed fault rehearsal forged to a pass by deleting its fault checks', async () => {
+    await editJson<Summary>('summary.json', (summary) => {
+      for (const step of summary.steps) step.checks = step.checks.filter((c) => !c.id.startsWith('faults.'));
+      summary.checks = summary.steps.flatMap((s) => s.checks);
+    });
+    expect(faultProblems(await verifyBundle(bundle))).toEqual([
+      'faults.1.cancel-run is not recorded; its evidence gives pass',
+      'faults.2.command is not recorded; its evidence gives pass',
+      'faults.untouched_completed is not recorded; its evidence gives pass',
+    ]);
+  });
+
+  it("counts the CLI's own run, cancelled as stranded behind orphaned slots, as touched by its fault", async () => {
+    await editJson<{ runs: { runName: string; runId: string; states: { type: string; name: string }[] }[] }>(
+      'state-history.json',
+      (history) => {
+        const cli = history.runs.find((r) => r.runName === 'healthy-chupacabra')!;
+        Object.assign(cli.states.at(-1)!, { type: 'CANCELLED', name: 'Cancelled' });
+      },
+    );
+    const history = JSON.parse(await readFile(path.join(bundle, 'state-history.json'), 'utf8')) as {
+      runs: { runName: string; runId: string }[];
+    };
+    const cli = history.runs.find((r) => r.runName === 'healthy-chupacabra')!;
+    await editJson<FaultsFile>('faults.json', (file) => {
+      file.faults[0]!.strandedRuns = {
+        at: '2026-12-06T08:48:00.000Z',
+        reason: 'held behind slots no run holds',
+        slots: { limit: 'hotpass-backfill', active: 2, of: 2 },
+        runs: [{ id: cli.runId, name: cli.runName, from: 'AwaitingConcurrencySlot', to: 'Cancelled' }],
+      };
+    });
+    // The CLI's run is never excused as turned away by the collision strategy: only the fault accounts for it.
+    expect(faultProblems(await verifyBundle(bundle))).toEqual([]);
+  });
+
   it('refuses fault checks recorded with faults.json gone', async () => {
     await fs.remove(path.join(bundle, 'faults.json'));
     await editJson<Summary>('summary.json', (summary) => {
