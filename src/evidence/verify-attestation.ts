@@ -5,8 +5,8 @@ import { checkEnvelope, type DsseEnvelope, DsseEnvelopeSchema, decodeBase64, IN_
 import type { VerifyingKey } from './keys.js';
 import type { Summary } from './summary.js';
 import { settleVerdict } from './summary-io.js';
-import type { VerifyProblem } from './verify.js';
 import { readBundleFile, readBundleText } from './verify-files.js';
+import type { VerifyProblem } from './verify-problem.js';
 
 /** What verify found of the attestation: none, a statement nobody signed, one signed (checked against --key or not). */
 export interface AttestationFinding {

@@ -1,15 +1,13 @@
 import { z } from 'zod';
-import { messageOf } from '../errors.js';
 import { type FaultsFile, FaultsFileSchema } from '../faults/record.js';
 import { judgeInjections, judgeUntouched } from '../guardrails/faults.js';
 import type { Check } from '../guardrails/verdict.js';
-import { formatIssues } from '../util/zod-issues.js';
 import { FAULTS_FILE, STATE_HISTORY_FILE } from './files.js';
 import { openStateHistory } from './state-history.js';
 import { stepDataIfValid } from './step-data.js';
 import type { Summary } from './summary.js';
-import type { VerifyProblem } from './verify.js';
 import { bundleFilePath, readBundleText } from './verify-files.js';
+import { errorText, inconsistent, type VerifyProblem } from './verify-problem.js';
 
 /**
  * A fault rehearsal's recovery verdicts judged again from the bundle: each fault's check from faults.json,
@@ -17,15 +15,6 @@ import { bundleFilePath, readBundleText } from './verify-files.js';
  * slots it recorded before the burst and after (and faults.json's copy of it). A pass no evidence bears out
  * is refused.
  */
-
-const inconsistent = (detail: string, file?: string): VerifyProblem => ({
-  kind: 'inconsistent',
-  ...(file ? { path: file } : {}),
-  detail,
-});
-
-const errorText = (error: unknown): string =>
-  error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : messageOf(error);
 
 const isFaultCheck = (check: Check): boolean => check.id.startsWith('faults.');
 

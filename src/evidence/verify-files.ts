@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { isUnsummed, walkEntries } from './checksums.js';
-import type { VerifyProblem } from './verify.js';
+import type { VerifyProblem } from './verify-problem.js';
 
 /**
  * What is really in a bundle directory, looked at without following links: regular files are evidence,

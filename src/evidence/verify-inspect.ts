@@ -7,14 +7,9 @@ import { type Deployment, DeploymentSchema, GlobalConcurrencyLimitSchema } from 
 import { formatIssues } from '../util/zod-issues.js';
 import { DEPLOYMENT_FILE, MANIFEST_COPY_DIR } from './files.js';
 import type { StepRecord, Summary } from './summary.js';
-import type { VerifyProblem } from './verify.js';
 import { readBundleText } from './verify-files.js';
+import { inconsistent, type VerifyProblem } from './verify-problem.js';
 
-const inconsistent = (detail: string, file?: string): VerifyProblem => ({
-  kind: 'inconsistent',
-  ...(file ? { path: file } : {}),
-  detail,
-});
 const show = (value: unknown): string => JSON.stringify(value ?? null);
 const RecordedLimitSchema = GlobalConcurrencyLimitSchema.omit({ id: true });
 

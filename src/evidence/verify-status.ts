@@ -1,9 +1,7 @@
 import { NOTES_FILE } from './notes.js';
 import { SUMMARY_FILE, type Summary } from './summary.js';
-import type { VerifyProblem } from './verify.js';
 import { readBundleText } from './verify-files.js';
-
-const inconsistent = (detail: string, file: string): VerifyProblem => ({ kind: 'inconsistent', path: file, detail });
+import { inconsistent, type VerifyProblem } from './verify-problem.js';
 
 /** Statuses that say the rehearsal was cut short; none of them can pass. */
 const CUT_SHORT = new Set<string>(['interrupted', 'abandoned']);

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { messageOf } from '../errors.js';
 import type { LimitEvidence } from '../guardrails/concurrency.js';
 import { measurePeak } from '../guardrails/concurrency.js';
 import {
@@ -14,14 +13,13 @@ import { clipRun, countedRuns, type RehearsalWindow, rehearsalWindowCollector } 
 import { type PeakResult, peakOf, type RunHistory, runningSpanCollector } from '../guardrails/peak.js';
 import type { Check } from '../guardrails/verdict.js';
 import { WorkPoolSchema } from '../prefect/schemas.js';
-import { formatIssues } from '../util/zod-issues.js';
 import { SLOT_HISTORY_FILE, STATE_HISTORY_FILE, WORK_POOL_FILE } from './files.js';
 import { openStateHistory, SlotHistoryFileSchema } from './state-history.js';
 import { type StepData, stepDataIfValid } from './step-data.js';
 import type { StepRecord, Summary } from './summary.js';
-import type { VerifyProblem } from './verify.js';
 import { bundleFilePath, readBundleText } from './verify-files.js';
 import { readDeploymentFile, readExpected, recordedLookup } from './verify-inspect.js';
+import { errorText, inconsistent, type VerifyProblem } from './verify-problem.js';
 
 /**
  * The validate step's checks judged again from the bundle's own files, with the functions validate judges
@@ -31,14 +29,6 @@ import { readDeploymentFile, readExpected, recordedLookup } from './verify-inspe
  */
 
 type ValidateData = Partial<StepData<'validate'>>;
-
-const inconsistent = (detail: string, file?: string): VerifyProblem => ({
-  kind: 'inconsistent',
-  ...(file ? { path: file } : {}),
-  detail,
-});
-const errorText = (error: unknown): string =>
-  error instanceof z.ZodError ? formatIssues(error.issues).slice(0, 3).join('; ') : messageOf(error);
 
 interface Running {
   peak: PeakResult;

@@ -23,24 +23,11 @@ import { type AttestationFinding, checkAttestation } from './verify-attestation.
 import { recheckFaults } from './verify-faults.js';
 import { isPlainBundlePath, readBundleFile, readBundleText, walkBundle } from './verify-files.js';
 import { recheckInspect } from './verify-inspect.js';
+import { inconsistent, type VerifyProblem } from './verify-problem.js';
 import { checkStatus } from './verify-status.js';
 import { recheckValidate } from './verify-validate.js';
 
-type VerifyProblemKind =
-  | 'missing'
-  | 'changed'
-  | 'unlisted'
-  | 'no-manifest'
-  | 'summary-invalid'
-  | 'inconsistent'
-  | 'not-regular'
-  | 'outside'
-  | 'attestation';
-export interface VerifyProblem {
-  kind: VerifyProblemKind;
-  path?: string;
-  detail: string;
-}
+export type { VerifyProblem } from './verify-problem.js';
 
 export interface VerifyReport {
   /** The bundle directory, absolute. */
@@ -55,12 +42,6 @@ export interface VerifyReport {
   /** Whether attestation.intoto.jsonl is there, signed, and (with a key) verified; by which key ids. */
   attestation?: Omit<AttestationFinding, 'problems'>;
 }
-
-const inconsistent = (detail: string, file?: string): VerifyProblem => ({
-  kind: 'inconsistent',
-  ...(file ? { path: file } : {}),
-  detail,
-});
 
 const isUnder = (rel: string, refused: ReadonlySet<string>): boolean =>
   [...refused].some((link) => rel === link || rel.startsWith(`${link}/`));

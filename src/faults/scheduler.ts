@@ -178,7 +178,8 @@ const serverBack = (pending: readonly Pending[]): string | undefined =>
 
 /** Runs cancelled as stranded join the record of the server fault they followed. */
 function keepStranded(pending: readonly Pending[], found: FaultRecord['strandedRuns']): void {
-  const back = pending.find((f) => f.record.action?.backAt === serverBack(pending));
+  const backAt = serverBack(pending);
+  const back = backAt === undefined ? undefined : pending.find((f) => f.record.action?.backAt === backAt);
   if (found && back) back.record.strandedRuns = found;
 }
 

@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { messageOf } from '../errors.js';
 import { cancelFlowRuns } from '../prefect/cancel.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
@@ -115,6 +116,10 @@ export function strandedWatch(
           sinceMs ??= now;
           if (ctx.clock.now() - sinceMs >= STRANDED_GRACE_MS)
             found = await cancel(ctx, { key: held, hit }, waiting, slots, backAt);
+        })
+        // A cancel that throws must not reject the watch's faults (faults.json would never be written): say so.
+        .catch((caught: unknown) => {
+          ctx.reporter.emit({ type: 'warn', message: ctx.redact(`stranded runs not cancelled: ${messageOf(caught)}`) });
         })
         .finally(() => {
           probing = false;

@@ -87,9 +87,10 @@ export async function freeHeldSlots(
 }
 
 /**
- * How many live runs may hold a limit's slots: the deployment's own (read with a filter on it), and for a
- * limit its concurrency key names, any run naming that key (the API cannot filter on parameters: every
- * started run on the server, a read left until such a limit holds slots). Each read is made once.
+ * How many live runs may hold a limit's slots, at least: the deployment's own (read with a filter on it), and
+ * for a limit its concurrency key names with none of those live, any run naming that key (the API cannot filter
+ * on parameters: every started run on the server, a read left until such a limit holds slots). Each read is
+ * made once; only whether the count is 0 decides what is freed.
  */
 function liveHolders(
   ctx: Context,

@@ -105,6 +105,31 @@ describe('runs stranded behind slots a restarted server forgot', () => {
     expect(judgeUntouched([run('b', 'CANCELLED')], scheduler.hitRunIds(), 'b').verdict).toBe('pass');
   });
 
+  it('a cancel that throws is told on the console and never rejects the faults the run step writes', async () => {
+    const s = setup();
+    const boom = () => {
+      throw new Error('socket hang up');
+    };
+    const api = createFakeApi(
+      {
+        'POST /flow_runs/filter': () => ({ status: 200, text: JSON.stringify([s.current()]) }),
+        'POST /flow_runs/b/set_state': boom,
+      },
+      { fallback: { status: 404, text: '{}' } },
+    );
+    const ctx = { ...s.ctx, api };
+    const scheduler = faultScheduler(ctx, [{ kind: 'restart-api', at: 'first-running' }], 2, s.key, {
+      server: s.server,
+    });
+    scheduler.onRuns([run('a', 'RUNNING'), run('b', 'SCHEDULED')], 'a');
+    await s.clock.sleep(5_000);
+    await pollFor(s, scheduler, STRANDED_GRACE_MS / 1000 + 4, run('a', 'CRASHED'));
+    const [record] = await scheduler.settled([run('a', 'CRASHED'), run('b', 'SCHEDULED')]);
+    expect(record?.kind).toBe('restart-api');
+    const warned = s.ctx.reporter.events.filter((e) => e.type === 'warn').map((e) => ('message' in e ? e.message : ''));
+    expect(warned.some((m) => m.startsWith('stranded runs not cancelled: '))).toBe(true);
+  });
+
   it('not while as many runs are RUNNING as slots are held: each may hold its slot and give it back', async () => {
     const s = setup();
     const scheduler = faultScheduler(s.ctx, [{ kind: 'restart-api', at: 'first-running' }], 2, s.key, {
