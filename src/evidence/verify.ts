@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'fs-extra';
-import { ExitCode, messageOf, RehearseError } from '../errors.js';
-import { exitCodeOfVerdict, stepVerdict } from '../guardrails/rollup.js';
-import { worstVerdict } from '../guardrails/verdict.js';
+import { messageOf, RehearseError } from '../errors.js';
+import { stepVerdict } from '../guardrails/rollup.js';
 import { formatIssues } from '../util/zod-issues.js';
 import { CHECKSUM_FILE, parseChecksums } from './checksums.js';
 import { SCREENSHOT_FILE } from './files.js';
@@ -163,7 +162,7 @@ function checkVerdicts(summary: Summary): VerifyProblem[] {
       const said = absent.map((name) => `${name} ${summary.steps.find((s) => s.name === name)?.status ?? 'never ran'}`);
       problems.push(inconsistent(`status complete, but not every evidence step ran: ${said.join(', ')}`, SUMMARY_FILE));
     }
-    const exitCode = fromSteps.length ? exitCodeOfVerdict(worstVerdict(fromSteps)) : ExitCode.ok;
+    const exitCode = settleVerdict({ ...summary, checks: fromSteps }, 'complete').exitCode;
     if (summary.exitCode !== exitCode)
       problems.push(
         inconsistent(

@@ -15,9 +15,6 @@ const EXIT_OF_VERDICT: Record<Verdict, number> = {
   inconclusive: ExitCode.inconclusive,
 };
 
-/** The exit code of a complete bundle: its worst check decides. */
-export const exitCodeOfVerdict = (verdict: Verdict): number => EXIT_OF_VERDICT[verdict];
-
 /** A step that ran to its end: skipped, else its worst check (a step that judges nothing passes). */
 export function stepVerdict(checks: Verdicts, skipped: boolean): Verdict | 'skipped' {
   if (skipped) return 'skipped';

@@ -61,3 +61,24 @@ export const startServerArgs = (port: number): string[] => [
   String(port),
   '--analytics-off',
 ];
+
+/** `prefect flow-run watch ID`: the runbook's watch of a run made on a work queue, until it ends or the timeout. */
+export const watchFlowRunArgs = (runId: string, timeoutSeconds: number): string[] => [
+  'flow-run',
+  'watch',
+  runId,
+  '--timeout',
+  String(timeoutSeconds),
+];
+
+/** `prefect api PATCH /deployments/ID --data JSON`: a deployment's fields set through the CLI's raw API call. */
+export const patchDeploymentArgs = (deploymentId: string, data: string): string[] => [
+  'api',
+  'PATCH',
+  `/deployments/${deploymentId}`,
+  '--data',
+  data,
+];
+
+/** `prefect flow-run cancel ID`. */
+export const cancelFlowRunArgs = (runId: string): string[] => ['flow-run', 'cancel', runId];

@@ -1,5 +1,5 @@
 import { quoteArg } from '../process/command.js';
-import { createGlobalLimitArgs, enableGlobalLimitArgs } from './cli-args.js';
+import { createGlobalLimitArgs, enableGlobalLimitArgs, patchDeploymentArgs } from './cli-args.js';
 
 /**
  * Fix commands rehearse prints. Each is a real command of Prefect 3.5 and 3.9 (checked against
@@ -50,13 +50,7 @@ export function createLimitFix(
       `and create that limit: \`${create}\``
     );
   const parameters = { ...deployment.parameters, concurrency_key: renamed };
-  const patch = prefectLine(cli, [
-    'api',
-    'PATCH',
-    `/deployments/${deployment.id}`,
-    '--data',
-    JSON.stringify({ parameters }),
-  ]);
+  const patch = prefectLine(cli, patchDeploymentArgs(deployment.id, JSON.stringify({ parameters })));
   return (
     `\`${create} && ${patch}\` (creates the limit, then sets the deployment's default concurrency_key to ` +
     `${renamed}, sending its other default parameters back unchanged; nothing else of the deployment changes), ` +

@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { cancelFlowRunArgs, patchDeploymentArgs } from '../prefect/cli-args.js';
 import { cleanupFix, prefectLine, unpauseFix } from '../prefect/fixes.js';
 import { type DeploymentRef, fullName } from '../prefect/queries.js';
 import { filterFlowRuns } from '../prefect/runs.js';
@@ -95,13 +96,7 @@ export function checkCodeSource(
   });
   const fix =
     `redeploy it with its code source (flow.from_source(...) or a git pull step); on a worker that sees this ` +
-    `checkout: ${prefectLine(ctx.config.prefect.command, [
-      'api',
-      'PATCH',
-      `/deployments/${deployment.id}`,
-      '--data',
-      data,
-    ])}`;
+    `checkout: ${prefectLine(ctx.config.prefect.command, patchDeploymentArgs(deployment.id, data))}`;
   return bad(
     id,
     title,
@@ -149,7 +144,7 @@ export async function checkLeftoverRuns(
             `${listed(others)}`,
           `wait for them, or cancel them: ${others
             .slice(0, 5)
-            .map((r) => prefectLine(ctx.config.prefect.command, ['flow-run', 'cancel', r.id]))
+            .map((r) => prefectLine(ctx.config.prefect.command, cancelFlowRunArgs(r.id)))
             .join(' && ')}`,
         )
       : ok('deployment.idle', 'no earlier run holds the deployment', 'no other run pending or running'),

@@ -10,6 +10,7 @@ import type { Check } from '../guardrails/verdict.js';
 import { envAuthHeaders } from '../prefect/api.js';
 import type { CancelledRun } from '../prefect/cancel.js';
 import { claimDeployment, type DeploymentClaim } from '../prefect/claim.js';
+import { watchFlowRunArgs } from '../prefect/cli-args.js';
 import { prefectCommand, runDeploymentCommand } from '../prefect/commands.js';
 import { prefectLine } from '../prefect/fixes.js';
 import { fullName } from '../prefect/queries.js';
@@ -157,12 +158,7 @@ function watchCommand(ctx: Context, plan: RunPlan, primaryId: string | undefined
   const seconds = ctx.config.timeouts.watchSeconds;
   if (!plan.workQueue) return runDeploymentCommand(cli, fullName(plan.ref), plan.parameters, seconds, plan.tags);
   if (!primaryId) return undefined;
-  return prefectCommand(
-    cli,
-    ['flow-run', 'watch', primaryId, '--timeout', String(seconds)],
-    true,
-    (seconds + 60) * 1000,
-  );
+  return prefectCommand(cli, watchFlowRunArgs(primaryId, seconds), true, (seconds + 60) * 1000);
 }
 
 function runData(
