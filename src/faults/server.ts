@@ -2,7 +2,7 @@ import { checkHealth } from '../prefect/queries.js';
 import { isAlive, stopGroup } from '../process/daemon.js';
 import { spawnServer } from '../sandbox/lifecycle.js';
 import { sandboxApi } from '../sandbox/project-setup.js';
-import { defaultStateDir, readSandboxState, writeSandboxState } from '../sandbox/state.js';
+import { defaultStateDir, requireSandboxState, writeSandboxState } from '../sandbox/state.js';
 import { waitForServerStart } from '../sandbox/wait.js';
 import type { Clock } from '../util/clock.js';
 import type { OutageGate } from './outage.js';
@@ -25,11 +25,7 @@ const STOP_GRACE_MS = 10_000;
 /** The sandbox's server; `gate` holds the rehearsal's API calls from the stop until the server is started again. */
 export function sandboxServerControl(env: NodeJS.ProcessEnv, gate?: OutageGate, uv?: string): ServerControl {
   const stateDir = defaultStateDir(env);
-  const read = async () => {
-    const state = await readSandboxState(stateDir);
-    if (!state) throw new Error(`no sandbox state in ${stateDir}`);
-    return state;
-  };
+  const read = () => requireSandboxState(stateDir);
   return {
     async stop() {
       const state = await read();

@@ -1,6 +1,6 @@
 import { isAlive } from '../process/daemon.js';
 import { DEFAULT_POOL, startWorker, waitForWorkers } from '../sandbox/project-setup.js';
-import { defaultStateDir, readSandboxState, sandboxWorkers, writeSandboxState } from '../sandbox/state.js';
+import { defaultStateDir, requireSandboxState, sandboxWorkers, writeSandboxState } from '../sandbox/state.js';
 import type { Clock } from '../util/clock.js';
 
 /**
@@ -31,11 +31,7 @@ const killGroup = (pid: number): void => {
 
 export function sandboxWorkerControl(env: NodeJS.ProcessEnv, uv?: string): WorkerControl {
   const stateDir = defaultStateDir(env);
-  const read = async () => {
-    const state = await readSandboxState(stateDir);
-    if (!state) throw new Error(`no sandbox state in ${stateDir}`);
-    return state;
-  };
+  const read = () => requireSandboxState(stateDir);
   return {
     async kill(before) {
       const workers = sandboxWorkers(await read());

@@ -72,6 +72,13 @@ export async function readSandboxState(stateDir: string): Promise<SandboxState |
   return parsed.success ? parsed.data : undefined;
 }
 
+/** The sandbox's state for a fault acting on its processes: there must be one. */
+export async function requireSandboxState(stateDir: string): Promise<SandboxState> {
+  const state = await readSandboxState(stateDir);
+  if (!state) throw new Error(`no sandbox state in ${stateDir}`);
+  return state;
+}
+
 export async function writeSandboxState(state: SandboxState): Promise<void> {
   // It holds the sandbox's auth string and database password: readable by its owner only.
   await writeFileAtomic(stateFile(state.stateDir), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });

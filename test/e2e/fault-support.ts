@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import { isAlive } from '../../src/process/daemon.js';
 import type { SandboxState } from '../../src/sandbox/state.js';
-import { sandbox } from './support.js';
+import { rehearse, sandbox } from './support.js';
 
 export const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
 
@@ -38,4 +38,14 @@ export async function expectServerRestarted(fault: Fault | undefined, before: Sa
   expect(isAlive(action.stoppedPid)).toBe(false);
   expect(Date.parse(action.backAt)).toBeGreaterThan(Date.parse(action.stoppedAt));
   return action;
+}
+
+/**
+ * `rehearse verify` on a fault rehearsal's bundle: the same exit code as the rehearsal, and the bundle holds up
+ * (exit 1 is also a consistent failed bundle, so the exit code alone cannot tell).
+ */
+export async function expectVerified(dir: string, cwd: string, exitCode: number): Promise<void> {
+  const verify = await rehearse(['verify', dir], { cwd });
+  expect(verify.exitCode, verify.stdout).toBe(exitCode);
+  expect(verify.stdout).toMatch(/^verified: /m);
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
-import { expectServerRestarted, type Fault, FINAL } from './fault-support.js';
+import { expectServerRestarted, expectVerified, type Fault, FINAL } from './fault-support.js';
 import { api, parseJson, rehearse, sandbox, workspace } from './support.js';
 
 /**
@@ -59,10 +59,7 @@ describe('server faults injected into a burst on the real sandbox', () => {
     // The rollback gave back what the restart left held: the next rehearsal finds the key free.
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
-    const verify = await rehearse(['verify', dir], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(1);
-    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
-    expect(verify.stdout).toMatch(/^verified: /m);
+    await expectVerified(dir, cwd, 1);
   }, 900_000);
 
   it('api-outage for 5 s at first-running, burst 2: the API answers nothing, rehearse rides it out (exit 0 or 1 as its checks say, never 3), every run final, slots.released judged, none held after the rollback', async () => {
@@ -99,9 +96,6 @@ describe('server faults injected into a burst on the real sandbox', () => {
     expect(backfill.exitCode, detail).toBe(checks.some((c) => c.verdict === 'fail') ? 1 : 0);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
-    const verify = await rehearse(['verify', dir], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
-    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
-    expect(verify.stdout).toMatch(/^verified: /m);
+    await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/process/daemon.js';
-import { type Fault, FINAL } from './fault-support.js';
+import { expectVerified, type Fault, FINAL } from './fault-support.js';
 import { api, parseJson, rehearse, sandbox, workspace } from './support.js';
 
 describe('faults injected into a burst on the real sandbox', () => {
@@ -74,10 +74,7 @@ describe('faults injected into a burst on the real sandbox', () => {
     const svg = await fs.readFile(path.join(dir, 'concurrency.svg'), 'utf8');
     expect(svg).toContain(`<g class="fault" data-run="${cancel?.target?.id}">`);
     expect(svg).toContain(`fault: cancel-run on ${cancel?.target?.name}`);
-    const verify = await rehearse(['verify', dir], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
-    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
-    expect(verify.stdout).toMatch(/^verified: /m);
+    await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
 
   it('kill-flow: the hit run Crashed as the API says, its key slot back once its lease expired, exit 0, verify agrees', async () => {
@@ -125,10 +122,7 @@ describe('faults injected into a burst on the real sandbox', () => {
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
 
-    const verify = await rehearse(['verify', dir], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
-    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
-    expect(verify.stdout).toMatch(/^verified: /m);
+    await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
 
   it('kill-worker: the worker started again after its down time, the pool live again, every run final, the runs under it touched by the fault, every other run completed', async () => {
@@ -170,9 +164,6 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(backfill.exitCode, detail).toBe(0);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
-    const verify = await rehearse(['verify', dir], { cwd });
-    expect(verify.exitCode, verify.stdout).toBe(backfill.exitCode);
-    // Exit 1 is also a consistent failed bundle: verify must say the bundle holds up, not only exit the same.
-    expect(verify.stdout).toMatch(/^verified: /m);
+    await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
 });
