@@ -136,12 +136,14 @@ export async function openRunPage(
       await browser.close().catch(() => undefined);
       return missing(`${url} answered HTTP ${response.status()} ${response.statusText()}`.trim());
     }
+    await hideUntilShot(context);
     const opened = browser;
     return {
       url,
       close: () => opened.close().catch(() => undefined),
       // The UI refreshes an open run page by itself: a short look first, a reload only if it has not.
       capture: async (shot) => {
+        await page.bringToFront();
         const quick = await shootPage(
           page,
           url,
@@ -159,6 +161,17 @@ export async function openRunPage(
         : `failed while opening ${url}: ${firstLine(err)}`,
     );
   }
+}
+
+/**
+ * A blank tab in front of the run page while the run runs. A visible run page is redrawn and polled by
+ * the UI all the time, which kept most of a core busy for as long as the runs lasted (0.6-0.8 CPU s a
+ * second on two cores, measured), taken from the flow processes the rehearsal is timing. Hidden, the
+ * page stays loaded and costs nothing; it comes to the front for its screenshot.
+ */
+async function hideUntilShot(context: BrowserContext): Promise<void> {
+  const cover = await context.newPage();
+  await cover.bringToFront();
 }
 
 /**
