@@ -41,6 +41,19 @@ export interface Reporter {
   close(): Promise<void>;
 }
 
+/** A reporter that waits for the command's result and acts on it once, when closed (not at all without one). */
+export function onResult(act: (result: CommandResult) => Promise<void>): Reporter {
+  let result: CommandResult | undefined;
+  return {
+    emit(event) {
+      if (event.type === 'done') result = event.result;
+    },
+    async close() {
+      if (result) await act(result);
+    },
+  };
+}
+
 export function combineReporters(reporters: Reporter[]): Reporter {
   return {
     emit: (event) => reporters.forEach((r) => r.emit(event)),

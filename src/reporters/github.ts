@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { Summary } from '../bundle/summary.js';
 import { messageOf } from '../errors.js';
 import { maskJson, type Redactor } from '../secrets/redact.js';
-import type { CommandResult, Reporter } from './events.js';
+import { type CommandResult, onResult, type Reporter } from './events.js';
 import { renderGithubSummary } from './github-summary.js';
 
 export interface GithubOptions {
@@ -158,19 +158,12 @@ async function appendOutputs(result: CommandResult, options: GithubOptions): Pro
 
 /** Under GitHub Actions (or --github): the job summary appended, the step's outputs, and annotations for what failed. */
 export function createGithubReporter(options: GithubOptions): Reporter {
-  let result: CommandResult | undefined;
-  return {
-    emit(event) {
-      if (event.type === 'done') result = event.result;
-    },
-    async close() {
-      if (!result) return;
-      await appendSummary(result, options);
-      await appendOutputs(result, options);
-      if (!options.annotations) return;
-      const where = { cwd: options.cwd, root: options.env.GITHUB_WORKSPACE || options.cwd };
-      const text = await renderAnnotations(result, where, options.redact);
-      if (text) await new Promise<void>((resolve) => options.stdout.write(text, () => resolve()));
-    },
-  };
+  return onResult(async (result) => {
+    await appendSummary(result, options);
+    await appendOutputs(result, options);
+    if (!options.annotations) return;
+    const where = { cwd: options.cwd, root: options.env.GITHUB_WORKSPACE || options.cwd };
+    const text = await renderAnnotations(result, where, options.redact);
+    if (text) await new Promise<void>((resolve) => options.stdout.write(text, () => resolve()));
+  });
 }

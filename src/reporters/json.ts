@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { maskJson, type Redactor } from '../secrets/redact.js';
-import type { CommandResult, Reporter } from './events.js';
+import { type CommandResult, onResult, type Reporter } from './events.js';
 
 /** The document --json prints: values under secret-named keys and every known secret masked. */
 export function renderJson(result: CommandResult, redact: Redactor): string {
@@ -11,15 +11,8 @@ export function renderJson(result: CommandResult, redact: Redactor): string {
 
 /** --json: exactly one JSON document on stdout, written when the command ends. */
 export function createJsonReporter(stream: Writable, redact: Redactor = (text) => text): Reporter {
-  let result: CommandResult | undefined;
-  return {
-    emit(event) {
-      if (event.type === 'done') result = event.result;
-    },
-    async close() {
-      if (!result) return;
-      const text = renderJson(result, redact);
-      await new Promise<void>((resolve) => stream.write(text, () => resolve()));
-    },
-  };
+  return onResult(async (result) => {
+    const text = renderJson(result, redact);
+    await new Promise<void>((resolve) => stream.write(text, () => resolve()));
+  });
 }
