@@ -114,8 +114,6 @@ async function main() {
   log(
     `${quick ? 'quick (smoke) run: small sizes, completion only' : 'full run'} on ${os.cpus().length} CPU(s), node ${process.version}`,
   );
-  if (!fs.existsSync(path.join(repo, 'dist', 'cli.js')))
-    throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
 
   await runRows({ quick, table, shared: {} });
   raw.load = loads;

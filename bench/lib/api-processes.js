@@ -1,8 +1,8 @@
 // Extra Prefect API processes on the sandbox's PostgreSQL database, for concurrent writes (row 7).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../dist/sandbox/ports.js';
 import { live, mkdtemp, stopGroup } from './processes.js';
 import { cleanEnv } from './sandbox.js';
 import { tail } from './table.js';
@@ -11,18 +11,6 @@ import { tail } from './table.js';
 export const POSTGRES_WRITE_CONCURRENCY = 16;
 /** API processes without services that row 7 writes through, in turn (the sandbox's own server is not one). */
 export const API_PROCESSES = 3;
-
-/** A free TCP port on loopback. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * One more Prefect API process on the sandbox's PostgreSQL database, without background services: how a staging

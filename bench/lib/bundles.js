@@ -1,6 +1,7 @@
 // What a rehearsal left in its working directory: the newest bundle, its commands, its RSS.
 import fs from 'node:fs';
 import path from 'node:path';
+import { BUNDLE_NAME } from '../../dist/bundle/bundle.js';
 
 /** The newest bundle under a working directory's evidence root. */
 export function bundleIn(cwd) {
@@ -8,7 +9,7 @@ export function bundleIn(cwd) {
   const names = fs.existsSync(root)
     ? fs
         .readdirSync(root)
-        .filter((n) => /^\d{8}T\d{6}Z/.test(n))
+        .filter((n) => BUNDLE_NAME.test(n))
         .sort()
     : [];
   return names.length ? path.join(root, names.at(-1)) : undefined;

@@ -32,20 +32,6 @@ export async function api(apiUrl, method, route, body) {
   }
 }
 
-export async function mapLimited(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return results;
-}
-
 /**
  * A finished run's history, written through the API without running anything: created Scheduled
  * far in the future (so the sandbox's worker never picks it up), then forced Pending, Running, Completed.

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { stopGroup as stopProcessGroup } from '../../dist/process/daemon.js';
 import { repo } from './options.js';
 import { log } from './table.js';
 
@@ -67,19 +68,9 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
   });
 }
 
+/** SIGTERM the child's process group now (before this returns), SIGKILL what is left 5 s later. */
 export function stopGroup(child) {
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    // already gone
-  }
-  setTimeout(() => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 5000).unref();
+  void stopProcessGroup(child.pid, 5000);
 }
 
 export function mkdtemp(prefix) {

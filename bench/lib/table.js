@@ -1,5 +1,6 @@
 // The result table every row adds to (addRow, judge, failRow, notes, raw), and the figures' formats.
 import os from 'node:os';
+import { tailOf } from '../../dist/errors.js';
 import { quick } from './options.js';
 
 export const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -18,7 +19,7 @@ export const ms = (n) =>
       : `${n.toFixed(n < 10 ? 1 : 0)} ms`;
 export const mb = (kb) => `${(kb / 1024).toFixed(0)} MB`;
 export const x = (ratio) => `${ratio.toFixed(2)}x`;
-export const tail = (text, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
+export const tail = (text, lines = 15) => tailOf(text, lines).join('\n');
 
 /** The machine's load when each row starts: single-run timings mean little on a busy machine. */
 export const loads = [];

@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { mapLimited } from '../../dist/util/map-limited.js';
 import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY, startApiProcess } from '../lib/api-processes.js';
 import { readJson } from '../lib/bundles.js';
-import { api, apiRetries, createHistory, mapLimited } from '../lib/prefect.js';
+import { api, apiRetries, createHistory } from '../lib/prefect.js';
 import { addRow, judge, log, ms, raw, x } from '../lib/table.js';
 
 /** Row 7: the same 1,000 histories written to a PostgreSQL sandbox, concurrently, beside row 4's SQLite figure. */

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { mapLimited } from '../../dist/util/map-limited.js';
 import { bundleIn, readJson, readRssKB, recordedCommands, startsPython } from '../lib/bundles.js';
 import { benchDir, cli, node, rssHook } from '../lib/options.js';
-import { api, apiRetries, createHistory, mapLimited } from '../lib/prefect.js';
+import { api, apiRetries, createHistory } from '../lib/prefect.js';
 import { mkdtemp, runProcess } from '../lib/processes.js';
 import { cleanEnv } from '../lib/sandbox.js';
 import { addRow, judge, log, ms, notes, raw, tail, x } from '../lib/table.js';
