@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { openStateHistory } from '../dist/evidence/state-history.js';
+import { openStateHistory } from '../dist/bundle/state-history.js';
 import { peakOf, runningSpanCollector } from '../dist/guardrails/peak.js';
 import { lastInstant, synthetic } from './synthetic.js';
 

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { buildReport } from '../dist/evidence/report/write.js';
-import { LAUNCH_ARGS } from '../dist/evidence/screenshot.js';
+import { LAUNCH_ARGS } from '../dist/browser/screenshot.js';
+import { buildReport } from '../dist/report/write.js';
 
 const runs = Number(process.argv[2]);
 const png = process.argv[3];

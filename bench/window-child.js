@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { buildReport } from '../dist/evidence/report/write.js';
 import { buildWindowParameters } from '../dist/prefect/parameters.js';
+import { buildReport } from '../dist/report/write.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const schemas = JSON.parse(fs.readFileSync(path.join(repo, 'fixtures/prefect/parameter-schemas/schemas.json'), 'utf8'));

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { writeEvidence, writeEvidenceJson } from '../dist/evidence/bundle.js';
-import { createRedactor } from '../dist/evidence/redact.js';
+import { writeEvidence, writeEvidenceJson } from '../dist/bundle/bundle.js';
+import { createRedactor } from '../dist/secrets/redact.js';
 import { lastInstant, synthetic } from './synthetic.js';
 
 const runs = Number(process.argv[2]);

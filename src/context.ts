@@ -1,11 +1,11 @@
+import type { CommandRecord } from './bundle/summary.js';
 import type { Config } from './config/schema.js';
-import type { Redactor } from './evidence/redact.js';
-import type { CommandRecord } from './evidence/summary.js';
 import type { OutageGate } from './faults/outage.js';
 import type { ApiRequest, ApiResponse, PrefectApi } from './prefect/api.js';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './process/command.js';
 import { formatCommand } from './process/command.js';
-import type { Reporter } from './report/events.js';
+import type { Reporter } from './reporters/events.js';
+import type { Redactor } from './secrets/redact.js';
 import { type Clock, systemClock } from './util/clock.js';
 
 export type { Clock } from './util/clock.js';

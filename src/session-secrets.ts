@@ -1,7 +1,7 @@
+import { noteMaskedPaths } from './bundle/secret-notes.js';
 import type { Config } from './config/schema.js';
-import { collectSecrets, createRedactor, learnSecretsIn, type SecretKeeper, secretsInUrl } from './evidence/redact.js';
-import { noteMaskedPaths } from './evidence/secret-notes.js';
 import { learningApi, type PrefectApi, splitApiUrl } from './prefect/api.js';
+import { collectSecrets, createRedactor, learnSecretsIn, type SecretKeeper, secretsInUrl } from './secrets/redact.js';
 import type { Stage } from './steps/runner.js';
 import type { Step } from './steps/step.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
+import { describeFaults } from '../config/faults.js';
 import { ExitCode } from '../errors.js';
-import { describeFaults } from '../faults/catalogue.js';
 import { addCommonOptions, addExamples } from './options.js';
 import type { CliRuntime, CommonFlags } from './runtime.js';
 

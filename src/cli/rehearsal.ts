@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { describeFaults, type FaultFlags, parseFaultFlags } from '../faults/catalogue.js';
-import type { CommandResult, Reporter } from '../report/events.js';
+import { describeFaults, type FaultFlags, parseFaultFlags } from '../config/faults.js';
+import type { CommandResult, Reporter } from '../reporters/events.js';
 import type { SessionOptions } from '../session.js';
 import {
   addExamples,

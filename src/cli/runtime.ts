@@ -1,6 +1,6 @@
 import { ExitCode, isRehearseError, type RehearseError } from '../errors.js';
-import type { SecretKeeper } from '../evidence/redact.js';
-import type { CommandResult, Reporter } from '../report/events.js';
+import type { CommandResult, Reporter } from '../reporters/events.js';
+import type { SecretKeeper } from '../secrets/redact.js';
 import type { SessionOptions } from '../session.js';
 import { makeRedactor, makeReporter, type ReporterFlags } from './reporter.js';
 import { createSignalGuard } from './signals.js';

@@ -1,13 +1,13 @@
 import path from 'node:path';
+import { ATTESTATION_FILE, attestBundle, describeAttestation } from '../attest/attestation.js';
+import { resolveSigningKey } from '../attest/signing.js';
+import { claimBundle } from '../bundle/abandon.js';
+import { findOpenBundle, loadSummary, openBundle } from '../bundle/bundle.js';
 import { loadConfig } from '../config/load.js';
 import { RehearseError } from '../errors.js';
-import { claimBundle } from '../evidence/abandon.js';
-import { ATTESTATION_FILE, attestBundle, describeAttestation } from '../evidence/attestation.js';
-import { findOpenBundle, loadSummary, openBundle } from '../evidence/bundle.js';
-import { collectSecrets, createRedactor } from '../evidence/redact.js';
-import { writeReport } from '../evidence/report/write.js';
-import { resolveSigningKey } from '../evidence/signing.js';
-import type { CommandResult } from '../report/events.js';
+import { writeReport } from '../report/write.js';
+import type { CommandResult } from '../reporters/events.js';
+import { collectSecrets, createRedactor } from '../secrets/redact.js';
 
 export interface AttestOptions {
   cwd: string;

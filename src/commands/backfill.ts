@@ -1,13 +1,13 @@
-import type { CommandResult } from '../report/events.js';
+import type { CommandResult } from '../reporters/events.js';
 import { runRehearsal, type SessionOptions } from '../session.js';
-import { captureStep } from '../steps/capture.js';
-import { preflightStep } from '../steps/doctor.js';
-import { inspectStep } from '../steps/inspect.js';
-import { renderStep } from '../steps/render.js';
-import { runStep } from '../steps/run.js';
+import { captureStep } from '../steps/capture/capture.js';
+import { preflightStep } from '../steps/doctor/doctor.js';
+import { inspectStep } from '../steps/inspect/inspect.js';
+import { renderStep } from '../steps/render/render.js';
+import { runStep } from '../steps/run/run.js';
 import type { Stage } from '../steps/runner.js';
-import { uploadStep } from '../steps/upload.js';
-import { validateStep } from '../steps/validate.js';
+import { uploadStep } from '../steps/upload/upload.js';
+import { validateStep } from '../steps/validate/validate.js';
 
 export interface BackfillOptions {
   to?: string;

@@ -1,14 +1,14 @@
 import path from 'node:path';
+import { abandonIfOrphaned, markAbandoned, reportAbandoned, sweepAbandoned } from '../bundle/abandon.js';
+import { findOpenBundle, openBundle, readSummary } from '../bundle/bundle.js';
+import { type BundleLock, lockBundle } from '../bundle/lock.js';
+import type { Summary } from '../bundle/summary.js';
 import type { Context } from '../context.js';
 import { ExitCode, RehearseError } from '../errors.js';
-import { abandonIfOrphaned, markAbandoned, reportAbandoned, sweepAbandoned } from '../evidence/abandon.js';
-import { findOpenBundle, openBundle, readSummary } from '../evidence/bundle.js';
-import { type BundleLock, lockBundle } from '../evidence/lock.js';
-import type { Summary } from '../evidence/summary.js';
-import type { CommandResult } from '../report/events.js';
+import type { CommandResult } from '../reporters/events.js';
 import { openSession, type SessionOptions } from '../session.js';
-import { type CleanupScope, cleanupRehearsal, describeCleanup } from '../steps/cleanup.js';
-import { runStepData } from '../steps/run-data.js';
+import { type CleanupScope, cleanupRehearsal, describeCleanup } from '../steps/cleanup/cleanup.js';
+import { runStepData } from '../steps/run/data.js';
 
 export interface CleanupFlags {
   /** Every unfinished rehearsal run of the deployment, not one bundle's. */

@@ -1,10 +1,10 @@
 import { createInterface } from 'node:readline/promises';
 import type { Context } from '../context.js';
-import type { CommandResult } from '../report/events.js';
+import type { CommandResult } from '../reporters/events.js';
 import { openSession, type SessionOptions } from '../session.js';
-import { runDoctor } from '../steps/doctor.js';
-import { applyFixes, describeFix, type FixRecord } from '../steps/doctor-fix.js';
-import { doctorOutcome } from '../steps/doctor-kinds.js';
+import { runDoctor } from '../steps/doctor/doctor.js';
+import { applyFixes, describeFix, type FixRecord } from '../steps/doctor/fix.js';
+import { doctorOutcome } from '../steps/doctor/kinds.js';
 
 export interface DoctorOptions {
   /** Apply the safe fixes of the failed checks, then check again. */

@@ -8,7 +8,7 @@ import { planInit } from '../init/plan.js';
 import { createPrefectApi, type PrefectApi, splitApiUrl } from '../prefect/api.js';
 import type { ProcessRunner } from '../process/command.js';
 import { createProcessRunner } from '../process/runner.js';
-import type { CommandResult, Reporter } from '../report/events.js';
+import type { CommandResult, Reporter } from '../reporters/events.js';
 import { defaultStateDir, readSandboxState } from '../sandbox/state.js';
 import { formatIssues } from '../util/zod-issues.js';
 

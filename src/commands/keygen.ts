@@ -1,8 +1,8 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { generateKeyPair, KEY_TYPES, type KeyType } from '../attest/keys.js';
 import { RehearseError } from '../errors.js';
-import { generateKeyPair, KEY_TYPES, type KeyType } from '../evidence/keys.js';
-import type { CommandResult } from '../report/events.js';
+import type { CommandResult } from '../reporters/events.js';
 
 export interface KeygenOptions {
   cwd: string;

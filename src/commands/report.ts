@@ -1,13 +1,13 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { findOpenBundle, loadSummary, writeChecksumManifest } from '../bundle/bundle.js';
+import { CHECKSUM_FILE, parseChecksums, sha256OfFile } from '../bundle/checksums.js';
+import { lockBundle } from '../bundle/lock.js';
+import type { Summary } from '../bundle/summary.js';
 import { ExitCode, RehearseError } from '../errors.js';
-import { findOpenBundle, loadSummary, writeChecksumManifest } from '../evidence/bundle.js';
-import { CHECKSUM_FILE, parseChecksums, sha256OfFile } from '../evidence/checksums.js';
-import { lockBundle } from '../evidence/lock.js';
-import { renderCompareHtml } from '../evidence/report/compare.js';
-import { buildReport, REPORT_FILE, TIMELINE_FILE, writeReport } from '../evidence/report/write.js';
-import type { Summary } from '../evidence/summary.js';
-import type { CommandResult } from '../report/events.js';
+import { renderCompareHtml } from '../report/compare.js';
+import { buildReport, REPORT_FILE, TIMELINE_FILE, writeReport } from '../report/write.js';
+import type { CommandResult } from '../reporters/events.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export interface ReportOptions {

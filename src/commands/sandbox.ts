@@ -2,7 +2,7 @@ import { ExitCode, RehearseError } from '../errors.js';
 import type { ProcessRunner } from '../process/command.js';
 import { quoteArg } from '../process/command.js';
 import { createProcessRunner } from '../process/runner.js';
-import type { CommandResult, Reporter } from '../report/events.js';
+import type { CommandResult, Reporter } from '../reporters/events.js';
 import { sandboxDown, sandboxHealth, sandboxUp } from '../sandbox/lifecycle.js';
 import { describeSandboxProject } from '../sandbox/project.js';
 import {

@@ -1,6 +1,6 @@
-import type { CommandResult } from '../report/events.js';
+import type { CommandResult } from '../reporters/events.js';
 import { runRehearsal, type SessionOptions } from '../session.js';
-import { uploadStep } from '../steps/upload.js';
+import { uploadStep } from '../steps/upload/upload.js';
 
 /** Runbook step 6 by hand: copy the bundle, verify it on the far side, log it. It never talks to Prefect. */
 export async function upload(options: SessionOptions, to: string | undefined): Promise<CommandResult> {

@@ -1,11 +1,11 @@
 import path from 'node:path';
+import { ATTESTATION_FILE } from '../attest/attestation.js';
+import { loadVerifyingKey } from '../attest/keys.js';
+import { CHECKSUM_FILE } from '../bundle/checksums.js';
 import { ExitCode } from '../errors.js';
-import { ATTESTATION_FILE } from '../evidence/attestation.js';
-import { CHECKSUM_FILE } from '../evidence/checksums.js';
-import { loadVerifyingKey } from '../evidence/keys.js';
-import { type VerifyProblem, type VerifyReport, verifyBundle } from '../evidence/verify.js';
-import type { CommandResult } from '../report/events.js';
+import type { CommandResult } from '../reporters/events.js';
 import { plural } from '../util/plural.js';
+import { type VerifyProblem, type VerifyReport, verifyBundle } from '../verify/verify.js';
 
 export interface VerifyOptions {
   dir: string;

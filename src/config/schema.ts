@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { FaultSpecSchema } from '../faults/catalogue.js';
-import { DropSchema, WindowConfigSchema } from './window.js';
+import { DropSchema, WindowConfigSchema } from '../prefect/window.js';
+import { FaultSpecSchema } from './faults.js';
 
 /** How the runbook's hotpass applies the staging overlay; the render adds the dry-run flags its help lists. */
 export const DEPLOY_COMMAND = [

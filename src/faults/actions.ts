@@ -1,10 +1,10 @@
+import type { FaultSpec } from '../config/faults.js';
 import type { Context } from '../context.js';
 import { messageOf, tailOf } from '../errors.js';
+import type { FaultRecord } from '../guardrails/fault-record.js';
 import { cancelFlowRuns } from '../prefect/cancel.js';
 import type { FlowRun } from '../prefect/schemas.js';
-import type { FaultSpec } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
-import type { FaultRecord } from './record.js';
 import type { ServerControl } from './server.js';
 import type { WorkerControl } from './workers.js';
 

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { type Bundle, writeEvidenceJson } from '../bundle/bundle.js';
+import { readEvidenceJson } from '../bundle/evidence-json.js';
+import { FAULTS_FILE } from '../bundle/files.js';
+import { table, updateNotes } from '../bundle/notes.js';
 import type { Context } from '../context.js';
-import { type Bundle, writeEvidenceJson } from '../evidence/bundle.js';
-import { readEvidenceJson } from '../evidence/evidence-json.js';
-import { FAULTS_FILE } from '../evidence/files.js';
-import { table, updateNotes } from '../evidence/notes.js';
-import { type FaultRecord, type FaultsFile, FaultsFileSchema } from './record.js';
+import { type FaultRecord, type FaultsFile, FaultsFileSchema } from '../guardrails/fault-record.js';
 
 /** faults.json as the run step wrote it; undefined for a rehearsal without faults. */
 export async function readFaultsFile(bundleDir: string): Promise<FaultsFile | undefined> {

@@ -1,5 +1,5 @@
+import { type FaultSpec, stopsServer } from '../config/faults.js';
 import type { PrefectApi } from '../prefect/api.js';
-import { type FaultSpec, stopsServer } from './catalogue.js';
 
 /**
  * While restart-api or api-outage has the sandbox's server down, every API call of the rehearsal (the watch,

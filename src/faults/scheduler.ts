@@ -1,11 +1,11 @@
+import { type FaultMoment, type FaultSpec, stopsServer } from '../config/faults.js';
 import type { Context } from '../context.js';
 import { messageOf } from '../errors.js';
+import type { FaultRecord } from '../guardrails/fault-record.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
 import { cancelOne, killOne, killWorker, type Pending, runCommand, stopServer } from './actions.js';
-import { type FaultMoment, type FaultSpec, stopsServer } from './catalogue.js';
 import type { FlowProcesses } from './processes.js';
-import type { FaultRecord } from './record.js';
 import type { ServerControl } from './server.js';
 import { strandedWatch } from './stranded.js';
 import type { WorkerControl } from './workers.js';

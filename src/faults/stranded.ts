@@ -1,9 +1,9 @@
 import type { Context } from '../context.js';
 import { messageOf } from '../errors.js';
+import type { FaultRecord } from '../guardrails/fault-record.js';
 import { cancelFlowRuns } from '../prefect/cancel.js';
 import type { FlowRun } from '../prefect/schemas.js';
 import { TERMINAL } from '../prefect/schemas.js';
-import type { FaultRecord } from './record.js';
 import type { KeySlots } from './scheduler.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { FaultRecord } from '../faults/record.js';
+import type { FaultRecord } from './fault-record.js';
 import type { Check } from './verdict.js';
 
 /**

@@ -24,7 +24,7 @@ function flagsOfHelp(text: string): string[] {
   return flags;
 }
 
-/** The render step runs a deploy command only with the --dry-run its --help lists (src/steps/render-plan.ts). */
+/** The render step runs a deploy command only with the --dry-run its --help lists (src/steps/render/plan.ts). */
 function hasDryRun(flags: string[]): boolean {
   return flags.includes('--dry-run');
 }

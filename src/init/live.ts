@@ -1,10 +1,10 @@
-import type { WindowMode } from '../config/window.js';
 import { isRehearseError } from '../errors.js';
 import type { PrefectApi } from '../prefect/api.js';
 import { formatParameters, readParameterSchema } from '../prefect/parameter-schema.js';
 import { buildWindowParameters } from '../prefect/parameters.js';
 import { fullName, readDeployment, readServerVersion, resolveDeploymentName } from '../prefect/queries.js';
 import type { Deployment } from '../prefect/schemas.js';
+import type { WindowMode } from '../prefect/window.js';
 
 /** What the live deployment says, when a server answers. */
 export interface LiveFacts {

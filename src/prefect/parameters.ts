@@ -1,4 +1,3 @@
-import type { WindowConfig, WindowMode } from '../config/window.js';
 import { RehearseError } from '../errors.js';
 import {
   acceptsString,
@@ -9,6 +8,7 @@ import {
   type ParameterSchema,
   readParameterSchema,
 } from './parameter-schema.js';
+import type { WindowConfig, WindowMode } from './window.js';
 
 /**
  * The backfill window as flow parameters, chosen from what the deployment's own parameter

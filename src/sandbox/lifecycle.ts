@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { loadExpectedGuardrails } from '../config/manifest-file.js';
@@ -14,6 +13,7 @@ import { isAlive, processesWithEnv, spawnDetached, stopGroup } from '../process/
 import { createProcessRunner } from '../process/runner.js';
 import type { Clock } from '../util/clock.js';
 import { flowStarterArgs, startFlowStarter } from './flow-starter.js';
+import { freePort, portIsFree } from './ports.js';
 import { connectionUrl, removePostgres, startPostgres, stopPostgres } from './postgres.js';
 import { checkSandboxProject, describeSandboxProject, type SandboxProject } from './project.js';
 import { prepareProjectEnv } from './project-env.js';
@@ -62,25 +62,6 @@ export interface SandboxOptions {
 }
 
 const UV_HINT = `install it with ${INSTALL_UV}, then run \`rehearse sandbox up\` again`;
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The sandbox is up when its server answers and its workers live. */
 export async function sandboxHealth(state: SandboxState): Promise<{ server: boolean; worker: boolean; api: boolean }> {

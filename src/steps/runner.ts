@@ -1,12 +1,12 @@
+import { withdrawAttestation } from '../attest/attestation.js';
+import { type Bundle, writeChecksumManifest } from '../bundle/bundle.js';
+import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../bundle/summary.js';
+import { saveSummary, settleVerdict, withStep } from '../bundle/summary-io.js';
 import { type Context, forStep } from '../context.js';
 import { ExitCode, isRehearseError, messageOf, RehearseError } from '../errors.js';
-import { withdrawAttestation } from '../evidence/attestation.js';
-import { type Bundle, writeChecksumManifest } from '../evidence/bundle.js';
-import { writeReport } from '../evidence/report/write.js';
-import { type BundleStatus, EVIDENCE_STEPS, type StepRecord, type Summary } from '../evidence/summary.js';
-import { saveSummary, settleVerdict, withStep } from '../evidence/summary-io.js';
-import { writeVerdictNotes } from '../evidence/verdict-notes.js';
 import { afterSettleExitCode, commandExitCode, stepVerdict } from '../guardrails/rollup.js';
+import { writeVerdictNotes } from '../report/verdict-notes.js';
+import { writeReport } from '../report/write.js';
 import type { Step } from './step.js';
 
 /** A step, or steps that do not depend on each other and run side by side. */

@@ -1,6 +1,6 @@
+import type { Bundle } from '../bundle/bundle.js';
+import type { StepName, Summary } from '../bundle/summary.js';
 import type { Context } from '../context.js';
-import type { Bundle } from '../evidence/bundle.js';
-import type { StepName, Summary } from '../evidence/summary.js';
 import type { Check } from '../guardrails/verdict.js';
 
 export interface StepOutput {

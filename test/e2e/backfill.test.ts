@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPngSize } from '../../src/evidence/screenshot.js';
+import { readPngSize } from '../../src/browser/screenshot.js';
 import { openReport } from '../support/report-browser.js';
 import { api, failing, type JsonOutput, parseJson, prefect, rehearse, sandbox, workspace } from './support.js';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import fs from 'fs-extra';
 import type { TestProject } from 'vitest/node';
-import { isOwnerAlive, type LockOwner } from '../../src/evidence/lock.js';
+import { isOwnerAlive, type LockOwner } from '../../src/bundle/lock.js';
 import { HOME_PREFIX, OWNER_FILE, ownedHome } from './owned-home.js';
 import { E2E_WORKERS } from './workers.js';
 

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
-import { type LockOwner, readProcessStart } from '../../src/evidence/lock.js';
+import { type LockOwner, readProcessStart } from '../../src/bundle/lock.js';
 
 /**
  * Every sandbox home the e2e suite makes starts with this prefix and holds an owner file naming the

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MASK } from '../../src/evidence/redact.js';
 import { sandboxProcessEnv } from '../../src/sandbox/state.js';
+import { MASK } from '../../src/secrets/redact.js';
 import { watchDescendants } from './descendants.js';
 import { api, type CliRun, parseJson, rehearse, sandbox, workspace } from './support.js';
 

@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { type ConfigInput, ConfigSchema } from '../../src/config/schema.js';
 import { type Context, forStep, type RunFlags } from '../../src/context.js';
-import type { Redactor } from '../../src/evidence/redact.js';
 import type { PrefectApi } from '../../src/prefect/api.js';
 import { prefectEnv } from '../../src/prefect/commands.js';
 import type { ProcessRunner } from '../../src/process/command.js';
-import type { RehearseEvent, Reporter } from '../../src/report/events.js';
+import type { RehearseEvent, Reporter } from '../../src/reporters/events.js';
+import type { Redactor } from '../../src/secrets/redact.js';
 
 /** The stand-in hotpass project whose manifest the steps judge against. */
 export const HOTPASS_DIR = fileURLToPath(new URL('../../fixtures/hotpass', import.meta.url));

@@ -1,5 +1,5 @@
 import type { ApiRequest } from '../../src/prefect/api.js';
-import type { StateHistoryFile } from '../../src/steps/histories.js';
+import type { StateHistoryFile } from '../../src/steps/capture/histories.js';
 import { type FakeResponse, recorded } from './fake-api.js';
 
 /**
@@ -30,7 +30,7 @@ export function recordedStates(runId: string): RecordedState[] {
   return JSON.parse(recorded(`flow-run-states.${runId}.json`)) as RecordedState[];
 }
 
-/** state-history.json as the capture step writes it (src/steps/histories.ts), from a recorded burst. */
+/** state-history.json as the capture step writes it (src/steps/capture/histories.ts), from a recorded burst. */
 export function stateHistoryOf(file: string, asOf: string): StateHistoryFile {
   const runs = recordedRuns(file);
   return {

@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
-import { LAUNCH_ARGS } from '../../src/evidence/screenshot.js';
+import { LAUNCH_ARGS } from '../../src/browser/screenshot.js';
 
 export interface OpenedReport {
   consoleErrors: string[];

@@ -34,8 +34,8 @@ function run(args: string[], env: Record<string, string>) {
 describe('the GitHub job summary from the built CLI', () => {
   beforeAll(async () => {
     const [built, source] = await Promise.all([
-      stat(path.join(repo, 'dist/report/github.js')).catch(() => undefined),
-      stat(path.join(repo, 'src/report/github.ts')),
+      stat(path.join(repo, 'dist/reporters/github.js')).catch(() => undefined),
+      stat(path.join(repo, 'src/reporters/github.ts')),
     ]);
     if (!built || built.mtimeMs < source.mtimeMs) throw new Error('dist/ is older than src/: run npm run build first');
   });

@@ -29,7 +29,7 @@ describe('rehearse verify (built CLI)', () => {
     for (const [built, source] of [
       ['dist/cli.js', 'src/cli.ts'],
       ['dist/commands/verify.js', 'src/commands/verify.ts'],
-      ['dist/evidence/verify.js', 'src/evidence/verify.ts'],
+      ['dist/verify/verify.js', 'src/verify/verify.ts'],
     ] as const) {
       const [b, s] = await Promise.all([
         stat(path.join(repo, built)).catch(() => undefined),

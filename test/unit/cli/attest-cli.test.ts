@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ATTESTATION_FILE, SIGNING_KEY_ENV } from '../../../src/attest/attestation.js';
+import { readSummary } from '../../../src/bundle/bundle.js';
+import { listBundleFiles } from '../../../src/bundle/checksums.js';
 import { main } from '../../../src/cli.js';
 import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../../../src/commands/keygen.js';
-import { ATTESTATION_FILE, SIGNING_KEY_ENV } from '../../../src/evidence/attestation.js';
-import { readSummary } from '../../../src/evidence/bundle.js';
-import { listBundleFiles } from '../../../src/evidence/checksums.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
 /** A real, complete, passing bundle made by `rehearse backfill --sandbox --burst 3` (limit 2, peak 2). */

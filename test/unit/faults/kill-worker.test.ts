@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { parseFaultFlags, refuseSandboxFaults } from '../../../src/config/faults.js';
 import { RehearseError } from '../../../src/errors.js';
-import { parseFaultFlags, refuseSandboxFaults } from '../../../src/faults/catalogue.js';
 import { faultScheduler } from '../../../src/faults/scheduler.js';
 import type { WorkerControl } from '../../../src/faults/workers.js';
 import { judgeWorkerBack } from '../../../src/guardrails/faults.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { parseFaultFlags, refuseSandboxFaults } from '../../../src/config/faults.js';
 import { RehearseError } from '../../../src/errors.js';
-import { parseFaultFlags, refuseSandboxFaults } from '../../../src/faults/catalogue.js';
 import { createOutageGate, outageGateFor } from '../../../src/faults/outage.js';
-import { FaultsFileSchema } from '../../../src/faults/record.js';
 import { faultScheduler } from '../../../src/faults/scheduler.js';
 import type { ServerControl } from '../../../src/faults/server.js';
+import { FaultsFileSchema } from '../../../src/guardrails/fault-record.js';
 import { judgeInjections } from '../../../src/guardrails/faults.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi, UNREACHABLE } from '../../support/fake-api.js';

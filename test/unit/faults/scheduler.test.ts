@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { describeFaults, type FaultSpec, parseFaultFlags } from '../../../src/config/faults.js';
 import { RehearseError } from '../../../src/errors.js';
-import { describeFaults, type FaultSpec, parseFaultFlags } from '../../../src/faults/catalogue.js';
 import { faultScheduler, KEY_SLOTS_GRACE_MS, momentReached } from '../../../src/faults/scheduler.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { FlowRun } from '../../../src/prefect/schemas.js';

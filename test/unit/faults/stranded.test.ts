@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { FaultsFileSchema } from '../../../src/faults/record.js';
 import { faultScheduler, type KeySlots } from '../../../src/faults/scheduler.js';
 import type { ServerControl } from '../../../src/faults/server.js';
 import { STRANDED_GRACE_MS } from '../../../src/faults/stranded.js';
+import { FaultsFileSchema } from '../../../src/guardrails/fault-record.js';
 import { judgeUntouched } from '../../../src/guardrails/faults.js';
 import type { ApiRequest } from '../../../src/prefect/api.js';
 import type { FlowRun } from '../../../src/prefect/schemas.js';
-import { runsCheck } from '../../../src/steps/run.js';
+import { runsCheck } from '../../../src/steps/run/run.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findBaseline } from '../../../src/evidence/baseline.js';
-import { type Bundle, createBundle } from '../../../src/evidence/bundle.js';
-import { newSummary, withStep } from '../../../src/evidence/summary-io.js';
+import { findBaseline } from '../../../src/bundle/baseline.js';
+import { type Bundle, createBundle } from '../../../src/bundle/bundle.js';
+import { newSummary, withStep } from '../../../src/bundle/summary-io.js';
 import type { GuardrailSnapshot } from '../../../src/guardrails/baseline.js';
 
 const GUARDRAILS: GuardrailSnapshot = {

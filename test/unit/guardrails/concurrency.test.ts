@@ -11,7 +11,7 @@ import {
 } from '../../../src/guardrails/concurrency.js';
 import type { RunHistory } from '../../../src/guardrails/peak.js';
 import { readSlotEvents } from '../../../src/prefect/runs.js';
-import type { StateHistoryFile } from '../../../src/steps/histories.js';
+import type { StateHistoryFile } from '../../../src/steps/capture/histories.js';
 import { createFakeApi, recorded } from '../../support/fake-api.js';
 import { LIMITED_BURST, recordedEventsRoute, stateHistoryOf, UNLIMITED_BURST } from '../../support/recorded-runs.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { FaultRecord } from '../../../src/faults/record.js';
+import type { FaultRecord } from '../../../src/guardrails/fault-record.js';
 import { judgeInjections, judgeUntouched } from '../../../src/guardrails/faults.js';
-import { runsCheck } from '../../../src/steps/run.js';
+import { runsCheck } from '../../../src/steps/run/run.js';
 import { flowRun as run } from '../../support/flow-run.js';
 
 describe('the verdict of a fault rehearsal', () => {

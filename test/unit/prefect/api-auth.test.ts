@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../../src/config/schema.js';
-import { createRedactor, MASK } from '../../../src/evidence/redact.js';
 import { createPrefectApi, envAuthHeaders, splitApiUrl } from '../../../src/prefect/api.js';
+import { createRedactor, MASK } from '../../../src/secrets/redact.js';
 import { learningClient, prepareSecrets } from '../../../src/session-secrets.js';
 
 const seen: { url: string; authorization?: string }[] = [];

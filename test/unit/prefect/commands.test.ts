@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { collectSecrets, createRedactor, MASK } from '../../../src/evidence/redact.js';
 import { type PrefectCli, prefectEnv, runDeploymentCommand } from '../../../src/prefect/commands.js';
 import { formatCommand } from '../../../src/process/command.js';
+import { collectSecrets, createRedactor, MASK } from '../../../src/secrets/redact.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';

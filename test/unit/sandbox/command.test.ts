@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'fs-extra';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseWorkerCount, sandboxEnvCommand, sandboxStatusCommand } from '../../../src/commands/sandbox.js';
-import type { Reporter } from '../../../src/report/events.js';
+import type { Reporter } from '../../../src/reporters/events.js';
 import { type SandboxState, writeSandboxState } from '../../../src/sandbox/state.js';
 
 const reporter: Reporter = { emit: () => undefined, close: async () => undefined };

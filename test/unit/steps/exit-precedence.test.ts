@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Summary } from '../../../src/evidence/summary.js';
-import { newSummary } from '../../../src/evidence/summary-io.js';
-import { inspectStep } from '../../../src/steps/inspect.js';
-import { validateStep } from '../../../src/steps/validate.js';
+import type { Summary } from '../../../src/bundle/summary.js';
+import { newSummary } from '../../../src/bundle/summary-io.js';
+import { inspectStep } from '../../../src/steps/inspect/inspect.js';
+import { validateStep } from '../../../src/steps/validate/validate.js';
 import { type FakeRoutes, NOT_FOUND, recorded, recordedRoutes } from '../../support/fake-api.js';
 import { recordedEventsRoute } from '../../support/recorded-runs.js';
 import { afterCapture, INSPECT_ARGV, runStepsOver, useTempBundle } from '../support/step-context.js';

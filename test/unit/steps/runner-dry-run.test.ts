@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newSummary } from '../../../src/evidence/summary-io.js';
+import { newSummary } from '../../../src/bundle/summary-io.js';
 import type { Step } from '../../../src/steps/step.js';
 import { runStepsOver, useTempBundle } from '../support/step-context.js';
 

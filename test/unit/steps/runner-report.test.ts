@@ -1,9 +1,9 @@
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CHECKSUM_FILE, parseChecksums, sha256OfFile } from '../../../src/evidence/checksums.js';
-import { REPORT_FILE, TIMELINE_FILE } from '../../../src/evidence/report/write.js';
-import { newSummary } from '../../../src/evidence/summary-io.js';
+import { CHECKSUM_FILE, parseChecksums, sha256OfFile } from '../../../src/bundle/checksums.js';
+import { newSummary } from '../../../src/bundle/summary-io.js';
+import { REPORT_FILE, TIMELINE_FILE } from '../../../src/report/write.js';
 import type { Step } from '../../../src/steps/step.js';
 import { runStepsOver, useTempBundle } from '../support/step-context.js';
 

@@ -1,0 +1,78 @@
+// Child processes the bench runs and times, each in its own process group, stopped if the bench dies.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { stopGroup as stopProcessGroup } from '../../dist/process/daemon.js';
+import { repo } from './options.js';
+import { log } from './table.js';
+
+/** Children that may outlive a crash: their process groups are stopped on exit. */
+export const live = new Set();
+
+/**
+ * Runs a command in its own process group, timing it from spawn to exit. Stdout/stderr are collected;
+ * each complete stderr line is stamped with its arrival time (ms since spawn).
+ */
+export function runProcess(file, args, { cwd = repo, env = process.env, timeoutMs = 600_000, label = file } = {}) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    live.add(child);
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    const stderrLines = [];
+    let exitedAt;
+    let timedOut = false;
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      const at = performance.now() - started;
+      stderr += chunk;
+      partial += chunk;
+      const parts = partial.split('\n');
+      partial = parts.pop();
+      for (const text of parts) stderrLines.push({ at, text });
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log(`${label}: no end after ${Math.round(timeoutMs / 1000)} s, stopping it`);
+      stopGroup(child);
+    }, timeoutMs);
+    child.on('exit', () => {
+      exitedAt = performance.now();
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({
+        code: null,
+        signal: null,
+        error: error.message,
+        ms: performance.now() - started,
+        stdout,
+        stderr,
+        stderrLines,
+        timedOut,
+      });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      if (partial) stderrLines.push({ at: (exitedAt ?? performance.now()) - started, text: partial });
+      resolve({ code, signal, ms: (exitedAt ?? performance.now()) - started, stdout, stderr, stderrLines, timedOut });
+    });
+  });
+}
+
+/** SIGTERM the child's process group now (before this returns), SIGKILL what is left 5 s later. */
+export function stopGroup(child) {
+  void stopProcessGroup(child.pid, 5000);
+}
+
+export function mkdtemp(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}

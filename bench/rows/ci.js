@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { repo } from '../lib/options.js';
+import { addRow, judge, raw } from '../lib/table.js';
+
+/** Row 8: the last `.ci/run` in this checkout, from the phase times it keeps (test-results/ci-phases.txt). */
+function ciRow() {
+  const file = path.join(repo, 'test-results', 'ci-phases.txt');
+  if (!fs.existsSync(file)) {
+    addRow({
+      row: '8 .ci/run',
+      figure: 'no .ci/run recorded in this checkout (run `bash .ci/run`)',
+      goal: '< 7 min',
+      met: null,
+      verdict: '—',
+    });
+    return;
+  }
+  const phases = Object.fromEntries(
+    fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .map(([name, s]) => [name, Number(s)]),
+  );
+  raw.ci = { phases, recorded: fs.statSync(file).mtime.toISOString() };
+  const total = ['setup', 'lint', 'tests', 'bench'].reduce((sum, name) => sum + (phases[name] ?? 0), 0);
+  const split = ['setup', 'lint', 'tests', 'bench'].map((name) => `${name} ${phases[name] ?? '?'} s`).join(', ');
+  const projects = ['unit', 'integration', 'e2e'].map((p) => `${p} ${phases[`tests.${p}`] ?? '?'} s`).join(', ');
+  addRow({
+    row: '8 .ci/run',
+    figure: `${(total / 60).toFixed(1)} min: ${split} (within tests, each project's span: ${projects}); recorded ${raw.ci.recorded}`,
+    goal: '< 7 min',
+    ...judge(total < 420, `${Math.round(total)} s`),
+  });
+}
+
+export default {
+  id: 8,
+  title: '8 CI',
+  /** It times nothing (it reads figures), so the machine's load at its start is not noted. */
+  untimed: true,
+  needs: 'none',
+  run: ciRow,
+};
