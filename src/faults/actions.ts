@@ -191,5 +191,8 @@ async function restartServer(ctx: Context, pending: Pending, server: ServerContr
   };
   if (back.healthy) return;
   pending.record.status = 'failed';
-  pending.record.reason = `the restarted server (pid ${back.pid}) did not answer /health within ${SERVER_BACK_MS / 1000} s; see the sandbox's server.log, \`rehearse sandbox up\` starts it again`;
+  const why = back.exited
+    ? 'exited before it answered /health'
+    : `did not answer /health within ${SERVER_BACK_MS / 1000} s`;
+  pending.record.reason = `the restarted server (pid ${back.pid}) ${why}; see the sandbox's server.log, \`rehearse sandbox up\` starts it again`;
 }

@@ -15,8 +15,11 @@ import type { OutageGate } from './outage.js';
 export interface ServerControl {
   /** Stop the server; the pid stopped, or undefined when none was alive. */
   stop(): Promise<number | undefined>;
-  /** Start it again and wait (never aborted: it is a rollback) until /health answers or `timeoutMs` passed. */
-  start(timeoutMs: number, clock: Clock): Promise<{ pid: number; healthy: boolean }>;
+  /**
+   * Start it again and wait (never aborted: it is a rollback) until /health answers, the new process
+   * exits, or `timeoutMs` passed.
+   */
+  start(timeoutMs: number, clock: Clock): Promise<{ pid: number; healthy: boolean; exited?: boolean }>;
 }
 
 /** How long a stopped server gets to end on SIGTERM before its group is killed. */
@@ -42,7 +45,7 @@ export function sandboxServerControl(env: NodeJS.ProcessEnv, gate?: OutageGate, 
         await writeSandboxState(started);
         const healthy = async () => (await checkHealth(sandboxApi(started))).ok;
         const outcome = await waitForServerStart(() => isAlive(pid), healthy, { timeoutMs, clock, intervalMs: 250 });
-        return { pid, healthy: outcome === 'healthy' };
+        return { pid, healthy: outcome === 'healthy', ...(outcome === 'exited' ? { exited: true } : {}) };
       } finally {
         gate?.end();
       }

@@ -15,7 +15,7 @@ import { createFakeClock } from '../support/fake-clock.js';
 /** The sandbox's server in simulated time: stopped, started again, answering /health `startMs` later. */
 function fakeServer(
   clock: { now(): number; sleep(ms: number): Promise<void> },
-  options: { alive?: boolean; healthy?: boolean; startMs?: number } = {},
+  options: { alive?: boolean; healthy?: boolean; exited?: boolean; startMs?: number } = {},
 ): ServerControl & { log: string[] } {
   const log: string[] = [];
   return {
@@ -27,7 +27,7 @@ function fakeServer(
     start: async () => {
       log.push(`start at ${clock.now()}`);
       await clock.sleep(options.startMs ?? 4_000);
-      return { pid: 3232, healthy: options.healthy ?? true };
+      return { pid: 3232, healthy: options.healthy ?? true, ...(options.exited ? { exited: true } : {}) };
     },
   };
 }
@@ -115,6 +115,17 @@ describe('restart-api and api-outage in the scheduler', () => {
     expect(record).toMatchObject({ status: 'failed', reason: expect.stringContaining('`rehearse sandbox up`') });
     expect(record?.action?.backAt).toBeUndefined();
     expect(scheduler.serverDown()).toBe(false);
+  });
+
+  it('a restarted server that exits is said to have exited, not to be slow', async () => {
+    const { ctx, clock } = serverContext();
+    const server = fakeServer(clock, { healthy: false, exited: true, startMs: 1_000 });
+    const scheduler = faultScheduler(ctx, [{ kind: 'restart-api', at: 'first-running' }], 2, undefined, { server });
+    scheduler.onRuns([run('a', 'RUNNING')], 'a');
+    const [record] = await scheduler.settled([run('a', 'COMPLETED')]);
+    expect(record).toMatchObject({ status: 'failed' });
+    expect(record?.reason).toContain('(pid 3232) exited before it answered /health');
+    expect(record?.reason).not.toContain('within');
   });
 
   it('a server already gone is failed, and started again all the same', async () => {
