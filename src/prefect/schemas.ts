@@ -42,6 +42,11 @@ export const FlowSchema = z.object({ id: z.string(), name: z.string() }).passthr
 /** The state types a flow run never leaves. */
 export const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
 
+/** A run's last state by time (not by the timestamp's text, which an offset or a fraction can misorder). */
+export function lastState<T extends { timestamp: string }>(states: readonly T[]): T | undefined {
+  return [...states].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)).at(-1);
+}
+
 export const WorkPoolSchema = z
   .object({
     id: z.string(),

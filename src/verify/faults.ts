@@ -6,6 +6,7 @@ import type { Summary } from '../bundle/summary.js';
 import { type FaultsFile, FaultsFileSchema } from '../guardrails/fault-record.js';
 import { judgeInjections, judgeUntouched } from '../guardrails/faults.js';
 import type { Check } from '../guardrails/verdict.js';
+import { lastState } from '../prefect/schemas.js';
 import { bundleFilePath, readBundleText } from './files.js';
 import { errorText, inconsistent, type VerifyProblem } from './problem.js';
 
@@ -48,7 +49,7 @@ async function finalRuns(dir: string) {
   const runs = [];
   for await (const run of reader.runs) {
     if (!run.rehearsal) continue;
-    const last = [...run.states].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)).at(-1);
+    const last = lastState(run.states);
     runs.push({ id: run.runId, name: run.runName ?? run.runId, state_type: last?.type, state_name: last?.name });
   }
   return runs;

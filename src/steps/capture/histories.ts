@@ -4,7 +4,7 @@ import type { Context } from '../../context.js';
 import { RehearseError } from '../../errors.js';
 import type { RunHistory } from '../../guardrails/peak.js';
 import { filterFlowRuns, readStateHistory } from '../../prefect/runs.js';
-import { TERMINAL } from '../../prefect/schemas.js';
+import { lastState, TERMINAL } from '../../prefect/schemas.js';
 import { mapLimited } from '../../util/map-limited.js';
 import { runStepData } from '../run/data.js';
 
@@ -75,7 +75,7 @@ type History = StateHistoryFile['runs'][number];
 function rehearsalEnd(own: readonly RunHistory[]): string | undefined {
   if (own.length === 0) return undefined;
   const final = own.every((run) => {
-    const last = [...run.states].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).at(-1);
+    const last = lastState(run.states);
     return last !== undefined && TERMINAL.has(last.type);
   });
   if (!final) return undefined;
