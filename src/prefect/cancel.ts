@@ -190,7 +190,7 @@ async function claimedRuns(p: Patience, cancelledFrom: FlowRun[]): Promise<strin
   const claimed = await mapLimited(unsure, 4, async (run) => {
     const states = await readStateHistory(patient, run.id).catch(() => undefined);
     if (!states) return run.id;
-    const types = states.sort((a, b) => a.timestamp.localeCompare(b.timestamp)).map((s) => s.type);
+    const types = states.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)).map((s) => s.type);
     const beforeCancel = types.filter((t) => t !== 'CANCELLED' && t !== 'CANCELLING');
     return beforeCancel.at(-1) === 'PENDING' ? run.id : undefined;
   });
