@@ -16,6 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import burstGrowthRow from './rows/burst-growth.js'; // issue 28 glue
+import historyRow from './rows/history.js'; // issue 28 glue
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(benchDir, '..');
@@ -1344,6 +1346,33 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// issue 28 rows 12 and 13: glue to today's main() (rewritten when run.js becomes a registry, plan B3)
+
+/** Rows 12 and 13 (bench/rows/) share one PostgreSQL sandbox with two workers; named with --row under --quick, they run at smoke sizes. */
+async function growthRows() {
+  const due = [burstGrowthRow, historyRow].filter((row) => wanted(row.id) && (!quick || onlyRows.has(row.id)));
+  if (!due.length) return;
+  const ctx = { quick, table: { addRow, judge, failRow, notes, raw }, shared: {} };
+  try {
+    await withSandbox(
+      async (sandbox) => {
+        for (const row of due) {
+          noteLoad(`row ${row.id}`);
+          try {
+            await row.run({ ...ctx, sandbox });
+          } catch (error) {
+            failRow(row.title, error);
+          }
+        }
+      },
+      ['--database', 'postgres', '--workers', '2'],
+    );
+  } catch (error) {
+    failRow(`${due.map((row) => row.id).join('/')} PostgreSQL sandbox`, error);
+  }
+}
+// end of the issue 28 glue
+// ---------------------------------------------------------------------------------------------
 
 function printTable() {
   const header = ['row', 'figure', 'goal', 'met'];
@@ -1454,6 +1483,7 @@ async function main() {
       failRow('7 write 1,000 runs (PostgreSQL)', error);
     }
   }
+  await growthRows(); // issue 28 glue: rows 12 and 13
   if (wanted(8)) ciRow();
   raw.load = loads;
   const busy = loads.filter((l) => l.load1 > os.cpus().length * 0.5);
