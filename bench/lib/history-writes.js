@@ -76,6 +76,7 @@ function freePort() {
   });
 }
 
+// long: each process's start and health wait, with every started one stopped when a later one fails
 /**
  * `n` Prefect API processes without services on the sandbox's PostgreSQL database (a staging API scaled out behind
  * a load balancer): one Python API process on 2 cores answers ~35 writes a second, CPU-bound in Prefect's ORM.
@@ -148,7 +149,7 @@ export async function startApiProcesses(state, n) {
 }
 
 /** Tags of every history run; every 10th also looks like an earlier rehearsal's (cleanup --all must skip it). */
-export const HISTORY_TAG = 'rehearse-bench-history';
+const HISTORY_TAG = 'rehearse-bench-history';
 
 /**
  * A finished run in 2 requests: created Running (the creation is forced, and Prefect's SetStartTime rule stamps

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const repo = path.resolve(benchDir, '..');
+const repo = path.resolve(benchDir, '..');
 const cli = path.join(repo, 'bin', 'rehearse.js');
 const costHook = pathToFileURL(path.join(benchDir, 'cost-hook.js')).href;
 

@@ -152,12 +152,22 @@ async function run(ctx) {
   } finally {
     await limits.restore();
   }
+  table.raw.burstGrowth = { limit: LIMIT, restoredLimits: limits.old, sizes, at };
+  addRows(table, sizes, at);
+}
+
+/**
+ * The row's four figures and its note.
+ * @param {Table} table
+ * @param {number[]} sizes
+ * @param {Record<number, Awaited<ReturnType<typeof burst>>>} at
+ */
+function addRows(table, sizes, at) {
   const of = (/** @type {number} */ s) => {
     const found = at[s];
     if (!found) throw new Error(`row 12: no figures at ${s}`);
     return found;
   };
-  table.raw.burstGrowth = { limit: LIMIT, restoredLimits: limits.old, sizes, at };
   const list = (/** @type {(r: (typeof at)[number]) => string} */ f) =>
     sizes.map((s) => `${s}: ${f(of(s))}`).join(', ');
   const steps = (/** @type {ReturnType<typeof marginal>} */ m) =>
@@ -172,15 +182,22 @@ async function run(ctx) {
     ratio: cpu.ratio,
     ...table.judge(cpu.ratio <= 1.5, `${cpu.ratio.toFixed(2)}x`),
   });
-  const requests = marginal(sizes, (s) => of(s).requests);
+  // The watch reads the burst's runs once a second (paged at 200): its polls follow the run step's length, which
+  // grows with the waves the limits make, not with the work per run. They are judged per second, the rest per run.
+  const requests = marginal(sizes, (s) => of(s).requests - of(s).run.polls);
+  const pollRate = growth(sizes, (s) => of(s).run.polls / (of(s).run.ms / 1000));
   table.addRow({
     row: '12 burst growth: requests',
     figure:
-      `${list((r) => `${r.requests} (${f1(r.requests / r.size)}/run)`)}; per added run ${steps(requests)} (${requests.ratio.toFixed(2)}x); ` +
-      `watch polls ${list((r) => `${r.run.polls} in ${(r.run.ms / 1000).toFixed(0)} s`)}`,
-    goal: 'per added run ≤ 1.5x',
+      `${list((r) => `${r.requests} (${r.run.polls} of them the watch's polls in ${(r.run.ms / 1000).toFixed(0)} s)`)}; ` +
+      `without the polls per added run ${steps(requests)} (${requests.ratio.toFixed(2)}x); ` +
+      `polls per second of the run step ${list((r) => (r.run.polls / (r.run.ms / 1000)).toFixed(2))} (${pollRate.toFixed(2)}x)`,
+    goal: 'per added run ≤ 1.5x; polls/s ≤ 1.5x',
     ratio: requests.ratio,
-    ...table.judge(requests.ratio <= 1.5, `${requests.ratio.toFixed(2)}x`),
+    ...table.judge(
+      requests.ratio <= 1.5 && pollRate <= 1.5,
+      `${requests.ratio.toFixed(2)}x per added run, polls/s ${pollRate.toFixed(2)}x`,
+    ),
   });
   const added = growth(sizes, (s) => of(s).addedMs);
   table.addRow({
@@ -198,6 +215,18 @@ async function run(ctx) {
     ratio: rss,
     ...table.judge(rss <= 1.5, `${rss.toFixed(2)}x`),
   });
+  addNote(table, sizes, of);
+}
+
+/**
+ * Requests per step, Python starts and the checks that did not pass, beside the row.
+ * @param {Table} table
+ * @param {number[]} sizes
+ * @param {(size: number) => Awaited<ReturnType<typeof burst>>} of
+ */
+function addNote(table, sizes, of) {
+  const list = (/** @type {(r: Awaited<ReturnType<typeof burst>>) => string} */ f) =>
+    sizes.map((s) => `${s}: ${f(of(s))}`).join(', ');
   const perStep = STEPS.filter((name) => sizes.some((s) => of(s).steps[name]?.present)).map(
     (name) => `${name} ${list((r) => String(r.steps[name]?.requests ?? 0))}`,
   );

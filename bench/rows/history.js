@@ -147,6 +147,8 @@ async function measure(sandbox) {
   }
 }
 
+// long: the sizes in turn (top-up, statistics, slots, measurement) with the write budget and the partial curve a
+// failure leaves, in one place
 /** @param {import('./burst-growth.js').RowContext} ctx */
 async function run(ctx) {
   const { table, sandbox, quick } = ctx;
@@ -209,6 +211,25 @@ async function run(ctx) {
     runsPerSecond: rate,
     shape: '2 requests a run: created Running, forced Completed/Failed',
   };
+  addRows(table, done, of);
+  if (failure) {
+    table.notes.push(
+      `row 13: stopped after ${done.join(', ')} earlier runs: ${failure instanceof Error ? failure.message : failure}`,
+    );
+  }
+  table.notes.push(
+    `row 13: the history was written at ${rate.toFixed(1)} runs/s (${wrote} runs, 2 requests a run, through ${API_PROCESSES} API processes without services, ${WRITE_CONCURRENCY} at a time; ${resent.count - resentBefore} requests resent); one round per size (requests do not vary between rounds; the time is one sample); verdicts ${done.map((s) => of(s).round.verdict).join('/')}.`,
+  );
+  if (failure) throw failure;
+}
+
+/**
+ * The row's three figures: requests, time and bytes read of the four commands at each size measured.
+ * @param {import('./burst-growth.js').Table} table
+ * @param {number[]} done
+ * @param {(size: number) => {round: Awaited<ReturnType<typeof measure>>}} of
+ */
+function addRows(table, done, of) {
   /** @param {'preflight' | 'validate' | 'cleanup' | 'cleanup --all'} c @param {'requests' | 'ms'} k */
   const ratio = (c, k) => growth(done, (s) => of(s).round[c][k]);
   const sizeLabel = (/** @type {number} */ s) => (s >= 1000 ? `${s / 1000}k` : String(s));
@@ -245,15 +266,6 @@ async function run(ctx) {
     ratio: worstBytes,
     ...table.judge(worstBytes <= 1.5, `${worstBytes.toFixed(2)}x`),
   });
-  if (failure) {
-    table.notes.push(
-      `row 13: stopped after ${done.join(', ')} earlier runs: ${failure instanceof Error ? failure.message : failure}`,
-    );
-  }
-  table.notes.push(
-    `row 13: the history was written at ${rate.toFixed(1)} runs/s (${wrote} runs, 2 requests a run, through ${API_PROCESSES} API processes without services, ${WRITE_CONCURRENCY} at a time; ${resent.count - resentBefore} requests resent); one round per size (requests do not vary between rounds; the time is one sample); verdicts ${series((s) => of(s).round.verdict)}.`,
-  );
-  if (failure) throw failure;
 }
 
 export default { id: 13, title: '13 history', needs: /** @type {const} */ ('postgres'), run };

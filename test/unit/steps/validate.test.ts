@@ -254,8 +254,8 @@ describe("the validate step reads only the rehearsal's runs and window, whatever
       const filter = (request.body as { flow_runs: Record<string, { any_?: string[]; after_?: string }> }).flow_runs;
       const picked = [...runs, ...earlier].filter(
         (r) =>
-          (!filter.id?.any_ || filter.id.any_.includes(r.id)) &&
-          (!filter.deployment_id?.any_ || filter.deployment_id.any_.includes(r.deployment_id)) &&
+          (!filter.id?.any_ || filter.id.any_.includes(String(r.id))) &&
+          (!filter.deployment_id?.any_ || filter.deployment_id.any_.includes(String(r.deployment_id))) &&
           (!filter.start_time?.after_ || String(r.start_time) >= filter.start_time.after_),
       );
       return { status: 200, text: JSON.stringify(picked.slice(0, 200)) };
