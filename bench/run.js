@@ -2,8 +2,8 @@
 // rehearse's performance bench (issue 5). Every figure is a ratio or growth factor measured side by
 // side in this run; each row prints its goal beside its figure and says met / not met.
 //
-//   npm run bench                 build, then every row (starts and stops its own sandbox; ~5-10 min)
-//   node bench/run.js --quick     CI smoke: small sizes, < 60 s, checks completion only (never a time)
+//   npm run bench                 build, then every row (starts and stops its sandboxes; ~40 min, 25 of them row 13's writes)
+//   node bench/run.js --quick     CI smoke: small sizes, < 60 s, checks completion only (rows 12, 13 only if named)
 //   node bench/run.js --strict    exit 1 when a goal is not met (default: exit 1 only if something crashed)
 //   node bench/run.js --keep      keep the temporary working directories (bundles, logs) for a look
 //   node bench/run.js --row=7     only the rows named (comma-separated); results.json is kept for full runs
