@@ -217,7 +217,12 @@ describe('cleanupRehearsal reads only what it needs, whatever the server has run
           i % 3 ? 'elsewhere' : DEPLOYMENT_ID,
         ),
       );
-      const runs = [run('a', 'RUNNING', ['rehearse', 'rehearse-X']), ...history];
+      // Earlier rehearsals still open on other deployments: only the bound on the deployment keeps cleanup --all off
+      // them (fewer than a page, so the server-wide read of started runs, made for the key's limit, stays one request).
+      const open = Array.from({ length: earlier ? 120 : 0 }, (_, i) =>
+        run(`open-${i}`, i % 2 ? 'RUNNING' : 'PENDING', ['rehearse', `rehearse-old${i % 7}`], `dep-${i % 4}`),
+      );
+      const runs = [run('a', 'RUNNING', ['rehearse', 'rehearse-X']), ...history, ...open];
       const { api } = fakeServer(runs, { 'hotpass-backfill': 1, [DEPLOYMENT_LIMIT]: 1 }, 'none');
       await cleanupRehearsal(contextOver(api), { tag: 'rehearse-X', runIds: ['a'] });
       await cleanupRehearsal(contextOver(api), { all: true });

@@ -5,11 +5,19 @@ import { SLOT_HISTORY_FILE, WORK_POOL_FILE } from '../../../../src/bundle/files.
 import { NOTES_FILE } from '../../../../src/bundle/notes.js';
 import type { BundleStatus, Summary } from '../../../../src/bundle/summary.js';
 import type { ConfigInput } from '../../../../src/config/schema.js';
+import type { ApiRequest } from '../../../../src/prefect/api.js';
 import type { StateHistoryFile } from '../../../../src/steps/capture/histories.js';
 import { validateStep } from '../../../../src/steps/validate/validate.js';
-import { type FakeRoutes, NOT_FOUND, recorded, recordedDeployment, recordedRoutes } from '../../../support/fake-api.js';
-import { LIMITED_BURST, recordedEventsRoute, UNLIMITED_BURST } from '../../../support/recorded-runs.js';
-import { afterCapture, type Burst, runStepsOver, useTempBundle } from '../../support/step-context.js';
+import {
+  type FakeResponse,
+  type FakeRoutes,
+  NOT_FOUND,
+  recorded,
+  recordedDeployment,
+  recordedRoutes,
+} from '../../../support/fake-api.js';
+import { LIMITED_BURST, recordedEventsRoute, recordedRuns, UNLIMITED_BURST } from '../../../support/recorded-runs.js';
+import { afterCapture, afterRunStep, type Burst, runStepsOver, useTempBundle } from '../../support/step-context.js';
 
 const NOW = new Date('2026-11-26T02:00:00Z');
 const NEXT_STEPS = 'Next_Steps.md';
@@ -227,5 +235,66 @@ describe('the validate step, on recorded state histories and concurrency-limit e
     expect(step.verdict).toBe('inconclusive');
     expect(outcome.exitCode).toBe(4);
     expect([outcome.summary.status, outcome.summary.verdict]).toEqual(['interrupted', 'incomplete']);
+  });
+});
+
+describe("the validate step reads only the rehearsal's runs and window, whatever the server ran before", () => {
+  it("bounds every read of runs to the rehearsal's ids or the deployment from its start, and events to its window", async () => {
+    const runs = recordedRuns(LIMITED_BURST);
+    const ids = runs.map((r) => r.id);
+    // Earlier runs of the deployment and of others, open and final: the server answers only what a filter bounds.
+    const earlier = Array.from({ length: 500 }, (_, i) => ({
+      ...runs[0],
+      id: `earlier-${i}`,
+      deployment_id: i % 2 ? runs[0]?.deployment_id : 'another-deployment',
+      state_type: i % 3 ? 'COMPLETED' : 'RUNNING',
+      start_time: '2026-11-01T00:00:00Z',
+    }));
+    const answer = (request: ApiRequest): FakeResponse => {
+      const filter = (request.body as { flow_runs: Record<string, { any_?: string[]; after_?: string }> }).flow_runs;
+      const picked = [...runs, ...earlier].filter(
+        (r) =>
+          (!filter.id?.any_ || filter.id.any_.includes(String(r.id))) &&
+          (!filter.deployment_id?.any_ || filter.deployment_id.any_.includes(String(r.deployment_id))) &&
+          (!filter.start_time?.after_ || String(r.start_time) >= filter.start_time.after_),
+      );
+      return { status: 200, text: JSON.stringify(picked.slice(0, 200)) };
+    };
+    const states = Object.fromEntries(
+      ids.map((id) => [
+        `GET /flow_run_states/?flow_run_id=${id}`,
+        { status: 200, text: recorded(`flow-run-states.${id}.json`) },
+      ]),
+    );
+    const summary = afterRunStep(temp.bundle, NOW, LIMITED_BURST);
+    const { outcome, api } = await validate(
+      { ...limitedRoutes(), ...states, 'POST /flow_runs/filter': answer },
+      summary,
+    );
+
+    const startedAt = String((summary.steps[0]?.data as { startedAt?: string } | undefined)?.startedAt);
+    const runFilters = api.requests
+      .filter((r) => r.path === '/flow_runs/filter')
+      .map((r) => (r.body as { flow_runs: Record<string, { any_?: string[]; after_?: string }> }).flow_runs);
+    expect(runFilters.length).toBeGreaterThan(0);
+    for (const filter of runFilters) {
+      const byId = (filter.id?.any_ ?? []).length > 0 && (filter.id?.any_ ?? []).every((id) => ids.includes(id));
+      const fromStart =
+        filter.deployment_id?.any_?.length === 1 &&
+        filter.start_time?.after_ !== undefined &&
+        filter.start_time.after_ >= startedAt.slice(0, 19);
+      expect(byId || fromStart, JSON.stringify(filter)).toBe(true);
+    }
+    // State histories only of the rehearsal's runs and runs that started within it: none of the earlier ones.
+    const histories = api.requests
+      .filter((r) => r.path.startsWith('/flow_run_states/'))
+      .map((r) => r.path.split('=')[1]);
+    expect(histories.sort()).toEqual([...ids].sort());
+    const events = api.requests
+      .filter((r) => r.path === '/events/filter')
+      .map((r) => (r.body as { filter: { occurred: { since: string } } }).filter.occurred.since);
+    expect(events.length).toBeGreaterThan(0);
+    for (const since of events) expect(Date.parse(since)).toBeGreaterThanOrEqual(Date.parse(startedAt) - 60_000);
+    expect(outcome.error).toBeUndefined();
   });
 });
