@@ -8,7 +8,7 @@ import { stopGroup as stopProcessGroup } from '../../dist/process/daemon.js';
 import { repo } from './options.js';
 import { log } from './table.js';
 
-/** Children that may outlive a crash: their process groups are stopped on exit. */
+/** Process group ids of children that may outlive a crash: stopped on exit (stopLive). */
 export const live = new Set();
 
 /**
@@ -19,7 +19,8 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
   return new Promise((resolve) => {
     const started = performance.now();
     const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    live.add(child);
+    const pid = child.pid;
+    if (pid !== undefined) live.add(pid);
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -40,14 +41,14 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
     const timer = setTimeout(() => {
       timedOut = true;
       log(`${label}: no end after ${Math.round(timeoutMs / 1000)} s, stopping it`);
-      stopGroup(child);
+      if (pid !== undefined) stopGroup(pid);
     }, timeoutMs);
     child.on('exit', () => {
       exitedAt = performance.now();
     });
     child.on('error', (error) => {
       clearTimeout(timer);
-      live.delete(child);
+      live.delete(pid);
       resolve({
         code: null,
         signal: null,
@@ -61,16 +62,22 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      live.delete(child);
+      live.delete(pid);
       if (partial) stderrLines.push({ at: (exitedAt ?? performance.now()) - started, text: partial });
       resolve({ code, signal, ms: (exitedAt ?? performance.now()) - started, stdout, stderr, stderrLines, timedOut });
     });
   });
 }
 
-/** SIGTERM the child's process group now (before this returns), SIGKILL what is left 5 s later. */
-export function stopGroup(child) {
-  void stopProcessGroup(child.pid, 5000);
+/** SIGTERM a process group now (before this returns), SIGKILL what is left 5 s later. */
+export function stopGroup(pid) {
+  live.delete(pid);
+  void stopProcessGroup(pid, 5000);
+}
+
+/** Stop every child still running (a signal, a crash). */
+export function stopLive() {
+  for (const pid of live) stopGroup(pid);
 }
 
 export function mkdtemp(prefix) {
