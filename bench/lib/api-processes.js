@@ -1,3 +1,4 @@
+// @ts-check
 // Extra Prefect API processes on the sandbox's PostgreSQL database, for concurrent writes (row 7).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +22,9 @@ export const API_PROCESSES = 3;
  * API scales out behind a load balancer while one process runs the services. One Python API process on 2 cores
  * answers ~35 writes a second, CPU-bound in Prefect's ORM layer; PostgreSQL takes writers from several. (Without a
  * shared message broker its events stay in its own process: fine for writing histories.)
+ * @param {{ projectDir: string, cleanup: string[] }} sandbox
+ * @param {{ postgres?: { port: number, password: string } }} state the sandbox's state (sandbox.json)
+ * @returns {Promise<{ apiUrl: string, stop: () => void }>}
  */
 export async function startApiProcess(sandbox, state) {
   if (!state.postgres)
