@@ -1,3 +1,4 @@
+// @ts-check
 // Child processes the bench runs and times, each in its own process group, stopped if the bench dies.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,11 +10,17 @@ import { repo } from './options.js';
 import { log } from './table.js';
 
 /** Process group ids of children that may outlive a crash: stopped on exit (stopLive). */
+/** @type {Set<number>} */
 export const live = new Set();
 
 /**
  * Runs a command in its own process group, timing it from spawn to exit. Stdout/stderr are collected;
  * each complete stderr line is stamped with its arrival time (ms since spawn).
+ * @typedef {{ code: number | null, signal: NodeJS.Signals | null, error?: string, ms: number, stdout: string, stderr: string, stderrLines: { at: number, text: string }[], timedOut: boolean }} ProcessRun
+ * @param {string} file
+ * @param {string[]} args
+ * @param {{ cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number, label?: string }} [options]
+ * @returns {Promise<ProcessRun>}
  */
 export function runProcess(file, args, { cwd = repo, env = process.env, timeoutMs = 600_000, label = file } = {}) {
   return new Promise((resolve) => {
@@ -24,7 +31,9 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
     let stdout = '';
     let stderr = '';
     let partial = '';
+    /** @type {{ at: number, text: string }[]} */
     const stderrLines = [];
+    /** @type {number | undefined} */
     let exitedAt;
     let timedOut = false;
     child.stdout.on('data', (chunk) => {
@@ -35,7 +44,7 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
       stderr += chunk;
       partial += chunk;
       const parts = partial.split('\n');
-      partial = parts.pop();
+      partial = parts.pop() ?? '';
       for (const text of parts) stderrLines.push({ at, text });
     });
     const timer = setTimeout(() => {
@@ -48,7 +57,7 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
     });
     child.on('error', (error) => {
       clearTimeout(timer);
-      live.delete(pid);
+      if (pid !== undefined) live.delete(pid);
       resolve({
         code: null,
         signal: null,
@@ -62,7 +71,7 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      live.delete(pid);
+      if (pid !== undefined) live.delete(pid);
       if (partial) stderrLines.push({ at: (exitedAt ?? performance.now()) - started, text: partial });
       resolve({ code, signal, ms: (exitedAt ?? performance.now()) - started, stdout, stderr, stderrLines, timedOut });
     });
@@ -70,6 +79,7 @@ export function runProcess(file, args, { cwd = repo, env = process.env, timeoutM
 }
 
 /** SIGTERM a process group now (before this returns), SIGKILL what is left 5 s later. */
+/** @param {number} pid */
 export function stopGroup(pid) {
   live.delete(pid);
   void stopProcessGroup(pid, 5000);
@@ -80,6 +90,7 @@ export function stopLive() {
   for (const pid of live) stopGroup(pid);
 }
 
+/** @param {string} prefix */
 export function mkdtemp(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

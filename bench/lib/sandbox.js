@@ -1,3 +1,4 @@
+// @ts-check
 // The sandbox a group of rows shares: started for them, stopped at the end whatever happens.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +13,7 @@ import { log, raw, tail } from './table.js';
 const silent = { emit() {}, async close() {} };
 
 /** What `rehearse sandbox env` exports (the same keys, from the command itself: nothing to parse). */
+/** @param {string} home */
 async function sandboxEnv(home) {
   const result = await sandboxEnvCommand({ stateDir: home, reporter: silent });
   if (result.exitCode !== 0) throw new Error(`sandbox env: ${result.lines?.join(' ') ?? `exit ${result.exitCode}`}`);
@@ -25,9 +27,21 @@ export function cleanEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+/**
+ * The sandbox rows share: its temporary folders (`cleanup`), and once it is up, its API, project and environment.
+ * @typedef {{ work: string, home: string, cleanup: string[], apiUrl?: string, projectDir?: string, exported?: Record<string, string>, scriptEnv?: NodeJS.ProcessEnv }} Sandbox
+ */
+
+/**
+ * @template T
+ * @param {(sandbox: Sandbox) => Promise<T>} body
+ * @param {string[]} [upArgs] flags for `sandbox up` (`--database postgres`)
+ * @returns {Promise<T>}
+ */
 export async function withSandbox(body, upArgs = []) {
   const work = mkdtemp('rehearse-bench-');
   const home = path.join(work, 'sandbox');
+  /** @type {Sandbox} */
   const sandbox = { work, home, cleanup: [work] };
   const env = cleanEnv({ REHEARSE_SANDBOX_HOME: home });
   const down = () =>
@@ -69,6 +83,7 @@ export async function withSandbox(body, upArgs = []) {
   }
 }
 
+/** @type {(() => unknown) | undefined} */
 let stopSandbox;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
