@@ -22,7 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { readJson } from './lib/bundles.js';
 import { onlyRows, quick, repo, resultsFile, strict, wanted } from './lib/options.js';
-import { live, stopGroup } from './lib/processes.js';
+import { stopLive } from './lib/processes.js';
 import { withSandbox } from './lib/sandbox.js';
 import * as table from './lib/table.js';
 import burstGrowth from './rows/burst-growth.js';
@@ -163,7 +163,7 @@ main().then(
   },
   (error) => {
     log(`crashed: ${error.stack ?? error}`);
-    for (const child of live) stopGroup(child);
+    stopLive();
     process.exitCode = 1;
   },
 );

@@ -1,10 +1,15 @@
+// @ts-check
 // Extra Prefect API processes on the sandbox's PostgreSQL database, for concurrent writes (row 7).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createPrefectApi } from '../../dist/prefect/api.js';
+import { startServerArgs } from '../../dist/prefect/cli-args.js';
+import { checkHealth } from '../../dist/prefect/queries.js';
+import { isAlive, spawnDetached } from '../../dist/process/daemon.js';
 import { freePort } from '../../dist/sandbox/ports.js';
+import { connectionUrl } from '../../dist/sandbox/postgres.js';
+import { waitForServerStart } from '../../dist/sandbox/wait.js';
 import { live, mkdtemp, stopGroup } from './processes.js';
-import { cleanEnv } from './sandbox.js';
 import { tail } from './table.js';
 
 /** Runs written at once to PostgreSQL, which takes concurrent writers (SQLite answers 503 to them). */
@@ -17,49 +22,39 @@ export const API_PROCESSES = 3;
  * API scales out behind a load balancer while one process runs the services. One Python API process on 2 cores
  * answers ~35 writes a second, CPU-bound in Prefect's ORM layer; PostgreSQL takes writers from several. (Without a
  * shared message broker its events stay in its own process: fine for writing histories.)
+ * @param {{ projectDir: string, cleanup: string[] }} sandbox
+ * @param {{ postgres?: { port: number, password: string } }} state the sandbox's state (sandbox.json)
+ * @returns {Promise<{ apiUrl: string, stop: () => void }>}
  */
 export async function startApiProcess(sandbox, state) {
+  if (!state.postgres)
+    throw new Error('extra API processes need the PostgreSQL sandbox (sandbox up --database postgres)');
   const port = await freePort();
   const home = mkdtemp('rehearse-bench-api2-');
   sandbox.cleanup.push(home);
-  const logFd = fs.openSync(path.join(home, 'server.log'), 'a');
-  const url = `postgresql+asyncpg://prefect:${encodeURIComponent(state.postgres.password)}@127.0.0.1:${state.postgres.port}/prefect`;
-  const child = spawn(
-    'uv',
-    ['run', 'prefect', 'server', 'start', '--host', '127.0.0.1', '--port', String(port), '--no-services'],
-    {
-      cwd: sandbox.projectDir,
-      env: cleanEnv({
-        PREFECT_HOME: home,
-        PREFECT_API_DATABASE_CONNECTION_URL: url,
-        PREFECT_API_DATABASE_MIGRATE_ON_START: 'false',
-        PREFECT_SERVER_ANALYTICS_ENABLED: 'false',
-        PREFECT_UI_ENABLED: 'false',
-      }),
-      stdio: ['ignore', logFd, logFd],
-      detached: true,
+  const logFile = path.join(home, 'server.log');
+  const command = {
+    file: 'uv',
+    args: ['run', 'prefect', ...startServerArgs(port), '--no-services'],
+    cwd: sandbox.projectDir,
+    env: {
+      PREFECT_HOME: home,
+      PREFECT_API_DATABASE_CONNECTION_URL: connectionUrl(state.postgres),
+      PREFECT_API_DATABASE_MIGRATE_ON_START: 'false',
+      PREFECT_UI_ENABLED: 'false',
     },
-  );
-  live.add(child);
+    readOnly: false,
+  };
+  const pid = await spawnDetached(command, logFile);
+  live.add(pid);
+  const stop = () => stopGroup(pid);
   const apiUrl = `http://127.0.0.1:${port}/api`;
-  for (let waited = 0; waited < 90_000; waited += 500) {
-    if (child.exitCode !== null) break;
-    const healthy = await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(2000) }).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (healthy) {
-      const stop = () => {
-        stopGroup(child);
-        live.delete(child);
-      };
-      return { apiUrl, stop };
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  stopGroup(child);
-  live.delete(child);
+  const api = createPrefectApi({ apiUrl, timeoutMs: 2000 });
+  const healthy = async () => (await checkHealth(api)).ok;
+  const started = await waitForServerStart(() => isAlive(pid), healthy, { timeoutMs: 90_000 });
+  if (started === 'healthy') return { apiUrl, stop };
+  stop();
   throw new Error(
-    `an API process (prefect server start --no-services) never answered: ${tail(fs.readFileSync(path.join(home, 'server.log'), 'utf8'), 8)}`,
+    `an API process (prefect server start --no-services) ${started === 'exited' ? 'exited' : 'never answered'}: ${tail(fs.readFileSync(logFile, 'utf8'), 8)}`,
   );
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The in-process measurements that run in a child node of their own (report-child.js).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -5,6 +6,10 @@ import { benchDir, node, repo } from './options.js';
 import { tail } from './table.js';
 
 /** One report-child run: the bundle's report and timeline for `size` synthetic runs, built and loaded in Chromium. */
+/**
+ * @param {number} size
+ * @returns {unknown} the child's last stdout line, parsed
+ */
 export function reportChild(size) {
   const child = spawnSync(node, [path.join(benchDir, 'report-child.js'), String(size)], {
     cwd: repo,
@@ -13,5 +18,5 @@ export function reportChild(size) {
   });
   if (child.status !== 0)
     throw new Error(`report-child ${size} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
 }

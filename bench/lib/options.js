@@ -1,3 +1,4 @@
+// @ts-check
 // The bench's paths and flags (--quick, --strict, --keep, --row=N), read once from the command line.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,6 +39,7 @@ for (const flag of argv) {
     process.exit(2);
   }
 }
+/** @param {number} row */
 export const wanted = (row) => onlyRows.size === 0 || onlyRows.has(row);
 export const quick = argv.has('--quick');
 export const strict = argv.has('--strict');

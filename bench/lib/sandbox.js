@@ -1,25 +1,23 @@
+// @ts-check
 // The sandbox a group of rows shares: started for them, stopped at the end whatever happens.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson } from './bundles.js';
+import { sandboxEnvCommand } from '../../dist/commands/sandbox.js';
+import { readSandboxState } from '../../dist/sandbox/state.js';
 import { cli, keep, node, repo } from './options.js';
-import { live, mkdtemp, runProcess, stopGroup } from './processes.js';
+import { mkdtemp, runProcess, stopLive } from './processes.js';
 import { log, raw, tail } from './table.js';
 
-/** `export KEY="value"` lines of `rehearse sandbox env`. */
-function parseExports(text) {
-  const env = {};
-  for (const line of text.split('\n')) {
-    const match = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (!match) continue;
-    try {
-      env[match[1]] = String(JSON.parse(match[2]));
-    } catch {
-      env[match[1]] = match[2].replace(/^['"]|['"]$/g, '');
-    }
-  }
-  return env;
+/** Reporter for rehearse's own commands called in-process: the bench prints its own lines. */
+const silent = { emit() {}, async close() {} };
+
+/** What `rehearse sandbox env` exports (the same keys, from the command itself: nothing to parse). */
+/** @param {string} home */
+async function sandboxEnv(home) {
+  const result = await sandboxEnvCommand({ stateDir: home, reporter: silent });
+  if (result.exitCode !== 0) throw new Error(`sandbox env: ${result.lines?.join(' ') ?? `exit ${result.exitCode}`}`);
+  return Object.fromEntries(Object.entries(result.data ?? {}).filter(([, value]) => typeof value === 'string'));
 }
 
 /** The bench's environment without an inherited REHEARSE_BENCH_RSS_FILE, plus `extra`. */
@@ -29,9 +27,21 @@ export function cleanEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+/**
+ * The sandbox rows share: its temporary folders (`cleanup`), and once it is up, its API, project and environment.
+ * @typedef {{ work: string, home: string, cleanup: string[], apiUrl?: string, projectDir?: string, exported?: Record<string, string>, scriptEnv?: NodeJS.ProcessEnv }} Sandbox
+ */
+
+/**
+ * @template T
+ * @param {(sandbox: Sandbox) => Promise<T>} body
+ * @param {string[]} [upArgs] flags for `sandbox up` (`--database postgres`)
+ * @returns {Promise<T>}
+ */
 export async function withSandbox(body, upArgs = []) {
   const work = mkdtemp('rehearse-bench-');
   const home = path.join(work, 'sandbox');
+  /** @type {Sandbox} */
   const sandbox = { work, home, cleanup: [work] };
   const env = cleanEnv({ REHEARSE_SANDBOX_HOME: home });
   const down = () =>
@@ -51,11 +61,9 @@ export async function withSandbox(body, upArgs = []) {
     });
     raw[upArgs.length ? 'postgresSandboxUpMs' : 'sandboxUpMs'] = up.ms;
     if (up.code !== 0) throw new Error(`sandbox up exited ${up.code}: ${tail(up.stdout + up.stderr, 12)}`);
-    const printed = spawnSync(node, [cli, 'sandbox', 'env'], { cwd: repo, env, encoding: 'utf8' });
-    if (printed.status !== 0)
-      throw new Error(`sandbox env exited ${printed.status}: ${printed.stdout}${printed.stderr}`);
-    const exported = parseExports(printed.stdout);
-    const state = readJson(path.join(home, 'sandbox.json'));
+    const exported = await sandboxEnv(home);
+    const state = await readSandboxState(home);
+    if (!state) throw new Error(`no sandbox state in ${home} after sandbox up`);
     Object.assign(sandbox, {
       apiUrl: state.apiUrl,
       projectDir: state.projectDir,
@@ -75,11 +83,12 @@ export async function withSandbox(body, upArgs = []) {
   }
 }
 
+/** @type {(() => unknown) | undefined} */
 let stopSandbox;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`${signal}: stopping the bench's processes and its sandbox`);
-    for (const child of live) stopGroup(child);
+    stopLive();
     stopSandbox?.();
     process.exit(130);
   });

@@ -1,4 +1,4 @@
-import { api } from '../lib/prefect.js';
+import { call } from '../lib/prefect.js';
 import { addRow, judge, median, raw, x } from '../lib/table.js';
 
 /**
@@ -8,23 +8,30 @@ import { addRow, judge, median, raw, x } from '../lib/table.js';
  */
 async function pickupRows(sandbox) {
   const rounds = 5;
-  const deployment = await api(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
+  const deployment = await call(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
   const seconds = (state) => Date.parse(state.timestamp) / 1000;
   const timings = { warm: [], fresh: [] };
   for (let round = 0; round < rounds; round += 1) {
     for (const mode of round % 2 === 0 ? ['fresh', 'warm'] : ['warm', 'fresh']) {
-      const run = await api(sandbox.apiUrl, 'POST', `/deployments/${deployment.id}/create_flow_run`, {
-        parameters: { since: '2024-01-01', until: '2024-01-01', day_seconds: 0.05 },
-        tags: ['rehearse-bench-pickup'],
-        ...(mode === 'fresh' ? { job_variables: { env: { REHEARSE_FLOW_STARTER: '' } } } : {}),
-      });
+      const run = await call(
+        sandbox.apiUrl,
+        'POST',
+        `/deployments/${deployment.id}/create_flow_run`,
+        {
+          parameters: { since: '2024-01-01', until: '2024-01-01', day_seconds: 0.05 },
+          tags: ['rehearse-bench-pickup'],
+          ...(mode === 'fresh' ? { job_variables: { env: { REHEARSE_FLOW_STARTER: '' } } } : {}),
+          // No idempotency key: a resent creation could make a second run.
+        },
+        { retrySafe: false },
+      );
       for (let waited = 0; ; waited += 200) {
-        const now = await api(sandbox.apiUrl, 'GET', `/flow_runs/${run.id}`);
+        const now = await call(sandbox.apiUrl, 'GET', `/flow_runs/${run.id}`);
         if (['COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED'].includes(now.state_type)) break;
         if (waited > 120_000) throw new Error(`pickup run ${run.name} still ${now.state_type} after 120 s`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      const states = (await api(sandbox.apiUrl, 'GET', `/flow_run_states/?flow_run_id=${run.id}`)).sort((a, b) =>
+      const states = (await call(sandbox.apiUrl, 'GET', `/flow_run_states/?flow_run_id=${run.id}`)).sort((a, b) =>
         a.timestamp.localeCompare(b.timestamp),
       );
       const at = (type) => states.find((st) => st.type === type);

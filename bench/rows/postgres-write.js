@@ -1,15 +1,15 @@
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { readSandboxState } from '../../dist/sandbox/state.js';
 import { mapLimited } from '../../dist/util/map-limited.js';
 import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY, startApiProcess } from '../lib/api-processes.js';
-import { readJson } from '../lib/bundles.js';
-import { api, apiRetries, createHistory } from '../lib/prefect.js';
+import { apiRetries, call, createHistory } from '../lib/prefect.js';
 import { addRow, judge, log, ms, raw, x } from '../lib/table.js';
 
 /** Row 7: the same 1,000 histories written to a PostgreSQL sandbox, concurrently, beside row 4's SQLite figure. */
 async function postgresWriteRows(sandbox, sqliteWrite) {
-  const deployment = await api(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
-  const state = readJson(path.join(sandbox.home, 'sandbox.json'));
+  const deployment = await call(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
+  const state = await readSandboxState(sandbox.home);
+  if (!state) throw new Error(`no sandbox state in ${sandbox.home}`);
   const size = 1000;
   const writers = [];
   try {
@@ -27,7 +27,7 @@ async function postgresWriteRows(sandbox, sqliteWrite) {
       (i) => createHistory(urls[i % urls.length], deployment, `bench-pg-${String(i).padStart(4, '0')}`),
     );
     const took = performance.now() - started;
-    const count = await api(sandbox.apiUrl, 'POST', '/flow_runs/count', {
+    const count = await call(sandbox.apiUrl, 'POST', '/flow_runs/count', {
       flow_runs: { deployment_id: { any_: [deployment.id] }, tags: { all_: ['rehearse-bench'] } },
     });
     if (count < size) throw new Error(`PostgreSQL holds ${count} bench runs, expected ${size}`);

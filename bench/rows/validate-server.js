@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { mapLimited } from '../../dist/util/map-limited.js';
 import { bundleIn, readJson, readRssKB, recordedCommands, startsPython } from '../lib/bundles.js';
 import { benchDir, cli, node, rssHook } from '../lib/options.js';
-import { api, apiRetries, createHistory } from '../lib/prefect.js';
+import { apiRetries, call, createHistory } from '../lib/prefect.js';
 import { mkdtemp, runProcess } from '../lib/processes.js';
 import { cleanEnv } from '../lib/sandbox.js';
 import { addRow, judge, log, ms, notes, raw, tail, x } from '../lib/table.js';
@@ -30,7 +30,7 @@ async function serverValidationRows(sandbox) {
     );
     if (deploy.code !== 0)
       throw new Error(`hotpass deploy --name ${name} exited ${deploy.code}: ${tail(deploy.stdout + deploy.stderr, 8)}`);
-    deployments[size] = await api(sandbox.apiUrl, 'GET', `/deployments/name/hotpass-backfill/${name}`);
+    deployments[size] = await call(sandbox.apiUrl, 'GET', `/deployments/name/hotpass-backfill/${name}`);
   }
   const created = {};
   const creation = {};
@@ -51,7 +51,7 @@ async function serverValidationRows(sandbox) {
       retried: apiRetries.count - retriedBefore,
       concurrency: WRITE_CONCURRENCY,
     };
-    const count = await api(sandbox.apiUrl, 'POST', '/flow_runs/count', {
+    const count = await call(sandbox.apiUrl, 'POST', '/flow_runs/count', {
       flow_runs: { deployment_id: { any_: [deployments[size].id] } },
     });
     if (count < size) throw new Error(`bench-${size} has ${count} runs on the server, expected ${size}`);
