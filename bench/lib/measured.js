@@ -28,7 +28,7 @@ export const log = (message) => process.stderr.write(`[bench ${new Date().toISOS
  * fetch, which rehearse uses only without a proxy) and without an inherited bench file, plus `extra`.
  * @param {Record<string, string>} extra
  */
-export function measuredEnv(extra) {
+function measuredEnv(extra) {
   /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env };
   for (const name of Object.keys(env)) {

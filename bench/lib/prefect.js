@@ -55,7 +55,11 @@ export async function call(apiUrl, method, route, body, { retrySafe = true } = {
   for (let attempt = 0; ; attempt += 1) {
     const response = await clientFor(apiUrl).request(request);
     const transient = response.status === 0 || response.status === 429 || response.status === 502;
-    if (!transient || attempt >= 3 || !(readOnly || retrySafe)) return expectJson(response, `${method} ${route}`);
+    if (!transient || attempt >= 3 || !(readOnly || retrySafe)) {
+      // A PATCH answers 204 with no body.
+      if (response.status === 204) return undefined;
+      return expectJson(response, `${method} ${route}`);
+    }
     countRetry(response.status === 0 ? 'network' : response.status);
     await sleep(500 * 2 ** attempt);
   }

@@ -21,7 +21,7 @@ import {
  * What a row gets (plan B3): the table it adds to, the sandbox of its group, and figures rows hand on.
  * @typedef {{addRow: (row: Record<string, unknown>) => unknown, judge: (met: boolean, why: string) => {met: boolean | null, verdict: string},
  *   notes: string[], raw: Record<string, unknown>}} Table
- * @typedef {{home: string, apiUrl: string, work: string}} Sandbox
+ * @typedef {{home: string, apiUrl: string, work: string, cleanup: string[]}} Sandbox
  * @typedef {{quick: boolean, table: Table, sandbox?: Sandbox, shared: Record<string, unknown>}} RowContext
  */
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { mapLimited } from '../../dist/util/map-limited.js';
+import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY } from '../lib/api-processes.js';
 import { analyze, call, createFinishedRun, resent, startApiProcesses } from '../lib/history-writes.js';
 import { growth } from '../lib/marginal.js';
 import {
@@ -22,8 +23,7 @@ import {
 /** @typedef {import('../lib/measured.js').Measured} Measured */
 
 /** Runs written at once, through API_PROCESSES API processes without services (row 7's measured best on 2 cores). */
-const WRITE_CONCURRENCY = 16;
-const API_PROCESSES = 3;
+const WRITE_CONCURRENCY = POSTGRES_WRITE_CONCURRENCY;
 const DEPLOYMENT = '/deployments/name/hotpass-backfill/hotpass-backfill';
 const COMMANDS = ['preflight', 'validate', 'cleanup', 'cleanup --all'];
 /**
@@ -159,7 +159,11 @@ async function run(ctx) {
   const postgres = state.postgres;
   if (!postgres) throw new Error('row 13 needs a PostgreSQL sandbox (sandbox up --database postgres)');
   const deployment = await call(sandbox.apiUrl, 'GET', DEPLOYMENT);
-  const writers = await startApiProcesses({ projectDir: state.projectDir, postgres }, API_PROCESSES);
+  const writers = await startApiProcesses(
+    { projectDir: state.projectDir, cleanup: sandbox.cleanup },
+    { postgres },
+    API_PROCESSES,
+  );
   /** @type {Record<number, {writes: Awaited<ReturnType<typeof topUp>>, analyzed: boolean, round: Awaited<ReturnType<typeof measure>>}>} */
   const at = {};
   const resentBefore = resent.count;
