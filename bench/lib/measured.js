@@ -93,7 +93,7 @@ export function runMeasured(args, { cwd, home, timeoutMs = 900_000 }) {
 export const mkdtemp = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 /** The newest bundle under a working directory's evidence root. @param {string} cwd */
-export function newestBundle(cwd) {
+function newestBundle(cwd) {
   const root = path.join(cwd, 'dist', 'staging', 'backfill');
   const names = fs.existsSync(root)
     ? fs
@@ -114,7 +114,7 @@ export function newestBundle(cwd) {
  * @param {string} bundle
  * @returns {Summary}
  */
-export const readSummaryJson = (bundle) => JSON.parse(fs.readFileSync(path.join(bundle, 'summary.json'), 'utf8'));
+const readSummaryJson = (bundle) => JSON.parse(fs.readFileSync(path.join(bundle, 'summary.json'), 'utf8'));
 
 /** A step's requests (the journal's http commands) and duration. @param {Summary} summary @param {string} name */
 export function stepCost(summary, name) {
@@ -131,3 +131,20 @@ export const notPassed = (summary) =>
 
 /** @param {string} text @param {number} lines */
 export const tailText = (text, lines = 12) => text.trim().split('\n').slice(-lines).join('\n');
+
+/**
+ * `rehearse backfill` measured in `cwd` with its bundle under `cwd/shared`, and that bundle's summary.json. A
+ * rehearsal that ends 0, 1 or 4 (pass, fail, inconclusive) is measured alike; any other end throws with its output.
+ * @param {string[]} args after `backfill --sandbox`
+ * @param {{cwd: string, home: string}} options
+ */
+export async function measuredBackfill(args, { cwd, home }) {
+  const all = ['backfill', '--sandbox', ...args, '--to', path.join(cwd, 'shared'), '--ci'];
+  const run = await runMeasured(all, { cwd, home });
+  const bundle = newestBundle(cwd);
+  if (![0, 1, 4].includes(run.code ?? -1) || !bundle || !run.cost)
+    throw new Error(
+      `backfill ${args.join(' ')} exited ${run.code}${bundle ? '' : ', no bundle'}\n${tailText(run.stdout + run.stderr)}`,
+    );
+  return { run: { ...run, cost: run.cost }, bundle, summary: readSummaryJson(bundle) };
+}

@@ -6,16 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { call } from '../lib/history-writes.js';
 import { growth, marginal } from '../lib/marginal.js';
-import {
-  log,
-  mkdtemp,
-  newestBundle,
-  notPassed,
-  readSummaryJson,
-  runMeasured,
-  stepCost,
-  tailText,
-} from '../lib/measured.js';
+import { log, measuredBackfill, mkdtemp, notPassed, stepCost } from '../lib/measured.js';
 
 /**
  * What a row gets (plan B3): the table it adds to, the sandbox of its group, and figures rows hand on.
@@ -89,14 +80,7 @@ async function burst(sandbox, size) {
     );
     const args = ['backfill', '--sandbox', '--burst', String(size), '--param', 'day_seconds=0.2'];
     log(`row 12: rehearse ${args.join(' ')}`);
-    const run = await runMeasured([...args, '--to', path.join(cwd, 'shared'), '--ci'], { cwd, home: sandbox.home });
-    const bundle = newestBundle(cwd);
-    if (![0, 1, 4].includes(run.code ?? -1) || !bundle || !run.cost) {
-      throw new Error(
-        `backfill --burst ${size} exited ${run.code}${bundle ? '' : ', no bundle'}\n${tailText(run.stdout + run.stderr)}`,
-      );
-    }
-    const summary = readSummaryJson(bundle);
+    const { run, bundle, summary } = await measuredBackfill(args.slice(2), { cwd, home: sandbox.home });
     const span = runSpanMs(bundle);
     const runStep = summary.steps.find((s) => s.name === 'run');
     const runHttp = (runStep?.commands ?? []).filter((c) => c.kind === 'http');

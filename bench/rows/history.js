@@ -9,16 +9,7 @@ import { mapLimited } from '../../dist/util/map-limited.js';
 import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY } from '../lib/api-processes.js';
 import { analyze, call, createFinishedRun, resent, startApiProcesses } from '../lib/history-writes.js';
 import { growth } from '../lib/marginal.js';
-import {
-  log,
-  mkdtemp,
-  newestBundle,
-  notPassed,
-  readSummaryJson,
-  runMeasured,
-  stepCost,
-  tailText,
-} from '../lib/measured.js';
+import { log, measuredBackfill, mkdtemp, notPassed, runMeasured, stepCost, tailText } from '../lib/measured.js';
 
 /** @typedef {import('../lib/measured.js').Measured} Measured */
 
@@ -96,24 +87,14 @@ const filterBytes = (m) => m.cost?.routes['POST /api/flow_runs/filter']?.bytes ?
 async function measure(sandbox) {
   const cwd = mkdtemp('rehearse-bench-history-');
   try {
-    const args = [
-      'backfill',
-      '--sandbox',
-      '--burst',
-      '2',
-      '--param',
-      'day_seconds=0.2',
-      '--to',
-      path.join(cwd, 'shared'),
-      '--ci',
-    ];
-    const backfill = await runMeasured(args, { cwd, home: sandbox.home });
-    const bundle = newestBundle(cwd);
-    if (![0, 1, 4].includes(backfill.code ?? -1) || !bundle || !backfill.cost)
-      throw new Error(
-        `backfill exited ${backfill.code}${bundle ? '' : ', no bundle'}\n${tailText(backfill.stdout + backfill.stderr)}`,
-      );
-    const summary = readSummaryJson(bundle);
+    const {
+      run: backfill,
+      bundle,
+      summary,
+    } = await measuredBackfill(['--burst', '2', '--param', 'day_seconds=0.2'], {
+      cwd,
+      home: sandbox.home,
+    });
     const one = await runMeasured(['cleanup', '--sandbox', '--bundle', bundle, '--ci', '--json'], {
       cwd,
       home: sandbox.home,

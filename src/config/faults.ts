@@ -39,27 +39,26 @@ const kindNames = Object.keys(FAULT_KINDS) as [FaultKind, ...FaultKind[]];
 const momentNames = Object.keys(FAULT_MOMENTS) as [FaultMoment, ...FaultMoment[]];
 const MomentSchema = z.enum(momentNames);
 
+/** A fault that only needs its moment. */
+const momentFault = <K extends FaultKind>(kind: K) =>
+  z.object({ kind: z.literal(kind), at: MomentSchema.default(DEFAULT_MOMENT) }).strict();
+/** A fault that keeps something down (the worker, the API) for `downSeconds` before starting it again. */
+const downFault = <K extends FaultKind>(kind: K) =>
+  z
+    .object({
+      kind: z.literal(kind),
+      at: MomentSchema.default(DEFAULT_MOMENT),
+      downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
+    })
+    .strict();
+
 /** One entry of the config's `faults:` list (and what each --fault flag becomes). */
 export const FaultSpecSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('cancel-run'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
-  z.object({ kind: z.literal('kill-flow'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
-  z
-    .object({
-      kind: z.literal('kill-worker'),
-      at: MomentSchema.default(DEFAULT_MOMENT),
-      /** How long the worker stays down before it is started again. */
-      downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
-    })
-    .strict(),
-  z.object({ kind: z.literal('restart-api'), at: MomentSchema.default(DEFAULT_MOMENT) }).strict(),
-  z
-    .object({
-      kind: z.literal('api-outage'),
-      at: MomentSchema.default(DEFAULT_MOMENT),
-      /** How long the API answers nothing before the server is started again. */
-      downSeconds: z.number().positive().default(DEFAULT_DOWN_SECONDS),
-    })
-    .strict(),
+  momentFault('cancel-run'),
+  momentFault('kill-flow'),
+  downFault('kill-worker'),
+  momentFault('restart-api'),
+  downFault('api-outage'),
   z
     .object({
       kind: z.literal('command'),
