@@ -22,9 +22,9 @@ export default defineConfig({
           // can share a worker: a fresh one per file cost ~20 s of start-up, more than the tests themselves.
           pool: 'threads',
           isolate: false,
-          // Vitest keeps a core for itself by default, which on two cores leaves one worker.
-          maxWorkers: '100%',
-          // Its own worker count needs its own group: the unit files run first, the other projects after.
+          // Side by side with the integration files, while the e2e sandboxes start (test/e2e/global-setup.ts);
+          // projects that share a group must share one worker count.
+          maxWorkers: E2E_WORKERS,
           sequence: { groupOrder: 0 },
           // Generous so a loaded machine cannot fail a test (the slowest takes ~1 s quiet); no test judges time.
           testTimeout: 30_000,
@@ -34,8 +34,8 @@ export default defineConfig({
         // Real local services, no Prefect: Chromium, the moto S3 server (through uv), the built CLI.
         test: {
           name: 'integration',
-          sequence: { groupOrder: 1 },
-          // Projects that run side by side (one groupOrder) must share one worker count: e2e's.
+          // With the unit files, before e2e: the e2e sandboxes start meanwhile, in the background.
+          sequence: { groupOrder: 0 },
           maxWorkers: E2E_WORKERS,
           include: ['test/integration/**/*.test.ts'],
           setupFiles: ['test/support/record-timeout.ts'],

@@ -66,22 +66,31 @@ if ! command -v uv >/dev/null 2>&1; then
   say "uv is in $REHEARSE_UV_VENV/bin; to use it in your shell: export PATH=\"$REHEARSE_UV_VENV/bin:\$PATH\""
 fi
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-else
-  npm run --silent build
-fi
-
 # --compile-bytecode: every `uv run prefect` and every flow process imports Prefect (~1,000 modules);
 # with PYTHONDONTWRITEBYTECODE set (as on these machines) nothing else would write their .pyc, and each
 # start would recompile them all: about 1.5 s more per CLI call and per flow run.
-say "preparing the sandbox's Python environment (fixtures/hotpass, prefect pinned in uv.lock)"
-uv sync --quiet --locked --compile-bytecode --project fixtures/hotpass
-if [ "$tests" = 1 ]; then
-  say "preparing the upstream-shaped stand-in (fixtures/hotpass-upstream: Python 3.13, prefect 3.5.0)"
-  # From inside the directory, so pyenv's shims read its .python-version and python3.13 resolves.
-  (cd fixtures/hotpass-upstream && uv sync --quiet --locked --compile-bytecode)
-  say "preparing the test services (test/services: the moto S3 server, securesystemslib)"
-  uv sync --quiet --locked --compile-bytecode --project test/services
+python_envs() {
+  say "preparing the sandbox's Python environment (fixtures/hotpass, prefect pinned in uv.lock)"
+  uv sync --quiet --locked --compile-bytecode --project fixtures/hotpass
+  if [ "$tests" = 1 ]; then
+    say "preparing the upstream-shaped stand-in (fixtures/hotpass-upstream: Python 3.13, prefect 3.5.0)"
+    # From inside the directory, so pyenv's shims read its .python-version and python3.13 resolves.
+    (cd fixtures/hotpass-upstream && uv sync --quiet --locked --compile-bytecode)
+    say "preparing the test services (test/services: the moto S3 server, securesystemslib)"
+    uv sync --quiet --locked --compile-bytecode --project test/services
+  fi
+}
+# The Python environments and the npm packages are independent: made side by side, the uv log shown after.
+uv_log=$(mktemp)
+python_envs > "$uv_log" 2>&1 &
+uv_pid=$!
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm_ok=0; npm ci --no-audit --no-fund --loglevel=error || npm_ok=$?
+else
+  npm_ok=0; npm run --silent build || npm_ok=$?
 fi
+uv_ok=0; wait "$uv_pid" || uv_ok=$?
+cat "$uv_log" >&2; rm -f "$uv_log"
+[ "$npm_ok" = 0 ] || { say "npm failed (exit $npm_ok)"; exit "$npm_ok"; }
+[ "$uv_ok" = 0 ] || { say "preparing the Python environments failed (exit $uv_ok)"; exit "$uv_ok"; }

@@ -16,7 +16,13 @@ describe('server faults injected into a burst on the real sandbox', () => {
     // The default burst (limit + 1) and moment: both runs inside the key's block fail with the restart and
     // their slots stay held for good (Prefect 3.9 keeps leases in memory, see README "Rehearsing faults"),
     // so the third run waits behind slots no one holds until rehearse cancels it as stranded.
-    const backfill = await rehearse(['backfill', '--sandbox', '--json', '--fault', 'restart-api'], { cwd });
+    // Days of 3 s: the two holders overlap for most of their 21 s even when their flow processes start far
+    // apart on a loaded machine, so a poll sees the block full (with 7 s holds, a start skew of a few seconds
+    // left the moment unseen and the fault not injected). The restart fails them, so the length costs nothing.
+    const backfill = await rehearse(
+      ['backfill', '--sandbox', '--json', '--fault', 'restart-api', '--param', 'day_seconds=3'],
+      { cwd },
+    );
     const out = parseJson(backfill);
     const checks = out.summary?.checks ?? [];
     const detail = `${backfill.stderr}\n${JSON.stringify(checks, null, 1)}`;

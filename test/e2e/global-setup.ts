@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import fs from 'fs-extra';
 import type { TestProject } from 'vitest/node';
 import { isOwnerAlive, type LockOwner } from '../../src/bundle/lock.js';
-import { HOME_PREFIX, OWNER_FILE, ownedHome } from './owned-home.js';
+import { HOME_PREFIX, OWNER_FILE, ownedHome, UP_MARKER } from './owned-home.js';
 import { E2E_WORKERS } from './workers.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
@@ -28,21 +28,22 @@ const cli = (args: string[], home: string) =>
  * Real sandboxes for the end-to-end suite, started and stopped through the CLI itself, and shaped
  * like staging: PostgreSQL, two workers on the pool, basic auth. One per e2e worker, so that test
  * files run side by side without sharing a server, a deployment or a limit. (The upstream and outage
- * cases start SQLite sandboxes of their own.)
+ * cases start SQLite sandboxes of their own.) They start in the background while the unit and
+ * integration tests run (vitest.config.ts runs those first): each e2e file waits for its own to be up
+ * (support.ts, claimSandbox), and teardown waits for every start before it stops them.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await stopOrphans();
   const homes = await Promise.all(Array.from({ length: E2E_WORKERS }, () => ownedHome()));
-  const down = () => Promise.all(homes.map((home) => cli(['sandbox', 'down', '--purge'], home)));
-  const ups = await Promise.all(homes.map((home) => cli(UP, home)));
-  const failed = ups.find((up) => up.exitCode !== 0);
-  if (failed) {
-    await down();
-    throw new Error(`sandbox up failed (exit ${failed.exitCode}):\n${failed.all}`);
-  }
+  const ups = homes.map(async (home) => {
+    const up = await cli(UP, home);
+    const failed = up.exitCode !== 0 ? { output: up.all } : {};
+    await fs.writeJson(path.join(home, UP_MARKER), { exitCode: up.exitCode, ...failed });
+  });
   project.provide('sandboxHomes', homes);
   return async () => {
-    await down();
+    await Promise.allSettled(ups);
+    await Promise.all(homes.map((home) => cli(['sandbox', 'down', '--purge'], home)));
   };
 }
 

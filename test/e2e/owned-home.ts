@@ -26,3 +26,6 @@ export async function ownedHome(label = ''): Promise<string> {
   await fs.writeJson(path.join(home, OWNER_FILE), owner);
   return home;
 }
+
+/** Written into an e2e sandbox's home once its `sandbox up` has ended: its exit code and, when it failed, its output. */
+export const UP_MARKER = 'e2e-sandbox-up.json';

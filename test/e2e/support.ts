@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import fs from 'fs-extra';
 import { inject } from 'vitest';
 import { readSandboxState, type SandboxState, sandboxProcessEnv } from '../../src/sandbox/state.js';
+import { UP_MARKER } from './owned-home.js';
 
 export const repo = path.resolve(import.meta.dirname, '..', '..');
 
@@ -21,6 +22,7 @@ export async function claimSandbox(): Promise<string> {
       try {
         await fs.mkdir(path.join(home, CLAIM));
         claimed = home;
+        await sandboxUp(home);
         return home;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -28,6 +30,23 @@ export async function claimSandbox(): Promise<string> {
     }
   }
   throw new Error('no e2e sandbox came free within 30 minutes');
+}
+
+/**
+ * Waits for the global setup's `sandbox up` of this home to end (the sandboxes start while the unit and
+ * integration tests run); a start that failed fails the file with its output.
+ */
+async function sandboxUp(home: string): Promise<void> {
+  const marker = path.join(home, UP_MARKER);
+  // Three starts side by side take about 40 s quiet, a few minutes with both cores busy.
+  for (
+    const end = Date.now() + 15 * 60_000;
+    !(await fs.pathExists(marker));
+    await new Promise((r) => setTimeout(r, 500))
+  )
+    if (Date.now() > end) throw new Error(`the e2e sandbox at ${home} was not up within 15 minutes`);
+  const up = (await fs.readJson(marker)) as { exitCode: number; output?: string };
+  if (up.exitCode !== 0) throw new Error(`sandbox up failed (exit ${up.exitCode}):\n${up.output}`);
 }
 
 export async function releaseSandbox(): Promise<void> {
