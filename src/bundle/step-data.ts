@@ -24,20 +24,21 @@ const ScreenshotRecordSchema = z.discriminatedUnion('status', [
 ]);
 export type ScreenshotRecord = z.infer<typeof ScreenshotRecordSchema>;
 
-/** Set on any step's data when the step was interrupted mid-way. */
-const common = { interrupted: z.boolean().optional() };
+/**
+ * A step's data record: the step's own fields, plus `interrupted` (set on any step's data when the step
+ * was interrupted mid-way); unknown fields are kept.
+ */
+const stepDataSchema = <Fields extends z.ZodRawShape>(fields: Fields) =>
+  z.looseObject({ interrupted: z.boolean().optional(), ...fields });
 
-const PreflightDataSchema = z.looseObject({
-  ...common,
-  prefectClient: z.string().optional(),
-  prefectServer: z.string().optional(),
-  apiUrl: z.string().optional(),
-});
+/** Text fields a step's data may lack (most were added after the first bundles), one optional string each. */
+const optionalTexts = <Name extends string>(...names: Name[]) =>
+  Object.fromEntries(names.map((name) => [name, z.string().optional()])) as Record<Name, z.ZodOptional<z.ZodString>>;
 
-const RenderDataSchema = z.looseObject({
-  ...common,
-  render: z.string().optional(),
-  why: z.string().optional(),
+const PreflightDataSchema = stepDataSchema(optionalTexts('prefectClient', 'prefectServer', 'apiUrl'));
+
+const RenderDataSchema = stepDataSchema({
+  ...optionalTexts('render', 'why'),
   command: z.array(z.string()).optional(),
   exitCode: z.number().nullish(),
   renderedFiles: z.array(z.string()).optional(),
@@ -45,19 +46,14 @@ const RenderDataSchema = z.looseObject({
   driftedKeys: z.array(z.string()).optional(),
 });
 
-const InspectDataSchema = z.looseObject({
-  ...common,
-  flow: z.string().optional(),
-  deployment: z.string().optional(),
-  fullName: z.string().optional(),
-  deploymentId: z.string().optional(),
+const InspectDataSchema = stepDataSchema({
+  ...optionalTexts('flow', 'deployment', 'fullName', 'deploymentId'),
   workPool: z.string().nullish(),
   concurrencyKey: z.string().nullish(),
   deploymentLimit: z.number().nullish(),
 });
 
-const RunDataSchema = z.looseObject({
-  ...common,
+const RunDataSchema = stepDataSchema({
   fullName: z.string().optional(),
   deploymentId: z.string().nullish(),
   primaryRunId: z.string().nullish(),
@@ -73,16 +69,14 @@ const RunDataSchema = z.looseObject({
   slotsBefore: z.array(z.object({ limit: z.string(), activeSlots: z.number().int() })).optional(),
 });
 
-const CaptureDataSchema = z.looseObject({
-  ...common,
+const CaptureDataSchema = stepDataSchema({
   flowRunIds: z.array(z.string()).optional(),
   runsWithHistory: z.number().optional(),
   screenshot: z.string().optional(),
   url: z.string().nullish(),
 });
 
-const ValidateDataSchema = z.looseObject({
-  ...common,
+const ValidateDataSchema = stepDataSchema({
   /** The guardrails validate read (absent from older bundles); the next rehearsal's baseline. */
   guardrails: GuardrailSnapshotSchema.optional(),
   baseline: z.string().nullish(),
@@ -96,8 +90,7 @@ const ValidateDataSchema = z.looseObject({
   limits: z.record(z.string(), z.number().nullable()).optional(),
 });
 
-const UploadDataSchema = z.looseObject({
-  ...common,
+const UploadDataSchema = stepDataSchema({
   destination: z.string().optional(),
   uploaded: z.number().optional(),
   /** A count of files the far copy already had, or why the step was skipped. */
@@ -107,7 +100,7 @@ const UploadDataSchema = z.looseObject({
   unlisted: z.array(z.unknown()).optional(),
 });
 
-const CleanupDataSchema = z.looseObject({ ...common });
+const CleanupDataSchema = stepDataSchema({});
 
 export const STEP_DATA_SCHEMAS = {
   preflight: PreflightDataSchema,

@@ -5,6 +5,33 @@ import { z } from 'zod';
  * One schema, parsed where it is read, so a hand-edited file is refused with a message.
  */
 
+/**
+ * What a fault's action did: the API's answer to the cancel, the process killed, or the command's exit code and
+ * output tail (masked). Each detail is there only for the kinds that have it; the duration always.
+ */
+const FaultActionSchema = z
+  .object({
+    apiStatus: z.number(),
+    /** kill-flow: the flow run's process sent SIGKILL; kill-worker: the worker's. */
+    killedPid: z.number(),
+    /** restart-api, api-outage: the API server stopped (its pid) and when it began to stop. */
+    stoppedPid: z.number(),
+    stoppedAt: z.string(),
+    /** restart-api, api-outage: when the restarted server answered /health again (absent: it never did). */
+    backAt: z.string(),
+    /** kill-worker: the worker started again, and how long it was down (seconds); the server's likewise, until /health answered. */
+    restartedPid: z.number(),
+    restartedAt: z.string(),
+    downSeconds: z.number(),
+    state: z.string(),
+    forced: z.boolean(),
+    exitCode: z.number().nullable(),
+    timedOut: z.boolean(),
+    outputTail: z.array(z.string()),
+  })
+  .partial()
+  .extend({ durationMs: z.number() });
+
 /** What one fault did: the evidence faults.json keeps, before validate adds the slots' recovery. */
 const FaultRecordSchema = z.object({
   kind: z.enum(['cancel-run', 'kill-flow', 'kill-worker', 'restart-api', 'api-outage', 'command']),
@@ -18,29 +45,7 @@ const FaultRecordSchema = z.object({
   injectedAt: z.string().optional(),
   /** The concurrency key's slots held as the fault was injected at limit-reached: the guarded block was full. */
   slotsAtInjection: z.object({ limit: z.string(), active: z.number(), of: z.number() }).optional(),
-  /** What it did: the API's answer to the cancel, the process killed, or the command's exit code and output tail (masked). */
-  action: z
-    .object({
-      apiStatus: z.number().optional(),
-      /** kill-flow: the flow run's process sent SIGKILL; kill-worker: the worker's. */
-      killedPid: z.number().optional(),
-      /** restart-api, api-outage: the API server stopped (its pid) and when it began to stop. */
-      stoppedPid: z.number().optional(),
-      stoppedAt: z.string().optional(),
-      /** restart-api, api-outage: when the restarted server answered /health again (absent: it never did). */
-      backAt: z.string().optional(),
-      /** kill-worker: the worker started again, and how long it was down (seconds); the server's likewise, until /health answered. */
-      restartedPid: z.number().optional(),
-      restartedAt: z.string().optional(),
-      downSeconds: z.number().optional(),
-      state: z.string().optional(),
-      forced: z.boolean().optional(),
-      exitCode: z.number().nullable().optional(),
-      timedOut: z.boolean().optional(),
-      outputTail: z.array(z.string()).optional(),
-      durationMs: z.number(),
-    })
-    .optional(),
+  action: FaultActionSchema.optional(),
   recovery: z
     .object({
       /** The hit run's state once the runs were final, and seconds from the injection until the watch saw it final. */

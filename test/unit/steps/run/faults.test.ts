@@ -8,7 +8,13 @@ import type { ApiRequest } from '../../../../src/prefect/api.js';
 import { runStep } from '../../../../src/steps/run/run.js';
 import { runSteps } from '../../../../src/steps/runner.js';
 import { createTestContext } from '../../../support/context.js';
-import { createFakeApi, recorded, recordedDeployment, recordedRoutes } from '../../../support/fake-api.js';
+import {
+  createFakeApi,
+  type FakeApi,
+  recorded,
+  recordedDeployment,
+  recordedRoutes,
+} from '../../../support/fake-api.js';
 import { createFakeRunner } from '../../../support/fake-runner.js';
 import { LIMITED_BURST, type RecordedRun, recordedRuns, recordedStates } from '../../../support/recorded-runs.js';
 import { createFakeClock } from '../../support/fake-clock.js';
@@ -56,26 +62,34 @@ function serverWithAFault() {
 
 const temp = useTempBundle('rehearse-run-faults-', NOW);
 
+/**
+ * The run step alone, bursting 3 runs with one cancel-run fault at first-running, against `api` (the CLI's
+ * `deployment run` answered as recorded, time simulated): the outcome and the run step's record.
+ */
+async function runStepCancellingOneRun(api: FakeApi, timeouts?: { watchSeconds: number }) {
+  const runner = createFakeRunner([
+    { match: RUN_ARGV, result: { exitCode: 0, stdout: recorded('deployment.run.stdout'), stderr: '' } },
+  ]);
+  const base = createTestContext({
+    runner,
+    api,
+    now: () => NOW,
+    config: { run: { burst: 3 }, timeouts, faults: [{ kind: 'cancel-run', at: 'first-running' }] },
+  });
+  const outcome = await runSteps(
+    { ...base, clock: createFakeClock() },
+    temp.bundle,
+    [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
+    newSummary(temp.bundle, NOW, {}),
+    { wholeRehearsal: false },
+  );
+  return { outcome, step: outcome.summary.steps.find((s) => s.name === 'run') };
+}
+
 describe('the run step with a fault', () => {
   it('cancels one RUNNING run once, excuses it, and keeps faults.json and a Faults section', async () => {
     const api = serverWithAFault();
-    const runner = createFakeRunner([
-      { match: RUN_ARGV, result: { exitCode: 0, stdout: recorded('deployment.run.stdout'), stderr: '' } },
-    ]);
-    const base = createTestContext({
-      runner,
-      api,
-      now: () => NOW,
-      config: { run: { burst: 3 }, faults: [{ kind: 'cancel-run', at: 'first-running' }] },
-    });
-    const outcome = await runSteps(
-      { ...base, clock: createFakeClock() },
-      temp.bundle,
-      [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
-      newSummary(temp.bundle, NOW, {}),
-      { wholeRehearsal: false },
-    );
-    const step = outcome.summary.steps.find((s) => s.name === 'run');
+    const { outcome, step } = await runStepCancellingOneRun(api);
     const cancels = api.requests.filter((r) => r.path.endsWith('/set_state'));
     expect(cancels).toHaveLength(1);
     const target = cancels[0]?.path.split('/')[2];
@@ -134,27 +148,7 @@ describe('the run step with a fault', () => {
       },
       ...Object.fromEntries(BURST.map((r) => [`POST /flow_runs/${r.id}/set_state`, setState])),
     });
-    const runner = createFakeRunner([
-      { match: RUN_ARGV, result: { exitCode: 0, stdout: recorded('deployment.run.stdout'), stderr: '' } },
-    ]);
-    const base = createTestContext({
-      runner,
-      api,
-      now: () => NOW,
-      config: {
-        run: { burst: 3 },
-        timeouts: { watchSeconds: 30 },
-        faults: [{ kind: 'cancel-run', at: 'first-running' }],
-      },
-    });
-    const outcome = await runSteps(
-      { ...base, clock: createFakeClock() },
-      temp.bundle,
-      [runStep({ defaultBurst: 'one', openPage: async () => undefined })],
-      newSummary(temp.bundle, NOW, {}),
-      { wholeRehearsal: false },
-    );
-    const step = outcome.summary.steps.find((s) => s.name === 'run');
+    const { step } = await runStepCancellingOneRun(api, { watchSeconds: 30 });
     expect(step?.error?.code).toBe('TIMEOUT');
     expect(step?.files).toContain(FAULTS_FILE);
     const faults = JSON.parse(await readFile(path.join(temp.bundle.dir, FAULTS_FILE), 'utf8'));
