@@ -1,3 +1,4 @@
+// @ts-check
 // The yardstick for row 4: the reads `rehearse validate --all-runs` makes, done by a bare client with plain
 // fetch and nothing else (no config, checks, evidence or reporting), in its own node process as rehearse runs:
 //   node bench/bare-reads.js <apiUrl> <deploymentId> <since ISO> <concurrency>
@@ -13,6 +14,12 @@ if (!apiUrl || !deploymentId || !since || !Number.isInteger(concurrency) || conc
 }
 
 let requests = 0;
+/**
+ * @param {'GET' | 'POST'} method
+ * @param {string} route
+ * @param {unknown} [body]
+ * @returns {Promise<unknown>} the JSON answer
+ */
 async function call(method, route, body) {
   requests += 1;
   const url = route.startsWith('http') ? route : `${apiUrl}${route}`;
@@ -27,14 +34,17 @@ async function call(method, route, body) {
 }
 
 const started = performance.now();
+/** @type {string[]} */
 const ids = [];
 for (let offset = 0; ; offset += 200) {
-  const page = await call('POST', '/flow_runs/filter', {
-    flow_runs: { deployment_id: { any_: [deploymentId] } },
-    sort: 'START_TIME_ASC',
-    limit: 200,
-    offset,
-  });
+  const page = /** @type {{ id: string }[]} the runs of the page */ (
+    await call('POST', '/flow_runs/filter', {
+      flow_runs: { deployment_id: { any_: [deploymentId] } },
+      sort: 'START_TIME_ASC',
+      limit: 200,
+      offset,
+    })
+  );
   ids.push(...page.map((run) => run.id));
   if (page.length < 200) break;
 }
@@ -44,23 +54,27 @@ await Promise.all(
   Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
     while (next < ids.length) {
       const id = ids[next++];
-      states += (await call('GET', `/flow_run_states/?flow_run_id=${id}`)).length;
+      states += /** @type {unknown[]} the run's states */ (await call('GET', `/flow_run_states/?flow_run_id=${id}`))
+        .length;
     }
   }),
 );
 let events = 0;
-let page = await call('POST', '/events/filter', {
-  filter: {
-    event: { name: ['prefect.concurrency-limit.acquired', 'prefect.concurrency-limit.released'] },
-    occurred: { since },
-    order: 'ASC',
-  },
-  limit: 50,
-});
+/** @typedef {{ events: unknown[], next_page: string | null }} EventPage */
+let page = /** @type {EventPage} */ (
+  await call('POST', '/events/filter', {
+    filter: {
+      event: { name: ['prefect.concurrency-limit.acquired', 'prefect.concurrency-limit.released'] },
+      occurred: { since },
+      order: 'ASC',
+    },
+    limit: 50,
+  })
+);
 for (;;) {
   events += page.events.length;
   if (!page.next_page) break;
-  page = await call('GET', page.next_page);
+  page = /** @type {EventPage} */ (await call('GET', page.next_page));
 }
 process.stdout.write(
   `${JSON.stringify({ ms: performance.now() - started, runs: ids.length, states, events, requests, concurrency })}\n`,

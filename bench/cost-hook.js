@@ -1,3 +1,4 @@
+// @ts-check
 // Loaded with `node --import ./bench/cost-hook.js bin/rehearse.js ...` (bench rows 12 and 13): when the process
 // exits, write one JSON line to the file named by REHEARSE_BENCH_COST_FILE with rehearse's own cost:
 //   ownCpuUs     user + system CPU of this node process (µs); flow runs are the worker's, never counted
@@ -28,8 +29,8 @@ if (file) {
     } catch {
       // an odd argument is counted under '?'
     }
-    routes[key] ??= { calls: 0, bytes: 0, noLength: 0 };
-    const route = routes[key];
+    const route = routes[key] ?? { calls: 0, bytes: 0, noLength: 0 };
+    routes[key] = route;
     route.calls += 1;
     const response = await original(input, init);
     const length = response.headers.get('content-length');

@@ -1,3 +1,4 @@
+// @ts-check
 // One size of the in-process peak bench, in its own node process so sizes do not share a heap:
 //   node --expose-gc bench/peak-child.js <runs> <repeats> [file|direct]
 // Makes a synthetic state history of <runs> runs (5 states each, Prefect-shaped: ISO timestamps with
@@ -22,6 +23,11 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(repeats) || repeats
 }
 
 /** state-history.json in the steps' layout (JSON.stringify with two spaces), written one run at a time. */
+/**
+ * @param {string} file
+ * @param {number} count
+ * @param {string} asOf
+ */
 function writeHistoryFile(file, count, asOf) {
   const fd = fs.openSync(file, 'w');
   fs.writeSync(fd, `{\n  "asOf": "${asOf}",\n  "deploymentId": null,\n  "rehearsalRunIds": [],\n  "runs": [\n`);
@@ -73,8 +79,9 @@ for (let i = 0; i < repeats; i += 1) {
   timesMs.push(performance.now() - started);
 }
 const sorted = [...timesMs].sort((a, b) => a - b);
+const at = (/** @type {number} */ i) => sorted[i] ?? Number.NaN;
 const median =
-  sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  sorted.length % 2 ? at((sorted.length - 1) / 2) : (at(sorted.length / 2 - 1) + at(sorted.length / 2)) / 2;
 process.stdout.write(
   `${JSON.stringify({
     runs,

@@ -1,3 +1,4 @@
+// @ts-check
 // The report bench (issue 12, issue 28), in its own node process:
 //   node bench/report-child.js <runs> [png]
 // With png, concurrency.svg is also shot in Chromium to that file (to look at the timeline).
@@ -25,7 +26,7 @@ const bundle = path.join(work, '20261126T013217Z');
 fs.cpSync(path.join(repo, 'fixtures/bundles/complete'), bundle, { recursive: true });
 
 const base = Date.parse('2026-11-26T01:00:00Z');
-const at = (ms) => new Date(base + ms).toISOString();
+const at = (/** @type {number} */ ms) => new Date(base + ms).toISOString();
 /** Two at a time, each RUNNING 4 s: run i starts at 2 s * i; the rest wait in AwaitingConcurrencySlot. */
 const history = {
   asOf: at(runs * 2000 + 10_000),
@@ -65,15 +66,21 @@ try {
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
     // Layout and paint of the whole page, not only the parse: the timeline is the tall part.
     const rows = await page.evaluate(() => {
+      // Runs in the page, on its document (the bench is typed for node, without the DOM's types).
+      const { document } =
+        /** @type {{ document: { body: { getBoundingClientRect(): unknown }, querySelectorAll(selector: string): { length: number } } }} */ (
+          /** @type {unknown} */ (globalThis)
+        );
       document.body.getBoundingClientRect();
       return document.querySelectorAll('#timeline g.run').length;
     });
     const renderMs = performance.now() - opened;
-    const svgBytes = Buffer.byteLength(report.svg ?? '');
-    if (png && report.svg) {
+    const svg = report.svg;
+    const svgBytes = Buffer.byteLength(svg ?? '');
+    if (png && svg) {
       const svgFile = path.join(bundle, 'concurrency.svg');
-      fs.writeFileSync(svgFile, report.svg);
-      const [width, height] = ['width', 'height'].map((a) => Number(new RegExp(`${a}="(\\d+)`).exec(report.svg)?.[1]));
+      fs.writeFileSync(svgFile, svg);
+      const [width, height] = ['width', 'height'].map((a) => Number(new RegExp(`${a}="(\\d+)`).exec(svg)?.[1]));
       await page.setViewportSize({ width: width || 1000, height: Math.min(height || 900, 8000) });
       await page.goto(pathToFileURL(svgFile).href, { waitUntil: 'load' });
       await page.screenshot({ path: png, fullPage: false });

@@ -1,3 +1,4 @@
+// @ts-check
 // Loaded with `node --import ./bench/rss-hook.js bin/rehearse.js ...`: when the process exits,
 // write its peak resident set size (KB, this node process only; children excluded) to the file
 // named by REHEARSE_BENCH_RSS_FILE.

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // rehearse's performance bench (issue 5). Every figure is a ratio or growth factor measured side by
 // side in this run; each row prints its goal beside its figure and says met / not met.
 //
@@ -41,7 +42,11 @@ import windowRow from './rows/window.js';
 
 const { failRow, log, loads, noteLoad, notes, ms, printTable, raw, round, rows } = table;
 
+/** @typedef {import('./lib/sandbox.js').BenchRow} BenchRow */
+/** @typedef {import('./lib/sandbox.js').RowContext} RowContext */
+
 /** Every row, in the order they run; a sandbox group's rows share one sandbox. */
+/** @type {BenchRow[]} */
 const ROWS = [
   startup,
   peak,
@@ -59,14 +64,19 @@ const ROWS = [
 ];
 
 // Two workers for row 12's bursts (runs queue and overlap as in staging); rows 7 and 13 do not mind them.
+/** @type {Record<'sqlite' | 'postgres', string[]>} */
 const SANDBOX_ARGS = { sqlite: [], postgres: ['--database', 'postgres', '--workers', '2'] };
 const SANDBOX_LABEL = { sqlite: '2/4 sandbox', postgres: '7/12/13 PostgreSQL sandbox' };
 
-/** Named, or used by a named row. */
+/** Named, or used by a named row. @param {BenchRow} row */
 const included = (row) => wanted(row.id) || ROWS.some((other) => wanted(other.id) && other.uses?.includes(row.id));
-/** A sandbox row under --quick runs only when named and able to (smoke sizes). */
+/** A sandbox row under --quick runs only when named and able to (smoke sizes). @param {BenchRow} row */
 const runs = (row) => included(row) && (row.needs === 'none' || !quick || (row.smoke && onlyRows.has(row.id)));
 
+/**
+ * @param {BenchRow} row
+ * @param {RowContext} ctx
+ */
 async function runRow(row, ctx) {
   if (!row.untimed) noteLoad(`row ${row.id}`);
   try {
@@ -77,16 +87,19 @@ async function runRow(row, ctx) {
 }
 
 /** The rows in order: a sandbox group's rows in one sandbox, its `afterSandbox` rows once it is down. */
+/** @param {RowContext} ctx */
 async function runRows(ctx) {
   for (let i = 0; i < ROWS.length; ) {
     const row = ROWS[i];
+    if (!row) break;
     if (row.needs === 'none') {
       if (runs(row)) await runRow(row, ctx);
       i += 1;
       continue;
     }
-    const group = [];
-    while (i < ROWS.length && ROWS[i].needs === row.needs) group.push(ROWS[i++]);
+    const end = ROWS.findIndex((other, k) => k > i && other.needs !== row.needs);
+    const group = ROWS.slice(i, end === -1 ? ROWS.length : end);
+    i += group.length;
     const inSandbox = group.filter((r) => !r.afterSandbox && runs(r));
     const after = group.filter((r) => r.afterSandbox && runs(r));
     if (inSandbox.length === 0 && after.length === 0) continue;
@@ -101,6 +114,10 @@ async function runRows(ctx) {
   }
 }
 
+/**
+ * @param {string} file
+ * @param {string[]} args
+ */
 function toolVersion(file, args) {
   const result = spawnSync(file, args, { encoding: 'utf8' });
   return result.status === 0 ? result.stdout.trim() : null;
@@ -114,7 +131,7 @@ async function main() {
 
   await runRows({ quick, table, shared: {} });
   raw.load = loads;
-  const busy = loads.filter((l) => l.load1 > os.cpus().length * 0.5);
+  const busy = loads.filter((l) => (l.load1 ?? 0) > os.cpus().length * 0.5);
   if (busy.length)
     notes.push(
       `the machine was busy when ${busy.map((l) => `${l.row} started (load ${l.load1})`).join(', ')} on ${os.cpus().length} CPU(s): something else was running, and the timings carry its noise${quick ? '' : ' (most in rows 2 and 4, which time one run each)'}.`,

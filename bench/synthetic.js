@@ -1,8 +1,10 @@
+// @ts-check
 // The synthetic state history the bench's peak and write rows share: Prefect-shaped runs of a deployment
 // with a limit of 2 that held, deterministic on every machine.
 import { randomUUID } from 'node:crypto';
 
 /** A small deterministic PRNG (mulberry32) so every machine benches the same history. */
+/** @param {number} seed */
 function prng(seed) {
   let a = seed >>> 0;
   return () => {
@@ -15,6 +17,7 @@ function prng(seed) {
 }
 
 /** Microseconds since the epoch as Prefect prints them: 2024-01-01T00:00:01.234567Z. */
+/** @param {number} us */
 function iso(us) {
   const ms = Math.floor(us / 1000);
   return `${new Date(ms).toISOString().slice(0, -1)}${String(us - ms * 1000).padStart(3, '0')}Z`;
@@ -25,11 +28,14 @@ function iso(us) {
  * taken waits in AwaitingConcurrencySlot, otherwise the worker picks it up a little Late.
  * Scheduled -> (AwaitingConcurrencySlot | Late) -> Pending -> Running -> Completed.
  * Yields one run at a time; the last value returned is the instant after every run ended.
+ * @param {number} count
  */
 export function* synthetic(count) {
   const random = prng(20240101);
   const second = 1_000_000;
+  /** @param {number} lo @param {number} hi seconds */
   const between = (lo, hi) => Math.round((lo + random() * (hi - lo)) * second);
+  /** @type {[number, number]} when each of the two slots frees */
   const slots = [0, 0];
   let t = Date.UTC(2024, 0, 1) * 1000;
   for (let i = 0; i < count; i += 1) {
@@ -42,6 +48,7 @@ export function* synthetic(count) {
     const running = pending + between(0.5, 2);
     const completed = running + between(2, 6);
     slots[slot] = completed;
+    /** @param {string} type @param {string} name @param {number} us */
     const state = (type, name, us) => ({ id: randomUUID(), timestamp: iso(us), type, name });
     yield {
       runId: randomUUID(),
@@ -60,6 +67,7 @@ export function* synthetic(count) {
 }
 
 /** The instant after the last run ended, from a pass that keeps nothing (the header needs it first). */
+/** @param {number} count */
 export function lastInstant(count) {
   const walk = synthetic(count);
   for (let next = walk.next(); ; next = walk.next()) if (next.done) return next.value;

@@ -1,3 +1,4 @@
+// @ts-check
 // The window bench (issue 28, row 11), in its own node process:
 //   node bench/window-child.js <days> [<days>...]
 // For each window, the upstream-shaped flow's parameters (a `runs` list, one {run_date, version} a day)
@@ -14,13 +15,15 @@ import { buildReport } from '../dist/report/write.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const schemas = JSON.parse(fs.readFileSync(path.join(repo, 'fixtures/prefect/parameter-schemas/schemas.json'), 'utf8'));
+/** @type {[{ parameters: Record<string, unknown> }, ...{ parameters: Record<string, unknown> }[]]} */
 const metadata = JSON.parse(fs.readFileSync(path.join(repo, 'fixtures/bundles/complete/metadata.json'), 'utf8'));
 /** What the upstream deploy stores on the deployment, as the fixture bundle's runs carry it. */
 const defaults = metadata[0].parameters;
 const since = '2024-01-01';
-const dayAfter = (days) =>
+const dayAfter = (/** @type {number} */ days) =>
   new Date(Date.parse(`${since}T00:00:00Z`) + (days - 1) * 86_400_000).toISOString().slice(0, 10);
 
+/** @param {number} days */
 function build(days) {
   return buildWindowParameters({
     deploymentName: 'hotpass-backfill',
@@ -33,7 +36,7 @@ function build(days) {
   });
 }
 
-const dirBytes = (dir) =>
+const dirBytes = (/** @type {string} */ dir) =>
   fs
     .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile())
@@ -41,8 +44,7 @@ const dirBytes = (dir) =>
 
 for (const days of process.argv.slice(2).map(Number)) {
   const calls = 200;
-  build(days); // warm
-  let built;
+  let built = build(days); // warm
   const times = [];
   for (let i = 0; i < calls; i += 1) {
     const started = performance.now();
@@ -56,8 +58,10 @@ for (const days of process.argv.slice(2).map(Number)) {
   try {
     const bundle = path.join(work, '20261126T013217Z');
     fs.cpSync(path.join(repo, 'fixtures/bundles/complete'), bundle, { recursive: true });
+    /** @type {{ steps: { data?: { parameters?: unknown } }[] }} */
     const summary = JSON.parse(fs.readFileSync(path.join(bundle, 'summary.json'), 'utf8'));
     const runStep = summary.steps.find((s) => s.data?.parameters);
+    if (!runStep?.data) throw new Error('fixtures/bundles/complete has no step with parameters');
     runStep.data.parameters = built.parameters;
     fs.writeFileSync(path.join(bundle, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     const runs = metadata.map((run) => ({ ...run, parameters: { ...run.parameters, ...built.parameters } }));

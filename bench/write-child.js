@@ -1,3 +1,4 @@
+// @ts-check
 // Row 3's write half, in its own node process per measurement:
 //   node bench/write-child.js <runs> stream|whole
 // Holds a synthetic state history of <runs> runs as the capture step does once it has read them, then

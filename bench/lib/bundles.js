@@ -44,13 +44,13 @@ export function readRssKB(file) {
 
 /**
  * @typedef {{ kind?: string, file?: string, args?: string[], durationMs?: number, [key: string]: unknown }} RecordedCommand
- * @typedef {{ steps: { name: string, commands?: RecordedCommand[] }[] }} SummaryLike
  */
 
 /**
  * Commands recorded in a bundle's summary.json, with the step that ran them.
- * @param {SummaryLike} summary
- * @returns {(RecordedCommand & { step: string })[]}
+ * @template {RecordedCommand} C
+ * @param {{ steps: { name: string, commands?: C[] }[] }} summary
+ * @returns {(C & { step: string })[]}
  */
 export function recordedCommands(summary) {
   return summary.steps.flatMap((step) => (step.commands ?? []).map((command) => ({ step: step.name, ...command })));

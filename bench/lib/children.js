@@ -5,10 +5,15 @@ import path from 'node:path';
 import { benchDir, node, repo } from './options.js';
 import { tail } from './table.js';
 
+/**
+ * What report-child.js prints: the runs, the table rows Chromium counted, build and load time, the files' bytes.
+ * @typedef {{ runs: number, rows: number, buildMs: number, renderMs: number, htmlBytes: number, svgBytes: number, screenshotBytes: number }} ReportFigures
+ */
+
 /** One report-child run: the bundle's report and timeline for `size` synthetic runs, built and loaded in Chromium. */
 /**
  * @param {number} size
- * @returns {unknown} the child's last stdout line, parsed
+ * @returns {ReportFigures} the child's last stdout line, parsed
  */
 export function reportChild(size) {
   const child = spawnSync(node, [path.join(benchDir, 'report-child.js'), String(size)], {

@@ -107,9 +107,9 @@ function newestBundle(cwd) {
 
 /**
  * What the bench reads of a bundle's summary.json.
- * @typedef {{kind: string, method?: string, url?: string, file?: string, args?: string[], durationMs: number}} Recorded
+ * @typedef {{kind: string, method?: string, url?: string, file?: string, args?: string[], startedAt: string, durationMs: number}} Recorded
  * @typedef {{name: string, status: string, durationMs: number, startedAt: string, commands?: Recorded[],
- *   checks?: {id: string, verdict: string, reason?: string}[]}} SummaryStep
+ *   checks?: {id: string, verdict: string, reason?: string}[], data?: Record<string, unknown>}} SummaryStep
  * @typedef {{verdict: string, status: string, steps: SummaryStep[]}} Summary
  * @param {string} bundle
  * @returns {Summary}

@@ -30,11 +30,28 @@ export function cleanEnv(extra = {}) {
 /**
  * The sandbox rows share: its temporary folders (`cleanup`), and once it is up, its API, project and environment.
  * @typedef {{ work: string, home: string, cleanup: string[], apiUrl?: string, projectDir?: string, exported?: Record<string, string>, scriptEnv?: NodeJS.ProcessEnv }} Sandbox
+ * @typedef {Sandbox & { apiUrl: string, projectDir: string, exported: Record<string, string>, scriptEnv: NodeJS.ProcessEnv }} ReadySandbox
+ */
+
+/**
+ * What a row gets: --quick, the table it adds to, the sandbox of its group (none for a row that needs none, or
+ * that runs after its group's sandbox is down), and the figures rows hand on (row 5 reads rows 2 and 4's, row 7
+ * row 4's SQLite write).
+ * @typedef {{ quick: boolean, table: typeof import('./table.js'), sandbox?: ReadySandbox, shared: Shared }} RowContext
+ * @typedef {{ ms: number, requests: number, retried: number, concurrency: number }} SqliteWrite
+ * @typedef {{ backfill?: { maxRssKB: number | undefined }, validate?: { validate100KB: number | undefined, validate1000KB: number | undefined, sqliteWrite: SqliteWrite | undefined } }} Shared
+ */
+
+/**
+ * A row (one file under bench/rows/): `needs` names the sandbox it runs in, `uses` the rows whose figures it
+ * reads, `smoke` that it runs (at smoke sizes) under --quick when named, `afterSandbox` that it runs once its
+ * group's sandbox is down, `untimed` that it times nothing (the load at its start is not noted).
+ * @typedef {{ id: number, title: string, needs: 'none' | 'sqlite' | 'postgres', uses?: number[], smoke?: boolean, afterSandbox?: boolean, untimed?: boolean, run: (ctx: RowContext) => unknown }} BenchRow
  */
 
 /**
  * @template T
- * @param {(sandbox: Sandbox) => Promise<T>} body
+ * @param {(sandbox: ReadySandbox) => Promise<T>} body
  * @param {string[]} [upArgs] flags for `sandbox up` (`--database postgres`)
  * @returns {Promise<T>}
  */
@@ -64,14 +81,14 @@ export async function withSandbox(body, upArgs = []) {
     const exported = await sandboxEnv(home);
     const state = await readSandboxState(home);
     if (!state) throw new Error(`no sandbox state in ${home} after sandbox up`);
-    Object.assign(sandbox, {
+    const ready = Object.assign(sandbox, {
       apiUrl: state.apiUrl,
       projectDir: state.projectDir,
       exported,
       scriptEnv: cleanEnv(exported),
     });
     raw.sandbox = { apiUrl: state.apiUrl, exported };
-    return await body(sandbox);
+    return await body(ready);
   } finally {
     log('sandbox down --purge');
     const result = down();
@@ -81,6 +98,17 @@ export async function withSandbox(body, upArgs = []) {
     if (!keep) for (const dir of sandbox.cleanup) fs.rmSync(dir, { recursive: true, force: true });
     else log(`kept ${sandbox.cleanup.join(', ')}`);
   }
+}
+
+/**
+ * The sandbox of a row's group: a row that needs one runs inside withSandbox, so none is the bench's own bug.
+ * @param {RowContext} ctx
+ * @param {string} row
+ * @returns {ReadySandbox}
+ */
+export function sandboxOf(ctx, row) {
+  if (!ctx.sandbox) throw new Error(`${row} needs its group's sandbox`);
+  return ctx.sandbox;
 }
 
 /** @type {(() => unknown) | undefined} */

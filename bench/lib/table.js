@@ -6,7 +6,7 @@ import { quick } from './options.js';
 
 /**
  * A row of the result table. `met` is true/false, or null when there is no goal or it is not judged (--quick).
- * @typedef {{ row: string, figure: string, goal: string, met: boolean | null, verdict: string, error?: string, [key: string]: unknown }} Row
+ * @typedef {{ row: string, figure: string, goal: string, met: boolean | null, verdict: string, ratio?: number, error?: string, [key: string]: unknown }} Row
  */
 
 /** @param {string} message */
@@ -45,9 +45,9 @@ export const x = (ratio) => `${ratio.toFixed(2)}x`;
 export const tail = (text, lines = 15) => tailOf(text, lines).join('\n');
 
 /** The machine's load when each row starts: single-run timings mean little on a busy machine. */
-/** @type {{ row: number, load1: number | null, load5: number | null }[]} */
+/** @type {{ row: string, load1: number | null, load5: number | null }[]} */
 export const loads = [];
-/** @param {number} row */
+/** @param {string} row `row N` */
 export function noteLoad(row) {
   const [one, five] = os.loadavg();
   loads.push({ row, load1: round(one), load5: round(five) });
@@ -104,6 +104,20 @@ export function failRow(row, error) {
 export function curve(sizes, perUnit) {
   const values = sizes.map((size) => perUnit(size));
   return { values, ratio: (values.at(-1) ?? Number.NaN) / (values[0] ?? Number.NaN) };
+}
+
+/**
+ * The figures measured at `size`: a row reads back only sizes it measured, so none there is the bench's own bug.
+ * @template T
+ * @param {Record<number, T>} results
+ * @param {number | undefined} size
+ * @param {string} row
+ * @returns {T}
+ */
+export function figuresAt(results, size, row) {
+  const found = size === undefined ? undefined : results[size];
+  if (found === undefined) throw new Error(`${row}: no figures at ${size}`);
+  return found;
 }
 
 export function printTable() {

@@ -9,11 +9,8 @@ import { growth, marginal } from '../lib/marginal.js';
 import { log, measuredBackfill, mkdtemp, notPassed, stepCost } from '../lib/measured.js';
 
 /**
- * What a row gets (plan B3): the table it adds to, the sandbox of its group, and figures rows hand on.
- * @typedef {{addRow: (row: Record<string, unknown>) => unknown, judge: (met: boolean, why: string) => {met: boolean | null, verdict: string},
- *   notes: string[], raw: Record<string, unknown>}} Table
- * @typedef {{home: string, apiUrl: string, work: string, cleanup: string[]}} Sandbox
- * @typedef {{quick: boolean, table: Table, sandbox?: Sandbox, shared: Record<string, unknown>}} RowContext
+ * @typedef {import('../lib/sandbox.js').RowContext} RowContext
+ * @typedef {RowContext['table']} Table
  */
 
 const LIMIT = 8;
@@ -229,4 +226,5 @@ function addNote(table, sizes, of) {
   );
 }
 
-export default { id: 12, title: '12 burst growth', needs: /** @type {const} */ ('postgres'), smoke: true, run };
+/** @type {import('../lib/sandbox.js').BenchRow} */
+export default { id: 12, title: '12 burst growth', needs: 'postgres', smoke: true, run };

@@ -1,3 +1,4 @@
+// @ts-check
 import fs from 'node:fs';
 import path from 'node:path';
 import { repo } from '../lib/options.js';
@@ -36,6 +37,7 @@ function ciRow() {
   });
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 8,
   title: '8 CI',

@@ -130,7 +130,7 @@ async function measure(sandbox) {
 
 // long: the sizes in turn (top-up, statistics, slots, measurement) with the write budget and the partial curve a
 // failure leaves, in one place
-/** @param {import('./burst-growth.js').RowContext} ctx */
+/** @param {import('../lib/sandbox.js').RowContext} ctx */
 async function run(ctx) {
   const { table, sandbox, quick } = ctx;
   if (!sandbox) throw new Error('row 13 needs the PostgreSQL sandbox');
@@ -210,7 +210,7 @@ async function run(ctx) {
 
 /**
  * The row's three figures: requests, time and bytes read of the four commands at each size measured.
- * @param {import('./burst-growth.js').Table} table
+ * @param {import('../lib/sandbox.js').RowContext['table']} table
  * @param {number[]} done
  * @param {(size: number) => {round: Awaited<ReturnType<typeof measure>>}} of
  */
@@ -253,4 +253,5 @@ function addRows(table, done, of) {
   });
 }
 
-export default { id: 13, title: '13 history', needs: /** @type {const} */ ('postgres'), smoke: true, run };
+/** @type {import('../lib/sandbox.js').BenchRow} */
+export default { id: 13, title: '13 history', needs: 'postgres', smoke: true, run };

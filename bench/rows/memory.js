@@ -1,5 +1,10 @@
+// @ts-check
 import { addRow, mb, raw, x } from '../lib/table.js';
 
+/**
+ * @param {import('../lib/sandbox.js').Shared['backfill']} backfill
+ * @param {import('../lib/sandbox.js').Shared['validate']} validate
+ */
 function memoryRows(backfill, validate) {
   const only = 'node process only; Python children excluded';
   if (backfill?.maxRssKB)
@@ -33,6 +38,7 @@ function memoryRows(backfill, validate) {
   };
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 5,
   title: '5 memory',

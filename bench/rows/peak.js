@@ -1,13 +1,29 @@
+// @ts-check
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchDir, node, quick, repo } from '../lib/options.js';
-import { addRow, judge, log, mb, median, ms, raw, tail, x } from '../lib/table.js';
+import { addRow, figuresAt, judge, log, mb, median, ms, raw, tail, x } from '../lib/table.js';
+
+/**
+ * What peak-child.js prints for one size: the read, the cold sweep and the timed ones, the memory.
+ * @typedef {{ runs: number, states: number, mode: string, fileBytes: number, repeats: number, collectMs: number,
+ *   coldMs: number, timesMs: number[], medianMs: number, peak: number, windows: number, intervals: number,
+ *   rssWithSpansBytes: number, maxRssKB: number }} PeakSample
+ * @typedef {'medianMs' | 'coldMs' | 'collectMs' | 'maxRssKB' | 'rssWithSpansBytes' | 'fileBytes'} PeakKey
+ * @typedef {Record<PeakKey, number> & { runs: number, rounds: number, samples: PeakSample[] }} PeakFigures medians over the rounds
+ * @typedef {{ runs: number, mode: string, writeMs: number, fileBytes: number, rssBeforeBytes: number, maxRssKB: number }} WriteSample what write-child.js prints
+ */
 
 /**
  * Row 3: the peak of RUNNING runs in process, as `rehearse verify` computes it: state-history.json read one run at
  * a time into the RUNNING stretches the sweep needs, then the sweep. Each measurement is a fresh child node per
  * size (sizes never share a heap), and the sizes take turns round after round, so a busy spell on the machine
  * lands on every size alike instead of on the one that happened to run then: growth factors stay side by side.
+ */
+/**
+ * @param {number} size
+ * @param {'file' | 'direct'} mode
+ * @returns {PeakSample}
  */
 function peakChild(size, mode) {
   const child = spawnSync(node, ['--expose-gc', path.join(benchDir, 'peak-child.js'), String(size), '3', mode], {
@@ -18,36 +34,38 @@ function peakChild(size, mode) {
   });
   if (child.status !== 0)
     throw new Error(`peak-child ${size} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
 }
 
 async function peakRows() {
   const sizes = quick ? [1000, 10_000] : [1000, 10_000, 100_000];
   const rounds = quick ? 1 : 5;
+  /** @type {Record<number, PeakSample[]>} */
   const samples = Object.fromEntries(sizes.map((size) => [size, []]));
   log(
     `row 3: peak concurrency over ${sizes.map((n) => n.toLocaleString('en')).join(', ')} synthetic runs read from state-history.json, ${rounds} interleaved round(s)`,
   );
   for (let round = 0; round < rounds; round += 1) {
     for (let k = 0; k < sizes.length; k += 1) {
-      const size = sizes[(round + k) % sizes.length];
-      samples[size].push(peakChild(size, 'file'));
+      const size = /** @type {number} an index below sizes.length */ (sizes[(round + k) % sizes.length]);
+      figuresAt(samples, size, 'row 3').push(peakChild(size, 'file'));
     }
   }
+  /** @type {Record<number, PeakFigures>} */
   const results = Object.fromEntries(
     sizes.map((size) => {
-      const of = (key) => median(samples[size].map((sample) => sample[key]));
+      const sampled = figuresAt(samples, size, 'row 3');
+      const of = (/** @type {PeakKey} */ key) => median(sampled.map((sample) => sample[key]));
+      /** @type {PeakKey[]} */
       const keys = ['medianMs', 'coldMs', 'collectMs', 'maxRssKB', 'rssWithSpansBytes', 'fileBytes'];
-      return [
-        size,
-        { runs: size, rounds, ...Object.fromEntries(keys.map((key) => [key, of(key)])), samples: samples[size] },
-      ];
+      const medians = /** @type {Record<PeakKey, number>} */ (Object.fromEntries(keys.map((key) => [key, of(key)])));
+      return [size, { runs: size, rounds, ...medians, samples: sampled }];
     }),
   );
   raw.peak = results;
   for (const size of sizes) {
-    const r = results[size];
-    const base = results[sizes[0]];
+    const r = figuresAt(results, size, 'row 3');
+    const base = figuresAt(results, sizes[0], 'row 3');
     const growth = size === sizes[0] ? '' : `, ${x(r.medianMs / base.medianMs)} the 1k time`;
     addRow({
       row: `3 peak, ${size.toLocaleString('en')} runs`,
@@ -58,8 +76,8 @@ async function peakRows() {
     });
   }
   if (quick) return;
-  const big = results[100_000];
-  const mid = results[10_000];
+  const big = figuresAt(results, 100_000, 'row 3');
+  const mid = figuresAt(results, 10_000, 'row 3');
   const growth = big.medianMs / mid.medianMs;
   addRow({
     row: '3 peak, 100k runs: time',
@@ -98,6 +116,11 @@ async function peakRows() {
 }
 
 /** Row 3's write half: state-history.json of <size> runs written piece by piece vs as one string, in fresh processes. */
+/**
+ * @param {number} size
+ * @param {'stream' | 'whole'} mode
+ * @returns {WriteSample}
+ */
 function writeChild(size, mode) {
   const child = spawnSync(node, ['--expose-gc', path.join(benchDir, 'write-child.js'), String(size), mode], {
     cwd: repo,
@@ -108,7 +131,7 @@ function writeChild(size, mode) {
     throw new Error(
       `write-child ${size} ${mode} exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`,
     );
-  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+  return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
 }
 
 /**
@@ -122,13 +145,19 @@ function writeRows() {
   log(
     `row 3: state-history.json of ${size.toLocaleString('en')} runs written streamed and as one string, ${rounds} round(s)`,
   );
+  /** @type {Record<'stream' | 'whole', WriteSample[]>} */
   const samples = { stream: [], whole: [] };
   for (let round = 0; round < rounds; round += 1) {
+    /** @type {('stream' | 'whole')[]} */
     const order = round % 2 ? ['whole', 'stream'] : ['stream', 'whole'];
     for (const mode of order) samples[mode].push(writeChild(size, mode));
   }
+  /**
+   * @param {'stream' | 'whole'} mode
+   * @param {'maxRssKB' | 'rssBeforeBytes' | 'writeMs' | 'fileBytes'} key
+   */
   const of = (mode, key) => median(samples[mode].map((sample) => sample[key]));
-  const extra = (mode) => of(mode, 'maxRssKB') - of(mode, 'rssBeforeBytes') / 1024;
+  const extra = (/** @type {'stream' | 'whole'} */ mode) => of(mode, 'maxRssKB') - of(mode, 'rssBeforeBytes') / 1024;
   const ratio = extra('stream') / extra('whole');
   raw.write = { size, rounds, samples };
   addRow({
@@ -142,6 +171,7 @@ function writeRows() {
   });
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 3,
   title: '3 peak (in process)',

@@ -1,18 +1,25 @@
+// @ts-check
 import { call } from '../lib/prefect.js';
+import { sandboxOf } from '../lib/sandbox.js';
 import { addRow, judge, median, raw, x } from '../lib/table.js';
+
+/** @typedef {{ type: string, name: string, timestamp: string }} FlowRunState */
+/** @typedef {{ claimed: number, started: number, total: number }} Pickup seconds from Scheduled to Pending and on */
 
 /**
  * Row 9: how soon the sandbox starts a run a worker picks up, with the warm flow starter (quick timing's
  * default) and without it (the run's job variables blank REHEARSE_FLOW_STARTER, so its flow process starts
  * as Prefect starts it), taking turns, one run at a time on an idle sandbox.
  */
+/** @param {import('../lib/sandbox.js').ReadySandbox} sandbox */
 async function pickupRows(sandbox) {
   const rounds = 5;
   const deployment = await call(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
-  const seconds = (state) => Date.parse(state.timestamp) / 1000;
+  const seconds = (/** @type {FlowRunState} */ state) => Date.parse(state.timestamp) / 1000;
+  /** @type {Record<'warm' | 'fresh', Pickup[]>} */
   const timings = { warm: [], fresh: [] };
   for (let round = 0; round < rounds; round += 1) {
-    for (const mode of round % 2 === 0 ? ['fresh', 'warm'] : ['warm', 'fresh']) {
+    for (const mode of /** @type {('warm' | 'fresh')[]} */ (round % 2 === 0 ? ['fresh', 'warm'] : ['warm', 'fresh'])) {
       const run = await call(
         sandbox.apiUrl,
         'POST',
@@ -31,19 +38,24 @@ async function pickupRows(sandbox) {
         if (waited > 120_000) throw new Error(`pickup run ${run.name} still ${now.state_type} after 120 s`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      const states = (await call(sandbox.apiUrl, 'GET', `/flow_run_states/?flow_run_id=${run.id}`)).sort((a, b) =>
-        a.timestamp.localeCompare(b.timestamp),
+      /** @type {FlowRunState[]} */
+      const states = (await call(sandbox.apiUrl, 'GET', `/flow_run_states/?flow_run_id=${run.id}`)).sort(
+        (/** @type {FlowRunState} */ a, /** @type {FlowRunState} */ b) => a.timestamp.localeCompare(b.timestamp),
       );
-      const at = (type) => states.find((st) => st.type === type);
-      if (!at('PENDING') || !at('RUNNING'))
+      const at = (/** @type {string} */ type) => states.find((st) => st.type === type);
+      const [first] = states;
+      const pending = at('PENDING');
+      const running = at('RUNNING');
+      if (!first || !pending || !running)
         throw new Error(`pickup run ${run.name} never ran (${states.map((st) => st.name).join(', ')})`);
       timings[mode].push({
-        claimed: seconds(at('PENDING')) - seconds(states[0]),
-        started: seconds(at('RUNNING')) - seconds(at('PENDING')),
-        total: seconds(at('RUNNING')) - seconds(states[0]),
+        claimed: seconds(pending) - seconds(first),
+        started: seconds(running) - seconds(pending),
+        total: seconds(running) - seconds(first),
       });
     }
   }
+  /** @param {'warm' | 'fresh'} mode @param {keyof Pickup} key */
   const mid = (mode, key) => median(timings[mode].map((t) => t[key]));
   raw.pickup = timings;
   const ratio = mid('warm', 'started') / mid('fresh', 'started');
@@ -59,9 +71,10 @@ async function pickupRows(sandbox) {
   });
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 9,
   title: '9 pickup (sandbox)',
   needs: 'sqlite',
-  run: (ctx) => pickupRows(ctx.sandbox),
+  run: (ctx) => pickupRows(sandboxOf(ctx, 'row 9')),
 };

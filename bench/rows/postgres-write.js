@@ -1,16 +1,23 @@
+// @ts-check
 import { performance } from 'node:perf_hooks';
 import { readSandboxState } from '../../dist/sandbox/state.js';
 import { mapLimited } from '../../dist/util/map-limited.js';
 import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY, startApiProcess } from '../lib/api-processes.js';
 import { apiRetries, call, createHistory } from '../lib/prefect.js';
+import { sandboxOf } from '../lib/sandbox.js';
 import { addRow, judge, log, ms, raw, x } from '../lib/table.js';
 
 /** Row 7: the same 1,000 histories written to a PostgreSQL sandbox, concurrently, beside row 4's SQLite figure. */
+/**
+ * @param {import('../lib/sandbox.js').ReadySandbox} sandbox
+ * @param {import('../lib/sandbox.js').SqliteWrite | undefined} sqliteWrite
+ */
 async function postgresWriteRows(sandbox, sqliteWrite) {
   const deployment = await call(sandbox.apiUrl, 'GET', '/deployments/name/hotpass-backfill/hotpass-backfill');
   const state = await readSandboxState(sandbox.home);
   if (!state) throw new Error(`no sandbox state in ${sandbox.home}`);
   const size = 1000;
+  /** @type {Awaited<ReturnType<typeof startApiProcess>>[]} */
   const writers = [];
   try {
     // Three: measured on 2 cores, two processes wrote the 1,000 runs in 70 s, three in 55 to 61 s, four in 66 s.
@@ -24,7 +31,12 @@ async function postgresWriteRows(sandbox, sqliteWrite) {
     await mapLimited(
       Array.from({ length: size }, (_, i) => i),
       POSTGRES_WRITE_CONCURRENCY,
-      (i) => createHistory(urls[i % urls.length], deployment, `bench-pg-${String(i).padStart(4, '0')}`),
+      (/** @type {number} */ i) =>
+        createHistory(
+          /** @type {string} */ (urls[i % urls.length]),
+          deployment,
+          `bench-pg-${String(i).padStart(4, '0')}`,
+        ),
     );
     const took = performance.now() - started;
     const count = await call(sandbox.apiUrl, 'POST', '/flow_runs/count', {
@@ -54,9 +66,10 @@ async function postgresWriteRows(sandbox, sqliteWrite) {
   }
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 7,
   title: '7 write 1,000 runs (PostgreSQL)',
   needs: 'postgres',
-  run: (ctx) => postgresWriteRows(ctx.sandbox, ctx.shared.validate?.sqliteWrite),
+  run: (ctx) => postgresWriteRows(sandboxOf(ctx, 'row 7'), ctx.shared.validate?.sqliteWrite),
 };

@@ -1,3 +1,4 @@
+// @ts-check
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -11,13 +12,14 @@ import {
 } from '../lib/bundles.js';
 import { cli, node, rssHook, runbook } from '../lib/options.js';
 import { runProcess } from '../lib/processes.js';
-import { cleanEnv } from '../lib/sandbox.js';
+import { cleanEnv, sandboxOf } from '../lib/sandbox.js';
 import { addRow, judge, log, ms, notes, raw, tail, x } from '../lib/table.js';
 
 /** Row 2's goal (issue 14): a sandbox rehearsal in 0.4x the runbook script's wall time. */
 const GOAL_RATIO = 0.4;
 
 /** Row 2 (and the backfill half of row 5): the runbook script against `rehearse backfill`. */
+/** @param {import('../lib/sandbox.js').ReadySandbox} sandbox */
 async function rehearsalRows(sandbox) {
   const work = path.join(sandbox.work, 'rehearsal');
   fs.mkdirSync(work, { recursive: true });
@@ -75,11 +77,12 @@ async function rehearsalRows(sandbox) {
     label: 'rehearse backfill',
   });
   const bundle = bundleIn(cwd);
-  if (![0, 1, 4].includes(rehearse.code) || !bundle) {
+  if (![0, 1, 4].includes(rehearse.code ?? -1) || !bundle) {
     throw new Error(
       `rehearse backfill exited ${rehearse.code}${bundle ? '' : ' and left no bundle'}\n${tail(rehearse.stdout + rehearse.stderr, 15)}`,
     );
   }
+  /** @type {import('../lib/measured.js').Summary} */
   const summary = readJson(path.join(bundle, 'summary.json'));
   const commands = recordedCommands(summary);
   const python = commands.filter(startsPython);
@@ -88,7 +91,9 @@ async function rehearsalRows(sandbox) {
     name: s.name,
     ms: s.durationMs,
     status: s.status,
-    uvRuns: (s.commands ?? []).filter(startsPython).map((c) => ({ command: shortCommand(c.args), ms: c.durationMs })),
+    uvRuns: (s.commands ?? [])
+      .filter(startsPython)
+      .map((c) => ({ command: shortCommand(c.args ?? []), ms: c.durationMs })),
   }));
   raw.rehearsal = {
     script: { ms: script.ms, exitCode: script.code, uvRuns: uvLines.length, steps: scriptSteps },
@@ -105,7 +110,7 @@ async function rehearsalRows(sandbox) {
     ratio,
   };
   const pythonMs = python.reduce((sum, c) => sum + c.durationMs, 0);
-  const stepMs = (name) => steps.find((st) => st.name === name)?.ms ?? 0;
+  const stepMs = (/** @type {string} */ name) => steps.find((st) => st.name === name)?.ms ?? 0;
   const stages = [['preflight', 'render', 'inspect'], ['run'], ['capture'], ['validate'], ['upload']]
     .map((names) => ({
       label: names.filter((n) => steps.some((st) => st.name === n)).join('|'),
@@ -114,7 +119,9 @@ async function rehearsalRows(sandbox) {
     .filter((stage) => stage.label);
   // Wall time covered by some step (steps overlap: the stages' longest steps summed can exceed the wall time).
   const inStages = unionMs(
-    summary.steps.map((st) => [Date.parse(st.startedAt), Date.parse(st.startedAt) + st.durationMs]),
+    summary.steps.map(
+      (st) => /** @type {[number, number]} */ ([Date.parse(st.startedAt), Date.parse(st.startedAt) + st.durationMs]),
+    ),
   );
   const top = [...stages]
     .sort((a, b) => b.ms - a.ms)
@@ -140,23 +147,25 @@ async function rehearsalRows(sandbox) {
   });
   const scriptRun = scriptSteps.find((st) => /deployment run/.test(st.command))?.ms ?? 0;
   /** Time inside a step not covered by any command it recorded (the union of their intervals). */
-  const unrecorded = (name) => {
+  const unrecorded = (/** @type {string} */ name) => {
     const step = summary.steps.find((st) => st.name === name);
     if (!step) return 0;
-    const spans = (step.commands ?? []).map((c) => [Date.parse(c.startedAt), Date.parse(c.startedAt) + c.durationMs]);
+    const spans = (step.commands ?? []).map(
+      (c) => /** @type {[number, number]} */ ([Date.parse(c.startedAt), Date.parse(c.startedAt) + c.durationMs]),
+    );
     return step.durationMs - unionMs(spans);
   };
-  const describe = (name) => {
+  const describe = (/** @type {string} */ name) => {
     const step = summary.steps.find((st) => st.name === name);
     if (!step) return '';
     const own = (step.commands ?? [])
       .filter((c) => c.durationMs >= 250)
       .sort((a, b) => b.durationMs - a.durationMs)
       .slice(0, 3);
-    const label = (c) =>
+    const label = (/** @type {import('../lib/measured.js').Recorded} */ c) =>
       c.kind === 'http'
-        ? `${c.method} ${new URL(c.url).pathname.replace(/[0-9a-f-]{36}/g, '<id>')}`
-        : `${c.file} ${c.args.slice(0, 5).join(' ')}`;
+        ? `${c.method} ${new URL(c.url ?? '').pathname.replace(/[0-9a-f-]{36}/g, '<id>')}`
+        : `${c.file} ${(c.args ?? []).slice(0, 5).join(' ')}`;
     const gap = unrecorded(name);
     return `  ${name} ${ms(step.durationMs)}: ${own.length ? own.map((c) => `${label(c)} ${ms(c.durationMs)}`).join('; ') : 'no recorded command over 250 ms'}${gap >= 500 ? `; ${ms(gap)} outside any recorded command${name === 'capture' ? ` (the screenshot of the run page: ${step.data?.screenshot ?? '?'})` : ''}` : ''}.`;
   };
@@ -164,7 +173,7 @@ async function rehearsalRows(sandbox) {
     [
       `row 2: the script's steps: ${scriptSteps.map((st) => `${st.command.startsWith('cp') ? 'cp -r' : st.command.split(' ').slice(2, 5).join(' ')} ${ms(st.ms)}`).join('; ')}.`,
       `  rehearse's critical path: ${stages.map((stage) => `${stage.label} ${ms(stage.ms)}`).join(' → ')} (${ms(inStages)} of wall time inside a step); the other ${ms(rehearse.ms - inStages)} is node start-up, config, the sandbox check and bundle writes.`,
-      `  rehearse's ${python.length} \`uv run\` commands took ${ms(pythonMs)} in all (not all in sequence): ${python.map((c) => `${c.step}: ${shortCommand(c.args)} ${ms(c.durationMs)}`).join('; ')}.`,
+      `  rehearse's ${python.length} \`uv run\` commands took ${ms(pythonMs)} in all (not all in sequence): ${python.map((c) => `${c.step}: ${shortCommand(c.args ?? [])} ${ms(c.durationMs)}`).join('; ')}.`,
       ...['inspect', 'run', 'capture'].map(describe).filter(Boolean),
       `  ${GOAL_RATIO}x the script is ${ms(GOAL_RATIO * script.ms)}; the watched run (same flow, same worker) takes ${ms(scriptRun)} in the script and ${ms(stepMs('run'))} in rehearse, which leaves ${ms(Math.max(0, GOAL_RATIO * script.ms - stepMs('run')))} for everything else (the script's other steps take ${ms(script.ms - scriptRun)}, rehearse's ${ms(rehearse.ms - stepMs('run'))}).`,
     ].join('\n'),
@@ -172,11 +181,12 @@ async function rehearsalRows(sandbox) {
   return { maxRssKB: readRssKB(rssFile) };
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 2,
   title: '2 rehearse backfill vs runbook script',
   needs: 'sqlite',
   async run(ctx) {
-    ctx.shared.backfill = await rehearsalRows(ctx.sandbox);
+    ctx.shared.backfill = await rehearsalRows(sandboxOf(ctx, 'row 2'));
   },
 };

@@ -1,6 +1,9 @@
+// @ts-check
 import { reportChild } from '../lib/children.js';
 import { quick } from '../lib/options.js';
-import { addRow, curve, judge, log, ms, raw } from '../lib/table.js';
+import { addRow, curve, figuresAt, judge, log, ms, raw } from '../lib/table.js';
+
+/** @typedef {import('../lib/children.js').ReportFigures} ReportFigures */
 
 /**
  * Row 10 (issue 28): report.html and concurrency.svg as the report grows, 10, 100 and 1,000 runs: sizes
@@ -13,13 +16,15 @@ function reportGrowthRows() {
   const results = Object.fromEntries(sizes.map((size) => [size, reportChild(size)]));
   raw.reportGrowth = results;
   // The screenshot is embedded as base64: 4 bytes for every 3; it does not grow with the runs.
-  const own = (r) => r.htmlBytes - Math.ceil(r.screenshotBytes / 3) * 4;
-  const kb = (bytes) => `${(bytes / 1024).toFixed(bytes < 10_240 ? 1 : 0)} KB`;
-  const html = curve(sizes, (size) => own(results[size]) / size);
-  const svg = curve(sizes, (size) => results[size].svgBytes / size);
-  const render = curve(sizes, (size) => results[size].renderMs / size);
-  const largest = results[sizes.at(-1)];
-  const list = (f) => sizes.map((size) => `${size}: ${f(results[size])}`).join(', ');
+  const own = (/** @type {ReportFigures} */ r) => r.htmlBytes - Math.ceil(r.screenshotBytes / 3) * 4;
+  const kb = (/** @type {number} */ bytes) => `${(bytes / 1024).toFixed(bytes < 10_240 ? 1 : 0)} KB`;
+  const at = (/** @type {number | undefined} */ size) => figuresAt(results, size, 'row 10');
+  const html = curve(sizes, (size) => own(at(size)) / size);
+  const svg = curve(sizes, (size) => at(size).svgBytes / size);
+  const render = curve(sizes, (size) => at(size).renderMs / size);
+  const largest = at(sizes.at(-1));
+  const list = (/** @type {(r: ReportFigures) => string} */ f) =>
+    sizes.map((size) => `${size}: ${f(at(size))}`).join(', ');
   addRow({
     row: '10 report growth: size',
     figure:
@@ -43,6 +48,7 @@ function reportGrowthRows() {
   });
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 10,
   title: '10 report growth',

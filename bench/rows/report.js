@@ -1,16 +1,18 @@
+// @ts-check
 import { reportChild } from '../lib/children.js';
-import { addRow, judge, log, ms, raw } from '../lib/table.js';
+import { addRow, figuresAt, judge, log, ms, raw } from '../lib/table.js';
 
 /** Row 6: report.html, built in process and opened in Chromium (issue 12), for a 3-run and a 1,000-run bundle. */
 function reportRows() {
   const sizes = [3, 1000];
   log('row 6: report.html for 3 and 1,000 synthetic runs (build, Chromium load)');
+  /** @type {Record<number, import('../lib/children.js').ReportFigures>} */
   const results = {};
   for (const size of sizes) {
     results[size] = reportChild(size);
   }
   raw.report = results;
-  const small = results[3];
+  const small = figuresAt(results, 3, 'row 6');
   // The screenshot is embedded as base64: 4 bytes for every 3.
   const ownKB = (small.htmlBytes - Math.ceil(small.screenshotBytes / 3) * 4) / 1024;
   addRow({
@@ -19,7 +21,7 @@ function reportRows() {
     goal: '< 300 KB + screenshot',
     ...judge(ownKB < 300, `${ownKB.toFixed(0)} KB`),
   });
-  const big = results[1000];
+  const big = figuresAt(results, 1000, 'row 6');
   addRow({
     row: '6 report, 1,000 runs: render',
     figure: `${ms(big.renderMs)} in Chromium (${big.rows} rows, ${(big.htmlBytes / 1048576).toFixed(1)} MB); built in ${ms(big.buildMs)}`,
@@ -28,6 +30,7 @@ function reportRows() {
   });
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 6,
   title: '6 report',

@@ -1,3 +1,4 @@
+// @ts-check
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,9 +15,11 @@ async function startupRows() {
     'rehearse --version': [cli, '--version'],
     'rehearse --help': [cli, '--help'],
   };
-  const names = Object.keys(commands);
-  const times = Object.fromEntries(names.map((n) => [n, []]));
-  const once = (name) => {
+  /** @typedef {keyof typeof commands} Name */
+  const names = /** @type {Name[]} */ (Object.keys(commands));
+  /** @type {Record<Name, number[]>} */
+  const times = { 'node -e ""': [], 'rehearse --version': [], 'rehearse --help': [] };
+  const once = (/** @type {Name} */ name) => {
     const started = performance.now();
     const result = spawnSync(node, commands[name], {
       cwd: repo,
@@ -30,13 +33,13 @@ async function startupRows() {
   for (const name of names) once(name); // warm the file cache, untimed
   for (let i = 0; i < runs; i += 1) {
     for (let k = 0; k < names.length; k += 1) {
-      const name = names[(i + k) % names.length];
+      const name = /** @type {Name} an index below names.length */ (names[(i + k) % names.length]);
       times[name].push(once(name));
     }
   }
   const bare = median(times['node -e ""']);
   raw.startup = { runs, timesMs: times, medianMs: Object.fromEntries(names.map((n) => [n, median(times[n])])) };
-  for (const name of ['rehearse --version', 'rehearse --help']) {
+  for (const name of /** @type {const} */ (['rehearse --version', 'rehearse --help'])) {
     const m = median(times[name]);
     const ratio = m / bare;
     const why = `${ms(m - bare)} over bare node; see the note on start-up`;
@@ -54,18 +57,22 @@ async function startupRows() {
 }
 
 /** The modules `import`ed statically from a compiled file (dynamic import() calls are not followed). */
+/** @param {string} file */
 function staticImports(file) {
   const text = fs.readFileSync(file, 'utf8');
-  return [...text.matchAll(/^\s*(?:import|export)\s+(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+  return [...text.matchAll(/^\s*(?:import|export)\s+(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? '');
 }
 
 /** Every file and package that loading `entry` loads, with the chain of files that pulls each package in. */
+/** @param {string} entry */
 function importGraph(entry) {
   const seen = new Set([entry]);
+  /** @type {Map<string, string[]>} */
   const packages = new Map();
+  /** @type {[string, string[]][]} */
   const queue = [[entry, []]];
-  while (queue.length) {
-    const [file, chain] = queue.shift();
+  for (let item = queue.shift(); item; item = queue.shift()) {
+    const [file, chain] = item;
     const here = [...chain, path.relative(path.join(repo, 'dist'), file)];
     for (const spec of staticImports(file)) {
       if (spec.startsWith('node:')) continue;
@@ -76,7 +83,7 @@ function importGraph(entry) {
           queue.push([next, here]);
         }
       } else {
-        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec);
         if (!packages.has(name)) packages.set(name, here);
       }
     }
@@ -85,6 +92,10 @@ function importGraph(entry) {
 }
 
 /** Milliseconds to import a module in a fresh node (median of 3). */
+/**
+ * @param {string} specifier
+ * @returns {number | undefined}
+ */
 function importMs(specifier) {
   const script = `const t = performance.now(); await import(${JSON.stringify(specifier)}); console.log(performance.now() - t);`;
   const times = [];
@@ -102,8 +113,10 @@ function startupNote() {
   const graph = importGraph(entry);
   const total = importMs(pathToFileURL(entry).href);
   const packages = [...graph.packages.entries()]
-    .map(([name, chain]) => ({ name, chain, ms: importMs(name) }))
-    .filter((p) => p.ms !== undefined)
+    .flatMap(([name, chain]) => {
+      const took = importMs(name);
+      return took === undefined ? [] : [{ name, chain, ms: took }];
+    })
     .sort((a, b) => b.ms - a.ms);
   raw.startupImports = { distCliMs: total, files: graph.files, packages };
   const list = packages
@@ -112,6 +125,7 @@ function startupNote() {
   return `start-up: \`rehearse --version\` and \`--help\` load dist/cli.js and ${graph.files.length - 1} more file(s) statically (${total === undefined ? '?' : ms(total)} to import in a fresh node); the packages among them, each imported alone: ${list}.`;
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 1,
   title: '1 start-up',

@@ -1,7 +1,14 @@
+// @ts-check
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchDir, node, quick, repo } from '../lib/options.js';
-import { addRow, curve, judge, log, raw, tail } from '../lib/table.js';
+import { addRow, curve, figuresAt, judge, log, raw, tail } from '../lib/table.js';
+
+/**
+ * What window-child.js prints for a window: its days, the parameters' build time and bytes, the bundle's and the
+ * report's bytes without the screenshot.
+ * @typedef {{ days: number, buildMs: number, parameterBytes: number, bundleBytes: number, reportBytes: number }} WindowFigures
+ */
 
 /**
  * Row 11 (issue 28): windows of 7, 90 and 365 days on the upstream-shaped flow (a `runs` list, one entry a
@@ -18,6 +25,7 @@ function windowRows() {
   });
   if (child.status !== 0)
     throw new Error(`window-child exited ${child.status ?? child.signal}: ${tail(child.stderr ?? '', 8)}`);
+  /** @type {Record<number, WindowFigures>} */
   const results = Object.fromEntries(
     child.stdout
       .trim()
@@ -26,9 +34,11 @@ function windowRows() {
       .map((r) => [r.days, r]),
   );
   raw.window = results;
-  const list = (f) => sizes.map((days) => `${days} d: ${f(results[days])}`).join(', ');
-  const build = curve(sizes, (days) => results[days].buildMs / days);
-  const bytes = curve(sizes, (days) => results[days].parameterBytes / days);
+  const at = (/** @type {number | undefined} */ days) => figuresAt(results, days, 'row 11');
+  const list = (/** @type {(r: WindowFigures) => string} */ f) =>
+    sizes.map((days) => `${days} d: ${f(at(days))}`).join(', ');
+  const build = curve(sizes, (days) => at(days).buildMs / days);
+  const bytes = curve(sizes, (days) => at(days).parameterBytes / days);
   addRow({
     row: '11 window: parameters',
     figure:
@@ -41,11 +51,12 @@ function windowRows() {
       `time ${build.ratio.toFixed(2)}x, bytes ${bytes.ratio.toFixed(2)}x`,
     ),
   });
-  const first = results[sizes[0]];
-  const last = results[sizes.at(-1)];
-  const perDay = (r) => (r.days === first.days ? 0 : (r.bundleBytes - first.bundleBytes) / (r.days - first.days));
-  const added = sizes.slice(1).map((days) => perDay(results[days]));
-  const addedRatio = added.length > 1 ? added.at(-1) / added[0] : 1;
+  const first = at(sizes[0]);
+  const last = at(sizes.at(-1));
+  const perDay = (/** @type {WindowFigures} */ r) =>
+    r.days === first.days ? 0 : (r.bundleBytes - first.bundleBytes) / (r.days - first.days);
+  const added = sizes.slice(1).map((days) => perDay(at(days)));
+  const addedRatio = added.length > 1 ? (added.at(-1) ?? Number.NaN) / (added[0] ?? Number.NaN) : 1;
   const reportRatio = last.reportBytes / first.reportBytes;
   addRow({
     row: '11 window: bundle, report',
@@ -61,6 +72,7 @@ function windowRows() {
   });
 }
 
+/** @type {import('../lib/sandbox.js').BenchRow} */
 export default {
   id: 11,
   title: '11 window',
