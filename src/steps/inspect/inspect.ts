@@ -1,15 +1,23 @@
 import path from 'node:path';
 import fs from 'fs-extra';
-import { writeEvidence } from '../../bundle/bundle.js';
+import { type Bundle, writeEvidence } from '../../bundle/bundle.js';
 import { DEPLOYMENT_FILE, manifestCopyOf } from '../../bundle/files.js';
 import { deviationsMarkdown, updateNotes } from '../../bundle/notes.js';
 import type { StepDataInput } from '../../bundle/step-data.js';
 import { loadExpectedGuardrails } from '../../config/manifest-file.js';
+import type { Context } from '../../context.js';
 import { RehearseError } from '../../errors.js';
 import { type GlobalLimitLookup, judgeDeployment } from '../../guardrails/deployment.js';
 import { inspectDeploymentCommand } from '../../prefect/commands.js';
 import { INVALID_LIMIT_NAME } from '../../prefect/fixes.js';
-import { fullName, readDeployment, readGlobalLimit, resolveDeploymentName } from '../../prefect/queries.js';
+import {
+  type DeploymentRef,
+  fullName,
+  readDeployment,
+  readGlobalLimit,
+  resolveDeploymentName,
+} from '../../prefect/queries.js';
+import type { ProcessResult } from '../../process/command.js';
 import { assertRan, cliOf, diffPaths, parseCliJson } from '../prefect-cli.js';
 import type { Step } from '../step.js';
 
@@ -59,46 +67,64 @@ function unparsedNote(reason: string, exitCode: number | null, apiRecord: unknow
   return `\`prefect deployment inspect\` ${reason}${blamed}; its output is kept in ${INSPECT_LOG}, and ${DEPLOYMENT_FILE} holds the API's record.`;
 }
 
+/**
+ * `prefect deployment inspect` and the API's record of the same deployment, read side by side. When the API
+ * cannot be read, what the CLI printed (often Prefect's own error text) is kept in the bundle before giving up.
+ */
+async function readDeploymentTwice(ctx: Context, bundle: Bundle, ref: DeploymentRef) {
+  const [cliResult, apiRecord] = await Promise.all([
+    ctx.runner.run(inspectDeploymentCommand(cliOf(ctx), fullName(ref))),
+    readDeployment(ctx.api, ref).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
+  ]);
+  assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
+  if (!('error' in apiRecord)) return { cliResult, record: apiRecord.value };
+  const file = await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, ctx.now());
+  const error = apiRecord.error;
+  if (error instanceof RehearseError)
+    throw new RehearseError(error.code, error.message, {
+      details: error.details,
+      ...(error.hint ? { hint: error.hint } : {}),
+      data: { files: [file] },
+    });
+  throw error;
+}
+
+/** The global limit the manifest promises (a drifted key is its own check, so each breakage names one check). */
+async function keyLimitLookup(ctx: Context, manifestKey: string | undefined, key: unknown): Promise<GlobalLimitLookup> {
+  const limitName = manifestKey ?? (typeof key === 'string' ? key : undefined);
+  if (limitName === undefined) return { name: undefined };
+  return {
+    name: limitName,
+    limit: INVALID_LIMIT_NAME.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName),
+  };
+}
+
+/** What the CLI's JSON got wrong against the API's record: unparsable, or values its console markup altered. */
+function cliNotesFor(cliResult: ProcessResult, raw: string): string[] {
+  const parsed = parseCliJson(cliResult);
+  if (!parsed.ok) return [unparsedNote(parsed.reason, cliResult.exitCode, JSON.parse(raw))];
+  const { automations: _automations, ...cliRecord } = parsed.value as Record<string, unknown>;
+  const changed = markupAltered(JSON.parse(raw), cliRecord);
+  if (changed.length === 0) return [];
+  return [
+    `\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's record, value for value, and the CLI's output is in ${INSPECT_LOG}.`,
+  ];
+}
+
 /** Runbook step 2: export the live deployment and judge its guardrails against the manifest. */
 export const inspectStep: Step = {
   name: 'inspect',
   title: 'inspect the deployment',
-  // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the step's flow reads top to bottom; it is split when the dry-run rule moves into the runner
   async run(ctx, bundle) {
     const expected = await loadExpectedGuardrails(ctx.prefect.projectDir, ctx.config.manifest);
     const ref = await resolveDeploymentName(ctx.api, ctx.config.deployment);
-    const [cliResult, apiRecord] = await Promise.all([
-      ctx.runner.run(inspectDeploymentCommand(cliOf(ctx), fullName(ref))),
-      readDeployment(ctx.api, ref).then(
-        (value) => ({ value }),
-        (error: unknown) => ({ error }),
-      ),
-    ]);
-    assertRan(cliResult, `prefect deployment inspect ${fullName(ref)}`);
-    if ('error' in apiRecord) {
-      // Keep what the CLI printed (often Prefect's own error text) before giving up.
-      const file = await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, ctx.now());
-      const error = apiRecord.error;
-      if (error instanceof RehearseError)
-        throw new RehearseError(error.code, error.message, {
-          details: error.details,
-          ...(error.hint ? { hint: error.hint } : {}),
-          data: { files: [file] },
-        });
-      throw error;
-    }
-    const record = apiRecord.value;
+    const { cliResult, record } = await readDeploymentTwice(ctx, bundle, ref);
     const { deployment } = record;
     const key = deployment.parameters.concurrency_key;
-    // The limit the manifest promises; a drifted key is its own check, so each breakage names one check.
-    const limitName = expected.concurrencyKey ?? (typeof key === 'string' ? key : undefined);
-    const lookup: GlobalLimitLookup =
-      limitName === undefined
-        ? { name: undefined }
-        : {
-            name: limitName,
-            limit: INVALID_LIMIT_NAME.test(limitName) ? undefined : await readGlobalLimit(ctx.api, limitName),
-          };
+    const lookup = await keyLimitLookup(ctx, expected.concurrencyKey, key);
     const checks = judgeDeployment(expected, deployment, lookup, ctx.config.prefect.command);
 
     const now = ctx.now();
@@ -109,18 +135,7 @@ export const inspectStep: Step = {
     // The manifest as judged, so `rehearse verify` can judge the deployment again offline.
     const manifestText = await fs.readFile(path.resolve(ctx.prefect.projectDir, ctx.config.manifest), 'utf8');
     files.push(await writeEvidence(bundle, manifestCopyOf(ctx.config.manifest), manifestText, now));
-    const cliNotes: string[] = [];
-    const parsed = parseCliJson(cliResult);
-    if (!parsed.ok) {
-      cliNotes.push(unparsedNote(parsed.reason, cliResult.exitCode, JSON.parse(record.raw)));
-    } else {
-      const { automations: _automations, ...cliRecord } = parsed.value as Record<string, unknown>;
-      const changed = markupAltered(JSON.parse(record.raw), cliRecord);
-      if (changed.length > 0)
-        cliNotes.push(
-          `\`prefect deployment inspect -o json\` altered ${changed.length} value(s) through its console markup (${changed.join(', ')}); ${DEPLOYMENT_FILE} holds the API's record, value for value, and the CLI's output is in ${INSPECT_LOG}.`,
-        );
-    }
+    const cliNotes = cliNotesFor(cliResult, record.raw);
     if (cliNotes.length > 0)
       files.push(await writeEvidence(bundle, INSPECT_LOG, cliResult.stdout + cliResult.stderr, now));
     const body = [
