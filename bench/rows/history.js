@@ -10,8 +10,8 @@ import { mapLimited } from '../../dist/util/map-limited.js';
 import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY } from '../lib/api-processes.js';
 import { analyze, call, copyRuns, createFinishedRun, resent, startApiProcesses } from '../lib/history-writes.js';
 import { growth } from '../lib/marginal.js';
-import { median } from '../lib/table.js';
 import { log, measuredBackfill, mkdtemp, notPassed, runMeasured, stepCost, tailText } from '../lib/measured.js';
+import { median } from '../lib/table.js';
 
 /** @typedef {import('../lib/measured.js').Measured} Measured */
 
