@@ -1,15 +1,17 @@
 // @ts-check
-// Row 13 (issue 28 row 3): a deployment with 1,000, 10,000 and 50,000 earlier runs on the PostgreSQL sandbox,
-// written through the API as row 7 writes them. preflight, validate, cleanup and cleanup --all must read only
+// Row 13 (issue 28 row 3): a deployment with 1,000, 10,000 and 50,000 earlier runs on the PostgreSQL sandbox: the
+// first size written through the API as row 7 writes them, the larger ones grown by copying those API-made runs
+// inside the database (new ids, names and times). preflight, validate, cleanup and cleanup --all must read only
 // what they need: their requests, time and bytes read stay flat as the history grows.
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { mapLimited } from '../../dist/util/map-limited.js';
 import { API_PROCESSES, POSTGRES_WRITE_CONCURRENCY } from '../lib/api-processes.js';
-import { analyze, call, createFinishedRun, resent, startApiProcesses } from '../lib/history-writes.js';
+import { analyze, call, copyRuns, createFinishedRun, resent, startApiProcesses } from '../lib/history-writes.js';
 import { growth } from '../lib/marginal.js';
 import { log, measuredBackfill, mkdtemp, notPassed, runMeasured, stepCost, tailText } from '../lib/measured.js';
+import { median } from '../lib/table.js';
 
 /** @typedef {import('../lib/measured.js').Measured} Measured */
 
@@ -17,6 +19,8 @@ import { log, measuredBackfill, mkdtemp, notPassed, runMeasured, stepCost, tailT
 const WRITE_CONCURRENCY = POSTGRES_WRITE_CONCURRENCY;
 const DEPLOYMENT = '/deployments/name/hotpass-backfill/hotpass-backfill';
 const COMMANDS = ['preflight', 'validate', 'cleanup', 'cleanup --all'];
+/** Rounds at each size (full run): the time judged is each command's median over them. */
+const ROUNDS = 3;
 /**
  * REHEARSE_BENCH_HISTORY_UNTIL (an ISO time): stop writing the history then, measure at the size reached and end
  * the row there. On a busy machine the 50,000 runs take longer than a timing slot may allow.
@@ -25,19 +29,37 @@ const WRITE_UNTIL = Date.parse(process.env.REHEARSE_BENCH_HISTORY_UNTIL ?? '') |
 const BUDGET = 'the history write budget (REHEARSE_BENCH_HISTORY_UNTIL) ran out';
 
 /**
- * Tops the deployment's history up to `size` runs (runs already there count: row 7's, row 12's, the last size's).
+ * A top-up's outcome: runs there before, written through the API, copied in the database, the time it took, the
+ * deployment's runs after, and whether the write budget cut it short.
+ * @typedef {{ have: number, wrote: number, copied: number, ms: number, reached: number, partial: boolean }} Growth
+ */
+/**
+ * The runs the API wrote that copies are made of, bench-history-<first> to bench-history-<first + sources - 1> (a
+ * multiple of 20, for the 1-in-20 Failed share), and the next copy's number.
+ * @typedef {{ first: number, sources: number, next: number }} ApiMade
+ */
+/** Every run the API wrote or the database copied, and the time each took. */
+/** @typedef {{ wrote: number, ms: number, copied: number, copyMs: number }} Progress */
+
+/** The deployment's runs, counted by the API. @param {string} apiUrl @param {{id: string}} deployment */
+const countRuns = (apiUrl, deployment) =>
+  call(apiUrl, 'POST', '/flow_runs/count', { flow_runs: { deployment_id: { any_: [deployment.id] } } });
+
+/**
+ * Tops the deployment's history up to `size` runs through the API (runs already there count: row 12's, the last
+ * size's).
  * @param {{id: string, flow_id: string}} deployment
  * @param {string} apiUrl
  * @param {string[]} urls
  * @param {number} size
- * @param {{wrote: number, ms: number}} progress every run written, and the time spent writing
+ * @param {Progress} progress
+ * @returns {Promise<Growth>}
  */
 async function topUp(deployment, apiUrl, urls, size, progress) {
-  const count = () =>
-    call(apiUrl, 'POST', '/flow_runs/count', { flow_runs: { deployment_id: { any_: [deployment.id] } } });
+  const count = () => countRuns(apiUrl, deployment);
   const have = await count();
   const missing = Math.max(0, size - have);
-  if (missing === 0) return { have, wrote: 0, ms: 0, reached: have, partial: false };
+  if (missing === 0) return { have, wrote: 0, copied: 0, ms: 0, reached: have, partial: false };
   log(
     `row 13: writing ${missing} finished runs (${have} → ${size}) through ${urls.length} API processes, ${WRITE_CONCURRENCY} at a time`,
   );
@@ -64,7 +86,60 @@ async function topUp(deployment, apiUrl, urls, size, progress) {
   // Writes still in flight when the budget ran out have landed by the time mapLimited returns.
   const now = await count();
   if (now < size && !partial) throw new Error(`the deployment holds ${now} runs after the top-up, expected ${size}`);
-  return { have, wrote: now - have, ms, reached: now, partial };
+  return { have, wrote: now - have, copied: 0, ms, reached: now, partial };
+}
+
+/**
+ * Tops the deployment's history up to `size` runs with copies of the API-made runs, made inside PostgreSQL
+ * (copyRuns), then checks them through the API: the deployment's count is `size`, and the last copy reads back
+ * with its name, tags, times and its own final state.
+ * @param {{id: string, flow_id: string}} deployment
+ * @param {string} apiUrl
+ * @param {import('../lib/history-writes.js').Postgres} postgres
+ * @param {ApiMade} made advanced past the copies
+ * @param {number} size
+ * @param {Progress} progress
+ * @returns {Promise<Growth>}
+ */
+async function copyUp(deployment, apiUrl, postgres, made, size, progress) {
+  const have = await countRuns(apiUrl, deployment);
+  const missing = Math.max(0, size - have);
+  if (missing === 0) return { have, wrote: 0, copied: 0, ms: 0, reached: have, partial: false };
+  const { first, sources, next: from } = made;
+  log(`row 13: copying ${sources} API-made runs in the database into ${missing} more (${have} → ${size})`);
+  const started = performance.now();
+  const copy = copyRuns(postgres, { flowId: deployment.flow_id, first, sources, from, to: from + missing });
+  const ms = performance.now() - started;
+  made.next += missing;
+  progress.copied += copy.runs;
+  progress.copyMs += ms;
+  const reached = await countRuns(apiUrl, deployment);
+  if (copy.runs !== missing || reached !== size)
+    throw new Error(`copied ${copy.runs} of ${missing} runs; the API counts ${reached} in the deployment, not ${size}`);
+  await expectCopy(apiUrl, copy.lastId, made.next - 1);
+  log(`row 13: ${copy.runs} runs and ${copy.states} states copied in ${(ms / 1000).toFixed(1)} s`);
+  return { have, wrote: 0, copied: copy.runs, ms, reached, partial: false };
+}
+
+/**
+ * A copied run read back by id through the API is shaped as an API-made one: its name, the 1-in-10 earlier
+ * rehearsal tag, start before end in the past, and a current state of its own, Completed (1 in 20 Failed).
+ * @param {string} apiUrl
+ * @param {string} id
+ * @param {number} i the copy's index
+ */
+async function expectCopy(apiUrl, id, i) {
+  /** @type {{name: string, tags: string[], start_time: string, end_time: string, state_id: string, state: {id: string, type: string, state_details: {flow_run_id: string}}}} */
+  const run = await call(apiUrl, 'GET', `/flow_runs/${id}`);
+  const problems = [
+    run.name === `bench-history-${String(i).padStart(6, '0')}` || `name ${run.name}`,
+    run.tags.includes(`rehearse-old-${i}`) === (i % 10 === 0) || `tags ${run.tags.join(',')}`,
+    Date.parse(run.start_time) < Date.parse(run.end_time) || `start ${run.start_time}, end ${run.end_time}`,
+    Date.parse(run.end_time) < Date.now() - 12 * 3600_000 || `end ${run.end_time} not moved back`,
+    (run.state?.id === run.state_id && run.state.state_details.flow_run_id === id) || 'state not its own',
+    run.state?.type === (i % 20 ? 'COMPLETED' : 'FAILED') || `state ${run.state?.type}`,
+  ].filter((p) => p !== true);
+  if (problems.length) throw new Error(`copied run ${id} reads back wrong: ${problems.join('; ')}`);
 }
 
 /** No limit may hold a slot before a measurement: a forced history must take none. @param {string} apiUrl */
@@ -78,6 +153,26 @@ async function expectNoHeldSlots(apiUrl) {
 
 /** @param {Measured} m */
 const filterBytes = (m) => m.cost?.routes['POST /api/flow_runs/filter']?.bytes ?? 0;
+
+/** @typedef {Awaited<ReturnType<typeof measure>>} Round */
+
+/**
+ * Several rounds at one size as one: each command's median time; its requests and the bytes read, the largest seen.
+ * @param {Round[]} rounds
+ * @returns {Round}
+ */
+function medianRound(rounds) {
+  const out = structuredClone(/** @type {Round} */ (rounds[0]));
+  const most = (/** @type {(r: Round) => number} */ f) => Math.max(...rounds.map(f));
+  for (const c of /** @type {('preflight' | 'validate' | 'cleanup' | 'cleanup --all')[]} */ (COMMANDS)) {
+    out[c].ms = median(rounds.map((r) => r[c].ms));
+    out[c].requests = most((r) => r[c].requests);
+  }
+  out.cleanup.bytes = most((r) => r.cleanup.bytes);
+  out['cleanup --all'].bytes = most((r) => r['cleanup --all'].bytes);
+  out.backfill.filterBytes = most((r) => r.backfill.filterBytes);
+  return out;
+}
 
 /**
  * One round at a size: a rehearsal of 2 runs (preflight and validate from its journal), then cleanup of its bundle
@@ -145,23 +240,34 @@ async function run(ctx) {
     { postgres },
     API_PROCESSES,
   );
-  /** @type {Record<number, {writes: Awaited<ReturnType<typeof topUp>>, analyzed: boolean, round: Awaited<ReturnType<typeof measure>>}>} */
+  /** @type {Record<number, {writes: Growth, analyzed: boolean, round: Round, rounds: Round[]}>} */
   const at = {};
   const resentBefore = resent.count;
   /** @type {unknown} */
   let failure;
-  const progress = { wrote: 0, ms: 0 };
+  /** @type {Progress} */
+  const progress = { wrote: 0, ms: 0, copied: 0, copyMs: 0 };
+  /** @type {ApiMade | undefined} */
+  let made;
   /** @type {number[]} the sizes measured, in order */
   const done = [];
   try {
     for (const size of sizes) {
-      const writes = await topUp(deployment, sandbox.apiUrl, writers.urls, size, progress);
+      const writes = made
+        ? await copyUp(deployment, sandbox.apiUrl, postgres, made, size, progress)
+        : await topUp(deployment, sandbox.apiUrl, writers.urls, size, progress);
+      // The first size's runs are the sources of every copy after it (at least 20, for the 1-in-20 Failed share).
+      if (!made && writes.wrote >= 20 && !writes.partial)
+        made = { first: writes.have, sources: writes.wrote - (writes.wrote % 20), next: writes.have + writes.wrote };
       const analyzed = analyze(postgres);
       await expectNoHeldSlots(sandbox.apiUrl);
       const reached = writes.partial ? writes.reached : size;
       log(`row 13: measuring at ${reached} earlier runs`);
-      const round = await measure(sandbox);
-      at[reached] = { writes, analyzed, round };
+      /** @type {Round[]} */
+      const rounds = [];
+      for (let r = 0; r < (quick ? 1 : ROUNDS); r += 1) rounds.push(await measure(sandbox));
+      const round = medianRound(rounds);
+      at[reached] = { writes, analyzed, round, rounds };
       done.push(reached);
       table.raw.history = { sizes, done, at, resent: resent.count - resentBefore };
       log(
@@ -184,7 +290,7 @@ async function run(ctx) {
     if (!found) throw new Error(`row 13: no figures at ${s}`);
     return found;
   };
-  const { wrote, ms: writeMs } = progress;
+  const { wrote, ms: writeMs, copied, copyMs } = progress;
   const rate = writeMs > 0 ? wrote / (writeMs / 1000) : 0;
   table.raw.history = {
     sizes,
@@ -194,7 +300,9 @@ async function run(ctx) {
     wrote,
     writeMs,
     runsPerSecond: rate,
-    shape: '2 requests a run: created Running, forced Completed/Failed',
+    copied,
+    copyMs,
+    shape: `2 requests a run: created Running, forced Completed/Failed; ${copied} runs copied from them in the database`,
   };
   addRows(table, done, of);
   if (failure) {
@@ -203,7 +311,7 @@ async function run(ctx) {
     );
   }
   table.notes.push(
-    `row 13: the history was written at ${rate.toFixed(1)} runs/s (${wrote} runs, 2 requests a run, through ${API_PROCESSES} API processes without services, ${WRITE_CONCURRENCY} at a time; ${resent.count - resentBefore} requests resent); one round per size (requests do not vary between rounds; the time is one sample); verdicts ${done.map((s) => of(s).round.verdict).join('/')}.`,
+    `row 13: the history: ${wrote} runs written through the API at ${rate.toFixed(1)} runs/s (2 requests a run, through ${API_PROCESSES} API processes without services, ${WRITE_CONCURRENCY} at a time; ${resent.count - resentBefore} requests resent), in ${(writeMs / 1000).toFixed(0)} s; ${copied} more copied from those API-made runs inside PostgreSQL (new ids, names and idempotency keys, states with them, times a day back per round through them), in ${(copyMs / 1000).toFixed(0)} s, checked through the API (count, a copy read back); ${quick ? 'one round' : `${ROUNDS} rounds`} per size (time: each command's median; requests and bytes: the largest); verdicts ${done.map((s) => of(s).round.verdict).join('/')}.`,
   );
   if (failure) throw failure;
 }
