@@ -28,6 +28,10 @@ def _hand_over() -> None:
     import socket
     import struct
 
+    # A signal that comes during the hand-over (the worker cancelling the run at once) waits, blocked, until this
+    # process knows whether it forwards signals to a child or starts the flow itself; then it is delivered.
+    relayed = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, relayed)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.settimeout(5)
@@ -39,9 +43,11 @@ def _hand_over() -> None:
         first = answers.readline()
     except Exception:  # no starter, or a Python without fd passing: start as usual
         conn.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return
     if not first.startswith(b"pid "):
         conn.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return
     pid = int(first.split()[1])
     conn.settimeout(None)
@@ -55,8 +61,9 @@ def _hand_over() -> None:
     # From here on the run is the child's: this process only ever ends as it did. Falling through to a plain
     # start would run the flow a second time (Running -> Running) instead of letting the worker see it crash.
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        for sig in relayed:
             signal.signal(sig, forward)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         last = answers.readline()
         code = int(last.split()[1]) if last.startswith(b"exit ") else 1
     except BaseException:
