@@ -6,13 +6,17 @@ import { apiText, parseJson, rehearse, workspace } from './support.js';
 /** Values a polling worker or a finishing run moves on between two reads a moment apart. */
 const volatile = (text: string): string => text.replace(/"(updated|last_polled|status)":("[^"]*"|null)/g, '"$1":_');
 
-const ROUNDS = 10;
+/**
+ * Five rounds in CI (about 2.5 minutes of one e2e worker); `REHEARSE_REPEAT_ROUNDS=10` is the soak the
+ * ten-in-a-row finding was checked with (README, Development).
+ */
+const ROUNDS = Math.max(2, Number(process.env.REHEARSE_REPEAT_ROUNDS ?? 5) || 5);
 
 /**
  * One test per round, in order, sharing the workspace: each round has the e2e timeout of its own
- * (vitest.config.ts), so no single test holds ten rehearsals' minutes behind one bound.
+ * (vitest.config.ts), so no single test holds all the rehearsals' minutes behind one bound.
  */
-describe('ten healthy rehearsals in a row on the real sandbox', () => {
+describe(`${ROUNDS} healthy rehearsals in a row on the real sandbox`, () => {
   let cwd: string;
   const bundles: string[] = [];
 

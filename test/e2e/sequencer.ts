@@ -2,24 +2,25 @@ import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * The e2e files that take longest, longest first. Files run side by side (workers.ts); started last, the
- * ten rehearsals of repeat.test.ts alone kept one worker busy for four minutes after the other had
- * run out of files. Vitest orders by last run's durations only where its cache has them (never on a
+ * The e2e files that take longest, longest first (file times of an idle fresh-clone CI). Files run side
+ * by side (workers.ts); started last, the rehearsals of repeat.test.ts alone kept one worker busy for
+ * minutes after the others had run out of files. Vitest orders by last run's durations only where its cache has them (never on a
  * fresh CI machine), so the order is written down here.
  */
 const LONGEST_FIRST = [
-  'repeat.test.ts',
   'upstream.test.ts',
   'signals.test.ts',
-  'faults.test.ts',
   'faults-server.test.ts',
-  'inspect.test.ts',
-  'fixes.test.ts',
-  'backfill.test.ts',
-  'verdicts.test.ts',
+  'repeat.test.ts',
   'pack.test.ts',
-  'github.test.ts',
+  'faults.test.ts',
+  'backfill.test.ts',
+  'fixes.test.ts',
+  'inspect.test.ts',
+  'verdicts.test.ts',
   'trust.test.ts',
+  'outage.test.ts',
+  'github.test.ts',
 ];
 
 const rank = (spec: TestSpecification): number => {
