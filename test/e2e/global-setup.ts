@@ -28,9 +28,9 @@ const cli = (args: string[], home: string) =>
  * Real sandboxes for the end-to-end suite, started and stopped through the CLI itself, and shaped
  * like staging: PostgreSQL, two workers on the pool, basic auth. One per e2e worker, so that test
  * files run side by side without sharing a server, a deployment or a limit. (The upstream and outage
- * cases start SQLite sandboxes of their own.) They start in the background while the unit and
- * integration tests run (vitest.config.ts runs those first): each e2e file waits for its own to be up
- * (support.ts, claimSandbox), and teardown waits for every start before it stops them.
+ * cases start SQLite sandboxes of their own.) They start in the background while the unit tests run
+ * (vitest.config.ts runs those first): each e2e file waits for its own to be up (support.ts,
+ * claimSandbox), and teardown waits for every start before it stops them.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await stopOrphans();

@@ -33,8 +33,8 @@ export async function claimSandbox(): Promise<string> {
 }
 
 /**
- * Waits for the global setup's `sandbox up` of this home to end (the sandboxes start while the unit and
- * integration tests run); a start that failed fails the file with its output.
+ * Waits for the global setup's `sandbox up` of this home to end (the sandboxes start while the unit tests
+ * run); a start that failed fails the file with its output.
  */
 async function sandboxUp(home: string): Promise<void> {
   const marker = path.join(home, UP_MARKER);
