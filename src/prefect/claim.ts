@@ -140,6 +140,20 @@ export async function claimDeployment(api: PrefectApi, options: ClaimOptions): P
   });
 }
 
+/**
+ * Refuses (exit 3, busy) when another rehearsal holds the deployment now: its claim is there and not stale. The
+ * doctor asks before it would call that rehearsal's live runs leftovers to clean up.
+ */
+export async function refuseIfClaimed(
+  api: PrefectApi,
+  deployment: { id: string; name: string },
+  nowMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const held = await readClaim(api, claimName(deployment.id), signal);
+  if (held !== undefined && !staleReason(held, nowMs)) throw claimedBy(held, deployment.name);
+}
+
 function claimedBy(held: unknown, deploymentName: string): RehearseError {
   return new RehearseError('DEPLOYMENT_CLAIMED', `another rehearsal holds ${deploymentName}`, {
     details: [

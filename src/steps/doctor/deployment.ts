@@ -1,4 +1,5 @@
 import type { Context } from '../../context.js';
+import { refuseIfClaimed } from '../../prefect/claim.js';
 import { cancelFlowRunArgs, patchDeploymentArgs } from '../../prefect/cli-args.js';
 import { cleanupFix, prefectLine, unpauseFix } from '../../prefect/fixes.js';
 import { type DeploymentRef, fullName } from '../../prefect/queries.js';
@@ -122,6 +123,10 @@ export async function checkLeftoverRuns(
     { max: 200 },
   );
   const rehearsals = runs.filter((r) => r.tags.some((t) => t === 'rehearse' || t.startsWith('rehearse-')));
+  // Live runs of a rehearsal that holds the deployment now are not leftovers: the deployment is busy, and
+  // cleaning them up would end another operator's rehearsal.
+  if (rehearsals.length > 0)
+    await refuseIfClaimed(ctx.api, { id: deployment.id, name: fullName(ref) }, ctx.clock.now(), ctx.signal);
   // Someone else's scheduled or paused run holds no slot; a rehearsal's is still ours to clean up.
   const others = runs.filter((r) => !rehearsals.includes(r) && HOLDING_STATES.includes(r.state_type ?? ''));
   const bundles = [...new Set(rehearsals.flatMap((r) => r.tags.filter((t) => t.startsWith('rehearse-'))))];

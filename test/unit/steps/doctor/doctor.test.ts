@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBundle } from '../../../../src/bundle/bundle.js';
@@ -225,6 +225,53 @@ describe('runDoctor against the recorded server', () => {
     expect(byId('deployment.idle')?.fix).toBe(
       `wait for them, or cancel them: uv run prefect flow-run cancel ${running.id}`,
     );
+  });
+
+  describe('live runs of a rehearsal', () => {
+    const live = { ...recordedRuns(LIMITED_BURST)[0], state_type: 'RUNNING', state_name: 'Running' };
+    const routes = () => ({
+      ...healthyRoutes(),
+      'POST /flow_runs/filter': { status: 200, text: JSON.stringify([{ ...live, tags: ['rehearse', 'rehearse-X'] }]) },
+    });
+    /** The claim another rehearsal wrote, held by a process of this host: `pid` alive or gone. */
+    async function claimHeld(api: ReturnType<typeof contextFor>['api'], pid: number) {
+      const deployment = await api.request({
+        method: 'GET',
+        path: '/deployments/name/hotpass-backfill/hotpass-backfill',
+        readOnly: true,
+      });
+      const { id } = JSON.parse(deployment.text) as { id: string };
+      // Stamped now: claims are judged by the step's clock (the system's here), as the run step writes them.
+      const stamp = new Date().toISOString();
+      const value = { bundle: 'rehearse-X', host: hostname(), pid, claimedAt: stamp, renewedAt: stamp };
+      await api.request({
+        method: 'POST',
+        path: '/variables/',
+        body: { name: `rehearse-claim-${id}`, value },
+        readOnly: false,
+      });
+    }
+
+    it('refuses busy, naming the holder, when the rehearsal holding the deployment is alive: its runs are no leftovers', async () => {
+      const { ctx, api } = contextFor({ routes: routes() });
+      await claimHeld(api, process.pid);
+      const refused = await runDoctor(ctx).catch((error: unknown) => error);
+      expect(refused).toMatchObject({
+        code: 'DEPLOYMENT_CLAIMED',
+        message: 'another rehearsal holds hotpass-backfill/hotpass-backfill',
+      });
+    });
+
+    it('calls them leftovers to clean up once their rehearsal is gone', async () => {
+      const { ctx, api } = contextFor({ routes: routes() });
+      // A pid no process of this host has: the holder died.
+      await claimHeld(api, 2 ** 30);
+      const checks = await runDoctor(ctx);
+      expect(checks.find((c) => c.id === 'deployment.rehearsals')).toMatchObject({
+        verdict: 'fail',
+        fix: expect.stringContaining('rehearse cleanup --all'),
+      });
+    });
   });
 
   it('says the global limit was not checked, rather than dropping the check, when the manifest cannot be read', async () => {
