@@ -39,7 +39,9 @@ const cellOf = (record: FaultRecord): string[] => {
     record.target?.name ?? '',
     record.injectedAt ?? '',
     did,
-    record.recovery?.hitRunFinalState ?? '',
+    record.recovery?.hitRunFinalState ??
+      record.recovery?.touchedRunsEnded?.map((r) => `${r.run} ${r.state}`).join(', ') ??
+      '',
     record.recovery?.secondsToFinal === undefined ? '' : `${record.recovery.secondsToFinal} s`,
     waits?.join(', ') ?? '',
   ];

@@ -163,6 +163,11 @@ function closeRecord(ctx: Context, fault: Pending, finalRuns: readonly FlowRun[]
   follow(ctx, fault, finalRuns);
   const target = finalRuns.find((r) => r.id === fault.record.target?.id);
   if (target && fault.record.recovery) fault.record.recovery.hitRunFinalState = stateOf(target);
+  const touchedEnded = fault.record.touchedRuns?.map((t) => {
+    const run = finalRuns.find((r) => r.id === t.id);
+    return { run: t.name, state: stateOf(run), ...(run?.state?.message ? { message: run.state.message } : {}) };
+  });
+  if (touchedEnded?.length && fault.record.recovery) fault.record.recovery.touchedRunsEnded = touchedEnded;
   if (fault.record.recovery)
     fault.record.recovery.queuedWaits = [...fault.queued.values()].map(({ name, ...rest }) => ({
       run: name,

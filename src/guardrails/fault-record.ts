@@ -55,6 +55,10 @@ const FaultRecordSchema = z.object({
       queuedWaits: z.array(
         z.object({ run: z.string(), waitedSeconds: z.number().nullable(), endedAs: z.string().optional() }),
       ),
+      /** kill-worker: how each run under the killed worker ended, with its final state's message. */
+      touchedRunsEnded: z
+        .array(z.object({ run: z.string(), state: z.string(), message: z.string().optional() }))
+        .optional(),
     })
     .optional(),
   reason: z.string().optional(),

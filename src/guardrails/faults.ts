@@ -18,6 +18,24 @@ interface JudgedRun {
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
 const stateOf = (run: JudgedRun): string => run.state_name ?? run.state_type ?? '?';
 
+/**
+ * A process worker reads each flow run's output through a pipe (job variable stream_output, on by default). Its
+ * runs outlive a SIGKILL, but their next log line to the console finds the pipe broken, and Prefect's console
+ * handler exits the flow: Crashed, "Execution was aborted by Python system exit call." (traced on 3.9.1).
+ */
+const BROKEN_PIPE =
+  ': their output went through a pipe to the killed worker, which broke at their next console line and ended ' +
+  'the flow (Prefect\'s "system exit call"); runs outlive their worker with the job variable stream_output: false ' +
+  'on the deployment or its pool (their logs still reach the API; seen on Prefect 3.9.1)';
+
+/** kill-worker: how the runs under the killed worker ended, and why, when they crashed as a broken pipe ends them. */
+function underWorker(record: FaultRecord): string {
+  const ended = record.recovery?.touchedRunsEnded;
+  if (!ended?.length) return '';
+  const pipe = ended.some((r) => r.state.toUpperCase() === 'CRASHED' && /system exit/i.test(r.message ?? ''));
+  return `; its run(s) ${ended.map((r) => `${r.run} ${r.state}`).join(', ')}${pipe ? BROKEN_PIPE : ''}`;
+}
+
 /** One check per fault: a JUnit case each, named by its place in the list and its kind. */
 export function judgeInjections(records: readonly FaultRecord[]): Check[] {
   return records.map((record, i) => {
@@ -38,7 +56,7 @@ export function judgeInjections(records: readonly FaultRecord[]): Check[] {
           : record.action?.apiStatus !== undefined
             ? `the API answered ${record.action.apiStatus}, ${went}`
             : record.action?.restartedPid !== undefined
-              ? `SIGKILL to pid ${record.action.killedPid}, started again after ${record.action.downSeconds} s as pid ${record.action.restartedPid}`
+              ? `SIGKILL to pid ${record.action.killedPid}, started again after ${record.action.downSeconds} s as pid ${record.action.restartedPid}${underWorker(record)}`
               : record.action?.killedPid !== undefined
                 ? `SIGKILL to its process (pid ${record.action.killedPid}), ${went}`
                 : `exit code ${record.action?.exitCode ?? '?'}`;

@@ -13,7 +13,12 @@ export interface Fault {
   status: string;
   target?: { id: string; name: string };
   action?: { exitCode?: number | null; apiStatus?: number; killedPid?: number };
-  recovery?: { hitRunFinalState?: string; secondsToFinal?: number; queuedWaits: unknown[] };
+  recovery?: {
+    hitRunFinalState?: string;
+    secondsToFinal?: number;
+    queuedWaits: unknown[];
+    touchedRunsEnded?: { run: string; state: string; message?: string }[];
+  };
 }
 
 interface ServerAction {

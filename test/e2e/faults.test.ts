@@ -154,11 +154,23 @@ describe('faults injected into a burst on the real sandbox', () => {
     // Runs the killed worker had started may end Crashed with it (measured on Prefect 3.9.1: within a second of
     // the kill): the fault touched them, and faults.json names them. Every run it did not touch completed.
     const runIds = out.summary?.steps.find((s) => s.name === 'run')?.data?.flowRunIds as string[];
+    // faults.json says how each of them ended (as the API does), and why when they crashed with the pipe.
     const touched = new Set((kill?.touchedRuns ?? []).map((r) => r.id));
+    const ended = new Map((kill?.recovery?.touchedRunsEnded ?? []).map((r) => [r.run, r]));
+    expect(ended.size, detail).toBe(touched.size);
     for (const id of runIds) {
-      const state = (await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type;
-      if (touched.has(id)) expect(['COMPLETED', 'CRASHED'], detail).toContain(state);
-      else expect(state, `${id} was not under the killed worker\n${detail}`).toBe('COMPLETED');
+      const run = await api<{ name: string; state_type: string; state: { message?: string } }>(
+        'GET',
+        `/flow_runs/${id}`,
+      );
+      if (!touched.has(id)) {
+        expect(run.state_type, `${id} was not under the killed worker\n${detail}`).toBe('COMPLETED');
+        continue;
+      }
+      expect(['COMPLETED', 'CRASHED'], detail).toContain(run.state_type);
+      expect(ended.get(run.name)?.state.toUpperCase(), detail).toBe(run.state_type);
+      const pipe = run.state_type === 'CRASHED' && /system exit/i.test(run.state.message ?? '');
+      expect(checks.find((c) => c.id === 'faults.1.kill-worker')?.reason?.includes('stream_output: false')).toBe(pipe);
     }
     expect(checks.find((c) => c.id === 'faults.untouched_completed')?.verdict, detail).toBe('pass');
     expect(backfill.exitCode, detail).toBe(0);

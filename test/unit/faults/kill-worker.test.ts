@@ -3,12 +3,15 @@ import { parseFaultFlags, refuseSandboxFaults } from '../../../src/config/faults
 import { RehearseError } from '../../../src/errors.js';
 import { faultScheduler } from '../../../src/faults/scheduler.js';
 import type { WorkerControl } from '../../../src/faults/workers.js';
-import { judgeWorkerBack } from '../../../src/guardrails/faults.js';
+import type { FaultRecord } from '../../../src/guardrails/fault-record.js';
+import { judgeInjections, judgeWorkerBack } from '../../../src/guardrails/faults.js';
 import { createTestContext } from '../../support/context.js';
 import { createFakeApi } from '../../support/fake-api.js';
 import { createFakeRunner } from '../../support/fake-runner.js';
 import { flowRun as run } from '../../support/flow-run.js';
 import { createFakeClock } from '../support/fake-clock.js';
+
+const SYSTEM_EXIT = 'Execution was aborted by Python system exit call.';
 
 /** Workers as the sandbox has them, in simulated time: what was killed and restarted, and when. */
 function fakeWorkers(now: () => number, alive = true): WorkerControl & { log: string[] } {
@@ -70,9 +73,32 @@ describe('kill-worker in the scheduler', () => {
     const spec = { kind: 'kill-worker' as const, at: 'limit-reached' as const, downSeconds: 10 };
     const scheduler = faultScheduler(ctx, [spec], 2, undefined, { workers, processes });
     scheduler.onRuns([run('a', 'RUNNING'), run('b', 'RUNNING'), run('c', 'SCHEDULED')], undefined);
-    const [record] = await scheduler.settled([run('a', 'CRASHED'), run('b', 'COMPLETED'), run('c', 'COMPLETED')]);
+    // As Prefect 3.9.1 ended such a run (the message of its Crashed state, recorded from the sandbox).
+    const crashed = {
+      ...run('a', 'CRASHED'),
+      state: { type: 'CRASHED', timestamp: '2026-11-26T01:20:05Z', message: SYSTEM_EXIT },
+    };
+    const [record] = await scheduler.settled([crashed, run('b', 'COMPLETED'), run('c', 'COMPLETED')]);
     expect(record?.touchedRuns).toEqual([{ id: 'a', name: 'run-a' }]);
     expect([...scheduler.hitRunIds()]).toEqual(['a']);
+    expect(record?.recovery?.touchedRunsEnded).toEqual([{ run: 'run-a', state: 'Crashed', message: SYSTEM_EXIT }]);
+    // The fault's check says how the run ended, why, and what keeps such runs alive.
+    const [check] = judgeInjections(record ? [record] : []);
+    expect(check?.reason).toContain('its run(s) run-a Crashed: their output went through a pipe to the killed worker');
+    expect(check?.reason).toContain('stream_output: false');
+  });
+
+  it('names the runs under the killed worker that completed, with no pipe explanation', () => {
+    const record: FaultRecord = {
+      kind: 'kill-worker',
+      moment: 'first-running',
+      status: 'injected',
+      target: { id: '4242', name: 'sandbox worker 1' },
+      action: { killedPid: 4242, restartedPid: 5151, downSeconds: 10, durationMs: 10_000 },
+      recovery: { queuedWaits: [], touchedRunsEnded: [{ run: 'run-a', state: 'Completed' }] },
+    };
+    const [check] = judgeInjections([record]);
+    expect(check?.reason).toMatch(/as pid 5151; its run\(s\) run-a Completed$/);
   });
 
   it('restarts the worker at once when the rehearsal is interrupted during its down time', async () => {
