@@ -46,6 +46,7 @@ export async function runCommand(ctx: Context, pending: Pending, spec: Extract<F
     cwd: ctx.cwd,
     readOnly: false,
     timeoutMs: spec.timeoutSeconds * 1000,
+    group: true,
   });
   const ok = result.exitCode === 0 && !result.timedOut && !result.spawnError;
   pending.record.status = ok ? 'injected' : 'failed';

@@ -16,6 +16,12 @@ export interface Command {
   /** Read-only commands still run under --dry-run. */
   readOnly: boolean;
   timeoutMs?: number;
+  /**
+   * Run in a process group of its own, stopped whole when the command ends, at its deadline or on cancel: for
+   * an operator's shell command, whose background children would otherwise hold its output open past the
+   * deadline and outlive rehearse.
+   */
+  group?: boolean;
 }
 
 export interface ProcessResult {

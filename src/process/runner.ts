@@ -32,18 +32,49 @@ function followLines(stream: NodeJS.ReadableStream | null, onLine: (line: string
   stream?.on('end', () => splitter.end());
 }
 
+const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone already.
+  }
+};
+
+/**
+ * A command in a group of its own: SIGTERM to the group at its deadline or on cancel (execa then forces the
+ * command itself), and SIGKILL to what is left of the group once the command has exited, so a background
+ * child can neither hold the output open (the command would never seem to end) nor outlive it.
+ */
+function stopGroupWithCommand(
+  subprocess: { once(event: 'exit', listener: () => void): unknown },
+  pid: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): () => void {
+  const term = () => signalGroup(pid, 'SIGTERM');
+  const deadline = setTimeout(term, timeoutMs);
+  signal?.addEventListener('abort', term, { once: true });
+  subprocess.once('exit', () => signalGroup(pid, 'SIGKILL'));
+  return () => {
+    clearTimeout(deadline);
+    signal?.removeEventListener('abort', term);
+  };
+}
+
 /** The execa-backed gateway: timeouts, no rejection, stdin closed (or fed the command's input), output kept whole, no child left behind. */
 export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): ProcessRunner {
   return {
     async run(command: Command, options: RunOptions = {}): Promise<ProcessResult> {
       const startedAt = new Date();
+      const timeoutMs = command.timeoutMs ?? defaults.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       const subprocess = execa(command.file, command.args, {
         cwd: command.cwd,
         env: { ...(defaults.baseEnv ?? process.env), ...command.env },
         extendEnv: false,
         reject: false,
         ...(command.input === undefined ? { stdin: 'ignore' as const } : { input: command.input }),
-        timeout: command.timeoutMs ?? defaults.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        timeout: timeoutMs,
+        ...(command.group ? { detached: true } : {}),
         forceKillAfterDelay: 5_000,
         cancelSignal: options.signal,
         stripFinalNewline: false,
@@ -51,9 +82,15 @@ export function createProcessRunner(defaults: { timeoutMs?: number; baseEnv?: No
       });
       if (options.onStdoutLine) followLines(subprocess.stdout, options.onStdoutLine);
       if (options.onStderrLine) followLines(subprocess.stderr, options.onStderrLine);
-      // No child outlives rehearse, even one killed with SIGKILL (see watchdog.ts).
-      const ended = guardChild(subprocess.pid);
-      const result = await subprocess.finally(ended);
+      // No child outlives rehearse, even one killed with SIGKILL (see watchdog.ts); a group is stopped whole.
+      const pid = subprocess.pid;
+      const grouped = command.group && pid !== undefined;
+      const ended = guardChild(grouped ? -pid : pid);
+      const groupDone = grouped ? stopGroupWithCommand(subprocess, pid, timeoutMs, options.signal) : undefined;
+      const result = await subprocess.finally(() => {
+        ended();
+        groupDone?.();
+      });
       const spawnError =
         result.exitCode === undefined && !result.timedOut && !result.isCanceled && result.failed
           ? (result.originalMessage ?? result.shortMessage)
