@@ -35,13 +35,20 @@ export async function fileViolations(
   const notesLink = path.relative(path.dirname(ledger), path.join(bundle.dir, NOTES_FILE)).split(path.sep).join('/');
   const name = fullName(seen.ref);
   const failed = violations.map((v) => `${v.title} (${headlineOf(v)})`).join('; ');
+  // Held slots are not a guardrail to restore: cleanup gives them back (slots.released says which and why).
+  const fixes = [
+    ...(violations.some((v) => v.id !== 'slots.released')
+      ? [`restore the guardrails from ${seen.expected.source}`]
+      : []),
+    ...(violations.some((v) => v.id === 'slots.released') ? ['give back the held slots with `rehearse cleanup`'] : []),
+  ].join(', ');
   const result = await appendNextStepsTask({
     file: ledger,
     owner,
     text:
       `Backfill guardrail violated in staging rehearsal ${bundle.name} (${name}): ${failed}; ` +
       `overlapping runs and times in [${bundle.name}/${NOTES_FILE}](${notesLink}). ` +
-      `Restore the guardrails from ${seen.expected.source} and rerun the rehearsal; the release is halted.`,
+      `${fixes.charAt(0).toUpperCase()}${fixes.slice(1)} and rerun the rehearsal; the release is halted.`,
     key: `rehearse:violation:${name}:${violations.map((v) => v.id).join(',')}`,
     redact: ctx.redact,
   });
