@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'fs-extra';
 import { expect } from 'vitest';
-import { isAlive } from '../../src/process/daemon.js';
-import type { SandboxState } from '../../src/sandbox/state.js';
+import { isAlive, processesWithEnv } from '../../src/process/daemon.js';
+import { type SandboxState, sandboxWorkers } from '../../src/sandbox/state.js';
+import { waitFor } from '../support/wait.js';
 import { rehearse, sandbox } from './support.js';
 
 export const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'];
@@ -53,4 +56,49 @@ export async function expectVerified(dir: string, cwd: string, exitCode: number)
   const verify = await rehearse(['verify', dir], { cwd });
   expect(verify.exitCode, verify.stdout).toBe(exitCode);
   expect(verify.stdout).toMatch(/^verified: /m);
+}
+
+/** An environment variable of one rehearse call: every process it starts inherits it (their envs extend its own). */
+export const callMark = (): { REHEARSE_E2E_CALL: string } => ({ REHEARSE_E2E_CALL: randomUUID() });
+
+/** The session a process belongs to (the sandbox starts each daemon as a session leader), from /proc. */
+async function sessionOf(pid: number): Promise<number | undefined> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  return Number.isInteger(session) ? session : undefined;
+}
+
+/**
+ * Once a fault rehearsal and its rollback are over: no flow process of its runs lives, and no process the call
+ * started lives but the sandbox's own daemons a fault started again (a worker, the server) and what runs in
+ * their sessions. Bounded, for the moment a final run's process takes to exit. Returns the daemons' processes
+ * that carry the call's mark, so a test can show the scan sees what rehearse started.
+ */
+export async function expectNothingOfOursLeft(
+  mark: ReturnType<typeof callMark>,
+  runIds: readonly string[],
+  waitMs = 60_000,
+): Promise<number[]> {
+  const state = await sandbox();
+  const daemons = new Set([state.server.pid, ...sandboxWorkers(state).map((w) => w.pid)]);
+  if (state.flowStarter) daemons.add(state.flowStarter.pid);
+  let left: string[] = [];
+  let kept: number[] = [];
+  const clear = await waitFor("the rehearsal's processes to end", waitMs, async () => {
+    left = [];
+    kept = [];
+    for (const id of runIds)
+      for (const pid of await processesWithEnv('PREFECT__FLOW_RUN_ID', id)) left.push(`pid ${pid}: flow run ${id}`);
+    for (const pid of await processesWithEnv('REHEARSE_E2E_CALL', mark.REHEARSE_E2E_CALL)) {
+      const session = await sessionOf(pid);
+      if (session !== undefined && daemons.has(session)) kept.push(pid);
+      else if (isAlive(pid)) {
+        const args = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        left.push(`pid ${pid}: ${args.replaceAll('\0', ' ').trim()}`);
+      }
+    }
+    return left.length === 0 ? true : undefined;
+  }).catch(() => false);
+  expect(clear ? [] : left, 'processes of the rehearsal still alive').toEqual([]);
+  return kept;
 }

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
-import { expectServerRestarted, expectVerified, type Fault, FINAL } from './fault-support.js';
+import {
+  callMark,
+  expectNothingOfOursLeft,
+  expectServerRestarted,
+  expectVerified,
+  type Fault,
+  FINAL,
+} from './fault-support.js';
 import { api, parseJson, rehearse, sandbox, workspace } from './support.js';
 
 /**
@@ -13,6 +20,7 @@ describe('server faults injected into a burst on the real sandbox', () => {
   it('restart-api at limit-reached, default burst: the holders fail with the restart, their slots stay held, the third run stranded behind them is cancelled, exit 1 (never 3), slots.released fails, none held after the rollback', async () => {
     const cwd = await workspace();
     const before = await sandbox();
+    const mark = callMark();
     // The default burst (limit + 1) and moment: both runs inside the key's block fail with the restart and
     // their slots stay held for good (Prefect 3.9 keeps leases in memory, see README "Rehearsing faults"),
     // so the third run waits behind slots no one holds until rehearse cancels it as stranded.
@@ -21,7 +29,7 @@ describe('server faults injected into a burst on the real sandbox', () => {
     // left the moment unseen and the fault not injected). The restart fails them, so the length costs nothing.
     const backfill = await rehearse(
       ['backfill', '--sandbox', '--json', '--fault', 'restart-api', '--param', 'day_seconds=3'],
-      { cwd },
+      { cwd, env: mark },
     );
     const out = parseJson(backfill);
     const checks = out.summary?.checks ?? [];
@@ -65,16 +73,19 @@ describe('server faults injected into a burst on the real sandbox', () => {
     // The rollback gave back what the restart left held: the next rehearsal finds the key free.
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
+    // The server rehearse started again carries the call's mark and stays up; nothing else of the call lives.
+    expect(await expectNothingOfOursLeft(mark, runIds)).toContain(action.restartedPid);
     await expectVerified(dir, cwd, 1);
   }, 900_000);
 
   it('api-outage for 5 s at first-running, burst 2: the API answers nothing, rehearse rides it out (exit 0 or 1 as its checks say, never 3), every run final, slots.released judged, none held after the rollback', async () => {
     const cwd = await workspace();
     const before = await sandbox();
+    const mark = callMark();
     // Two runs: none waits for a slot, so none is stranded; first-running comes however the two overlap.
     const backfill = await rehearse(
       ['backfill', '--sandbox', '--json', '--burst', '2', '--fault', 'api-outage@first-running', '--fault-down', '5'],
-      { cwd },
+      { cwd, env: mark },
     );
     const out = parseJson(backfill);
     const checks = out.summary?.checks ?? [];
@@ -102,6 +113,7 @@ describe('server faults injected into a burst on the real sandbox', () => {
     expect(backfill.exitCode, detail).toBe(checks.some((c) => c.verdict === 'fail') ? 1 : 0);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
+    expect(await expectNothingOfOursLeft(mark, runIds)).toContain(action.restartedPid);
     await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
 });

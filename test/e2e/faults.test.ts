@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/process/daemon.js';
-import { expectVerified, type Fault, FINAL } from './fault-support.js';
+import { callMark, expectNothingOfOursLeft, expectVerified, type Fault, FINAL } from './fault-support.js';
 import { api, parseJson, rehearse, sandbox, workspace } from './support.js';
 
 describe('faults injected into a burst on the real sandbox', () => {
@@ -17,8 +18,19 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(await fs.pathExists(path.join(cwd, 'dist'))).toBe(false);
   });
 
+  it('the check for processes left behind sees one: a process carrying the call mark outside the sandbox', async () => {
+    const mark = callMark();
+    const left = spawn('sleep', ['3000'], { env: { ...process.env, ...mark }, detached: true, stdio: 'ignore' });
+    try {
+      await expect(expectNothingOfOursLeft(mark, [], 1_000)).rejects.toThrow(`pid ${left.pid}: sleep 3000`);
+    } finally {
+      left.kill('SIGKILL');
+    }
+  });
+
   it('cancel-run and a command of our own: never exit 3, the hit run Cancelled as the API says, slots back, verify agrees', async () => {
     const cwd = await workspace();
+    const mark = callMark();
     const marker = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'rehearse-marker-')), 'hit');
     const backfill = await rehearse(
       [
@@ -26,9 +38,11 @@ describe('faults injected into a burst on the real sandbox', () => {
         '--sandbox',
         '--json',
         // The default 7-day window: each run holds its key slot for seconds, as the healthy backfill.
-        ...['--fault', 'cancel-run', '--fault-command', `echo hit >> ${marker}`, '--fault-at', 'first-running'],
+        // The command leaves a child in the background, holding its output: rehearse stops it with the command.
+        ...['--fault', 'cancel-run', '--fault-command', `echo hit >> ${marker}; sleep 3000 &`],
+        ...['--fault-at', 'first-running'],
       ],
-      { cwd },
+      { cwd, env: mark },
     );
     const out = parseJson(backfill);
     const detail = `${backfill.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
@@ -69,6 +83,7 @@ describe('faults injected into a burst on the real sandbox', () => {
       expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
+    await expectNothingOfOursLeft(mark, runIds);
 
     // The report's timeline marks the fault where it struck, on the run it hit.
     const svg = await fs.readFile(path.join(dir, 'concurrency.svg'), 'utf8');
@@ -80,7 +95,8 @@ describe('faults injected into a burst on the real sandbox', () => {
   it('kill-flow: the hit run Crashed as the API says, its key slot back once its lease expired, exit 0, verify agrees', async () => {
     const cwd = await workspace();
     // The default 7-day window: each run holds its key slot for seconds, so the kill hits a run inside the block.
-    const backfill = await rehearse(['backfill', '--sandbox', '--json', '--fault', 'kill-flow'], { cwd });
+    const mark = callMark();
+    const backfill = await rehearse(['backfill', '--sandbox', '--json', '--fault', 'kill-flow'], { cwd, env: mark });
     const out = parseJson(backfill);
     const detail = `${backfill.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
     const dir = path.join(cwd, out.bundle as string);
@@ -121,6 +137,7 @@ describe('faults injected into a burst on the real sandbox', () => {
       expect(FINAL, id).toContain((await api<{ state_type: string }>('GET', `/flow_runs/${id}`)).state_type);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
+    await expectNothingOfOursLeft(mark, runIds);
 
     await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
@@ -128,11 +145,10 @@ describe('faults injected into a burst on the real sandbox', () => {
   it('kill-worker: the worker started again after its down time, the pool live again, every run final, the runs under it touched by the fault, every other run completed', async () => {
     const cwd = await workspace();
     const before = await sandbox();
+    const mark = callMark();
     const backfill = await rehearse(
       ['backfill', '--sandbox', '--json', '--fault', 'kill-worker', '--fault-down', '5'],
-      {
-        cwd,
-      },
+      { cwd, env: mark },
     );
     const out = parseJson(backfill);
     const detail = `${backfill.stderr}\n${JSON.stringify(out.summary?.checks, null, 1)}`;
@@ -176,6 +192,9 @@ describe('faults injected into a burst on the real sandbox', () => {
     expect(backfill.exitCode, detail).toBe(0);
     const key = await api<{ active_slots: number }>('GET', '/v2/concurrency_limits/hotpass-backfill');
     expect(key.active_slots).toBe(0);
+    // The worker rehearse started again carries its call's mark and stays up: the scan sees what rehearse
+    // starts, and finds nothing else of the call alive.
+    expect(await expectNothingOfOursLeft(mark, runIds)).toContain(action.restartedPid);
     await expectVerified(dir, cwd, backfill.exitCode);
   }, 900_000);
 });
