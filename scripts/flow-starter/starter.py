@@ -105,16 +105,24 @@ def status_of(wait_status: int) -> int:
 
 
 def kill_group(pid: int, sig: int) -> None:
-    """A child and whatever it started (it leads its own process group)."""
+    """A child and whatever it started: it leads a process group of its own once its first call (setsid) has run.
+
+    Until then there is no such group, and the child alone is signalled (it has started nothing yet): a worker's
+    process killed right after the fork would otherwise leave its child running on, orphaned.
+    """
     try:
         os.killpg(pid, sig)
-    except ProcessLookupError:
+        return
+    except (ProcessLookupError, PermissionError):
         pass
-    except PermissionError:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def send_line(conn: socket.socket, line: str) -> None:

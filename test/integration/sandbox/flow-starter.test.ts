@@ -168,9 +168,12 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     // The supervisor asks the silent API for the run, so it stays alive until killed.
     const worker = flowProcess(id, { args: [...SUPERVISOR, await supervisorConfig(id)] });
     const child = await childOf(id);
-    // It leads a process group of its own, so what it starts (a pull step's command) ends with it.
-    const group = await execa('ps', ['-o', 'pgid=', '-p', String(child)]);
-    expect(Number(group.stdout.trim())).toBe(child);
+    // It leads a process group of its own, so what it starts (a pull step's command) ends with it: its first
+    // call, which may come a moment after the starter has logged the fork on a loaded machine.
+    const pgid = async () => Number((await execa('ps', ['-o', 'pgid=', '-p', String(child)])).stdout.trim());
+    await waitFor('the forked child to lead its own group', 30_000, async () =>
+      (await pgid()) === child ? true : undefined,
+    );
     worker.kill('SIGKILL');
     await waitFor('the forked supervisor to be killed', 30_000, async () => (isAlive(child) ? undefined : true), 100);
     expect(await readFile(path.join(work, 'starter.log'), 'utf8')).toContain(`child ${child}: the process`);
@@ -191,6 +194,24 @@ describe('the warm flow starter (real Prefect, no server)', () => {
     if (!ended) worker.kill('SIGKILL');
     expect(ended?.signal, ended?.all ?? 'the worker’s process ran on after its engine was killed').toBe('SIGKILL');
     expect(ended?.all).not.toContain('Error in sitecustomize');
+  });
+
+  it('kills a child that does not lead its group yet (killed right after the fork), not only a group', async () => {
+    // A process in the caller's group, as a forked child is until its setsid: no group bears its pid.
+    const script = [
+      'import subprocess, sys',
+      `sys.path.insert(0, ${JSON.stringify(FLOW_STARTER_DIR)})`,
+      'import starter',
+      "child = subprocess.Popen(['sleep', '3000'])",
+      'starter.kill_group(child.pid, 9)',
+      'try:',
+      '    print(f"ended {child.wait(timeout=60)}")',
+      'except subprocess.TimeoutExpired:',
+      '    child.kill()',
+      '    print("still running")',
+    ].join('\n');
+    const result = await execa(python, ['-c', script], { reject: false });
+    expect(result.stdout, result.stderr).toBe('ended -9');
   });
 
   it('starts plainly when no starter answers', async () => {
