@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'fs-extra';
 import { z } from 'zod';
 import { RehearseError } from '../errors.js';
 import { isAlive } from '../process/daemon.js';
+import { readProcStatSync } from '../process/proc.js';
 import { type Clock, systemClock } from '../util/clock.js';
 
 /** Held by the command working in a bundle; left behind only when that command died without a word. */
@@ -32,16 +32,8 @@ export interface BundleLock {
   release(): Promise<void>;
 }
 
-/** Field 22 of /proc/PID/stat (start time in clock ticks since boot); undefined off Linux. */
-export function readProcessStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
+/** The kernel's start time of a process (clock ticks since boot); undefined off Linux. */
+export const readProcessStart = (pid: number): string | undefined => readProcStatSync(pid)?.startTime;
 
 /** An owner on another host cannot be checked from here, so it counts as alive. */
 export function isOwnerAlive(owner: LockOwner, host = os.hostname()): boolean {

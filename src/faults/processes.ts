@@ -1,5 +1,6 @@
 import path from 'node:path';
 import fs from 'fs-extra';
+import { type ProcStat, readAllProcStats } from '../process/proc.js';
 import { defaultStateDir, readSandboxState, sandboxWorkers } from '../sandbox/state.js';
 
 /**
@@ -19,25 +20,9 @@ export interface FlowProcesses {
   runsUnder(pid: number): Promise<string[]>;
 }
 
-interface ProcEntry {
-  pid: number;
-  ppid: number;
-}
+type ProcEntry = Pick<ProcStat, 'pid' | 'ppid'>;
 
-async function readEntries(procRoot: string): Promise<ProcEntry[]> {
-  const names = await fs.readdir(procRoot).catch(() => [] as string[]);
-  const entries = await Promise.all(
-    names
-      .filter((name) => /^\d+$/.test(name))
-      .map(async (name) => {
-        const stat = await fs.readFile(path.join(procRoot, name, 'stat'), 'utf8').catch(() => '');
-        // The command name in parentheses may hold spaces and parentheses: the fields follow its last ')'.
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return Number.isInteger(ppid) ? { pid: Number(name), ppid } : undefined;
-      }),
-  );
-  return entries.filter((entry): entry is ProcEntry => entry !== undefined);
-}
+const readEntries = async (procRoot: string): Promise<ProcEntry[]> => (await readAllProcStats(procRoot)) ?? [];
 
 /** Every descendant of the roots, parents before their children. */
 function descendantsOf(entries: readonly ProcEntry[], roots: readonly number[]): number[] {

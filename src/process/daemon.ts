@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'fs-extra';
 import { sleep } from '../util/sleep.js';
 import type { Command } from './command.js';
+import { isEnded, readAllProcStats, readProcStatSync } from './proc.js';
 
 /** Start a long-lived process in its own process group, output to a log file, and let it outlive us. */
 export async function spawnDetached(command: Command, logFile: string): Promise<number> {
@@ -24,49 +25,63 @@ export async function spawnDetached(command: Command, logFile: string): Promise<
   }
 }
 
+/**
+ * Whether a process lives. One that has ended but is not yet reaped (a zombie) does not: a daemon of the
+ * sandbox outlives the command that started it, so its parent is whatever adopts orphans, and a container's
+ * first process may reap them seconds late, or never.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = readProcStatSync(pid);
+  return stat === undefined || !isEnded(stat);
+}
+
+/** Signal every process of a group; false when no process bears that group. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
   }
 }
 
 /** SIGTERM the whole group, then SIGKILL what is left after the grace period. */
 export async function stopGroup(pid: number, graceMs = 10_000): Promise<'stopped' | 'killed' | 'not-running'> {
-  const signalGroup = (signal: NodeJS.Signals): boolean => {
+  // A process not yet leading its group (just forked) gets the signal itself.
+  const signal = (name: NodeJS.Signals): void => {
+    if (signalGroup(pid, name)) return;
     try {
-      process.kill(-pid, signal);
-      return true;
+      process.kill(pid, name);
     } catch {
-      try {
-        process.kill(pid, signal);
-        return true;
-      } catch {
-        return false;
-      }
+      // Gone already.
     }
   };
-  if (!isAlive(pid) && !groupAlive(pid)) return 'not-running';
-  signalGroup('SIGTERM');
+  if (!isAlive(pid) && !(await groupAlive(pid))) return 'not-running';
+  signal('SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!groupAlive(pid)) return 'stopped';
+    if (!(await groupAlive(pid))) return 'stopped';
     await sleep(200);
   }
-  signalGroup('SIGKILL');
+  signal('SIGKILL');
   await sleep(300);
   return 'killed';
 }
 
-function groupAlive(pid: number): boolean {
+/** Whether a process of the group still runs (ended, unreaped ones do not count; see isAlive). */
+async function groupAlive(pid: number): Promise<boolean> {
   try {
     process.kill(-pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const stats = await readAllProcStats();
+  return stats === undefined || stats.some((stat) => stat.pgrp === pid && !isEnded(stat));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import type { Command, ProcessResult, ProcessRunner, RunOptions } from './command.js';
+import { signalGroup } from './daemon.js';
 import { guardChild } from './watchdog.js';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -31,14 +32,6 @@ function followLines(stream: NodeJS.ReadableStream | null, onLine: (line: string
   stream?.on('data', (chunk: Buffer) => splitter.write(chunk));
   stream?.on('end', () => splitter.end());
 }
-
-const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is gone already.
-  }
-};
 
 /**
  * A command in a group of its own: SIGTERM to the group at its deadline or on cancel (execa then forces the

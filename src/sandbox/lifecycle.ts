@@ -341,7 +341,7 @@ export interface DownResult {
   wasRunning: boolean;
 }
 
-/** Stop exactly what up started (by the PIDs it recorded), workers first. */
+/** Stop exactly what up started (by the PIDs it recorded): workers and flow starter first, then the server. */
 export async function sandboxDown(
   stateDir: string,
   options: { purge?: boolean; runner?: ProcessRunner } = {},
@@ -349,19 +349,14 @@ export async function sandboxDown(
   const state = await readSandboxState(stateDir);
   const stopped: DownResult['stopped'] = [];
   if (state) {
-    const workers = sandboxWorkers(state);
-    const outcomes = await Promise.all(workers.map((w) => stopGroup(w.pid)));
-    workers.forEach((w, i) => {
-      const name = workers.length === 1 ? 'worker' : `worker ${i + 1}`;
-      stopped.push({ name, pid: w.pid, outcome: outcomes[i] ?? '' });
-    });
-    if (state.flowStarter) {
-      stopped.push({
-        name: 'flow starter',
-        pid: state.flowStarter.pid,
-        outcome: await stopGroup(state.flowStarter.pid),
-      });
-    }
+    // The workers and the flow starter that runs their flows stop together, then the server they talk to.
+    const workers = sandboxWorkers(state).map((w, i, all) => ({
+      name: all.length === 1 ? 'worker' : `worker ${i + 1}`,
+      pid: w.pid,
+    }));
+    const runners = state.flowStarter ? [...workers, { name: 'flow starter', pid: state.flowStarter.pid }] : workers;
+    const outcomes = await Promise.all(runners.map((r) => stopGroup(r.pid)));
+    runners.forEach((r, i) => stopped.push({ ...r, outcome: outcomes[i] ?? '' }));
     stopped.push({ name: 'server', pid: state.server.pid, outcome: await stopGroup(state.server.pid) });
     for (const pid of await processesWithEnv('PREFECT_HOME', state.prefectHome)) {
       stopped.push({ name: 'flow run', pid, outcome: await stopGroup(pid, 5_000) });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'fs-extra';
 import { expect } from 'vitest';
 import { isAlive, processesWithEnv } from '../../src/process/daemon.js';
+import { readProcStat } from '../../src/process/proc.js';
 import { type SandboxState, sandboxWorkers } from '../../src/sandbox/state.js';
 import { waitFor } from '../support/wait.js';
 import { rehearse, sandbox } from './support.js';
@@ -62,11 +63,7 @@ export async function expectVerified(dir: string, cwd: string, exitCode: number)
 export const callMark = (): { REHEARSE_E2E_CALL: string } => ({ REHEARSE_E2E_CALL: randomUUID() });
 
 /** The session a process belongs to (the sandbox starts each daemon as a session leader), from /proc. */
-async function sessionOf(pid: number): Promise<number | undefined> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
-  return Number.isInteger(session) ? session : undefined;
-}
+const sessionOf = async (pid: number): Promise<number | undefined> => (await readProcStat(pid))?.session;
 
 /**
  * Once a fault rehearsal and its rollback are over: no flow process of its runs lives, and no process the call

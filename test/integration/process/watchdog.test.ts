@@ -1,8 +1,9 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../../../src/process/daemon.js';
+import { readAllProcStats } from '../../../src/process/proc.js';
 import { waitFor } from '../../support/wait.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -10,11 +11,7 @@ const project = path.join(repo, 'fixtures', 'hotpass');
 
 /** Processes descended from pid (Linux /proc), with their command lines. */
 async function descendants(pid: number): Promise<{ pid: number; cmd: string }[]> {
-  const parents = new Map<number, number>();
-  for (const name of (await readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
-    if (stat) parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-  }
+  const parents = new Map(((await readAllProcStats()) ?? []).map((stat) => [stat.pid, stat.ppid]));
   const found: number[] = [];
   const walk = (parent: number): void => {
     for (const [child, ppid] of parents) {
