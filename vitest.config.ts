@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     // The JSON report is what .ci/run counts; the default reporter is for people.
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
-    // The longest e2e files first, so the files side by side end together (test/e2e/sequencer.ts).
+    // The longest e2e and integration files first, so the files side by side end together (test/e2e/sequencer.ts).
     sequence: { sequencer: LongestFirst },
     // Timeouts are bounds for a machine kept busy, never a judgement of speed: each is at least 3x the slowest
     // time seen or estimated under load (scripts/ci-under-load.sh measures it; .ci/run prints the ten slowest
@@ -34,8 +34,8 @@ export default defineConfig({
         // Real local services, no Prefect: Chromium, the moto S3 server (through uv), the built CLI.
         test: {
           name: 'integration',
-          // Beside e2e, after its files (test/e2e/sequencer.ts): short files that fill the cores as the e2e files
-          // end. Run before e2e, while its sandboxes started, they held e2e back by 40 s and more (measured).
+          // Beside e2e, among its files by length (test/e2e/sequencer.ts): short files that fill the cores as the
+          // e2e files end. Run before e2e, while its sandboxes started, they held e2e back by 40 s and more (measured).
           sequence: { groupOrder: 1 },
           // Projects that run side by side (one groupOrder) must share one worker count: e2e's.
           maxWorkers: E2E_WORKERS,

@@ -1,5 +1,8 @@
 import type { Check } from './verdict.js';
 
+/** The check's id: a failed one is fixed with `rehearse cleanup`, which gives the held slots back. */
+export const SLOTS_RELEASED = 'slots.released';
+
 /** One limit's active slots before the burst and once the runs settled. */
 interface SlotRecovery {
   limit: string;
@@ -29,7 +32,7 @@ const describe = (rows: readonly SlotRecovery[]): string =>
  * it) within the bound; one that is not keeps the next rehearsal waiting, and is a failure that says who holds it.
  */
 export function judgeSlotsReleased(evidence: RecoveryEvidence): Check {
-  const base = { id: 'slots.released', step: 'validate', title: 'every slot the rehearsal took came back' };
+  const base = { id: SLOTS_RELEASED, step: 'validate', title: 'every slot the rehearsal took came back' };
   const held = evidence.limits.filter((r) => r.after > r.before);
   const expected = Object.fromEntries(evidence.limits.map((r) => [r.limit, r.before]));
   const actual = Object.fromEntries(evidence.limits.map((r) => [r.limit, r.after]));

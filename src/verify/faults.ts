@@ -5,6 +5,7 @@ import { stepDataIfValid } from '../bundle/step-data.js';
 import type { Summary } from '../bundle/summary.js';
 import { type FaultsFile, FaultsFileSchema } from '../guardrails/fault-record.js';
 import { judgeInjections, judgeUntouched } from '../guardrails/faults.js';
+import { SLOTS_RELEASED } from '../guardrails/slots-released.js';
 import type { Check } from '../guardrails/verdict.js';
 import { lastState } from '../prefect/schemas.js';
 import { bundleFilePath, readBundleText } from './files.js';
@@ -110,7 +111,7 @@ function recheckReleased(released: Check, faults: FaultsFile | undefined): Verif
 export async function recheckFaults(dir: string, summary: Summary): Promise<VerifyProblem[]> {
   const checks = summary.steps.flatMap((s) => s.checks);
   const recorded = checks.filter(isFaultCheck);
-  const released = checks.find((c) => c.id === 'slots.released');
+  const released = checks.find((c) => c.id === SLOTS_RELEASED);
   const read = await readFaults(dir);
   if (read && 'kind' in read) return [read];
   const problems = released ? recheckReleased(released, read) : [];

@@ -4,6 +4,7 @@ import type { Bundle } from '../../bundle/bundle.js';
 import { NOTES_FILE, table } from '../../bundle/notes.js';
 import type { Context } from '../../context.js';
 import type { Baseline } from '../../guardrails/baseline.js';
+import { SLOTS_RELEASED } from '../../guardrails/slots-released.js';
 import type { Check } from '../../guardrails/verdict.js';
 import { appendNextStepsTask } from '../../ledgers/ledgers.js';
 import { fullName } from '../../prefect/queries.js';
@@ -37,10 +38,8 @@ export async function fileViolations(
   const failed = violations.map((v) => `${v.title} (${headlineOf(v)})`).join('; ');
   // Held slots are not a guardrail to restore: cleanup gives them back (slots.released says which and why).
   const fixes = [
-    ...(violations.some((v) => v.id !== 'slots.released')
-      ? [`restore the guardrails from ${seen.expected.source}`]
-      : []),
-    ...(violations.some((v) => v.id === 'slots.released') ? ['give back the held slots with `rehearse cleanup`'] : []),
+    ...(violations.some((v) => v.id !== SLOTS_RELEASED) ? [`restore the guardrails from ${seen.expected.source}`] : []),
+    ...(violations.some((v) => v.id === SLOTS_RELEASED) ? ['give back the held slots with `rehearse cleanup`'] : []),
   ].join(', ');
   const result = await appendNextStepsTask({
     file: ledger,
